@@ -1,0 +1,480 @@
+//! The expression graph: a hash-consed DAG in which every distinct subexpression exists once.
+//!
+//! Node ids are topological (children are created before parents), so evaluating nodes in id
+//! order computes every shared subexpression exactly once. Both backends evaluate the graph in
+//! that order: the WGSL generator emits one `let` per node, the CPU tape one instruction per node.
+//!
+//! Integer powers are lowered to multiplications when built (x^4 = (x·x)·(x·x)), so both
+//! backends compute them with the same roundings; real powers stay `pow`.
+
+use std::collections::HashMap;
+
+pub type NodeId = u32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Func {
+    Sin,
+    Cos,
+    Tan,
+    Exp,
+    Log,
+    Sqrt,
+    Abs,
+    Tanh,
+    Sigmoid,
+    Softplus,
+    Sign,
+}
+
+impl Func {
+    pub const USER: [(&'static str, Func); 11] = [
+        ("sin", Func::Sin),
+        ("cos", Func::Cos),
+        ("tan", Func::Tan),
+        ("exp", Func::Exp),
+        ("log", Func::Log),
+        ("sqrt", Func::Sqrt),
+        ("abs", Func::Abs),
+        ("tanh", Func::Tanh),
+        ("sigmoid", Func::Sigmoid),
+        ("softplus", Func::Softplus),
+        ("sign", Func::Sign),
+    ];
+
+    pub fn from_name(name: &str) -> Option<Func> {
+        Self::USER.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::USER.iter().find(|(_, f)| *f == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+
+    /// Scalar definition shared by every backend (the WGSL helpers in shaders/sweep.wgsl and
+    /// `cpu::real::Real::func` follow the same formulas).
+    pub fn eval_f64(self, x: f64) -> f64 {
+        match self {
+            Func::Sin => x.sin(),
+            Func::Cos => x.cos(),
+            Func::Tan => x.tan(),
+            Func::Exp => x.exp(),
+            Func::Log => x.ln(),
+            Func::Sqrt => x.sqrt(),
+            Func::Abs => x.abs(),
+            Func::Tanh => x.tanh(),
+            Func::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Func::Softplus => x.max(0.0) + (1.0 + (-x.abs()).exp()).ln(),
+            Func::Sign => {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Node {
+    Const(f64),
+    Var(u32),
+    Add(NodeId, NodeId),
+    Sub(NodeId, NodeId),
+    Mul(NodeId, NodeId),
+    Div(NodeId, NodeId),
+    Neg(NodeId),
+    /// Real power a^b (integer powers never reach here: they are multiplications).
+    Pow(NodeId, NodeId),
+    Func(Func, NodeId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Const(u64),
+    Var(u32),
+    Add(NodeId, NodeId),
+    Sub(NodeId, NodeId),
+    Mul(NodeId, NodeId),
+    Div(NodeId, NodeId),
+    Neg(NodeId),
+    Pow(NodeId, NodeId),
+    Func(Func, NodeId),
+}
+
+impl Node {
+    fn key(&self) -> Key {
+        match *self {
+            Node::Const(c) => Key::Const(c.to_bits()),
+            Node::Var(v) => Key::Var(v),
+            Node::Add(a, b) => Key::Add(a, b),
+            Node::Sub(a, b) => Key::Sub(a, b),
+            Node::Mul(a, b) => Key::Mul(a, b),
+            Node::Div(a, b) => Key::Div(a, b),
+            Node::Neg(a) => Key::Neg(a),
+            Node::Pow(a, b) => Key::Pow(a, b),
+            Node::Func(f, a) => Key::Func(f, a),
+        }
+    }
+
+    /// The children of this node, in order.
+    pub fn children(&self) -> impl Iterator<Item = NodeId> {
+        let (a, b) = match *self {
+            Node::Const(_) | Node::Var(_) => (None, None),
+            Node::Neg(a) | Node::Func(_, a) => (Some(a), None),
+            Node::Add(a, b) | Node::Sub(a, b) | Node::Mul(a, b) | Node::Div(a, b) | Node::Pow(a, b) => {
+                (Some(a), Some(b))
+            }
+        };
+        a.into_iter().chain(b)
+    }
+}
+
+/// A hash-consed expression DAG over `n_vars` variables.
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    nodes: Vec<Node>,
+    index: HashMap<Key, NodeId>,
+}
+
+impl Graph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    pub fn node(&self, id: NodeId) -> Node {
+        self.nodes[id as usize]
+    }
+
+    fn intern(&mut self, n: Node) -> NodeId {
+        let key = n.key();
+        if let Some(&id) = self.index.get(&key) {
+            return id;
+        }
+        let id = self.nodes.len() as NodeId;
+        self.nodes.push(n);
+        self.index.insert(key, id);
+        id
+    }
+
+    pub fn constant(&mut self, c: f64) -> NodeId {
+        // -0.0 and 0.0 behave the same in every simplification below; keep one.
+        let c = if c == 0.0 { 0.0 } else { c };
+        self.intern(Node::Const(c))
+    }
+
+    pub fn var(&mut self, i: u32) -> NodeId {
+        self.intern(Node::Var(i))
+    }
+
+    pub fn as_const(&self, id: NodeId) -> Option<f64> {
+        match self.node(id) {
+            Node::Const(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn is_const(&self, id: NodeId, v: f64) -> bool {
+        self.as_const(id) == Some(v)
+    }
+
+    pub fn add(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        match (self.as_const(a), self.as_const(b)) {
+            (Some(x), Some(y)) => return self.constant(x + y),
+            (Some(x), None) if x == 0.0 => return b,
+            (None, Some(y)) if y == 0.0 => return a,
+            _ => {}
+        }
+        if a == b {
+            let two = self.constant(2.0);
+            return self.mul(two, a);
+        }
+        if let Node::Neg(nb) = self.node(b) {
+            return self.sub(a, nb);
+        }
+        if let Node::Neg(na) = self.node(a) {
+            return self.sub(b, na);
+        }
+        let (a, b) = if a <= b { (a, b) } else { (b, a) };
+        self.intern(Node::Add(a, b))
+    }
+
+    pub fn sub(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        match (self.as_const(a), self.as_const(b)) {
+            (Some(x), Some(y)) => return self.constant(x - y),
+            (Some(x), None) if x == 0.0 => return self.neg(b),
+            (None, Some(y)) if y == 0.0 => return a,
+            _ => {}
+        }
+        if a == b {
+            return self.constant(0.0);
+        }
+        if let Node::Neg(nb) = self.node(b) {
+            return self.add(a, nb);
+        }
+        self.intern(Node::Sub(a, b))
+    }
+
+    pub fn mul(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        // Constants first, so c1·(c2·u) folds to (c1·c2)·u.
+        let (a, b) = if self.as_const(b).is_some() && self.as_const(a).is_none() { (b, a) } else { (a, b) };
+        match (self.as_const(a), self.as_const(b)) {
+            (Some(x), Some(y)) => return self.constant(x * y),
+            (Some(x), None) if x == 0.0 => return a,
+            (Some(x), None) if x == 1.0 => return b,
+            (Some(x), None) if x == -1.0 => return self.neg(b),
+            (Some(x), None) => {
+                if let Node::Mul(c, u) = self.node(b) {
+                    if let Some(y) = self.as_const(c) {
+                        let k = self.constant(x * y);
+                        return self.mul(k, u);
+                    }
+                }
+                if let Node::Neg(u) = self.node(b) {
+                    let k = self.constant(-x);
+                    return self.mul(k, u);
+                }
+                return self.intern(Node::Mul(a, b));
+            }
+            _ => {}
+        }
+        if let Node::Neg(na) = self.node(a) {
+            let m = self.mul(na, b);
+            return self.neg(m);
+        }
+        if let Node::Neg(nb) = self.node(b) {
+            let m = self.mul(a, nb);
+            return self.neg(m);
+        }
+        let (a, b) = if a <= b { (a, b) } else { (b, a) };
+        self.intern(Node::Mul(a, b))
+    }
+
+    pub fn div(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        match (self.as_const(a), self.as_const(b)) {
+            (Some(x), Some(y)) if y != 0.0 => return self.constant(x / y),
+            (Some(x), _) if x == 0.0 => return a,
+            (None, Some(y)) if y == 1.0 => return a,
+            (None, Some(y)) if y == -1.0 => return self.neg(a),
+            _ => {}
+        }
+        if a == b {
+            return self.constant(1.0);
+        }
+        self.intern(Node::Div(a, b))
+    }
+
+    pub fn neg(&mut self, a: NodeId) -> NodeId {
+        match self.node(a) {
+            Node::Const(c) => self.constant(-c),
+            Node::Neg(u) => u,
+            Node::Sub(x, y) => self.sub(y, x),
+            _ => self.intern(Node::Neg(a)),
+        }
+    }
+
+    pub fn func(&mut self, f: Func, a: NodeId) -> NodeId {
+        if let Some(c) = self.as_const(a) {
+            return self.constant(f.eval_f64(c));
+        }
+        self.intern(Node::Func(f, a))
+    }
+
+    /// a^n for an integer n, as multiplications (binary powering, high bit first).
+    pub fn powi(&mut self, a: NodeId, n: i64) -> NodeId {
+        if n < 0 {
+            let one = self.constant(1.0);
+            let p = self.powi(a, -n);
+            return self.div(one, p);
+        }
+        if n == 0 {
+            return self.constant(1.0);
+        }
+        if let Some(c) = self.as_const(a) {
+            return self.constant(c.powi(n as i32));
+        }
+        let mut acc = a;
+        for bit in (0..(63 - n.leading_zeros())).rev() {
+            acc = self.mul(acc, acc);
+            if n & (1 << bit) != 0 {
+                acc = self.mul(acc, a);
+            }
+        }
+        acc
+    }
+
+    /// a^b: integer constant exponents (|b| ≤ 64) become multiplications, others `pow`.
+    pub fn pow(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        if let Some(e) = self.as_const(b) {
+            if e.fract() == 0.0 && e.abs() <= 64.0 {
+                return self.powi(a, e as i64);
+            }
+            if e == 0.5 {
+                return self.func(Func::Sqrt, a);
+            }
+        }
+        if let (Some(x), Some(y)) = (self.as_const(a), self.as_const(b)) {
+            return self.constant(x.powf(y));
+        }
+        self.intern(Node::Pow(a, b))
+    }
+
+    /// d(root)/d(var), built in this graph (memoised per call).
+    pub fn derivative(&mut self, root: NodeId, var: u32) -> NodeId {
+        let mut memo: HashMap<NodeId, NodeId> = HashMap::new();
+        self.diff(root, var, &mut memo)
+    }
+
+    fn diff(&mut self, id: NodeId, var: u32, memo: &mut HashMap<NodeId, NodeId>) -> NodeId {
+        if let Some(&d) = memo.get(&id) {
+            return d;
+        }
+        let d = match self.node(id) {
+            Node::Const(_) => self.constant(0.0),
+            Node::Var(v) => self.constant(if v == var { 1.0 } else { 0.0 }),
+            Node::Add(a, b) => {
+                let (da, db) = (self.diff(a, var, memo), self.diff(b, var, memo));
+                self.add(da, db)
+            }
+            Node::Sub(a, b) => {
+                let (da, db) = (self.diff(a, var, memo), self.diff(b, var, memo));
+                self.sub(da, db)
+            }
+            Node::Mul(a, b) => {
+                let (da, db) = (self.diff(a, var, memo), self.diff(b, var, memo));
+                let l = self.mul(da, b);
+                let r = self.mul(a, db);
+                self.add(l, r)
+            }
+            Node::Div(a, b) => {
+                // (a/b)' = a'/b - (a/b)·b'/b
+                let (da, db) = (self.diff(a, var, memo), self.diff(b, var, memo));
+                let l = self.div(da, b);
+                let q = self.mul(id, db);
+                let r = self.div(q, b);
+                self.sub(l, r)
+            }
+            Node::Neg(a) => {
+                let da = self.diff(a, var, memo);
+                self.neg(da)
+            }
+            Node::Pow(a, b) => {
+                let (da, db) = (self.diff(a, var, memo), self.diff(b, var, memo));
+                if let Some(e) = self.as_const(b) {
+                    // (a^e)' = e·a^(e-1)·a'
+                    let em1 = self.constant(e - 1.0);
+                    let p = self.pow(a, em1);
+                    let k = self.constant(e);
+                    let kp = self.mul(k, p);
+                    self.mul(kp, da)
+                } else {
+                    // (a^b)' = a^b·(b'·log a + b·a'/a)
+                    let ln = self.func(Func::Log, a);
+                    let t1 = self.mul(db, ln);
+                    let ba = self.mul(b, da);
+                    let t2 = self.div(ba, a);
+                    let s = self.add(t1, t2);
+                    self.mul(id, s)
+                }
+            }
+            Node::Func(f, a) => {
+                let da = self.diff(a, var, memo);
+                if self.is_const(da, 0.0) {
+                    da
+                } else {
+                    let outer = self.func_derivative(f, id, a);
+                    self.mul(outer, da)
+                }
+            }
+        };
+        memo.insert(id, d);
+        d
+    }
+
+    /// f'(a) for the node `fa = f(a)`, reusing `fa` where the derivative is written with it.
+    fn func_derivative(&mut self, f: Func, fa: NodeId, a: NodeId) -> NodeId {
+        let one = self.constant(1.0);
+        match f {
+            Func::Sin => self.func(Func::Cos, a),
+            Func::Cos => {
+                let s = self.func(Func::Sin, a);
+                self.neg(s)
+            }
+            Func::Tan => {
+                let t2 = self.mul(fa, fa);
+                self.add(one, t2)
+            }
+            Func::Exp => fa,
+            Func::Log => self.div(one, a),
+            Func::Sqrt => {
+                let two = self.constant(2.0);
+                let d = self.mul(two, fa);
+                self.div(one, d)
+            }
+            Func::Abs => self.func(Func::Sign, a),
+            Func::Tanh => {
+                let t2 = self.mul(fa, fa);
+                self.sub(one, t2)
+            }
+            Func::Sigmoid => {
+                let c = self.sub(one, fa);
+                self.mul(fa, c)
+            }
+            Func::Softplus => self.func(Func::Sigmoid, a),
+            Func::Sign => self.constant(0.0),
+        }
+    }
+
+    /// Evaluate the given roots at `x` in f64 (every node in id order, each once).
+    pub fn eval_f64(&self, roots: &[NodeId], x: &[f64]) -> Vec<f64> {
+        let max = roots.iter().copied().max().map_or(0, |m| m as usize + 1);
+        let mut v = vec![0.0f64; max];
+        for (i, n) in self.nodes[..max].iter().enumerate() {
+            v[i] = match *n {
+                Node::Const(c) => c,
+                Node::Var(k) => x[k as usize],
+                Node::Add(a, b) => v[a as usize] + v[b as usize],
+                Node::Sub(a, b) => v[a as usize] - v[b as usize],
+                Node::Mul(a, b) => v[a as usize] * v[b as usize],
+                Node::Div(a, b) => v[a as usize] / v[b as usize],
+                Node::Neg(a) => -v[a as usize],
+                Node::Pow(a, b) => v[a as usize].powf(v[b as usize]),
+                Node::Func(f, a) => f.eval_f64(v[a as usize]),
+            };
+        }
+        roots.iter().map(|&r| v[r as usize]).collect()
+    }
+
+    /// The nodes reachable from `roots`, in id (topological) order.
+    pub fn schedule(&self, roots: &[NodeId]) -> Vec<NodeId> {
+        let mut live = vec![false; self.nodes.len()];
+        let mut stack: Vec<NodeId> = roots.to_vec();
+        while let Some(id) = stack.pop() {
+            if std::mem::replace(&mut live[id as usize], true) {
+                continue;
+            }
+            stack.extend(self.node(id).children());
+        }
+        (0..self.nodes.len() as NodeId).filter(|&i| live[i as usize]).collect()
+    }
+
+    /// A readable infix rendering (used by `gdsweep objectives` and error messages).
+    pub fn to_infix(&self, id: NodeId, vars: &[String]) -> String {
+        match self.node(id) {
+            Node::Const(c) => format!("{c}"),
+            Node::Var(v) => vars[v as usize].clone(),
+            Node::Add(a, b) => format!("({} + {})", self.to_infix(a, vars), self.to_infix(b, vars)),
+            Node::Sub(a, b) => format!("({} - {})", self.to_infix(a, vars), self.to_infix(b, vars)),
+            Node::Mul(a, b) => format!("{}*{}", self.to_infix(a, vars), self.to_infix(b, vars)),
+            Node::Div(a, b) => format!("{}/{}", self.to_infix(a, vars), self.to_infix(b, vars)),
+            Node::Neg(a) => format!("-{}", self.to_infix(a, vars)),
+            Node::Pow(a, b) => format!("{}^{}", self.to_infix(a, vars), self.to_infix(b, vars)),
+            Node::Func(f, a) => format!("{}({})", f.name(), self.to_infix(a, vars)),
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Objectives as expressions: parsing, the expression graph, symbolic gradient and Hessian.
+//!
+//! One representation serves every objective kind: `expr`, the built-in catalogue,
+//! `least_squares` (f = Σᵢ(Σⱼ aᵢⱼxⱼ − bᵢ)²) and `quadratic` (f = ½xᵀHx + gᵀx) all become an
+//! [`Objective`]: a [`Graph`] with the loss, its exact gradient and its Hessian as nodes. The
+//! GPU code generator and the CPU tape both read that graph, so the two backends compute the
+//! same formulas in the same order.
+//!
+//! A later objective that sums over a data table (regression on a CSV) fits the same mould:
+//! its loss is a sum of per-row subgraphs whose constants come from the table.
+
+pub mod graph;
+pub mod parse;
+
+pub use graph::{Func, Graph, Node, NodeId};
+use parse::{Ast, BinOp};
+
+/// An error in an expression, with the 1-based column where it was found.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("column {column}: {message}")]
+pub struct ExprError {
+    pub column: usize,
+    pub message: String,
+}
+
+impl ExprError {
+    pub fn new(column: usize, message: impl Into<String>) -> Self {
+        Self { column, message: message.into() }
+    }
+}
+
+/// A differentiable objective: loss, gradient and Hessian as nodes of one graph.
+#[derive(Debug, Clone)]
+pub struct Objective {
+    pub vars: Vec<String>,
+    pub graph: Graph,
+    pub loss: NodeId,
+    pub grad: Vec<NodeId>,
+    /// Full symmetric matrix of nodes (hessian[i][j] and hessian[j][i] are the same node).
+    pub hessian: Vec<Vec<NodeId>>,
+    /// Human-readable formula, as the user wrote it or as the catalogue states it.
+    pub formula: String,
+}
+
+const CONSTANTS: [(&str, f64); 1] = [("pi", std::f64::consts::PI)];
+
+fn names_in(ast: &Ast, out: &mut Vec<String>) {
+    match ast {
+        Ast::Num(_) => {}
+        Ast::Var(n, _) => {
+            if !CONSTANTS.iter().any(|(c, _)| c == n) && !out.contains(n) {
+                out.push(n.clone());
+            }
+        }
+        Ast::Neg(a) | Ast::Call(_, _, a) => names_in(a, out),
+        Ast::Bin(_, a, b) => {
+            names_in(a, out);
+            names_in(b, out);
+        }
+    }
+}
+
+fn lower(g: &mut Graph, ast: &Ast, vars: &[String]) -> Result<NodeId, ExprError> {
+    Ok(match ast {
+        Ast::Num(v) => g.constant(*v),
+        Ast::Var(name, col) => {
+            if let Some(i) = vars.iter().position(|v| v == name) {
+                g.var(i as u32)
+            } else if let Some((_, c)) = CONSTANTS.iter().find(|(c, _)| c == name) {
+                g.constant(*c)
+            } else if Func::from_name(name).is_some() {
+                return Err(ExprError::new(*col, format!("'{name}' is a function: write {name}(...)")));
+            } else {
+                return Err(ExprError::new(
+                    *col,
+                    format!("unknown variable '{name}' (variables: {}; constants: pi)", vars.join(", ")),
+                ));
+            }
+        }
+        Ast::Neg(a) => {
+            let a = lower(g, a, vars)?;
+            g.neg(a)
+        }
+        Ast::Bin(op, a, b) => {
+            let (a, b) = (lower(g, a, vars)?, lower(g, b, vars)?);
+            match op {
+                BinOp::Add => g.add(a, b),
+                BinOp::Sub => g.sub(a, b),
+                BinOp::Mul => g.mul(a, b),
+                BinOp::Div => g.div(a, b),
+                BinOp::Pow => g.pow(a, b),
+            }
+        }
+        Ast::Call(name, col, a) => {
+            let f = Func::from_name(name).ok_or_else(|| {
+                let allowed: Vec<&str> = Func::USER.iter().map(|(n, _)| *n).collect();
+                ExprError::new(*col, format!("unknown function '{name}' (allowed: {})", allowed.join(", ")))
+            })?;
+            let a = lower(g, a, vars)?;
+            g.func(f, a)
+        }
+    })
+}
+
+impl Objective {
+    /// Parse `src`. `vars` fixes the variable order; without it, names are taken in order of
+    /// first appearance.
+    pub fn from_expr(src: &str, vars: Option<&[String]>) -> Result<Objective, ExprError> {
+        let ast = parse::parse(src)?;
+        let vars: Vec<String> = match vars {
+            Some(v) => v.to_vec(),
+            None => {
+                let mut v = Vec::new();
+                names_in(&ast, &mut v);
+                v
+            }
+        };
+        if vars.is_empty() {
+            return Err(ExprError::new(1, "the expression has no variables"));
+        }
+        let mut g = Graph::new();
+        let loss = lower(&mut g, &ast, &vars)?;
+        Ok(Self::with_derivatives(g, loss, vars, src.to_string()))
+    }
+
+    /// Default variable names for an n-dimensional matrix objective: x, y, z, w, then x1..xn.
+    pub fn default_vars(n: usize) -> Vec<String> {
+        if n <= 4 {
+            ["x", "y", "z", "w"][..n].iter().map(|s| s.to_string()).collect()
+        } else {
+            (1..=n).map(|i| format!("x{i}")).collect()
+        }
+    }
+
+    /// f(x) = ||Ax − b||² = Σᵢ (Σⱼ aᵢⱼ xⱼ − bᵢ)². Shapes must already be checked.
+    pub fn least_squares(a: &[Vec<f64>], b: &[f64], vars: Vec<String>) -> Objective {
+        let mut g = Graph::new();
+        let mut loss = g.constant(0.0);
+        for (row, &bi) in a.iter().zip(b) {
+            let mut r = g.constant(0.0);
+            for (j, &aij) in row.iter().enumerate() {
+                let (c, x) = (g.constant(aij), g.var(j as u32));
+                let t = g.mul(c, x);
+                r = g.add(r, t);
+            }
+            let bc = g.constant(bi);
+            r = g.sub(r, bc);
+            let sq = g.mul(r, r);
+            loss = g.add(loss, sq);
+        }
+        let formula = format!("||A x - b||^2, A = {a:?}, b = {b:?}");
+        Self::with_derivatives(g, loss, vars, formula)
+    }
+
+    /// f(x) = ½ xᵀHx + gᵀx. Shapes must already be checked.
+    pub fn quadratic(h: &[Vec<f64>], lin: &[f64], vars: Vec<String>) -> Objective {
+        let mut g = Graph::new();
+        let mut loss = g.constant(0.0);
+        for (i, row) in h.iter().enumerate() {
+            for (j, &hij) in row.iter().enumerate() {
+                let (c, xi, xj) = (g.constant(0.5 * hij), g.var(i as u32), g.var(j as u32));
+                let xx = g.mul(xi, xj);
+                let t = g.mul(c, xx);
+                loss = g.add(loss, t);
+            }
+        }
+        for (i, &gi) in lin.iter().enumerate() {
+            let (c, x) = (g.constant(gi), g.var(i as u32));
+            let t = g.mul(c, x);
+            loss = g.add(loss, t);
+        }
+        let formula = format!("0.5 x^T H x + g^T x, H = {h:?}, g = {lin:?}");
+        Self::with_derivatives(g, loss, vars, formula)
+    }
+
+    fn with_derivatives(mut graph: Graph, loss: NodeId, vars: Vec<String>, formula: String) -> Objective {
+        let n = vars.len();
+        let grad: Vec<NodeId> = (0..n).map(|i| graph.derivative(loss, i as u32)).collect();
+        let mut hessian = vec![vec![0; n]; n];
+        for i in 0..n {
+            for j in i..n {
+                let h = graph.derivative(grad[i], j as u32);
+                hessian[i][j] = h;
+                hessian[j][i] = h;
+            }
+        }
+        Objective { vars, graph, loss, grad, hessian, formula }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.vars.len()
+    }
+
+    pub fn loss_f64(&self, x: &[f64]) -> f64 {
+        self.graph.eval_f64(&[self.loss], x)[0]
+    }
+
+    pub fn grad_f64(&self, x: &[f64]) -> Vec<f64> {
+        self.graph.eval_f64(&self.grad, x)
+    }
+
+    pub fn hessian_f64(&self, x: &[f64]) -> Vec<Vec<f64>> {
+        self.hessian.iter().map(|row| self.graph.eval_f64(row, x)).collect()
+    }
+
+    /// The roots the sweep kernels evaluate every step: loss first, then the gradient.
+    pub fn step_roots(&self) -> Vec<NodeId> {
+        std::iter::once(self.loss).chain(self.grad.iter().copied()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(s: &str) -> Objective {
+        Objective::from_expr(s, None).unwrap()
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        let o = obj("-x^2 + 2^3^2 * x / 4 - (x - 1)");
+        let x = 1.5;
+        let want = -(x * x) + 512.0 * x / 4.0 - (x - 1.0);
+        assert!((o.loss_f64(&[x]) - want).abs() < 1e-12);
+    }
+
+    #[test]
+    fn numbers_and_pi() {
+        let o = obj("1e-3*x + .5 + 2.5E+1 + pi");
+        assert!((o.loss_f64(&[2.0]) - (0.002 + 0.5 + 25.0 + std::f64::consts::PI)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn integer_powers_are_multiplications() {
+        let o = obj("x^4");
+        assert!(!o.graph.nodes().iter().any(|n| matches!(n, Node::Pow(..))));
+        assert_eq!(o.grad_f64(&[2.0]), vec![32.0]);
+        assert_eq!(o.hessian_f64(&[2.0]), vec![vec![48.0]]);
+    }
+
+    #[test]
+    fn errors_have_columns() {
+        let e = Objective::from_expr("x + * y", None).unwrap_err();
+        assert_eq!(e.column, 5);
+        let e = Objective::from_expr("x + foo(y)", None).unwrap_err();
+        assert_eq!(e.column, 5);
+        assert!(e.message.contains("unknown function 'foo'"));
+        let vars = vec!["x".to_string()];
+        let e = Objective::from_expr("x + y", Some(&vars)).unwrap_err();
+        assert_eq!(e.column, 5);
+        assert!(e.message.contains("unknown variable 'y'"));
+        let e = Objective::from_expr("(x + 1", None).unwrap_err();
+        assert!(e.message.contains("expected ')'"), "{e}");
+        let e = Objective::from_expr("x $ 2", None).unwrap_err();
+        assert_eq!(e.column, 3);
+    }
+
+    #[test]
+    fn shared_subexpressions_exist_once() {
+        let o = obj("sin(x*y) + cos(x*y)");
+        let muls = o.graph.nodes().iter().filter(|n| matches!(n, Node::Mul(a, b) if *a == 0 || *b == 0)).count();
+        assert!(muls >= 1);
+        let xy: Vec<_> = o.graph.nodes().iter().filter(|n| matches!(n, Node::Mul(0, 1) | Node::Mul(1, 0))).collect();
+        assert_eq!(xy.len(), 1);
+    }
+
+    #[test]
+    fn least_squares_gradient() {
+        let a = vec![vec![1.0, 2.0], vec![3.0, 4.0]];
+        let o = Objective::least_squares(&a, &[1.0, 1.0], Objective::default_vars(2));
+        // g = 2 Aᵀ(Ax − b) at x = (1, 1): r = (2, 6), g = 2(1·2 + 3·6, 2·2 + 4·6) = (40, 56)
+        assert_eq!(o.grad_f64(&[1.0, 1.0]), vec![40.0, 56.0]);
+        assert_eq!(o.hessian_f64(&[0.0, 0.0]), vec![vec![20.0, 28.0], vec![28.0, 40.0]]);
+    }
+}
