@@ -1,3 +1,10 @@
 //! gdsweep: gradient descent over huge grids of configurations, in WGSL compute shaders with a
 //! CPU reference path. See README.md and the product contract for the user-facing side.
+pub mod catalogue;
 pub mod expr;
+pub mod config;
+pub mod error;
+pub mod optim;
+pub mod outcome;
+pub mod plan;
+pub mod codegen;

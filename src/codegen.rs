@@ -1,0 +1,250 @@
+//! WGSL generation: fills shaders/sweep.wgsl with the objective graph, the run decode and the
+//! optimizer update of one optimizer block. Needs no GPU; every output is validated with naga.
+//!
+//! The CPU port (src/cpu/sweep.rs) evaluates the same graph schedule and the same update
+//! formulas in the same order; names here (`x{j}`, `g{j}`, `gd{j}`, `v{j}`, `m{j}`, `b1t`,
+//! `b2t`, `step_size`, `bc2_sqrt`) match the names used there.
+
+use crate::expr::{Func, Node, NodeId, Objective};
+use crate::optim::OptimizerKind;
+use crate::plan::{Block, Plan, Precision, Rules};
+use std::fmt::Write;
+
+pub const TEMPLATE: &str = include_str!("../shaders/sweep.wgsl");
+pub const WORKGROUP_SIZE: u32 = 64;
+
+/// A literal of the run precision, exact for that precision.
+pub fn literal(v: f64, p: Precision) -> String {
+    match p {
+        Precision::F32 => format!("f32({:?})", v as f32),
+        Precision::F64 => format!("f64({v:?})"),
+    }
+}
+
+fn operand(obj: &Objective, id: NodeId, p: Precision) -> String {
+    match obj.graph.node(id) {
+        Node::Const(c) => literal(c, p),
+        Node::Var(j) => format!("x{j}"),
+        _ => format!("t{id}"),
+    }
+}
+
+fn func_name(f: Func) -> &'static str {
+    match f {
+        Func::Sin => "sin",
+        Func::Cos => "cos",
+        Func::Tan => "tan",
+        Func::Exp => "exp",
+        Func::Log => "log",
+        Func::Sqrt => "sqrt",
+        Func::Abs => "abs",
+        Func::Tanh => "tanh",
+        Func::Sigmoid => "sigmoid",
+        Func::Softplus => "softplus",
+        Func::Sign => "sign",
+    }
+}
+
+/// `let` statements computing `loss` and `g0..g{d-1}` at x0..x{d-1}, one per graph node.
+pub fn eval_wgsl(obj: &Objective, p: Precision, indent: &str) -> String {
+    let roots = obj.step_roots();
+    let mut out = String::new();
+    for id in obj.graph.schedule(&roots) {
+        let o = |c: NodeId| operand(obj, c, p);
+        let rhs = match obj.graph.node(id) {
+            Node::Const(_) | Node::Var(_) => continue,
+            Node::Add(a, b) => format!("{} + {}", o(a), o(b)),
+            Node::Sub(a, b) => format!("{} - {}", o(a), o(b)),
+            Node::Mul(a, b) => format!("{} * {}", o(a), o(b)),
+            Node::Div(a, b) => format!("{} / {}", o(a), o(b)),
+            Node::Neg(a) => format!("-{}", o(a)),
+            Node::Pow(a, b) => format!("pow({}, {})", o(a), o(b)),
+            Node::Func(f, a) => format!("{}({})", func_name(f), o(a)),
+        };
+        let _ = writeln!(out, "{indent}let t{id}: real = {rhs};");
+    }
+    let _ = writeln!(out, "{indent}let loss: real = {};", operand(obj, obj.loss, p));
+    for (j, g) in obj.grad.iter().enumerate() {
+        let _ = writeln!(out, "{indent}let g{j}: real = {};", operand(obj, *g, p));
+    }
+    out
+}
+
+/// Names of the optimizer's state slots, in their order in `state` after x.
+pub fn slot_names(kind: OptimizerKind, dim: usize) -> Vec<String> {
+    let per = |s: &'static str| (0..dim).map(move |j| format!("{s}{j}"));
+    match kind {
+        OptimizerKind::Gd => vec![],
+        OptimizerKind::Momentum | OptimizerKind::Nesterov => per("v").collect(),
+        OptimizerKind::Adam => per("m").chain(per("v")).chain(["b1t".to_string(), "b2t".to_string()]).collect(),
+    }
+}
+
+/// Initial value of a slot: Adam's running products β₁ᵗ, β₂ᵗ start at 1, everything else at 0.
+pub fn slot_init(name: &str) -> f64 {
+    if name == "b1t" || name == "b2t" {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// Whether the block's weight decay is the single value 0, so the update can leave it out.
+pub fn no_weight_decay(block: &Block) -> bool {
+    block.axes.iter().find(|a| a.name == "weight_decay").is_none_or(|a| a.values == [0.0])
+}
+
+fn update_wgsl(kind: OptimizerKind, dim: usize, weight_decay: bool) -> String {
+    let mut s = String::new();
+    let ind = "        ";
+    for j in 0..dim {
+        if weight_decay {
+            let _ = writeln!(s, "{ind}let gd{j}: real = g{j} + weight_decay * x{j};");
+        } else {
+            let _ = writeln!(s, "{ind}let gd{j}: real = g{j};");
+        }
+    }
+    if kind == OptimizerKind::Adam {
+        let _ = writeln!(s, "{ind}b1t = b1t * beta1;");
+        let _ = writeln!(s, "{ind}b2t = b2t * beta2;");
+        let _ = writeln!(s, "{ind}let step_size: real = lr / (real(1.0) - b1t);");
+        let _ = writeln!(s, "{ind}let bc2_sqrt: real = sqrt(real(1.0) - b2t);");
+    }
+    for j in 0..dim {
+        match kind {
+            OptimizerKind::Gd => {
+                let _ = writeln!(s, "{ind}x{j} = x{j} - lr * gd{j};");
+            }
+            OptimizerKind::Momentum => {
+                let _ = writeln!(
+                    s,
+                    "{ind}if (steps_done == 0u) {{ v{j} = gd{j}; }} else {{ v{j} = beta * v{j} + (real(1.0) - dampening) * gd{j}; }}"
+                );
+                let _ = writeln!(s, "{ind}x{j} = x{j} - lr * v{j};");
+            }
+            OptimizerKind::Nesterov => {
+                let _ = writeln!(s, "{ind}if (steps_done == 0u) {{ v{j} = gd{j}; }} else {{ v{j} = beta * v{j} + gd{j}; }}");
+                let _ = writeln!(s, "{ind}x{j} = x{j} - lr * (gd{j} + beta * v{j});");
+            }
+            OptimizerKind::Adam => {
+                let _ = writeln!(s, "{ind}m{j} = beta1 * m{j} + (real(1.0) - beta1) * gd{j};");
+                let _ = writeln!(s, "{ind}v{j} = beta2 * v{j} + (real(1.0) - beta2) * gd{j} * gd{j};");
+                let _ = writeln!(s, "{ind}x{j} = x{j} - step_size * (m{j} / (sqrt(v{j}) / bc2_sqrt + eps));");
+            }
+        }
+    }
+    s
+}
+
+/// The reals of one block's axis table (all its axes, concatenated) and each axis' offset.
+pub fn axis_table(block: &Block) -> (Vec<f64>, Vec<usize>) {
+    let mut values = Vec::new();
+    let mut offsets = Vec::new();
+    for a in &block.axes {
+        offsets.push(values.len());
+        values.extend_from_slice(&a.values);
+    }
+    (values, offsets)
+}
+
+/// The decoded names of a block's axes in WGSL: lr, hyperparameters, init_<j>.
+fn axis_idents(block: &Block) -> Vec<String> {
+    let h = block.n_hypers();
+    (0..block.axes.len())
+        .map(|k| {
+            if k == 0 {
+                "lr".to_string()
+            } else if k <= h {
+                block.optimizer.hypers()[k - 1].name.to_string()
+            } else {
+                format!("init{}", k - 1 - h)
+            }
+        })
+        .collect()
+}
+
+fn decode_wgsl(block: &Block) -> String {
+    let (_, offsets) = axis_table(block);
+    let names = axis_idents(block);
+    let mut s = String::from("    var rem = run_local;\n");
+    let mut digit = vec![String::new(); block.axes.len()];
+    for k in (0..block.axes.len()).rev() {
+        let n = block.axes[k].values.len();
+        if n > 1 {
+            let _ = writeln!(s, "    let d{k} = rem % {n}u;\n    rem = rem / {n}u;");
+            digit[k] = format!(" + d{k}");
+        }
+    }
+    for k in 0..block.axes.len() {
+        let _ = writeln!(s, "    let {}: real = axis_values[{}u{}];", names[k], offsets[k], digit[k]);
+    }
+    s
+}
+
+/// The complete WGSL module for one optimizer block of a plan.
+pub fn sweep_wgsl(plan: &Plan, block_index: usize) -> String {
+    let block = &plan.blocks[block_index];
+    kernel_wgsl(&plan.objective, block, plan.precision, &plan.rules, plan.state_stride(block.optimizer))
+}
+
+pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, stride: usize) -> String {
+    let dim = obj.dim();
+    let kind = block.optimizer;
+    let slots = slot_names(kind, dim);
+    let ind = "        ";
+    let mut constants = format!("const STRIDE: u32 = {stride}u;\n");
+    let _ = writeln!(constants, "const GRAD_TOL_ABS: real = {};", literal(rules.grad_tol_abs, p));
+    let _ = writeln!(constants, "const GRAD_TOL_REL: real = {};", literal(rules.grad_tol_rel, p));
+    let _ = writeln!(constants, "const BLOWUP: real = {};", literal(rules.blowup, p));
+    let is_finite = match p {
+        Precision::F32 => "return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;",
+        // 64-bit values have no 32-bit bitcast in WGSL: |v| <= MAX is false for NaN and ±inf.
+        Precision::F64 => "return abs(v) <= f64(1.7976931348623157e308);",
+    };
+    let mut declare = String::new();
+    let mut init = String::new();
+    let mut load = String::new();
+    let mut store = String::new();
+    for j in 0..dim {
+        let _ = writeln!(declare, "    var x{j}: real;");
+        let _ = writeln!(init, "{ind}x{j} = init{j};");
+        let _ = writeln!(load, "{ind}x{j} = state[base + {j}u];");
+        let _ = writeln!(store, "    state[base + {j}u] = x{j};");
+    }
+    for (k, name) in slots.iter().enumerate() {
+        let at = dim + k;
+        let _ = writeln!(declare, "    var {name}: real;");
+        let _ = writeln!(init, "{ind}{name} = {};", literal(slot_init(name), p));
+        let _ = writeln!(load, "{ind}{name} = state[base + {at}u];");
+        let _ = writeln!(store, "    state[base + {at}u] = {name};");
+    }
+    let x_finite = (0..dim).map(|j| format!("is_finite(x{j})")).collect::<Vec<_>>().join(" && ");
+    let gn2 = (0..dim).map(|j| format!("g{j} * g{j}")).collect::<Vec<_>>().join(" + ");
+    TEMPLATE
+        .replace("{{REAL}}", p.name())
+        .replace("{{CONSTANTS}}", &constants)
+        .replace("{{IS_FINITE}}", is_finite)
+        .replace("{{DECODE}}", &decode_wgsl(block))
+        .replace("{{DECLARE}}", &declare)
+        .replace("{{INIT}}", &init)
+        .replace("{{LOAD}}", &load)
+        .replace("{{EVAL}}", &eval_wgsl(obj, p, ind))
+        .replace("{{X_FINITE}}", &x_finite)
+        .replace("{{GRAD_NORM2}}", &gn2)
+        .replace("{{UPDATE}}", &update_wgsl(kind, dim, !no_weight_decay(block)))
+        .replace("{{STORE}}", &store)
+}
+
+/// Parse and validate WGSL with naga, with f64 allowed where asked: what a GPU driver would
+/// reject, found without a GPU.
+pub fn validate_wgsl(src: &str, f64_ok: bool) -> Result<naga::Module, String> {
+    let module = naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string(src))?;
+    let mut caps = naga::valid::Capabilities::empty();
+    if f64_ok {
+        caps |= naga::valid::Capabilities::FLOAT64;
+    }
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+        .validate(&module)
+        .map_err(|e| e.emit_to_string(src))?;
+    Ok(module)
+}

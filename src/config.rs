@@ -1,0 +1,662 @@
+//! Reading a config: first a raw mirror of the TOML (serde, unknown keys rejected), then
+//! validation into a [`Plan`]. Every error names the file, the field, the line, and what is
+//! allowed; none panics.
+
+use crate::catalogue;
+use crate::error::ConfigError;
+use crate::expr::Objective;
+use crate::optim::OptimizerKind;
+use crate::plan::{Axis, BackendChoice, Block, Plan, Precision, Rules};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use toml::{Spanned, Value};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    name: Option<Spanned<String>>,
+    objective: Spanned<RawObjective>,
+    sweep: Option<RawSweep>,
+    optimizer: Option<Vec<Spanned<BTreeMap<String, Spanned<Value>>>>>,
+    run: Option<RawRun>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawObjective {
+    expr: Option<Spanned<String>>,
+    vars: Option<Spanned<Vec<String>>>,
+    builtin: Option<Spanned<String>>,
+    least_squares: Option<Spanned<RawLeastSquares>>,
+    quadratic: Option<Spanned<RawQuadratic>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLeastSquares {
+    a: Spanned<Vec<Vec<f64>>>,
+    b: Spanned<Vec<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuadratic {
+    h: Spanned<Vec<Vec<f64>>>,
+    g: Option<Spanned<Vec<f64>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSweep {
+    lr: Option<Spanned<Value>>,
+    init: Option<BTreeMap<String, Spanned<Value>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    steps: Option<Spanned<i64>>,
+    precision: Option<Spanned<String>>,
+    backend: Option<Spanned<String>>,
+    grad_tol_abs: Option<Spanned<f64>>,
+    grad_tol_rel: Option<Spanned<f64>>,
+    blowup: Option<Spanned<f64>>,
+    steps_per_dispatch: Option<Spanned<i64>>,
+}
+
+/// Command-line settings that take precedence over the file's `[run]` table.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overrides {
+    pub precision: Option<Precision>,
+    pub backend: Option<BackendChoice>,
+}
+
+/// Most steps one dispatch runs: lavapipe silently ends shader loops after 65,535 iterations.
+pub const MAX_STEPS_PER_DISPATCH: u32 = 60_000;
+/// Runs of one optimizer block are indexed with 32-bit integers on the device.
+pub const MAX_RUNS_PER_BLOCK: u64 = u32::MAX as u64;
+
+struct Ctx<'a> {
+    file: &'a str,
+    src: &'a str,
+}
+
+impl Ctx<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        self.src[..offset.min(self.src.len())].matches('\n').count() + 1
+    }
+
+    fn err(&self, span: Option<Range<usize>>, field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_string(),
+            line: span.map(|s| self.line_of(s.start)),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The dotted field at a byte offset: the enclosing `[table]` header plus the key on that line.
+    fn field_at(&self, offset: usize) -> Option<String> {
+        let line_no = self.line_of(offset);
+        let lines: Vec<&str> = self.src.lines().collect();
+        let line = lines.get(line_no - 1)?.trim();
+        let header = lines[..line_no - 1]
+            .iter()
+            .rev()
+            .map(|l| l.trim())
+            .find(|l| l.starts_with('['))
+            .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+        if line.starts_with('[') {
+            return Some(line.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+        }
+        let key = line.split('=').next()?.trim();
+        if key.is_empty() || line.find('=').is_none() {
+            return header;
+        }
+        Some(match header {
+            Some(h) => format!("{h}.{key}"),
+            None => key.to_string(),
+        })
+    }
+}
+
+/// Load and validate a config file.
+pub fn load(path: &std::path::Path, ov: Overrides) -> crate::error::Result<Plan> {
+    let src = std::fs::read_to_string(path)
+        .map_err(|e| crate::error::Error::Usage(format!("cannot read config {}: {e}", path.display())))?;
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("sweep").to_string();
+    Ok(parse(&path.display().to_string(), &src, &stem, ov)?)
+}
+
+/// Parse and validate config text. `file` is only used in messages; `default_name` names the
+/// sweep when the config has no `name`.
+pub fn parse(file: &str, src: &str, default_name: &str, ov: Overrides) -> Result<Plan, ConfigError> {
+    let cx = Ctx { file, src };
+    let raw: RawConfig = toml::from_str(src).map_err(|e| {
+        let span = e.span();
+        let msg = e.message().trim().to_string();
+        let field = span
+            .as_ref()
+            .and_then(|s| cx.field_at(s.start))
+            .or_else(|| msg.split('`').nth(1).map(str::to_string))
+            .unwrap_or_else(|| "(file)".into());
+        cx.err(span, field, msg)
+    })?;
+    validate(&cx, raw, default_name, ov)
+}
+
+fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Result<Plan, ConfigError> {
+    let name = match &raw.name {
+        Some(n) => {
+            let v = n.get_ref();
+            if v.is_empty() || v.contains(['/', '\\']) || v == "." || v == ".." {
+                return Err(cx.err(Some(n.span()), "name", "must be a plain, non-empty file name (no '/')"));
+            }
+            v.clone()
+        }
+        None => default_name.to_string(),
+    };
+
+    let run = raw.run.unwrap_or(RawRun {
+        steps: None,
+        precision: None,
+        backend: None,
+        grad_tol_abs: None,
+        grad_tol_rel: None,
+        blowup: None,
+        steps_per_dispatch: None,
+    });
+    let precision = match (ov.precision, &run.precision) {
+        (Some(p), _) => p,
+        (None, None) => Precision::F32,
+        (None, Some(p)) => match p.get_ref().as_str() {
+            "f32" => Precision::F32,
+            "f64" => Precision::F64,
+            other => {
+                return Err(cx.err(Some(p.span()), "run.precision", format!("'{other}' is not allowed: use f32 or f64")))
+            }
+        },
+    };
+    let backend = match (ov.backend, &run.backend) {
+        (Some(b), _) => b,
+        (None, None) => BackendChoice::Auto,
+        (None, Some(b)) => BackendChoice::from_name(b.get_ref()).ok_or_else(|| {
+            cx.err(Some(b.span()), "run.backend", format!("'{}' is not allowed: use auto, gpu or cpu", b.get_ref()))
+        })?,
+    };
+    let steps = match &run.steps {
+        None => 1000,
+        Some(s) => {
+            let v = *s.get_ref();
+            if v < 1 || v > u32::MAX as i64 - 1 {
+                return Err(cx.err(Some(s.span()), "run.steps", format!("{v} is not allowed: use 1 ..= {}", u32::MAX - 1)));
+            }
+            v as u32
+        }
+    };
+    let steps_per_dispatch = match &run.steps_per_dispatch {
+        None => 1000.min(steps).max(1),
+        Some(s) => {
+            let v = *s.get_ref();
+            if v < 1 || v > MAX_STEPS_PER_DISPATCH as i64 {
+                return Err(cx.err(
+                    Some(s.span()),
+                    "run.steps_per_dispatch",
+                    format!("{v} is not allowed: use 1 ..= {MAX_STEPS_PER_DISPATCH} (lavapipe ends shader loops after 65,535 iterations)"),
+                ));
+            }
+            v as u32
+        }
+    };
+    let mut rules = Rules::defaults(precision);
+    let nonneg = |s: &Spanned<f64>, field: &str, min_excl: Option<f64>| -> Result<f64, ConfigError> {
+        let v = *s.get_ref();
+        let ok = v.is_finite() && min_excl.map_or(v >= 0.0, |m| v > m);
+        if !ok {
+            let allowed = min_excl.map_or("a finite number >= 0".to_string(), |m| format!("a finite number > {m}"));
+            return Err(cx.err(Some(s.span()), field, format!("{v} is not allowed: use {allowed}")));
+        }
+        Ok(v)
+    };
+    if let Some(s) = &run.grad_tol_abs {
+        rules.grad_tol_abs = nonneg(s, "run.grad_tol_abs", None)?;
+    }
+    if let Some(s) = &run.grad_tol_rel {
+        rules.grad_tol_rel = nonneg(s, "run.grad_tol_rel", None)?;
+    }
+    if let Some(s) = &run.blowup {
+        rules.blowup = nonneg(s, "run.blowup", Some(1.0))?;
+    }
+
+    let objective = objective(cx, &raw.objective)?;
+    let vars = objective.vars.clone();
+
+    // Axes shared by every optimizer block.
+    let sweep = raw.sweep.unwrap_or(RawSweep { lr: None, init: None });
+    let shared_lr = match &sweep.lr {
+        Some(v) => Some(axis(cx, v, "sweep.lr", precision, AxisKind::Lr)?),
+        None => None,
+    };
+    let init_map = sweep.init.unwrap_or_default();
+    for (k, v) in &init_map {
+        if !vars.contains(k) {
+            return Err(cx.err(
+                Some(v.span()),
+                format!("sweep.init.{k}"),
+                format!("'{k}' is not a variable of the objective (variables: {})", vars.join(", ")),
+            ));
+        }
+    }
+    let mut init_axes = Vec::new();
+    for var in &vars {
+        let name = format!("init_{var}");
+        init_axes.push(match init_map.get(var) {
+            Some(v) => Axis { name, ..axis(cx, v, &format!("sweep.init.{var}"), precision, AxisKind::Init)? },
+            None => Axis { name, values: vec![0.0], log: false },
+        });
+    }
+
+    let tables = raw.optimizer.unwrap_or_default();
+    let mut blocks = Vec::new();
+    let mut first_run: u64 = 0;
+    let default_gd = tables.is_empty();
+    let n_blocks = if default_gd { 1 } else { tables.len() };
+    for bi in 0..n_blocks {
+        let (kind, own_lr, hyper_axes) = if default_gd {
+            let h = OptimizerKind::Gd.hypers().iter().map(|h| Axis { name: h.name.into(), values: vec![h.default], log: false });
+            (OptimizerKind::Gd, None, h.collect())
+        } else {
+            optimizer_table(cx, &tables[bi], bi, precision)?
+        };
+        let lr = match (own_lr, &shared_lr) {
+            (Some(a), _) => a,
+            (None, Some(a)) => a.clone(),
+            (None, None) => {
+                return Err(cx.err(
+                    if default_gd { None } else { Some(tables[bi].span()) },
+                    "sweep.lr",
+                    "no learning rates: set sweep.lr (a number, a list, or { log = [lo, hi], n = N } / { lin = [lo, hi], n = N }) or lr in this [[optimizer]] table",
+                ))
+            }
+        };
+        let mut axes = vec![lr];
+        axes.extend(hyper_axes);
+        axes.extend(init_axes.iter().cloned());
+        let runs = axes.iter().try_fold(1u64, |acc, a| acc.checked_mul(a.values.len() as u64));
+        let field = if default_gd { "sweep".to_string() } else { format!("optimizer[{bi}]") };
+        let span = if default_gd { None } else { Some(tables[bi].span()) };
+        let runs = match runs {
+            Some(r) if r <= MAX_RUNS_PER_BLOCK => r,
+            _ => {
+                let approx: f64 = axes.iter().map(|a| a.values.len() as f64).product();
+                return Err(cx.err(
+                    span,
+                    field,
+                    format!(
+                        "this optimizer's grid has {approx:.3e} runs; one [[optimizer]] table may have at most {MAX_RUNS_PER_BLOCK} (split the sweep into several tables or configs)"
+                    ),
+                ));
+            }
+        };
+        blocks.push(Block { optimizer: kind, axes, first_run, runs });
+        first_run += runs;
+    }
+
+    let resolved = serde_json::json!({
+        "name": name,
+        "objective": { "formula": objective.formula, "vars": vars },
+        "optimizers": blocks.iter().map(|b| serde_json::json!({
+            "kind": b.optimizer,
+            "first_run": b.first_run,
+            "runs": b.runs,
+            "axes": b.axes.iter().map(|a| serde_json::json!({
+                "name": a.name, "n": a.values.len(), "first": a.values[0],
+                "last": a.values[a.values.len() - 1], "log": a.log,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "run": { "steps": steps, "steps_per_dispatch": steps_per_dispatch, "precision": precision,
+                 "backend": backend, "rules": rules },
+    });
+    let plan = Plan {
+        name,
+        objective,
+        blocks,
+        steps,
+        steps_per_dispatch,
+        precision,
+        backend,
+        rules,
+        resolved,
+        source: cx.file.to_string(),
+    };
+    let need = plan.result_bytes();
+    let avail = available_memory_bytes();
+    if need > avail / 2 {
+        return Err(cx.err(
+            None,
+            "sweep",
+            format!(
+                "the grid has {} runs; their results take {:.1} GiB, more than half of the {:.1} GiB of memory available: use fewer points (n) or split the sweep",
+                plan.total_runs(),
+                need as f64 / (1u64 << 30) as f64,
+                avail as f64 / (1u64 << 30) as f64
+            ),
+        ));
+    }
+    Ok(plan)
+}
+
+/// MemAvailable from /proc/meminfo; 8 GiB where that cannot be read.
+pub fn available_memory_bytes() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemAvailable:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(8 << 30)
+}
+
+fn objective(cx: &Ctx, raw: &Spanned<RawObjective>) -> Result<Objective, ConfigError> {
+    let o = raw.get_ref();
+    let given: Vec<&str> = [
+        o.expr.as_ref().map(|_| "expr"),
+        o.builtin.as_ref().map(|_| "builtin"),
+        o.least_squares.as_ref().map(|_| "least_squares"),
+        o.quadratic.as_ref().map(|_| "quadratic"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if given.len() != 1 {
+        return Err(cx.err(
+            Some(raw.span()),
+            "objective",
+            format!(
+                "give exactly one of expr, builtin, least_squares, quadratic (found {})",
+                if given.is_empty() { "none".to_string() } else { given.join(", ") }
+            ),
+        ));
+    }
+    let vars = o.vars.as_ref().map(|v| (v.get_ref().clone(), v.span()));
+    if let Some((v, span)) = &vars {
+        if v.is_empty() {
+            return Err(cx.err(Some(span.clone()), "objective.vars", "must name at least one variable"));
+        }
+        for (i, name) in v.iter().enumerate() {
+            let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok || name == "pi" || crate::expr::Func::from_name(name).is_some() {
+                return Err(cx.err(
+                    Some(span.clone()),
+                    "objective.vars",
+                    format!("'{name}' is not allowed as a variable name (letters, digits, '_'; not pi or a function name)"),
+                ));
+            }
+            if v[..i].contains(name) {
+                return Err(cx.err(Some(span.clone()), "objective.vars", format!("'{name}' appears twice")));
+            }
+        }
+    }
+    if let Some(e) = &o.expr {
+        return Objective::from_expr(e.get_ref(), vars.as_ref().map(|v| v.0.as_slice())).map_err(|err| {
+            let caret = format!("{}^", " ".repeat(err.column.saturating_sub(1)));
+            cx.err(
+                Some(e.span()),
+                "objective.expr",
+                format!("column {} of the expression: {}\n    {}\n    {}", err.column, err.message, e.get_ref(), caret),
+            )
+        });
+    }
+    if let Some(b) = &o.builtin {
+        if let Some((_, span)) = &vars {
+            return Err(cx.err(Some(span.clone()), "objective.vars", "not used with builtin: the catalogue fixes the variables"));
+        }
+        return catalogue::find(b.get_ref()).map(|e| e.objective()).ok_or_else(|| {
+            cx.err(
+                Some(b.span()),
+                "objective.builtin",
+                format!("unknown builtin '{}' (allowed: {}; see `gdsweep objectives`)", b.get_ref(), catalogue::names().join(", ")),
+            )
+        });
+    }
+    let names_for = |n: usize, field: &str| -> Result<Vec<String>, ConfigError> {
+        match &vars {
+            None => Ok(Objective::default_vars(n)),
+            Some((v, span)) if v.len() == n => {
+                let _ = span;
+                Ok(v.clone())
+            }
+            Some((v, span)) => Err(cx.err(
+                Some(span.clone()),
+                "objective.vars",
+                format!("names {} variables but {field} has {n} columns", v.len()),
+            )),
+        }
+    };
+    if let Some(ls) = &o.least_squares {
+        let ls = ls.get_ref();
+        let (rows, cols) = matrix(cx, &ls.a, "objective.least_squares.a", false)?;
+        vector(cx, &ls.b, "objective.least_squares.b", rows, "the number of rows of a")?;
+        let names = names_for(cols, "objective.least_squares.a")?;
+        return Ok(Objective::least_squares(ls.a.get_ref(), ls.b.get_ref(), names));
+    }
+    let q = o.quadratic.as_ref().expect("one objective kind is set").get_ref();
+    let (n, _) = matrix(cx, &q.h, "objective.quadratic.h", true)?;
+    let g = match &q.g {
+        Some(g) => {
+            vector(cx, g, "objective.quadratic.g", n, "the size of h")?;
+            g.get_ref().clone()
+        }
+        None => vec![0.0; n],
+    };
+    let names = names_for(n, "objective.quadratic.h")?;
+    Ok(Objective::quadratic(q.h.get_ref(), &g, names))
+}
+
+/// Check a matrix: non-empty, rectangular (square if asked), finite. Returns (rows, cols).
+fn matrix(cx: &Ctx, m: &Spanned<Vec<Vec<f64>>>, field: &str, square: bool) -> Result<(usize, usize), ConfigError> {
+    let rows = m.get_ref();
+    let bad = |msg: String| cx.err(Some(m.span()), field, msg);
+    if rows.is_empty() || rows[0].is_empty() {
+        return Err(bad("must be a non-empty matrix, e.g. [[1, 0], [0, 1]]".into()));
+    }
+    let cols = rows[0].len();
+    if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != cols) {
+        return Err(bad(format!("row {i} has {} entries but row 0 has {cols}: every row needs the same length", r.len())));
+    }
+    if square && rows.len() != cols {
+        return Err(bad(format!("must be square, found {} x {cols}", rows.len())));
+    }
+    if rows.iter().flatten().any(|v| !v.is_finite()) {
+        return Err(bad("entries must be finite numbers".into()));
+    }
+    Ok((rows.len(), cols))
+}
+
+fn vector(cx: &Ctx, v: &Spanned<Vec<f64>>, field: &str, n: usize, what: &str) -> Result<(), ConfigError> {
+    if v.get_ref().len() != n {
+        return Err(cx.err(Some(v.span()), field, format!("has {} entries but must have {n} ({what})", v.get_ref().len())));
+    }
+    if v.get_ref().iter().any(|x| !x.is_finite()) {
+        return Err(cx.err(Some(v.span()), field, "entries must be finite numbers"));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum AxisKind {
+    Lr,
+    Init,
+    Hyper(crate::optim::Hyper),
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+/// Read one axis: a number, a list of numbers, or `{ log|lin = [lo, hi], n = N }`.
+fn axis(cx: &Ctx, v: &Spanned<Value>, field: &str, p: Precision, kind: AxisKind) -> Result<Axis, ConfigError> {
+    let span = Some(v.span());
+    let bad = |msg: String| cx.err(span.clone(), field, msg);
+    const FORMS: &str = "a number, a list of numbers, { log = [lo, hi], n = N } or { lin = [lo, hi], n = N }";
+    let (values, log) = match v.get_ref() {
+        Value::Integer(_) | Value::Float(_) => (vec![number(v.get_ref()).unwrap_or(0.0)], false),
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Err(bad(format!("an empty list has no values: use {FORMS}")));
+            }
+            let vals: Option<Vec<f64>> = items.iter().map(number).collect();
+            (vals.ok_or_else(|| bad(format!("every entry of the list must be a number (use {FORMS})")))?, false)
+        }
+        Value::Table(t) => {
+            for k in t.keys() {
+                if !["log", "lin", "n"].contains(&k.as_str()) {
+                    return Err(bad(format!("unknown key '{k}' in a range (allowed: log, lin, n)")));
+                }
+            }
+            let n = match t.get("n") {
+                Some(Value::Integer(n)) if *n >= 1 => *n as u64,
+                Some(Value::Integer(n)) => return Err(bad(format!("n = {n} is not allowed: a range needs n >= 1 points"))),
+                Some(_) => return Err(bad("n must be an integer >= 1".into())),
+                None => return Err(bad("a range needs n, the number of points".into())),
+            };
+            if n > MAX_RUNS_PER_BLOCK {
+                return Err(bad(format!("n = {n} is more than {MAX_RUNS_PER_BLOCK} points")));
+            }
+            let (is_log, ends) = match (t.get("log"), t.get("lin")) {
+                (Some(e), None) => (true, e),
+                (None, Some(e)) => (false, e),
+                _ => return Err(bad("a range needs exactly one of log = [lo, hi] or lin = [lo, hi]".into())),
+            };
+            let which = if is_log { "log" } else { "lin" };
+            let pair: Option<Vec<f64>> = ends.as_array().map(|a| a.iter().map(number).collect()).unwrap_or(None);
+            let (lo, hi) = match pair.as_deref() {
+                Some([lo, hi]) => (*lo, *hi),
+                _ => return Err(bad(format!("{which} must be a pair of numbers [lo, hi]"))),
+            };
+            if !lo.is_finite() || !hi.is_finite() {
+                return Err(bad(format!("{which} endpoints must be finite")));
+            }
+            if lo > hi {
+                return Err(bad(format!("the range {which} = [{lo}, {hi}] is reversed: write [{hi}, {lo}]")));
+            }
+            if lo == hi && n > 1 {
+                return Err(bad(format!("the range {which} = [{lo}, {hi}] is empty but asks for n = {n} points")));
+            }
+            if is_log && lo <= 0.0 {
+                return Err(bad(format!("a log range needs positive endpoints, found [{lo}, {hi}]: use lin, or a lower bound > 0")));
+            }
+            (spaced(lo, hi, n as usize, is_log), is_log)
+        }
+        other => return Err(bad(format!("found {}, expected {FORMS}", other.type_str()))),
+    };
+    if let Some(x) = values.iter().find(|x| !x.is_finite()) {
+        return Err(bad(format!("{x} is not allowed: values must be finite")));
+    }
+    match kind {
+        AxisKind::Lr => {
+            if let Some(x) = values.iter().find(|x| **x < 0.0) {
+                return Err(bad(format!("learning rate {x} is not allowed: use values >= 0")));
+            }
+        }
+        AxisKind::Hyper(h) => {
+            if let Some(x) = values.iter().find(|x| !h.allows(**x)) {
+                return Err(bad(format!("{} = {x} is not allowed: use values in {}", h.name, h.range_text())));
+            }
+        }
+        AxisKind::Init => {}
+    }
+    let name = field.rsplit('.').next().unwrap_or(field).to_string();
+    Ok(Axis { name, values: values.into_iter().map(|x| p.round(x)).collect(), log })
+}
+
+/// n points from lo to hi inclusive, evenly spaced in value or (log) in log10, as numpy's
+/// linspace/logspace compute them: start + i·step, with the last point exactly hi.
+pub fn spaced(lo: f64, hi: f64, n: usize, log: bool) -> Vec<f64> {
+    if n == 1 {
+        return vec![lo];
+    }
+    let (a, b) = if log { (lo.log10(), hi.log10()) } else { (lo, hi) };
+    let step = (b - a) / (n - 1) as f64;
+    (0..n)
+        .map(|i| {
+            if i == n - 1 {
+                return hi;
+            }
+            let t = a + i as f64 * step;
+            if log {
+                if i == 0 {
+                    lo
+                } else {
+                    10f64.powf(t)
+                }
+            } else {
+                t
+            }
+        })
+        .collect()
+}
+
+type OptimizerAxes = (OptimizerKind, Option<Axis>, Vec<Axis>);
+
+fn optimizer_table(
+    cx: &Ctx,
+    t: &Spanned<BTreeMap<String, Spanned<Value>>>,
+    index: usize,
+    p: Precision,
+) -> Result<OptimizerAxes, ConfigError> {
+    let prefix = format!("optimizer[{index}]");
+    let map = t.get_ref();
+    let allowed_kinds: Vec<&str> = OptimizerKind::ALL.iter().map(|k| k.name()).collect();
+    let kind = match map.get("kind") {
+        Some(k) => match k.get_ref().as_str() {
+            Some(s) => OptimizerKind::from_name(s).ok_or_else(|| {
+                cx.err(
+                    Some(k.span()),
+                    format!("{prefix}.kind"),
+                    format!("unknown optimizer '{s}' (allowed: {})", allowed_kinds.join(", ")),
+                )
+            })?,
+            None => return Err(cx.err(Some(k.span()), format!("{prefix}.kind"), "must be a string")),
+        },
+        None => {
+            return Err(cx.err(
+                Some(t.span()),
+                format!("{prefix}.kind"),
+                format!("every [[optimizer]] table needs kind (allowed: {})", allowed_kinds.join(", ")),
+            ))
+        }
+    };
+    let hypers = kind.hypers();
+    for (k, v) in map {
+        if k != "kind" && k != "lr" && !hypers.iter().any(|h| h.name == k) {
+            let names: Vec<&str> = hypers.iter().map(|h| h.name).collect();
+            return Err(cx.err(
+                Some(v.span()),
+                format!("{prefix}.{k}"),
+                format!("'{k}' is not a hyperparameter of {} (allowed: lr, {})", kind.name(), names.join(", ")),
+            ));
+        }
+    }
+    let lr = match map.get("lr") {
+        Some(v) => Some(axis(cx, v, &format!("{prefix}.lr"), p, AxisKind::Lr)?),
+        None => None,
+    };
+    let mut axes = Vec::new();
+    for h in hypers {
+        axes.push(match map.get(h.name) {
+            Some(v) => axis(cx, v, &format!("{prefix}.{}", h.name), p, AxisKind::Hyper(*h))?,
+            None => Axis { name: h.name.to_string(), values: vec![p.round(h.default)], log: false },
+        });
+    }
+    Ok((kind, lr, axes))
+}

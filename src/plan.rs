@@ -1,0 +1,189 @@
+//! The validated plan of a sweep: objective, axes, optimizer blocks, run ids and rules.
+//!
+//! ## Run ids
+//! The grid is the union of one block per `[[optimizer]]` table, in config order. A block is the
+//! Cartesian product of its axes in this order: `lr`, the optimizer's hyperparameters (in the
+//! order of [`OptimizerKind::hypers`]), then the initial point, one axis per variable in
+//! variable order. The last axis varies fastest (row-major, like `itertools.product` or
+//! `numpy.meshgrid(indexing="ij")`). A run's id is its block's first id plus its row-major index,
+//! so ids are stable whatever the backend, batch size or shard.
+//!
+//! Axis values are computed once on the host in f64 (log ranges: lo·(hi/lo)^(i/(n−1))) and
+//! rounded to the run precision; devices decode a run's values from its id and these per-axis
+//! tables, so nothing is uploaded per run.
+
+use crate::expr::Objective;
+use crate::optim::OptimizerKind;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    F32,
+    F64,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        }
+    }
+    pub fn bytes(self) -> usize {
+        match self {
+            Precision::F32 => 4,
+            Precision::F64 => 8,
+        }
+    }
+    /// Round an f64 to this precision (the value the run really uses).
+    pub fn round(self, v: f64) -> f64 {
+        match self {
+            Precision::F32 => v as f32 as f64,
+            Precision::F64 => v,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+impl BackendChoice {
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(Self::Auto),
+            "gpu" => Some(Self::Gpu),
+            "cpu" => Some(Self::Cpu),
+            _ => None,
+        }
+    }
+}
+
+/// When a run stops. Documented in README.md ("Outcomes").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rules {
+    /// Converged when ‖g‖₂ ≤ max(grad_tol_abs, grad_tol_rel·‖g₀‖₂).
+    pub grad_tol_abs: f64,
+    pub grad_tol_rel: f64,
+    /// Diverged when the loss or a coordinate is not finite, or |loss| > blowup·max(|loss₀|, 1).
+    pub blowup: f64,
+}
+
+impl Rules {
+    pub fn defaults(p: Precision) -> Rules {
+        match p {
+            Precision::F32 => Rules { grad_tol_abs: 1e-5, grad_tol_rel: 1e-4, blowup: 1e10 },
+            Precision::F64 => Rules { grad_tol_abs: 1e-10, grad_tol_rel: 1e-8, blowup: 1e10 },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Axis {
+    /// `lr`, a hyperparameter name, or `init_<var>`.
+    pub name: String,
+    pub values: Vec<f64>,
+    pub log: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Block {
+    pub optimizer: OptimizerKind,
+    /// Axes in decode order: lr, hyperparameters, init per variable.
+    pub axes: Vec<Axis>,
+    pub first_run: u64,
+    pub runs: u64,
+}
+
+/// One run's decoded configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunParams {
+    pub lr: f64,
+    pub hypers: Vec<f64>,
+    pub init: Vec<f64>,
+}
+
+impl Block {
+    pub fn n_hypers(&self) -> usize {
+        self.optimizer.hypers().len()
+    }
+
+    /// Axis digits of the block-local index `local` (row-major, last axis fastest).
+    pub fn digits(&self, mut local: u64) -> Vec<usize> {
+        let mut d = vec![0; self.axes.len()];
+        for (k, axis) in self.axes.iter().enumerate().rev() {
+            let n = axis.values.len() as u64;
+            d[k] = (local % n) as usize;
+            local /= n;
+        }
+        d
+    }
+
+    pub fn params(&self, local: u64) -> RunParams {
+        let d = self.digits(local);
+        let v: Vec<f64> = self.axes.iter().zip(&d).map(|(a, &i)| a.values[i]).collect();
+        let h = self.n_hypers();
+        RunParams { lr: v[0], hypers: v[1..1 + h].to_vec(), init: v[1 + h..].to_vec() }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub objective: Objective,
+    pub blocks: Vec<Block>,
+    pub steps: u32,
+    pub steps_per_dispatch: u32,
+    pub precision: Precision,
+    pub backend: BackendChoice,
+    pub rules: Rules,
+    /// The resolved configuration, for manifest.json and `gdsweep plan`.
+    pub resolved: serde_json::Value,
+    /// The config file this plan came from (for error messages at run time).
+    pub source: String,
+}
+
+impl Plan {
+    pub fn total_runs(&self) -> u64 {
+        self.blocks.iter().map(|b| b.runs).sum()
+    }
+
+    /// Hyperparameter columns of runs.csv: every hyperparameter of every optimizer used, in
+    /// order of first appearance.
+    pub fn hyper_columns(&self) -> Vec<&'static str> {
+        let mut cols: Vec<&'static str> = Vec::new();
+        for b in &self.blocks {
+            for h in b.optimizer.hypers() {
+                if !cols.contains(&h.name) {
+                    cols.push(h.name);
+                }
+            }
+        }
+        cols
+    }
+
+    /// Bytes of host memory that the results of the whole grid take.
+    pub fn result_bytes(&self) -> u64 {
+        self.total_runs() * crate::outcome::RunResult::bytes_per_run(self.objective.dim()) as u64
+    }
+
+    /// The block holding run `id`, and the block-local index.
+    pub fn locate(&self, id: u64) -> Option<(usize, u64)> {
+        self.blocks
+            .iter()
+            .position(|b| id >= b.first_run && id < b.first_run + b.runs)
+            .map(|i| (i, id - self.blocks[i].first_run))
+    }
+
+    /// Per-run reals kept between dispatches: x, optimizer slots, then 4 bookkeeping values
+    /// (the blow-up bound, the gradient tolerance², the last loss and the last ‖g‖).
+    pub fn state_stride(&self, kind: OptimizerKind) -> usize {
+        let d = self.objective.dim();
+        d + kind.state_slots(d) + 4
+    }
+}

@@ -1,0 +1,42 @@
+//! Every generated shader — every catalogue objective × optimizer × precision — parses and
+//! validates with naga. Needs no GPU.
+
+use gdsweep::catalogue::CATALOGUE;
+use gdsweep::codegen::{kernel_wgsl, validate_wgsl};
+use gdsweep::optim::OptimizerKind;
+use gdsweep::plan::{Axis, Block, Precision, Rules};
+
+fn block(kind: OptimizerKind, dim: usize, weight_decay: f64) -> Block {
+    let mut axes = vec![Axis { name: "lr".into(), values: vec![1e-3, 1e-2], log: false }];
+    for h in kind.hypers() {
+        let v = if h.name == "weight_decay" { weight_decay } else { h.default };
+        axes.push(Axis { name: h.name.into(), values: vec![v], log: false });
+    }
+    for j in 0..dim {
+        axes.push(Axis { name: format!("init_{j}"), values: vec![-1.0, 0.5, 2.0], log: false });
+    }
+    let runs = axes.iter().map(|a| a.values.len() as u64).product();
+    Block { optimizer: kind, axes, first_run: 0, runs }
+}
+
+#[test]
+fn every_generated_shader_validates() {
+    let mut count = 0;
+    for entry in CATALOGUE {
+        let obj = entry.objective();
+        for kind in OptimizerKind::ALL {
+            for p in [Precision::F32, Precision::F64] {
+                for wd in [0.0, 1e-2] {
+                    let b = block(kind, obj.dim(), wd);
+                    let stride = obj.dim() + kind.state_slots(obj.dim()) + 4;
+                    let src = kernel_wgsl(&obj, &b, p, &Rules::defaults(p), stride);
+                    if let Err(e) = validate_wgsl(&src, p == Precision::F64) {
+                        panic!("{} / {} / {}: {e}\n{src}", entry.name, kind.name(), p.name());
+                    }
+                    count += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(count, CATALOGUE.len() * 4 * 2 * 2);
+}
