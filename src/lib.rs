@@ -8,3 +8,5 @@ pub mod optim;
 pub mod outcome;
 pub mod plan;
 pub mod codegen;
+pub mod cpu;
+pub mod gpu;

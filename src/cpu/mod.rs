@@ -1,0 +1,48 @@
+//! The CPU backend: the reference path that judges the GPU, and a fast backend of its own.
+//! Runs are split into chunks handed out dynamically to all cores (rayon's work stealing),
+//! because runs end at very different steps.
+
+pub mod real;
+pub mod sweep;
+pub mod tape;
+
+use crate::outcome::Results;
+use crate::plan::{Plan, Precision};
+use rayon::prelude::*;
+use real::Real;
+pub use sweep::Selection;
+use sweep::{run_chunk, Kernel, LANES};
+use tape::Tape;
+
+/// Run the selected runs of block `bi` on all cores; results in selection order.
+pub fn run_block(plan: &Plan, bi: usize, sel: Selection) -> Results {
+    match plan.precision {
+        Precision::F32 => run_block_as::<f32>(plan, bi, sel),
+        Precision::F64 => run_block_as::<f64>(plan, bi, sel),
+    }
+}
+
+fn run_block_as<F: Real>(plan: &Plan, bi: usize, sel: Selection) -> Results {
+    let block = &plan.blocks[bi];
+    let tape = Tape::new(&plan.objective);
+    let kernel = Kernel::<F>::new(&tape, block, plan.objective.dim(), plan.steps, &plan.rules);
+    // Enough chunks for every thread to steal from, none smaller than a few lane-fills.
+    let threads = rayon::current_num_threads() as u64;
+    let chunk = (sel.count / (threads * 16)).clamp(4 * LANES as u64, 8192);
+    let chunks: Vec<Selection> = (0..sel.count.div_ceil(chunk))
+        .map(|c| {
+            let start = c * chunk;
+            Selection { offset: sel.offset + start * sel.stride, stride: sel.stride, count: chunk.min(sel.count - start) }
+        })
+        .collect();
+    let parts: Vec<Results> = chunks.into_par_iter().map(|c| run_chunk(&kernel, c)).collect();
+    let mut all = Results::with_capacity(plan.objective.dim(), block.first_run + sel.offset, sel.count as usize);
+    for p in parts {
+        all.status.extend(p.status);
+        all.steps.extend(p.steps);
+        all.loss.extend(p.loss);
+        all.grad_norm.extend(p.grad_norm);
+        all.x.extend(p.x);
+    }
+    all
+}

@@ -1,0 +1,92 @@
+//! The scalar type of the CPU path: f32 or f64, with the operations the kernel uses.
+
+use crate::expr::Func;
+use std::fmt::Debug;
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+pub trait Real:
+    Copy
+    + Default
+    + Send
+    + Sync
+    + PartialOrd
+    + Debug
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + 'static
+{
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn sqrt(self) -> Self;
+    fn abs(self) -> Self;
+    fn max(self, other: Self) -> Self;
+    fn powf(self, e: Self) -> Self;
+    fn is_finite(self) -> bool;
+    /// The built-in functions, with the formulas of shaders/sweep.wgsl (sigmoid, softplus).
+    fn func(f: Func, v: Self) -> Self;
+}
+
+macro_rules! real_impl {
+    ($t:ty) => {
+        impl Real for $t {
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            #[inline(always)]
+            fn max(self, other: Self) -> Self {
+                <$t>::max(self, other)
+            }
+            #[inline(always)]
+            fn powf(self, e: Self) -> Self {
+                <$t>::powf(self, e)
+            }
+            #[inline(always)]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            #[inline(always)]
+            fn func(f: Func, v: Self) -> Self {
+                match f {
+                    Func::Sin => v.sin(),
+                    Func::Cos => v.cos(),
+                    Func::Tan => v.tan(),
+                    Func::Exp => v.exp(),
+                    Func::Log => v.ln(),
+                    Func::Sqrt => v.sqrt(),
+                    Func::Abs => v.abs(),
+                    Func::Tanh => v.tanh(),
+                    Func::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+                    Func::Softplus => v.max(0.0) + (1.0 + (-v.abs()).exp()).ln(),
+                    Func::Sign => {
+                        if v > 0.0 {
+                            1.0
+                        } else if v < 0.0 {
+                            -1.0
+                        } else {
+                            0.0
+                        }
+                    }
+                }
+            }
+        }
+    };
+}
+
+real_impl!(f32);
+real_impl!(f64);

@@ -1,0 +1,445 @@
+//! CPU port of shaders/sweep.wgsl: the same run decode, the same graph evaluated in the same
+//! order, the same outcome checks and the same optimizer updates, written to be read side by
+//! side with the shader (names follow it: `x{j}` is `x[j]`, `steps_done`, `bound`, `gtol2`…).
+//!
+//! Where the shader gives every run its own invocation, the CPU runs `LANES` runs at once, one
+//! per lane, so every operation is a loop over lanes that the compiler turns into SIMD. When a
+//! run ends, its lane is refilled at once with the next run, so lanes never idle while work is
+//! left (runs end at very different steps). A refilled lane is held out of one update: its
+//! first evaluation, at its initial point, happens on the next pass, as step 0 does in the
+//! shader. There are no dispatches on the CPU: a run goes from step 0 to its end in one go,
+//! which gives the same numbers since the shader's state round-trips exactly through memory.
+//!
+//! Lint note: index loops over lanes are deliberate (they mirror the shader and vectorize).
+#![allow(clippy::needless_range_loop)]
+
+use super::real::Real;
+use super::tape::{Op, Tape};
+use crate::codegen::{no_weight_decay, slot_init, slot_names};
+use crate::optim::OptimizerKind;
+use crate::outcome::{Results, Status};
+use crate::plan::{Block, Rules};
+
+pub const LANES: usize = 64;
+type V<F> = [F; LANES];
+
+/// Which runs of a block to compute: block-local indices offset + i·stride, i < count
+/// (the same selection as the shader's `Params`).
+#[derive(Debug, Clone, Copy)]
+pub struct Selection {
+    pub offset: u64,
+    pub stride: u64,
+    pub count: u64,
+}
+
+/// Everything a chunk of runs of one block needs, shared read-only by all threads.
+pub struct Kernel<'a, F: Real> {
+    pub tape: &'a Tape,
+    pub block: &'a Block,
+    pub dim: usize,
+    pub max_steps: u32,
+    pub grad_tol_abs: F,
+    pub grad_tol_rel: F,
+    pub blowup: F,
+    weight_decay: bool,
+    /// Indices of the hyperparameters the update reads, within the block's hypers.
+    h_beta: usize,
+    h_dampening: usize,
+    h_weight_decay: usize,
+    h_beta1: usize,
+    h_beta2: usize,
+    h_eps: usize,
+    slot_names: Vec<String>,
+}
+
+impl<'a, F: Real> Kernel<'a, F> {
+    pub fn new(tape: &'a Tape, block: &'a Block, dim: usize, max_steps: u32, rules: &Rules) -> Self {
+        let hypers = block.optimizer.hypers();
+        let find = |n: &str| hypers.iter().position(|h| h.name == n).unwrap_or(usize::MAX);
+        Kernel {
+            tape,
+            block,
+            dim,
+            max_steps,
+            grad_tol_abs: F::from_f64(rules.grad_tol_abs),
+            grad_tol_rel: F::from_f64(rules.grad_tol_rel),
+            blowup: F::from_f64(rules.blowup),
+            weight_decay: !no_weight_decay(block),
+            h_beta: find("beta"),
+            h_dampening: find("dampening"),
+            h_weight_decay: find("weight_decay"),
+            h_beta1: find("beta1"),
+            h_beta2: find("beta2"),
+            h_eps: find("eps"),
+            slot_names: slot_names(block.optimizer, dim),
+        }
+    }
+}
+
+/// Per-chunk lane state: the shader's registers, one lane per run.
+struct Lanes<F: Real> {
+    regs: Vec<V<F>>,
+    x: Vec<V<F>>,
+    slots: Vec<V<F>>,
+    lr: V<F>,
+    hyper: Vec<V<F>>,
+    bound: V<F>,
+    gtol2: V<F>,
+    gn2: V<F>,
+    steps_done: [u32; LANES],
+    /// Position of the lane's run in the chunk's selection; `usize::MAX` when idle.
+    slot_of: [usize; LANES],
+    /// Held out of this pass's update (freshly filled, or idle).
+    hold: [bool; LANES],
+}
+
+/// Output columns of a chunk, written by position.
+struct ChunkOut {
+    status: Vec<Status>,
+    steps: Vec<u32>,
+    loss: Vec<f64>,
+    grad_norm: Vec<f64>,
+    x: Vec<f64>,
+}
+
+impl<F: Real> Lanes<F> {
+    fn new(k: &Kernel<F>) -> Self {
+        let z = [F::default(); LANES];
+        let mut regs = vec![z; k.tape.n_regs.max(1)];
+        for &(r, c) in &k.tape.consts {
+            regs[r as usize] = [F::from_f64(c); LANES];
+        }
+        Lanes {
+            regs,
+            x: vec![z; k.dim],
+            slots: vec![z; k.slot_names.len()],
+            lr: z,
+            hyper: vec![z; k.block.n_hypers()],
+            bound: z,
+            gtol2: z,
+            gn2: z,
+            steps_done: [0; LANES],
+            slot_of: [usize::MAX; LANES],
+            hold: [true; LANES],
+        }
+    }
+
+    /// Put run `pos` of the selection into `lane`: the shader's DECODE and INIT.
+    fn fill(&mut self, k: &Kernel<F>, lane: usize, pos: usize, run_local: u64) {
+        let digits = k.block.digits(run_local);
+        let value = |a: usize| F::from_f64(k.block.axes[a].values[digits[a]]);
+        let h = k.block.n_hypers();
+        self.lr[lane] = value(0);
+        for q in 0..h {
+            self.hyper[q][lane] = value(1 + q);
+        }
+        for j in 0..k.dim {
+            self.x[j][lane] = value(1 + h + j);
+        }
+        for (s, name) in k.slot_names.iter().enumerate() {
+            self.slots[s][lane] = F::from_f64(slot_init(name));
+        }
+        self.steps_done[lane] = 0;
+        self.slot_of[lane] = pos;
+        self.hold[lane] = true;
+    }
+
+    fn idle(&mut self, k: &Kernel<F>, lane: usize) {
+        self.slot_of[lane] = usize::MAX;
+        self.hold[lane] = true;
+        for j in 0..k.dim {
+            self.x[j][lane] = F::default();
+        }
+    }
+
+    /// The shader's EVAL and GRAD_NORM2 for every lane.
+    #[inline(always)]
+    fn eval(&mut self, k: &Kernel<F>) {
+        let tape = k.tape;
+        for (j, r) in tape.vars.iter().enumerate() {
+            if let Some(r) = r {
+                self.regs[*r as usize] = self.x[j];
+            }
+        }
+        for ins in &tape.instrs {
+            let (lo, hi) = self.regs.split_at_mut(ins.out as usize);
+            let o = &mut hi[0];
+            match ins.op {
+                Op::Add(a, b) => {
+                    let (a, b) = (&lo[a as usize], &lo[b as usize]);
+                    for i in 0..LANES {
+                        o[i] = a[i] + b[i];
+                    }
+                }
+                Op::Sub(a, b) => {
+                    let (a, b) = (&lo[a as usize], &lo[b as usize]);
+                    for i in 0..LANES {
+                        o[i] = a[i] - b[i];
+                    }
+                }
+                Op::Mul(a, b) => {
+                    let (a, b) = (&lo[a as usize], &lo[b as usize]);
+                    for i in 0..LANES {
+                        o[i] = a[i] * b[i];
+                    }
+                }
+                Op::Div(a, b) => {
+                    let (a, b) = (&lo[a as usize], &lo[b as usize]);
+                    for i in 0..LANES {
+                        o[i] = a[i] / b[i];
+                    }
+                }
+                Op::Neg(a) => {
+                    let a = &lo[a as usize];
+                    for i in 0..LANES {
+                        o[i] = -a[i];
+                    }
+                }
+                Op::Pow(a, b) => {
+                    let (a, b) = (&lo[a as usize], &lo[b as usize]);
+                    for i in 0..LANES {
+                        o[i] = a[i].powf(b[i]);
+                    }
+                }
+                Op::Func(f, a) => {
+                    let a = &lo[a as usize];
+                    for i in 0..LANES {
+                        o[i] = F::func(f, a[i]);
+                    }
+                }
+            }
+        }
+        // gn2 = g0*g0 + g1*g1 + …, left to right as in the shader.
+        let g0 = &self.regs[tape.grad[0] as usize];
+        for i in 0..LANES {
+            self.gn2[i] = g0[i] * g0[i];
+        }
+        for &g in &tape.grad[1..] {
+            let g = &self.regs[g as usize];
+            for i in 0..LANES {
+                self.gn2[i] = self.gn2[i] + g[i] * g[i];
+            }
+        }
+    }
+
+    /// Whether any lane has something to settle this pass (step 0, or an outcome).
+    #[inline(always)]
+    fn any_event(&self, k: &Kernel<F>) -> bool {
+        let loss = &self.regs[k.tape.loss as usize];
+        let mut ev = 0u8;
+        for i in 0..LANES {
+            let mut ok = loss[i].is_finite() && loss[i].abs() <= self.bound[i];
+            for j in 0..k.dim {
+                ok &= self.x[j][i].is_finite();
+            }
+            let e = self.steps_done[i] == 0 || !ok || self.gn2[i] <= self.gtol2[i] || self.steps_done[i] >= k.max_steps;
+            ev |= e as u8;
+        }
+        ev != 0
+    }
+
+    /// The shader's outcome checks for each lane that has an event; finished runs are recorded
+    /// and their lanes refilled. Returns false when every lane is idle.
+    fn settle(&mut self, k: &Kernel<F>, sel: &Selection, next: &mut usize, out: &mut ChunkOut) -> bool {
+        let loss_reg = k.tape.loss as usize;
+        let mut any_active = false;
+        for lane in 0..LANES {
+            let pos = self.slot_of[lane];
+            if pos == usize::MAX {
+                continue;
+            }
+            let loss = self.regs[loss_reg][lane];
+            let gn2 = self.gn2[lane];
+            if self.steps_done[lane] == 0 {
+                self.bound[lane] = k.blowup * loss.abs().max(F::from_f64(1.0));
+                let gtol = k.grad_tol_abs.max(k.grad_tol_rel * gn2.sqrt());
+                self.gtol2[lane] = gtol * gtol;
+            }
+            let x_finite = (0..k.dim).all(|j| self.x[j][lane].is_finite());
+            let status = if !(loss.is_finite() && x_finite && loss.abs() <= self.bound[lane]) {
+                Status::Diverged
+            } else if gn2 <= self.gtol2[lane] {
+                Status::Converged
+            } else if self.steps_done[lane] >= k.max_steps {
+                Status::MaxSteps
+            } else {
+                self.hold[lane] = false;
+                any_active = true;
+                continue;
+            };
+            out.status[pos] = status;
+            out.steps[pos] = self.steps_done[lane];
+            out.loss[pos] = loss.to_f64();
+            out.grad_norm[pos] = gn2.sqrt().to_f64();
+            for j in 0..k.dim {
+                out.x[pos * k.dim + j] = self.x[j][lane].to_f64();
+            }
+            if (*next as u64) < sel.count {
+                let p = *next;
+                *next += 1;
+                self.fill(k, lane, p, sel.offset + p as u64 * sel.stride);
+                any_active = true;
+            } else {
+                self.idle(k, lane);
+            }
+        }
+        any_active
+    }
+
+    /// The shader's UPDATE for every lane not held, then `steps_done += 1`.
+    #[inline(always)]
+    fn update(&mut self, k: &Kernel<F>) {
+        let one = F::from_f64(1.0);
+        let tape = k.tape;
+        let hold = self.hold;
+        let mut gd: Vec<V<F>> = Vec::with_capacity(k.dim);
+        for j in 0..k.dim {
+            let g = self.regs[tape.grad[j] as usize];
+            let mut v = g;
+            if k.weight_decay {
+                let wd = &self.hyper[k.h_weight_decay];
+                for i in 0..LANES {
+                    v[i] = g[i] + wd[i] * self.x[j][i];
+                }
+            }
+            gd.push(v);
+        }
+        let lr = self.lr;
+        match k.block.optimizer {
+            OptimizerKind::Gd => {
+                for j in 0..k.dim {
+                    let x = &mut self.x[j];
+                    for i in 0..LANES {
+                        let n = x[i] - lr[i] * gd[j][i];
+                        x[i] = if hold[i] { x[i] } else { n };
+                    }
+                }
+            }
+            OptimizerKind::Momentum | OptimizerKind::Nesterov => {
+                let nesterov = k.block.optimizer == OptimizerKind::Nesterov;
+                let beta = self.hyper[k.h_beta];
+                let damp_c: V<F> = if nesterov {
+                    [one; LANES]
+                } else {
+                    let d = &self.hyper[k.h_dampening];
+                    std::array::from_fn(|i| one - d[i])
+                };
+                for j in 0..k.dim {
+                    let (x, v) = (&mut self.x[j], &mut self.slots[j]);
+                    for i in 0..LANES {
+                        let nv = if self.steps_done[i] == 0 { gd[j][i] } else { beta[i] * v[i] + damp_c[i] * gd[j][i] };
+                        let nx = if nesterov { x[i] - lr[i] * (gd[j][i] + beta[i] * nv) } else { x[i] - lr[i] * nv };
+                        v[i] = if hold[i] { v[i] } else { nv };
+                        x[i] = if hold[i] { x[i] } else { nx };
+                    }
+                }
+            }
+            OptimizerKind::Adam => {
+                let d = k.dim;
+                let (beta1, beta2, eps) = (self.hyper[k.h_beta1], self.hyper[k.h_beta2], self.hyper[k.h_eps]);
+                let mut step_size = [one; LANES];
+                let mut bc2_sqrt = [one; LANES];
+                {
+                    let (b1t, b2t) = (2 * d, 2 * d + 1);
+                    for i in 0..LANES {
+                        let n1 = self.slots[b1t][i] * beta1[i];
+                        let n2 = self.slots[b2t][i] * beta2[i];
+                        self.slots[b1t][i] = if hold[i] { self.slots[b1t][i] } else { n1 };
+                        self.slots[b2t][i] = if hold[i] { self.slots[b2t][i] } else { n2 };
+                        step_size[i] = lr[i] / (one - n1);
+                        bc2_sqrt[i] = (one - n2).sqrt();
+                    }
+                }
+                for j in 0..d {
+                    let (ms, rest) = self.slots.split_at_mut(d);
+                    let (m, v) = (&mut ms[j], &mut rest[j]);
+                    let x = &mut self.x[j];
+                    for i in 0..LANES {
+                        let g = gd[j][i];
+                        let nm = beta1[i] * m[i] + (one - beta1[i]) * g;
+                        let nv = beta2[i] * v[i] + (one - beta2[i]) * g * g;
+                        let nx = x[i] - step_size[i] * (nm / (nv.sqrt() / bc2_sqrt[i] + eps[i]));
+                        m[i] = if hold[i] { m[i] } else { nm };
+                        v[i] = if hold[i] { v[i] } else { nv };
+                        x[i] = if hold[i] { x[i] } else { nx };
+                    }
+                }
+            }
+        }
+        for i in 0..LANES {
+            self.steps_done[i] += (!hold[i]) as u32;
+        }
+    }
+}
+
+#[inline(always)]
+fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
+    let n = sel.count as usize;
+    let mut out = ChunkOut {
+        status: vec![Status::Running; n],
+        steps: vec![0; n],
+        loss: vec![0.0; n],
+        grad_norm: vec![0.0; n],
+        x: vec![0.0; n * k.dim],
+    };
+    let mut lanes = Lanes::<F>::new(k);
+    let mut next = 0usize;
+    for lane in 0..LANES {
+        if next < n {
+            lanes.fill(k, lane, next, sel.offset + next as u64 * sel.stride);
+            next += 1;
+        } else {
+            lanes.idle(k, lane);
+        }
+    }
+    loop {
+        lanes.eval(k);
+        if lanes.any_event(k) && !lanes.settle(k, &sel, &mut next, &mut out) {
+            break;
+        }
+        lanes.update(k);
+        for i in 0..LANES {
+            // Refilled lanes wait one pass for their first evaluation; idle lanes stay held.
+            lanes.hold[i] = lanes.slot_of[i] == usize::MAX;
+        }
+    }
+    Results {
+        dim: k.dim,
+        first_run: 0,
+        status: out.status,
+        steps: out.steps,
+        loss: out.loss,
+        grad_norm: out.grad_norm,
+        x: out.x,
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+unsafe fn run_chunk_avx512<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
+    run_chunk_inner(k, sel)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_chunk_avx2<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
+    run_chunk_inner(k, sel)
+}
+
+/// Run the selected runs of one block on this thread, with the widest SIMD the CPU has.
+/// (FMA is enabled for its instructions only: Rust never fuses a*b+c on its own, so results do
+/// not depend on the CPU.)
+pub fn run_chunk<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vl") {
+            // SAFETY: the CPU has the features the function is compiled for.
+            return unsafe { run_chunk_avx512(k, sel) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: as above.
+            return unsafe { run_chunk_avx2(k, sel) };
+        }
+    }
+    run_chunk_inner(k, sel)
+}

@@ -1,0 +1,133 @@
+//! The GPU backend on wgpu: adapter choice, device, and the sweep kernel (see `sweep`).
+//!
+//! Adapter choice follows wgpu's conventions: `WGPU_BACKEND` (vulkan, metal, dx12, gl) limits
+//! the backends, `WGPU_ADAPTER_NAME` picks the first adapter whose name contains it
+//! (case-insensitive); otherwise the best by type: discrete, integrated, virtual, then CPU
+//! (lavapipe). The adapter used is recorded in manifest.json.
+
+pub mod sweep;
+
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+
+/// What manifest.json and `gdsweep devices` say of an adapter.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+    pub shader_f64: bool,
+}
+
+impl AdapterSummary {
+    fn of(a: &wgpu::Adapter) -> Self {
+        let info = a.get_info();
+        AdapterSummary {
+            name: info.name,
+            backend: format!("{:?}", info.backend).to_lowercase(),
+            device_type: format!("{:?}", info.device_type),
+            driver: info.driver,
+            driver_info: info.driver_info,
+            shader_f64: a.features().contains(wgpu::Features::SHADER_F64),
+        }
+    }
+}
+
+fn instance() -> wgpu::Instance {
+    // Vulkan, Metal and DX12 unless WGPU_BACKEND says otherwise: probing GL without a display
+    // only prints noise, and its compute support is the weakest.
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = wgpu::Backends::PRIMARY.with_env();
+    wgpu::Instance::new(desc)
+}
+
+fn compute_capable(a: &wgpu::Adapter) -> bool {
+    a.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+}
+
+fn type_rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+/// Every adapter wgpu finds (compute-capable or not), for `gdsweep devices`.
+pub fn list_adapters() -> Vec<(AdapterSummary, bool)> {
+    let inst = instance();
+    let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::PRIMARY.with_env()));
+    adapters.iter().map(|a| (AdapterSummary::of(a), compute_capable(a))).collect()
+}
+
+/// A device ready for sweeps, created once and passed to every sweep.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter: AdapterSummary,
+    pub limits: wgpu::Limits,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl Gpu {
+    /// Pick an adapter and open a device. `need_f64` asks for SHADER_F64.
+    pub fn new(need_f64: bool) -> Result<Gpu> {
+        let inst = instance();
+        let mut adapters: Vec<wgpu::Adapter> = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::PRIMARY.with_env()))
+            .into_iter()
+            .filter(compute_capable)
+            .collect();
+        if adapters.is_empty() {
+            return Err(Error::Gpu(
+                "no GPU adapter found (on a machine without a GPU, install lavapipe: apt-get install mesa-vulkan-drivers)"
+                    .into(),
+            ));
+        }
+        if let Ok(want) = std::env::var("WGPU_ADAPTER_NAME") {
+            let w = want.to_lowercase();
+            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&w));
+            if adapters.is_empty() {
+                return Err(Error::Gpu(format!("no adapter's name contains WGPU_ADAPTER_NAME={want} (see `gdsweep devices`)")));
+            }
+        }
+        adapters.sort_by_key(|a| type_rank(a.get_info().device_type));
+        let adapter = adapters.remove(0);
+        let summary = AdapterSummary::of(&adapter);
+        if need_f64 && !summary.shader_f64 {
+            return Err(Error::Gpu(format!("adapter '{}' has no SHADER_F64", summary.name)));
+        }
+        let features = if need_f64 { wgpu::Features::SHADER_F64 } else { wgpu::Features::empty() };
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("gdsweep"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Gpu(format!("cannot open a device on '{}': {e}", summary.name)))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        Ok(Gpu { device, queue, adapter: summary, limits, errors })
+    }
+
+    /// Report any error the device raised since the last check.
+    pub fn check(&self, what: &str) -> Result<()> {
+        let mut v = self.errors.lock().map_err(|_| Error::Gpu("error sink poisoned".into()))?;
+        if v.is_empty() {
+            return Ok(());
+        }
+        let msg = v.join("\n");
+        v.clear();
+        Err(Error::Gpu(format!("{what}: {msg}")))
+    }
+}
