@@ -10,3 +10,8 @@ pub mod plan;
 pub mod codegen;
 pub mod cpu;
 pub mod gpu;
+pub mod engine;
+pub mod output;
+pub mod verify;
+pub mod bench;
+pub mod cli;

@@ -49,7 +49,8 @@ impl Status {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Results {
     pub dim: usize,
-    pub first_run: u64,
+    /// Run ids (see `plan`): contiguous for a whole sweep, strided when sampling.
+    pub run: Vec<u64>,
     pub status: Vec<Status>,
     pub steps: Vec<u32>,
     pub loss: Vec<f64>,
@@ -62,15 +63,15 @@ pub struct RunResult;
 
 impl RunResult {
     pub fn bytes_per_run(dim: usize) -> usize {
-        std::mem::size_of::<Status>() + 4 + 8 + 8 + 8 * dim
+        8 + std::mem::size_of::<Status>() + 4 + 8 + 8 + 8 * dim
     }
 }
 
 impl Results {
-    pub fn with_capacity(dim: usize, first_run: u64, n: usize) -> Self {
+    pub fn with_capacity(dim: usize, n: usize) -> Self {
         Results {
             dim,
-            first_run,
+            run: Vec::with_capacity(n),
             status: Vec::with_capacity(n),
             steps: Vec::with_capacity(n),
             loss: Vec::with_capacity(n),
@@ -87,7 +88,8 @@ impl Results {
         self.status.is_empty()
     }
 
-    pub fn push(&mut self, status: Status, steps: u32, loss: f64, grad_norm: f64, x: &[f64]) {
+    pub fn push(&mut self, run: u64, status: Status, steps: u32, loss: f64, grad_norm: f64, x: &[f64]) {
+        self.run.push(run);
         self.status.push(status);
         self.steps.push(steps);
         self.loss.push(loss);
@@ -99,9 +101,9 @@ impl Results {
         &self.x[i * self.dim..(i + 1) * self.dim]
     }
 
-    /// Append `other`, which must start where `self` ends.
+    /// Append the rows of `other`.
     pub fn append(&mut self, other: Results) {
-        debug_assert_eq!(self.first_run + self.len() as u64, other.first_run);
+        self.run.extend(other.run);
         self.status.extend(other.status);
         self.steps.extend(other.steps);
         self.loss.extend(other.loss);

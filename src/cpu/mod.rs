@@ -36,13 +36,10 @@ fn run_block_as<F: Real>(plan: &Plan, bi: usize, sel: Selection) -> Results {
         })
         .collect();
     let parts: Vec<Results> = chunks.into_par_iter().map(|c| run_chunk(&kernel, c)).collect();
-    let mut all = Results::with_capacity(plan.objective.dim(), block.first_run + sel.offset, sel.count as usize);
+    let mut all = Results::with_capacity(plan.objective.dim(), sel.count as usize);
     for p in parts {
-        all.status.extend(p.status);
-        all.steps.extend(p.steps);
-        all.loss.extend(p.loss);
-        all.grad_norm.extend(p.grad_norm);
-        all.x.extend(p.x);
+        all.append(p);
     }
+    all.run = (0..sel.count).map(|i| block.first_run + sel.offset + i * sel.stride).collect();
     all
 }

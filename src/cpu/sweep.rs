@@ -405,7 +405,7 @@ fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
     }
     Results {
         dim: k.dim,
-        first_run: 0,
+        run: Vec::new(),
         status: out.status,
         steps: out.steps,
         loss: out.loss,

@@ -96,7 +96,7 @@ pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection) -> Result<Re
     gpu.check("creating the sweep buffers")?;
 
     let dim = plan.objective.dim();
-    let mut out = Results::with_capacity(dim, block.first_run + sel.offset, sel.count as usize);
+    let mut out = Results::with_capacity(dim, sel.count as usize);
     let dispatches = plan.steps.div_ceil(plan.steps_per_dispatch).max(1);
     let mut done = 0u64;
     while done < sel.count {
@@ -143,7 +143,8 @@ pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection) -> Result<Re
             let s = stride as usize;
             for r in 0..n as usize {
                 let st = &state[r * s..(r + 1) * s];
-                out.push(Status::from_u32(info[2 * r]), info[2 * r + 1], st[s - 2], st[s - 1].sqrt(), &st[..dim]);
+                let run = block.first_run + sel.offset + (done + r as u64) * sel.stride;
+                out.push(run, Status::from_u32(info[2 * r]), info[2 * r + 1], st[s - 2], st[s - 1].sqrt(), &st[..dim]);
             }
         }
         state_read.unmap();

@@ -1,0 +1,64 @@
+//! `gdsweep bench`: the standard workloads on every available backend, with the peers of
+//! ../shared/peers/ timed in the same run when asked.
+//!
+//! - W1: the forum matrix, GD, 2²⁰ learning rates log-spaced in [1e-6, 1e-4], 1000 steps, f32.
+//! - W2: Himmelblau, Adam, 1024 × 1024 starts in [−5, 5]², 1000 steps, f32.
+//!
+//! Throughput is nominal config-steps per second (runs × steps / wall time, upload, readback
+//! and result decoding included), the measure the peers print.
+
+use crate::config::{parse, Overrides};
+use crate::engine::{execute, selections, Exec};
+use crate::error::Result;
+use crate::plan::BackendChoice;
+
+pub fn w1(n: u64, steps: u32) -> String {
+    format!(
+        "name = \"W1\"\n[objective]\nbuiltin = \"forum_lstsq\"\n[sweep]\nlr = {{ log = [1e-6, 1e-4], n = {n} }}\n[run]\nsteps = {steps}\n"
+    )
+}
+
+pub fn w2(side: u64, steps: u32) -> String {
+    format!(
+        "name = \"W2\"\n[objective]\nbuiltin = \"himmelblau\"\n[sweep]\nlr = 0.01\n[sweep.init]\nx = {{ lin = [-5, 5], n = {side} }}\ny = {{ lin = [-5, 5], n = {side} }}\n[[optimizer]]\nkind = \"adam\"\n[run]\nsteps = {steps}\n"
+    )
+}
+
+#[derive(Debug, Clone)]
+pub struct BenchRow {
+    pub workload: String,
+    pub backend: String,
+    pub device: String,
+    pub seconds: f64,
+    pub config_steps_per_s: f64,
+}
+
+/// Run W1 (n learning rates) and W2 (side² starts) on each backend in `backends`.
+pub fn run(n: u64, side: u64, steps: u32, backends: &[BackendChoice]) -> Result<Vec<BenchRow>> {
+    let mut rows = Vec::new();
+    for (name, src) in [("W1", w1(n, steps)), ("W2", w2(side, steps))] {
+        let plan = parse(name, &src, name, Overrides::default())?;
+        for &b in backends {
+            let exec = Exec::open(&plan, b)?;
+            let sel = selections(&plan, None);
+            let report = execute(&plan, &exec, &sel)?;
+            rows.push(BenchRow {
+                workload: name.into(),
+                backend: exec.name().into(),
+                device: exec.adapter().map_or_else(cpu_name, |a| format!("{} ({})", a.name, a.backend)),
+                seconds: report.seconds,
+                config_steps_per_s: report.nominal_rate(plan.steps),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The CPU model and core count, from /proc/cpuinfo where available.
+pub fn cpu_name() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    format!("{model}, {} threads", rayon::current_num_threads())
+}

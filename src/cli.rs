@@ -1,0 +1,250 @@
+//! The command line (SPEC.md "Command line"). `main` only calls [`main_exit_code`].
+
+use crate::bench;
+use crate::catalogue::CATALOGUE;
+use crate::config::{load, Overrides};
+use crate::engine::{execute, selections, Exec};
+use crate::error::Result;
+use crate::gpu;
+use crate::output;
+use crate::plan::{BackendChoice, Plan, Precision};
+use crate::verify;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "gdsweep", version, about = "Gradient descent over huge grids of configurations, on the GPU (WGSL) and the CPU")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendArg {
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PrecisionArg {
+    F32,
+    F64,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run every configuration of a sweep and write runs.csv and manifest.json.
+    Run {
+        config: PathBuf,
+        /// Output folder (default: results/<name>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum)]
+        backend: Option<BackendArg>,
+        #[arg(long, value_enum)]
+        precision: Option<PrecisionArg>,
+        /// Replace results that already exist.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run the same configurations on the GPU and the CPU and compare them.
+    Verify {
+        config: PathBuf,
+        /// Compare about N evenly spread runs instead of all.
+        #[arg(long)]
+        sample: Option<u64>,
+        #[arg(long, value_enum)]
+        precision: Option<PrecisionArg>,
+    },
+    /// Show what a config would run: counts, memory, estimated time, resolved config.
+    Plan { config: PathBuf },
+    /// List the GPU adapters wgpu finds.
+    Devices,
+    /// List the built-in objectives with their formulas and known minima.
+    Objectives,
+    /// Throughput on the standard workloads W1 and W2, per backend.
+    Bench {
+        /// Learning rates in W1.
+        #[arg(long, default_value_t = 1 << 20)]
+        n: u64,
+        /// Side of W2's grid of starts.
+        #[arg(long, default_value_t = 1024)]
+        side: u64,
+        #[arg(long, default_value_t = 1000)]
+        steps: u32,
+        #[arg(long, value_enum)]
+        backend: Option<BackendArg>,
+    },
+}
+
+fn overrides(backend: Option<BackendArg>, precision: Option<PrecisionArg>) -> Overrides {
+    Overrides {
+        backend: backend.map(|b| match b {
+            BackendArg::Auto => BackendChoice::Auto,
+            BackendArg::Gpu => BackendChoice::Gpu,
+            BackendArg::Cpu => BackendChoice::Cpu,
+        }),
+        precision: precision.map(|p| match p {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::F64 => Precision::F64,
+        }),
+    }
+}
+
+/// Parse the arguments, run, and map errors to exit codes (2: bad input, 1: failure).
+pub fn main_exit_code() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("gdsweep: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.cmd {
+        Cmd::Run { config, out, backend, precision, force, quiet } => {
+            let plan = load(&config, overrides(backend, precision))?;
+            let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&plan.name));
+            output::prepare_dir(&dir, force)?;
+            let exec = Exec::open(&plan, plan.backend)?;
+            if !quiet {
+                eprintln!(
+                    "gdsweep: {} runs x {} steps on {} ({})",
+                    plan.total_runs(),
+                    plan.steps,
+                    exec.name(),
+                    exec.adapter().map_or_else(bench::cpu_name, |a| a.name.clone())
+                );
+            }
+            let report = execute(&plan, &exec, &selections(&plan, None))?;
+            output::write_runs_csv(&dir.join("runs.csv"), &plan, &report.results)?;
+            let manifest = output::manifest(&plan, &report);
+            output::write_manifest(&dir.join("manifest.json"), &manifest)?;
+            if !quiet {
+                let counts: Vec<String> = report.results.counts().iter().map(|(s, n)| format!("{} {n}", s.name())).collect();
+                println!(
+                    "{}: {} in {:.3} s ({:.3e} config-steps/s); wrote {}",
+                    plan.name,
+                    counts.join(", "),
+                    report.seconds,
+                    report.nominal_rate(plan.steps),
+                    dir.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Verify { config, sample, precision } => {
+            let plan = load(&config, overrides(None, precision))?;
+            let gpu = Exec::open(&plan, BackendChoice::Gpu)?;
+            let sel = selections(&plan, sample);
+            let g = execute(&plan, &gpu, &sel)?;
+            let c = execute(&plan, &Exec::Cpu, &sel)?;
+            let v = verify::compare(&plan, &g.results, &c.results);
+            println!("verify {} on {} vs cpu ({})", plan.name, gpu.adapter().map_or("?", |a| a.name.as_str()), plan.precision.name());
+            println!("  compared runs:        {}", v.compared);
+            println!("  boundary runs:        {} (excluded; {} of them agree)", v.boundary, v.boundary_agreeing);
+            println!("  status agreement:     {:.4} % ({} agree, {} differ)", 100.0 * v.agreement, v.agreeing, v.disagreeing);
+            println!("  converged on both:    {}", v.converged_on_both);
+            println!("  max loss difference:  {:.3e} (relative to max(1, |loss|))", v.max_loss_difference);
+            println!("  max point difference: {:.3e} (relative to max(1, |x|), inf-norm)", v.max_point_difference);
+            for (run, gs, cs) in &v.examples {
+                println!("  differs: run {run}: gpu {gs}, cpu {cs}");
+            }
+            if v.passed() {
+                println!("  PASS (bar {:.1} %)", 100.0 * verify::AGREEMENT_BAR);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("  FAIL (bar {:.1} %)", 100.0 * verify::AGREEMENT_BAR);
+                Ok(ExitCode::from(1))
+            }
+        }
+        Cmd::Plan { config } => {
+            let plan = load(&config, Overrides::default())?;
+            print_plan(&plan);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Devices => {
+            let list = gpu::list_adapters();
+            if list.is_empty() {
+                println!("no GPU adapter found (install lavapipe for a software one: apt-get install mesa-vulkan-drivers); the CPU backend is always available");
+            }
+            for (a, compute) in list {
+                println!(
+                    "{} | backend {} | type {} | driver {} {} | f64 {} | compute {}",
+                    a.name,
+                    a.backend,
+                    a.device_type,
+                    a.driver,
+                    a.driver_info,
+                    if a.shader_f64 { "yes" } else { "no" },
+                    if compute { "yes" } else { "no" }
+                );
+            }
+            println!("cpu | {}", bench::cpu_name());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Objectives => {
+            for e in CATALOGUE {
+                println!("{} ({})", e.name, e.vars.join(", "));
+                println!("    f = {}", e.expr);
+                println!("    {}", e.about);
+                for (p, v) in e.minima {
+                    println!("    minimum at {p:?}, f = {v}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench { n, side, steps, backend } => {
+            let backends = match overrides(backend, None).backend {
+                Some(BackendChoice::Auto) | None => {
+                    if gpu::Gpu::new(false).is_ok() {
+                        vec![BackendChoice::Gpu, BackendChoice::Cpu]
+                    } else {
+                        vec![BackendChoice::Cpu]
+                    }
+                }
+                Some(b) => vec![b],
+            };
+            println!("| workload | backend | device | seconds | config-steps/s |");
+            println!("|---|---|---|---|---|");
+            for r in bench::run(n, side, steps, &backends)? {
+                println!("| {} | {} | {} | {:.3} | {:.3e} |", r.workload, r.backend, r.device, r.seconds, r.config_steps_per_s);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_plan(plan: &Plan) {
+    let runs = plan.total_runs();
+    println!("{}: {} runs, up to {} steps each, {}", plan.name, runs, plan.steps, plan.precision.name());
+    println!("objective: {} (variables: {})", plan.objective.formula, plan.objective.vars.join(", "));
+    for (i, b) in plan.blocks.iter().enumerate() {
+        println!("optimizer[{i}] {}: runs {}..{}", b.optimizer.name(), b.first_run, b.first_run + b.runs);
+        for a in &b.axes {
+            let n = a.values.len();
+            let spacing = if n > 1 { if a.log { " (log)" } else { "" } } else { "" };
+            println!("    {:<14} {n:>9} values, {} .. {}{spacing}", a.name, a.values[0], a.values[n - 1]);
+        }
+    }
+    let mem = plan.result_bytes() as f64 / (1u64 << 20) as f64;
+    println!("memory for results: {mem:.1} MiB");
+    // Rough: 5e8 config-steps/s on a CPU-class machine for a small objective, scaled by its size.
+    let ops = plan.objective.graph.schedule(&plan.objective.step_roots()).len().max(10) as f64;
+    let est = runs as f64 * plan.steps as f64 / (5e8 * 17.0 / ops);
+    println!("estimated time at most: {est:.1} s on a 2-core CPU (much less where runs end early or on a GPU)");
+    println!("resolved config:\n{}", serde_json::to_string_pretty(&plan.resolved).unwrap_or_default());
+}

@@ -1,0 +1,94 @@
+//! `gdsweep verify`: the same runs on the GPU and the CPU reference, compared by outcome and
+//! by tolerance (never bit for bit: drivers regroup additions and fuse multiply-adds).
+//!
+//! Rules:
+//! - A run is a *boundary run* when (a) its reference (CPU) status differs from that of the
+//!   previous or next compared run of the same optimizer block (it sits where the outcome
+//!   changes along the grid, e.g. at the lr threshold), or (b) either backend ended it by
+//!   converging or diverging at step ≥ 99 % of `steps` (a hair from `max_steps`). Boundary
+//!   runs are excluded from the agreement figure and counted separately.
+//! - Agreement = runs with the same status on both / compared runs that are not boundary runs.
+//!   The bar is 99.9 %: below it, verify exits 1.
+//! - Among runs converged on both, the largest difference of the final loss and of the final
+//!   point (∞-norm) is reported, relative to max(1, |value|): relative for large values,
+//!   absolute near zero, where minima put the loss.
+
+use crate::outcome::{Results, Status};
+use crate::plan::Plan;
+use serde::Serialize;
+
+pub const AGREEMENT_BAR: f64 = 0.999;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub compared: u64,
+    pub boundary: u64,
+    pub boundary_agreeing: u64,
+    pub agreeing: u64,
+    pub disagreeing: u64,
+    pub agreement: f64,
+    pub converged_on_both: u64,
+    pub max_loss_difference: f64,
+    pub max_point_difference: f64,
+    /// Up to 10 disagreeing non-boundary runs: (run, gpu status, cpu status).
+    pub examples: Vec<(u64, &'static str, &'static str)>,
+}
+
+impl Verdict {
+    pub fn passed(&self) -> bool {
+        self.agreement >= AGREEMENT_BAR
+    }
+}
+
+fn scaled_diff(a: f64, b: f64) -> f64 {
+    (a - b).abs() / 1f64.max(a.abs()).max(b.abs())
+}
+
+pub fn compare(plan: &Plan, gpu: &Results, cpu: &Results) -> Verdict {
+    assert_eq!(gpu.run, cpu.run, "both backends ran the same selection");
+    let n = cpu.len();
+    let near_end = (plan.steps as f64 * 0.99).floor() as u32;
+    let block_of: Vec<usize> = cpu.run.iter().map(|&id| plan.locate(id).map_or(0, |(b, _)| b)).collect();
+    let mut v = Verdict {
+        compared: n as u64,
+        boundary: 0,
+        boundary_agreeing: 0,
+        agreeing: 0,
+        disagreeing: 0,
+        agreement: 1.0,
+        converged_on_both: 0,
+        max_loss_difference: 0.0,
+        max_point_difference: 0.0,
+        examples: Vec::new(),
+    };
+    for i in 0..n {
+        let (g, c) = (gpu.status[i], cpu.status[i]);
+        let differs_from = |j: usize| block_of[j] == block_of[i] && cpu.status[j] != c;
+        let grid_edge = (i > 0 && differs_from(i - 1)) || (i + 1 < n && differs_from(i + 1));
+        let late = |s: Status, steps: u32| s != Status::MaxSteps && steps >= near_end;
+        let step_edge = late(g, gpu.steps[i]) || late(c, cpu.steps[i]);
+        let same = g == c;
+        if grid_edge || step_edge {
+            v.boundary += 1;
+            v.boundary_agreeing += same as u64;
+            continue;
+        }
+        if same {
+            v.agreeing += 1;
+        } else {
+            v.disagreeing += 1;
+            if v.examples.len() < 10 {
+                v.examples.push((cpu.run[i], g.name(), c.name()));
+            }
+        }
+        if same && g == Status::Converged {
+            v.converged_on_both += 1;
+            v.max_loss_difference = v.max_loss_difference.max(scaled_diff(gpu.loss[i], cpu.loss[i]));
+            let dx = gpu.point(i).iter().zip(cpu.point(i)).map(|(a, b)| scaled_diff(*a, *b)).fold(0.0, f64::max);
+            v.max_point_difference = v.max_point_difference.max(dx);
+        }
+    }
+    let judged = v.agreeing + v.disagreeing;
+    v.agreement = if judged == 0 { 1.0 } else { v.agreeing as f64 / judged as f64 };
+    v
+}
