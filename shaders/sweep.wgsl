@@ -8,6 +8,7 @@
 //   REAL        f32 or f64
 //   CONSTANTS   STRIDE (reals of state per run) and the outcome rules
 //   IS_FINITE   body of is_finite(v) for this precision
+//   MATH        real_exp, real_log, … (shaders/math_f32.wgsl or math_f64.wgsl)
 //   DECLARE     `var` for every coordinate x_i and optimizer slot
 //   DECODE      lr, hyperparameters and initial point from the run's block-local index
 //   INIT        x = initial point, optimizer slots = their initial values (step 0)
@@ -53,12 +54,14 @@ fn is_finite(v: real) -> bool {
     {{IS_FINITE}}
 }
 
+{{MATH}}
+
 fn sigmoid(v: real) -> real {
-    return real(1.0) / (real(1.0) + exp(-v));
+    return real(1.0) / (real(1.0) + real_exp(-v));
 }
 
 fn softplus(v: real) -> real {
-    return max(v, real(0.0)) + log(real(1.0) + exp(-abs(v)));
+    return max(v, real(0.0)) + real_log(real(1.0) + real_exp(-abs(v)));
 }
 
 @compute @workgroup_size(64)

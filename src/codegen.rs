@@ -11,6 +11,8 @@ use crate::plan::{Block, Plan, Precision, Rules};
 use std::fmt::Write;
 
 pub const TEMPLATE: &str = include_str!("../shaders/sweep.wgsl");
+pub const MATH_F32: &str = include_str!("../shaders/math_f32.wgsl");
+pub const MATH_F64: &str = include_str!("../shaders/math_f64.wgsl");
 pub const WORKGROUP_SIZE: u32 = 64;
 
 /// A literal of the run precision, exact for that precision.
@@ -31,14 +33,14 @@ fn operand(obj: &Objective, id: NodeId, p: Precision) -> String {
 
 fn func_name(f: Func) -> &'static str {
     match f {
-        Func::Sin => "sin",
-        Func::Cos => "cos",
-        Func::Tan => "tan",
-        Func::Exp => "exp",
-        Func::Log => "log",
+        Func::Sin => "real_sin",
+        Func::Cos => "real_cos",
+        Func::Tan => "real_tan",
+        Func::Exp => "real_exp",
+        Func::Log => "real_log",
         Func::Sqrt => "sqrt",
         Func::Abs => "abs",
-        Func::Tanh => "tanh",
+        Func::Tanh => "real_tanh",
         Func::Sigmoid => "sigmoid",
         Func::Softplus => "softplus",
         Func::Sign => "sign",
@@ -58,7 +60,7 @@ pub fn eval_wgsl(obj: &Objective, p: Precision, indent: &str) -> String {
             Node::Mul(a, b) => format!("{} * {}", o(a), o(b)),
             Node::Div(a, b) => format!("{} / {}", o(a), o(b)),
             Node::Neg(a) => format!("-{}", o(a)),
-            Node::Pow(a, b) => format!("pow({}, {})", o(a), o(b)),
+            Node::Pow(a, b) => format!("real_pow({}, {})", o(a), o(b)),
             Node::Func(f, a) => format!("{}({})", func_name(f), o(a)),
         };
         let _ = writeln!(out, "{indent}let t{id}: real = {rhs};");
@@ -224,6 +226,10 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         .replace("{{REAL}}", p.name())
         .replace("{{CONSTANTS}}", &constants)
         .replace("{{IS_FINITE}}", is_finite)
+        .replace("{{MATH}}", match p {
+            Precision::F32 => MATH_F32,
+            Precision::F64 => MATH_F64,
+        })
         .replace("{{DECODE}}", &decode_wgsl(block))
         .replace("{{DECLARE}}", &declare)
         .replace("{{INIT}}", &init)

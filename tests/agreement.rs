@@ -1,0 +1,133 @@
+//! The CPU reference judges the GPU: every catalogue objective × optimizer, in f32 and f64,
+//! by status agreement (boundary runs excluded, see `verify`) and by the final points of runs
+//! that converged on both. Also the theory of the forum matrix, and the shipped configs.
+
+mod common;
+use common::{gpu, plan, run_all};
+use gdsweep::catalogue::CATALOGUE;
+use gdsweep::config::{load, Overrides};
+use gdsweep::engine::{execute, selections, Exec};
+use gdsweep::optim::OptimizerKind;
+use gdsweep::outcome::Status;
+use gdsweep::plan::Precision;
+use gdsweep::verify::compare;
+
+fn catalogue_sweep(name: &str, kind: OptimizerKind) -> String {
+    // Starts around each function's interesting region; learning rates from tiny to too large.
+    format!(
+        r#"
+[objective]
+builtin = "{name}"
+[sweep]
+lr = {{ log = [1e-5, 0.3], n = 8 }}
+[sweep.init]
+x = {{ lin = [-2.3, 2.1], n = 6 }}
+{y}
+[[optimizer]]
+kind = "{kind}"
+[run]
+steps = 400
+"#,
+        kind = kind.name(),
+        y = if gdsweep::catalogue::find(name).unwrap().vars.len() > 1 { "y = { lin = [-1.7, 2.9], n = 5 }" } else { "" }
+    )
+}
+
+fn agreement(precision: Precision) {
+    let Some(g) = gpu(precision == Precision::F64) else { return };
+    let mut worst = (1.0f64, String::new());
+    for entry in CATALOGUE {
+        for kind in OptimizerKind::ALL {
+            let plan = plan(&catalogue_sweep(entry.name, kind), precision);
+            let rg = run_all(&plan, &g);
+            let rc = run_all(&plan, &Exec::Cpu);
+            let v = compare(&plan, &rg, &rc);
+            let what = format!("{} / {} / {}", entry.name, kind.name(), precision.name());
+            assert!(v.passed(), "{what}: agreement {} ({:?})", v.agreement, v.examples);
+            if v.agreement < worst.0 {
+                worst = (v.agreement, what.clone());
+            }
+            // Same status is not enough: where both converged, they converged to the same place
+            // (relative to max(1, |x|); f32 runs stop at ‖g‖ ≈ 1e-4·‖g₀‖, so points may differ
+            // along flat directions by the tolerance over the curvature).
+            let tol = if precision == Precision::F64 { 1e-5 } else { 5e-2 };
+            assert!(v.max_point_difference <= tol, "{what}: final points differ by {}", v.max_point_difference);
+        }
+    }
+    eprintln!("lowest agreement: {:.4} ({})", worst.0, worst.1);
+}
+
+#[test]
+fn gpu_matches_cpu_on_every_catalogue_objective_and_optimizer_f32() {
+    agreement(Precision::F32);
+}
+
+#[test]
+fn gpu_matches_cpu_on_every_catalogue_objective_and_optimizer_f64() {
+    agreement(Precision::F64);
+}
+
+/// GD on ||Ax − b||² is stable iff lr < 2/λ_max(2AᵀA) = 1/σ_max(A)².
+#[test]
+fn forum_threshold_matches_theory_on_both_backends() {
+    let a = gdsweep::catalogue::FORUM_A;
+    // λ_max of AᵀA for a 2×2 matrix, in closed form.
+    let (p, q, r) = (
+        a[0][0] * a[0][0] + a[1][0] * a[1][0],
+        a[0][0] * a[0][1] + a[1][0] * a[1][1],
+        a[0][1] * a[0][1] + a[1][1] * a[1][1],
+    );
+    let sigma2 = 0.5 * (p + r) + (0.25 * (p - r) * (p - r) + q * q).sqrt();
+    let threshold = 1.0 / sigma2;
+    assert!((threshold - 1.6030886e-5).abs() < 1e-12);
+    let stable: Vec<f64> = (0..40).map(|i| threshold * (0.5 + 0.49 * i as f64 / 39.0)).collect();
+    let unstable: Vec<f64> = (0..40).map(|i| threshold * (1.01 + 0.99 * i as f64 / 39.0)).collect();
+    let lrs: Vec<String> = stable.iter().chain(&unstable).map(|v| format!("{v:e}")).collect();
+    let src = format!(
+        "[objective]\nbuiltin = \"forum_lstsq\"\n[sweep]\nlr = [{}]\n[run]\nsteps = 20000\n",
+        lrs.join(", ")
+    );
+    for precision in [Precision::F32, Precision::F64] {
+        let plan = plan(&src, precision);
+        let mut execs = vec![Exec::Cpu];
+        execs.extend(gpu(precision == Precision::F64));
+        for exec in &execs {
+            let r = run_all(&plan, exec);
+            for i in 0..r.len() {
+                let lr = plan.blocks[0].axes[0].values[i];
+                let diverged = r.status[i] == Status::Diverged;
+                assert_eq!(
+                    diverged,
+                    lr > threshold,
+                    "lr {lr:e} (threshold {threshold:e}) on {} in {}: {:?} after {} steps",
+                    exec.name(),
+                    precision.name(),
+                    r.status[i],
+                    r.steps[i]
+                );
+            }
+        }
+    }
+}
+
+/// Every shipped config runs on both backends and the two agree (a spread sample of each).
+#[test]
+fn shipped_configs_agree_on_both_backends() {
+    let Some(g) = gpu(false) else { return };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let plan = load(&path, Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
+        let sel = selections(&plan, Some(3000));
+        let rg = execute(&plan, &g, &sel).unwrap().results;
+        let rc = execute(&plan, &Exec::Cpu, &sel).unwrap().results;
+        let v = compare(&plan, &rg, &rc);
+        assert!(v.passed(), "{}: agreement {} ({:?})", path.display(), v.agreement, v.examples);
+        n += 1;
+    }
+    assert!(n >= 4, "expected the four shipped configs, found {n}");
+}

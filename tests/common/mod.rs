@@ -1,0 +1,42 @@
+//! Shared test helpers: one test body for every backend, and GPU access that never skips
+//! silently in CI.
+#![allow(dead_code)]
+
+use gdsweep::config::{parse, Overrides};
+use gdsweep::engine::{execute, selections, Exec};
+use gdsweep::gpu::Gpu;
+use gdsweep::outcome::Results;
+use gdsweep::plan::{Plan, Precision};
+
+/// A GPU device, or None with the reason printed. Where `CI` is set, no adapter is a failure:
+/// CI installs lavapipe, so a missing adapter means the GPU path went untested.
+pub fn gpu(f64: bool) -> Option<Exec> {
+    match Gpu::new(f64) {
+        Ok(g) => Some(Exec::Gpu(Box::new(g))),
+        Err(e) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("CI is set but the GPU test found no usable adapter: {e}");
+            }
+            eprintln!("SKIPPED GPU part of this test: {e}");
+            None
+        }
+    }
+}
+
+pub fn plan(src: &str, precision: Precision) -> Plan {
+    parse("test.toml", src, "test", Overrides { precision: Some(precision), backend: None })
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn run_all(plan: &Plan, exec: &Exec) -> Results {
+    execute(plan, exec, &selections(plan, None)).unwrap_or_else(|e| panic!("{e}")).results
+}
+
+/// Every backend available here: the CPU always, the GPU where an adapter exists (in CI: must).
+pub fn backends(precision: Precision) -> Vec<Exec> {
+    let mut v = vec![Exec::Cpu];
+    if let Some(g) = gpu(precision == Precision::F64) {
+        v.push(g);
+    }
+    v
+}

@@ -1,0 +1,74 @@
+//! A few steps of each optimizer against values computed by hand from PyTorch's documented
+//! update rules (torch.optim.SGD with momentum/dampening/nesterov/weight_decay, torch.optim.Adam),
+//! on f(x, y) = x² + 3y² from (1, −2), on every backend, in f64 and f32.
+
+mod common;
+use common::{backends, plan, run_all};
+use gdsweep::outcome::Status;
+use gdsweep::plan::Precision;
+
+fn three_steps(optimizer: &str, lr: f64) -> String {
+    format!(
+        r#"
+[objective]
+expr = "x^2 + 3*y^2"
+[sweep]
+lr = {lr}
+[sweep.init]
+x = 1.0
+y = -2.0
+[[optimizer]]
+{optimizer}
+[run]
+steps = 3
+grad_tol_abs = 0
+grad_tol_rel = 0
+"#
+    )
+}
+
+fn check(optimizer: &str, lr: f64, want: [f64; 2]) {
+    for p in [Precision::F64, Precision::F32] {
+        let tol = if p == Precision::F64 { 1e-12 } else { 1e-5 };
+        let plan = plan(&three_steps(optimizer, lr), p);
+        for exec in backends(p) {
+            let r = run_all(&plan, &exec);
+            assert_eq!(r.status[0], Status::MaxSteps);
+            assert_eq!(r.steps[0], 3);
+            for j in 0..2 {
+                let got = r.point(0)[j];
+                assert!(
+                    (got - want[j]).abs() <= tol * want[j].abs().max(1.0),
+                    "{optimizer} on {} in {}: x[{j}] = {got}, PyTorch rule gives {}",
+                    exec.name(),
+                    p.name(),
+                    want[j]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn gd_with_weight_decay() {
+    check("kind = \"gd\"\nweight_decay = 0.01", 0.1, [0.510082399, -0.127042398]);
+}
+
+#[test]
+fn momentum_with_dampening_and_weight_decay() {
+    check(
+        "kind = \"momentum\"\nbeta = 0.9\ndampening = 0.1\nweight_decay = 0.01",
+        0.1,
+        [0.09499854318999995, 1.6905520576199997],
+    );
+}
+
+#[test]
+fn nesterov() {
+    check("kind = \"nesterov\"\nbeta = 0.9", 0.1, [-0.108352, 0.608128]);
+}
+
+#[test]
+fn adam_with_weight_decay() {
+    check("kind = \"adam\"\nweight_decay = 0.05", 0.1, [0.7015862729080208, -1.7006233915339235]);
+}
