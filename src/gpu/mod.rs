@@ -11,6 +11,10 @@ use crate::error::{Error, Result};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 
+/// Set to treat every adapter as lacking SHADER_F64 (to test that path, or to keep f64 off a
+/// driver whose doubles are suspect).
+pub const DISABLE_F64: &str = "GDSWEEP_DISABLE_F64";
+
 /// What manifest.json and `gdsweep devices` say of an adapter.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AdapterSummary {
@@ -31,7 +35,7 @@ impl AdapterSummary {
             device_type: format!("{:?}", info.device_type),
             driver: info.driver,
             driver_info: info.driver_info,
-            shader_f64: a.features().contains(wgpu::Features::SHADER_F64),
+            shader_f64: a.features().contains(wgpu::Features::SHADER_F64) && std::env::var_os(DISABLE_F64).is_none(),
         }
     }
 }

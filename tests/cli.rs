@@ -1,0 +1,172 @@
+//! The command line as users meet it: bad input gives exit code 2 and a message naming the
+//! file, the field and what is allowed; results are written per SPEC.md and never overwritten
+//! silently.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn gdsweep(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gdsweep")).args(args).current_dir(dir).output().expect("gdsweep runs")
+}
+
+fn bad(config: &str, field: &str, says: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = gdsweep(&["run", "bad.toml", "--backend", "cpu"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "exit code for {field}: {err}");
+    assert!(err.contains("bad.toml"), "names the file: {err}");
+    assert!(err.contains(field), "names the field {field}: {err}");
+    assert!(err.contains(says), "says '{says}': {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!dir.path().join("results").exists(), "nothing written for bad input");
+}
+
+const OK_HEAD: &str = "[objective]\nexpr = \"x^2 + y^2\"\n";
+
+#[test]
+fn unknown_key() {
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\nlearning_rate = 0.1\n"), "sweep.learning_rate", "unknown field");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[run]\nstep = 10\n"), "run.step", "unknown field");
+}
+
+#[test]
+fn wrong_type_with_line() {
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[run]\nsteps = \"many\"\n"), "run.steps", "bad.toml:6");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = \"fast\"\n"), "sweep.lr", "expected a number");
+}
+
+#[test]
+fn ranges() {
+    bad(&format!("{OK_HEAD}[sweep]\nlr = []\n"), "sweep.lr", "empty list");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = {{ lin = [1.0, 0.1], n = 5 }}\n"), "sweep.lr", "reversed");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = {{ lin = [0.1, 0.1], n = 5 }}\n"), "sweep.lr", "empty");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = {{ log = [1e-3, 1e-1], n = 0 }}\n"), "sweep.lr", "n >= 1");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = {{ log = [0, 1e-1], n = 8 }}\n"), "sweep.lr", "positive endpoints");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = {{ log = [-1e-3, 1e-1], n = 8 }}\n"), "sweep.lr", "positive endpoints");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = {{ log = [1e-3, 1e-1] }}\n"), "sweep.lr", "needs n");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = -0.1\n"), "sweep.lr", ">= 0");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[sweep.init]\nz = 1.0\n"), "sweep.init.z", "not a variable");
+}
+
+#[test]
+fn optimizers() {
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"lbfgs2\"\n"), "optimizer[0].kind", "allowed: gd, momentum, nesterov, adam");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"adam\"\nbeta = 0.9\n"), "optimizer[0].beta", "not a hyperparameter of adam");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"momentum\"\nbeta = 1.5\n"), "optimizer[0].beta", "[0, 1)");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nbeta = 0.5\n"), "optimizer[0].kind", "needs kind");
+    bad(&format!("{OK_HEAD}[[optimizer]]\nkind = \"gd\"\n"), "sweep.lr", "no learning rates");
+}
+
+#[test]
+fn objectives() {
+    bad("[objective]\nbuiltin = \"himmelblu\"\n[sweep]\nlr = 0.1\n", "objective.builtin", "unknown builtin 'himmelblu'");
+    bad("[objective]\nexpr = \"x^2 + * y\"\n[sweep]\nlr = 0.1\n", "objective.expr", "column 7");
+    bad("[objective]\nexpr = \"x^2 + foo(y)\"\n[sweep]\nlr = 0.1\n", "objective.expr", "unknown function 'foo'");
+    bad("[objective]\nexpr = \"x^2 + y\"\nvars = [\"x\"]\n[sweep]\nlr = 0.1\n", "objective.expr", "unknown variable 'y'");
+    bad("[objective]\nexpr = \"x\"\nbuiltin = \"booth\"\n[sweep]\nlr = 0.1\n", "objective", "exactly one of");
+    bad("[objective]\nleast_squares = { a = [[1, 2], [3]], b = [0, 1] }\n[sweep]\nlr = 0.1\n", "objective.least_squares.a", "row 1 has 1 entries");
+    bad("[objective]\nleast_squares = { a = [[1, 2], [3, 4]], b = [0, 1, 2] }\n[sweep]\nlr = 0.1\n", "objective.least_squares.b", "must have 2");
+    bad("[objective]\nquadratic = { h = [[1, 2]] }\n[sweep]\nlr = 0.1\n", "objective.quadratic.h", "must be square");
+}
+
+#[test]
+fn grid_too_large_for_memory_says_how_large() {
+    bad(
+        &format!("{OK_HEAD}[sweep]\nlr = 0.1\n[sweep.init]\nx = {{ lin = [-1, 1], n = 60000 }}\ny = {{ lin = [-1, 1], n = 60000 }}\n"),
+        "sweep",
+        "3600000000 runs",
+    );
+}
+
+#[test]
+fn f64_without_shader_f64_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.toml"), format!("{OK_HEAD}[sweep]\nlr = 0.1\n[run]\nprecision = \"f64\"\nbackend = \"gpu\"\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gdsweep"))
+        .args(["run", "c.toml"])
+        .env("GDSWEEP_DISABLE_F64", "1")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("no GPU adapter") && std::env::var_os("CI").is_none() {
+        eprintln!("SKIPPED: no GPU adapter here");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("run.precision") && err.contains("SHADER_F64"), "{err}");
+}
+
+#[test]
+fn missing_config_and_bad_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = gdsweep(&["run", "nope.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.toml"));
+    let out = gdsweep(&["run", "nope.toml", "--backend", "tpu"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn run_writes_results_and_never_overwrites_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "name = \"bowl\"\n[objective]\nexpr = \"x^2 + 3*y^2\"\n[sweep]\nlr = [0.01, 0.1, 0.5]\n[sweep.init]\nx = [1.0, -2.0]\ny = 0.5\n[[optimizer]]\nkind = \"gd\"\n[[optimizer]]\nkind = \"momentum\"\nbeta = [0.5, 0.9]\n[run]\nsteps = 500\n",
+    )
+    .unwrap();
+    let out = gdsweep(&["run", "c.toml", "--backend", "cpu", "--quiet"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = std::fs::read_to_string(dir.path().join("results/bowl/runs.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "run,optimizer,lr,weight_decay,beta,dampening,init_x,init_y,status,steps,loss,grad_norm,x_x,x_y"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 3 * 2 + 3 * 2 * 2);
+    assert_eq!(rows[0][..4], ["0", "gd", "0.01", "0"]);
+    assert_eq!(rows[6][1], "momentum");
+    assert_eq!(rows[6][4], "0.5");
+    assert_eq!(rows[0][5], "", "gd has no dampening: empty cell");
+    // lr 0.5 on 3y² (λ = 6): |1 − 0.5·6| = 2 > 1 diverges for GD.
+    assert_eq!(rows[4][8], "diverged");
+    for r in &rows {
+        for cell in &r[10..] {
+            assert!(cell.parse::<f64>().is_ok() || ["nan", "inf", "-inf"].contains(cell), "{cell}");
+        }
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/bowl/manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["backend"], "cpu");
+    assert_eq!(manifest["runs"], 18);
+    assert!(manifest["counts"]["diverged"].as_u64().unwrap() >= 1);
+
+    // A second run refuses, exit 2, and leaves the first results as they were.
+    let out = gdsweep(&["run", "c.toml", "--backend", "cpu"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert_eq!(std::fs::read_to_string(dir.path().join("results/bowl/runs.csv")).unwrap(), csv);
+    let out = gdsweep(&["run", "c.toml", "--backend", "cpu", "--force", "--quiet"], dir.path());
+    assert!(out.status.success());
+}
+
+#[test]
+fn plan_objectives_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/forum_lr_threshold.toml");
+    let out = gdsweep(&["plan", cfg.to_str().unwrap()], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("16384 runs"), "{text}");
+    let out = gdsweep(&["objectives"], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in ["forum_lstsq", "himmelblau", "rosenbrock", "ackley", "softplus", "sigmoid_mse"] {
+        assert!(text.contains(name), "{name} missing from `gdsweep objectives`");
+    }
+    let out = gdsweep(&["devices"], dir.path());
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cpu |"));
+}
