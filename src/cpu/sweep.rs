@@ -86,6 +86,8 @@ struct Lanes<F: Real> {
     bound: V<F>,
     gtol2: V<F>,
     gn2: V<F>,
+    /// The gradient plus weight decay, per coordinate (the shader's `gd{j}`).
+    gd: Vec<V<F>>,
     steps_done: [u32; LANES],
     /// Position of the lane's run in the chunk's selection; `usize::MAX` when idle.
     slot_of: [usize; LANES],
@@ -118,6 +120,7 @@ impl<F: Real> Lanes<F> {
             bound: z,
             gtol2: z,
             gn2: z,
+            gd: vec![z; k.dim],
             steps_done: [0; LANES],
             slot_of: [usize::MAX; LANES],
             hold: [true; LANES],
@@ -207,6 +210,42 @@ impl<F: Real> Lanes<F> {
                         o[i] = F::func(f, a[i]);
                     }
                 }
+                Op::AddC(a, c) => {
+                    let (a, c) = (&lo[a as usize], F::from_f64(c));
+                    for i in 0..LANES {
+                        o[i] = a[i] + c;
+                    }
+                }
+                Op::SubC(a, c) => {
+                    let (a, c) = (&lo[a as usize], F::from_f64(c));
+                    for i in 0..LANES {
+                        o[i] = a[i] - c;
+                    }
+                }
+                Op::CSub(c, a) => {
+                    let (a, c) = (&lo[a as usize], F::from_f64(c));
+                    for i in 0..LANES {
+                        o[i] = c - a[i];
+                    }
+                }
+                Op::MulC(a, c) => {
+                    let (a, c) = (&lo[a as usize], F::from_f64(c));
+                    for i in 0..LANES {
+                        o[i] = a[i] * c;
+                    }
+                }
+                Op::DivC(a, c) => {
+                    let (a, c) = (&lo[a as usize], F::from_f64(c));
+                    for i in 0..LANES {
+                        o[i] = a[i] / c;
+                    }
+                }
+                Op::CDiv(c, a) => {
+                    let (a, c) = (&lo[a as usize], F::from_f64(c));
+                    for i in 0..LANES {
+                        o[i] = c / a[i];
+                    }
+                }
             }
         }
         // gn2 = g0*g0 + g1*g1 + …, left to right as in the shader.
@@ -222,20 +261,26 @@ impl<F: Real> Lanes<F> {
         }
     }
 
-    /// Whether any lane has something to settle this pass (step 0, or an outcome).
+    /// Whether any lane has something to settle this pass (step 0, or an outcome). Branch-free,
+    /// coordinates outermost, so it vectorizes: it runs every pass.
     #[inline(always)]
     fn any_event(&self, k: &Kernel<F>) -> bool {
         let loss = &self.regs[k.tape.loss as usize];
-        let mut ev = 0u8;
+        let mut ok = [true; LANES];
         for i in 0..LANES {
-            let mut ok = loss[i].is_finite() && loss[i].abs() <= self.bound[i];
-            for j in 0..k.dim {
-                ok &= self.x[j][i].is_finite();
-            }
-            let e = self.steps_done[i] == 0 || !ok || self.gn2[i] <= self.gtol2[i] || self.steps_done[i] >= k.max_steps;
-            ev |= e as u8;
+            ok[i] = loss[i].is_finite() & (loss[i].abs() <= self.bound[i]);
         }
-        ev != 0
+        for j in 0..k.dim {
+            let x = &self.x[j];
+            for i in 0..LANES {
+                ok[i] &= x[i].is_finite();
+            }
+        }
+        let mut ev = false;
+        for i in 0..LANES {
+            ev |= (self.steps_done[i] == 0) | !ok[i] | (self.gn2[i] <= self.gtol2[i]) | (self.steps_done[i] >= k.max_steps);
+        }
+        ev
     }
 
     /// The shader's outcome checks for each lane that has an event; finished runs are recorded
@@ -292,18 +337,19 @@ impl<F: Real> Lanes<F> {
         let one = F::from_f64(1.0);
         let tape = k.tape;
         let hold = self.hold;
-        let mut gd: Vec<V<F>> = Vec::with_capacity(k.dim);
         for j in 0..k.dim {
-            let g = self.regs[tape.grad[j] as usize];
-            let mut v = g;
+            let g = &self.regs[tape.grad[j] as usize];
+            let gd = &mut self.gd[j];
             if k.weight_decay {
                 let wd = &self.hyper[k.h_weight_decay];
                 for i in 0..LANES {
-                    v[i] = g[i] + wd[i] * self.x[j][i];
+                    gd[i] = g[i] + wd[i] * self.x[j][i];
                 }
+            } else {
+                *gd = *g;
             }
-            gd.push(v);
         }
+        let gd = &self.gd;
         let lr = self.lr;
         match k.block.optimizer {
             OptimizerKind::Gd => {

@@ -12,6 +12,14 @@ pub enum Op {
     Neg(u32),
     Pow(u32, u32),
     Func(Func, u32),
+    /// Binary operations with one constant operand, kept as a scalar (saves a vector load;
+    /// same values, since the constant is the same number either way).
+    AddC(u32, f64),
+    SubC(u32, f64),
+    CSub(f64, u32),
+    MulC(u32, f64),
+    DivC(u32, f64),
+    CDiv(f64, u32),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +54,16 @@ impl Tape {
         for &id in &schedule {
             let out = reg[id as usize];
             let r = |c: u32| reg[c as usize];
+            let k = |c: u32| obj.graph.as_const(c);
             let op = match obj.graph.node(id) {
+                Node::Add(a, b) if k(a).is_some() => Op::AddC(r(b), k(a).unwrap_or_default()),
+                Node::Add(a, b) if k(b).is_some() => Op::AddC(r(a), k(b).unwrap_or_default()),
+                Node::Mul(a, b) if k(a).is_some() => Op::MulC(r(b), k(a).unwrap_or_default()),
+                Node::Mul(a, b) if k(b).is_some() => Op::MulC(r(a), k(b).unwrap_or_default()),
+                Node::Sub(a, b) if k(b).is_some() => Op::SubC(r(a), k(b).unwrap_or_default()),
+                Node::Sub(a, b) if k(a).is_some() => Op::CSub(k(a).unwrap_or_default(), r(b)),
+                Node::Div(a, b) if k(b).is_some() => Op::DivC(r(a), k(b).unwrap_or_default()),
+                Node::Div(a, b) if k(a).is_some() => Op::CDiv(k(a).unwrap_or_default(), r(b)),
                 Node::Const(c) => {
                     consts.push((out, c));
                     continue;
