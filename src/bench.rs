@@ -62,3 +62,30 @@ pub fn cpu_name() -> String {
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     format!("{model}, {} threads", rayon::current_num_threads())
 }
+
+/// One peer's W1 result, as ../shared/peers/lstsq_sweep.py prints it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct PeerRow {
+    pub peer: String,
+    pub seconds: f64,
+    pub config_steps_per_s: f64,
+}
+
+/// Run the peer script on W1 (same n and steps) with `python`; one row per peer that ran.
+/// A peer that fails (say, jax not installed) is reported on stderr and left out.
+pub fn run_peers(python: &str, script: &std::path::Path, n: u64, steps: u32, peers: &str) -> Result<Vec<PeerRow>> {
+    let mut rows = Vec::new();
+    for peer in peers.split(',') {
+        let out = std::process::Command::new(python)
+            .arg(script)
+            .args([n.to_string(), steps.to_string(), peer.to_string()])
+            .output()
+            .map_err(|e| crate::error::Error::Usage(format!("cannot run {python} {}: {e}", script.display())))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        match text.lines().filter_map(|l| serde_json::from_str::<PeerRow>(l).ok()).next() {
+            Some(r) => rows.push(r),
+            None => eprintln!("peer {peer} did not run: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")),
+        }
+    }
+    Ok(rows)
+}

@@ -78,6 +78,15 @@ enum Cmd {
         steps: u32,
         #[arg(long, value_enum)]
         backend: Option<BackendArg>,
+        /// The peers' script (../shared/peers/lstsq_sweep.py), timed on W1 in the same run.
+        #[arg(long)]
+        peers: Option<PathBuf>,
+        /// Python with numpy (and jax, numba) for the peers.
+        #[arg(long, default_value = "python3")]
+        python: String,
+        /// Which peers to run.
+        #[arg(long, default_value = "numpy,jax,jax_batched,numba")]
+        peer_list: String,
     },
 }
 
@@ -207,7 +216,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Bench { n, side, steps, backend } => {
+        Cmd::Bench { n, side, steps, backend, peers, python, peer_list } => {
             let backends = match overrides(backend, None).backend {
                 Some(BackendChoice::Auto) | None => {
                     if gpu::Gpu::new(false).is_ok() {
@@ -220,8 +229,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             println!("| workload | backend | device | seconds | config-steps/s |");
             println!("|---|---|---|---|---|");
-            for r in bench::run(n, side, steps, &backends)? {
+            let rows = bench::run(n, side, steps, &backends)?;
+            for r in &rows {
                 println!("| {} | {} | {} | {:.3} | {:.3e} |", r.workload, r.backend, r.device, r.seconds, r.config_steps_per_s);
+            }
+            if let Some(script) = peers {
+                let peer_rows = bench::run_peers(&python, &script, n, steps, &peer_list)?;
+                for p in &peer_rows {
+                    println!("| W1 | peer {} | {} | {:.3} | {:.3e} |", p.peer, bench::cpu_name(), p.seconds, p.config_steps_per_s);
+                }
+                println!();
+                println!("| W1 ratio (gdsweep / peer) | {} |", peer_rows.iter().map(|p| p.peer.as_str()).collect::<Vec<_>>().join(" | "));
+                println!("|---|{}", "---|".repeat(peer_rows.len()));
+                for r in rows.iter().filter(|r| r.workload == "W1") {
+                    let ratios: Vec<String> = peer_rows.iter().map(|p| format!("{:.2}x", r.config_steps_per_s / p.config_steps_per_s)).collect();
+                    println!("| {} | {} |", r.backend, ratios.join(" | "));
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -334,6 +334,17 @@ impl<F: Real> Lanes<F> {
     /// The shader's UPDATE for every lane not held, then `steps_done += 1`.
     #[inline(always)]
     fn update(&mut self, k: &Kernel<F>) {
+        // Held lanes are rare (a refill, or the idle tail of a chunk): without any, the update
+        // runs without per-lane selects, which compile to slow masked stores on some CPUs.
+        if self.hold.iter().any(|&h| h) {
+            self.update_lanes::<true>(k)
+        } else {
+            self.update_lanes::<false>(k)
+        }
+    }
+
+    #[inline(always)]
+    fn update_lanes<const MASKED: bool>(&mut self, k: &Kernel<F>) {
         let one = F::from_f64(1.0);
         let tape = k.tape;
         let hold = self.hold;
@@ -357,7 +368,7 @@ impl<F: Real> Lanes<F> {
                     let x = &mut self.x[j];
                     for i in 0..LANES {
                         let n = x[i] - lr[i] * gd[j][i];
-                        x[i] = if hold[i] { x[i] } else { n };
+                        x[i] = if MASKED && hold[i] { x[i] } else { n };
                     }
                 }
             }
@@ -375,8 +386,8 @@ impl<F: Real> Lanes<F> {
                     for i in 0..LANES {
                         let nv = if self.steps_done[i] == 0 { gd[j][i] } else { beta[i] * v[i] + damp_c[i] * gd[j][i] };
                         let nx = if nesterov { x[i] - lr[i] * (gd[j][i] + beta[i] * nv) } else { x[i] - lr[i] * nv };
-                        v[i] = if hold[i] { v[i] } else { nv };
-                        x[i] = if hold[i] { x[i] } else { nx };
+                        v[i] = if MASKED && hold[i] { v[i] } else { nv };
+                        x[i] = if MASKED && hold[i] { x[i] } else { nx };
                     }
                 }
             }
@@ -390,8 +401,8 @@ impl<F: Real> Lanes<F> {
                     for i in 0..LANES {
                         let n1 = self.slots[b1t][i] * beta1[i];
                         let n2 = self.slots[b2t][i] * beta2[i];
-                        self.slots[b1t][i] = if hold[i] { self.slots[b1t][i] } else { n1 };
-                        self.slots[b2t][i] = if hold[i] { self.slots[b2t][i] } else { n2 };
+                        self.slots[b1t][i] = if MASKED && hold[i] { self.slots[b1t][i] } else { n1 };
+                        self.slots[b2t][i] = if MASKED && hold[i] { self.slots[b2t][i] } else { n2 };
                         step_size[i] = lr[i] / (one - n1);
                         bc2_sqrt[i] = (one - n2).sqrt();
                     }
@@ -405,15 +416,15 @@ impl<F: Real> Lanes<F> {
                         let nm = beta1[i] * m[i] + (one - beta1[i]) * g;
                         let nv = beta2[i] * v[i] + (one - beta2[i]) * g * g;
                         let nx = x[i] - step_size[i] * (nm / (nv.sqrt() / bc2_sqrt[i] + eps[i]));
-                        m[i] = if hold[i] { m[i] } else { nm };
-                        v[i] = if hold[i] { v[i] } else { nv };
-                        x[i] = if hold[i] { x[i] } else { nx };
+                        m[i] = if MASKED && hold[i] { m[i] } else { nm };
+                        v[i] = if MASKED && hold[i] { v[i] } else { nv };
+                        x[i] = if MASKED && hold[i] { x[i] } else { nx };
                     }
                 }
             }
         }
         for i in 0..LANES {
-            self.steps_done[i] += (!hold[i]) as u32;
+            self.steps_done[i] += (!(MASKED && hold[i])) as u32;
         }
     }
 }
