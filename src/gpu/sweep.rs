@@ -24,8 +24,10 @@ pub struct Params {
     pub _pad1: u32,
 }
 
-/// Most runs per batch: bounds device memory and keeps each submission short.
-pub const MAX_BATCH: u64 = 1 << 20;
+/// Most runs per batch, and the device memory one batch's state may take: bounds memory
+/// and keeps each submission short, while filling the largest GPUs many times over.
+pub const MAX_BATCH: u64 = 1 << 23;
+pub const BATCH_STATE_BYTES: u64 = 256 << 20;
 
 /// Workgroup counts (x, y) covering `n` invocations, 2-D beyond the per-dimension limit.
 pub fn dispatch_size(n: u64, max_per_dim: u32) -> (u32, u32) {
@@ -72,7 +74,7 @@ pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection) -> Result<Re
 
     let per_run = stride * real;
     let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
-    let batch = sel.count.min(MAX_BATCH).min(limit / per_run).max(1);
+    let batch = sel.count.min(MAX_BATCH).min(limit.min(BATCH_STATE_BYTES) / per_run).max(1);
     let state_size = batch * per_run;
     let info_size = batch * 8;
     let usage_rw = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
