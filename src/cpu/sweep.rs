@@ -246,6 +246,30 @@ impl<F: Real> Lanes<F> {
                         o[i] = c / a[i];
                     }
                 }
+                Op::Lin2(a, ka, b, kb) => {
+                    let (a, b, ka, kb) = (&lo[a as usize], &lo[b as usize], F::from_f64(ka), F::from_f64(kb));
+                    for i in 0..LANES {
+                        o[i] = a[i] * ka + b[i] * kb;
+                    }
+                }
+                Op::Lin2C(a, ka, b, kb, c) => {
+                    let (a, b, ka, kb, c) = (&lo[a as usize], &lo[b as usize], F::from_f64(ka), F::from_f64(kb), F::from_f64(c));
+                    for i in 0..LANES {
+                        o[i] = (a[i] * ka + b[i] * kb) + c;
+                    }
+                }
+                Op::MulCAdd(a, ka, b) => {
+                    let (a, b, ka) = (&lo[a as usize], &lo[b as usize], F::from_f64(ka));
+                    for i in 0..LANES {
+                        o[i] = a[i] * ka + b[i];
+                    }
+                }
+                Op::MulAdd2(a, b, c, d) => {
+                    let (a, b, c, d) = (&lo[a as usize], &lo[b as usize], &lo[c as usize], &lo[d as usize]);
+                    for i in 0..LANES {
+                        o[i] = a[i] * b[i] + c[i] * d[i];
+                    }
+                }
             }
         }
         // gn2 = g0*g0 + g1*g1 + …, left to right as in the shader.

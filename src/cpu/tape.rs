@@ -20,6 +20,18 @@ pub enum Op {
     MulC(u32, f64),
     DivC(u32, f64),
     CDiv(f64, u32),
+    /// Superinstructions: single-use products folded into the sum that consumes them, so the
+    /// product is never stored and reloaded. Each performs the same IEEE operations in the same
+    /// tree shape as the nodes it replaces (a − b·k is a + b·(−k) exactly), so results are
+    /// bit-identical to the unfused tape.
+    /// a·ka + b·kb
+    Lin2(u32, f64, u32, f64),
+    /// (a·ka + b·kb) + c
+    Lin2C(u32, f64, u32, f64, f64),
+    /// a·ka + b
+    MulCAdd(u32, f64, u32),
+    /// a·b + c·d
+    MulAdd2(u32, u32, u32, u32),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +54,10 @@ pub struct Tape {
 
 impl Tape {
     pub fn new(obj: &Objective) -> Tape {
+        Self::build(obj, true)
+    }
+
+    fn build(obj: &Objective, fuse: bool) -> Tape {
         let roots = obj.step_roots();
         let schedule = obj.graph.schedule(&roots);
         let mut reg = vec![u32::MAX; obj.graph.nodes().len()];
@@ -82,13 +98,168 @@ impl Tape {
             };
             instrs.push(Instr { out, op });
         }
-        Tape {
+        let mut tape = Tape {
             n_regs: schedule.len(),
             consts,
             vars,
             instrs,
             loss: reg[obj.loss as usize],
             grad: obj.grad.iter().map(|g| reg[*g as usize]).collect(),
+        };
+        if fuse {
+            tape.fuse();
         }
+        tape
+    }
+
+    /// The tape without superinstructions (tests check that fusion changes no bit).
+    pub fn unfused(obj: &Objective) -> Tape {
+        Self::build(obj, false)
+    }
+
+    /// Peephole pass: fold single-use products into the additions that consume them.
+    fn fuse(&mut self) {
+        let mut uses = vec![0u32; self.n_regs];
+        for r in std::iter::once(self.loss).chain(self.grad.iter().copied()) {
+            uses[r as usize] += 2; // roots are read by the kernel: never fold them away
+        }
+        for ins in &self.instrs {
+            for r in ins.op.inputs() {
+                uses[r as usize] += 1;
+            }
+        }
+        let mut def: Vec<Option<Op>> = vec![None; self.n_regs];
+        for ins in &self.instrs {
+            def[ins.out as usize] = Some(ins.op);
+        }
+        let single = |r: u32| uses[r as usize] == 1;
+        let mut dead = vec![false; self.n_regs];
+        let mut out = Vec::with_capacity(self.instrs.len());
+        for ins in &self.instrs {
+            let mulc = |r: u32| match def[r as usize] {
+                Some(Op::MulC(a, k)) if single(r) => Some((a, k)),
+                _ => None,
+            };
+            let mul = |r: u32| match def[r as usize] {
+                Some(Op::Mul(a, b)) if single(r) => Some((a, b)),
+                _ => None,
+            };
+            let fused = match ins.op {
+                Op::Add(x, y) | Op::Sub(x, y) => {
+                    let sign = if matches!(ins.op, Op::Sub(..)) { -1.0 } else { 1.0 };
+                    match (mulc(x), mulc(y), mul(x), mul(y)) {
+                        (Some((a, ka)), Some((b, kb)), _, _) => {
+                            dead[x as usize] = true;
+                            dead[y as usize] = true;
+                            Op::Lin2(a, ka, b, sign * kb)
+                        }
+                        (_, _, Some((a, b)), Some((c, d))) if sign > 0.0 => {
+                            dead[x as usize] = true;
+                            dead[y as usize] = true;
+                            Op::MulAdd2(a, b, c, d)
+                        }
+                        (Some((a, ka)), None, _, _) if sign > 0.0 => {
+                            dead[x as usize] = true;
+                            Op::MulCAdd(a, ka, y)
+                        }
+                        (None, Some((b, kb)), _, _) => {
+                            dead[y as usize] = true;
+                            Op::MulCAdd(b, sign * kb, x)
+                        }
+                        _ => ins.op,
+                    }
+                }
+                Op::AddC(x, c) | Op::SubC(x, c) => {
+                    let c = if matches!(ins.op, Op::SubC(..)) { -c } else { c };
+                    match def[x as usize] {
+                        Some(Op::Lin2(a, ka, b, kb)) if single(x) => {
+                            dead[x as usize] = true;
+                            Op::Lin2C(a, ka, b, kb, c)
+                        }
+                        _ => ins.op,
+                    }
+                }
+                op => op,
+            };
+            def[ins.out as usize] = Some(fused);
+            out.push(Instr { out: ins.out, op: fused });
+        }
+        out.retain(|ins| !dead[ins.out as usize]);
+        self.instrs = out;
+    }
+
+    /// Evaluate loss and gradient at one point in f64 (tests).
+    pub fn eval_f64(&self, x: &[f64]) -> (f64, Vec<f64>) {
+        let mut v = vec![0.0f64; self.n_regs];
+        for &(r, c) in &self.consts {
+            v[r as usize] = c;
+        }
+        for (j, r) in self.vars.iter().enumerate() {
+            if let Some(r) = r {
+                v[*r as usize] = x[j];
+            }
+        }
+        for ins in &self.instrs {
+            let g = |r: u32| v[r as usize];
+            v[ins.out as usize] = match ins.op {
+                Op::Add(a, b) => g(a) + g(b),
+                Op::Sub(a, b) => g(a) - g(b),
+                Op::Mul(a, b) => g(a) * g(b),
+                Op::Div(a, b) => g(a) / g(b),
+                Op::Neg(a) => -g(a),
+                Op::Pow(a, b) => g(a).powf(g(b)),
+                Op::Func(f, a) => f.eval_f64(g(a)),
+                Op::AddC(a, c) => g(a) + c,
+                Op::SubC(a, c) => g(a) - c,
+                Op::CSub(c, a) => c - g(a),
+                Op::MulC(a, c) => g(a) * c,
+                Op::DivC(a, c) => g(a) / c,
+                Op::CDiv(c, a) => c / g(a),
+                Op::Lin2(a, ka, b, kb) => g(a) * ka + g(b) * kb,
+                Op::Lin2C(a, ka, b, kb, c) => (g(a) * ka + g(b) * kb) + c,
+                Op::MulCAdd(a, ka, b) => g(a) * ka + g(b),
+                Op::MulAdd2(a, b, c, d) => g(a) * g(b) + g(c) * g(d),
+            };
+        }
+        (v[self.loss as usize], self.grad.iter().map(|r| v[*r as usize]).collect())
+    }
+}
+
+impl Op {
+    /// The registers this operation reads.
+    pub fn inputs(&self) -> Vec<u32> {
+        match *self {
+            Op::Add(a, b) | Op::Sub(a, b) | Op::Mul(a, b) | Op::Div(a, b) | Op::Pow(a, b) => vec![a, b],
+            Op::Neg(a) | Op::Func(_, a) | Op::AddC(a, _) | Op::SubC(a, _) | Op::MulC(a, _) | Op::DivC(a, _) => vec![a],
+            Op::CSub(_, a) | Op::CDiv(_, a) => vec![a],
+            Op::Lin2(a, _, b, _) | Op::Lin2C(a, _, b, _, _) | Op::MulCAdd(a, _, b) => vec![a, b],
+            Op::MulAdd2(a, b, c, d) => vec![a, b, c, d],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::CATALOGUE;
+
+    #[test]
+    fn fusion_is_bit_identical_and_shortens_least_squares() {
+        let points = [[0.3, -1.7], [2.5, 0.25], [-3.1, 4.4], [1e-3, 7.0]];
+        for e in CATALOGUE {
+            let o = e.objective();
+            let (f, u) = (Tape::new(&o), Tape::unfused(&o));
+            assert!(f.instrs.len() <= u.instrs.len());
+            for p in points {
+                let x = &p[..o.dim()];
+                let (a, b) = (f.eval_f64(x), u.eval_f64(x));
+                assert_eq!(a.0.to_bits(), b.0.to_bits(), "{}: loss at {x:?}", e.name);
+                for (ga, gb) in a.1.iter().zip(&b.1) {
+                    assert_eq!(ga.to_bits(), gb.to_bits(), "{}: gradient at {x:?}", e.name);
+                }
+            }
+        }
+        let forum = crate::catalogue::find("forum_lstsq").unwrap().objective();
+        assert_eq!(Tape::new(&forum).instrs.len(), 5, "{:?}", Tape::new(&forum).instrs);
     }
 }
