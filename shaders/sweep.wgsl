@@ -1,7 +1,7 @@
 // gdsweep's sweep kernel: one invocation per run, up to `steps_this_dispatch` optimizer steps per
 // dispatch with the whole state in registers, early exit per run.
 //
-// Its CPU port is src/cpu/sweep.rs (`Lanes::step_all` and `Lanes::settle`): keep the two in step,
+// Its CPU port is src/cpu/sweep.rs (`Lanes::fill` = INIT, `eval`, `settle` = the exit test, `update`): keep the two in step,
 // same names, same order of operations.
 //
 // Placeholders, written {{NAME}} below and filled by src/codegen.rs from the plan (one module per optimizer block):
@@ -64,7 +64,7 @@ fn softplus(v: real) -> real {
     return max(v, real(0.0)) + real_log(real(1.0) + real_exp(-abs(v)));
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size({{WORKGROUP_SIZE}})
 fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x + gid.y * params.row_pitch;
     if (i >= params.run_count) {
@@ -101,19 +101,13 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
         last_loss = loss;
         last_gn2 = gn2;
-        if (!(is_finite(loss) && {{X_FINITE}} && abs(loss) <= bound)) {
-            status = STATUS_DIVERGED;
-            break;
-        }
-        if (gn2 <= gtol2) {
-            status = STATUS_CONVERGED;
-            break;
-        }
-        if (steps_done >= params.max_steps) {
-            status = STATUS_MAX_STEPS;
-            break;
-        }
-        if (k >= params.steps_this_dispatch) {
+        // One exit test per step (each `break` costs SIMD mask bookkeeping on CPU drivers);
+        // the status keeps the rules' order: diverged, converged, max_steps.
+        let diverged = !(is_finite(loss) && {{X_FINITE}} && abs(loss) <= bound);
+        let converged = gn2 <= gtol2;
+        let at_max = steps_done >= params.max_steps;
+        if (diverged || converged || at_max || k >= params.steps_this_dispatch) {
+            status = select(select(select(STATUS_RUNNING, STATUS_MAX_STEPS, at_max), STATUS_CONVERGED, converged), STATUS_DIVERGED, diverged);
             break;
         }
 {{UPDATE}}

@@ -224,6 +224,7 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     let gn2 = (0..dim).map(|j| format!("g{j} * g{j}")).collect::<Vec<_>>().join(" + ");
     TEMPLATE
         .replace("{{REAL}}", p.name())
+        .replace("{{WORKGROUP_SIZE}}", &WORKGROUP_SIZE.to_string())
         .replace("{{CONSTANTS}}", &constants)
         .replace("{{IS_FINITE}}", is_finite)
         .replace("{{MATH}}", match p {
