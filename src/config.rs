@@ -532,6 +532,16 @@ fn axis(cx: &Ctx, v: &Spanned<Value>, field: &str, p: Precision, kind: AxisKind)
             if n > MAX_RUNS_PER_BLOCK {
                 return Err(bad(format!("n = {n} is more than {MAX_RUNS_PER_BLOCK} points")));
             }
+            // Every point is at least one run: refuse before allocating what cannot fit.
+            let need = n * crate::outcome::RunResult::bytes_per_run(1) as u64;
+            let avail = available_memory_bytes();
+            if need > avail / 2 {
+                return Err(bad(format!(
+                    "n = {n} points make at least {n} runs, whose results take {:.1} GiB, more than half of the {:.1} GiB of memory available: use a smaller n or split the sweep",
+                    need as f64 / (1u64 << 30) as f64,
+                    avail as f64 / (1u64 << 30) as f64
+                )));
+            }
             let (is_log, ends) = match (t.get("log"), t.get("lin")) {
                 (Some(e), None) => (true, e),
                 (None, Some(e)) => (false, e),

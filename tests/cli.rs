@@ -81,6 +81,11 @@ fn grid_too_large_for_memory_says_how_large() {
 }
 
 #[test]
+fn one_huge_axis_is_refused_before_allocating_it() {
+    bad(&format!("{OK_HEAD}[sweep]\nlr = {{ lin = [0, 1], n = 3000000000 }}\n"), "sweep.lr", "3000000000 runs");
+}
+
+#[test]
 fn f64_without_shader_f64_is_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("c.toml"), format!("{OK_HEAD}[sweep]\nlr = 0.1\n[run]\nprecision = \"f64\"\nbackend = \"gpu\"\n")).unwrap();
