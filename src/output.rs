@@ -27,20 +27,29 @@ pub fn prepare_dir(dir: &Path, force: bool) -> Result<()> {
 /// A number as runs.csv writes it: the shortest text that reads back to the value at the
 /// run's precision; exponent form outside [1e-4, 1e15); `nan`, `inf`, `-inf`.
 pub fn number(v: f64, p: Precision) -> String {
+    let mut s = String::new();
+    push_number(&mut s, v, p);
+    s
+}
+
+pub fn push_number(out: &mut String, v: f64, p: Precision) {
+    use std::fmt::Write as _;
     if v.is_nan() {
-        return "nan".into();
+        out.push_str("nan");
+        return;
     }
     if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+        out.push_str(if v > 0.0 { "inf" } else { "-inf" });
+        return;
     }
     let a = v.abs();
     let plain = a == 0.0 || (1e-4..1e15).contains(&a);
-    match (p, plain) {
-        (Precision::F32, true) => format!("{}", v as f32),
-        (Precision::F32, false) => format!("{:e}", v as f32),
-        (Precision::F64, true) => format!("{v}"),
-        (Precision::F64, false) => format!("{v:e}"),
-    }
+    let _ = match (p, plain) {
+        (Precision::F32, true) => write!(out, "{}", v as f32),
+        (Precision::F32, false) => write!(out, "{:e}", v as f32),
+        (Precision::F64, true) => write!(out, "{v}"),
+        (Precision::F64, false) => write!(out, "{v:e}"),
+    };
 }
 
 fn write_atomically(path: &Path, body: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>) -> Result<()> {
@@ -55,45 +64,87 @@ fn write_atomically(path: &Path, body: impl FnOnce(&mut std::io::BufWriter<std::
 }
 
 /// runs.csv: run, optimizer, lr, hyperparameters, init_<var>, status, steps, loss, grad_norm, x_<var>.
+/// Rows are formatted in parallel chunks and written in order.
 pub fn write_runs_csv(path: &Path, plan: &Plan, r: &Results) -> Result<()> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 14;
     let hyper_cols = plan.hyper_columns();
     let vars = &plan.objective.vars;
-    let p = plan.precision;
     write_atomically(path, |w| {
-        let mut csv = csv::WriterBuilder::new().from_writer(w);
         let mut header: Vec<String> = vec!["run".into(), "optimizer".into(), "lr".into()];
         header.extend(hyper_cols.iter().map(|s| s.to_string()));
         header.extend(vars.iter().map(|v| format!("init_{v}")));
         header.extend(["status", "steps", "loss", "grad_norm"].map(String::from));
         header.extend(vars.iter().map(|v| format!("x_{v}")));
+        let mut csv = csv::WriterBuilder::new().from_writer(Vec::new());
         csv.write_record(&header)?;
-        let mut row: Vec<String> = Vec::with_capacity(header.len());
-        for i in 0..r.len() {
-            let id = r.run[i];
-            let (bi, local) = plan.locate(id).expect("result ids come from the plan");
-            let block = &plan.blocks[bi];
-            let params = block.params(local);
-            row.clear();
-            row.push(id.to_string());
-            row.push(block.optimizer.name().into());
-            row.push(number(params.lr, p));
-            for col in &hyper_cols {
-                match block.optimizer.hypers().iter().position(|h| h.name == *col) {
-                    Some(k) => row.push(number(params.hypers[k], p)),
-                    None => row.push(String::new()),
-                }
+        w.write_all(&csv.into_inner().map_err(|e| e.into_error())?)?;
+        let n_chunks = r.len().div_ceil(CHUNK);
+        // A window of chunks at a time bounds the memory of formatted text.
+        let window = rayon::current_num_threads() * 4;
+        for first in (0..n_chunks).step_by(window) {
+            let parts: Vec<std::io::Result<Vec<u8>>> = (first..(first + window).min(n_chunks))
+                .into_par_iter()
+                .map(|c| format_rows(plan, r, c * CHUNK..((c + 1) * CHUNK).min(r.len()), &hyper_cols))
+                .collect();
+            for part in parts {
+                w.write_all(&part?)?;
             }
-            row.extend(params.init.iter().map(|&v| number(v, p)));
-            row.push(r.status[i].name().into());
-            row.push(r.steps[i].to_string());
-            row.push(number(r.loss[i], p));
-            row.push(number(r.grad_norm[i], p));
-            row.extend(r.point(i).iter().map(|&v| number(v, p)));
-            csv.write_record(&row)?;
         }
-        csv.flush()?;
         Ok(())
     })
+}
+
+fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, hyper_cols: &[&str]) -> std::io::Result<Vec<u8>> {
+    use std::fmt::Write as _;
+    let p = plan.precision;
+    let mut csv = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::with_capacity(rows.len() * 96));
+    let mut text = String::with_capacity(512);
+    let mut ends: Vec<usize> = Vec::with_capacity(32);
+    for i in rows {
+        let id = r.run[i];
+        let (bi, local) = plan.locate(id).expect("result ids come from the plan");
+        let block = &plan.blocks[bi];
+        let kinds = block.optimizer.hypers();
+        text.clear();
+        ends.clear();
+        let _ = write!(text, "{id}");
+        ends.push(text.len());
+        text.push_str(block.optimizer.name());
+        ends.push(text.len());
+        push_number(&mut text, block.axis_value(local, 0), p);
+        ends.push(text.len());
+        for col in hyper_cols {
+            if let Some(k) = kinds.iter().position(|h| h.name == *col) {
+                push_number(&mut text, block.axis_value(local, 1 + k), p);
+            }
+            ends.push(text.len());
+        }
+        for j in 0..r.dim {
+            push_number(&mut text, block.axis_value(local, 1 + kinds.len() + j), p);
+            ends.push(text.len());
+        }
+        text.push_str(r.status[i].name());
+        ends.push(text.len());
+        let _ = write!(text, "{}", r.steps[i]);
+        ends.push(text.len());
+        push_number(&mut text, r.loss[i], p);
+        ends.push(text.len());
+        push_number(&mut text, r.grad_norm[i], p);
+        ends.push(text.len());
+        for &v in r.point(i) {
+            push_number(&mut text, v, p);
+            ends.push(text.len());
+        }
+        let bytes = text.as_bytes();
+        let mut start = 0;
+        csv.write_record(ends.iter().map(|&e| {
+            let f = &bytes[start..e];
+            start = e;
+            f
+        }))?;
+    }
+    csv.into_inner().map_err(|e| e.into_error())
 }
 
 /// manifest.json: the resolved config, version, backend and adapter, precision, counts per

@@ -124,6 +124,13 @@ impl Block {
         d
     }
 
+    /// The value of axis `k` for block-local index `local`, without decoding the others.
+    pub fn axis_value(&self, local: u64, k: usize) -> f64 {
+        let inner: u64 = self.axes[k + 1..].iter().map(|a| a.values.len() as u64).product();
+        let axis = &self.axes[k];
+        axis.values[((local / inner) % axis.values.len() as u64) as usize]
+    }
+
     pub fn params(&self, local: u64) -> RunParams {
         let d = self.digits(local);
         let v: Vec<f64> = self.axes.iter().zip(&d).map(|(a, &i)| a.values[i]).collect();
