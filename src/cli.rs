@@ -87,6 +87,9 @@ enum Cmd {
         /// Which peers to run.
         #[arg(long, default_value = "numpy,jax,jax_batched,numba")]
         peer_list: String,
+        /// Runs of each measurement; the best is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: u32,
     },
 }
 
@@ -216,7 +219,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Bench { n, side, steps, backend, peers, python, peer_list } => {
+        Cmd::Bench { n, side, steps, backend, peers, python, peer_list, repeat } => {
             let backends = match overrides(backend, None).backend {
                 Some(BackendChoice::Auto) | None => {
                     if gpu::Gpu::new(false).is_ok() {
@@ -229,12 +232,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             println!("| workload | backend | device | seconds | config-steps/s |");
             println!("|---|---|---|---|---|");
-            let rows = bench::run(n, side, steps, &backends)?;
+            let rows = bench::run(n, side, steps, &backends, repeat)?;
             for r in &rows {
                 println!("| {} | {} | {} | {:.3} | {:.3e} |", r.workload, r.backend, r.device, r.seconds, r.config_steps_per_s);
             }
             if let Some(script) = peers {
-                let peer_rows = bench::run_peers(&python, &script, n, steps, &peer_list)?;
+                let peer_rows = bench::run_peers(&python, &script, n, steps, &peer_list, repeat)?;
                 for p in &peer_rows {
                     println!("| W1 | peer {} | {} | {:.3} | {:.3e} |", p.peer, bench::cpu_name(), p.seconds, p.config_steps_per_s);
                 }
