@@ -92,3 +92,65 @@ pub fn compare(plan: &Plan, gpu: &Results, cpu: &Results) -> Verdict {
     v.agreement = if judged == 0 { 1.0 } else { v.agreeing as f64 / judged as f64 };
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse, Overrides};
+
+    fn results(status: &[Status], steps: &[u32]) -> Results {
+        let mut r = Results::with_capacity(1, status.len());
+        for (i, (&s, &k)) in status.iter().zip(steps).enumerate() {
+            r.push(i as u64, s, k, 1.0 + i as f64, 0.0, &[i as f64]);
+        }
+        r
+    }
+
+    fn plan(n: usize) -> Plan {
+        let src = format!("[objective]\nexpr = \"x^2\"\n[sweep]\nlr = {{ lin = [0.1, 0.9], n = {n} }}\n[run]\nsteps = 1000\n");
+        parse("t.toml", &src, "t", Overrides::default()).unwrap()
+    }
+
+    #[test]
+    fn disagreement_away_from_boundaries_fails_the_bar() {
+        use Status::*;
+        let cpu = results(&[Converged; 6], &[10; 6]);
+        let mut gpu = cpu.clone();
+        gpu.status[3] = MaxSteps;
+        let v = compare(&plan(6), &gpu, &cpu);
+        assert_eq!((v.agreeing, v.disagreeing, v.boundary), (5, 1, 0));
+        assert!(!v.passed());
+        assert_eq!(v.examples, vec![(3, "max_steps", "converged")]);
+    }
+
+    #[test]
+    fn boundary_runs_are_excluded_and_counted() {
+        use Status::*;
+        // The CPU's outcome changes between runs 2 and 3: both are boundary runs.
+        let cpu = results(&[Converged, Converged, Converged, Diverged, Diverged, Diverged], &[10, 10, 10, 5, 5, 5]);
+        let mut gpu = cpu.clone();
+        gpu.status[2] = Diverged;
+        // Run 0 converged at step 995 of 1000 on the GPU and ran out of steps on the CPU.
+        let mut cpu = cpu;
+        cpu.status[0] = MaxSteps;
+        cpu.steps[0] = 1000;
+        gpu.steps[0] = 995;
+        let v = compare(&plan(6), &gpu, &cpu);
+        assert!(v.passed(), "{v:?}");
+        assert_eq!(v.boundary, 4, "runs 0, 1 (neighbour of 0's outcome change), 2 and 3: {v:?}");
+        assert_eq!(v.disagreeing, 0);
+        assert_eq!(v.converged_on_both, 0);
+    }
+
+    #[test]
+    fn differences_among_converged_runs_are_reported() {
+        use Status::*;
+        let cpu = results(&[Converged; 3], &[10; 3]);
+        let mut gpu = cpu.clone();
+        gpu.loss[1] += 0.5; // loss 2.0 vs 2.5: 0.5 / 2.5
+        gpu.x[2] += 1e-3; // x 2.0 vs 2.001
+        let v = compare(&plan(3), &gpu, &cpu);
+        assert!((v.max_loss_difference - 0.2).abs() < 1e-12);
+        assert!((v.max_point_difference - 1e-3 / 2.001).abs() < 1e-12);
+    }
+}

@@ -72,3 +72,17 @@ fn nesterov() {
 fn adam_with_weight_decay() {
     check("kind = \"adam\"\nweight_decay = 0.05", 0.1, [0.7015862729080208, -1.7006233915339235]);
 }
+
+/// The convergence test is on the gradient: a tiny learning rate barely moves and must not
+/// look converged because its steps are tiny.
+#[test]
+fn tiny_learning_rates_do_not_look_converged() {
+    let src = "[objective]\nexpr = \"(x - 3)^2\"\n[sweep]\nlr = [1e-12, 1e-9, 0.1]\n[run]\nsteps = 200\n";
+    for p in [Precision::F32, Precision::F64] {
+        let plan = plan(src, p);
+        for exec in backends(p) {
+            let r = run_all(&plan, &exec);
+            assert_eq!(r.status, vec![Status::MaxSteps, Status::MaxSteps, Status::Converged], "{} {}", exec.name(), p.name());
+        }
+    }
+}
