@@ -3,7 +3,7 @@
 use crate::bench;
 use crate::catalogue::CATALOGUE;
 use crate::config::{load, Overrides};
-use crate::engine::{execute, selections, Exec};
+use crate::engine::{execute, execute_with_progress, selections, Exec};
 use crate::error::Result;
 use crate::gpu;
 use crate::output;
@@ -141,7 +141,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     exec.adapter().map_or_else(bench::cpu_name, |a| a.name.clone())
                 );
             }
-            let report = execute(&plan, &exec, &selections(&plan, None))?;
+            let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(plan.total_runs()) };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} runs ({eta} left)")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            let report = execute_with_progress(&plan, &exec, &selections(&plan, None), &|n| bar.inc(n))?;
+            bar.finish_and_clear();
             output::write_runs_csv(&dir.join("runs.csv"), &plan, &report.results)?;
             let manifest = output::manifest(&plan, &report);
             output::write_manifest(&dir.join("manifest.json"), &manifest)?;

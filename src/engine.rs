@@ -88,14 +88,21 @@ pub fn selections(plan: &Plan, sample: Option<u64>) -> Vec<Selection> {
     plan.blocks.iter().map(|b| Selection { offset: 0, stride, count: b.runs.div_ceil(stride) }).collect()
 }
 
+/// Called with the number of runs just finished, from any thread.
+pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
+
 /// Run the selected runs of every block; results concatenated in block order.
 pub fn execute(plan: &Plan, exec: &Exec, sel: &[Selection]) -> Result<Report> {
+    execute_with_progress(plan, exec, sel, &|_| {})
+}
+
+pub fn execute_with_progress(plan: &Plan, exec: &Exec, sel: &[Selection], progress: Progress) -> Result<Report> {
     let t = Instant::now();
     let mut all: Option<Results> = None;
     for (bi, s) in sel.iter().enumerate() {
         let r = match exec {
-            Exec::Cpu => cpu::run_block(plan, bi, *s),
-            Exec::Gpu(g) => gpu::sweep::run_block(g, plan, bi, *s)?,
+            Exec::Cpu => cpu::run_block(plan, bi, *s, progress),
+            Exec::Gpu(g) => gpu::sweep::run_block(g, plan, bi, *s, progress)?,
         };
         match &mut all {
             None => all = Some(r),

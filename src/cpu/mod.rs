@@ -6,6 +6,7 @@ pub mod real;
 pub mod sweep;
 pub mod tape;
 
+use crate::engine::Progress;
 use crate::outcome::Results;
 use crate::plan::{Plan, Precision};
 use rayon::prelude::*;
@@ -15,14 +16,14 @@ use sweep::{run_chunk, Kernel, LANES};
 use tape::Tape;
 
 /// Run the selected runs of block `bi` on all cores; results in selection order.
-pub fn run_block(plan: &Plan, bi: usize, sel: Selection) -> Results {
+pub fn run_block(plan: &Plan, bi: usize, sel: Selection, progress: Progress) -> Results {
     match plan.precision {
-        Precision::F32 => run_block_as::<f32>(plan, bi, sel),
-        Precision::F64 => run_block_as::<f64>(plan, bi, sel),
+        Precision::F32 => run_block_as::<f32>(plan, bi, sel, progress),
+        Precision::F64 => run_block_as::<f64>(plan, bi, sel, progress),
     }
 }
 
-fn run_block_as<F: Real>(plan: &Plan, bi: usize, sel: Selection) -> Results {
+fn run_block_as<F: Real>(plan: &Plan, bi: usize, sel: Selection, progress: Progress) -> Results {
     let block = &plan.blocks[bi];
     let tape = Tape::new(&plan.objective);
     let kernel = Kernel::<F>::new(&tape, block, plan.objective.dim(), plan.steps, &plan.rules);
@@ -35,7 +36,14 @@ fn run_block_as<F: Real>(plan: &Plan, bi: usize, sel: Selection) -> Results {
             Selection { offset: sel.offset + start * sel.stride, stride: sel.stride, count: chunk.min(sel.count - start) }
         })
         .collect();
-    let parts: Vec<Results> = chunks.into_par_iter().map(|c| run_chunk(&kernel, c)).collect();
+    let parts: Vec<Results> = chunks
+        .into_par_iter()
+        .map(|c| {
+            let r = run_chunk(&kernel, c);
+            progress(c.count);
+            r
+        })
+        .collect();
     let mut all = Results::with_capacity(plan.objective.dim(), sel.count as usize);
     for p in parts {
         all.append(p);

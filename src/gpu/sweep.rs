@@ -5,6 +5,7 @@
 use super::Gpu;
 use crate::codegen::{axis_table, sweep_wgsl, WORKGROUP_SIZE};
 use crate::cpu::Selection;
+use crate::engine::Progress;
 use crate::error::{Error, Result};
 use crate::outcome::{Results, Status};
 use crate::plan::{Plan, Precision};
@@ -40,7 +41,7 @@ pub fn dispatch_size(n: u64, max_per_dim: u32) -> (u32, u32) {
     }
 }
 
-pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection) -> Result<Results> {
+pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: Progress) -> Result<Results> {
     let block = &plan.blocks[bi];
     let dev = &gpu.device;
     let p = plan.precision;
@@ -152,6 +153,7 @@ pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection) -> Result<Re
         state_read.unmap();
         info_read.unmap();
         done += n;
+        progress(n);
     }
     Ok(out)
 }
