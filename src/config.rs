@@ -12,13 +12,16 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::{Spanned, Value};
 
+/// An `[[optimizer]]` table: kind, lr and hyperparameters, checked against the kind later.
+type RawOptimizer = Spanned<BTreeMap<String, Spanned<Value>>>;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     name: Option<Spanned<String>>,
     objective: Spanned<RawObjective>,
     sweep: Option<RawSweep>,
-    optimizer: Option<Vec<Spanned<BTreeMap<String, Spanned<Value>>>>>,
+    optimizer: Option<Vec<RawOptimizer>>,
     run: Option<RawRun>,
 }
 
@@ -427,10 +430,7 @@ fn objective(cx: &Ctx, raw: &Spanned<RawObjective>) -> Result<Objective, ConfigE
     let names_for = |n: usize, field: &str| -> Result<Vec<String>, ConfigError> {
         match &vars {
             None => Ok(Objective::default_vars(n)),
-            Some((v, span)) if v.len() == n => {
-                let _ = span;
-                Ok(v.clone())
-            }
+            Some((v, _)) if v.len() == n => Ok(v.clone()),
             Some((v, span)) => Err(cx.err(
                 Some(span.clone()),
                 "objective.vars",
@@ -533,7 +533,7 @@ fn axis(cx: &Ctx, v: &Spanned<Value>, field: &str, p: Precision, kind: AxisKind)
                 return Err(bad(format!("n = {n} is more than {MAX_RUNS_PER_BLOCK} points")));
             }
             // Every point is at least one run: refuse before allocating what cannot fit.
-            let need = n * crate::outcome::RunResult::bytes_per_run(1) as u64;
+            let need = n * crate::outcome::Results::bytes_per_run(1) as u64;
             let avail = available_memory_bytes();
             if need > avail / 2 {
                 return Err(bad(format!(
@@ -620,7 +620,7 @@ type OptimizerAxes = (OptimizerKind, Option<Axis>, Vec<Axis>);
 
 fn optimizer_table(
     cx: &Ctx,
-    t: &Spanned<BTreeMap<String, Spanned<Value>>>,
+    t: &RawOptimizer,
     index: usize,
     p: Precision,
 ) -> Result<OptimizerAxes, ConfigError> {

@@ -59,15 +59,12 @@ pub struct Results {
     pub x: Vec<f64>,
 }
 
-pub struct RunResult;
-
-impl RunResult {
+impl Results {
+    /// Host memory one run's row takes (id, status, steps, loss, grad_norm, final point).
     pub fn bytes_per_run(dim: usize) -> usize {
         8 + std::mem::size_of::<Status>() + 4 + 8 + 8 + 8 * dim
     }
-}
 
-impl Results {
     pub fn with_capacity(dim: usize, n: usize) -> Self {
         Results {
             dim,

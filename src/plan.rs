@@ -176,7 +176,7 @@ impl Plan {
 
     /// Bytes of host memory that the results of the whole grid take.
     pub fn result_bytes(&self) -> u64 {
-        self.total_runs() * crate::outcome::RunResult::bytes_per_run(self.objective.dim()) as u64
+        self.total_runs() * crate::outcome::Results::bytes_per_run(self.objective.dim()) as u64
     }
 
     /// The block holding run `id`, and the block-local index.

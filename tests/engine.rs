@@ -70,7 +70,7 @@ fn eight_dimensional_matrix_objectives_agree() {
             let p = plan(&src, precision);
             assert_eq!(p.objective.dim(), 8);
             let rc = run_all(&p, &Exec::Cpu);
-            assert!(rc.status.iter().any(|s| *s == gdsweep::outcome::Status::Converged));
+            assert!(rc.status.contains(&gdsweep::outcome::Status::Converged));
             let Some(g) = gpu(precision == Precision::F64) else { continue };
             let rg = run_all(&p, &g);
             let v = compare(&p, &rg, &rc);
