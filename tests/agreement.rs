@@ -3,7 +3,7 @@
 //! that converged on both. Also the theory of the forum matrix, and the shipped configs.
 
 mod common;
-use common::{gpu, plan, run_all};
+use common::{dump_both, gpu, plan, run_all};
 use gdsweep::catalogue::CATALOGUE;
 use gdsweep::config::{load, Overrides};
 use gdsweep::engine::{execute, selections, Exec};
@@ -43,6 +43,11 @@ fn agreement(precision: Precision) {
             let rc = run_all(&plan, &Exec::Cpu);
             let v = compare(&plan, &rg, &rc);
             let what = format!("{} / {} / {}", entry.name, kind.name(), precision.name());
+            let tol = if precision == Precision::F64 { 1e-5 } else { 5e-2 };
+            if !v.passed() || v.max_point_difference > tol {
+                let dir = dump_both(&plan, &what, &rg, &rc);
+                eprintln!("{what}: both results written to {}", dir.display());
+            }
             assert!(v.passed(), "{what}: agreement {} ({:?})", v.agreement, v.examples);
             if v.agreement < worst.0 {
                 worst = (v.agreement, what.clone());
@@ -50,7 +55,6 @@ fn agreement(precision: Precision) {
             // Same status is not enough: where both converged, they converged to the same place
             // (relative to max(1, |x|); f32 runs stop at ‖g‖ ≈ 1e-4·‖g₀‖, so points may differ
             // along flat directions by the tolerance over the curvature).
-            let tol = if precision == Precision::F64 { 1e-5 } else { 5e-2 };
             assert!(v.max_point_difference <= tol, "{what}: final points differ by {}", v.max_point_difference);
         }
     }
@@ -126,6 +130,9 @@ fn shipped_configs_agree_on_both_backends() {
         let rg = execute(&plan, &g, &sel).unwrap().results;
         let rc = execute(&plan, &Exec::Cpu, &sel).unwrap().results;
         let v = compare(&plan, &rg, &rc);
+        if !v.passed() {
+            eprintln!("both results written to {}", dump_both(&plan, &plan.name, &rg, &rc).display());
+        }
         assert!(v.passed(), "{}: agreement {} ({:?})", path.display(), v.agreement, v.examples);
         n += 1;
     }

@@ -40,3 +40,40 @@ fn every_generated_shader_validates() {
     }
     assert_eq!(count, CATALOGUE.len() * 4 * 2 * 2);
 }
+
+/// `gpu::sweep::Params` and `struct Params` of shaders/sweep.wgsl, as naga reads it, have the
+/// same members at the same offsets and the same size.
+#[test]
+fn params_layout_matches_the_shader() {
+    use gdsweep::gpu::sweep::Params;
+    use std::mem::{offset_of, size_of};
+    let entry = &CATALOGUE[0];
+    let obj = entry.objective();
+    let b = block(OptimizerKind::Gd, obj.dim(), 0.0);
+    let src = kernel_wgsl(&obj, &b, Precision::F32, &Rules::defaults(Precision::F32), obj.dim() + 4);
+    let module = validate_wgsl(&src, false).unwrap();
+    let (members, span) = module
+        .types
+        .iter()
+        .find_map(|(_, t)| match (&t.name, &t.inner) {
+            (Some(n), naga::TypeInner::Struct { members, span }) if n == "Params" => Some((members.clone(), *span)),
+            _ => None,
+        })
+        .expect("the shader declares struct Params");
+    let host = [
+        ("run_offset", offset_of!(Params, run_offset)),
+        ("run_stride", offset_of!(Params, run_stride)),
+        ("run_count", offset_of!(Params, run_count)),
+        ("steps_this_dispatch", offset_of!(Params, steps_this_dispatch)),
+        ("max_steps", offset_of!(Params, max_steps)),
+        ("row_pitch", offset_of!(Params, row_pitch)),
+        ("_pad0", offset_of!(Params, _pad0)),
+        ("_pad1", offset_of!(Params, _pad1)),
+    ];
+    assert_eq!(members.len(), host.len());
+    for (m, (name, offset)) in members.iter().zip(host) {
+        assert_eq!(m.name.as_deref(), Some(name));
+        assert_eq!(m.offset as usize, offset, "offset of {name}");
+    }
+    assert_eq!(span as usize, size_of::<Params>());
+}

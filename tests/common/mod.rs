@@ -40,3 +40,15 @@ pub fn backends(precision: Precision) -> Vec<Exec> {
     }
     v
 }
+
+/// Write both backends' results next to the build when they disagree, so a failure can be
+/// read row by row: target/agreement-failures/<label>-{gpu,cpu}.csv. Returns the folder.
+pub fn dump_both(plan: &Plan, label: &str, gpu: &Results, cpu: &Results) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/agreement-failures");
+    let _ = std::fs::create_dir_all(&dir);
+    let safe: String = label.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    for (name, r) in [("gpu", gpu), ("cpu", cpu)] {
+        let _ = gdsweep::output::write_runs_csv(&dir.join(format!("{safe}-{name}.csv")), plan, r);
+    }
+    dir
+}
