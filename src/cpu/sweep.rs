@@ -78,8 +78,8 @@ impl<'a, F: Real> Kernel<'a, F> {
 
 /// Per-chunk lane state: the shader's registers, one lane per run.
 struct Lanes<F: Real> {
+    /// The tape's registers; coordinate j lives in `regs[tape.vars[j]]` (the shader's `x{j}`).
     regs: Vec<V<F>>,
-    x: Vec<V<F>>,
     slots: Vec<V<F>>,
     lr: V<F>,
     hyper: Vec<V<F>>,
@@ -113,7 +113,6 @@ impl<F: Real> Lanes<F> {
         }
         Lanes {
             regs,
-            x: vec![z; k.dim],
             slots: vec![z; k.slot_names.len()],
             lr: z,
             hyper: vec![z; k.block.n_hypers()],
@@ -137,7 +136,7 @@ impl<F: Real> Lanes<F> {
             self.hyper[q][lane] = value(1 + q);
         }
         for j in 0..k.dim {
-            self.x[j][lane] = value(1 + h + j);
+            self.regs[k.tape.vars[j] as usize][lane] = value(1 + h + j);
         }
         for (s, name) in k.slot_names.iter().enumerate() {
             self.slots[s][lane] = F::from_f64(slot_init(name));
@@ -151,7 +150,7 @@ impl<F: Real> Lanes<F> {
         self.slot_of[lane] = usize::MAX;
         self.hold[lane] = true;
         for j in 0..k.dim {
-            self.x[j][lane] = F::default();
+            self.regs[k.tape.vars[j] as usize][lane] = F::default();
         }
     }
 
@@ -159,11 +158,6 @@ impl<F: Real> Lanes<F> {
     #[inline(always)]
     fn eval(&mut self, k: &Kernel<F>) {
         let tape = k.tape;
-        for (j, r) in tape.vars.iter().enumerate() {
-            if let Some(r) = r {
-                self.regs[*r as usize] = self.x[j];
-            }
-        }
         for ins in &tape.instrs {
             let (lo, hi) = self.regs.split_at_mut(ins.out as usize);
             let o = &mut hi[0];
@@ -295,7 +289,7 @@ impl<F: Real> Lanes<F> {
             ok[i] = loss[i].is_finite() & (loss[i].abs() <= self.bound[i]);
         }
         for j in 0..k.dim {
-            let x = &self.x[j];
+            let x = &self.regs[k.tape.vars[j] as usize];
             for i in 0..LANES {
                 ok[i] &= x[i].is_finite();
             }
@@ -324,7 +318,7 @@ impl<F: Real> Lanes<F> {
                 let gtol = k.grad_tol_abs.max(k.grad_tol_rel * gn2.sqrt());
                 self.gtol2[lane] = gtol * gtol;
             }
-            let x_finite = (0..k.dim).all(|j| self.x[j][lane].is_finite());
+            let x_finite = k.tape.vars.iter().all(|&r| self.regs[r as usize][lane].is_finite());
             let status = if !(loss.is_finite() && x_finite && loss.abs() <= self.bound[lane]) {
                 Status::Diverged
             } else if gn2 <= self.gtol2[lane] {
@@ -341,7 +335,7 @@ impl<F: Real> Lanes<F> {
             out.loss[pos] = loss.to_f64();
             out.grad_norm[pos] = gn2.sqrt().to_f64();
             for j in 0..k.dim {
-                out.x[pos * k.dim + j] = self.x[j][lane].to_f64();
+                out.x[pos * k.dim + j] = self.regs[k.tape.vars[j] as usize][lane].to_f64();
             }
             if (*next as u64) < sel.count {
                 let p = *next;
@@ -378,7 +372,7 @@ impl<F: Real> Lanes<F> {
             if k.weight_decay {
                 let wd = &self.hyper[k.h_weight_decay];
                 for i in 0..LANES {
-                    gd[i] = g[i] + wd[i] * self.x[j][i];
+                    gd[i] = g[i] + wd[i] * self.regs[tape.vars[j] as usize][i];
                 }
             } else {
                 *gd = *g;
@@ -389,7 +383,7 @@ impl<F: Real> Lanes<F> {
         match k.block.optimizer {
             OptimizerKind::Gd => {
                 for j in 0..k.dim {
-                    let x = &mut self.x[j];
+                    let x = &mut self.regs[tape.vars[j] as usize];
                     for i in 0..LANES {
                         let n = x[i] - lr[i] * gd[j][i];
                         x[i] = if MASKED && hold[i] { x[i] } else { n };
@@ -406,7 +400,7 @@ impl<F: Real> Lanes<F> {
                     std::array::from_fn(|i| one - d[i])
                 };
                 for j in 0..k.dim {
-                    let (x, v) = (&mut self.x[j], &mut self.slots[j]);
+                    let (x, v) = (&mut self.regs[tape.vars[j] as usize], &mut self.slots[j]);
                     for i in 0..LANES {
                         let nv = if self.steps_done[i] == 0 { gd[j][i] } else { beta[i] * v[i] + damp_c[i] * gd[j][i] };
                         let nx = if nesterov { x[i] - lr[i] * (gd[j][i] + beta[i] * nv) } else { x[i] - lr[i] * nv };
@@ -434,7 +428,7 @@ impl<F: Real> Lanes<F> {
                 for j in 0..d {
                     let (ms, rest) = self.slots.split_at_mut(d);
                     let (m, v) = (&mut ms[j], &mut rest[j]);
-                    let x = &mut self.x[j];
+                    let x = &mut self.regs[tape.vars[j] as usize];
                     for i in 0..LANES {
                         let g = gd[j][i];
                         let nm = beta1[i] * m[i] + (one - beta1[i]) * g;

@@ -45,8 +45,9 @@ pub struct Tape {
     pub n_regs: usize,
     /// Registers holding constants, filled once.
     pub consts: Vec<(u32, f64)>,
-    /// The register of each variable, where the objective uses it.
-    pub vars: Vec<Option<u32>>,
+    /// The register of each variable. It holds the coordinate itself (the CPU keeps x there);
+    /// variables the objective does not read get registers past the schedule's.
+    pub vars: Vec<u32>,
     pub instrs: Vec<Instr>,
     pub loss: u32,
     pub grad: Vec<u32>,
@@ -98,8 +99,18 @@ impl Tape {
             };
             instrs.push(Instr { out, op });
         }
+        let mut n_regs = schedule.len();
+        let vars = vars
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    n_regs += 1;
+                    (n_regs - 1) as u32
+                })
+            })
+            .collect();
         let mut tape = Tape {
-            n_regs: schedule.len(),
+            n_regs,
             consts,
             vars,
             instrs,
@@ -195,9 +206,7 @@ impl Tape {
             v[r as usize] = c;
         }
         for (j, r) in self.vars.iter().enumerate() {
-            if let Some(r) = r {
-                v[*r as usize] = x[j];
-            }
+            v[*r as usize] = x[j];
         }
         for ins in &self.instrs {
             let g = |r: u32| v[r as usize];
