@@ -78,16 +78,31 @@ pub fn slot_names(kind: OptimizerKind, dim: usize) -> Vec<String> {
     match kind {
         OptimizerKind::Gd => vec![],
         OptimizerKind::Momentum | OptimizerKind::Nesterov => per("v").collect(),
-        OptimizerKind::Adam => per("m").chain(per("v")).chain(["b1t".to_string(), "b2t".to_string()]).collect(),
+        OptimizerKind::Adam | OptimizerKind::Adamw => {
+            per("m").chain(per("v")).chain(["b1t".to_string(), "b2t".to_string()]).collect()
+        }
+        OptimizerKind::Rmsprop => per("sq").chain(per("ga")).chain(per("buf")).collect(),
+        OptimizerKind::Adagrad => per("sum").collect(),
     }
 }
 
-/// Initial value of a slot: Adam's running products β₁ᵗ, β₂ᵗ start at 1, everything else at 0.
-pub fn slot_init(name: &str) -> f64 {
+/// The initial value of a state slot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SlotInit {
+    Value(f64),
+    /// The run's value of this hyperparameter.
+    Hyper(&'static str),
+}
+
+/// Adam's running products β₁ᵗ, β₂ᵗ start at 1, Adagrad's sums at initial_accumulator_value,
+/// everything else at 0.
+pub fn slot_init(name: &str) -> SlotInit {
     if name == "b1t" || name == "b2t" {
-        1.0
+        SlotInit::Value(1.0)
+    } else if name.starts_with("sum") {
+        SlotInit::Hyper("initial_accumulator_value")
     } else {
-        0.0
+        SlotInit::Value(0.0)
     }
 }
 
@@ -99,14 +114,21 @@ pub fn no_weight_decay(block: &Block) -> bool {
 fn update_wgsl(kind: OptimizerKind, dim: usize, weight_decay: bool) -> String {
     let mut s = String::new();
     let ind = "        ";
+    let l2 = weight_decay && !kind.decoupled_weight_decay();
     for j in 0..dim {
-        if weight_decay {
+        if l2 {
             let _ = writeln!(s, "{ind}let gd{j}: real = g{j} + weight_decay * x{j};");
         } else {
             let _ = writeln!(s, "{ind}let gd{j}: real = g{j};");
         }
+        if weight_decay && kind.decoupled_weight_decay() {
+            let _ = writeln!(s, "{ind}x{j} = x{j} * (real(1.0) - lr * weight_decay);");
+        }
     }
-    if kind == OptimizerKind::Adam {
+    if kind == OptimizerKind::Adagrad {
+        let _ = writeln!(s, "{ind}let clr: real = lr / (real(1.0) + real(steps_done) * lr_decay);");
+    }
+    if matches!(kind, OptimizerKind::Adam | OptimizerKind::Adamw) {
         let _ = writeln!(s, "{ind}b1t = b1t * beta1;");
         let _ = writeln!(s, "{ind}b2t = b2t * beta2;");
         let _ = writeln!(s, "{ind}let step_size: real = lr / (real(1.0) - b1t);");
@@ -128,7 +150,24 @@ fn update_wgsl(kind: OptimizerKind, dim: usize, weight_decay: bool) -> String {
                 let _ = writeln!(s, "{ind}if (steps_done == 0u) {{ v{j} = gd{j}; }} else {{ v{j} = beta * v{j} + gd{j}; }}");
                 let _ = writeln!(s, "{ind}x{j} = x{j} - lr * (gd{j} + beta * v{j});");
             }
-            OptimizerKind::Adam => {
+            OptimizerKind::Rmsprop => {
+                let _ = writeln!(s, "{ind}sq{j} = alpha * sq{j} + (real(1.0) - alpha) * gd{j} * gd{j};");
+                let _ = writeln!(s, "{ind}ga{j} = alpha * ga{j} + (real(1.0) - alpha) * gd{j};");
+                let _ = writeln!(
+                    s,
+                    "{ind}let avg{j}: real = select(sqrt(sq{j}), sqrt(sq{j} - ga{j} * ga{j}), centered != real(0.0)) + eps;"
+                );
+                let _ = writeln!(s, "{ind}buf{j} = momentum * buf{j} + gd{j} / avg{j};");
+                let _ = writeln!(
+                    s,
+                    "{ind}x{j} = select(x{j} - lr * (gd{j} / avg{j}), x{j} - lr * buf{j}, momentum > real(0.0));"
+                );
+            }
+            OptimizerKind::Adagrad => {
+                let _ = writeln!(s, "{ind}sum{j} = sum{j} + gd{j} * gd{j};");
+                let _ = writeln!(s, "{ind}x{j} = x{j} - clr * (gd{j} / (sqrt(sum{j}) + eps));");
+            }
+            OptimizerKind::Adam | OptimizerKind::Adamw => {
                 let _ = writeln!(s, "{ind}m{j} = beta1 * m{j} + (real(1.0) - beta1) * gd{j};");
                 let _ = writeln!(s, "{ind}v{j} = beta2 * v{j} + (real(1.0) - beta2) * gd{j} * gd{j};");
                 let _ = writeln!(s, "{ind}x{j} = x{j} - step_size * (m{j} / (sqrt(v{j}) / bc2_sqrt + eps));");
@@ -216,7 +255,11 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     for (k, name) in slots.iter().enumerate() {
         let at = dim + k;
         let _ = writeln!(declare, "    var {name}: real;");
-        let _ = writeln!(init, "{ind}{name} = {};", literal(slot_init(name), p));
+        let value = match slot_init(name) {
+            SlotInit::Value(v) => literal(v, p),
+            SlotInit::Hyper(h) => h.to_string(),
+        };
+        let _ = writeln!(init, "{ind}{name} = {value};");
         let _ = writeln!(load, "{ind}{name} = state[base + {at}u];");
         let _ = writeln!(store, "    state[base + {at}u] = {name};");
     }

@@ -7,7 +7,10 @@
 //! | `gd` | x ← x − lr·g |
 //! | `momentum` | v ← g on the first step, else v ← β·v + (1 − dampening)·g; x ← x − lr·v |
 //! | `nesterov` | v as momentum (dampening 0); x ← x − lr·(g + β·v) |
-//! | `adam` | t ← t+1; m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; x ← x − lr·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε) |
+//! | `adam` | t ← t+1; m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; x ← x − (lr/(1−β₁ᵗ))·(m / (√v/√(1−β₂ᵗ) + ε)) |
+//! | `adamw` | x ← x·(1 − lr·weight_decay) (decoupled, g without L2), then the adam step (torch.optim.AdamW) |
+//! | `rmsprop` | s ← αs + (1−α)g²; centered: a ← αa + (1−α)g, d = √(s − a²) + ε, else d = √s + ε; momentum μ > 0: b ← μb + g/d, x ← x − lr·b, else x ← x − lr·(g/d) (torch.optim.RMSprop) |
+//! | `adagrad` | c = lr / (1 + (t−1)·lr_decay); S ← S + g² (S₀ = initial_accumulator_value); x ← x − c·(g / (√S + ε)) (torch.optim.Adagrad) |
 //!
 //! Adam's bias corrections use running products β₁ᵗ, β₂ᵗ kept in the state, so both backends
 //! compute them with the same multiplications.
@@ -21,6 +24,9 @@ pub enum OptimizerKind {
     Momentum,
     Nesterov,
     Adam,
+    Adamw,
+    Rmsprop,
+    Adagrad,
 }
 
 /// A hyperparameter: its name in the config and in runs.csv, PyTorch's default, allowed range.
@@ -33,24 +39,48 @@ pub struct Hyper {
     pub max: f64,
     pub max_open: bool,
     pub min_open: bool,
+    /// A switch: only 0 (off) or 1 (on).
+    pub switch: bool,
 }
 
-const BETA: Hyper = Hyper { name: "beta", default: 0.9, min: 0.0, max: 1.0, max_open: true, min_open: false };
-const DAMPENING: Hyper = Hyper { name: "dampening", default: 0.0, min: 0.0, max: 1.0, max_open: false, min_open: false };
+const BETA: Hyper = Hyper { name: "beta", default: 0.9, min: 0.0, max: 1.0, max_open: true, min_open: false, switch: false };
+const DAMPENING: Hyper = Hyper { name: "dampening", default: 0.0, min: 0.0, max: 1.0, max_open: false, min_open: false, switch: false };
 const WEIGHT_DECAY: Hyper =
-    Hyper { name: "weight_decay", default: 0.0, min: 0.0, max: f64::INFINITY, max_open: true, min_open: false };
-const BETA1: Hyper = Hyper { name: "beta1", default: 0.9, min: 0.0, max: 1.0, max_open: true, min_open: false };
-const BETA2: Hyper = Hyper { name: "beta2", default: 0.999, min: 0.0, max: 1.0, max_open: true, min_open: false };
-const EPS: Hyper = Hyper { name: "eps", default: 1e-8, min: 0.0, max: f64::INFINITY, max_open: true, min_open: true };
+    Hyper { name: "weight_decay", default: 0.0, min: 0.0, max: f64::INFINITY, max_open: true, min_open: false, switch: false };
+const BETA1: Hyper = Hyper { name: "beta1", default: 0.9, min: 0.0, max: 1.0, max_open: true, min_open: false, switch: false };
+const BETA2: Hyper = Hyper { name: "beta2", default: 0.999, min: 0.0, max: 1.0, max_open: true, min_open: false, switch: false };
+const EPS: Hyper = Hyper { name: "eps", default: 1e-8, min: 0.0, max: f64::INFINITY, max_open: true, min_open: true, switch: false };
+const ADAMW_WEIGHT_DECAY: Hyper = Hyper { default: 1e-2, ..WEIGHT_DECAY };
+const ALPHA: Hyper = Hyper { name: "alpha", default: 0.99, min: 0.0, max: 1.0, max_open: true, min_open: false, switch: false };
+const MOMENTUM: Hyper = Hyper { name: "momentum", default: 0.0, min: 0.0, max: 1.0, max_open: true, min_open: false, switch: false };
+const CENTERED: Hyper = Hyper { name: "centered", default: 0.0, min: 0.0, max: 1.0, max_open: false, min_open: false, switch: true };
+const LR_DECAY: Hyper =
+    Hyper { name: "lr_decay", default: 0.0, min: 0.0, max: f64::INFINITY, max_open: true, min_open: false, switch: false };
+const ADAGRAD_EPS: Hyper = Hyper { default: 1e-10, ..EPS };
+const INITIAL_ACCUMULATOR: Hyper = Hyper {
+    name: "initial_accumulator_value",
+    default: 0.0,
+    min: 0.0,
+    max: f64::INFINITY,
+    max_open: true,
+    min_open: false,
+    switch: false,
+};
 
 impl Hyper {
     pub fn allows(&self, v: f64) -> bool {
+        if self.switch {
+            return v == 0.0 || v == 1.0;
+        }
         let lo = if self.min_open { v > self.min } else { v >= self.min };
         let hi = if self.max_open { v < self.max } else { v <= self.max };
         v.is_finite() && lo && hi
     }
 
     pub fn range_text(&self) -> String {
+        if self.switch {
+            return "{0, 1} (0 = off, 1 = on)".into();
+        }
         let lo = if self.min_open { "(" } else { "[" };
         let hi = if self.max_open { ")" } else { "]" };
         format!("{lo}{}, {}{hi}", self.min, if self.max.is_infinite() { "inf".into() } else { self.max.to_string() })
@@ -58,8 +88,15 @@ impl Hyper {
 }
 
 impl OptimizerKind {
-    pub const ALL: [OptimizerKind; 4] =
-        [OptimizerKind::Gd, OptimizerKind::Momentum, OptimizerKind::Nesterov, OptimizerKind::Adam];
+    pub const ALL: [OptimizerKind; 7] = [
+        OptimizerKind::Gd,
+        OptimizerKind::Momentum,
+        OptimizerKind::Nesterov,
+        OptimizerKind::Adam,
+        OptimizerKind::Adamw,
+        OptimizerKind::Rmsprop,
+        OptimizerKind::Adagrad,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -67,6 +104,9 @@ impl OptimizerKind {
             OptimizerKind::Momentum => "momentum",
             OptimizerKind::Nesterov => "nesterov",
             OptimizerKind::Adam => "adam",
+            OptimizerKind::Adamw => "adamw",
+            OptimizerKind::Rmsprop => "rmsprop",
+            OptimizerKind::Adagrad => "adagrad",
         }
     }
 
@@ -81,15 +121,25 @@ impl OptimizerKind {
             OptimizerKind::Momentum => &[BETA, DAMPENING, WEIGHT_DECAY],
             OptimizerKind::Nesterov => &[BETA, WEIGHT_DECAY],
             OptimizerKind::Adam => &[BETA1, BETA2, EPS, WEIGHT_DECAY],
+            OptimizerKind::Adamw => &[BETA1, BETA2, EPS, ADAMW_WEIGHT_DECAY],
+            OptimizerKind::Rmsprop => &[ALPHA, EPS, MOMENTUM, CENTERED, WEIGHT_DECAY],
+            OptimizerKind::Adagrad => &[LR_DECAY, ADAGRAD_EPS, INITIAL_ACCUMULATOR, WEIGHT_DECAY],
         }
     }
 
     /// Per-run optimizer state in reals, for `dim` variables (after x itself).
+    /// Whether weight decay is decoupled from the gradient (AdamW) rather than added to it.
+    pub fn decoupled_weight_decay(self) -> bool {
+        self == OptimizerKind::Adamw
+    }
+
     pub fn state_slots(self, dim: usize) -> usize {
         match self {
             OptimizerKind::Gd => 0,
             OptimizerKind::Momentum | OptimizerKind::Nesterov => dim,
-            OptimizerKind::Adam => 2 * dim + 2,
+            OptimizerKind::Adam | OptimizerKind::Adamw => 2 * dim + 2,
+            OptimizerKind::Rmsprop => 3 * dim,
+            OptimizerKind::Adagrad => dim,
         }
     }
 }

@@ -56,6 +56,7 @@ fn optimizers() {
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"adam\"\nbeta = 0.9\n"), "optimizer[0].beta", "not a hyperparameter of adam");
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"momentum\"\nbeta = 1.5\n"), "optimizer[0].beta", "[0, 1)");
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nbeta = 0.5\n"), "optimizer[0].kind", "needs kind");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"rmsprop\"\ncentered = 0.5\n"), "optimizer[0].centered", "{0, 1}");
     bad(&format!("{OK_HEAD}[[optimizer]]\nkind = \"gd\"\n"), "sweep.lr", "no learning rates");
 }
 

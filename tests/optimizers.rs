@@ -73,6 +73,39 @@ fn adam_with_weight_decay() {
     check("kind = \"adam\"\nweight_decay = 0.05", 0.1, [0.7015862729080208, -1.7006233915339235]);
 }
 
+#[test]
+fn adamw_decoupled_weight_decay() {
+    check("kind = \"adamw\"\nweight_decay = 0.05", 0.1, [0.6882699976166242, -1.6723478816914015]);
+}
+
+#[test]
+fn rmsprop_defaults() {
+    check("kind = \"rmsprop\"", 0.01, [0.7799822732436351, -1.7753494426029548]);
+}
+
+#[test]
+fn rmsprop_centered_with_momentum_and_weight_decay() {
+    check(
+        "kind = \"rmsprop\"\nmomentum = 0.5\ncentered = 1\nweight_decay = 0.01",
+        0.01,
+        [0.6712214426618297, -1.6641709076728821],
+    );
+}
+
+#[test]
+fn adagrad_defaults() {
+    check("kind = \"adagrad\"", 0.1, [0.7804561813568098, -1.7758215150100747]);
+}
+
+#[test]
+fn adagrad_with_lr_decay_initial_accumulator_and_weight_decay() {
+    check(
+        "kind = \"adagrad\"\nlr_decay = 0.1\ninitial_accumulator_value = 0.5\nweight_decay = 0.02",
+        0.1,
+        [0.8032880478193446, -1.791443047677392],
+    );
+}
+
 /// The convergence test is on the gradient: a tiny learning rate barely moves and must not
 /// look converged because its steps are tiny.
 #[test]

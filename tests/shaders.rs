@@ -38,7 +38,7 @@ fn every_generated_shader_validates() {
             }
         }
     }
-    assert_eq!(count, CATALOGUE.len() * 4 * 2 * 2);
+    assert_eq!(count, CATALOGUE.len() * OptimizerKind::ALL.len() * 2 * 2);
 }
 
 /// `gpu::sweep::Params` and `struct Params` of shaders/sweep.wgsl, as naga reads it, have the

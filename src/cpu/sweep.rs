@@ -15,7 +15,7 @@
 
 use super::real::Real;
 use super::tape::{Op, Tape};
-use crate::codegen::{no_weight_decay, slot_init, slot_names};
+use crate::codegen::{no_weight_decay, slot_init, slot_names, SlotInit};
 use crate::optim::OptimizerKind;
 use crate::outcome::{Results, Status};
 use crate::plan::{Block, Rules};
@@ -49,6 +49,10 @@ pub struct Kernel<'a, F: Real> {
     h_beta1: usize,
     h_beta2: usize,
     h_eps: usize,
+    h_alpha: usize,
+    h_momentum: usize,
+    h_centered: usize,
+    h_lr_decay: usize,
     slot_names: Vec<String>,
 }
 
@@ -71,6 +75,10 @@ impl<'a, F: Real> Kernel<'a, F> {
             h_beta1: find("beta1"),
             h_beta2: find("beta2"),
             h_eps: find("eps"),
+            h_alpha: find("alpha"),
+            h_momentum: find("momentum"),
+            h_centered: find("centered"),
+            h_lr_decay: find("lr_decay"),
             slot_names: slot_names(block.optimizer, dim),
         }
     }
@@ -139,7 +147,13 @@ impl<F: Real> Lanes<F> {
             self.regs[k.tape.vars[j] as usize][lane] = value(1 + h + j);
         }
         for (s, name) in k.slot_names.iter().enumerate() {
-            self.slots[s][lane] = F::from_f64(slot_init(name));
+            self.slots[s][lane] = match slot_init(name) {
+                SlotInit::Value(v) => F::from_f64(v),
+                SlotInit::Hyper(h) => {
+                    let q = k.block.optimizer.hypers().iter().position(|x| x.name == h).expect("slot's hyperparameter exists");
+                    self.hyper[q][lane]
+                }
+            };
         }
         self.steps_done[lane] = 0;
         self.slot_of[lane] = pos;
@@ -369,7 +383,7 @@ impl<F: Real> Lanes<F> {
         for j in 0..k.dim {
             let g = &self.regs[tape.grad[j] as usize];
             let gd = &mut self.gd[j];
-            if k.weight_decay {
+            if k.weight_decay && !k.block.optimizer.decoupled_weight_decay() {
                 let wd = &self.hyper[k.h_weight_decay];
                 for i in 0..LANES {
                     gd[i] = g[i] + wd[i] * self.regs[tape.vars[j] as usize][i];
@@ -409,8 +423,50 @@ impl<F: Real> Lanes<F> {
                     }
                 }
             }
-            OptimizerKind::Adam => {
+            OptimizerKind::Rmsprop => {
                 let d = k.dim;
+                let (alpha, eps, momentum, centered) =
+                    (self.hyper[k.h_alpha], self.hyper[k.h_eps], self.hyper[k.h_momentum], self.hyper[k.h_centered]);
+                let zero = F::default();
+                for j in 0..d {
+                    let (sqs, rest) = self.slots.split_at_mut(d);
+                    let (gas, bufs) = rest.split_at_mut(d);
+                    let (sq, ga, buf) = (&mut sqs[j], &mut gas[j], &mut bufs[j]);
+                    let x = &mut self.regs[tape.vars[j] as usize];
+                    for i in 0..LANES {
+                        let g = gd[j][i];
+                        let nsq = alpha[i] * sq[i] + (one - alpha[i]) * g * g;
+                        let nga = alpha[i] * ga[i] + (one - alpha[i]) * g;
+                        let avg = if centered[i] != zero { (nsq - nga * nga).sqrt() } else { nsq.sqrt() } + eps[i];
+                        let nbuf = momentum[i] * buf[i] + g / avg;
+                        let nx = if momentum[i] > zero { x[i] - lr[i] * nbuf } else { x[i] - lr[i] * (g / avg) };
+                        sq[i] = if MASKED && hold[i] { sq[i] } else { nsq };
+                        ga[i] = if MASKED && hold[i] { ga[i] } else { nga };
+                        buf[i] = if MASKED && hold[i] { buf[i] } else { nbuf };
+                        x[i] = if MASKED && hold[i] { x[i] } else { nx };
+                    }
+                }
+            }
+            OptimizerKind::Adagrad => {
+                let (lr_decay, eps) = (self.hyper[k.h_lr_decay], self.hyper[k.h_eps]);
+                let clr: V<F> = std::array::from_fn(|i| lr[i] / (one + F::from_f64(self.steps_done[i] as f64) * lr_decay[i]));
+                for j in 0..k.dim {
+                    let sum = &mut self.slots[j];
+                    let x = &mut self.regs[tape.vars[j] as usize];
+                    for i in 0..LANES {
+                        let g = gd[j][i];
+                        let nsum = sum[i] + g * g;
+                        let nx = x[i] - clr[i] * (g / (nsum.sqrt() + eps[i]));
+                        sum[i] = if MASKED && hold[i] { sum[i] } else { nsum };
+                        x[i] = if MASKED && hold[i] { x[i] } else { nx };
+                    }
+                }
+            }
+            OptimizerKind::Adam | OptimizerKind::Adamw => {
+                let d = k.dim;
+                // AdamW decays x itself (decoupled) before the Adam step.
+                let decay = k.weight_decay && k.block.optimizer.decoupled_weight_decay();
+                let wd = if decay { self.hyper[k.h_weight_decay] } else { [F::default(); LANES] };
                 let (beta1, beta2, eps) = (self.hyper[k.h_beta1], self.hyper[k.h_beta2], self.hyper[k.h_eps]);
                 let mut step_size = [one; LANES];
                 let mut bc2_sqrt = [one; LANES];
@@ -431,9 +487,10 @@ impl<F: Real> Lanes<F> {
                     let x = &mut self.regs[tape.vars[j] as usize];
                     for i in 0..LANES {
                         let g = gd[j][i];
+                        let xd = if decay { x[i] * (one - lr[i] * wd[i]) } else { x[i] };
                         let nm = beta1[i] * m[i] + (one - beta1[i]) * g;
                         let nv = beta2[i] * v[i] + (one - beta2[i]) * g * g;
-                        let nx = x[i] - step_size[i] * (nm / (nv.sqrt() / bc2_sqrt[i] + eps[i]));
+                        let nx = xd - step_size[i] * (nm / (nv.sqrt() / bc2_sqrt[i] + eps[i]));
                         m[i] = if MASKED && hold[i] { m[i] } else { nm };
                         v[i] = if MASKED && hold[i] { v[i] } else { nv };
                         x[i] = if MASKED && hold[i] { x[i] } else { nx };
