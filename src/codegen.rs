@@ -196,7 +196,7 @@ fn axis_idents(block: &Block) -> Vec<String> {
             if k == 0 {
                 "lr".to_string()
             } else if k <= h {
-                block.optimizer.hypers()[k - 1].name.to_string()
+                block.axes[k].name.clone()
             } else {
                 format!("init{}", k - 1 - h)
             }

@@ -302,7 +302,8 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
                 ));
             }
         };
-        blocks.push(Block { optimizer: kind, axes, first_run, runs });
+        let n_hypers = axes.len() - 1 - init_axes.len();
+        blocks.push(Block { optimizer: kind, axes, n_hypers, first_run, runs });
         first_run += runs;
     }
 

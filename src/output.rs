@@ -72,7 +72,7 @@ pub fn write_runs_csv(path: &Path, plan: &Plan, r: &Results) -> Result<()> {
     let vars = &plan.objective.vars;
     write_atomically(path, |w| {
         let mut header: Vec<String> = vec!["run".into(), "optimizer".into(), "lr".into()];
-        header.extend(hyper_cols.iter().map(|s| s.to_string()));
+        header.extend(hyper_cols.iter().cloned());
         header.extend(vars.iter().map(|v| format!("init_{v}")));
         header.extend(["status", "steps", "loss", "grad_norm"].map(String::from));
         header.extend(vars.iter().map(|v| format!("x_{v}")));
@@ -95,7 +95,7 @@ pub fn write_runs_csv(path: &Path, plan: &Plan, r: &Results) -> Result<()> {
     })
 }
 
-fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, hyper_cols: &[&str]) -> std::io::Result<Vec<u8>> {
+fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, hyper_cols: &[String]) -> std::io::Result<Vec<u8>> {
     use std::fmt::Write as _;
     let p = plan.precision;
     let mut csv = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::with_capacity(rows.len() * 96));
@@ -105,7 +105,6 @@ fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, hyper_col
         let id = r.run[i];
         let (bi, local) = plan.locate(id).expect("result ids come from the plan");
         let block = &plan.blocks[bi];
-        let kinds = block.optimizer.hypers();
         text.clear();
         ends.clear();
         let _ = write!(text, "{id}");
@@ -115,13 +114,13 @@ fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, hyper_col
         push_number(&mut text, block.axis_value(local, 0), p);
         ends.push(text.len());
         for col in hyper_cols {
-            if let Some(k) = kinds.iter().position(|h| h.name == *col) {
+            if let Some(k) = block.hyper_index(col) {
                 push_number(&mut text, block.axis_value(local, 1 + k), p);
             }
             ends.push(text.len());
         }
         for j in 0..r.dim {
-            push_number(&mut text, block.axis_value(local, 1 + kinds.len() + j), p);
+            push_number(&mut text, block.axis_value(local, 1 + block.n_hypers() + j), p);
             ends.push(text.len());
         }
         text.push_str(r.status[i].name());

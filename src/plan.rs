@@ -94,8 +94,11 @@ pub struct Axis {
 #[derive(Debug, Clone, Serialize)]
 pub struct Block {
     pub optimizer: OptimizerKind,
-    /// Axes in decode order: lr, hyperparameters, init per variable.
+    /// Axes in decode order: lr, hyperparameters (the kind's, then the knobs `clip_norm` and
+    /// `lr_scale_<var>` where the table sets them), init per variable.
     pub axes: Vec<Axis>,
+    /// How many of `axes` after lr are hyperparameters.
+    pub n_hypers: usize,
     pub first_run: u64,
     pub runs: u64,
 }
@@ -110,7 +113,17 @@ pub struct RunParams {
 
 impl Block {
     pub fn n_hypers(&self) -> usize {
-        self.optimizer.hypers().len()
+        self.n_hypers
+    }
+
+    /// The hyperparameter axes' names, in decode order.
+    pub fn hyper_names(&self) -> impl Iterator<Item = &str> {
+        self.axes[1..1 + self.n_hypers].iter().map(|a| a.name.as_str())
+    }
+
+    /// Position of a hyperparameter among the block's hyperparameters.
+    pub fn hyper_index(&self, name: &str) -> Option<usize> {
+        self.hyper_names().position(|n| n == name)
     }
 
     /// Axis digits of the block-local index `local` (row-major, last axis fastest).
@@ -162,12 +175,12 @@ impl Plan {
 
     /// Hyperparameter columns of runs.csv: every hyperparameter of every optimizer used, in
     /// order of first appearance.
-    pub fn hyper_columns(&self) -> Vec<&'static str> {
-        let mut cols: Vec<&'static str> = Vec::new();
+    pub fn hyper_columns(&self) -> Vec<String> {
+        let mut cols: Vec<String> = Vec::new();
         for b in &self.blocks {
-            for h in b.optimizer.hypers() {
-                if !cols.contains(&h.name) {
-                    cols.push(h.name);
+            for h in b.hyper_names() {
+                if !cols.iter().any(|c| c == h) {
+                    cols.push(h.to_string());
                 }
             }
         }

@@ -58,8 +58,7 @@ pub struct Kernel<'a, F: Real> {
 
 impl<'a, F: Real> Kernel<'a, F> {
     pub fn new(tape: &'a Tape, block: &'a Block, dim: usize, max_steps: u32, rules: &Rules) -> Self {
-        let hypers = block.optimizer.hypers();
-        let find = |n: &str| hypers.iter().position(|h| h.name == n).unwrap_or(usize::MAX);
+        let find = |n: &str| block.hyper_index(n).unwrap_or(usize::MAX);
         Kernel {
             tape,
             block,
@@ -150,7 +149,7 @@ impl<F: Real> Lanes<F> {
             self.slots[s][lane] = match slot_init(name) {
                 SlotInit::Value(v) => F::from_f64(v),
                 SlotInit::Hyper(h) => {
-                    let q = k.block.optimizer.hypers().iter().position(|x| x.name == h).expect("slot's hyperparameter exists");
+                    let q = k.block.hyper_index(h).expect("slot's hyperparameter exists");
                     self.hyper[q][lane]
                 }
             };
