@@ -111,44 +111,68 @@ pub fn no_weight_decay(block: &Block) -> bool {
     block.axes.iter().find(|a| a.name == "weight_decay").is_none_or(|a| a.values == [0.0])
 }
 
-fn update_wgsl(kind: OptimizerKind, dim: usize, weight_decay: bool) -> String {
+/// Whether the block clips the gradient (its table sets clip_norm).
+pub fn clips(block: &Block) -> bool {
+    block.hyper_index("clip_norm").is_some()
+}
+
+/// The block's per-coordinate lr factor axes (`lr_scale_<var>`), if its table sets lr_scale.
+pub fn lr_scales(block: &Block) -> Option<Vec<String>> {
+    let names: Vec<String> = block.hyper_names().filter(|n| n.starts_with("lr_scale_")).map(String::from).collect();
+    (!names.is_empty()).then_some(names)
+}
+
+fn update_wgsl(block: &Block, dim: usize) -> String {
+    let kind = block.optimizer;
+    let weight_decay = !no_weight_decay(block);
     let mut s = String::new();
     let ind = "        ";
     let l2 = weight_decay && !kind.decoupled_weight_decay();
+    let clip = clips(block);
+    let scales = lr_scales(block);
+    if clip {
+        // torch.nn.utils.clip_grad_norm_: the coefficient multiplies g whether or not it is < 1.
+        let _ = writeln!(s, "{ind}let clip_coef: real = min(clip_norm / (sqrt(gn2) + real(1e-6)), real(1.0));");
+    }
     for j in 0..dim {
+        let g = if clip { format!("g{j} * clip_coef") } else { format!("g{j}") };
         if l2 {
-            let _ = writeln!(s, "{ind}let gd{j}: real = g{j} + weight_decay * x{j};");
+            let _ = writeln!(s, "{ind}let gd{j}: real = {g} + weight_decay * x{j};");
         } else {
-            let _ = writeln!(s, "{ind}let gd{j}: real = g{j};");
+            let _ = writeln!(s, "{ind}let gd{j}: real = {g};");
+        }
+        match &scales {
+            Some(names) => {
+                let _ = writeln!(s, "{ind}let lr{j}: real = lr * {};", names[j]);
+            }
+            None => {
+                let _ = writeln!(s, "{ind}let lr{j}: real = lr;");
+            }
         }
         if weight_decay && kind.decoupled_weight_decay() {
-            let _ = writeln!(s, "{ind}x{j} = x{j} * (real(1.0) - lr * weight_decay);");
+            let _ = writeln!(s, "{ind}x{j} = x{j} * (real(1.0) - lr{j} * weight_decay);");
         }
-    }
-    if kind == OptimizerKind::Adagrad {
-        let _ = writeln!(s, "{ind}let clr: real = lr / (real(1.0) + real(steps_done) * lr_decay);");
     }
     if matches!(kind, OptimizerKind::Adam | OptimizerKind::Adamw) {
         let _ = writeln!(s, "{ind}b1t = b1t * beta1;");
         let _ = writeln!(s, "{ind}b2t = b2t * beta2;");
-        let _ = writeln!(s, "{ind}let step_size: real = lr / (real(1.0) - b1t);");
         let _ = writeln!(s, "{ind}let bc2_sqrt: real = sqrt(real(1.0) - b2t);");
     }
     for j in 0..dim {
         match kind {
             OptimizerKind::Gd => {
-                let _ = writeln!(s, "{ind}x{j} = x{j} - lr * gd{j};");
+                let _ = writeln!(s, "{ind}x{j} = x{j} - lr{j} * gd{j};");
             }
             OptimizerKind::Momentum => {
                 let _ = writeln!(
                     s,
                     "{ind}if (steps_done == 0u) {{ v{j} = gd{j}; }} else {{ v{j} = beta * v{j} + (real(1.0) - dampening) * gd{j}; }}"
                 );
-                let _ = writeln!(s, "{ind}x{j} = x{j} - lr * v{j};");
+                let _ = writeln!(s, "{ind}x{j} = x{j} - lr{j} * v{j};");
             }
             OptimizerKind::Nesterov => {
                 let _ = writeln!(s, "{ind}if (steps_done == 0u) {{ v{j} = gd{j}; }} else {{ v{j} = beta * v{j} + gd{j}; }}");
-                let _ = writeln!(s, "{ind}x{j} = x{j} - lr * (gd{j} + beta * v{j});");
+                let _ = writeln!(s, "{ind}x{j} = x{j} - lr{j} * (gd{j} + beta * v{j});");
             }
             OptimizerKind::Rmsprop => {
                 let _ = writeln!(s, "{ind}sq{j} = alpha * sq{j} + (real(1.0) - alpha) * gd{j} * gd{j};");
@@ -160,17 +184,19 @@ fn update_wgsl(kind: OptimizerKind, dim: usize, weight_decay: bool) -> String {
                 let _ = writeln!(s, "{ind}buf{j} = momentum * buf{j} + gd{j} / avg{j};");
                 let _ = writeln!(
                     s,
-                    "{ind}x{j} = select(x{j} - lr * (gd{j} / avg{j}), x{j} - lr * buf{j}, momentum > real(0.0));"
+                    "{ind}x{j} = select(x{j} - lr{j} * (gd{j} / avg{j}), x{j} - lr{j} * buf{j}, momentum > real(0.0));"
                 );
             }
             OptimizerKind::Adagrad => {
+                let _ = writeln!(s, "{ind}let clr{j}: real = lr{j} / (real(1.0) + real(steps_done) * lr_decay);");
                 let _ = writeln!(s, "{ind}sum{j} = sum{j} + gd{j} * gd{j};");
-                let _ = writeln!(s, "{ind}x{j} = x{j} - clr * (gd{j} / (sqrt(sum{j}) + eps));");
+                let _ = writeln!(s, "{ind}x{j} = x{j} - clr{j} * (gd{j} / (sqrt(sum{j}) + eps));");
             }
             OptimizerKind::Adam | OptimizerKind::Adamw => {
                 let _ = writeln!(s, "{ind}m{j} = beta1 * m{j} + (real(1.0) - beta1) * gd{j};");
                 let _ = writeln!(s, "{ind}v{j} = beta2 * v{j} + (real(1.0) - beta2) * gd{j} * gd{j};");
-                let _ = writeln!(s, "{ind}x{j} = x{j} - step_size * (m{j} / (sqrt(v{j}) / bc2_sqrt + eps));");
+                let _ = writeln!(s, "{ind}let step_size{j}: real = lr{j} / (real(1.0) - b1t);");
+                let _ = writeln!(s, "{ind}x{j} = x{j} - step_size{j} * (m{j} / (sqrt(v{j}) / bc2_sqrt + eps));");
             }
         }
     }
@@ -281,7 +307,7 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         .replace("{{EVAL}}", &eval_wgsl(obj, p, ind))
         .replace("{{X_FINITE}}", &x_finite)
         .replace("{{GRAD_NORM2}}", &gn2)
-        .replace("{{UPDATE}}", &update_wgsl(kind, dim, !no_weight_decay(block)))
+        .replace("{{UPDATE}}", &update_wgsl(block, dim))
         .replace("{{STORE}}", &store)
 }
 

@@ -5,7 +5,7 @@
 use crate::catalogue;
 use crate::error::ConfigError;
 use crate::expr::Objective;
-use crate::optim::OptimizerKind;
+use crate::optim::{OptimizerKind, CLIP_NORM, LR_SCALE};
 use crate::plan::{Axis, BackendChoice, Block, Plan, Precision, Rules};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -270,7 +270,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
             let h = OptimizerKind::Gd.hypers().iter().map(|h| Axis { name: h.name.into(), values: vec![h.default], log: false });
             (OptimizerKind::Gd, None, h.collect())
         } else {
-            optimizer_table(cx, &tables[bi], bi, precision)?
+            optimizer_table(cx, &tables[bi], bi, &vars, precision)?
         };
         let lr = match (own_lr, &shared_lr) {
             (Some(a), _) => a,
@@ -623,6 +623,7 @@ fn optimizer_table(
     cx: &Ctx,
     t: &RawOptimizer,
     index: usize,
+    vars: &[String],
     p: Precision,
 ) -> Result<OptimizerAxes, ConfigError> {
     let prefix = format!("optimizer[{index}]");
@@ -649,12 +650,17 @@ fn optimizer_table(
     };
     let hypers = kind.hypers();
     for (k, v) in map {
-        if k != "kind" && k != "lr" && !hypers.iter().any(|h| h.name == k) {
+        let knob = k == "kind" || k == "lr" || k == "clip_norm" || k == "lr_scale";
+        if !knob && !hypers.iter().any(|h| h.name == k) {
             let names: Vec<&str> = hypers.iter().map(|h| h.name).collect();
             return Err(cx.err(
                 Some(v.span()),
                 format!("{prefix}.{k}"),
-                format!("'{k}' is not a hyperparameter of {} (allowed: lr, {})", kind.name(), names.join(", ")),
+                format!(
+                    "'{k}' is not a hyperparameter of {} (allowed: lr, {}, clip_norm, lr_scale)",
+                    kind.name(),
+                    names.join(", ")
+                ),
             ));
         }
     }
@@ -669,5 +675,69 @@ fn optimizer_table(
             None => Axis { name: h.name.to_string(), values: vec![p.round(h.default)], log: false },
         });
     }
+    if let Some(v) = map.get("clip_norm") {
+        axes.push(axis(cx, v, &format!("{prefix}.clip_norm"), p, AxisKind::Hyper(CLIP_NORM))?);
+    }
+    if let Some(v) = map.get("lr_scale") {
+        axes.extend(lr_scale(cx, v, &format!("{prefix}.lr_scale"), vars, p)?);
+    }
     Ok((kind, lr, axes))
+}
+
+/// `lr_scale = [s_1, …, s_n]` (one factor per variable, in variable order) or
+/// `lr_scale = { y = [1, 10, 100] }` (an axis per variable named; the others keep 1).
+fn lr_scale(cx: &Ctx, v: &Spanned<Value>, field: &str, vars: &[String], p: Precision) -> Result<Vec<Axis>, ConfigError> {
+    let kind = AxisKind::Hyper(LR_SCALE);
+    let named = |var: &String, values: Vec<f64>| Axis { name: format!("lr_scale_{var}"), values, log: false };
+    match v.get_ref() {
+        Value::Array(items) => {
+            if items.len() != vars.len() {
+                return Err(cx.err(
+                    Some(v.span()),
+                    field,
+                    format!(
+                        "has {} factors but the objective has {} variables ({}): give one per variable, or a table {{ {} = [...] }} to sweep one",
+                        items.len(),
+                        vars.len(),
+                        vars.join(", "),
+                        vars[0]
+                    ),
+                ));
+            }
+            vars.iter()
+                .zip(items)
+                .map(|(var, item)| {
+                    let one = Spanned::new(v.span(), item.clone());
+                    let a = axis(cx, &one, field, p, kind)?;
+                    Ok(named(var, a.values))
+                })
+                .collect()
+        }
+        Value::Table(t) => {
+            for k in t.keys() {
+                if !vars.contains(k) {
+                    return Err(cx.err(
+                        Some(v.span()),
+                        format!("{field}.{k}"),
+                        format!("'{k}' is not a variable of the objective (variables: {})", vars.join(", ")),
+                    ));
+                }
+            }
+            vars.iter()
+                .map(|var| match t.get(var) {
+                    Some(item) => {
+                        let one = Spanned::new(v.span(), item.clone());
+                        let a = axis(cx, &one, &format!("{field}.{var}"), p, kind)?;
+                        Ok(Axis { name: format!("lr_scale_{var}"), ..a })
+                    }
+                    None => Ok(named(var, vec![1.0])),
+                })
+                .collect()
+        }
+        other => Err(cx.err(
+            Some(v.span()),
+            field,
+            format!("found {}, expected a list with one factor per variable or a table {{ var = axis }}", other.type_str()),
+        )),
+    }
 }

@@ -67,6 +67,15 @@ const INITIAL_ACCUMULATOR: Hyper = Hyper {
     switch: false,
 };
 
+/// Knobs any optimizer takes (PyTorch applies them outside the optimizer's own rule):
+/// clip the gradient to this norm before the step, as torch.nn.utils.clip_grad_norm_ does
+/// (g ← g·min(1, clip_norm/(‖g‖ + 1e-6))); no clipping when not set.
+pub const CLIP_NORM: Hyper =
+    Hyper { name: "clip_norm", default: f64::INFINITY, min: 0.0, max: f64::INFINITY, max_open: true, min_open: true, switch: false };
+/// Per-coordinate learning-rate factor (axis `lr_scale_<var>`): coordinate j steps with lr·scale_j.
+pub const LR_SCALE: Hyper =
+    Hyper { name: "lr_scale", default: 1.0, min: 0.0, max: f64::INFINITY, max_open: true, min_open: false, switch: false };
+
 impl Hyper {
     pub fn allows(&self, v: f64) -> bool {
         if self.switch {

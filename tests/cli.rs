@@ -57,6 +57,10 @@ fn optimizers() {
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"momentum\"\nbeta = 1.5\n"), "optimizer[0].beta", "[0, 1)");
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nbeta = 0.5\n"), "optimizer[0].kind", "needs kind");
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"rmsprop\"\ncentered = 0.5\n"), "optimizer[0].centered", "{0, 1}");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"gd\"\nclip_norm = 0\n"), "optimizer[0].clip_norm", "(0, inf)");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"gd\"\nlr_scale = [1, 2, 3]\n"), "optimizer[0].lr_scale", "one per variable");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"gd\"\nlr_scale = {{ z = 2 }}\n"), "optimizer[0].lr_scale.z", "not a variable");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"gd\"\nlr_scale = [1, -2]\n"), "optimizer[0].lr_scale", "[0, inf)");
     bad(&format!("{OK_HEAD}[[optimizer]]\nkind = \"gd\"\n"), "sweep.lr", "no learning rates");
 }
 
@@ -120,7 +124,7 @@ fn run_writes_results_and_never_overwrites_silently() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("c.toml"),
-        "name = \"bowl\"\n[objective]\nexpr = \"x^2 + 3*y^2\"\n[sweep]\nlr = [0.01, 0.1, 0.5]\n[sweep.init]\nx = [1.0, -2.0]\ny = 0.5\n[[optimizer]]\nkind = \"gd\"\n[[optimizer]]\nkind = \"momentum\"\nbeta = [0.5, 0.9]\n[run]\nsteps = 500\n",
+        "name = \"bowl\"\n[objective]\nexpr = \"x^2 + 3*y^2\"\n[sweep]\nlr = [0.01, 0.1, 0.5]\n[sweep.init]\nx = [1.0, -2.0]\ny = 0.5\n[[optimizer]]\nkind = \"gd\"\n[[optimizer]]\nkind = \"momentum\"\nbeta = [0.5, 0.9]\n[[optimizer]]\nkind = \"gd\"\nclip_norm = 1.0\nlr_scale = { y = [1.0, 0.1] }\n[run]\nsteps = 500\n",
     )
     .unwrap();
     let out = gdsweep(&["run", "c.toml", "--backend", "cpu", "--quiet"], dir.path());
@@ -129,25 +133,28 @@ fn run_writes_results_and_never_overwrites_silently() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "run,optimizer,lr,weight_decay,beta,dampening,init_x,init_y,status,steps,loss,grad_norm,x_x,x_y"
+        "run,optimizer,lr,weight_decay,beta,dampening,clip_norm,lr_scale_x,lr_scale_y,init_x,init_y,status,steps,loss,grad_norm,x_x,x_y"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-    assert_eq!(rows.len(), 3 * 2 + 3 * 2 * 2);
+    assert_eq!(rows.len(), 3 * 2 + 3 * 2 * 2 + 3 * 2 * 2);
+    assert_eq!(rows[18][..9], ["18", "gd", "0.01", "0", "", "", "1", "1", "1"]);
+    assert_eq!((rows[19][8], rows[19][9]), ("1", "-2"), "init_x varies faster than the hyperparameters");
+    assert_eq!(rows[20][8], "0.1", "then lr_scale_y, the last hyperparameter axis");
     assert_eq!(rows[0][..4], ["0", "gd", "0.01", "0"]);
     assert_eq!(rows[6][1], "momentum");
     assert_eq!(rows[6][4], "0.5");
     assert_eq!(rows[0][5], "", "gd has no dampening: empty cell");
     // lr 0.5 on 3y² (λ = 6): |1 − 0.5·6| = 2 > 1 diverges for GD.
-    assert_eq!(rows[4][8], "diverged");
+    assert_eq!(rows[4][11], "diverged");
     for r in &rows {
-        for cell in &r[10..] {
+        for cell in &r[13..] {
             assert!(cell.parse::<f64>().is_ok() || ["nan", "inf", "-inf"].contains(cell), "{cell}");
         }
     }
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/bowl/manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["backend"], "cpu");
-    assert_eq!(manifest["runs"], 18);
+    assert_eq!(manifest["runs"], 30);
     assert!(manifest["counts"]["diverged"].as_u64().unwrap() >= 1);
 
     // A second run refuses, exit 2, and leaves the first results as they were.

@@ -106,6 +106,31 @@ fn adagrad_with_lr_decay_initial_accumulator_and_weight_decay() {
     );
 }
 
+#[test]
+fn gradient_clipping_by_norm() {
+    check("kind = \"gd\"\nclip_norm = 1.0", 0.1, [0.9489750571360772, -1.7043745858695505]);
+}
+
+#[test]
+fn per_coordinate_learning_rates() {
+    check("kind = \"gd\"\nlr_scale = [1.0, 0.1]", 0.1, [0.512, -1.661168]);
+    check("kind = \"gd\"\nlr_scale = { y = 0.1 }", 0.1, [0.512, -1.661168]);
+}
+
+#[test]
+fn clipping_scales_and_weight_decay_together() {
+    check(
+        "kind = \"gd\"\nclip_norm = 5.0\nlr_scale = [2.0, 0.05]\nweight_decay = 0.01",
+        0.1,
+        [0.5736909302971122, -1.925460971627314],
+    );
+    check(
+        "kind = \"adamw\"\nclip_norm = 3.0\nlr_scale = [1.0, 0.5]\nweight_decay = 0.05",
+        0.1,
+        [0.6877150233503105, -1.8354024988268405],
+    );
+}
+
 /// The convergence test is on the gradient: a tiny learning rate barely moves and must not
 /// look converged because its steps are tiny.
 #[test]

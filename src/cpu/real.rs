@@ -23,6 +23,7 @@ pub trait Real:
     fn sqrt(self) -> Self;
     fn abs(self) -> Self;
     fn max(self, other: Self) -> Self;
+    fn min(self, other: Self) -> Self;
     fn powf(self, e: Self) -> Self;
     fn is_finite(self) -> bool;
     /// The built-in functions, with the formulas of shaders/sweep.wgsl (sigmoid, softplus).
@@ -51,6 +52,10 @@ macro_rules! real_impl {
             #[inline(always)]
             fn max(self, other: Self) -> Self {
                 <$t>::max(self, other)
+            }
+            #[inline(always)]
+            fn min(self, other: Self) -> Self {
+                <$t>::min(self, other)
             }
             #[inline(always)]
             fn powf(self, e: Self) -> Self {

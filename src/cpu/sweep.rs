@@ -15,7 +15,7 @@
 
 use super::real::Real;
 use super::tape::{Op, Tape};
-use crate::codegen::{no_weight_decay, slot_init, slot_names, SlotInit};
+use crate::codegen::{clips, lr_scales, no_weight_decay, slot_init, slot_names, SlotInit};
 use crate::optim::OptimizerKind;
 use crate::outcome::{Results, Status};
 use crate::plan::{Block, Rules};
@@ -53,6 +53,9 @@ pub struct Kernel<'a, F: Real> {
     h_momentum: usize,
     h_centered: usize,
     h_lr_decay: usize,
+    h_clip_norm: Option<usize>,
+    /// Hyperparameter index of each coordinate's lr factor, where the table sets lr_scale.
+    h_lr_scale: Option<Vec<usize>>,
     slot_names: Vec<String>,
 }
 
@@ -78,6 +81,8 @@ impl<'a, F: Real> Kernel<'a, F> {
             h_momentum: find("momentum"),
             h_centered: find("centered"),
             h_lr_decay: find("lr_decay"),
+            h_clip_norm: clips(block).then(|| find("clip_norm")),
+            h_lr_scale: lr_scales(block).map(|names| names.iter().map(|n| find(n)).collect()),
             slot_names: slot_names(block.optimizer, dim),
         }
     }
@@ -89,6 +94,8 @@ struct Lanes<F: Real> {
     regs: Vec<V<F>>,
     slots: Vec<V<F>>,
     lr: V<F>,
+    /// Each coordinate's learning rate (the shader's `lr{j}`: lr·lr_scale_<var>, or lr).
+    lrj: Vec<V<F>>,
     hyper: Vec<V<F>>,
     bound: V<F>,
     gtol2: V<F>,
@@ -122,6 +129,7 @@ impl<F: Real> Lanes<F> {
             regs,
             slots: vec![z; k.slot_names.len()],
             lr: z,
+            lrj: vec![z; k.dim],
             hyper: vec![z; k.block.n_hypers()],
             bound: z,
             gtol2: z,
@@ -144,6 +152,10 @@ impl<F: Real> Lanes<F> {
         }
         for j in 0..k.dim {
             self.regs[k.tape.vars[j] as usize][lane] = value(1 + h + j);
+            self.lrj[j][lane] = match &k.h_lr_scale {
+                Some(q) => self.lr[lane] * self.hyper[q[j]][lane],
+                None => self.lr[lane],
+            };
         }
         for (s, name) in k.slot_names.iter().enumerate() {
             self.slots[s][lane] = match slot_init(name) {
@@ -379,26 +391,35 @@ impl<F: Real> Lanes<F> {
         let one = F::from_f64(1.0);
         let tape = k.tape;
         let hold = self.hold;
+        // torch.nn.utils.clip_grad_norm_: g·min(clip_norm/(‖g‖ + 1e-6), 1), always multiplied.
+        let clip_coef: Option<V<F>> = k.h_clip_norm.map(|q| {
+            let c = &self.hyper[q];
+            std::array::from_fn(|i| (c[i] / (self.gn2[i].sqrt() + F::from_f64(1e-6))).min(one))
+        });
         for j in 0..k.dim {
             let g = &self.regs[tape.grad[j] as usize];
             let gd = &mut self.gd[j];
+            *gd = *g;
+            if let Some(c) = &clip_coef {
+                for i in 0..LANES {
+                    gd[i] = g[i] * c[i];
+                }
+            }
             if k.weight_decay && !k.block.optimizer.decoupled_weight_decay() {
                 let wd = &self.hyper[k.h_weight_decay];
                 for i in 0..LANES {
-                    gd[i] = g[i] + wd[i] * self.regs[tape.vars[j] as usize][i];
+                    gd[i] = gd[i] + wd[i] * self.regs[tape.vars[j] as usize][i];
                 }
-            } else {
-                *gd = *g;
             }
         }
         let gd = &self.gd;
-        let lr = self.lr;
+        let lrj = &self.lrj;
         match k.block.optimizer {
             OptimizerKind::Gd => {
                 for j in 0..k.dim {
                     let x = &mut self.regs[tape.vars[j] as usize];
                     for i in 0..LANES {
-                        let n = x[i] - lr[i] * gd[j][i];
+                        let n = x[i] - lrj[j][i] * gd[j][i];
                         x[i] = if MASKED && hold[i] { x[i] } else { n };
                     }
                 }
@@ -416,7 +437,7 @@ impl<F: Real> Lanes<F> {
                     let (x, v) = (&mut self.regs[tape.vars[j] as usize], &mut self.slots[j]);
                     for i in 0..LANES {
                         let nv = if self.steps_done[i] == 0 { gd[j][i] } else { beta[i] * v[i] + damp_c[i] * gd[j][i] };
-                        let nx = if nesterov { x[i] - lr[i] * (gd[j][i] + beta[i] * nv) } else { x[i] - lr[i] * nv };
+                        let nx = if nesterov { x[i] - lrj[j][i] * (gd[j][i] + beta[i] * nv) } else { x[i] - lrj[j][i] * nv };
                         v[i] = if MASKED && hold[i] { v[i] } else { nv };
                         x[i] = if MASKED && hold[i] { x[i] } else { nx };
                     }
@@ -438,7 +459,7 @@ impl<F: Real> Lanes<F> {
                         let nga = alpha[i] * ga[i] + (one - alpha[i]) * g;
                         let avg = if centered[i] != zero { (nsq - nga * nga).sqrt() } else { nsq.sqrt() } + eps[i];
                         let nbuf = momentum[i] * buf[i] + g / avg;
-                        let nx = if momentum[i] > zero { x[i] - lr[i] * nbuf } else { x[i] - lr[i] * (g / avg) };
+                        let nx = if momentum[i] > zero { x[i] - lrj[j][i] * nbuf } else { x[i] - lrj[j][i] * (g / avg) };
                         sq[i] = if MASKED && hold[i] { sq[i] } else { nsq };
                         ga[i] = if MASKED && hold[i] { ga[i] } else { nga };
                         buf[i] = if MASKED && hold[i] { buf[i] } else { nbuf };
@@ -448,8 +469,9 @@ impl<F: Real> Lanes<F> {
             }
             OptimizerKind::Adagrad => {
                 let (lr_decay, eps) = (self.hyper[k.h_lr_decay], self.hyper[k.h_eps]);
-                let clr: V<F> = std::array::from_fn(|i| lr[i] / (one + F::from_f64(self.steps_done[i] as f64) * lr_decay[i]));
                 for j in 0..k.dim {
+                    let clr: V<F> =
+                        std::array::from_fn(|i| lrj[j][i] / (one + F::from_f64(self.steps_done[i] as f64) * lr_decay[i]));
                     let sum = &mut self.slots[j];
                     let x = &mut self.regs[tape.vars[j] as usize];
                     for i in 0..LANES {
@@ -467,7 +489,7 @@ impl<F: Real> Lanes<F> {
                 let decay = k.weight_decay && k.block.optimizer.decoupled_weight_decay();
                 let wd = if decay { self.hyper[k.h_weight_decay] } else { [F::default(); LANES] };
                 let (beta1, beta2, eps) = (self.hyper[k.h_beta1], self.hyper[k.h_beta2], self.hyper[k.h_eps]);
-                let mut step_size = [one; LANES];
+                let mut bc1 = [one; LANES];
                 let mut bc2_sqrt = [one; LANES];
                 {
                     let (b1t, b2t) = (2 * d, 2 * d + 1);
@@ -476,7 +498,7 @@ impl<F: Real> Lanes<F> {
                         let n2 = self.slots[b2t][i] * beta2[i];
                         self.slots[b1t][i] = if MASKED && hold[i] { self.slots[b1t][i] } else { n1 };
                         self.slots[b2t][i] = if MASKED && hold[i] { self.slots[b2t][i] } else { n2 };
-                        step_size[i] = lr[i] / (one - n1);
+                        bc1[i] = one - n1;
                         bc2_sqrt[i] = (one - n2).sqrt();
                     }
                 }
@@ -486,10 +508,11 @@ impl<F: Real> Lanes<F> {
                     let x = &mut self.regs[tape.vars[j] as usize];
                     for i in 0..LANES {
                         let g = gd[j][i];
-                        let xd = if decay { x[i] * (one - lr[i] * wd[i]) } else { x[i] };
+                        let xd = if decay { x[i] * (one - lrj[j][i] * wd[i]) } else { x[i] };
                         let nm = beta1[i] * m[i] + (one - beta1[i]) * g;
                         let nv = beta2[i] * v[i] + (one - beta2[i]) * g * g;
-                        let nx = xd - step_size[i] * (nm / (nv.sqrt() / bc2_sqrt[i] + eps[i]));
+                        let step_size = lrj[j][i] / bc1[i];
+                        let nx = xd - step_size * (nm / (nv.sqrt() / bc2_sqrt[i] + eps[i]));
                         m[i] = if MASKED && hold[i] { m[i] } else { nm };
                         v[i] = if MASKED && hold[i] { v[i] } else { nv };
                         x[i] = if MASKED && hold[i] { x[i] } else { nx };
