@@ -6,7 +6,7 @@
 //! `b2t`, `step_size`, `bc2_sqrt`) match the names used there.
 
 use crate::expr::{Func, Node, NodeId, Objective};
-use crate::optim::OptimizerKind;
+use crate::optim::{OptimizerKind, ScheduleKind};
 use crate::plan::{Block, Plan, Precision, Rules};
 use std::fmt::Write;
 
@@ -73,9 +73,9 @@ pub fn eval_wgsl(obj: &Objective, p: Precision, indent: &str) -> String {
 }
 
 /// Names of the optimizer's state slots, in their order in `state` after x.
-pub fn slot_names(kind: OptimizerKind, dim: usize) -> Vec<String> {
+pub fn slot_names(block: &Block, dim: usize) -> Vec<String> {
     let per = |s: &'static str| (0..dim).map(move |j| format!("{s}{j}"));
-    match kind {
+    let mut names: Vec<String> = match block.optimizer {
         OptimizerKind::Gd => vec![],
         OptimizerKind::Momentum | OptimizerKind::Nesterov => per("v").collect(),
         OptimizerKind::Adam | OptimizerKind::Adamw => {
@@ -83,7 +83,11 @@ pub fn slot_names(kind: OptimizerKind, dim: usize) -> Vec<String> {
         }
         OptimizerKind::Rmsprop => per("sq").chain(per("ga")).chain(per("buf")).collect(),
         OptimizerKind::Adagrad => per("sum").collect(),
+    };
+    if block.schedule.is_some_and(|k| k.running()) {
+        names.push("lr_now".into());
     }
+    names
 }
 
 /// The initial value of a state slot.
@@ -92,6 +96,8 @@ pub enum SlotInit {
     Value(f64),
     /// The run's value of this hyperparameter.
     Hyper(&'static str),
+    /// The run's learning rate.
+    Lr,
 }
 
 /// Adam's running products β₁ᵗ, β₂ᵗ start at 1, Adagrad's sums at initial_accumulator_value,
@@ -101,6 +107,8 @@ pub fn slot_init(name: &str) -> SlotInit {
         SlotInit::Value(1.0)
     } else if name.starts_with("sum") {
         SlotInit::Hyper("initial_accumulator_value")
+    } else if name == "lr_now" {
+        SlotInit::Lr
     } else {
         SlotInit::Value(0.0)
     }
@@ -122,7 +130,7 @@ pub fn lr_scales(block: &Block) -> Option<Vec<String>> {
     (!names.is_empty()).then_some(names)
 }
 
-fn update_wgsl(block: &Block, dim: usize) -> String {
+fn update_wgsl(block: &Block, dim: usize, p: Precision) -> String {
     let kind = block.optimizer;
     let weight_decay = !no_weight_decay(block);
     let mut s = String::new();
@@ -130,6 +138,40 @@ fn update_wgsl(block: &Block, dim: usize) -> String {
     let l2 = weight_decay && !kind.decoupled_weight_decay();
     let clip = clips(block);
     let scales = lr_scales(block);
+    // The learning rate of this step, `lr_t` (see optim::ScheduleKind).
+    match block.schedule {
+        None => {
+            let _ = writeln!(s, "{ind}let lr_t: real = lr;");
+        }
+        Some(ScheduleKind::Exponential) => {
+            let _ = writeln!(s, "{ind}let lr_t: real = lr_now;");
+            let _ = writeln!(s, "{ind}lr_now = lr_now * schedule_gamma;");
+        }
+        Some(ScheduleKind::Step) => {
+            let _ = writeln!(s, "{ind}let lr_t: real = lr_now;");
+            let _ = writeln!(
+                s,
+                "{ind}if ((steps_done + 1u) % u32(schedule_step_size) == 0u) {{ lr_now = lr_now * schedule_gamma; }}"
+            );
+        }
+        Some(ScheduleKind::Cosine) => {
+            let _ = writeln!(
+                s,
+                "{ind}let lr_t: real = schedule_eta_min + (lr - schedule_eta_min) * (real(1.0) + real_cos({} * real(steps_done) / schedule_t_max)) / real(2.0);",
+                literal(std::f64::consts::PI, p)
+            );
+        }
+        Some(ScheduleKind::Cyclic) => {
+            let _ = writeln!(s, "{ind}let total_size: real = real(2.0) * schedule_step_size_up;");
+            let _ = writeln!(s, "{ind}let cycle: real = floor(real(1.0) + real(steps_done) / total_size);");
+            let _ = writeln!(s, "{ind}let cycle_x: real = real(1.0) + real(steps_done) / total_size - cycle;");
+            let _ = writeln!(
+                s,
+                "{ind}let scale_factor: real = select((cycle_x - real(1.0)) / (real(0.5) - real(1.0)), cycle_x / real(0.5), cycle_x <= real(0.5));"
+            );
+            let _ = writeln!(s, "{ind}let lr_t: real = lr + (schedule_max_lr - lr) * scale_factor;");
+        }
+    }
     if clip {
         // torch.nn.utils.clip_grad_norm_: the coefficient multiplies g whether or not it is < 1.
         let _ = writeln!(s, "{ind}let clip_coef: real = min(clip_norm / (sqrt(gn2) + real(1e-6)), real(1.0));");
@@ -143,10 +185,10 @@ fn update_wgsl(block: &Block, dim: usize) -> String {
         }
         match &scales {
             Some(names) => {
-                let _ = writeln!(s, "{ind}let lr{j}: real = lr * {};", names[j]);
+                let _ = writeln!(s, "{ind}let lr{j}: real = lr_t * {};", names[j]);
             }
             None => {
-                let _ = writeln!(s, "{ind}let lr{j}: real = lr;");
+                let _ = writeln!(s, "{ind}let lr{j}: real = lr_t;");
             }
         }
         if weight_decay && kind.decoupled_weight_decay() {
@@ -251,13 +293,12 @@ fn decode_wgsl(block: &Block) -> String {
 /// The complete WGSL module for one optimizer block of a plan.
 pub fn sweep_wgsl(plan: &Plan, block_index: usize) -> String {
     let block = &plan.blocks[block_index];
-    kernel_wgsl(&plan.objective, block, plan.precision, &plan.rules, plan.state_stride(block.optimizer))
+    kernel_wgsl(&plan.objective, block, plan.precision, &plan.rules, plan.state_stride(block))
 }
 
 pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, stride: usize) -> String {
     let dim = obj.dim();
-    let kind = block.optimizer;
-    let slots = slot_names(kind, dim);
+    let slots = slot_names(block, dim);
     let ind = "        ";
     let mut constants = format!("const STRIDE: u32 = {stride}u;\n");
     let _ = writeln!(constants, "const GRAD_TOL_ABS: real = {};", literal(rules.grad_tol_abs, p));
@@ -284,6 +325,7 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         let value = match slot_init(name) {
             SlotInit::Value(v) => literal(v, p),
             SlotInit::Hyper(h) => h.to_string(),
+            SlotInit::Lr => "lr".to_string(),
         };
         let _ = writeln!(init, "{ind}{name} = {value};");
         let _ = writeln!(load, "{ind}{name} = state[base + {at}u];");
@@ -307,7 +349,7 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         .replace("{{EVAL}}", &eval_wgsl(obj, p, ind))
         .replace("{{X_FINITE}}", &x_finite)
         .replace("{{GRAD_NORM2}}", &gn2)
-        .replace("{{UPDATE}}", &update_wgsl(block, dim))
+        .replace("{{UPDATE}}", &update_wgsl(block, dim, p))
         .replace("{{STORE}}", &store)
 }
 

@@ -5,7 +5,7 @@
 use crate::catalogue;
 use crate::error::ConfigError;
 use crate::expr::Objective;
-use crate::optim::{OptimizerKind, CLIP_NORM, LR_SCALE};
+use crate::optim::{OptimizerKind, ScheduleKind, CLIP_NORM, LR_SCALE};
 use crate::plan::{Axis, BackendChoice, Block, Plan, Precision, Rules};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -266,9 +266,9 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
     let default_gd = tables.is_empty();
     let n_blocks = if default_gd { 1 } else { tables.len() };
     for bi in 0..n_blocks {
-        let (kind, own_lr, hyper_axes) = if default_gd {
+        let (kind, own_lr, hyper_axes, schedule) = if default_gd {
             let h = OptimizerKind::Gd.hypers().iter().map(|h| Axis { name: h.name.into(), values: vec![h.default], log: false });
-            (OptimizerKind::Gd, None, h.collect())
+            (OptimizerKind::Gd, None, h.collect(), None)
         } else {
             optimizer_table(cx, &tables[bi], bi, &vars, precision)?
         };
@@ -303,7 +303,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
             }
         };
         let n_hypers = axes.len() - 1 - init_axes.len();
-        blocks.push(Block { optimizer: kind, axes, n_hypers, first_run, runs });
+        blocks.push(Block { optimizer: kind, axes, n_hypers, schedule, first_run, runs });
         first_run += runs;
     }
 
@@ -312,6 +312,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         "objective": { "formula": objective.formula, "vars": vars },
         "optimizers": blocks.iter().map(|b| serde_json::json!({
             "kind": b.optimizer,
+            "schedule": b.schedule,
             "first_run": b.first_run,
             "runs": b.runs,
             "axes": b.axes.iter().map(|a| serde_json::json!({
@@ -617,7 +618,7 @@ pub fn spaced(lo: f64, hi: f64, n: usize, log: bool) -> Vec<f64> {
         .collect()
 }
 
-type OptimizerAxes = (OptimizerKind, Option<Axis>, Vec<Axis>);
+type OptimizerAxes = (OptimizerKind, Option<Axis>, Vec<Axis>, Option<ScheduleKind>);
 
 fn optimizer_table(
     cx: &Ctx,
@@ -650,14 +651,14 @@ fn optimizer_table(
     };
     let hypers = kind.hypers();
     for (k, v) in map {
-        let knob = k == "kind" || k == "lr" || k == "clip_norm" || k == "lr_scale";
+        let knob = k == "kind" || k == "lr" || k == "clip_norm" || k == "lr_scale" || k == "schedule";
         if !knob && !hypers.iter().any(|h| h.name == k) {
             let names: Vec<&str> = hypers.iter().map(|h| h.name).collect();
             return Err(cx.err(
                 Some(v.span()),
                 format!("{prefix}.{k}"),
                 format!(
-                    "'{k}' is not a hyperparameter of {} (allowed: lr, {}, clip_norm, lr_scale)",
+                    "'{k}' is not a hyperparameter of {} (allowed: lr, {}, clip_norm, lr_scale, schedule)",
                     kind.name(),
                     names.join(", ")
                 ),
@@ -681,7 +682,66 @@ fn optimizer_table(
     if let Some(v) = map.get("lr_scale") {
         axes.extend(lr_scale(cx, v, &format!("{prefix}.lr_scale"), vars, p)?);
     }
-    Ok((kind, lr, axes))
+    let schedule = match map.get("schedule") {
+        Some(v) => {
+            let (sk, sa) = schedule(cx, v, &format!("{prefix}.schedule"), p)?;
+            axes.extend(sa);
+            Some(sk)
+        }
+        None => None,
+    };
+    Ok((kind, lr, axes, schedule))
+}
+
+/// `schedule = { kind = "cosine", t_max = 1000, eta_min = 0 }`; parameters may be axes.
+fn schedule(cx: &Ctx, v: &Spanned<Value>, field: &str, p: Precision) -> Result<(ScheduleKind, Vec<Axis>), ConfigError> {
+    let kinds: Vec<&str> = ScheduleKind::ALL.iter().map(|k| k.name()).collect();
+    let Value::Table(t) = v.get_ref() else {
+        return Err(cx.err(
+            Some(v.span()),
+            field,
+            format!("expected a table like {{ kind = \"cosine\", t_max = 1000 }} (kinds: {})", kinds.join(", ")),
+        ));
+    };
+    let kind = match t.get("kind").and_then(|k| k.as_str()) {
+        Some(name) => ScheduleKind::from_name(name).ok_or_else(|| {
+            cx.err(Some(v.span()), format!("{field}.kind"), format!("unknown schedule '{name}' (allowed: {})", kinds.join(", ")))
+        })?,
+        None => {
+            return Err(cx.err(Some(v.span()), format!("{field}.kind"), format!("a schedule needs kind (allowed: {})", kinds.join(", "))))
+        }
+    };
+    let params = kind.params();
+    for k in t.keys() {
+        if k != "kind" && !params.iter().any(|q| q.hyper.name == k) {
+            let names: Vec<&str> = params.iter().map(|q| q.hyper.name).collect();
+            return Err(cx.err(
+                Some(v.span()),
+                format!("{field}.{k}"),
+                format!("'{k}' is not a parameter of the {} schedule (allowed: {})", kind.name(), names.join(", ")),
+            ));
+        }
+    }
+    let mut axes = Vec::new();
+    for q in params {
+        let name = q.hyper.name;
+        let a = match t.get(name) {
+            Some(item) => {
+                let one = Spanned::new(v.span(), item.clone());
+                let a = axis(cx, &one, &format!("{field}.{name}"), p, AxisKind::Hyper(q.hyper))?;
+                if q.whole && a.values.iter().any(|x| x.fract() != 0.0) {
+                    return Err(cx.err(Some(v.span()), format!("{field}.{name}"), format!("{name} counts steps: use whole numbers >= 1")));
+                }
+                a
+            }
+            None if q.required => {
+                return Err(cx.err(Some(v.span()), format!("{field}.{name}"), format!("the {} schedule needs {name}", kind.name())))
+            }
+            None => Axis { name: String::new(), values: vec![p.round(q.hyper.default)], log: false },
+        };
+        axes.push(Axis { name: format!("schedule_{name}"), ..a });
+    }
+    Ok((kind, axes))
 }
 
 /// `lr_scale = [s_1, …, s_n]` (one factor per variable, in variable order) or

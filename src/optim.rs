@@ -152,3 +152,77 @@ impl OptimizerKind {
         }
     }
 }
+
+/// Learning-rate schedules (PyTorch's torch.optim.lr_scheduler, stepped once per optimizer
+/// step; t = steps taken so far, lr = the run's lr):
+///
+/// | kind | lr at step t |
+/// |---|---|
+/// | `exponential` | lr·γᵗ, as a running product (ExponentialLR's chainable form) |
+/// | `step` | lr·γ^⌊t/step_size⌋, as a running product (StepLR) |
+/// | `cosine` | eta_min + (lr − eta_min)·(1 + cos(π·t/t_max))/2 (CosineAnnealingLR's closed form) |
+/// | `cyclic` | triangular CyclicLR with base_lr = lr: c = ⌊1 + t/(2s)⌋, u = 1 + t/(2s) − c, f = u/0.5 if u ≤ 0.5 else (u − 1)/(0.5 − 1); lr + (max_lr − lr)·f, s = step_size_up |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    Exponential,
+    Step,
+    Cosine,
+    Cyclic,
+}
+
+/// A schedule parameter: its key in `schedule = { ... }`; its axis and runs.csv column is
+/// `schedule_<key>`. `required` parameters have no default.
+#[derive(Debug, Clone, Copy)]
+pub struct ScheduleParam {
+    pub hyper: Hyper,
+    pub required: bool,
+    /// Only whole numbers ≥ 1 (step counts).
+    pub whole: bool,
+}
+
+const GAMMA: Hyper = Hyper { name: "gamma", default: 0.1, min: 0.0, max: f64::INFINITY, max_open: true, min_open: true, switch: false };
+const STEPS_PARAM: Hyper =
+    Hyper { name: "step_size", default: 1.0, min: 1.0, max: 4294967295.0, max_open: false, min_open: false, switch: false };
+const T_MAX: Hyper = Hyper { name: "t_max", default: 1.0, min: 0.0, max: f64::INFINITY, max_open: true, min_open: true, switch: false };
+const ETA_MIN: Hyper = Hyper { name: "eta_min", default: 0.0, min: 0.0, max: f64::INFINITY, max_open: true, min_open: false, switch: false };
+const MAX_LR: Hyper = Hyper { name: "max_lr", default: 0.0, min: 0.0, max: f64::INFINITY, max_open: true, min_open: false, switch: false };
+const STEP_SIZE_UP: Hyper = Hyper { name: "step_size_up", default: 2000.0, ..STEPS_PARAM };
+
+impl ScheduleKind {
+    pub const ALL: [ScheduleKind; 4] = [ScheduleKind::Exponential, ScheduleKind::Step, ScheduleKind::Cosine, ScheduleKind::Cyclic];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ScheduleKind::Exponential => "exponential",
+            ScheduleKind::Step => "step",
+            ScheduleKind::Cosine => "cosine",
+            ScheduleKind::Cyclic => "cyclic",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    pub fn params(self) -> &'static [ScheduleParam] {
+        const fn p(hyper: Hyper, required: bool, whole: bool) -> ScheduleParam {
+            ScheduleParam { hyper, required, whole }
+        }
+        const EXPONENTIAL: [ScheduleParam; 1] = [p(GAMMA, true, false)];
+        const STEP: [ScheduleParam; 2] = [p(STEPS_PARAM, true, true), p(GAMMA, false, false)];
+        const COSINE: [ScheduleParam; 2] = [p(T_MAX, true, false), p(ETA_MIN, false, false)];
+        const CYCLIC: [ScheduleParam; 2] = [p(MAX_LR, true, false), p(STEP_SIZE_UP, false, true)];
+        match self {
+            ScheduleKind::Exponential => &EXPONENTIAL,
+            ScheduleKind::Step => &STEP,
+            ScheduleKind::Cosine => &COSINE,
+            ScheduleKind::Cyclic => &CYCLIC,
+        }
+    }
+
+    /// Whether the schedule keeps the current lr as state (a running product).
+    pub fn running(self) -> bool {
+        matches!(self, ScheduleKind::Exponential | ScheduleKind::Step)
+    }
+}

@@ -99,6 +99,8 @@ pub struct Block {
     pub axes: Vec<Axis>,
     /// How many of `axes` after lr are hyperparameters.
     pub n_hypers: usize,
+    /// The learning-rate schedule; its parameters are hyperparameter axes `schedule_<param>`.
+    pub schedule: Option<crate::optim::ScheduleKind>,
     pub first_run: u64,
     pub runs: u64,
 }
@@ -202,8 +204,8 @@ impl Plan {
 
     /// Per-run reals kept between dispatches: x, optimizer slots, then 4 bookkeeping values
     /// (the blow-up bound, the gradient tolerance², the last loss and the last ‖g‖).
-    pub fn state_stride(&self, kind: OptimizerKind) -> usize {
+    pub fn state_stride(&self, block: &Block) -> usize {
         let d = self.objective.dim();
-        d + kind.state_slots(d) + 4
+        d + crate::codegen::slot_names(block, d).len() + 4
     }
 }

@@ -61,6 +61,12 @@ fn optimizers() {
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"gd\"\nlr_scale = [1, 2, 3]\n"), "optimizer[0].lr_scale", "one per variable");
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"gd\"\nlr_scale = {{ z = 2 }}\n"), "optimizer[0].lr_scale.z", "not a variable");
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"gd\"\nlr_scale = [1, -2]\n"), "optimizer[0].lr_scale", "[0, inf)");
+    let sched = |s: &str| format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"gd\"\nschedule = {s}\n");
+    bad(&sched("{ kind = \"linear\" }"), "optimizer[0].schedule.kind", "allowed: exponential, step, cosine, cyclic");
+    bad(&sched("{ kind = \"cosine\" }"), "optimizer[0].schedule.t_max", "needs t_max");
+    bad(&sched("{ kind = \"step\", step_size = 2.5 }"), "optimizer[0].schedule.step_size", "whole numbers");
+    bad(&sched("{ kind = \"exponential\", gamma = 0.9, t_max = 3 }"), "optimizer[0].schedule.t_max", "not a parameter of the exponential schedule");
+    bad(&sched("\"cosine\""), "optimizer[0].schedule", "expected a table");
     bad(&format!("{OK_HEAD}[[optimizer]]\nkind = \"gd\"\n"), "sweep.lr", "no learning rates");
 }
 

@@ -8,6 +8,10 @@ use gdsweep::outcome::Status;
 use gdsweep::plan::Precision;
 
 fn three_steps(optimizer: &str, lr: f64) -> String {
+    n_steps(optimizer, lr, 3)
+}
+
+fn n_steps(optimizer: &str, lr: f64, steps: u32) -> String {
     format!(
         r#"
 [objective]
@@ -20,7 +24,7 @@ y = -2.0
 [[optimizer]]
 {optimizer}
 [run]
-steps = 3
+steps = {steps}
 grad_tol_abs = 0
 grad_tol_rel = 0
 "#
@@ -28,13 +32,17 @@ grad_tol_rel = 0
 }
 
 fn check(optimizer: &str, lr: f64, want: [f64; 2]) {
+    check_steps(optimizer, lr, 3, want)
+}
+
+fn check_steps(optimizer: &str, lr: f64, steps: u32, want: [f64; 2]) {
     for p in [Precision::F64, Precision::F32] {
         let tol = if p == Precision::F64 { 1e-12 } else { 1e-5 };
-        let plan = plan(&three_steps(optimizer, lr), p);
+        let plan = plan(&n_steps(optimizer, lr, steps), p);
         for exec in backends(p) {
             let r = run_all(&plan, &exec);
             assert_eq!(r.status[0], Status::MaxSteps);
-            assert_eq!(r.steps[0], 3);
+            assert_eq!(r.steps[0], steps);
             for j in 0..2 {
                 let got = r.point(0)[j];
                 assert!(
@@ -129,6 +137,16 @@ fn clipping_scales_and_weight_decay_together() {
         0.1,
         [0.6877150233503105, -1.8354024988268405],
     );
+}
+
+/// Five GD steps under each learning-rate schedule (torch.optim.lr_scheduler's formulas).
+#[test]
+fn learning_rate_schedules() {
+    let gd = |schedule: &str| format!("kind = \"gd\"\nschedule = {schedule}");
+    check_steps(&gd("{ kind = \"exponential\", gamma = 0.8 }"), 0.1, 5, [0.482891019190272, -0.13390336242483192]);
+    check_steps(&gd("{ kind = \"step\", step_size = 2, gamma = 0.5 }"), 0.1, 5, [0.4924800000000001, -0.13327999999999995]);
+    check_steps(&gd("{ kind = \"cosine\", t_max = 4, eta_min = 0.01 }"), 0.1, 5, [0.5498697679999999, -0.20780880799999993]);
+    check_steps(&gd("{ kind = \"cyclic\", max_lr = 0.2, step_size_up = 2 }"), 0.01, 5, [0.359631384, 0.04838593600000005]);
 }
 
 /// The convergence test is on the gradient: a tiny learning rate barely moves and must not

@@ -16,7 +16,7 @@ fn block(kind: OptimizerKind, dim: usize, weight_decay: f64) -> Block {
         axes.push(Axis { name: format!("init_{j}"), values: vec![-1.0, 0.5, 2.0], log: false });
     }
     let runs = axes.iter().map(|a| a.values.len() as u64).product();
-    Block { optimizer: kind, axes, n_hypers: kind.hypers().len(), first_run: 0, runs }
+    Block { optimizer: kind, axes, n_hypers: kind.hypers().len(), schedule: None, first_run: 0, runs }
 }
 
 #[test]
@@ -28,7 +28,7 @@ fn every_generated_shader_validates() {
             for p in [Precision::F32, Precision::F64] {
                 for wd in [0.0, 1e-2] {
                     let b = block(kind, obj.dim(), wd);
-                    let stride = obj.dim() + kind.state_slots(obj.dim()) + 4;
+                    let stride = obj.dim() + gdsweep::codegen::slot_names(&b, obj.dim()).len() + 4;
                     let src = kernel_wgsl(&obj, &b, p, &Rules::defaults(p), stride);
                     if let Err(e) = validate_wgsl(&src, p == Precision::F64) {
                         panic!("{} / {} / {}: {e}\n{src}", entry.name, kind.name(), p.name());

@@ -24,6 +24,7 @@ pub trait Real:
     fn abs(self) -> Self;
     fn max(self, other: Self) -> Self;
     fn min(self, other: Self) -> Self;
+    fn floor(self) -> Self;
     fn powf(self, e: Self) -> Self;
     fn is_finite(self) -> bool;
     /// The built-in functions, with the formulas of shaders/sweep.wgsl (sigmoid, softplus).
@@ -52,6 +53,10 @@ macro_rules! real_impl {
             #[inline(always)]
             fn max(self, other: Self) -> Self {
                 <$t>::max(self, other)
+            }
+            #[inline(always)]
+            fn floor(self) -> Self {
+                <$t>::floor(self)
             }
             #[inline(always)]
             fn min(self, other: Self) -> Self {

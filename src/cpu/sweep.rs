@@ -16,7 +16,7 @@
 use super::real::Real;
 use super::tape::{Op, Tape};
 use crate::codegen::{clips, lr_scales, no_weight_decay, slot_init, slot_names, SlotInit};
-use crate::optim::OptimizerKind;
+use crate::optim::{OptimizerKind, ScheduleKind};
 use crate::outcome::{Results, Status};
 use crate::plan::{Block, Rules};
 
@@ -54,6 +54,8 @@ pub struct Kernel<'a, F: Real> {
     h_centered: usize,
     h_lr_decay: usize,
     h_clip_norm: Option<usize>,
+    /// Hyperparameter indices of the schedule's parameters, in `ScheduleKind::params` order.
+    h_schedule: Vec<usize>,
     /// Hyperparameter index of each coordinate's lr factor, where the table sets lr_scale.
     h_lr_scale: Option<Vec<usize>>,
     slot_names: Vec<String>,
@@ -82,8 +84,12 @@ impl<'a, F: Real> Kernel<'a, F> {
             h_centered: find("centered"),
             h_lr_decay: find("lr_decay"),
             h_clip_norm: clips(block).then(|| find("clip_norm")),
+            h_schedule: block
+                .schedule
+                .map(|sk| sk.params().iter().map(|q| find(&format!("schedule_{}", q.hyper.name))).collect())
+                .unwrap_or_default(),
             h_lr_scale: lr_scales(block).map(|names| names.iter().map(|n| find(n)).collect()),
-            slot_names: slot_names(block.optimizer, dim),
+            slot_names: slot_names(block, dim),
         }
     }
 }
@@ -160,6 +166,7 @@ impl<F: Real> Lanes<F> {
         for (s, name) in k.slot_names.iter().enumerate() {
             self.slots[s][lane] = match slot_init(name) {
                 SlotInit::Value(v) => F::from_f64(v),
+                SlotInit::Lr => self.lr[lane],
                 SlotInit::Hyper(h) => {
                     let q = k.block.hyper_index(h).expect("slot's hyperparameter exists");
                     self.hyper[q][lane]
@@ -386,11 +393,69 @@ impl<F: Real> Lanes<F> {
         }
     }
 
+    /// The shader's `lr_t` for this step (see optim::ScheduleKind), into `lrj` per coordinate.
+    fn schedule_lr<const MASKED: bool>(&mut self, k: &Kernel<F>, sk: ScheduleKind) {
+        let one = F::from_f64(1.0);
+        let q = |n: usize| self.hyper[k.h_schedule[n]];
+        let steps: V<F> = std::array::from_fn(|i| F::from_f64(self.steps_done[i] as f64));
+        let lr_t: V<F> = match sk {
+            ScheduleKind::Exponential | ScheduleKind::Step => {
+                let s = k.slot_names.len() - 1; // lr_now is the last slot
+                let lr_now = self.slots[s];
+                let (gamma, step_size) = match sk {
+                    ScheduleKind::Exponential => (q(0), [one; LANES]),
+                    _ => (q(1), q(0)),
+                };
+                for i in 0..LANES {
+                    let decay = match sk {
+                        ScheduleKind::Exponential => true,
+                        // max(1): idle lanes hold no run and a step size of 0 (configs allow >= 1).
+                        _ => (self.steps_done[i] + 1) % (step_size[i].to_f64() as u32).max(1) == 0,
+                    };
+                    let n = if decay { lr_now[i] * gamma[i] } else { lr_now[i] };
+                    self.slots[s][i] = if MASKED && self.hold[i] { lr_now[i] } else { n };
+                }
+                lr_now
+            }
+            ScheduleKind::Cosine => {
+                let (t_max, eta_min) = (q(0), q(1));
+                let pi = F::from_f64(std::f64::consts::PI);
+                std::array::from_fn(|i| {
+                    eta_min[i]
+                        + (self.lr[i] - eta_min[i]) * (one + F::func(crate::expr::Func::Cos, pi * steps[i] / t_max[i]))
+                            / F::from_f64(2.0)
+                })
+            }
+            ScheduleKind::Cyclic => {
+                let (max_lr, step_size_up) = (q(0), q(1));
+                let half = F::from_f64(0.5);
+                std::array::from_fn(|i| {
+                    let total_size = F::from_f64(2.0) * step_size_up[i];
+                    let cycle = (one + steps[i] / total_size).floor();
+                    let cycle_x = one + steps[i] / total_size - cycle;
+                    let scale_factor = if cycle_x <= half { cycle_x / half } else { (cycle_x - one) / (half - one) };
+                    self.lr[i] + (max_lr[i] - self.lr[i]) * scale_factor
+                })
+            }
+        };
+        for j in 0..k.dim {
+            for i in 0..LANES {
+                self.lrj[j][i] = match &k.h_lr_scale {
+                    Some(q) => lr_t[i] * self.hyper[q[j]][i],
+                    None => lr_t[i],
+                };
+            }
+        }
+    }
+
     #[inline(always)]
     fn update_lanes<const MASKED: bool>(&mut self, k: &Kernel<F>) {
         let one = F::from_f64(1.0);
         let tape = k.tape;
         let hold = self.hold;
+        if let Some(sk) = k.block.schedule {
+            self.schedule_lr::<MASKED>(k, sk);
+        }
         // torch.nn.utils.clip_grad_norm_: g·min(clip_norm/(‖g‖ + 1e-6), 1), always multiplied.
         let clip_coef: Option<V<F>> = k.h_clip_norm.map(|q| {
             let c = &self.hyper[q];

@@ -46,7 +46,7 @@ pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: Pr
     let dev = &gpu.device;
     let p = plan.precision;
     let real = p.bytes() as u64;
-    let stride = plan.state_stride(block.optimizer) as u64;
+    let stride = plan.state_stride(block) as u64;
     let src = sweep_wgsl(plan, bi);
     let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("sweep"),
