@@ -149,7 +149,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             let report = execute_with_progress(&plan, &exec, &selections(&plan, None), &|n| bar.inc(n))?;
             bar.finish_and_clear();
-            output::write_runs_csv(&dir.join("runs.csv"), &plan, &report.results)?;
+            let basin_map = plan.basins.map(|tol| crate::basins::find(&plan.objective, &report.results, tol));
+            output::write_runs_csv_with_basins(
+                &dir.join("runs.csv"),
+                &plan,
+                &report.results,
+                basin_map.as_ref().map(|m| m.label.as_slice()),
+            )?;
+            if let Some(map) = &basin_map {
+                let rows = crate::basins::group_counts(&plan, &report.results, map);
+                output::write_basins_csv(&dir.join("basins.csv"), &plan, map, &rows)?;
+                if !quiet {
+                    let shown: Vec<String> = map
+                        .basins
+                        .iter()
+                        .take(6)
+                        .map(|b| {
+                            let at: Vec<String> = b.centre.iter().map(|v| format!("{v:.4}")).collect();
+                            format!("{} at ({}), {} runs", b.kind, at.join(", "), b.count)
+                        })
+                        .collect();
+                    let more = if map.basins.len() > 6 { "; … (see basins.csv)" } else { "" };
+                    println!("{} basins: {}{more}", map.basins.len(), shown.join("; "));
+                }
+            }
             let manifest = output::manifest(&plan, &report);
             output::write_manifest(&dir.join("manifest.json"), &manifest)?;
             if !quiet {

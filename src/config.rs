@@ -23,6 +23,19 @@ struct RawConfig {
     sweep: Option<RawSweep>,
     optimizer: Option<Vec<RawOptimizer>>,
     run: Option<RawRun>,
+    analysis: Option<RawAnalysis>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnalysis {
+    basins: Option<RawBasins>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBasins {
+    tolerance: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,6 +245,13 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         rules.blowup = nonneg(s, "run.blowup", Some(1.0))?;
     }
 
+    let basins = match raw.analysis.as_ref().and_then(|a| a.basins.as_ref()) {
+        None => None,
+        Some(b) => Some(match &b.tolerance {
+            None => crate::basins::DEFAULT_TOLERANCE,
+            Some(t) => nonneg(t, "analysis.basins.tolerance", Some(0.0))?,
+        }),
+    };
     let objective = objective(cx, &raw.objective)?;
     let vars = objective.vars.clone();
 
@@ -320,6 +340,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
                 "last": a.values[a.values.len() - 1], "log": a.log,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+        "analysis": { "basins": basins.map(|t| serde_json::json!({ "tolerance": t })) },
         "run": { "steps": steps, "steps_per_dispatch": steps_per_dispatch, "precision": precision,
                  "backend": backend, "rules": rules },
     });
@@ -332,6 +353,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         precision,
         backend,
         rules,
+        basins,
         resolved,
         source: cx.file.to_string(),
     };

@@ -15,3 +15,4 @@ pub mod output;
 pub mod verify;
 pub mod bench;
 pub mod cli;
+pub mod basins;

@@ -9,7 +9,7 @@ use crate::plan::{Plan, Precision};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub const RESULT_FILES: [&str; 2] = ["runs.csv", "manifest.json"];
+pub const RESULT_FILES: [&str; 3] = ["runs.csv", "manifest.json", "basins.csv"];
 
 /// Check that `dir` may receive results, and create it.
 pub fn prepare_dir(dir: &Path, force: bool) -> Result<()> {
@@ -66,6 +66,11 @@ fn write_atomically(path: &Path, body: impl FnOnce(&mut std::io::BufWriter<std::
 /// runs.csv: run, optimizer, lr, hyperparameters, init_<var>, status, steps, loss, grad_norm, x_<var>.
 /// Rows are formatted in parallel chunks and written in order.
 pub fn write_runs_csv(path: &Path, plan: &Plan, r: &Results) -> Result<()> {
+    write_runs_csv_with_basins(path, plan, r, None)
+}
+
+/// runs.csv with a last column `basin` (the basin id of converged runs, empty otherwise).
+pub fn write_runs_csv_with_basins(path: &Path, plan: &Plan, r: &Results, basins: Option<&[Option<usize>]>) -> Result<()> {
     use rayon::prelude::*;
     const CHUNK: usize = 1 << 14;
     let hyper_cols = plan.hyper_columns();
@@ -76,6 +81,9 @@ pub fn write_runs_csv(path: &Path, plan: &Plan, r: &Results) -> Result<()> {
         header.extend(vars.iter().map(|v| format!("init_{v}")));
         header.extend(["status", "steps", "loss", "grad_norm"].map(String::from));
         header.extend(vars.iter().map(|v| format!("x_{v}")));
+        if basins.is_some() {
+            header.push("basin".into());
+        }
         let mut csv = csv::WriterBuilder::new().from_writer(Vec::new());
         csv.write_record(&header)?;
         w.write_all(&csv.into_inner().map_err(|e| e.into_error())?)?;
@@ -85,7 +93,7 @@ pub fn write_runs_csv(path: &Path, plan: &Plan, r: &Results) -> Result<()> {
         for first in (0..n_chunks).step_by(window) {
             let parts: Vec<std::io::Result<Vec<u8>>> = (first..(first + window).min(n_chunks))
                 .into_par_iter()
-                .map(|c| format_rows(plan, r, c * CHUNK..((c + 1) * CHUNK).min(r.len()), &hyper_cols))
+                .map(|c| format_rows(plan, r, c * CHUNK..((c + 1) * CHUNK).min(r.len()), &hyper_cols, basins))
                 .collect();
             for part in parts {
                 w.write_all(&part?)?;
@@ -95,7 +103,13 @@ pub fn write_runs_csv(path: &Path, plan: &Plan, r: &Results) -> Result<()> {
     })
 }
 
-fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, hyper_cols: &[String]) -> std::io::Result<Vec<u8>> {
+fn format_rows(
+    plan: &Plan,
+    r: &Results,
+    rows: std::ops::Range<usize>,
+    hyper_cols: &[String],
+    basins: Option<&[Option<usize>]>,
+) -> std::io::Result<Vec<u8>> {
     use std::fmt::Write as _;
     let p = plan.precision;
     let mut csv = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::with_capacity(rows.len() * 96));
@@ -133,6 +147,12 @@ fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, hyper_col
         ends.push(text.len());
         for &v in r.point(i) {
             push_number(&mut text, v, p);
+            ends.push(text.len());
+        }
+        if let Some(labels) = basins {
+            if let Some(b) = labels[i] {
+                let _ = write!(text, "{b}");
+            }
             ends.push(text.len());
         }
         let bytes = text.as_bytes();
@@ -175,5 +195,43 @@ pub fn write_manifest(path: &Path, value: &serde_json::Value) -> Result<()> {
     write_atomically(path, |w| {
         serde_json::to_writer_pretty(&mut *w, value)?;
         writeln!(w)
+    })
+}
+
+/// basins.csv: one row per optimizer block × lr × basin reached (see `basins`).
+pub fn write_basins_csv(path: &Path, plan: &Plan, map: &crate::basins::BasinMap, rows: &[crate::basins::GroupRow]) -> Result<()> {
+    let vars = &plan.objective.vars;
+    let d = vars.len();
+    write_atomically(path, |w| {
+        let mut csv = csv::WriterBuilder::new().from_writer(w);
+        let mut header: Vec<String> = ["basin", "optimizer", "block", "lr", "count", "fraction", "entropy", "kind", "loss"]
+            .map(String::from)
+            .to_vec();
+        header.extend(vars.iter().map(|v| format!("x_{v}")));
+        header.extend((1..=d).map(|k| format!("eigenvalue_{k}")));
+        header.push("gd_lr_threshold".into());
+        header.push("runs_in_basin".into());
+        csv.write_record(&header)?;
+        let f = |v: f64| number(v, crate::plan::Precision::F64);
+        for row in rows {
+            let b = &map.basins[row.basin];
+            let mut rec: Vec<String> = vec![
+                b.id.to_string(),
+                plan.blocks[row.block].optimizer.name().into(),
+                row.block.to_string(),
+                number(row.lr, plan.precision),
+                row.count.to_string(),
+                f(row.fraction),
+                f(row.entropy),
+                b.kind.into(),
+                f(b.loss),
+            ];
+            rec.extend(b.centre.iter().map(|&v| f(v)));
+            rec.extend(b.eigenvalues.iter().map(|&v| f(v)));
+            rec.push(b.gd_threshold.map(f).unwrap_or_default());
+            rec.push(b.count.to_string());
+            csv.write_record(&rec)?;
+        }
+        csv.flush()
     })
 }

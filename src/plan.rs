@@ -164,6 +164,8 @@ pub struct Plan {
     pub precision: Precision,
     pub backend: BackendChoice,
     pub rules: Rules,
+    /// `[analysis.basins]`: the clustering tolerance, where the config asks for basins.
+    pub basins: Option<f64>,
     /// The resolved configuration, for manifest.json and `gdsweep plan`.
     pub resolved: serde_json::Value,
     /// The config file this plan came from (for error messages at run time).

@@ -189,3 +189,27 @@ fn plan_objectives_devices() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("cpu |"));
 }
+
+#[test]
+fn basins_analysis_writes_basins_csv_and_labels_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("b.toml"),
+        "name = \"dw\"\n[objective]\nbuiltin = \"double_well\"\n[sweep]\nlr = [0.05, 0.1]\n[sweep.init]\nx = { lin = [-3, 3], n = 41 }\n[run]\nsteps = 2000\n[analysis.basins]\ntolerance = 1e-3\n",
+    )
+    .unwrap();
+    let out = gdsweep(&["run", "b.toml", "--backend", "cpu"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 basins"));
+    let runs = std::fs::read_to_string(dir.path().join("results/dw/runs.csv")).unwrap();
+    assert!(runs.lines().next().unwrap().ends_with(",x_x,basin"));
+    let basins = std::fs::read_to_string(dir.path().join("results/dw/basins.csv")).unwrap();
+    let header = basins.lines().next().unwrap();
+    assert_eq!(header, "basin,optimizer,block,lr,count,fraction,entropy,kind,loss,x_x,eigenvalue_1,gd_lr_threshold,runs_in_basin");
+    // lr 0.1 is above the global minimum's 2/λ_max = 0.079: only the right-hand basin remains there.
+    let at_01: Vec<&str> = basins.lines().filter(|l| l.split(',').nth(3) == Some("0.1")).collect();
+    assert_eq!(at_01.len(), 1, "{basins}");
+    assert!(at_01[0].contains(",minimum,") && at_01[0].split(',').nth(6) == Some("0"));
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[analysis.basins]\ntolerance = 0\n"), "analysis.basins.tolerance", "> 0");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[analysis.basin]\n"), "analysis.basin", "unknown field");
+}
