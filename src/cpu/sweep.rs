@@ -471,9 +471,9 @@ impl<F: Real> Lanes<F> {
                 }
             }
             if k.weight_decay && !k.block.optimizer.decoupled_weight_decay() {
-                let wd = &self.hyper[k.h_weight_decay];
+                let (wd, x): (V<F>, V<F>) = (self.hyper[k.h_weight_decay], self.regs[tape.vars[j] as usize]);
                 for i in 0..LANES {
-                    gd[i] = gd[i] + wd[i] * self.regs[tape.vars[j] as usize][i];
+                    gd[i] = gd[i] + wd[i] * x[i];
                 }
             }
         }
@@ -482,9 +482,11 @@ impl<F: Real> Lanes<F> {
         match k.block.optimizer {
             OptimizerKind::Gd => {
                 for j in 0..k.dim {
+                    // Local copies: indexing through the Vecs inside the lane loop defeats vectorization.
+                    let (lr_j, gd_j) = (&lrj[j], &gd[j]);
                     let x = &mut self.regs[tape.vars[j] as usize];
                     for i in 0..LANES {
-                        let n = x[i] - lrj[j][i] * gd[j][i];
+                        let n = x[i] - lr_j[i] * gd_j[i];
                         x[i] = if MASKED && hold[i] { x[i] } else { n };
                     }
                 }
@@ -499,10 +501,12 @@ impl<F: Real> Lanes<F> {
                     std::array::from_fn(|i| one - d[i])
                 };
                 for j in 0..k.dim {
+                    // Local copies: indexing through the Vecs inside the lane loop defeats vectorization.
+                    let (lr_j, gd_j) = (&lrj[j], &gd[j]);
                     let (x, v) = (&mut self.regs[tape.vars[j] as usize], &mut self.slots[j]);
                     for i in 0..LANES {
-                        let nv = if self.steps_done[i] == 0 { gd[j][i] } else { beta[i] * v[i] + damp_c[i] * gd[j][i] };
-                        let nx = if nesterov { x[i] - lrj[j][i] * (gd[j][i] + beta[i] * nv) } else { x[i] - lrj[j][i] * nv };
+                        let nv = if self.steps_done[i] == 0 { gd_j[i] } else { beta[i] * v[i] + damp_c[i] * gd_j[i] };
+                        let nx = if nesterov { x[i] - lr_j[i] * (gd_j[i] + beta[i] * nv) } else { x[i] - lr_j[i] * nv };
                         v[i] = if MASKED && hold[i] { v[i] } else { nv };
                         x[i] = if MASKED && hold[i] { x[i] } else { nx };
                     }
@@ -514,17 +518,19 @@ impl<F: Real> Lanes<F> {
                     (self.hyper[k.h_alpha], self.hyper[k.h_eps], self.hyper[k.h_momentum], self.hyper[k.h_centered]);
                 let zero = F::default();
                 for j in 0..d {
+                    // Local copies: indexing through the Vecs inside the lane loop defeats vectorization.
+                    let (lr_j, gd_j) = (&lrj[j], &gd[j]);
                     let (sqs, rest) = self.slots.split_at_mut(d);
                     let (gas, bufs) = rest.split_at_mut(d);
                     let (sq, ga, buf) = (&mut sqs[j], &mut gas[j], &mut bufs[j]);
                     let x = &mut self.regs[tape.vars[j] as usize];
                     for i in 0..LANES {
-                        let g = gd[j][i];
+                        let g = gd_j[i];
                         let nsq = alpha[i] * sq[i] + (one - alpha[i]) * g * g;
                         let nga = alpha[i] * ga[i] + (one - alpha[i]) * g;
                         let avg = if centered[i] != zero { (nsq - nga * nga).sqrt() } else { nsq.sqrt() } + eps[i];
                         let nbuf = momentum[i] * buf[i] + g / avg;
-                        let nx = if momentum[i] > zero { x[i] - lrj[j][i] * nbuf } else { x[i] - lrj[j][i] * (g / avg) };
+                        let nx = if momentum[i] > zero { x[i] - lr_j[i] * nbuf } else { x[i] - lr_j[i] * (g / avg) };
                         sq[i] = if MASKED && hold[i] { sq[i] } else { nsq };
                         ga[i] = if MASKED && hold[i] { ga[i] } else { nga };
                         buf[i] = if MASKED && hold[i] { buf[i] } else { nbuf };
@@ -535,12 +541,14 @@ impl<F: Real> Lanes<F> {
             OptimizerKind::Adagrad => {
                 let (lr_decay, eps) = (self.hyper[k.h_lr_decay], self.hyper[k.h_eps]);
                 for j in 0..k.dim {
+                    // Local copies: indexing through the Vecs inside the lane loop defeats vectorization.
+                    let (lr_j, gd_j) = (&lrj[j], &gd[j]);
                     let clr: V<F> =
-                        std::array::from_fn(|i| lrj[j][i] / (one + F::from_f64(self.steps_done[i] as f64) * lr_decay[i]));
+                        std::array::from_fn(|i| lr_j[i] / (one + F::from_f64(self.steps_done[i] as f64) * lr_decay[i]));
                     let sum = &mut self.slots[j];
                     let x = &mut self.regs[tape.vars[j] as usize];
                     for i in 0..LANES {
-                        let g = gd[j][i];
+                        let g = gd_j[i];
                         let nsum = sum[i] + g * g;
                         let nx = x[i] - clr[i] * (g / (nsum.sqrt() + eps[i]));
                         sum[i] = if MASKED && hold[i] { sum[i] } else { nsum };
@@ -558,26 +566,37 @@ impl<F: Real> Lanes<F> {
                 let mut bc2_sqrt = [one; LANES];
                 {
                     let (b1t, b2t) = (2 * d, 2 * d + 1);
+                    // Local copies, written back after: see the note on lr_j above.
+                    let (old1, old2): (V<F>, V<F>) = (self.slots[b1t], self.slots[b2t]);
+                    let (mut new1, mut new2) = (old1, old2);
                     for i in 0..LANES {
-                        let n1 = self.slots[b1t][i] * beta1[i];
-                        let n2 = self.slots[b2t][i] * beta2[i];
-                        self.slots[b1t][i] = if MASKED && hold[i] { self.slots[b1t][i] } else { n1 };
-                        self.slots[b2t][i] = if MASKED && hold[i] { self.slots[b2t][i] } else { n2 };
+                        let n1 = old1[i] * beta1[i];
+                        let n2 = old2[i] * beta2[i];
+                        new1[i] = if MASKED && hold[i] { old1[i] } else { n1 };
+                        new2[i] = if MASKED && hold[i] { old2[i] } else { n2 };
                         bc1[i] = one - n1;
                         bc2_sqrt[i] = (one - n2).sqrt();
                     }
+                    self.slots[b1t] = new1;
+                    self.slots[b2t] = new2;
                 }
+                // The shader's step_size{j} = lr{j}/(1 − β₁ᵗ): one division per lane when every
+                // coordinate has the same rate (no lr_scale), same values either way.
+                let shared_step: V<F> = std::array::from_fn(|i| lrj[0][i] / bc1[i]);
                 for j in 0..d {
+                    // Local copies: indexing through the Vecs inside the lane loop defeats vectorization.
+                    let (lr_j, gd_j) = (&lrj[j], &gd[j]);
+                    let step_size: V<F> =
+                        if k.h_lr_scale.is_some() { std::array::from_fn(|i| lr_j[i] / bc1[i]) } else { shared_step };
                     let (ms, rest) = self.slots.split_at_mut(d);
                     let (m, v) = (&mut ms[j], &mut rest[j]);
                     let x = &mut self.regs[tape.vars[j] as usize];
                     for i in 0..LANES {
-                        let g = gd[j][i];
-                        let xd = if decay { x[i] * (one - lrj[j][i] * wd[i]) } else { x[i] };
+                        let g = gd_j[i];
+                        let xd = if decay { x[i] * (one - lr_j[i] * wd[i]) } else { x[i] };
                         let nm = beta1[i] * m[i] + (one - beta1[i]) * g;
                         let nv = beta2[i] * v[i] + (one - beta2[i]) * g * g;
-                        let step_size = lrj[j][i] / bc1[i];
-                        let nx = xd - step_size * (nm / (nv.sqrt() / bc2_sqrt[i] + eps[i]));
+                        let nx = xd - step_size[i] * (nm / (nv.sqrt() / bc2_sqrt[i] + eps[i]));
                         m[i] = if MASKED && hold[i] { m[i] } else { nm };
                         v[i] = if MASKED && hold[i] { v[i] } else { nv };
                         x[i] = if MASKED && hold[i] { x[i] } else { nx };
