@@ -7,6 +7,7 @@ pub mod error;
 pub mod optim;
 pub mod outcome;
 pub mod plan;
+pub mod real;
 pub mod codegen;
 pub mod cpu;
 pub mod gpu;

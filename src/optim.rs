@@ -136,20 +136,9 @@ impl OptimizerKind {
         }
     }
 
-    /// Per-run optimizer state in reals, for `dim` variables (after x itself).
     /// Whether weight decay is decoupled from the gradient (AdamW) rather than added to it.
     pub fn decoupled_weight_decay(self) -> bool {
         self == OptimizerKind::Adamw
-    }
-
-    pub fn state_slots(self, dim: usize) -> usize {
-        match self {
-            OptimizerKind::Gd => 0,
-            OptimizerKind::Momentum | OptimizerKind::Nesterov => dim,
-            OptimizerKind::Adam | OptimizerKind::Adamw => 2 * dim + 2,
-            OptimizerKind::Rmsprop => 3 * dim,
-            OptimizerKind::Adagrad => dim,
-        }
     }
 }
 

@@ -105,14 +105,6 @@ pub struct Block {
     pub runs: u64,
 }
 
-/// One run's decoded configuration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunParams {
-    pub lr: f64,
-    pub hypers: Vec<f64>,
-    pub init: Vec<f64>,
-}
-
 impl Block {
     pub fn n_hypers(&self) -> usize {
         self.n_hypers
@@ -144,13 +136,6 @@ impl Block {
         let inner: u64 = self.axes[k + 1..].iter().map(|a| a.values.len() as u64).product();
         let axis = &self.axes[k];
         axis.values[((local / inner) % axis.values.len() as u64) as usize]
-    }
-
-    pub fn params(&self, local: u64) -> RunParams {
-        let d = self.digits(local);
-        let v: Vec<f64> = self.axes.iter().zip(&d).map(|(a, &i)| a.values[i]).collect();
-        let h = self.n_hypers();
-        RunParams { lr: v[0], hypers: v[1..1 + h].to_vec(), init: v[1 + h..].to_vec() }
     }
 }
 

@@ -2,7 +2,6 @@
 //! Runs are split into chunks handed out dynamically to all cores (rayon's work stealing),
 //! because runs end at very different steps.
 
-pub mod real;
 pub mod sweep;
 pub mod tape;
 
@@ -10,7 +9,7 @@ use crate::engine::Progress;
 use crate::outcome::Results;
 use crate::plan::{Plan, Precision};
 use rayon::prelude::*;
-use real::Real;
+use crate::real::Real;
 pub use sweep::Selection;
 use sweep::{run_chunk, Kernel, LANES};
 use tape::Tape;

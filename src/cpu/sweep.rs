@@ -13,7 +13,7 @@
 //! Lint note: index loops over lanes are deliberate (they mirror the shader and vectorize).
 #![allow(clippy::needless_range_loop)]
 
-use super::real::Real;
+use crate::real::Real;
 use super::tape::{Op, Tape};
 use crate::codegen::{clips, lr_scales, no_weight_decay, slot_init, slot_names, SlotInit};
 use crate::optim::{OptimizerKind, ScheduleKind};

@@ -53,30 +53,9 @@ impl Func {
         Self::USER.iter().find(|(_, f)| *f == self).map(|(n, _)| *n).unwrap_or("?")
     }
 
-    /// Scalar definition shared by every backend (the WGSL helpers in shaders/sweep.wgsl and
-    /// `cpu::real::Real::func` follow the same formulas).
+    /// The function at f64 (the formulas are `Real::func`'s, shared with the CPU backend).
     pub fn eval_f64(self, x: f64) -> f64 {
-        match self {
-            Func::Sin => x.sin(),
-            Func::Cos => x.cos(),
-            Func::Tan => x.tan(),
-            Func::Exp => x.exp(),
-            Func::Log => x.ln(),
-            Func::Sqrt => x.sqrt(),
-            Func::Abs => x.abs(),
-            Func::Tanh => x.tanh(),
-            Func::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-            Func::Softplus => x.max(0.0) + (1.0 + (-x.abs()).exp()).ln(),
-            Func::Sign => {
-                if x > 0.0 {
-                    1.0
-                } else if x < 0.0 {
-                    -1.0
-                } else {
-                    0.0
-                }
-            }
-        }
+        <f64 as crate::real::Real>::func(self, x)
     }
 }
 
@@ -465,20 +444,5 @@ impl Graph {
             stack.extend(self.node(id).children());
         }
         (0..self.nodes.len() as NodeId).filter(|&i| live[i as usize]).collect()
-    }
-
-    /// A readable infix rendering (used by `gdsweep objectives` and error messages).
-    pub fn to_infix(&self, id: NodeId, vars: &[String]) -> String {
-        match self.node(id) {
-            Node::Const(c) => format!("{c}"),
-            Node::Var(v) => vars[v as usize].clone(),
-            Node::Add(a, b) => format!("({} + {})", self.to_infix(a, vars), self.to_infix(b, vars)),
-            Node::Sub(a, b) => format!("({} - {})", self.to_infix(a, vars), self.to_infix(b, vars)),
-            Node::Mul(a, b) => format!("{}*{}", self.to_infix(a, vars), self.to_infix(b, vars)),
-            Node::Div(a, b) => format!("{}/{}", self.to_infix(a, vars), self.to_infix(b, vars)),
-            Node::Neg(a) => format!("-{}", self.to_infix(a, vars)),
-            Node::Pow(a, b) => format!("{}^{}", self.to_infix(a, vars), self.to_infix(b, vars)),
-            Node::Func(f, a) => format!("{}({})", f.name(), self.to_infix(a, vars)),
-        }
     }
 }

@@ -1,4 +1,6 @@
-//! The scalar type of the CPU path: f32 or f64, with the operations the kernel uses.
+//! The scalar type of the CPU path: f32 or f64, with the operations the kernel uses. The
+//! built-in functions' formulas live here once (`Real::func`); shaders/sweep.wgsl and
+//! math_*.wgsl are their GPU twins.
 
 use crate::expr::Func;
 use std::fmt::Debug;
