@@ -10,7 +10,6 @@
 use crate::config::{parse, Overrides};
 use crate::engine::{execute, selections, Exec};
 use crate::error::Result;
-use crate::plan::BackendChoice;
 
 pub fn w1(n: u64, steps: u32) -> String {
     format!(
@@ -33,18 +32,17 @@ pub struct BenchRow {
     pub config_steps_per_s: f64,
 }
 
-/// Run W1 (n learning rates) and W2 (side² starts) on each backend in `backends`, best of
-/// `repeat` runs (shared machines are noisy; the best run is the least disturbed).
-pub fn run(n: u64, side: u64, steps: u32, backends: &[BackendChoice], repeat: u32) -> Result<Vec<BenchRow>> {
+/// Run W1 (n learning rates) and W2 (side² starts) on each opened backend, best of `repeat`
+/// runs (shared machines are noisy; the best run is the least disturbed).
+pub fn run(n: u64, side: u64, steps: u32, execs: &[Exec], repeat: u32) -> Result<Vec<BenchRow>> {
     let mut rows = Vec::new();
     for (name, src) in [("W1", w1(n, steps)), ("W2", w2(side, steps))] {
         let plan = parse(name, &src, name, Overrides::default())?;
-        for &b in backends {
-            let exec = Exec::open(&plan, b)?;
+        for exec in execs {
             let sel = selections(&plan, None);
             let mut best: Option<BenchRow> = None;
             for _ in 0..repeat.max(1) {
-                let report = execute(&plan, &exec, &sel)?;
+                let report = execute(&plan, exec, &sel)?;
                 if best.as_ref().is_none_or(|r| report.seconds < r.seconds) {
                     best = Some(BenchRow {
                         workload: name.into(),

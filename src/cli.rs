@@ -250,19 +250,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench { n, side, steps, backend, peers, python, peer_list, repeat } => {
-            let backends = match overrides(backend, None).backend {
-                Some(BackendChoice::Auto) | None => {
-                    if gpu::Gpu::new(false).is_ok() {
-                        vec![BackendChoice::Gpu, BackendChoice::Cpu]
-                    } else {
-                        vec![BackendChoice::Cpu]
-                    }
-                }
-                Some(b) => vec![b],
+            // Each backend opened once (W1 and W2 are f32: no f64 needed).
+            let gpu_exec = || gpu::Gpu::new(false).map(|g| Exec::Gpu(Box::new(g)));
+            let execs = match overrides(backend, None).backend {
+                Some(BackendChoice::Auto) | None => match gpu_exec() {
+                    Ok(g) => vec![g, Exec::Cpu],
+                    Err(_) => vec![Exec::Cpu],
+                },
+                Some(BackendChoice::Gpu) => vec![gpu_exec()?],
+                Some(BackendChoice::Cpu) => vec![Exec::Cpu],
             };
             println!("| workload | backend | device | seconds | config-steps/s |");
             println!("|---|---|---|---|---|");
-            let rows = bench::run(n, side, steps, &backends, repeat)?;
+            let rows = bench::run(n, side, steps, &execs, repeat)?;
             for r in &rows {
                 println!("| {} | {} | {} | {:.3} | {:.3e} |", r.workload, r.backend, r.device, r.seconds, r.config_steps_per_s);
             }
