@@ -18,10 +18,22 @@
 //   GRAD_NORM2  sum of g_i * g_i
 //   UPDATE      one optimizer step (x and slots from g_i)
 //   STORE       x and slots back to `state`
+//   WINDOW_*    the window record's per-coordinate lines (see below)
 //
-// State of run i: state[i*STRIDE ..]: x (DIM), slots, bound, gtol2, last loss, last grad norm².
-// info[2i] = status, info[2i+1] = steps taken. The host zeroes info before a batch's first
-// dispatch, which is how a run knows to start from its initial point.
+// State of run i: state[i*STRIDE ..]: x (DIM), slots, the window record (at WIN: anchor point
+// (DIM), anchor tolerance, previous gradient (DIM); at SEG: SEGMENTS segment maxima of ‖g‖², loss
+// at the window's start), bound, gtol2, last loss, last grad norm². info[INFO_STRIDE*i ..] =
+// status, steps taken, anchor step, period, returns, loss rose, turns. The host zeroes info
+// before a batch's first dispatch, which is how a run knows to start from its initial point.
+//
+// Two pipelines are made from this file. The main one (the WINDOW{ … }WINDOW blocks cut out)
+// runs every run to `pause_at` = the window's first step, or to the end where there is no
+// window. The window one (blocks kept) runs the last steps and records, at every point of the
+// window, what outcome::classify needs: each segment's largest ‖g‖², whether the loss rose,
+// how often the gradient turned against the previous one, and returns to the anchor (an
+// earlier point): a return within anchor_tol after `period` steps is a candidate period,
+// confirmed by each further return after exactly `period` steps. Runs that end before the
+// window never pay for it.
 
 alias real = {{REAL}};
 
@@ -29,6 +41,8 @@ const STATUS_RUNNING: u32 = 0u;
 const STATUS_CONVERGED: u32 = 1u;
 const STATUS_DIVERGED: u32 = 2u;
 const STATUS_MAX_STEPS: u32 = 3u;
+const SEGMENTS: u32 = 8u;
+const NEVER: u32 = 0xffffffffu;
 
 {{CONSTANTS}}
 
@@ -40,8 +54,12 @@ struct Params {
     steps_this_dispatch: u32, // most updates this dispatch makes per run
     max_steps: u32,           // `steps` of the config
     row_pitch: u32,           // invocations per row of a 2-D dispatch
+    window_start: u32,        // first step of the classification window
+    segment_len: u32,         // steps per window segment; 0: no window
+    pause_at: u32,            // main pipeline: stop (still running) at this step
     _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -70,8 +88,9 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= params.run_count) {
         return;
     }
-    var status = info[2u * i];
-    var steps_done = info[2u * i + 1u];
+    let ii = INFO_STRIDE * i;
+    var status = info[ii];
+    var steps_done = info[ii + 1u];
     if (status != STATUS_RUNNING) {
         return;
     }
@@ -89,7 +108,34 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
 {{LOAD}}
         bound = state[base + STRIDE - 4u];
         gtol2 = state[base + STRIDE - 3u];
+        last_loss = state[base + STRIDE - 2u];
     }
+    // WINDOW{
+{{WINDOW_DECLARE}}
+    var anchor_tol: real;
+    var gcur: real;
+    var loss_start: real;
+    var anchor_step: u32;
+    var period: u32;
+    var returns: u32;
+    var loss_rose: u32;
+    var turns: u32;
+    var seg: u32;
+    var next_flush: u32;
+    if (steps_done > params.window_start) {
+{{WINDOW_LOAD}}
+        anchor_tol = state[base + WIN + DIM];
+        loss_start = state[base + SEG + SEGMENTS];
+        anchor_step = info[ii + 2u];
+        period = info[ii + 3u];
+        returns = info[ii + 4u];
+        loss_rose = info[ii + 5u];
+        turns = info[ii + 6u];
+        seg = min((steps_done - params.window_start + 1u) / params.segment_len, SEGMENTS - 1u);
+        gcur = state[base + SEG + seg];
+        next_flush = select(NEVER, params.window_start + (seg + 1u) * params.segment_len - 1u, seg < SEGMENTS - 1u);
+    }
+    // }WINDOW
     var k = 0u;
     loop {
 {{EVAL}}
@@ -99,6 +145,47 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
             let gtol = max(GRAD_TOL_ABS, GRAD_TOL_REL * sqrt(gn2));
             gtol2 = gtol * gtol;
         }
+        // WINDOW{
+        // Record each point once: a dispatch re-evaluates the previous one's last point first.
+        if (k > 0u || steps_done == params.window_start) {
+            if (steps_done == params.window_start) {
+{{ANCHOR_SET}}
+                anchor_tol = CYCLE_TOL * {{X_INF}};
+                anchor_step = steps_done;
+                period = 0u;
+                returns = 0u;
+                loss_rose = 0u;
+                turns = 0u;
+                loss_start = loss;
+                gcur = gn2;
+                seg = 0u;
+                next_flush = select(NEVER, params.window_start + params.segment_len - 1u, SEGMENTS > 1u);
+            } else {
+                loss_rose = select(loss_rose, 1u, loss > last_loss);
+                turns = turns + select(0u, 1u, {{TURN_DOT}} < real(0.0));
+                let since = steps_done - anchor_step;
+                let back = {{ANCHOR_DIST}} <= anchor_tol;
+                let searching = period == 0u;
+                let found = searching && back;
+                let due = !searching && since == period;
+                returns = select(select(returns, select(0u, returns + 1u, back), due), 1u, found);
+                period = select(select(period, select(0u, period, back), due), since, found);
+                if (found || due || (searching && since >= MAX_PERIOD)) {
+{{ANCHOR_SET}}
+                    anchor_tol = CYCLE_TOL * {{X_INF}};
+                    anchor_step = steps_done;
+                }
+                gcur = max(gcur, gn2);
+            }
+{{GPREV_SET}}
+            if (steps_done == next_flush) {
+                state[base + SEG + seg] = gcur;
+                gcur = real(0.0);
+                seg = seg + 1u;
+                next_flush = select(NEVER, next_flush + params.segment_len, seg < SEGMENTS - 1u);
+            }
+        }
+        // }WINDOW
         last_loss = loss;
         last_gn2 = gn2;
         // One exit test per step (each `break` costs SIMD mask bookkeeping on CPU drivers);
@@ -106,7 +193,7 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         let diverged = !(is_finite(loss) && {{X_FINITE}} && abs(loss) <= bound);
         let converged = gn2 <= gtol2;
         let at_max = steps_done >= params.max_steps;
-        if (diverged || converged || at_max || k >= params.steps_this_dispatch) {
+        if (diverged || converged || at_max || k >= params.steps_this_dispatch || steps_done >= params.pause_at) {
             status = select(select(select(STATUS_RUNNING, STATUS_MAX_STEPS, at_max), STATUS_CONVERGED, converged), STATUS_DIVERGED, diverged);
             break;
         }
@@ -115,10 +202,21 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         k = k + 1u;
     }
 {{STORE}}
+    // WINDOW{
+{{WINDOW_STORE}}
+    state[base + WIN + DIM] = anchor_tol;
+    state[base + SEG + seg] = gcur;
+    state[base + SEG + SEGMENTS] = loss_start;
+    info[ii + 2u] = anchor_step;
+    info[ii + 3u] = period;
+    info[ii + 4u] = returns;
+    info[ii + 5u] = loss_rose;
+    info[ii + 6u] = turns;
+    // }WINDOW
     state[base + STRIDE - 4u] = bound;
     state[base + STRIDE - 3u] = gtol2;
     state[base + STRIDE - 2u] = last_loss;
     state[base + STRIDE - 1u] = last_gn2;
-    info[2u * i] = status;
-    info[2u * i + 1u] = steps_done;
+    info[ii] = status;
+    info[ii + 1u] = steps_done;
 }

@@ -76,20 +76,7 @@ pub fn find(obj: &Objective, r: &Results, tolerance: f64) -> BasinMap {
         .enumerate()
         .map(|(id, (centre, count))| {
             let eigenvalues = symmetric_eigenvalues(obj.hessian_f64(&centre));
-            let top = eigenvalues.iter().fold(0f64, |m, v| m.max(v.abs()));
-            let eps = 1e-8 * top.max(1.0);
-            let (pos, neg) = (eigenvalues.iter().any(|&v| v > eps), eigenvalues.iter().any(|&v| v < -eps));
-            let all_pos = eigenvalues.iter().all(|&v| v > eps);
-            let all_neg = eigenvalues.iter().all(|&v| v < -eps);
-            let kind = if all_pos {
-                "minimum"
-            } else if all_neg {
-                "maximum"
-            } else if pos && neg {
-                "saddle"
-            } else {
-                "degenerate"
-            };
+            let kind = point_kind(&eigenvalues);
             let lmax = eigenvalues.last().copied().unwrap_or(0.0);
             Basin {
                 id,
@@ -103,6 +90,50 @@ pub fn find(obj: &Objective, r: &Results, tolerance: f64) -> BasinMap {
         })
         .collect();
     BasinMap { basins, label }
+}
+
+/// What a stationary point is, from its Hessian's eigenvalues (ascending): `minimum` if all
+/// are > ε, `maximum` if all < −ε, `saddle` if some are > ε and some < −ε, else `degenerate`;
+/// ε = 1e-8·max(1, max|λ|).
+pub fn point_kind(eigenvalues: &[f64]) -> &'static str {
+    let top = eigenvalues.iter().fold(0f64, |m, v| m.max(v.abs()));
+    let eps = 1e-8 * top.max(1.0);
+    let (pos, neg) = (eigenvalues.iter().any(|&v| v > eps), eigenvalues.iter().any(|&v| v < -eps));
+    if eigenvalues.iter().all(|&v| v > eps) {
+        "minimum"
+    } else if eigenvalues.iter().all(|&v| v < -eps) {
+        "maximum"
+    } else if pos && neg {
+        "saddle"
+    } else {
+        "degenerate"
+    }
+}
+
+/// Whether the Hessian at a point has a clearly negative eigenvalue (a saddle or a maximum).
+fn has_descent_direction(eigenvalues: &[f64]) -> bool {
+    matches!(point_kind(eigenvalues), "saddle" | "maximum")
+}
+
+/// Relabel `converged` runs that stopped at a saddle or a maximum as `stalled` (the gradient
+/// vanished, but the point is not a minimum). The Hessian is evaluated in f64 at each such
+/// run's final point; when it is constant (quadratics, least squares) only once.
+pub fn mark_stalled_points(obj: &Objective, r: &mut Results) {
+    use rayon::prelude::*;
+    let constant = obj.hessian.iter().flatten().all(|&h| obj.graph.as_const(h).is_some());
+    if constant {
+        let zero = vec![0.0; obj.dim()];
+        if !has_descent_direction(&symmetric_eigenvalues(obj.hessian_f64(&zero))) {
+            return;
+        }
+    }
+    let d = r.dim;
+    let (x, status) = (&r.x, &mut r.status);
+    status.par_iter_mut().enumerate().with_min_len(1024).for_each(|(i, s)| {
+        if *s == Status::Converged && has_descent_direction(&symmetric_eigenvalues(obj.hessian_f64(&x[i * d..(i + 1) * d]))) {
+            *s = Status::Stalled;
+        }
+    });
 }
 
 /// Eigenvalues of a symmetric matrix, ascending (cyclic Jacobi rotations).

@@ -11,9 +11,12 @@ use crate::config::{parse, Overrides};
 use crate::engine::{execute, selections, Exec};
 use crate::error::Result;
 
-pub fn w1(n: u64, steps: u32) -> String {
+/// W1: the peers' workload. `window = 0` does what the peers do (no classification of runs
+/// that reach `steps`); W1c is W1 with the default outcome window, to show what it costs.
+pub fn w1(n: u64, steps: u32, window: Option<u32>) -> String {
     format!(
-        "name = \"W1\"\n[objective]\nbuiltin = \"forum_lstsq\"\n[sweep]\nlr = {{ log = [1e-6, 1e-4], n = {n} }}\n[run]\nsteps = {steps}\n"
+        "name = \"W1\"\n[objective]\nbuiltin = \"forum_lstsq\"\n[sweep]\nlr = {{ log = [1e-6, 1e-4], n = {n} }}\n[run]\nsteps = {steps}\n{}",
+        window.map_or(String::new(), |w| format!("window = {w}\n"))
     )
 }
 
@@ -36,7 +39,7 @@ pub struct BenchRow {
 /// runs (shared machines are noisy; the best run is the least disturbed).
 pub fn run(n: u64, side: u64, steps: u32, execs: &[Exec], repeat: u32) -> Result<Vec<BenchRow>> {
     let mut rows = Vec::new();
-    for (name, src) in [("W1", w1(n, steps)), ("W2", w2(side, steps))] {
+    for (name, src) in [("W1", w1(n, steps, Some(0))), ("W1c", w1(n, steps, None)), ("W2", w2(side, steps))] {
         let plan = parse(name, &src, name, Overrides::default())?;
         for exec in execs {
             let sel = selections(&plan, None);

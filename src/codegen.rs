@@ -290,13 +290,32 @@ fn decode_wgsl(block: &Block) -> String {
     s
 }
 
-/// The complete WGSL module for one optimizer block of a plan.
-pub fn sweep_wgsl(plan: &Plan, block_index: usize) -> String {
+/// The complete WGSL module for one optimizer block of a plan: the main pipeline's, or with
+/// `window` the window pipeline's (see shaders/sweep.wgsl).
+pub fn sweep_wgsl(plan: &Plan, block_index: usize, window: bool) -> String {
     let block = &plan.blocks[block_index];
-    kernel_wgsl(&plan.objective, block, plan.precision, &plan.rules, plan.state_stride(block))
+    kernel_wgsl(&plan.objective, block, plan.precision, &plan.rules, plan.state_stride(block), window)
 }
 
-pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, stride: usize) -> String {
+/// The template with its `// WINDOW{` … `// }WINDOW` blocks kept (markers dropped) or cut out.
+fn window_blocks(template: &str, keep: bool) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut inside = false;
+    for line in template.lines() {
+        match line.trim() {
+            "// WINDOW{" => inside = true,
+            "// }WINDOW" => inside = false,
+            _ if !inside || keep => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, stride: usize, window: bool) -> String {
     let dim = obj.dim();
     let slots = slot_names(block, dim);
     let ind = "        ";
@@ -304,6 +323,12 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     let _ = writeln!(constants, "const GRAD_TOL_ABS: real = {};", literal(rules.grad_tol_abs, p));
     let _ = writeln!(constants, "const GRAD_TOL_REL: real = {};", literal(rules.grad_tol_rel, p));
     let _ = writeln!(constants, "const BLOWUP: real = {};", literal(rules.blowup, p));
+    let _ = writeln!(constants, "const DIM: u32 = {dim}u;");
+    let _ = writeln!(constants, "const WIN: u32 = {}u;", dim + slots.len());
+    let _ = writeln!(constants, "const SEG: u32 = {}u;", dim + slots.len() + 2 * dim + 1);
+    let _ = writeln!(constants, "const INFO_STRIDE: u32 = {}u;", crate::plan::INFO_STRIDE);
+    let _ = writeln!(constants, "const MAX_PERIOD: u32 = {}u;", rules.max_period);
+    let _ = writeln!(constants, "const CYCLE_TOL: real = {};", literal(rules.cycle_tol, p));
     let is_finite = match p {
         Precision::F32 => "return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;",
         // 64-bit values have no 32-bit bitcast in WGSL: |v| <= MAX is false for NaN and ±inf.
@@ -331,9 +356,23 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         let _ = writeln!(load, "{ind}{name} = state[base + {at}u];");
         let _ = writeln!(store, "    state[base + {at}u] = {name};");
     }
+    // The window record: anchor a{j} at WIN + j, previous gradient gp{j} at WIN + DIM + 1 + j.
+    let nest_max = |terms: Vec<String>| terms.into_iter().reduce(|a, b| format!("max({a}, {b})")).unwrap_or_default();
+    let lines = |f: &dyn Fn(usize) -> String| (0..dim).map(|j| f(j) + "\n").collect::<String>();
+    let win_declare = lines(&|j| format!("    var a{j}: real;\n    var gp{j}: real;"));
+    let win_load = lines(&|j| {
+        format!("        a{j} = state[base + WIN + {j}u];\n        gp{j} = state[base + WIN + DIM + {}u];", 1 + j)
+    });
+    let win_store =
+        lines(&|j| format!("    state[base + WIN + {j}u] = a{j};\n    state[base + WIN + DIM + {}u] = gp{j};", 1 + j));
+    let anchor_set = lines(&|j| format!("                a{j} = x{j};"));
+    let gprev_set = lines(&|j| format!("            gp{j} = g{j};"));
+    let anchor_dist = nest_max((0..dim).map(|j| format!("abs(x{j} - a{j})")).collect());
+    let x_inf = nest_max((0..dim).map(|j| format!("abs(x{j})")).collect());
+    let turn_dot = (0..dim).map(|j| format!("g{j} * gp{j}")).collect::<Vec<_>>().join(" + ");
     let x_finite = (0..dim).map(|j| format!("is_finite(x{j})")).collect::<Vec<_>>().join(" && ");
     let gn2 = (0..dim).map(|j| format!("g{j} * g{j}")).collect::<Vec<_>>().join(" + ");
-    TEMPLATE
+    window_blocks(TEMPLATE, window)
         .replace("{{REAL}}", p.name())
         .replace("{{WORKGROUP_SIZE}}", &WORKGROUP_SIZE.to_string())
         .replace("{{CONSTANTS}}", &constants)
@@ -351,6 +390,14 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         .replace("{{GRAD_NORM2}}", &gn2)
         .replace("{{UPDATE}}", &update_wgsl(block, dim, p))
         .replace("{{STORE}}", &store)
+        .replace("{{WINDOW_DECLARE}}\n", &win_declare)
+        .replace("{{WINDOW_LOAD}}\n", &win_load)
+        .replace("{{WINDOW_STORE}}\n", &win_store)
+        .replace("{{ANCHOR_SET}}\n", &anchor_set)
+        .replace("{{GPREV_SET}}\n", &gprev_set)
+        .replace("{{ANCHOR_DIST}}", &anchor_dist)
+        .replace("{{X_INF}}", &x_inf)
+        .replace("{{TURN_DOT}}", &format!("({turn_dot})"))
 }
 
 /// Parse and validate WGSL with naga, with f64 allowed where asked: what a GPU driver would

@@ -79,6 +79,9 @@ struct RawRun {
     grad_tol_rel: Option<Spanned<f64>>,
     blowup: Option<Spanned<f64>>,
     steps_per_dispatch: Option<Spanned<i64>>,
+    window: Option<Spanned<i64>>,
+    max_period: Option<Spanned<i64>>,
+    cycle_tol: Option<Spanned<f64>>,
 }
 
 /// Command-line settings that take precedence over the file's `[run]` table.
@@ -182,6 +185,9 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         grad_tol_rel: None,
         blowup: None,
         steps_per_dispatch: None,
+        window: None,
+        max_period: None,
+        cycle_tol: None,
     });
     let precision = match (ov.precision, &run.precision) {
         (Some(p), _) => p,
@@ -243,6 +249,25 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
     }
     if let Some(s) = &run.blowup {
         rules.blowup = nonneg(s, "run.blowup", Some(1.0))?;
+    }
+    if let Some(s) = &run.cycle_tol {
+        rules.cycle_tol = nonneg(s, "run.cycle_tol", None)?;
+    }
+    let int_in = |s: &Spanned<i64>, field: &str, lo: i64, hi: i64, why: &str| -> Result<u32, ConfigError> {
+        let v = *s.get_ref();
+        if v < lo || v > hi {
+            return Err(cx.err(Some(s.span()), field, format!("{v} is not allowed: use {lo} ..= {hi}{why}")));
+        }
+        Ok(v as u32)
+    };
+    if let Some(s) = &run.window {
+        rules.window = int_in(s, "run.window", 0, 1 << 30, " (0: no classification; else at least 8, 8 segments of ≥ 1 step)")?;
+        if (1..8).contains(&rules.window) {
+            return Err(cx.err(Some(s.span()), "run.window", format!("{} is not allowed: use 0 (no classification) or 8 ..= {}", rules.window, 1 << 30)));
+        }
+    }
+    if let Some(s) = &run.max_period {
+        rules.max_period = int_in(s, "run.max_period", 1, 1 << 20, "")?;
     }
 
     let basins = match raw.analysis.as_ref().and_then(|a| a.basins.as_ref()) {

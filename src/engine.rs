@@ -109,6 +109,8 @@ pub fn execute_with_progress(plan: &Plan, exec: &Exec, sel: &[Selection], progre
             Some(a) => a.append(r),
         }
     }
-    let results = all.ok_or_else(|| Error::Other("the plan has no optimizer blocks".into()))?;
-    Ok(Report { results, backend: exec.name(), adapter: exec.adapter().cloned(), seconds: t.elapsed().as_secs_f64() })
+    let mut results = all.ok_or_else(|| Error::Other("the plan has no optimizer blocks".into()))?;
+    let seconds = t.elapsed().as_secs_f64();
+    crate::basins::mark_stalled_points(&plan.objective, &mut results);
+    Ok(Report { results, backend: exec.name(), adapter: exec.adapter().cloned(), seconds })
 }

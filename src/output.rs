@@ -63,7 +63,8 @@ fn write_atomically(path: &Path, body: impl FnOnce(&mut std::io::BufWriter<std::
     std::fs::rename(&tmp, path).map_err(io)
 }
 
-/// runs.csv: run, optimizer, lr, hyperparameters, init_<var>, status, steps, loss, grad_norm, x_<var>.
+/// runs.csv: run, optimizer, lr, hyperparameters, init_<var>, status, steps, loss, grad_norm, x_<var>,
+/// rate, period, steps_left.
 /// Rows are formatted in parallel chunks and written in order.
 pub fn write_runs_csv(path: &Path, plan: &Plan, r: &Results) -> Result<()> {
     write_runs_csv_with_basins(path, plan, r, None)
@@ -81,6 +82,7 @@ pub fn write_runs_csv_with_basins(path: &Path, plan: &Plan, r: &Results, basins:
         header.extend(vars.iter().map(|v| format!("init_{v}")));
         header.extend(["status", "steps", "loss", "grad_norm"].map(String::from));
         header.extend(vars.iter().map(|v| format!("x_{v}")));
+        header.extend(["rate", "period", "steps_left"].map(String::from));
         if basins.is_some() {
             header.push("basin".into());
         }
@@ -149,6 +151,19 @@ fn format_rows(
             push_number(&mut text, v, p);
             ends.push(text.len());
         }
+        // Not applicable: empty (rate and steps_left are NaN, period 0).
+        if !r.rate[i].is_nan() {
+            push_number(&mut text, r.rate[i], Precision::F64);
+        }
+        ends.push(text.len());
+        if r.period[i] > 0 {
+            let _ = write!(text, "{}", r.period[i]);
+        }
+        ends.push(text.len());
+        if !r.steps_left[i].is_nan() {
+            push_number(&mut text, r.steps_left[i], Precision::F64);
+        }
+        ends.push(text.len());
         if let Some(labels) = basins {
             if let Some(b) = labels[i] {
                 let _ = write!(text, "{b}");

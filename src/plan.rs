@@ -64,6 +64,11 @@ impl BackendChoice {
     }
 }
 
+pub const DEFAULT_WINDOW: u32 = 256;
+pub const DEFAULT_MAX_PERIOD: u32 = 64;
+/// Segments of the classification window; keep in sync with shaders/sweep.wgsl.
+pub const SEGMENTS: u32 = 8;
+
 /// When a run stops. Documented in README.md ("Outcomes").
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Rules {
@@ -72,14 +77,43 @@ pub struct Rules {
     pub grad_tol_rel: f64,
     /// Diverged when the loss or a coordinate is not finite, or |loss| > blowup·max(|loss₀|, 1).
     pub blowup: f64,
+    /// Runs still going at `steps` are classified from their last `window` steps
+    /// (see [`crate::outcome::classify`]).
+    pub window: u32,
+    /// Longest period looked for, in steps.
+    pub max_period: u32,
+    /// A point returns to an earlier one when ‖x − x_earlier‖∞ ≤ cycle_tol·‖x_earlier‖∞.
+    pub cycle_tol: f64,
 }
 
 impl Rules {
     pub fn defaults(p: Precision) -> Rules {
         match p {
-            Precision::F32 => Rules { grad_tol_abs: 1e-5, grad_tol_rel: 1e-4, blowup: 1e10 },
-            Precision::F64 => Rules { grad_tol_abs: 1e-10, grad_tol_rel: 1e-8, blowup: 1e10 },
+            Precision::F32 => Rules {
+                grad_tol_abs: 1e-5,
+                grad_tol_rel: 1e-4,
+                blowup: 1e10,
+                window: DEFAULT_WINDOW,
+                max_period: DEFAULT_MAX_PERIOD,
+                cycle_tol: 1e-5,
+            },
+            Precision::F64 => Rules {
+                grad_tol_abs: 1e-10,
+                grad_tol_rel: 1e-8,
+                blowup: 1e10,
+                window: DEFAULT_WINDOW,
+                max_period: DEFAULT_MAX_PERIOD,
+                cycle_tol: 1e-9,
+            },
         }
+    }
+
+    /// The classification window of a run of `steps` steps: (first step in it, segment length).
+    /// The window is the last min(window, steps) steps, cut into [`SEGMENTS`] equal segments
+    /// (the last also holds the final point); a segment length of 0 means no window.
+    pub fn window_of(&self, steps: u32) -> (u32, u32) {
+        let seg = self.window.min(steps) / SEGMENTS;
+        (steps - seg * SEGMENTS, seg)
     }
 }
 
@@ -189,10 +223,21 @@ impl Plan {
             .map(|i| (i, id - self.blocks[i].first_run))
     }
 
-    /// Per-run reals kept between dispatches: x, optimizer slots, then 4 bookkeeping values
-    /// (the blow-up bound, the gradient tolerance², the last loss and the last ‖g‖).
+    /// Per-run reals kept between dispatches: x, optimizer slots, the window record
+    /// ([`window_reals`], where runs are classified), then 4
+    /// bookkeeping values (the blow-up bound, the gradient tolerance², the last loss and ‖g‖²).
     pub fn state_stride(&self, block: &Block) -> usize {
         let d = self.objective.dim();
-        d + crate::codegen::slot_names(block, d).len() + 4
+        let record = if self.rules.window_of(self.steps).1 > 0 { window_reals(d) } else { 0 };
+        d + crate::codegen::slot_names(block, d).len() + record + 4
     }
 }
+
+/// Reals of the window record per run: anchor (dim), anchor tolerance, previous gradient (dim),
+/// segment maxima, loss at the window start (see shaders/sweep.wgsl).
+pub fn window_reals(dim: usize) -> usize {
+    2 * dim + 1 + SEGMENTS as usize + 1
+}
+
+/// u32s of `info` per run: status, steps, anchor step, period, returns, loss rose, turns.
+pub const INFO_STRIDE: usize = 7;

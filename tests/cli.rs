@@ -32,6 +32,13 @@ fn unknown_key() {
 }
 
 #[test]
+fn outcome_window_rules_are_checked() {
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[run]\nwindow = 4\n"), "run.window", "or 8 ..=");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[run]\nmax_period = 0\n"), "run.max_period", "1 ..=");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[run]\ncycle_tol = -1.0\n"), "run.cycle_tol", ">= 0");
+}
+
+#[test]
 fn wrong_type_with_line() {
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[run]\nsteps = \"many\"\n"), "run.steps", "bad.toml:6");
     bad(&format!("{OK_HEAD}[sweep]\nlr = \"fast\"\n"), "sweep.lr", "expected a number");
@@ -139,7 +146,7 @@ fn run_writes_results_and_never_overwrites_silently() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "run,optimizer,lr,weight_decay,beta,dampening,clip_norm,lr_scale_x,lr_scale_y,init_x,init_y,status,steps,loss,grad_norm,x_x,x_y"
+        "run,optimizer,lr,weight_decay,beta,dampening,clip_norm,lr_scale_x,lr_scale_y,init_x,init_y,status,steps,loss,grad_norm,x_x,x_y,rate,period,steps_left"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 3 * 2 + 3 * 2 * 2 + 3 * 2 * 2);
@@ -153,8 +160,12 @@ fn run_writes_results_and_never_overwrites_silently() {
     // lr 0.5 on 3y² (λ = 6): |1 − 0.5·6| = 2 > 1 diverges for GD.
     assert_eq!(rows[4][11], "diverged");
     for r in &rows {
-        for cell in &r[13..] {
+        for cell in &r[13..17] {
             assert!(cell.parse::<f64>().is_ok() || ["nan", "inf", "-inf"].contains(cell), "{cell}");
+        }
+        // rate, period, steps_left: numbers, or empty where they do not apply.
+        for cell in &r[17..] {
+            assert!(cell.is_empty() || cell.parse::<f64>().is_ok(), "{cell}");
         }
     }
     let manifest: serde_json::Value =
@@ -202,7 +213,7 @@ fn basins_analysis_writes_basins_csv_and_labels_runs() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 basins"));
     let runs = std::fs::read_to_string(dir.path().join("results/dw/runs.csv")).unwrap();
-    assert!(runs.lines().next().unwrap().ends_with(",x_x,basin"));
+    assert!(runs.lines().next().unwrap().ends_with(",x_x,rate,period,steps_left,basin"));
     let basins = std::fs::read_to_string(dir.path().join("results/dw/basins.csv")).unwrap();
     let header = basins.lines().next().unwrap();
     assert_eq!(header, "basin,optimizer,block,lr,count,fraction,entropy,kind,loss,x_x,eigenvalue_1,gd_lr_threshold,runs_in_basin");

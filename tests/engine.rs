@@ -26,7 +26,8 @@ fn results_do_not_depend_on_steps_per_dispatch() {
     };
     let one = run_all(&plan(&src(3000), Precision::F32), &g);
     let many = run_all(&plan(&src(7), Precision::F32), &g);
-    assert_eq!(one, many);
+    // Debug text: equal NaNs (rate where not measured) compare equal there.
+    assert!(format!("{one:?}") == format!("{many:?}"), "results differ between dispatch sizes");
 }
 
 /// More than 65,535 × 64 runs in one batch need a 2-D dispatch; every run must still be run once.

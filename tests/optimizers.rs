@@ -158,7 +158,16 @@ fn tiny_learning_rates_do_not_look_converged() {
         let plan = plan(src, p);
         for exec in backends(p) {
             let r = run_all(&plan, &exec);
-            assert_eq!(r.status, vec![Status::MaxSteps, Status::MaxSteps, Status::Converged], "{} {}", exec.name(), p.name());
+            let what = format!("{} {}: {:?} {:?}", exec.name(), p.name(), r.status, r.steps_left);
+            assert_eq!(r.status[2], Status::Converged, "{what}");
+            // Barely moving: slow with a huge number of steps left, or (where f32 cannot
+            // resolve the step against x) stalled.
+            for i in 0..2 {
+                assert!(
+                    (r.status[i] == Status::Slow && r.steps_left[i] > 1e6) || r.status[i] == Status::Stalled,
+                    "{what}"
+                );
+            }
         }
     }
 }

@@ -28,17 +28,22 @@ fn every_generated_shader_validates() {
             for p in [Precision::F32, Precision::F64] {
                 for wd in [0.0, 1e-2] {
                     let b = block(kind, obj.dim(), wd);
-                    let stride = obj.dim() + gdsweep::codegen::slot_names(&b, obj.dim()).len() + 4;
-                    let src = kernel_wgsl(&obj, &b, p, &Rules::defaults(p), stride);
-                    if let Err(e) = validate_wgsl(&src, p == Precision::F64) {
-                        panic!("{} / {} / {}: {e}\n{src}", entry.name, kind.name(), p.name());
+                    let stride = obj.dim()
+                        + gdsweep::codegen::slot_names(&b, obj.dim()).len()
+                        + gdsweep::plan::window_reals(obj.dim())
+                        + 4;
+                    for window in [false, true] {
+                        let src = kernel_wgsl(&obj, &b, p, &Rules::defaults(p), stride, window);
+                        if let Err(e) = validate_wgsl(&src, p == Precision::F64) {
+                            panic!("{} / {} / {} / window {window}: {e}\n{src}", entry.name, kind.name(), p.name());
+                        }
+                        count += 1;
                     }
-                    count += 1;
                 }
             }
         }
     }
-    assert_eq!(count, CATALOGUE.len() * OptimizerKind::ALL.len() * 2 * 2);
+    assert_eq!(count, CATALOGUE.len() * OptimizerKind::ALL.len() * 2 * 2 * 2);
 }
 
 /// `gpu::sweep::Params` and `struct Params` of shaders/sweep.wgsl, as naga reads it, have the
@@ -50,7 +55,7 @@ fn params_layout_matches_the_shader() {
     let entry = &CATALOGUE[0];
     let obj = entry.objective();
     let b = block(OptimizerKind::Gd, obj.dim(), 0.0);
-    let src = kernel_wgsl(&obj, &b, Precision::F32, &Rules::defaults(Precision::F32), obj.dim() + 4);
+    let src = kernel_wgsl(&obj, &b, Precision::F32, &Rules::defaults(Precision::F32), obj.dim() + 4, true);
     let module = validate_wgsl(&src, false).unwrap();
     let (members, span) = module
         .types
@@ -67,8 +72,12 @@ fn params_layout_matches_the_shader() {
         ("steps_this_dispatch", offset_of!(Params, steps_this_dispatch)),
         ("max_steps", offset_of!(Params, max_steps)),
         ("row_pitch", offset_of!(Params, row_pitch)),
+        ("window_start", offset_of!(Params, window_start)),
+        ("segment_len", offset_of!(Params, segment_len)),
+        ("pause_at", offset_of!(Params, pause_at)),
         ("_pad0", offset_of!(Params, _pad0)),
         ("_pad1", offset_of!(Params, _pad1)),
+        ("_pad2", offset_of!(Params, _pad2)),
     ];
     assert_eq!(members.len(), host.len());
     for (m, (name, offset)) in members.iter().zip(host) {

@@ -17,8 +17,8 @@ use crate::real::Real;
 use super::tape::{Op, Tape};
 use crate::codegen::{clips, lr_scales, no_weight_decay, slot_init, slot_names, SlotInit};
 use crate::optim::{OptimizerKind, ScheduleKind};
-use crate::outcome::{Results, Status};
-use crate::plan::{Block, Rules};
+use crate::outcome::{finish, Finding, Results, Status, WindowRecord};
+use crate::plan::{Block, Rules, SEGMENTS};
 
 pub const LANES: usize = 64;
 type V<F> = [F; LANES];
@@ -41,6 +41,13 @@ pub struct Kernel<'a, F: Real> {
     pub grad_tol_abs: F,
     pub grad_tol_rel: F,
     pub blowup: F,
+    pub rules: Rules,
+    /// The classification window: first step, segment length (0: none).
+    window_start: u32,
+    segment_len: u32,
+    /// The main pool parks a run at this step (the window's first, or never).
+    pause_at: u32,
+    cycle_tol: F,
     weight_decay: bool,
     /// Indices of the hyperparameters the update reads, within the block's hypers.
     h_beta: usize,
@@ -72,6 +79,14 @@ impl<'a, F: Real> Kernel<'a, F> {
             grad_tol_abs: F::from_f64(rules.grad_tol_abs),
             grad_tol_rel: F::from_f64(rules.grad_tol_rel),
             blowup: F::from_f64(rules.blowup),
+            rules: *rules,
+            window_start: rules.window_of(max_steps).0,
+            segment_len: rules.window_of(max_steps).1,
+            pause_at: match rules.window_of(max_steps) {
+                (ws, seg) if seg > 0 => ws,
+                _ => u32::MAX,
+            },
+            cycle_tol: F::from_f64(rules.cycle_tol),
             weight_decay: !no_weight_decay(block),
             h_beta: find("beta"),
             h_dampening: find("dampening"),
@@ -113,11 +128,26 @@ struct Lanes<F: Real> {
     slot_of: [usize; LANES],
     /// Held out of this pass's update (freshly filled, or idle).
     hold: [bool; LANES],
+    /// The window record, per lane (the window pipeline's registers: a{j}, anchor_tol, gp{j}, …).
+    anchor: Vec<V<F>>,
+    anchor_tol: V<F>,
+    gprev: Vec<V<F>>,
+    gcur: V<F>,
+    loss_start: V<F>,
+    last_loss: V<F>,
+    anchor_step: [u32; LANES],
+    period: [u32; LANES],
+    returns: [u32; LANES],
+    loss_rose: [u32; LANES],
+    turns: [u32; LANES],
+    seg: [u32; LANES],
+    next_flush: [u32; LANES],
+    segment_max: [[F; SEGMENTS as usize]; LANES],
 }
 
 /// Output columns of a chunk, written by position.
 struct ChunkOut {
-    status: Vec<Status>,
+    finding: Vec<Finding>,
     steps: Vec<u32>,
     loss: Vec<f64>,
     grad_norm: Vec<f64>,
@@ -144,6 +174,20 @@ impl<F: Real> Lanes<F> {
             steps_done: [0; LANES],
             slot_of: [usize::MAX; LANES],
             hold: [true; LANES],
+            anchor: vec![z; k.dim],
+            anchor_tol: z,
+            gprev: vec![z; k.dim],
+            gcur: z,
+            loss_start: z,
+            last_loss: z,
+            anchor_step: [0; LANES],
+            period: [0; LANES],
+            returns: [0; LANES],
+            loss_rose: [0; LANES],
+            turns: [0; LANES],
+            seg: [0; LANES],
+            next_flush: [0; LANES],
+            segment_max: [[F::default(); SEGMENTS as usize]; LANES],
         }
     }
 
@@ -311,10 +355,11 @@ impl<F: Real> Lanes<F> {
         }
     }
 
-    /// Whether any lane has something to settle this pass (step 0, or an outcome). Branch-free,
+    /// Whether any lane has something to settle this pass (step 0, an outcome, or reaching
+    /// `until`: the window in the main pool, `steps` in the window pool). Branch-free,
     /// coordinates outermost, so it vectorizes: it runs every pass.
     #[inline(always)]
-    fn any_event(&self, k: &Kernel<F>) -> bool {
+    fn any_event(&self, k: &Kernel<F>, until: u32) -> bool {
         let loss = &self.regs[k.tape.loss as usize];
         let mut ok = [true; LANES];
         for i in 0..LANES {
@@ -328,14 +373,117 @@ impl<F: Real> Lanes<F> {
         }
         let mut ev = false;
         for i in 0..LANES {
-            ev |= (self.steps_done[i] == 0) | !ok[i] | (self.gn2[i] <= self.gtol2[i]) | (self.steps_done[i] >= k.max_steps);
+            ev |= (self.steps_done[i] == 0) | !ok[i] | (self.gn2[i] <= self.gtol2[i]) | (self.steps_done[i] >= until);
         }
         ev
     }
 
-    /// The shader's outcome checks for each lane that has an event; finished runs are recorded
-    /// and their lanes refilled. Returns false when every lane is idle.
-    fn settle(&mut self, k: &Kernel<F>, sel: &Selection, next: &mut usize, out: &mut ChunkOut) -> bool {
+    /// The window pipeline's record of the point just evaluated, for every lane not held (in
+    /// the window pool every active lane is in its window). Branch-free over lanes, like the
+    /// shader's selects, so it vectorizes.
+    #[inline(always)]
+    fn record_window(&mut self, k: &Kernel<F>) {
+        // As in `update`: without held lanes, no per-lane selects (slow masked stores).
+        if self.hold.iter().any(|&h| h) {
+            self.record_window_lanes::<true>(k)
+        } else {
+            self.record_window_lanes::<false>(k)
+        }
+    }
+
+    #[inline(always)]
+    fn record_window_lanes<const MASKED: bool>(&mut self, k: &Kernel<F>) {
+        let never = u32::MAX;
+        let ws = k.window_start;
+        let loss = self.regs[k.tape.loss as usize];
+        let active: [bool; LANES] = std::array::from_fn(|i| !MASKED || !self.hold[i]);
+        let first: [bool; LANES] = std::array::from_fn(|i| self.steps_done[i] == ws);
+        let zero = F::default();
+        // g · g_prev, ‖x − anchor‖∞ and ‖x‖∞, left to right as in the shader.
+        let mut dot = [zero; LANES];
+        let mut dist = [zero; LANES];
+        let mut x_inf = [zero; LANES];
+        for j in 0..k.dim {
+            let (x, g) = (&self.regs[k.tape.vars[j] as usize], &self.regs[k.tape.grad[j] as usize]);
+            let (a, gp) = (&self.anchor[j], &self.gprev[j]);
+            for i in 0..LANES {
+                let (d, m, t) = ((x[i] - a[i]).abs(), x[i].abs(), g[i] * gp[i]);
+                dist[i] = if j == 0 { d } else { dist[i].max(d) };
+                x_inf[i] = if j == 0 { m } else { x_inf[i].max(m) };
+                dot[i] = if j == 0 { t } else { dot[i] + t };
+            }
+        }
+        // Integer and flag updates, then the reals: simple selects over plain arrays vectorize.
+        let max_period = k.rules.max_period;
+        let mut move_anchor = [false; LANES];
+        {
+            let (steps, anchor_step) = (&self.steps_done, &mut self.anchor_step);
+            let (period, returns) = (&mut self.period, &mut self.returns);
+            let (rose, turns) = (&mut self.loss_rose, &mut self.turns);
+            for i in 0..LANES {
+                let since = steps[i].wrapping_sub(anchor_step[i]);
+                let back = dist[i] <= self.anchor_tol[i];
+                let searching = period[i] == 0;
+                let found = searching & back;
+                let due = !searching & (since == period[i]);
+                let (f, on) = (first[i], active[i]);
+                let new_returns = if found { 1 } else if due & back { returns[i] + 1 } else if due { 0 } else { returns[i] };
+                let new_period = if found { since } else if due & !back { 0 } else { period[i] };
+                let new_rose = if loss[i] > self.last_loss[i] { 1 } else { rose[i] };
+                let new_turns = turns[i] + (dot[i] < zero) as u32;
+                move_anchor[i] = on & (f | found | due | (searching & (since >= max_period)));
+                returns[i] = if !on { returns[i] } else if f { 0 } else { new_returns };
+                period[i] = if !on { period[i] } else if f { 0 } else { new_period };
+                rose[i] = if !on { rose[i] } else if f { 0 } else { new_rose };
+                turns[i] = if !on { turns[i] } else if f { 0 } else { new_turns };
+                anchor_step[i] = if move_anchor[i] { steps[i] } else { anchor_step[i] };
+            }
+        }
+        let tol = k.cycle_tol;
+        for i in 0..LANES {
+            let (f, on) = (first[i], active[i]);
+            self.anchor_tol[i] = if move_anchor[i] { tol * x_inf[i] } else { self.anchor_tol[i] };
+            self.loss_start[i] = if on & f { loss[i] } else { self.loss_start[i] };
+            let g = self.gcur[i].max(self.gn2[i]);
+            self.gcur[i] = if !on { self.gcur[i] } else if f { self.gn2[i] } else { g };
+            self.last_loss[i] = if on { loss[i] } else { self.last_loss[i] };
+        }
+        for i in 0..LANES {
+            if first[i] & active[i] {
+                self.seg[i] = 0;
+                self.next_flush[i] = if SEGMENTS > 1 { ws + k.segment_len - 1 } else { never };
+            }
+        }
+        for j in 0..k.dim {
+            let (x, g) = (&self.regs[k.tape.vars[j] as usize], &self.regs[k.tape.grad[j] as usize]);
+            let (a, gp) = (&mut self.anchor[j], &mut self.gprev[j]);
+            for i in 0..LANES {
+                a[i] = if move_anchor[i] { x[i] } else { a[i] };
+                gp[i] = if active[i] { g[i] } else { gp[i] };
+            }
+        }
+        let mut flush = false;
+        for i in 0..LANES {
+            flush |= active[i] & (self.steps_done[i] == self.next_flush[i]);
+        }
+        if flush {
+            for i in 0..LANES {
+                if active[i] && self.steps_done[i] == self.next_flush[i] {
+                    let s = self.seg[i] as usize;
+                    self.segment_max[i][s] = self.gcur[i];
+                    self.gcur[i] = zero;
+                    self.seg[i] += 1;
+                    self.next_flush[i] = if self.seg[i] < SEGMENTS - 1 { self.next_flush[i] + k.segment_len } else { never };
+                }
+            }
+        }
+    }
+
+    /// The shader's outcome checks for each lane that has an event. Finished runs are
+    /// recorded. In the main pool, a run that reaches the window is parked for the window pool,
+    /// and freed lanes are refilled from the selection; in the window pool they go idle (the
+    /// next pass refills them from the parked runs). Returns false when every lane is idle.
+    fn settle(&mut self, k: &Kernel<F>, window_pool: bool, sel: &Selection, next: &mut usize, parked: &mut Parked<F>, out: &mut ChunkOut) -> bool {
         let loss_reg = k.tape.loss as usize;
         let mut any_active = false;
         for lane in 0..LANES {
@@ -352,24 +500,43 @@ impl<F: Real> Lanes<F> {
             }
             let x_finite = k.tape.vars.iter().all(|&r| self.regs[r as usize][lane].is_finite());
             let status = if !(loss.is_finite() && x_finite && loss.abs() <= self.bound[lane]) {
-                Status::Diverged
+                Some(Status::Diverged)
             } else if gn2 <= self.gtol2[lane] {
-                Status::Converged
+                Some(Status::Converged)
             } else if self.steps_done[lane] >= k.max_steps {
-                Status::MaxSteps
+                Some(Status::MaxSteps)
             } else {
-                self.hold[lane] = false;
-                any_active = true;
-                continue;
+                None
             };
-            out.status[pos] = status;
-            out.steps[pos] = self.steps_done[lane];
-            out.loss[pos] = loss.to_f64();
-            out.grad_norm[pos] = gn2.sqrt().to_f64();
-            for j in 0..k.dim {
-                out.x[pos * k.dim + j] = self.regs[k.tape.vars[j] as usize][lane].to_f64();
+            match status {
+                Some(status) => {
+                    let mut segment_max = self.segment_max[lane].map(|v| v.to_f64());
+                    segment_max[self.seg[lane] as usize] = self.gcur[lane].to_f64();
+                    let rec = WindowRecord {
+                        segment_max,
+                        loss_start: self.loss_start[lane].to_f64(),
+                        period: self.period[lane],
+                        returns: self.returns[lane],
+                        loss_rose: self.loss_rose[lane] != 0,
+                        turns: self.turns[lane],
+                    };
+                    out.finding[pos] =
+                        finish(status, &rec, loss.to_f64(), gn2.to_f64(), self.gtol2[lane].to_f64(), &k.rules, k.max_steps);
+                    out.steps[pos] = self.steps_done[lane];
+                    out.loss[pos] = loss.to_f64();
+                    out.grad_norm[pos] = gn2.sqrt().to_f64();
+                    for j in 0..k.dim {
+                        out.x[pos * k.dim + j] = self.regs[k.tape.vars[j] as usize][lane].to_f64();
+                    }
+                }
+                None if !window_pool && self.steps_done[lane] >= k.pause_at => parked.park(self, k, lane),
+                None => {
+                    self.hold[lane] = false;
+                    any_active = true;
+                    continue;
+                }
             }
-            if (*next as u64) < sel.count {
+            if !window_pool && (*next as u64) < sel.count {
                 let p = *next;
                 *next += 1;
                 self.fill(k, lane, p, sel.offset + p as u64 * sel.stride);
@@ -610,17 +777,69 @@ impl<F: Real> Lanes<F> {
     }
 }
 
+/// Runs of the main pool that reached the window, waiting for a lane of the window pool: per
+/// run x, slots, per-coordinate lr, hyperparameters, lr, bound, gtol2 (`width` reals), and its
+/// position and steps.
+struct Parked<F: Real> {
+    reals: Vec<F>,
+    meta: Vec<(usize, u32)>,
+    width: usize,
+}
+
+impl<F: Real> Parked<F> {
+    fn new(k: &Kernel<F>) -> Self {
+        Parked { reals: Vec::new(), meta: Vec::new(), width: 2 * k.dim + k.slot_names.len() + k.block.n_hypers() + 3 }
+    }
+
+    fn len(&self) -> usize {
+        self.meta.len()
+    }
+
+    fn park(&mut self, l: &Lanes<F>, k: &Kernel<F>, lane: usize) {
+        self.reals.extend(k.tape.vars.iter().map(|&r| l.regs[r as usize][lane]));
+        self.reals.extend(l.slots.iter().map(|s| s[lane]));
+        self.reals.extend(l.lrj.iter().map(|s| s[lane]));
+        self.reals.extend(l.hyper.iter().map(|s| s[lane]));
+        self.reals.extend([l.lr[lane], l.bound[lane], l.gtol2[lane]]);
+        self.meta.push((l.slot_of[lane], l.steps_done[lane]));
+    }
+
+    /// Move the last parked run into `lane`, to be evaluated in this pass.
+    fn unpark(&mut self, l: &mut Lanes<F>, k: &Kernel<F>, lane: usize) {
+        let (pos, steps) = self.meta.pop().expect("a parked run");
+        let start = self.reals.len() - self.width;
+        let mut it = self.reals.drain(start..);
+        for &r in &k.tape.vars {
+            l.regs[r as usize][lane] = it.next().unwrap();
+        }
+        for v in l.slots.iter_mut().chain(l.lrj.iter_mut()).chain(l.hyper.iter_mut()) {
+            v[lane] = it.next().unwrap();
+        }
+        l.lr[lane] = it.next().unwrap();
+        l.bound[lane] = it.next().unwrap();
+        l.gtol2[lane] = it.next().unwrap();
+        l.slot_of[lane] = pos;
+        l.steps_done[lane] = steps;
+        l.hold[lane] = false;
+    }
+}
+
 #[inline(always)]
 fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
     let n = sel.count as usize;
     let mut out = ChunkOut {
-        status: vec![Status::Running; n],
+        finding: vec![Finding::plain(Status::Running); n],
         steps: vec![0; n],
         loss: vec![0.0; n],
         grad_norm: vec![0.0; n],
         x: vec![0.0; n * k.dim],
     };
+    // Two pools of lanes: the main one runs every run up to its window, the window one runs
+    // the window with its record (the shader's two pipelines). Parked runs wait between them;
+    // the window pool runs once it can fill all its lanes, or when the main pool is done.
     let mut lanes = Lanes::<F>::new(k);
+    let mut window = Lanes::<F>::new(k);
+    let mut parked = Parked::new(k);
     let mut next = 0usize;
     for lane in 0..LANES {
         if next < n {
@@ -630,21 +849,50 @@ fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
             lanes.idle(k, lane);
         }
     }
+    let mut main_active = true;
+    let until = k.pause_at.min(k.max_steps);
     loop {
-        lanes.eval(k);
-        if lanes.any_event(k) && !lanes.settle(k, &sel, &mut next, &mut out) {
-            break;
+        if main_active {
+            lanes.eval(k);
+            if lanes.any_event(k, until) && !lanes.settle(k, false, &sel, &mut next, &mut parked, &mut out) {
+                main_active = false;
+            }
+            lanes.update(k);
+            for i in 0..LANES {
+                // Refilled lanes wait one pass for their first evaluation; idle lanes stay held.
+                lanes.hold[i] = lanes.slot_of[i] == usize::MAX;
+            }
         }
-        lanes.update(k);
-        for i in 0..LANES {
-            // Refilled lanes wait one pass for their first evaluation; idle lanes stay held.
-            lanes.hold[i] = lanes.slot_of[i] == usize::MAX;
+        // The window pool takes parked runs a full set of lanes at a time, all at the window's
+        // first step, and runs them to their end: they stay in step, so they settle together.
+        if parked.len() >= LANES || (!main_active && parked.len() > 0) {
+            for lane in 0..LANES {
+                if parked.len() > 0 {
+                    parked.unpark(&mut window, k, lane);
+                }
+            }
+            loop {
+                window.eval(k);
+                window.record_window(k);
+                if window.any_event(k, k.max_steps) && !window.settle(k, true, &sel, &mut next, &mut parked, &mut out) {
+                    break;
+                }
+                window.update(k);
+                for i in 0..LANES {
+                    window.hold[i] = window.slot_of[i] == usize::MAX;
+                }
+            }
+        } else if !main_active {
+            break;
         }
     }
     Results {
         dim: k.dim,
         run: Vec::new(),
-        status: out.status,
+        status: out.finding.iter().map(|f| f.status).collect(),
+        rate: out.finding.iter().map(|f| f.rate).collect(),
+        period: out.finding.iter().map(|f| f.period).collect(),
+        steps_left: out.finding.iter().map(|f| f.steps_left).collect(),
         steps: out.steps,
         loss: out.loss,
         grad_norm: out.grad_norm,

@@ -1,14 +1,15 @@
-//! Runs one optimizer block of a plan through shaders/sweep.wgsl: the pipeline and buffers are
-//! made once per block, then batches of runs go through `ceil(steps / steps_per_dispatch)`
-//! dispatches each, in one submission, and come back through one readback.
+//! Runs one optimizer block of a plan through shaders/sweep.wgsl: the pipelines and buffers are
+//! made once per block, then batches of runs go through the main pipeline's dispatches up to
+//! the classification window and the window pipeline's for the rest (`ceil(steps /
+//! steps_per_dispatch)` each), in one submission, and come back through one readback.
 
 use super::Gpu;
 use crate::codegen::{axis_table, sweep_wgsl, WORKGROUP_SIZE};
 use crate::cpu::Selection;
 use crate::engine::Progress;
 use crate::error::{Error, Result};
-use crate::outcome::{Results, Status};
-use crate::plan::{Plan, Precision};
+use crate::outcome::{finish, Results, Status, WindowRecord};
+use crate::plan::{window_reals, Plan, Precision, INFO_STRIDE, SEGMENTS};
 use wgpu::util::DeviceExt;
 
 /// Keep in sync with `struct Params` in shaders/sweep.wgsl.
@@ -21,8 +22,12 @@ pub struct Params {
     pub steps_this_dispatch: u32,
     pub max_steps: u32,
     pub row_pitch: u32,
+    pub window_start: u32,
+    pub segment_len: u32,
+    pub pause_at: u32,
     pub _pad0: u32,
     pub _pad1: u32,
+    pub _pad2: u32,
 }
 
 /// Most runs per batch, and the device memory one batch's state may take: bounds memory
@@ -47,19 +52,25 @@ pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: Pr
     let p = plan.precision;
     let real = p.bytes() as u64;
     let stride = plan.state_stride(block) as u64;
-    let src = sweep_wgsl(plan, bi);
-    let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("sweep"),
-        source: wgpu::ShaderSource::Wgsl(src.into()),
-    });
-    let pipeline = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some("sweep"),
-        layout: None,
-        module: &module,
-        entry_point: Some("sweep"),
-        compilation_options: Default::default(),
-        cache: None,
-    });
+    let (window_start, segment_len) = plan.rules.window_of(plan.steps);
+    let windowed = segment_len > 0;
+    let make_pipeline = |window: bool| {
+        let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("sweep"),
+            source: wgpu::ShaderSource::Wgsl(sweep_wgsl(plan, bi, window).into()),
+        });
+        dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(if window { "sweep (window)" } else { "sweep" }),
+            layout: None,
+            module: &module,
+            entry_point: Some("sweep"),
+            compilation_options: Default::default(),
+            cache: None,
+        })
+    };
+    // Main: steps [0, window_start). Window: the rest, recording the classification window.
+    let main_pipeline = (window_start > 0 || !windowed).then(|| make_pipeline(false));
+    let window_pipeline = windowed.then(|| make_pipeline(true));
     gpu.check("compiling the sweep shader")?;
 
     let (axis_values, _) = axis_table(block);
@@ -74,33 +85,46 @@ pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: Pr
     });
 
     let per_run = stride * real;
+    // (info's share of device memory is small next to the state's; the budget counts the state)
     let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
     let batch = sel.count.min(MAX_BATCH).min(limit.min(BATCH_STATE_BYTES) / per_run).max(1);
     let state_size = batch * per_run;
-    let info_size = batch * 8;
+    let info_bytes_per_run = 4 * INFO_STRIDE as u64;
+    let info_size = batch * info_bytes_per_run;
     let usage_rw = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
     let mk = |label, size, usage| dev.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false });
     let state_buf = mk("state", state_size, usage_rw);
     let info_buf = mk("info", info_size, usage_rw);
-    let params_buf = mk("params", std::mem::size_of::<Params>() as u64, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST);
     let read_usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
     let state_read = mk("state_read", state_size, read_usage);
     let info_read = mk("info_read", info_size, read_usage);
-    let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("sweep"),
-        layout: &pipeline.get_bind_group_layout(0),
-        entries: &[
-            wgpu::BindGroupEntry { binding: 0, resource: params_buf.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 1, resource: axis_buf.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 2, resource: state_buf.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 3, resource: info_buf.as_entire_binding() },
-        ],
-    });
+    let params_size = std::mem::size_of::<Params>() as u64;
+    let uniform = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+    // One params buffer and bind group per phase: (pipeline, params, bind group, dispatches).
+    let phase = |pipeline: &wgpu::ComputePipeline, steps: u32| {
+        let params_buf = mk("params", params_size, uniform);
+        let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("sweep"),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: params_buf.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: axis_buf.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 2, resource: state_buf.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 3, resource: info_buf.as_entire_binding() },
+            ],
+        });
+        (pipeline.clone(), params_buf, bind_group, steps.div_ceil(plan.steps_per_dispatch).max(1))
+    };
+    let main_steps = if windowed { window_start } else { plan.steps };
+    let phases: Vec<_> = main_pipeline
+        .iter()
+        .map(|p| (phase(p, main_steps), if windowed { window_start } else { u32::MAX }))
+        .chain(window_pipeline.iter().map(|p| (phase(p, plan.steps - window_start), u32::MAX)))
+        .collect();
     gpu.check("creating the sweep buffers")?;
 
     let dim = plan.objective.dim();
     let mut out = Results::with_capacity(dim, sel.count as usize);
-    let dispatches = plan.steps.div_ceil(plan.steps_per_dispatch).max(1);
     let mut done = 0u64;
     while done < sel.count {
         let n = batch.min(sel.count - done);
@@ -112,25 +136,29 @@ pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: Pr
             steps_this_dispatch: plan.steps_per_dispatch,
             max_steps: plan.steps,
             row_pitch: gx * WORKGROUP_SIZE,
+            window_start,
+            segment_len,
+            pause_at: u32::MAX,
             _pad0: 0,
             _pad1: 0,
+            _pad2: 0,
         };
-        gpu.queue.write_buffer(&params_buf, 0, bytemuck::bytes_of(&params));
         let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("sweep") });
         enc.clear_buffer(&info_buf, 0, None);
-        {
+        for ((pipeline, params_buf, bind_group, dispatches), pause_at) in &phases {
+            gpu.queue.write_buffer(params_buf, 0, bytemuck::bytes_of(&Params { pause_at: *pause_at, ..params }));
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("sweep"), timestamp_writes: None });
-            pass.set_pipeline(&pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
-            for _ in 0..dispatches {
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, bind_group, &[]);
+            for _ in 0..*dispatches {
                 pass.dispatch_workgroups(gx, gy, 1);
             }
         }
         enc.copy_buffer_to_buffer(&state_buf, 0, &state_read, 0, n * per_run);
-        enc.copy_buffer_to_buffer(&info_buf, 0, &info_read, 0, n * 8);
+        enc.copy_buffer_to_buffer(&info_buf, 0, &info_read, 0, n * info_bytes_per_run);
         gpu.queue.submit([enc.finish()]);
         let state_slice = state_read.slice(0..n * per_run);
-        let info_slice = info_read.slice(0..n * 8);
+        let info_slice = info_read.slice(0..n * info_bytes_per_run);
         state_slice.map_async(wgpu::MapMode::Read, |_| {});
         info_slice.map_async(wgpu::MapMode::Read, |_| {});
         dev.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the sweep: {e}")))?;
@@ -144,10 +172,22 @@ pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: Pr
                 Precision::F64 => bytemuck::cast_slice::<u8, f64>(&sv).to_vec(),
             };
             let s = stride as usize;
+            // shaders/sweep.wgsl's SEG (the record is there only with a window)
+            let seg = if windowed { s - 4 - window_reals(dim) + 2 * dim + 1 } else { 0 };
             for r in 0..n as usize {
                 let st = &state[r * s..(r + 1) * s];
+                let inf = &info[INFO_STRIDE * r..INFO_STRIDE * (r + 1)];
                 let run = block.first_run + sel.offset + (done + r as u64) * sel.stride;
-                out.push(run, Status::from_u32(info[2 * r]), info[2 * r + 1], st[s - 2], st[s - 1].sqrt(), &st[..dim]);
+                let rec = WindowRecord {
+                    segment_max: std::array::from_fn(|k| if windowed { st[seg + k] } else { 0.0 }),
+                    loss_start: if windowed { st[seg + SEGMENTS as usize] } else { 0.0 },
+                    period: inf[3],
+                    returns: inf[4],
+                    loss_rose: inf[5] != 0,
+                    turns: inf[6],
+                };
+                let f = finish(Status::from_u32(inf[0]), &rec, st[s - 2], st[s - 1], st[s - 3], &plan.rules, plan.steps);
+                out.push(run, f, inf[1], st[s - 2], st[s - 1].sqrt(), &st[..dim]);
             }
         }
         state_read.unmap();
