@@ -73,16 +73,6 @@ impl Status {
             Status::Stalled => "stalled",
         }
     }
-
-    pub fn from_name(s: &str) -> Option<Status> {
-        Status::FINAL.into_iter().find(|st| st.name() == s)
-    }
-
-    /// Stable for a divergence threshold: the run stays bounded (converged, slow, cycling,
-    /// chaotic, stalled). Unstable: diverged or diverging.
-    pub fn is_unstable(self) -> bool {
-        matches!(self, Status::Diverged | Status::Diverging)
-    }
 }
 
 /// What the kernel recorded over a run's classification window (see shaders/sweep.wgsl).

@@ -71,6 +71,7 @@ pub struct Kernel<'a, F: Real> {
 impl<'a, F: Real> Kernel<'a, F> {
     pub fn new(tape: &'a Tape, block: &'a Block, dim: usize, max_steps: u32, rules: &Rules) -> Self {
         let find = |n: &str| block.hyper_index(n).unwrap_or(usize::MAX);
+        let (window_start, segment_len) = rules.window_of(max_steps);
         Kernel {
             tape,
             block,
@@ -80,12 +81,9 @@ impl<'a, F: Real> Kernel<'a, F> {
             grad_tol_rel: F::from_f64(rules.grad_tol_rel),
             blowup: F::from_f64(rules.blowup),
             rules: *rules,
-            window_start: rules.window_of(max_steps).0,
-            segment_len: rules.window_of(max_steps).1,
-            pause_at: match rules.window_of(max_steps) {
-                (ws, seg) if seg > 0 => ws,
-                _ => u32::MAX,
-            },
+            window_start,
+            segment_len,
+            pause_at: if segment_len > 0 { window_start } else { u32::MAX },
             cycle_tol: F::from_f64(rules.cycle_tol),
             weight_decay: !no_weight_decay(block),
             h_beta: find("beta"),
