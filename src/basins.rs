@@ -120,10 +120,8 @@ fn has_descent_direction(eigenvalues: &[f64]) -> bool {
 /// run's final point; when it is constant (quadratics, least squares) only once.
 pub fn mark_stalled_points(obj: &Objective, r: &mut Results) {
     use rayon::prelude::*;
-    let constant = obj.hessian.iter().flatten().all(|&h| obj.graph.as_const(h).is_some());
-    if constant {
-        let zero = vec![0.0; obj.dim()];
-        if !has_descent_direction(&symmetric_eigenvalues(obj.hessian_f64(&zero))) {
+    if let Some(h) = obj.constant_hessian() {
+        if !has_descent_direction(&symmetric_eigenvalues(h)) {
             return;
         }
     }

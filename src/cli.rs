@@ -173,7 +173,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     println!("{} basins: {}{more}", map.basins.len(), shown.join("; "));
                 }
             }
-            let manifest = output::manifest(&plan, &report);
+            let search = match &plan.threshold {
+                Some(spec) => Some(crate::threshold::search(&plan, &exec, &report.results, spec)?),
+                None => None,
+            };
+            if let Some(search) = &search {
+                output::write_thresholds_csv(&dir.join("thresholds.csv"), &plan, search)?;
+                if !quiet {
+                    print_thresholds(&plan, search);
+                }
+            }
+            let mut manifest = output::manifest(&plan, &report);
+            if let Some(search) = &search {
+                manifest["threshold"] = serde_json::json!({
+                    "groups": search.thresholds.len(),
+                    "rounds": search.rounds,
+                    "refinement_runs": search.refinement_runs,
+                    "seconds": search.seconds,
+                });
+            }
             output::write_manifest(&dir.join("manifest.json"), &manifest)?;
             if !quiet {
                 let counts: Vec<String> = report.results.counts().iter().map(|(s, n)| format!("{} {n}", s.name())).collect();
@@ -281,6 +299,43 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The first few thresholds, one line each, with theory where it exists.
+fn print_thresholds(plan: &Plan, search: &crate::threshold::Search) {
+    const SHOWN: usize = 8;
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.8e}"));
+    println!(
+        "thresholds: {} groups, {} refinement rounds, {} runs, {:.3} s",
+        search.thresholds.len(),
+        search.rounds,
+        search.refinement_runs,
+        search.seconds
+    );
+    for t in search.thresholds.iter().take(SHOWN) {
+        let block = &plan.blocks[t.block];
+        let others: Vec<String> = block.axes[1..]
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.values.len() > 1)
+            .map(|(k, a)| format!("{}={}", a.name, block.axis_value(t.rest, 1 + k)))
+            .collect();
+        let theory = t.lr_theory.map_or(String::new(), |v| format!(", theory {v:.8e}"));
+        println!(
+            "  {}[{}] {}: lr_stable {}, lr_unstable {} (rel width {}, {} crossings, {}){theory}",
+            block.optimizer.name(),
+            t.block,
+            others.join(" "),
+            opt(t.lr_stable),
+            opt(t.lr_unstable),
+            t.rel_width().map_or("-".into(), |w| format!("{w:.1e}")),
+            t.crossings,
+            t.stop.name()
+        );
+    }
+    if search.thresholds.len() > SHOWN {
+        println!("  … (see thresholds.csv)");
     }
 }
 

@@ -30,6 +30,15 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawAnalysis {
     basins: Option<RawBasins>,
+    threshold: Option<Spanned<RawThreshold>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThreshold {
+    rel_tol: Option<Spanned<f64>>,
+    points: Option<Spanned<i64>>,
+    max_rounds: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -277,6 +286,35 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
             Some(t) => nonneg(t, "analysis.basins.tolerance", Some(0.0))?,
         }),
     };
+    let threshold = match raw.analysis.as_ref().and_then(|a| a.threshold.as_ref()) {
+        None => None,
+        Some(t) => {
+            let mut spec = crate::threshold::Spec::default();
+            if let Some(v) = &t.get_ref().rel_tol {
+                spec.rel_tol = nonneg(v, "analysis.threshold.rel_tol", Some(0.0))?;
+                if spec.rel_tol >= 1.0 {
+                    return Err(cx.err(Some(v.span()), "analysis.threshold.rel_tol", format!("{} is not allowed: use a number in (0, 1)", spec.rel_tol)));
+                }
+            }
+            if let Some(v) = &t.get_ref().points {
+                spec.points = int_in(v, "analysis.threshold.points", 1, 1 << 20, " (learning rates per bracket and round)")?;
+            }
+            if let Some(v) = &t.get_ref().max_rounds {
+                spec.max_rounds = int_in(v, "analysis.threshold.max_rounds", 0, 1000, " (0: the coarse grid only)")?;
+            }
+            if rules.window_of(steps).1 == 0 {
+                return Err(cx.err(
+                    Some(t.span()),
+                    "analysis.threshold",
+                    format!(
+                        "needs runs that reach `steps` to be classified (diverging vs bounded), but run.window = {} with steps = {}: set run.window ≥ 8 and steps ≥ 8",
+                        rules.window, steps
+                    ),
+                ));
+            }
+            Some(spec)
+        }
+    };
     let objective = objective(cx, &raw.objective)?;
     let vars = objective.vars.clone();
 
@@ -365,7 +403,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
                 "last": a.values[a.values.len() - 1], "log": a.log,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
-        "analysis": { "basins": basins.map(|t| serde_json::json!({ "tolerance": t })) },
+        "analysis": { "basins": basins.map(|t| serde_json::json!({ "tolerance": t })), "threshold": threshold },
         "run": { "steps": steps, "steps_per_dispatch": steps_per_dispatch, "precision": precision,
                  "backend": backend, "rules": rules },
     });
@@ -379,6 +417,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         backend,
         rules,
         basins,
+        threshold,
         resolved,
         source: cx.file.to_string(),
     };

@@ -17,3 +17,4 @@ pub mod verify;
 pub mod bench;
 pub mod cli;
 pub mod basins;
+pub mod threshold;

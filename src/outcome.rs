@@ -60,6 +60,12 @@ impl Status {
         }
     }
 
+    /// Unstable for the threshold search (`[analysis.threshold]`): the run blew up, or was
+    /// still growing at `steps`. Every other final status is bounded, hence stable.
+    pub fn is_unstable(self) -> bool {
+        matches!(self, Status::Diverged | Status::Diverging)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Status::Running => "running",

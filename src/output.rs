@@ -9,7 +9,7 @@ use crate::plan::{Plan, Precision};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub const RESULT_FILES: [&str; 3] = ["runs.csv", "manifest.json", "basins.csv"];
+pub const RESULT_FILES: [&str; 4] = ["runs.csv", "manifest.json", "basins.csv", "thresholds.csv"];
 
 /// Check that `dir` may receive results, and create it.
 pub fn prepare_dir(dir: &Path, force: bool) -> Result<()> {
@@ -245,6 +245,39 @@ pub fn write_basins_csv(path: &Path, plan: &Plan, map: &crate::basins::BasinMap,
             rec.extend(b.eigenvalues.iter().map(|&v| f(v)));
             rec.push(b.gd_threshold.map(f).unwrap_or_default());
             rec.push(b.count.to_string());
+            csv.write_record(&rec)?;
+        }
+        csv.flush()
+    })
+}
+
+/// thresholds.csv: one row per group of runs that differ only in lr (see `threshold`):
+/// optimizer, block, the group's hyperparameters and initial point, lr_stable, lr_unstable,
+/// rel_width, crossings, lr_theory, rounds, stop. Empty where a value does not exist.
+pub fn write_thresholds_csv(path: &Path, plan: &Plan, search: &crate::threshold::Search) -> Result<()> {
+    let hyper_cols = plan.hyper_columns();
+    let vars = &plan.objective.vars;
+    let p = plan.precision;
+    let f = |v: Option<f64>, p: Precision| v.map(|v| number(v, p)).unwrap_or_default();
+    write_atomically(path, |w| {
+        let mut csv = csv::WriterBuilder::new().from_writer(w);
+        let mut header: Vec<String> = vec!["optimizer".into(), "block".into()];
+        header.extend(hyper_cols.iter().cloned());
+        header.extend(vars.iter().map(|v| format!("init_{v}")));
+        header.extend(["lr_stable", "lr_unstable", "rel_width", "crossings", "lr_theory", "rounds", "stop"].map(String::from));
+        csv.write_record(&header)?;
+        for t in &search.thresholds {
+            let block = &plan.blocks[t.block];
+            let mut rec: Vec<String> = vec![block.optimizer.name().into(), t.block.to_string()];
+            rec.extend(hyper_cols.iter().map(|c| f(block.hyper_index(c).map(|k| block.axis_value(t.rest, 1 + k)), p)));
+            rec.extend((0..vars.len()).map(|j| number(block.axis_value(t.rest, 1 + block.n_hypers() + j), p)));
+            rec.push(f(t.lr_stable, p));
+            rec.push(f(t.lr_unstable, p));
+            rec.push(f(t.rel_width(), Precision::F64));
+            rec.push(t.crossings.to_string());
+            rec.push(f(t.lr_theory, Precision::F64));
+            rec.push(t.rounds.to_string());
+            rec.push(t.stop.name().into());
             csv.write_record(&rec)?;
         }
         csv.flush()

@@ -185,6 +185,8 @@ pub struct Plan {
     pub rules: Rules,
     /// `[analysis.basins]`: the clustering tolerance, where the config asks for basins.
     pub basins: Option<f64>,
+    /// `[analysis.threshold]`, where the config asks for learning-rate thresholds.
+    pub threshold: Option<crate::threshold::Spec>,
     /// The resolved configuration, for manifest.json and `gdsweep plan`.
     pub resolved: serde_json::Value,
     /// The config file this plan came from (for error messages at run time).

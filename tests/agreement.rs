@@ -128,7 +128,9 @@ fn forum_threshold_matches_theory_on_both_backends() {
 /// Every shipped config runs on both backends and the two agree (a spread sample of each).
 #[test]
 fn shipped_configs_agree_on_both_backends() {
-    let Some(g) = gpu(false) else { return };
+    let Some(g32) = gpu(false) else { return };
+    // f64 configs need SHADER_F64 (lavapipe has it); elsewhere they are skipped with the reason.
+    let g64 = gdsweep::gpu::Gpu::new(true).ok().map(|g| Exec::Gpu(Box::new(g)));
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
@@ -137,8 +139,17 @@ fn shipped_configs_agree_on_both_backends() {
             continue;
         }
         let plan = load(&path, Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
+        let g = match (plan.precision, &g64) {
+            (Precision::F32, _) => &g32,
+            (Precision::F64, Some(g)) => g,
+            (Precision::F64, None) => {
+                eprintln!("SKIPPED {}: f64 on the GPU needs SHADER_F64", path.display());
+                n += 1;
+                continue;
+            }
+        };
         let sel = selections(&plan, Some(3000));
-        let rg = execute(&plan, &g, &sel).unwrap().results;
+        let rg = execute(&plan, g, &sel).unwrap().results;
         let rc = execute(&plan, &Exec::Cpu, &sel).unwrap().results;
         let v = compare(&plan, &rg, &rc);
         if !v.passed() {

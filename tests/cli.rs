@@ -224,3 +224,43 @@ fn basins_analysis_writes_basins_csv_and_labels_runs() {
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[analysis.basins]\ntolerance = 0\n"), "analysis.basins.tolerance", "> 0");
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[analysis.basin]\n"), "analysis.basin", "unknown field");
 }
+
+#[test]
+fn threshold_analysis_writes_thresholds_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.toml"),
+        "name = \"forum\"\n[objective]\nleast_squares = { a = [[-249.69, -4.1511], [-4.1511, -0.20755]], b = [0.0, 10.0] }\n[sweep]\nlr = { log = [1e-6, 1e-4], n = 64 }\n[[optimizer]]\nkind = \"gd\"\n[[optimizer]]\nkind = \"adam\"\n[run]\nsteps = 20000\nprecision = \"f64\"\n[analysis.threshold]\nrel_tol = 1e-7\npoints = 32\n",
+    )
+    .unwrap();
+    let out = gdsweep(&["run", "t.toml", "--backend", "cpu"], dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("thresholds: 2 groups") && stdout.contains("theory 1.60308862e-5"), "{stdout}");
+    let csv = std::fs::read_to_string(dir.path().join("results/forum/thresholds.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "optimizer,block,weight_decay,beta1,beta2,eps,init_x,init_y,lr_stable,lr_unstable,rel_width,crossings,lr_theory,rounds,stop"
+    );
+    let gd: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let num = |s: &str| s.parse::<f64>().unwrap();
+    assert_eq!((gd[0], gd[3], gd[11], gd[14]), ("gd", "", "1", "rel_tol"));
+    assert!(num(gd[8]) <= 1.6030886e-5 && 1.603088619e-5 <= num(gd[9]), "{gd:?}");
+    assert!(num(gd[10]) <= 1e-7 && (num(gd[12]) / 1.603088619e-5 - 1.0).abs() < 1e-9, "{gd:?}");
+    // Adam never diverges on this grid: no unstable lr, no width, no theory.
+    let adam: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!((adam[0], adam[9], adam[10], adam[12], adam[14]), ("adam", "", "", "", "unbracketed"), "{adam:?}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/forum/manifest.json")).unwrap()).unwrap();
+    assert!(manifest["threshold"]["rounds"].as_u64().unwrap() >= 2, "{manifest}");
+    assert_eq!(manifest["config"]["analysis"]["threshold"]["points"], 32);
+
+    let with = |t: &str| format!("{OK_HEAD}[sweep]\nlr = 0.1\n[analysis.threshold]\n{t}\n");
+    bad(&with("rel_tol = 0.0"), "analysis.threshold.rel_tol", "> 0");
+    bad(&with("rel_tol = 1.5"), "analysis.threshold.rel_tol", "(0, 1)");
+    bad(&with("points = 0"), "analysis.threshold.points", "1 ..=");
+    bad(&with("max_rounds = -1"), "analysis.threshold.max_rounds", "0 ..=");
+    bad(&with("tolerance = 1e-3"), "analysis.threshold.tolerance", "unknown field");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[run]\nwindow = 0\n[analysis.threshold]\n"), "analysis.threshold", "run.window");
+}

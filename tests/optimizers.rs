@@ -7,10 +7,6 @@ use common::{backends, plan, run_all};
 use gdsweep::outcome::Status;
 use gdsweep::plan::Precision;
 
-fn three_steps(optimizer: &str, lr: f64) -> String {
-    n_steps(optimizer, lr, 3)
-}
-
 fn n_steps(optimizer: &str, lr: f64, steps: u32) -> String {
     format!(
         r#"

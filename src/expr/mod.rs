@@ -203,6 +203,12 @@ impl Objective {
         self.hessian.iter().map(|row| self.graph.eval_f64(row, x)).collect()
     }
 
+    /// The Hessian, where it is the same everywhere (quadratics, least squares): every entry of
+    /// the symbolic Hessian folded to a constant.
+    pub fn constant_hessian(&self) -> Option<Vec<Vec<f64>>> {
+        self.hessian.iter().map(|row| row.iter().map(|&h| self.graph.as_const(h)).collect()).collect()
+    }
+
     /// The roots the sweep kernels evaluate every step: loss first, then the gradient.
     pub fn step_roots(&self) -> Vec<NodeId> {
         std::iter::once(self.loss).chain(self.grad.iter().copied()).collect()

@@ -9,6 +9,7 @@ pub mod sweep;
 
 use crate::error::{Error, Result};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Set to treat every adapter as lacking SHADER_F64 (to test that path, or to keep f64 off a
@@ -76,6 +77,9 @@ pub struct Gpu {
     pub adapter: AdapterSummary,
     pub limits: wgpu::Limits,
     errors: Arc<Mutex<Vec<String>>>,
+    /// Compute pipelines by their WGSL source: blocks with the same shape (the threshold
+    /// search's refinement blocks, round after round) compile once.
+    pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
 }
 
 impl Gpu {
@@ -121,7 +125,29 @@ impl Gpu {
                 v.push(e.to_string());
             }
         }));
-        Ok(Gpu { device, queue, adapter: summary, limits, errors })
+        Ok(Gpu { device, queue, adapter: summary, limits, errors, pipelines: Mutex::new(HashMap::new()) })
+    }
+
+    /// The compute pipeline of a WGSL module with entry point `entry`, compiled on first use.
+    pub fn pipeline(&self, label: &str, source: String, entry: &str) -> wgpu::ComputePipeline {
+        let mut cache = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(source)
+            .or_insert_with_key(|src| {
+                let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(label),
+                    source: wgpu::ShaderSource::Wgsl(src.as_str().into()),
+                });
+                self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(label),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            })
+            .clone()
     }
 
     /// Report any error the device raised since the last check.

@@ -54,20 +54,7 @@ pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: Pr
     let stride = plan.state_stride(block) as u64;
     let (window_start, segment_len) = plan.rules.window_of(plan.steps);
     let windowed = segment_len > 0;
-    let make_pipeline = |window: bool| {
-        let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("sweep"),
-            source: wgpu::ShaderSource::Wgsl(sweep_wgsl(plan, bi, window).into()),
-        });
-        dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(if window { "sweep (window)" } else { "sweep" }),
-            layout: None,
-            module: &module,
-            entry_point: Some("sweep"),
-            compilation_options: Default::default(),
-            cache: None,
-        })
-    };
+    let make_pipeline = |window: bool| gpu.pipeline(if window { "sweep (window)" } else { "sweep" }, sweep_wgsl(plan, bi, window), "sweep");
     // Main: steps [0, window_start). Window: the rest, recording the classification window.
     let main_pipeline = (window_start > 0 || !windowed).then(|| make_pipeline(false));
     let window_pipeline = windowed.then(|| make_pipeline(true));

@@ -1,0 +1,328 @@
+//! Divergence thresholds along `lr` (`[analysis.threshold]`).
+//!
+//! ## What is found
+//! Runs are grouped by everything but the learning rate: one group per optimizer block and
+//! combination of its other axes (hyperparameters, initial point). Along a group's learning
+//! rates a run is *unstable* when it `diverged` or was still `diverging` at `steps`, and
+//! *stable* otherwise (converged, slow, cycling, chaotic, stalled: bounded).
+//!
+//! - `lr_unstable` is the smallest unstable learning rate seen, `lr_stable` the largest stable
+//!   one below it: together they bracket the first stable → unstable crossing, the edge of the
+//!   stable region that starts at small learning rates.
+//! - `crossings` counts the changes between stable and unstable along the coarse grid's
+//!   learning rates: 1 for a clean boundary, more where it is ragged (non-convex objectives,
+//!   cycling windows inside the unstable region).
+//! - `rel_width` = (lr_unstable − lr_stable) / lr_unstable.
+//!
+//! ## How
+//! The coarse sweep gives the first brackets. Each refinement round then evaluates `points`
+//! learning rates strictly inside every open bracket (geometrically spaced, linearly where the
+//! bracket starts at 0), all groups in one execution on the device: one block per group, whose
+//! lr axis is the group's points and whose other axes are the group's single values. The new
+//! bracket is again the first unstable point and the stable point below it, so each round
+//! shrinks the bracket by about `points + 1`: from a 4096-point log grid over two decades
+//! (width 1.1e-3) two rounds of 64 reach 1e-6. A group stops when its width is ≤ `rel_tol`
+//! (`rel_tol`), when no learning rate of the run precision lies strictly inside the bracket
+//! (`precision`; f32 resolves about 6e-8 relative), after `max_rounds` (`max_rounds`), or at
+//! once when the coarse grid has no stable point below an unstable one, or no unstable point
+//! (`unbracketed`). Every run of a round has the config's `steps` and rules, so a point just
+//! above the threshold counts as unstable only where its growth shows within `steps` (see the
+//! `diverging` rule): the bracket is the threshold *of the runs as configured*.
+//!
+//! ## Theory (`lr_theory`)
+//! Where the Hessian H is constant (quadratics, least squares), the error e = x − x* of GD
+//! evolves linearly, e ← (I − lr·H)e, and along an eigenvector of H with eigenvalue λ > 0 it is
+//! stable iff |1 − lr·λ| < 1, i.e. lr < 2/λ_max (Nesterov, *Introductory Lectures on Convex
+//! Optimization*, 2004, §1.2.3; Goh, "Why Momentum Really Works", Distill 2017). With momentum
+//! each eigen-direction follows a two-term recurrence whose characteristic polynomial must have
+//! both roots inside the unit circle (Jury's criterion for z² + c₁z + c₀: |c₀| < 1 and
+//! 1 ± c₁ + c₀ > 0). With a = lr·λ:
+//!
+//! | optimizer (PyTorch form) | polynomial | stable iff |
+//! |---|---|---|
+//! | `gd` | z − (1 − a) | a < 2 |
+//! | `momentum` (heavy ball, Polyak 1964; dampening τ) | z² − (1 + β − (1−τ)a)z + β | (1−τ)a < 2(1 + β) |
+//! | `nesterov` | z² − (1+β)(1−a)z + β(1−a) | a < (2 + 2β)/(1 + 2β) |
+//!
+//! so lr_theory = 2/λ_max, 2(1+β)/((1−τ)λ_max), (2+2β)/((1+2β)λ_max) (heavy ball: Goh 2017,
+//! "0 < αλ < 2 + 2β"; both: Cohen et al., "Gradient Descent on Neural Networks Typically Occurs
+//! at the Edge of Stability", ICLR 2021, appendix on momentum). Weight decay (L2 form)
+//! adds `weight_decay` to every eigenvalue; per-coordinate scales S = diag(lr_scale) make the
+//! iteration e ← (I − lr·S·H)e, similar to I − lr·S^½HS^½, so λ_max is that of S^½(H + wd·I)S^½.
+//! There is no theory column for schedules, gradient clipping, adaptive optimizers, or a Hessian
+//! that varies or has a negative eigenvalue (then no lr is stable along that direction).
+
+use crate::basins::symmetric_eigenvalues;
+use crate::engine::{execute, selections, Exec};
+use crate::error::Result;
+use crate::optim::OptimizerKind;
+use crate::outcome::Results;
+use crate::plan::{Axis, Block, Plan};
+use serde::Serialize;
+use std::time::Instant;
+
+pub const DEFAULT_REL_TOL: f64 = 1e-6;
+pub const DEFAULT_POINTS: u32 = 64;
+pub const DEFAULT_MAX_ROUNDS: u32 = 20;
+
+/// `[analysis.threshold]`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Spec {
+    /// Stop refining a bracket once (lr_unstable − lr_stable)/lr_unstable ≤ rel_tol.
+    pub rel_tol: f64,
+    /// Learning rates evaluated inside each open bracket per round.
+    pub points: u32,
+    /// Most refinement rounds (0: the coarse grid only).
+    pub max_rounds: u32,
+}
+
+impl Default for Spec {
+    fn default() -> Self {
+        Spec { rel_tol: DEFAULT_REL_TOL, points: DEFAULT_POINTS, max_rounds: DEFAULT_MAX_ROUNDS }
+    }
+}
+
+/// Why a group's refinement ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    RelTol,
+    Precision,
+    MaxRounds,
+    Unbracketed,
+}
+
+impl Stop {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stop::RelTol => "rel_tol",
+            Stop::Precision => "precision",
+            Stop::MaxRounds => "max_rounds",
+            Stop::Unbracketed => "unbracketed",
+        }
+    }
+}
+
+/// The threshold of one group: one optimizer block and one combination of its other axes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    pub block: usize,
+    /// The block-local index of the group's run at the first learning rate; since lr is the
+    /// block's outermost axis, it also locates the group's other axis values.
+    pub rest: u64,
+    pub lr_stable: Option<f64>,
+    pub lr_unstable: Option<f64>,
+    /// Stable/unstable changes along the coarse grid's learning rates.
+    pub crossings: u32,
+    pub lr_theory: Option<f64>,
+    /// Refinement rounds this group took part in.
+    pub rounds: u32,
+    pub stop: Stop,
+}
+
+impl Threshold {
+    /// (lr_unstable − lr_stable) / lr_unstable, where both exist.
+    pub fn rel_width(&self) -> Option<f64> {
+        match (self.lr_stable, self.lr_unstable) {
+            (Some(s), Some(u)) => Some((u - s) / u),
+            _ => None,
+        }
+    }
+}
+
+/// Every group's threshold, and what the refinement cost.
+pub struct Search {
+    pub thresholds: Vec<Threshold>,
+    pub rounds: u32,
+    pub refinement_runs: u64,
+    pub seconds: f64,
+}
+
+/// The first stable → unstable crossing of a sequence sorted by lr: (largest stable lr below
+/// the first unstable one, first unstable lr).
+fn bracket(seq: &[(f64, bool)]) -> (Option<f64>, Option<f64>) {
+    match seq.iter().position(|&(_, unstable)| unstable) {
+        Some(i) => (i.checked_sub(1).map(|j| seq[j].0), Some(seq[i].0)),
+        None => (seq.last().map(|p| p.0), None),
+    }
+}
+
+/// Brackets from the coarse sweep, one per group, in block order then `rest` order.
+pub fn coarse(plan: &Plan, r: &Results) -> Vec<Threshold> {
+    let mut first_group = Vec::with_capacity(plan.blocks.len());
+    let mut groups = 0usize;
+    for b in &plan.blocks {
+        first_group.push(groups);
+        groups += (b.runs / b.axes[0].values.len() as u64) as usize;
+    }
+    let mut seen: Vec<Vec<(f64, bool)>> = vec![Vec::new(); groups];
+    for i in 0..r.len() {
+        let (bi, local) = plan.locate(r.run[i]).expect("result ids come from the plan");
+        let block = &plan.blocks[bi];
+        let inner = block.runs / block.axes[0].values.len() as u64;
+        let lr = block.axes[0].values[(local / inner) as usize];
+        seen[first_group[bi] + (local % inner) as usize].push((lr, r.status[i].is_unstable()));
+    }
+    let mut out = Vec::with_capacity(groups);
+    for (bi, block) in plan.blocks.iter().enumerate() {
+        let inner = block.runs / block.axes[0].values.len() as u64;
+        for rest in 0..inner {
+            let seq = &mut seen[first_group[bi] + rest as usize];
+            seq.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let crossings = seq.windows(2).filter(|w| w[0].1 != w[1].1).count() as u32;
+            let (lr_stable, lr_unstable) = bracket(seq);
+            out.push(Threshold {
+                block: bi,
+                rest,
+                lr_stable,
+                lr_unstable,
+                crossings,
+                lr_theory: theory(plan, block, rest),
+                rounds: 0,
+                stop: if lr_stable.is_some() && lr_unstable.is_some() { Stop::MaxRounds } else { Stop::Unbracketed },
+            });
+        }
+    }
+    out
+}
+
+/// `points` learning rates strictly inside (a, b) at the run precision, ascending, distinct.
+fn interior(a: f64, b: f64, points: u32, plan: &Plan) -> Vec<f64> {
+    let n = points as f64 + 1.0;
+    let mut v: Vec<f64> = (1..=points)
+        .map(|i| {
+            let t = i as f64 / n;
+            if a > 0.0 {
+                a * (b / a).powf(t)
+            } else {
+                a + (b - a) * t
+            }
+        })
+        .map(|x| plan.precision.round(x))
+        .filter(|&x| x > a && x < b)
+        .collect();
+    v.dedup();
+    v
+}
+
+/// The group's block with its lr axis replaced by `lrs` and every other axis by its value.
+fn refinement_block(plan: &Plan, t: &Threshold, lrs: Vec<f64>, first_run: u64) -> Block {
+    let block = &plan.blocks[t.block];
+    let mut axes = vec![Axis { name: block.axes[0].name.clone(), values: lrs, log: false }];
+    axes.extend(
+        block.axes.iter().enumerate().skip(1).map(|(k, a)| Axis { name: a.name.clone(), values: vec![block.axis_value(t.rest, k)], log: false }),
+    );
+    let runs = axes[0].values.len() as u64;
+    Block { optimizer: block.optimizer, axes, n_hypers: block.n_hypers, schedule: block.schedule, first_run, runs }
+}
+
+/// Find every group's threshold: brackets from the coarse results `r`, then refinement rounds
+/// on `exec` until each bracket is below `spec.rel_tol` (see the module docs).
+pub fn search(plan: &Plan, exec: &Exec, r: &Results, spec: &Spec) -> Result<Search> {
+    let t0 = Instant::now();
+    let mut ts = coarse(plan, r);
+    let done = |t: &Threshold| t.rel_width().is_some_and(|w| w <= spec.rel_tol);
+    for t in ts.iter_mut().filter(|t| done(t)) {
+        t.stop = Stop::RelTol;
+    }
+    let mut rounds = 0;
+    let mut refinement_runs = 0;
+    for _ in 0..spec.max_rounds {
+        // The open groups and the learning rates each evaluates this round.
+        let mut open: Vec<(usize, Vec<f64>)> = Vec::new();
+        for (g, t) in ts.iter_mut().enumerate() {
+            let (Some(a), Some(b)) = (t.lr_stable, t.lr_unstable) else { continue };
+            if done(t) {
+                continue;
+            }
+            let lrs = interior(a, b, spec.points, plan);
+            if lrs.is_empty() {
+                t.stop = Stop::Precision;
+                continue;
+            }
+            open.push((g, lrs));
+        }
+        if open.is_empty() {
+            break;
+        }
+        let mut round = plan.clone();
+        round.blocks.clear();
+        let mut first_run = 0;
+        for (g, lrs) in &open {
+            let b = refinement_block(plan, &ts[*g], lrs.clone(), first_run);
+            first_run += b.runs;
+            round.blocks.push(b);
+        }
+        let results = execute(&round, exec, &selections(&round, None))?.results;
+        rounds += 1;
+        refinement_runs += results.len() as u64;
+        let mut unstable: Vec<Vec<bool>> = open.iter().map(|(_, lrs)| vec![false; lrs.len()]).collect();
+        for i in 0..results.len() {
+            let (bi, local) = round.locate(results.run[i]).expect("result ids come from the round's plan");
+            unstable[bi][local as usize] = results.status[i].is_unstable();
+        }
+        for ((g, lrs), unstable) in open.iter().zip(unstable) {
+            let t = &mut ts[*g];
+            t.rounds += 1;
+            match unstable.iter().position(|&u| u) {
+                Some(0) => t.lr_unstable = Some(lrs[0]),
+                Some(i) => (t.lr_stable, t.lr_unstable) = (Some(lrs[i - 1]), Some(lrs[i])),
+                None => t.lr_stable = lrs.last().copied(),
+            }
+            if done(t) {
+                t.stop = Stop::RelTol;
+            }
+        }
+    }
+    Ok(Search { thresholds: ts, rounds, refinement_runs, seconds: t0.elapsed().as_secs_f64() })
+}
+
+/// lr_theory of a group (see the module docs), where its Hessian is constant and its optimizer
+/// has a known stability bound.
+pub fn theory(plan: &Plan, block: &Block, rest: u64) -> Option<f64> {
+    let h = plan.objective.constant_hessian()?;
+    if block.schedule.is_some() {
+        return None;
+    }
+    let value = |name: &str| block.hyper_index(name).map(|k| block.axis_value(rest, 1 + k));
+    if value("clip_norm").is_some_and(f64::is_finite) {
+        return None;
+    }
+    let factor = match block.optimizer {
+        OptimizerKind::Gd => 2.0,
+        OptimizerKind::Momentum => {
+            let (beta, dampening) = (value("beta")?, value("dampening").unwrap_or(0.0));
+            if dampening >= 1.0 {
+                return None;
+            }
+            2.0 * (1.0 + beta) / (1.0 - dampening)
+        }
+        OptimizerKind::Nesterov => {
+            let beta = value("beta")?;
+            (2.0 + 2.0 * beta) / (1.0 + 2.0 * beta)
+        }
+        _ => return None,
+    };
+    let wd = value("weight_decay").unwrap_or(0.0);
+    let vars = &plan.objective.vars;
+    let s: Vec<f64> = vars.iter().map(|v| value(&format!("lr_scale_{v}")).unwrap_or(1.0).sqrt()).collect();
+    let d = vars.len();
+    let m = (0..d).map(|i| (0..d).map(|j| s[i] * (h[i][j] + if i == j { wd } else { 0.0 }) * s[j]).collect()).collect();
+    let ev = symmetric_eigenvalues(m);
+    let (lo, hi) = (ev[0], ev[d - 1]);
+    (hi > 0.0 && lo >= -1e-12 * hi).then(|| factor / hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bracket_is_the_first_crossing() {
+        let s = |v: &[(f64, bool)]| bracket(v);
+        assert_eq!(s(&[(1.0, false), (2.0, false), (3.0, true), (4.0, false), (5.0, true)]), (Some(2.0), Some(3.0)));
+        assert_eq!(s(&[(1.0, true), (2.0, false)]), (None, Some(1.0)));
+        assert_eq!(s(&[(1.0, false), (2.0, false)]), (Some(2.0), None));
+        assert_eq!(s(&[]), (None, None));
+    }
+}
