@@ -173,6 +173,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     println!("{} basins: {}{more}", map.basins.len(), shown.join("; "));
                 }
             }
+            if let Some(spec) = &plan.map {
+                let map = crate::map::build(&plan, spec, &report.results);
+                let labels = basin_map.as_ref().map(|m| m.label.as_slice());
+                output::write_map_csvs(&dir, &plan, &map, &report.results, labels)?;
+                let png = match map.y {
+                    Some(_) => crate::plot::map_png(&plan, &map, &report.results, basin_map.as_ref()),
+                    None => crate::plot::line_png(&plan, &map, &report.results),
+                }
+                .map_err(crate::error::Error::Other)?;
+                output::write_bytes(&dir.join("map.png"), &png)?;
+            }
             let search = match &plan.threshold {
                 Some(spec) => Some(crate::threshold::search(&plan, &exec, &report.results, spec)?),
                 None => None,

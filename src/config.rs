@@ -31,6 +31,15 @@ struct RawConfig {
 struct RawAnalysis {
     basins: Option<RawBasins>,
     threshold: Option<Spanned<RawThreshold>>,
+    map: Option<Spanned<RawMap>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMap {
+    x: Spanned<String>,
+    y: Option<Spanned<String>>,
+    color: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -315,6 +324,24 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
             Some(spec)
         }
     };
+    let map_raw = raw.analysis.as_ref().and_then(|a| a.map.as_ref());
+    let map = match map_raw {
+        None => None,
+        Some(m) => {
+            let color = match &m.get_ref().color {
+                None => crate::map::Colour::Status,
+                Some(c) => crate::map::Colour::from_name(c.get_ref()).ok_or_else(|| {
+                    cx.err(Some(c.span()), "analysis.map.color", format!("'{}' is not allowed: use one of {}", c.get_ref(), crate::map::Colour::NAMES))
+                })?,
+            };
+            Some(crate::map::MapSpec { x: m.get_ref().x.get_ref().clone(), y: m.get_ref().y.as_ref().map(|y| y.get_ref().clone()), color })
+        }
+    };
+    // Basin colours need basins: the default tolerance unless [analysis.basins] sets one.
+    let basins = match (basins, &map) {
+        (None, Some(m)) if m.color == crate::map::Colour::Basin => Some(crate::basins::DEFAULT_TOLERANCE),
+        (b, _) => b,
+    };
     let objective = objective(cx, &raw.objective)?;
     let vars = objective.vars.clone();
 
@@ -390,6 +417,15 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         first_run += runs;
     }
 
+    if let (Some(spec), Some(m)) = (&map, map_raw) {
+        crate::map::check(spec, &blocks).map_err(|(field, message)| {
+            let span = match field.as_str() {
+                "y" => m.get_ref().y.as_ref().map(|y| y.span()),
+                _ => Some(m.get_ref().x.span()),
+            };
+            cx.err(span, format!("analysis.map.{field}"), message)
+        })?;
+    }
     let resolved = serde_json::json!({
         "name": name,
         "objective": { "formula": objective.formula, "vars": vars },
@@ -403,7 +439,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
                 "last": a.values[a.values.len() - 1], "log": a.log,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
-        "analysis": { "basins": basins.map(|t| serde_json::json!({ "tolerance": t })), "threshold": threshold },
+        "analysis": { "basins": basins.map(|t| serde_json::json!({ "tolerance": t })), "threshold": threshold, "map": map },
         "run": { "steps": steps, "steps_per_dispatch": steps_per_dispatch, "precision": precision,
                  "backend": backend, "rules": rules },
     });
@@ -418,6 +454,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         rules,
         basins,
         threshold,
+        map,
         resolved,
         source: cx.file.to_string(),
     };

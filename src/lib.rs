@@ -18,3 +18,5 @@ pub mod bench;
 pub mod cli;
 pub mod basins;
 pub mod threshold;
+pub mod map;
+pub mod plot;

@@ -9,7 +9,8 @@ use crate::plan::{Plan, Precision};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub const RESULT_FILES: [&str; 4] = ["runs.csv", "manifest.json", "basins.csv", "thresholds.csv"];
+pub const RESULT_FILES: [&str; 7] =
+    ["runs.csv", "manifest.json", "basins.csv", "thresholds.csv", "map.csv", "map_grid.csv", "map.png"];
 
 /// Check that `dir` may receive results, and create it.
 pub fn prepare_dir(dir: &Path, force: bool) -> Result<()> {
@@ -279,6 +280,86 @@ pub fn write_thresholds_csv(path: &Path, plan: &Plan, search: &crate::threshold:
             rec.push(t.rounds.to_string());
             rec.push(t.stop.name().into());
             csv.write_record(&rec)?;
+        }
+        csv.flush()
+    })
+}
+
+/// A file's bytes, written atomically.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically(path, |w| w.write_all(bytes))
+}
+
+/// The value a map colours a run by, as map.csv writes it.
+fn map_value(map: &crate::map::Map, r: &Results, i: usize, basins: Option<&[Option<usize>]>, p: Precision) -> String {
+    use crate::map::Colour;
+    match map.spec.color {
+        Colour::Status => r.status[i].name().to_string(),
+        Colour::Basin => basins.and_then(|b| b[i]).map(|b| b.to_string()).unwrap_or_default(),
+        Colour::Steps => r.steps[i].to_string(),
+        Colour::Loss => number(r.loss[i], p),
+        Colour::Rate => if r.rate[i].is_nan() { String::new() } else { number(r.rate[i], Precision::F64) },
+    }
+}
+
+/// map.csv (tidy: one row per run on the map: run, panel, panel_label, optimizer, the map's
+/// axes, status, steps, loss, rate, basin, value) and map_grid.csv (2-D: panel, panel_label,
+/// the y value, then one column per x value; 1-D: the x value, then one column per series).
+pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::map::Map, r: &Results, basins: Option<&[Option<usize>]>) -> Result<()> {
+    let p = plan.precision;
+    let nx = map.x.values.len();
+    write_atomically(&dir.join("map.csv"), |w| {
+        let mut csv = csv::WriterBuilder::new().from_writer(w);
+        let mut header = vec!["run".to_string(), "panel".into(), "panel_label".into(), "optimizer".into(), map.x.name.clone()];
+        header.extend(map.y.iter().map(|a| a.name.clone()));
+        header.extend(["status", "steps", "loss", "rate", "basin", "value"].map(String::from));
+        csv.write_record(&header)?;
+        for (k, panel) in map.panels.iter().enumerate() {
+            for (c, &i) in panel.cells.iter().enumerate() {
+                let mut rec = vec![
+                    r.run[i].to_string(),
+                    k.to_string(),
+                    panel.label.clone(),
+                    plan.blocks[panel.block].optimizer.name().to_string(),
+                    number(map.x.values[c % nx], p),
+                ];
+                rec.extend(map.y.iter().map(|a| number(a.values[c / nx], p)));
+                rec.push(r.status[i].name().into());
+                rec.push(r.steps[i].to_string());
+                rec.push(number(r.loss[i], p));
+                rec.push(if r.rate[i].is_nan() { String::new() } else { number(r.rate[i], Precision::F64) });
+                rec.push(basins.and_then(|b| b[i]).map(|b| b.to_string()).unwrap_or_default());
+                rec.push(map_value(map, r, i, basins, p));
+                csv.write_record(&rec)?;
+            }
+        }
+        csv.flush()
+    })?;
+    write_atomically(&dir.join("map_grid.csv"), |w| {
+        let mut csv = csv::WriterBuilder::new().from_writer(w);
+        match &map.y {
+            Some(y) => {
+                let mut header = vec!["panel".to_string(), "panel_label".into(), format!("{}\\{}", y.name, map.x.name)];
+                header.extend(map.x.values.iter().map(|&v| number(v, p)));
+                csv.write_record(&header)?;
+                for (k, panel) in map.panels.iter().enumerate() {
+                    for (iy, &yv) in y.values.iter().enumerate() {
+                        let mut rec = vec![k.to_string(), panel.label.clone(), number(yv, p)];
+                        rec.extend((0..nx).map(|ix| map_value(map, r, panel.cells[iy * nx + ix], basins, p)));
+                        csv.write_record(&rec)?;
+                    }
+                }
+            }
+            None => {
+                let mut header = vec![map.x.name.clone()];
+                header.extend(map.panels.iter().map(|q| q.label.clone()));
+                csv.write_record(&header)?;
+                for (ix, &xv) in map.x.values.iter().enumerate() {
+                    let mut rec = vec![number(xv, p)];
+                    rec.extend(map.panels.iter().map(|q| map_value(map, r, q.cells[ix], basins, p)));
+                    csv.write_record(&rec)?;
+                }
+            }
         }
         csv.flush()
     })

@@ -187,6 +187,8 @@ pub struct Plan {
     pub basins: Option<f64>,
     /// `[analysis.threshold]`, where the config asks for learning-rate thresholds.
     pub threshold: Option<crate::threshold::Spec>,
+    /// `[analysis.map]`: the axes and colouring of map.csv and map.png.
+    pub map: Option<crate::map::MapSpec>,
     /// The resolved configuration, for manifest.json and `gdsweep plan`.
     pub resolved: serde_json::Value,
     /// The config file this plan came from (for error messages at run time).

@@ -264,3 +264,47 @@ fn threshold_analysis_writes_thresholds_csv() {
     bad(&with("tolerance = 1e-3"), "analysis.threshold.tolerance", "unknown field");
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[run]\nwindow = 0\n[analysis.threshold]\n"), "analysis.threshold", "run.window");
 }
+
+#[test]
+fn map_analysis_writes_csvs_and_png() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("m.toml"),
+        "name = \"dw\"\n[objective]\nbuiltin = \"double_well\"\n[sweep]\nlr = { log = [1e-3, 0.3], n = 20 }\n[sweep.init]\nx = { lin = [-3, 3], n = 11 }\n[run]\nsteps = 500\n[analysis.map]\nx = \"lr\"\ny = \"init_x\"\ncolor = \"basin\"\n",
+    )
+    .unwrap();
+    let out = gdsweep(&["run", "m.toml", "--backend", "cpu", "--quiet"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let res = dir.path().join("results/dw");
+    let tidy = std::fs::read_to_string(res.join("map.csv")).unwrap();
+    assert_eq!(tidy.lines().next().unwrap(), "run,panel,panel_label,optimizer,lr,init_x,status,steps,loss,rate,basin,value");
+    assert_eq!(tidy.lines().count(), 1 + 20 * 11);
+    let grid = std::fs::read_to_string(res.join("map_grid.csv")).unwrap();
+    let header: Vec<&str> = grid.lines().next().unwrap().split(',').collect();
+    assert_eq!((header[0], header[2], header.len()), ("panel", "init_x\\lr", 3 + 20));
+    assert_eq!(grid.lines().count(), 1 + 11);
+    let png_bytes = std::fs::read(res.join("map.png")).unwrap();
+    assert_eq!(&png_bytes[1..4], b"PNG");
+    assert!(res.join("basins.csv").exists(), "basin colours turn basins on");
+    // map.png is a result file: not overwritten without --force.
+    std::fs::remove_file(res.join("runs.csv")).unwrap();
+    let out = gdsweep(&["run", "m.toml", "--backend", "cpu"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+
+    let with = |m: &str| format!("{OK_HEAD}[sweep]\nlr = [0.1, 0.2]\n[sweep.init]\nx = [1.0, 2.0]\n[analysis.map]\n{m}\n");
+    bad(&with("x = \"init_z\""), "analysis.map.x", "not an axis of this sweep (axes: lr, weight_decay, init_x, init_y)");
+    bad(&with("x = \"lr\"\ny = \"lr\""), "analysis.map.y", "must differ");
+    bad(&with("x = \"lr\"\ny = \"init_y\""), "analysis.map.y", "one value");
+    bad(&with("x = \"lr\"\ncolor = \"speed\""), "analysis.map.color", "status, basin, steps, loss, rate");
+    bad(&with("y = \"lr\""), "analysis.map", "missing field `x`");
+    bad(
+        &format!("{OK_HEAD}[sweep]\nlr = [0.1, 0.2]\n[sweep.init]\nx = {{ lin = [0, 1], n = 20 }}\n[analysis.map]\nx = \"lr\"\n"),
+        "analysis.map.x",
+        "20 series",
+    );
+    bad(
+        &format!("{OK_HEAD}[sweep]\nlr = [0.1, 0.2]\n[[optimizer]]\nkind = \"gd\"\n[[optimizer]]\nkind = \"adam\"\nlr = [0.1, 0.3]\n[analysis.map]\nx = \"lr\"\n"),
+        "analysis.map.x",
+        "different values in the gd and adam tables",
+    );
+}

@@ -1,0 +1,235 @@
+//! Maps (`[analysis.map]`): the runs laid out over one or two axes, coloured by an outcome.
+//!
+//! - `x` (and optionally `y`) name axes: `lr`, a hyperparameter (`beta`, `lr_scale_y`, …) or
+//!   `init_<var>`. Every optimizer block that has them contributes; every combination of a
+//!   block's other axes is one *panel* (2-D: small multiples side by side) or one *series*
+//!   (1-D: one line each). The axes must have the same values in every block that has them.
+//! - `color`: `status` (default; converged in blues shaded by steps, diverged in reds shaded
+//!   by escape step, the other statuses in their own colours — the escape-time colouring of the
+//!   trainability-boundary pictures), `basin` (turns on `[analysis.basins]` with its default
+//!   tolerance where the config has no such table), `steps`, `loss`, `rate`.
+//!
+//! Files: `map.csv` (tidy: one row per run on the map), `map_grid.csv` (2-D: per panel, one
+//! row per y value and one column per x value; 1-D: one row per x value and one column per
+//! series), `map.png` (see [`crate::plot`]).
+
+use crate::outcome::Results;
+use crate::plan::{Block, Plan};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Colour {
+    Status,
+    Basin,
+    Steps,
+    Loss,
+    Rate,
+}
+
+impl Colour {
+    pub const NAMES: &'static str = "status, basin, steps, loss, rate";
+
+    pub fn from_name(s: &str) -> Option<Colour> {
+        Some(match s {
+            "status" => Colour::Status,
+            "basin" => Colour::Basin,
+            "steps" => Colour::Steps,
+            "loss" => Colour::Loss,
+            "rate" => Colour::Rate,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Colour::Status => "status",
+            Colour::Basin => "basin",
+            Colour::Steps => "steps",
+            Colour::Loss => "loss",
+            Colour::Rate => "rate",
+        }
+    }
+}
+
+/// `[analysis.map]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MapSpec {
+    pub x: String,
+    pub y: Option<String>,
+    pub color: Colour,
+}
+
+/// Most panels of a 2-D map and series of a 1-D one: beyond, a picture stops being readable.
+pub const MAX_PANELS: u64 = 16;
+pub const MAX_SERIES: u64 = 12;
+
+/// One axis of the map: its name, values and spacing.
+#[derive(Debug, Clone)]
+pub struct MapAxis {
+    pub name: String,
+    pub values: Vec<f64>,
+    pub log: bool,
+}
+
+/// One panel (2-D) or series (1-D): a block and a fixed value of each of its other axes.
+#[derive(Debug, Clone)]
+pub struct Panel {
+    pub block: usize,
+    pub label: String,
+    /// Result row of each cell, y-major: `cells[iy * nx + ix]` (1-D: `cells[ix]`).
+    pub cells: Vec<usize>,
+}
+
+pub struct Map {
+    pub spec: MapSpec,
+    pub x: MapAxis,
+    pub y: Option<MapAxis>,
+    pub panels: Vec<Panel>,
+}
+
+fn axis_pos(block: &Block, name: &str) -> Option<usize> {
+    block.axes.iter().position(|a| a.name == name)
+}
+
+/// Check a map against the plan's blocks; the message says what is wrong and what is allowed.
+pub fn check(spec: &MapSpec, blocks: &[Block]) -> Result<(), (String, String)> {
+    let names: Vec<&str> = spec.y.iter().map(String::as_str).chain(std::iter::once(spec.x.as_str())).collect();
+    let mut all: Vec<&str> = Vec::new();
+    for b in blocks {
+        for a in &b.axes {
+            if !all.contains(&a.name.as_str()) {
+                all.push(&a.name);
+            }
+        }
+    }
+    for (field, name) in [("x", Some(spec.x.as_str())), ("y", spec.y.as_deref())] {
+        let Some(name) = name else { continue };
+        if !all.contains(&name) {
+            return Err((field.into(), format!("'{name}' is not an axis of this sweep (axes: {})", all.join(", "))));
+        }
+    }
+    if spec.y.as_deref() == Some(spec.x.as_str()) {
+        return Err(("y".into(), "must differ from x".into()));
+    }
+    let users: Vec<&Block> = blocks.iter().filter(|b| names.iter().all(|n| axis_pos(b, n).is_some())).collect();
+    for (field, name) in [("x", Some(spec.x.as_str())), ("y", spec.y.as_deref())] {
+        let Some(name) = name else { continue };
+        let first = &users[0].axes[axis_pos(users[0], name).expect("checked")];
+        if first.values.len() < 2 {
+            return Err((field.into(), format!("axis '{name}' has one value: a map needs at least two along each of its axes")));
+        }
+        if let Some(b) = users.iter().find(|b| b.axes[axis_pos(b, name).expect("checked")].values != first.values) {
+            return Err((
+                field.into(),
+                format!("axis '{name}' has different values in the {} and {} tables: a map needs one grid (give them the same values, or map them in separate configs)", users[0].optimizer.name(), b.optimizer.name()),
+            ));
+        }
+    }
+    let panels: u64 = users
+        .iter()
+        .map(|b| b.axes.iter().filter(|a| !names.contains(&a.name.as_str())).map(|a| a.values.len() as u64).product::<u64>())
+        .sum();
+    let (limit, what) = if spec.y.is_some() { (MAX_PANELS, "panels") } else { (MAX_SERIES, "series") };
+    if panels > limit {
+        return Err((
+            "x".into(),
+            format!("the map would have {panels} {what} (one per combination of the other axes), more than {limit}: map fewer combinations, or put the varying axis on the map"),
+        ));
+    }
+    Ok(())
+}
+
+/// Lay the results out on the map. `r` holds every run of the plan.
+pub fn build(plan: &Plan, spec: &MapSpec, r: &Results) -> Map {
+    let mut row_of = vec![usize::MAX; plan.total_runs() as usize];
+    for (i, &id) in r.run.iter().enumerate() {
+        row_of[id as usize] = i;
+    }
+    let names: Vec<&str> = std::iter::once(spec.x.as_str()).chain(spec.y.as_deref()).collect();
+    let mut map_axes: Vec<Option<MapAxis>> = vec![None, None];
+    let mut panels = Vec::new();
+    let many_blocks = plan.blocks.iter().filter(|b| names.iter().all(|n| axis_pos(b, n).is_some())).count() > 1;
+    for (bi, block) in plan.blocks.iter().enumerate() {
+        let Some(pos) = names.iter().map(|n| axis_pos(block, n)).collect::<Option<Vec<usize>>>() else { continue };
+        for (k, &p) in pos.iter().enumerate() {
+            let a = &block.axes[p];
+            map_axes[k].get_or_insert_with(|| MapAxis { name: a.name.clone(), values: a.values.clone(), log: a.log });
+        }
+        let others: Vec<usize> = (0..block.axes.len()).filter(|k| !pos.contains(k)).collect();
+        let combos: usize = others.iter().map(|&k| block.axes[k].values.len()).product();
+        // Row-major strides of the block's axes (last axis fastest).
+        let mut stride = vec![1u64; block.axes.len()];
+        for k in (0..block.axes.len().saturating_sub(1)).rev() {
+            stride[k] = stride[k + 1] * block.axes[k + 1].values.len() as u64;
+        }
+        for c in 0..combos {
+            // Digits of the other axes for combination c (last of them fastest).
+            let mut rem = c;
+            let mut base = 0u64;
+            let mut label: Vec<String> = Vec::new();
+            for &k in others.iter().rev() {
+                let n = block.axes[k].values.len();
+                let d = rem % n;
+                rem /= n;
+                base += d as u64 * stride[k];
+                if n > 1 {
+                    label.push(format!("{}={}", block.axes[k].name, short(block.axes[k].values[d])));
+                }
+            }
+            label.reverse();
+            if many_blocks || label.is_empty() {
+                label.insert(0, block.optimizer.name().to_string());
+            }
+            let nx = block.axes[pos[0]].values.len();
+            let ny = pos.get(1).map_or(1, |&p| block.axes[p].values.len());
+            let mut cells = Vec::with_capacity(nx * ny);
+            for iy in 0..ny {
+                for ix in 0..nx {
+                    let local = base + ix as u64 * stride[pos[0]] + pos.get(1).map_or(0, |&p| iy as u64 * stride[p]);
+                    cells.push(row_of[(block.first_run + local) as usize]);
+                }
+            }
+            panels.push(Panel { block: bi, label: label.join(" "), cells });
+        }
+    }
+    let mut it = map_axes.into_iter();
+    Map { spec: spec.clone(), x: it.next().flatten().expect("checked: some block has the axes"), y: it.next().flatten(), panels }
+}
+
+/// A value for labels: up to 4 significant digits.
+pub fn short(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let a = v.abs();
+    if (1e-3..1e4).contains(&a) {
+        let digits = (3 - a.log10().floor() as i32).max(0) as usize;
+        let s = format!("{v:.digits$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    } else {
+        let s = format!("{v:.3e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = if m.contains('.') { m.trim_end_matches('0').trim_end_matches('.') } else { m };
+        format!("{m}e{e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short;
+
+    #[test]
+    fn short_labels() {
+        assert_eq!(short(0.9), "0.9");
+        assert_eq!(short(-2.5), "-2.5");
+        assert_eq!(short(1.6030886e-5), "1.603e-5");
+        assert_eq!(short(1234.6), "1235");
+        assert_eq!(short(0.0), "0");
+        assert_eq!(short(100000.0), "1e5");
+    }
+}

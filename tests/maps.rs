@@ -1,0 +1,173 @@
+//! `[analysis.map]`: runs laid out on the map's axes, map.csv / map_grid.csv, and pictures whose
+//! pixels show the data, on every backend.
+mod common;
+
+use common::{backends, plan, run_all};
+use gdsweep::basins;
+use gdsweep::map::{build, Colour};
+use gdsweep::outcome::Status;
+use gdsweep::plan::Precision;
+use gdsweep::plot::{line_png, map_png, status_colour};
+
+const HIMMELBLAU: &str = r#"
+[objective]
+builtin = "himmelblau"
+[sweep]
+lr = 0.01
+[sweep.init]
+x = { lin = [-5.0, 5.0], n = 48 }
+y = { lin = [-5.0, 5.0], n = 40 }
+[[optimizer]]
+kind = "gd"
+[[optimizer]]
+kind = "adam"
+lr = 0.1
+[run]
+steps = 3000
+[analysis.map]
+x = "init_x"
+y = "init_y"
+color = "basin"
+"#;
+
+/// Decoded RGB pixels of a PNG, and its size.
+fn decode(png_bytes: &[u8]) -> (Vec<[u8; 3]>, u32, u32) {
+    let dec = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = dec.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    let px = buf[..info.buffer_size()].chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
+    (px, info.width, info.height)
+}
+
+#[test]
+fn basin_map_cells_are_the_right_runs_and_the_picture_shows_them() {
+    let p = plan(HIMMELBLAU, Precision::F32);
+    let spec = p.map.clone().unwrap();
+    assert_eq!(spec.color, Colour::Basin);
+    assert!(p.basins.is_some(), "basin colours turn basins on");
+    for exec in backends(Precision::F32) {
+        let r = run_all(&p, &exec);
+        let bm = basins::find(&p.objective, &r, p.basins.unwrap());
+        let m = build(&p, &spec, &r);
+        assert_eq!((m.panels.len(), m.x.values.len(), m.y.as_ref().unwrap().values.len()), (2, 48, 40));
+        assert_eq!((m.panels[0].label.as_str(), m.panels[1].label.as_str()), ("gd", "adam"));
+        // Every cell holds the run started at its (x, y), in its panel's block.
+        for (k, panel) in m.panels.iter().enumerate() {
+            assert_eq!(panel.block, k);
+            for (c, &i) in panel.cells.iter().enumerate() {
+                let (bi, local) = p.locate(r.run[i]).unwrap();
+                let b = &p.blocks[bi];
+                assert_eq!(bi, k);
+                let (x0, y0) = (b.axis_value(local, b.axes.len() - 2), b.axis_value(local, b.axes.len() - 1));
+                assert_eq!((x0, y0), (m.x.values[c % 48], m.y.as_ref().unwrap().values[c / 48]));
+            }
+        }
+        // The picture: each basin's share of the coloured pixels is its share of the cells.
+        let png_bytes = map_png(&p, &m, &r, Some(&bm)).unwrap();
+        let (px, w, h) = decode(&png_bytes);
+        assert!(w >= 800 && h >= 300, "{w}x{h}");
+        let palette: Vec<[u8; 3]> = (0..bm.basins.len())
+            .map(|id| {
+                let c = gdsweep::plot::basin_colour(id);
+                [c.0, c.1, c.2]
+            })
+            .collect();
+        assert_eq!(bm.basins.iter().filter(|b| b.kind == "minimum").count(), 4, "{}", exec.name());
+        let cells: usize = m.panels.iter().map(|q| q.cells.len()).sum();
+        let pixels_of = |c: [u8; 3]| px.iter().filter(|&&q| q == c).count();
+        let coloured: usize = palette.iter().map(|&c| pixels_of(c)).sum();
+        assert!(coloured > 100_000, "{coloured} basin-coloured pixels");
+        for (id, &c) in palette.iter().enumerate() {
+            let share_cells = m.panels.iter().flat_map(|q| &q.cells).filter(|&&i| bm.label[i] == Some(id)).count() as f64 / cells as f64;
+            let share_px = pixels_of(c) as f64 / coloured as f64;
+            assert!((share_cells - share_px).abs() < 0.03, "{}: basin {id}: {share_cells:.3} of cells, {share_px:.3} of pixels", exec.name());
+        }
+    }
+}
+
+#[test]
+fn status_map_over_lr_and_start_and_line_plots() {
+    let p = plan(
+        r#"
+[objective]
+builtin = "double_well"
+[sweep]
+lr = { log = [1e-3, 0.3], n = 60 }
+[sweep.init]
+x = { lin = [-3.0, 3.0], n = 50 }
+[run]
+steps = 1000
+[analysis.map]
+x = "lr"
+y = "init_x"
+"#,
+        Precision::F32,
+    );
+    let spec = p.map.clone().unwrap();
+    assert_eq!(spec.color, Colour::Status);
+    let r = run_all(&p, &gdsweep::engine::Exec::Cpu);
+    let m = build(&p, &spec, &r);
+    assert!(m.x.log && !m.y.as_ref().unwrap().log);
+    let (px, _, _) = decode(&map_png(&p, &m, &r, None).unwrap());
+    // Fast and slow convergence and early escapes are all there, in their shades.
+    let has = |s: Status, steps: u32| px.contains(&{
+        let c = status_colour(s, steps, 1000);
+        [c.0, c.1, c.2]
+    });
+    for i in 0..r.len() {
+        if matches!(r.status[i], Status::Converged | Status::Diverged) {
+            assert!(has(r.status[i], r.steps[i]), "{:?} after {} steps is not in the picture", r.status[i], r.steps[i]);
+        }
+    }
+    // 1-D: lr alone, one series per start.
+    let p1 = plan(
+        "[objective]\nbuiltin = \"double_well\"\n[sweep]\nlr = { log = [1e-3, 0.3], n = 80 }\n[sweep.init]\nx = [-2.0, 0.5, 2.5]\n[run]\nsteps = 1000\n[analysis.map]\nx = \"lr\"\ncolor = \"steps\"\n",
+        Precision::F64,
+    );
+    let r1 = run_all(&p1, &gdsweep::engine::Exec::Cpu);
+    let m1 = build(&p1, p1.map.as_ref().unwrap(), &r1);
+    assert_eq!(m1.panels.iter().map(|q| q.label.as_str()).collect::<Vec<_>>(), ["init_x=-2", "init_x=0.5", "init_x=2.5"]);
+    let (px, w, h) = decode(&line_png(&p1, &m1, &r1).unwrap());
+    assert_eq!((w, h), (1000, 760));
+    for k in 0..3 {
+        let c = gdsweep::plot::series_colour(k);
+        assert!(px.iter().filter(|&&q| q == [c.0, c.1, c.2]).count() > 200, "series {k} is drawn");
+    }
+}
+
+#[test]
+fn continuous_colours_follow_the_values() {
+    // lr × beta for momentum on a quadratic, coloured by steps: fewer steps → darker viridis.
+    let p = plan(
+        r#"
+[objective]
+quadratic = { h = [[1.0, 0.0], [0.0, 10.0]] }
+[sweep]
+lr = { log = [1e-3, 0.19], n = 30 }
+[sweep.init]
+x = 1.0
+y = 1.0
+[[optimizer]]
+kind = "momentum"
+beta = { lin = [0.0, 0.9], n = 10 }
+[run]
+steps = 3000
+[analysis.map]
+x = "lr"
+y = "beta"
+color = "steps"
+"#,
+        Precision::F64,
+    );
+    let r = run_all(&p, &gdsweep::engine::Exec::Cpu);
+    let m = build(&p, p.map.as_ref().unwrap(), &r);
+    assert_eq!(m.panels.len(), 1);
+    let (px, _, _) = decode(&map_png(&p, &m, &r, None).unwrap());
+    let fastest = m.panels[0].cells.iter().map(|&i| r.steps[i]).min().unwrap();
+    let slowest = m.panels[0].cells.iter().map(|&i| r.steps[i]).max().unwrap();
+    assert!(fastest < 100 && slowest > 1000, "{fastest} .. {slowest}");
+    let (lo, hi) = (gdsweep::plot::viridis(0.0), gdsweep::plot::viridis(1.0));
+    assert!(px.contains(&[lo.0, lo.1, lo.2]) && px.contains(&[hi.0, hi.1, hi.2]));
+}
