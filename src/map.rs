@@ -193,8 +193,30 @@ pub fn build(plan: &Plan, spec: &MapSpec, r: &Results) -> Map {
             panels.push(Panel { block: bi, label: label.join(" "), cells });
         }
     }
+    disambiguate(plan, &mut panels);
     let mut it = map_axes.into_iter();
     Map { spec: spec.clone(), x: it.next().flatten().expect("checked: some block has the axes"), y: it.next().flatten(), panels }
+}
+
+/// Panels of different blocks with the same label (two `gd` tables, say) get the fixed
+/// hyperparameter values that tell their blocks apart (`gd lr_scale_x=1e6 lr_scale_y=1`).
+fn disambiguate(plan: &Plan, panels: &mut [Panel]) {
+    let fixed = |bi: usize| -> Vec<String> {
+        let b = &plan.blocks[bi];
+        b.axes[1..1 + b.n_hypers()].iter().filter(|a| a.values.len() == 1).map(|a| format!("{}={}", a.name, short(a.values[0]))).collect()
+    };
+    let keys: Vec<(String, usize)> = panels.iter().map(|p| (p.label.clone(), p.block)).collect();
+    for (k, p) in panels.iter_mut().enumerate() {
+        let twins: Vec<usize> = (0..keys.len()).filter(|&j| keys[j].0 == keys[k].0 && keys[j].1 != keys[k].1).map(|j| keys[j].1).collect();
+        if twins.is_empty() {
+            continue;
+        }
+        let theirs: Vec<Vec<String>> = twins.iter().map(|&b| fixed(b)).collect();
+        let extra: Vec<String> = fixed(p.block).into_iter().filter(|f| !theirs.iter().all(|t| t.contains(f))).collect();
+        if !extra.is_empty() {
+            p.label = format!("{} {}", p.label, extra.join(" "));
+        }
+    }
 }
 
 /// A value for labels: up to 4 significant digits.

@@ -171,3 +171,15 @@ color = "steps"
     let (lo, hi) = (gdsweep::plot::viridis(0.0), gdsweep::plot::viridis(1.0));
     assert!(px.contains(&[lo.0, lo.1, lo.2]) && px.contains(&[hi.0, hi.1, hi.2]));
 }
+
+#[test]
+fn panels_of_two_tables_of_one_kind_say_what_differs() {
+    let p = plan(
+        "[objective]\nexpr = \"x^2 + 1e6*y^2\"\n[sweep]\nlr = { log = [1e-8, 1e-1], n = 8 }\n[[optimizer]]\nkind = \"gd\"\n[[optimizer]]\nkind = \"adam\"\n[[optimizer]]\nkind = \"gd\"\nlr_scale = [1e6, 1.0]\n[analysis.map]\nx = \"lr\"\n",
+        Precision::F32,
+    );
+    let r = run_all(&p, &gdsweep::engine::Exec::Cpu);
+    let m = build(&p, p.map.as_ref().unwrap(), &r);
+    let labels: Vec<&str> = m.panels.iter().map(|q| q.label.as_str()).collect();
+    assert_eq!(labels, ["gd", "adam", "gd lr_scale_x=1e6 lr_scale_y=1"]);
+}

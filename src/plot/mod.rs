@@ -35,6 +35,10 @@ pub fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
         let mut enc = png::Encoder::new(&mut out, w, h);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
+        // Flat colour areas and thin lines: adaptive filtering and the best deflate keep the
+        // pictures small enough to commit.
+        enc.set_compression(png::Compression::Best);
+        enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
         let mut writer = enc.write_header().map_err(err)?;
         writer.write_image_data(rgb).map_err(err)?;
     }
@@ -93,6 +97,16 @@ fn tick(t: f64, log: bool, span: f64) -> String {
     short(10f64.powf(t))
 }
 
+/// `s` cut to `n` characters, with an ellipsis where cut.
+fn fit(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+    t.push('…');
+    t
+}
+
 fn desc(name: &str, log: bool) -> String {
     if log {
         format!("{name} (log scale)")
@@ -123,8 +137,9 @@ pub fn status_colour(s: Status, steps: u32, max_steps: u32) -> RGBColor {
     }
 }
 
-/// Categorical colours for basins (Tableau 10, blue and red left for last).
-const BASIN_COLOURS: [RGBColor; 10] = [
+/// Categorical colours for basins: Tableau 20, reordered so that the first ten are the strong
+/// tones (blue and red, the status colours, last among them) and the next ten their light tints.
+const BASIN_COLOURS: [RGBColor; 20] = [
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
     RGBColor(255, 127, 14),
@@ -135,7 +150,18 @@ const BASIN_COLOURS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(127, 127, 127),
     RGBColor(214, 39, 40),
+    RGBColor(152, 223, 138),
+    RGBColor(197, 176, 213),
+    RGBColor(255, 187, 120),
+    RGBColor(158, 218, 229),
+    RGBColor(219, 219, 141),
+    RGBColor(247, 182, 210),
+    RGBColor(196, 156, 148),
+    RGBColor(174, 199, 232),
+    RGBColor(199, 199, 199),
+    RGBColor(255, 152, 150),
 ];
+
 pub fn basin_colour(id: usize) -> RGBColor {
     BASIN_COLOURS[id % BASIN_COLOURS.len()]
 }
@@ -148,7 +174,7 @@ pub fn series_colour(i: usize) -> RGBColor {
     [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189)]
         .get(i)
         .copied()
-        .unwrap_or(BASIN_COLOURS[(i + 2) % 10])
+        .unwrap_or(BASIN_COLOURS[(i - 4) % 10])
 }
 
 /// Viridis, by 9 stops (matplotlib's), linearly interpolated.
@@ -236,7 +262,7 @@ pub fn map_png(plan: &Plan, map: &Map, r: &Results, basins: Option<&BasinMap>) -
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         let (title, body) = root.split_vertically(title_h);
         title
-            .draw_text(&format!("{}: {} by {}", plan.name, plan.objective.formula, c.name()), &(FONT, 20).into_font().color(&BLACK), (14, 12))
+            .draw_text(&fit(&format!("{}: {} by {}", plan.name, plan.objective.formula, c.name()), w as usize / 11), &(FONT, 20).into_font().color(&BLACK), (14, 12))
             .map_err(err)?;
         let (plots, legend) = body.split_horizontally(cols as u32 * pw);
         for (k, (area, panel)) in plots.split_evenly((rows, cols)).iter().zip(&map.panels).enumerate() {
@@ -343,14 +369,17 @@ fn draw_legend(area: &Area, paint: &Paint, r: &Results, map: &Map) -> Result<(),
                 u.dedup();
                 u
             };
-            for &id in used.iter().take(14) {
+            // As many entries as fit above the two status swatches.
+            let fit = ((area.dim_in_pixel().1 as i32 - y - 70) / 22).max(1) as usize;
+            let shown = if used.len() > fit { fit - 1 } else { fit };
+            for &id in used.iter().take(shown) {
                 let basin = &b.basins[id];
                 let at: Vec<String> = basin.centre.iter().map(|v| format!("{v:.3}")).collect();
                 swatch(area, y, basin_colour(id), &format!("{id}: ({}) {}", at.join(", "), basin.kind))?;
                 y += 22;
             }
-            if used.len() > 14 {
-                area.draw_text(&format!("… {} more (basins.csv)", used.len() - 14), &(FONT, 12).into_font().color(&BLACK), (16, y)).map_err(err)?;
+            if used.len() > shown {
+                area.draw_text(&format!("… {} more (basins.csv)", used.len() - shown), &(FONT, 12).into_font().color(&BLACK), (16, y)).map_err(err)?;
                 y += 22;
             }
             if seen(Status::Diverged) {

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Re-draw the gallery from the shipped configs (CPU backend, so the pictures do not depend on a
+# GPU): each config's map.png lands here under the config's name.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cargo build --release -q
+for c in forum_lr_threshold forum_two_learning_rates double_well shifted_double_well himmelblau_basins \
+         sincos_basins ill_conditioned sigmoid_stall; do
+  target/release/gdsweep run "configs/$c.toml" --backend cpu --out "results/$c" --force --quiet
+  cp "results/$c/map.png" "docs/gallery/$c.png"
+done
