@@ -184,6 +184,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .map_err(crate::error::Error::Other)?;
                 output::write_bytes(&dir.join("map.png"), &png)?;
             }
+            if let Some(spec) = &plan.trajectories {
+                let traces = crate::trajectory::trace(&plan, &exec, spec)?;
+                output::write_trajectories_csv(&dir.join("trajectories.csv"), &plan, &traces)?;
+                let png = crate::plot::trajectories_png(&plan, &traces).map_err(crate::error::Error::Other)?;
+                output::write_bytes(&dir.join("trajectories.png"), &png)?;
+            }
             let search = match &plan.threshold {
                 Some(spec) => Some(crate::threshold::search(&plan, &exec, &report.results, spec)?),
                 None => None,

@@ -32,6 +32,15 @@ struct RawAnalysis {
     basins: Option<RawBasins>,
     threshold: Option<Spanned<RawThreshold>>,
     map: Option<Spanned<RawMap>>,
+    trajectories: Option<Spanned<RawTrajectories>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrajectories {
+    runs: Option<Spanned<Vec<i64>>>,
+    sample: Option<Spanned<i64>>,
+    every: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -426,6 +435,45 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
             cx.err(span, format!("analysis.map.{field}"), message)
         })?;
     }
+    let total_runs: u64 = blocks.iter().map(|b| b.runs).sum();
+    let trajectories = match raw.analysis.as_ref().and_then(|a| a.trajectories.as_ref()) {
+        None => None,
+        Some(t) => {
+            use crate::trajectory::{sample, Spec, DEFAULT_POINTS, DEFAULT_SAMPLE, MAX_RUNS};
+            let t_ref = t.get_ref();
+            let runs = match (&t_ref.runs, &t_ref.sample) {
+                (Some(_), Some(s)) => {
+                    return Err(cx.err(Some(s.span()), "analysis.trajectories.sample", "give either runs (ids) or sample (how many), not both"))
+                }
+                (Some(r), None) => {
+                    let ids = r.get_ref();
+                    if ids.is_empty() || ids.len() > MAX_RUNS {
+                        return Err(cx.err(Some(r.span()), "analysis.trajectories.runs", format!("{} ids: give 1 ..= {MAX_RUNS}", ids.len())));
+                    }
+                    if let Some(bad) = ids.iter().find(|&&id| id < 0 || id as u64 >= total_runs) {
+                        return Err(cx.err(
+                            Some(r.span()),
+                            "analysis.trajectories.runs",
+                            format!("run {bad} does not exist: ids are 0 ..= {} (see runs.csv or `gdsweep plan`)", total_runs - 1),
+                        ));
+                    }
+                    ids.iter().map(|&id| id as u64).collect()
+                }
+                (None, s) => {
+                    let n = match s {
+                        Some(s) => int_in(s, "analysis.trajectories.sample", 1, MAX_RUNS as i64, "")? as u64,
+                        None => DEFAULT_SAMPLE,
+                    };
+                    sample(total_runs, n)
+                }
+            };
+            let every = match &t_ref.every {
+                Some(e) => int_in(e, "analysis.trajectories.every", 1, MAX_STEPS_PER_DISPATCH as i64, " (steps between recorded points)")?,
+                None => steps.div_ceil(DEFAULT_POINTS).max(1),
+            };
+            Some(Spec { runs, every })
+        }
+    };
     let resolved = serde_json::json!({
         "name": name,
         "objective": { "formula": objective.formula, "vars": vars },
@@ -439,7 +487,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
                 "last": a.values[a.values.len() - 1], "log": a.log,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
-        "analysis": { "basins": basins.map(|t| serde_json::json!({ "tolerance": t })), "threshold": threshold, "map": map },
+        "analysis": { "basins": basins.map(|t| serde_json::json!({ "tolerance": t })), "threshold": threshold, "map": map, "trajectories": trajectories },
         "run": { "steps": steps, "steps_per_dispatch": steps_per_dispatch, "precision": precision,
                  "backend": backend, "rules": rules },
     });
@@ -455,6 +503,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         basins,
         threshold,
         map,
+        trajectories,
         resolved,
         source: cx.file.to_string(),
     };

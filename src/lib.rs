@@ -20,3 +20,4 @@ pub mod basins;
 pub mod threshold;
 pub mod map;
 pub mod plot;
+pub mod trajectory;

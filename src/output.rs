@@ -9,8 +9,17 @@ use crate::plan::{Plan, Precision};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub const RESULT_FILES: [&str; 7] =
-    ["runs.csv", "manifest.json", "basins.csv", "thresholds.csv", "map.csv", "map_grid.csv", "map.png"];
+pub const RESULT_FILES: [&str; 9] = [
+    "runs.csv",
+    "manifest.json",
+    "basins.csv",
+    "thresholds.csv",
+    "map.csv",
+    "map_grid.csv",
+    "map.png",
+    "trajectories.csv",
+    "trajectories.png",
+];
 
 /// Check that `dir` may receive results, and create it.
 pub fn prepare_dir(dir: &Path, force: bool) -> Result<()> {
@@ -359,6 +368,30 @@ pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::map::Map, r: &Result
                     rec.extend(map.panels.iter().map(|q| map_value(map, r, q.cells[ix], basins, p)));
                     csv.write_record(&rec)?;
                 }
+            }
+        }
+        csv.flush()
+    })
+}
+
+/// trajectories.csv: one row per recorded point: run, optimizer, lr, step, x_<var>, loss.
+pub fn write_trajectories_csv(path: &Path, plan: &Plan, traces: &[crate::trajectory::Trace]) -> Result<()> {
+    let p = plan.precision;
+    write_atomically(path, |w| {
+        let mut csv = csv::WriterBuilder::new().from_writer(w);
+        let mut header = vec!["run".to_string(), "optimizer".into(), "lr".into(), "step".into()];
+        header.extend(plan.objective.vars.iter().map(|v| format!("x_{v}")));
+        header.push("loss".into());
+        csv.write_record(&header)?;
+        for t in traces {
+            let (bi, local) = plan.locate(t.run).expect("traced runs come from the plan");
+            let b = &plan.blocks[bi];
+            let (name, lr) = (b.optimizer.name().to_string(), number(b.axis_value(local, 0), p));
+            for (k, &step) in t.steps.iter().enumerate() {
+                let mut rec = vec![t.run.to_string(), name.clone(), lr.clone(), step.to_string()];
+                rec.extend(t.point(k).iter().map(|&v| number(v, p)));
+                rec.push(number(t.loss[k], Precision::F64));
+                csv.write_record(&rec)?;
             }
         }
         csv.flush()

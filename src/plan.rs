@@ -165,6 +165,16 @@ impl Block {
         d
     }
 
+    /// This block with every axis but lr fixed at its value for block-local index `local`, and
+    /// `lrs` as the lr axis (a refinement block of the threshold search; with one lr, a single
+    /// run: a traced run).
+    pub fn fixed_at(&self, local: u64, lrs: Vec<f64>, first_run: u64) -> Block {
+        let mut axes = vec![Axis { name: self.axes[0].name.clone(), values: lrs, log: false }];
+        axes.extend(self.axes.iter().enumerate().skip(1).map(|(k, a)| Axis { name: a.name.clone(), values: vec![self.axis_value(local, k)], log: false }));
+        let runs = axes[0].values.len() as u64;
+        Block { optimizer: self.optimizer, axes, n_hypers: self.n_hypers, schedule: self.schedule, first_run, runs }
+    }
+
     /// The value of axis `k` for block-local index `local`, without decoding the others.
     pub fn axis_value(&self, local: u64, k: usize) -> f64 {
         let inner: u64 = self.axes[k + 1..].iter().map(|a| a.values.len() as u64).product();
@@ -189,6 +199,8 @@ pub struct Plan {
     pub threshold: Option<crate::threshold::Spec>,
     /// `[analysis.map]`: the axes and colouring of map.csv and map.png.
     pub map: Option<crate::map::MapSpec>,
+    /// `[analysis.trajectories]`: the runs whose paths are recorded.
+    pub trajectories: Option<crate::trajectory::Spec>,
     /// The resolved configuration, for manifest.json and `gdsweep plan`.
     pub resolved: serde_json::Value,
     /// The config file this plan came from (for error messages at run time).

@@ -57,7 +57,7 @@ use crate::engine::{execute, selections, Exec};
 use crate::error::Result;
 use crate::optim::OptimizerKind;
 use crate::outcome::Results;
-use crate::plan::{Axis, Block, Plan};
+use crate::plan::{Block, Plan};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -205,17 +205,6 @@ fn interior(a: f64, b: f64, points: u32, plan: &Plan) -> Vec<f64> {
     v
 }
 
-/// The group's block with its lr axis replaced by `lrs` and every other axis by its value.
-fn refinement_block(plan: &Plan, t: &Threshold, lrs: Vec<f64>, first_run: u64) -> Block {
-    let block = &plan.blocks[t.block];
-    let mut axes = vec![Axis { name: block.axes[0].name.clone(), values: lrs, log: false }];
-    axes.extend(
-        block.axes.iter().enumerate().skip(1).map(|(k, a)| Axis { name: a.name.clone(), values: vec![block.axis_value(t.rest, k)], log: false }),
-    );
-    let runs = axes[0].values.len() as u64;
-    Block { optimizer: block.optimizer, axes, n_hypers: block.n_hypers, schedule: block.schedule, first_run, runs }
-}
-
 /// Find every group's threshold: brackets from the coarse results `r`, then refinement rounds
 /// on `exec` until each bracket is below `spec.rel_tol` (see the module docs).
 pub fn search(plan: &Plan, exec: &Exec, r: &Results, spec: &Spec) -> Result<Search> {
@@ -249,7 +238,8 @@ pub fn search(plan: &Plan, exec: &Exec, r: &Results, spec: &Spec) -> Result<Sear
         round.blocks.clear();
         let mut first_run = 0;
         for (g, lrs) in &open {
-            let b = refinement_block(plan, &ts[*g], lrs.clone(), first_run);
+            let t = &ts[*g];
+            let b = plan.blocks[t.block].fixed_at(t.rest, lrs.clone(), first_run);
             first_run += b.runs;
             round.blocks.push(b);
         }

@@ -308,3 +308,28 @@ fn map_analysis_writes_csvs_and_png() {
         "different values in the gd and adam tables",
     );
 }
+
+#[test]
+fn trajectories_write_csv_and_png() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.toml"),
+        "name = \"paths\"\n[objective]\nbuiltin = \"himmelblau\"\n[sweep]\nlr = 0.01\n[sweep.init]\nx = [-4.0, 4.0]\ny = [-4.0, 4.0]\n[run]\nsteps = 300\n[analysis.trajectories]\nruns = [1, 3]\nevery = 10\n",
+    )
+    .unwrap();
+    let out = gdsweep(&["run", "t.toml", "--backend", "cpu", "--quiet"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = std::fs::read_to_string(dir.path().join("results/paths/trajectories.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next().unwrap(), "run,optimizer,lr,step,x_x,x_y,loss");
+    assert!(lines.next().unwrap().starts_with("1,gd,0.01,0,-4,4,"));
+    assert!(csv.lines().any(|l| l.starts_with("3,gd,0.01,10,")));
+    assert_eq!(&std::fs::read(dir.path().join("results/paths/trajectories.png")).unwrap()[1..4], b"PNG");
+
+    let with = |t: &str| format!("{OK_HEAD}[sweep]\nlr = [0.1, 0.2]\n[analysis.trajectories]\n{t}\n");
+    bad(&with("runs = [0, 2]"), "analysis.trajectories.runs", "run 2 does not exist: ids are 0 ..= 1");
+    bad(&with("runs = []"), "analysis.trajectories.runs", "1 ..= 64");
+    bad(&with("runs = [0]\nsample = 3"), "analysis.trajectories.sample", "not both");
+    bad(&with("sample = 0"), "analysis.trajectories.sample", "1 ..= 64");
+    bad(&with("every = 0"), "analysis.trajectories.every", "1 ..= 60000");
+}

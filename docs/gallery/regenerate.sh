@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Re-draw the gallery from the shipped configs (CPU backend, so the pictures do not depend on a
-# GPU): each config's map.png lands here under the config's name.
+# GPU): each config's map.png lands here under the config's name, its trajectories.png (if any)
+# as <name>_paths.png.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release -q
@@ -8,4 +9,5 @@ for c in forum_lr_threshold forum_two_learning_rates double_well shifted_double_
          sincos_basins ill_conditioned sigmoid_stall; do
   target/release/gdsweep run "configs/$c.toml" --backend cpu --out "results/$c" --force --quiet
   cp "results/$c/map.png" "docs/gallery/$c.png"
+  if [ -e "results/$c/trajectories.png" ]; then cp "results/$c/trajectories.png" "docs/gallery/${c}_paths.png"; fi
 done

@@ -22,6 +22,19 @@ pub fn run_block(plan: &Plan, bi: usize, sel: Selection, progress: Progress) -> 
     }
 }
 
+/// The path of the first run of block `bi` (see [`sweep::trace_run`]).
+pub fn trace_first_run(plan: &Plan, bi: usize, record: impl Fn(u32) -> bool) -> (Vec<u32>, Vec<f64>) {
+    fn as_<F: Real>(plan: &Plan, bi: usize, record: impl Fn(u32) -> bool) -> (Vec<u32>, Vec<f64>) {
+        let tape = Tape::new(&plan.objective);
+        let kernel = Kernel::<F>::new(&tape, &plan.blocks[bi], plan.objective.dim(), plan.steps, &plan.rules);
+        sweep::trace_run(&kernel, 0, record)
+    }
+    match plan.precision {
+        Precision::F32 => as_::<f32>(plan, bi, record),
+        Precision::F64 => as_::<f64>(plan, bi, record),
+    }
+}
+
 fn run_block_as<F: Real>(plan: &Plan, bi: usize, sel: Selection, progress: Progress) -> Results {
     let block = &plan.blocks[bi];
     let tape = Tape::new(&plan.objective);

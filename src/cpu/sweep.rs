@@ -491,22 +491,7 @@ impl<F: Real> Lanes<F> {
             }
             let loss = self.regs[loss_reg][lane];
             let gn2 = self.gn2[lane];
-            if self.steps_done[lane] == 0 {
-                self.bound[lane] = k.blowup * loss.abs().max(F::from_f64(1.0));
-                let gtol = k.grad_tol_abs.max(k.grad_tol_rel * gn2.sqrt());
-                self.gtol2[lane] = gtol * gtol;
-            }
-            let x_finite = k.tape.vars.iter().all(|&r| self.regs[r as usize][lane].is_finite());
-            let status = if !(loss.is_finite() && x_finite && loss.abs() <= self.bound[lane]) {
-                Some(Status::Diverged)
-            } else if gn2 <= self.gtol2[lane] {
-                Some(Status::Converged)
-            } else if self.steps_done[lane] >= k.max_steps {
-                Some(Status::MaxSteps)
-            } else {
-                None
-            };
-            match status {
+            match self.outcome(k, lane) {
                 Some(status) => {
                     let mut segment_max = self.segment_max[lane].map(|v| v.to_f64());
                     segment_max[self.seg[lane] as usize] = self.gcur[lane].to_f64();
@@ -544,6 +529,28 @@ impl<F: Real> Lanes<F> {
             }
         }
         any_active
+    }
+
+    /// The shader's outcome checks for the point a lane just evaluated (at step 0 they first
+    /// fix the run's blow-up bound and gradient tolerance): diverged, converged, or at `steps`.
+    fn outcome(&mut self, k: &Kernel<F>, lane: usize) -> Option<Status> {
+        let loss = self.regs[k.tape.loss as usize][lane];
+        let gn2 = self.gn2[lane];
+        if self.steps_done[lane] == 0 {
+            self.bound[lane] = k.blowup * loss.abs().max(F::from_f64(1.0));
+            let gtol = k.grad_tol_abs.max(k.grad_tol_rel * gn2.sqrt());
+            self.gtol2[lane] = gtol * gtol;
+        }
+        let x_finite = k.tape.vars.iter().all(|&r| self.regs[r as usize][lane].is_finite());
+        if !(loss.is_finite() && x_finite && loss.abs() <= self.bound[lane]) {
+            Some(Status::Diverged)
+        } else if gn2 <= self.gtol2[lane] {
+            Some(Status::Converged)
+        } else if self.steps_done[lane] >= k.max_steps {
+            Some(Status::MaxSteps)
+        } else {
+            None
+        }
     }
 
     /// The shader's UPDATE for every lane not held, then `steps_done += 1`.
@@ -819,6 +826,32 @@ impl<F: Real> Parked<F> {
         l.slot_of[lane] = pos;
         l.steps_done[lane] = steps;
         l.hold[lane] = false;
+    }
+}
+
+/// The path of one run (block-local index `run_local`): its point after every step `s` with
+/// `record(s)`, and its last point, as (steps, x flattened). The same eval and update as the
+/// sweep, in lane 0 with the others idle; no window record (a path needs no classification).
+pub fn trace_run<F: Real>(k: &Kernel<F>, run_local: u64, record: impl Fn(u32) -> bool) -> (Vec<u32>, Vec<f64>) {
+    let mut l = Lanes::<F>::new(k);
+    l.fill(k, 0, 0, run_local);
+    for lane in 1..LANES {
+        l.idle(k, lane);
+    }
+    let (mut steps, mut xs) = (Vec::new(), Vec::new());
+    loop {
+        l.eval(k);
+        let s = l.steps_done[0];
+        let end = l.outcome(k, 0).is_some();
+        if record(s) || end {
+            steps.push(s);
+            xs.extend(k.tape.vars.iter().map(|&r| l.regs[r as usize][0].to_f64()));
+        }
+        if end {
+            return (steps, xs);
+        }
+        l.hold[0] = false;
+        l.update(k);
     }
 }
 

@@ -47,6 +47,21 @@ pub fn dispatch_size(n: u64, max_per_dim: u32) -> (u32, u32) {
 }
 
 pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: Progress) -> Result<Results> {
+    run_block_inner(gpu, plan, bi, sel, progress, None)
+}
+
+/// Each selected run's points (step, x) read back after every dispatch (the plan's
+/// `steps_per_dispatch` sets how often), and the results. For trajectories of a few runs: every
+/// dispatch is its own submission.
+pub type Paths = Vec<Vec<(u32, Vec<f64>)>>;
+
+pub fn trace_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection) -> Result<(Results, Paths)> {
+    let mut paths: Paths = vec![Vec::new(); sel.count as usize];
+    let r = run_block_inner(gpu, plan, bi, sel, &|_| {}, Some(&mut paths))?;
+    Ok((r, paths))
+}
+
+fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: Progress, mut trace: Option<&mut Paths>) -> Result<Results> {
     let block = &plan.blocks[bi];
     let dev = &gpu.device;
     let p = plan.precision;
@@ -72,6 +87,7 @@ pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: Pr
     });
 
     let per_run = stride * real;
+    let dim = plan.objective.dim();
     // (info's share of device memory is small next to the state's; the budget counts the state)
     let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
     let batch = sel.count.min(MAX_BATCH).min(limit.min(BATCH_STATE_BYTES) / per_run).max(1);
@@ -103,14 +119,14 @@ pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: Pr
         (pipeline.clone(), params_buf, bind_group, steps.div_ceil(plan.steps_per_dispatch).max(1))
     };
     let main_steps = if windowed { window_start } else { plan.steps };
+    // (phase, pause_at, first step, steps in the phase)
     let phases: Vec<_> = main_pipeline
         .iter()
-        .map(|p| (phase(p, main_steps), if windowed { window_start } else { u32::MAX }))
-        .chain(window_pipeline.iter().map(|p| (phase(p, plan.steps - window_start), u32::MAX)))
+        .map(|p| (phase(p, main_steps), if windowed { window_start } else { u32::MAX }, 0, main_steps))
+        .chain(window_pipeline.iter().map(|p| (phase(p, plan.steps - window_start), u32::MAX, window_start, plan.steps - window_start)))
         .collect();
     gpu.check("creating the sweep buffers")?;
 
-    let dim = plan.objective.dim();
     let mut out = Results::with_capacity(dim, sel.count as usize);
     let mut done = 0u64;
     while done < sel.count {
@@ -132,13 +148,44 @@ pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: Pr
         };
         let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("sweep") });
         enc.clear_buffer(&info_buf, 0, None);
-        for ((pipeline, params_buf, bind_group, dispatches), pause_at) in &phases {
+        for ((pipeline, params_buf, bind_group, dispatches), pause_at, first_step, phase_steps) in &phases {
             gpu.queue.write_buffer(params_buf, 0, bytemuck::bytes_of(&Params { pause_at: *pause_at, ..params }));
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("sweep"), timestamp_writes: None });
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, bind_group, &[]);
-            for _ in 0..*dispatches {
-                pass.dispatch_workgroups(gx, gy, 1);
+            let Some(paths) = trace.as_deref_mut() else {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("sweep"), timestamp_writes: None });
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, bind_group, &[]);
+                for _ in 0..*dispatches {
+                    pass.dispatch_workgroups(gx, gy, 1);
+                }
+                continue;
+            };
+            // Tracing: one submission per dispatch, the state read back after each.
+            for d in 0..*dispatches {
+                {
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("trace"), timestamp_writes: None });
+                    pass.set_pipeline(pipeline);
+                    pass.set_bind_group(0, bind_group, &[]);
+                    pass.dispatch_workgroups(gx, gy, 1);
+                }
+                enc.copy_buffer_to_buffer(&state_buf, 0, &state_read, 0, n * per_run);
+                gpu.queue.submit([std::mem::replace(&mut enc, dev.create_command_encoder(&Default::default())).finish()]);
+                let slice = state_read.slice(0..n * per_run);
+                slice.map_async(wgpu::MapMode::Read, |_| {});
+                dev.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the trace: {e}")))?;
+                gpu.check("tracing")?;
+                {
+                    let sv = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading the trace back: {e}")))?;
+                    let step = first_step + ((d + 1) * plan.steps_per_dispatch).min(*phase_steps);
+                    for r in 0..n as usize {
+                        let at = r * per_run as usize;
+                        let x: Vec<f64> = match p {
+                            Precision::F32 => bytemuck::cast_slice::<u8, f32>(&sv[at..at + 4 * dim]).iter().map(|&v| v as f64).collect(),
+                            Precision::F64 => bytemuck::cast_slice::<u8, f64>(&sv[at..at + 8 * dim]).to_vec(),
+                        };
+                        paths[done as usize + r].push((step, x));
+                    }
+                }
+                state_read.unmap();
             }
         }
         enc.copy_buffer_to_buffer(&state_buf, 0, &state_read, 0, n * per_run);

@@ -1,0 +1,112 @@
+//! `[analysis.trajectories]`: recorded paths, the same on every backend, ending where the
+//! sweep's runs end, and matching closed forms.
+mod common;
+
+use common::{backends, plan, run_all};
+use gdsweep::engine::Exec;
+use gdsweep::plan::Precision;
+use gdsweep::trajectory::{records, trace};
+
+const PATHS: &str = r#"
+[objective]
+builtin = "himmelblau"
+[sweep]
+lr = [0.005, 0.02]
+[sweep.init]
+x = [-4.0, 0.5, 4.5]
+y = [-4.0, 4.0]
+[[optimizer]]
+kind = "gd"
+[[optimizer]]
+kind = "adam"
+lr = [0.05, 0.3]
+[run]
+steps = 500
+[analysis.trajectories]
+sample = 10
+every = 7
+"#;
+
+#[test]
+fn paths_agree_across_backends_and_end_where_the_runs_end() {
+    let p = plan(PATHS, Precision::F64);
+    let spec = p.trajectories.clone().unwrap();
+    assert_eq!(spec.runs, [0, 2, 4, 7, 9, 12, 14, 16, 19, 21]);
+    // The window starts at 500 − 256 = 244: points every 7 steps up to it, then 244 + 7k.
+    assert!(records(&p, 238, 7) && records(&p, 244, 7) && records(&p, 251, 7) && !records(&p, 245, 7));
+    let mut all = Vec::new();
+    for exec in backends(Precision::F64) {
+        let sweep = run_all(&p, &exec);
+        let traces = trace(&p, &exec, &spec).unwrap_or_else(|e| panic!("{e}"));
+        for t in &traces {
+            let i = sweep.run.iter().position(|&r| r == t.run).unwrap();
+            let last = t.steps.len() - 1;
+            assert_eq!(t.steps[last], sweep.steps[i], "{}: run {} ends at its sweep step", exec.name(), t.run);
+            assert_eq!(t.point(last), sweep.point(i), "{}: run {} ends at its sweep point", exec.name(), t.run);
+            let (bi, local) = p.locate(t.run).unwrap();
+            let b = &p.blocks[bi];
+            assert_eq!(t.point(0), [b.axis_value(local, b.axes.len() - 2), b.axis_value(local, b.axes.len() - 1)]);
+            assert!(t.steps[..last].iter().all(|&s| records(&p, s, 7)), "{:?}", t.steps);
+            let want: Vec<u32> = (0..sweep.steps[i]).filter(|&s| records(&p, s, 7)).chain([sweep.steps[i]]).collect();
+            assert_eq!(t.steps, want);
+            assert!((t.loss[last] - sweep.loss[i]).abs() <= 1e-9 * sweep.loss[i].abs().max(1.0));
+        }
+        all.push((exec.name(), traces));
+    }
+    if let [(_, cpu), (_, gpu)] = &all[..] {
+        for (c, g) in cpu.iter().zip(gpu) {
+            assert_eq!(c.steps, g.steps, "run {}", c.run);
+            for (a, b) in c.x.iter().zip(&g.x) {
+                assert!((a - b).abs() <= 1e-9 * a.abs().max(1.0), "run {}: cpu {a} gpu {b}", c.run);
+            }
+        }
+    }
+}
+
+#[test]
+fn gd_paths_on_a_quadratic_follow_the_closed_form() {
+    // f = ½(x² + 4y²): x_k = (1 − lr)^k x₀, y_k = (1 − 4 lr)^k y₀.
+    let p = plan(
+        "[objective]\nquadratic = { h = [[1.0, 0.0], [0.0, 4.0]] }\n[sweep]\nlr = 0.1\n[sweep.init]\nx = 2.0\ny = -1.0\n[run]\nsteps = 300\nwindow = 0\n[analysis.trajectories]\nruns = [0]\nevery = 3\n",
+        Precision::F64,
+    );
+    for exec in backends(Precision::F64) {
+        let t = &trace(&p, &exec, p.trajectories.as_ref().unwrap()).unwrap()[0];
+        assert!(t.steps.len() > 20);
+        for (k, &s) in t.steps.iter().enumerate() {
+            let want = [2.0 * 0.9f64.powi(s as i32), -(0.6f64.powi(s as i32))];
+            let got = t.point(k);
+            for j in 0..2 {
+                assert!((got[j] - want[j]).abs() <= 1e-12, "{} step {s}: {got:?} vs {want:?}", exec.name());
+            }
+            if k + 1 < t.steps.len() {
+                assert_eq!(s % 3, 0);
+            }
+        }
+    }
+}
+
+#[test]
+fn pictures_of_paths() {
+    let decode = |bytes: &[u8]| {
+        let mut r = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
+        let mut buf = vec![0; r.output_buffer_size()];
+        let info = r.next_frame(&mut buf).unwrap();
+        (buf, info.width, info.height)
+    };
+    let p = plan(PATHS, Precision::F32);
+    let traces = trace(&p, &Exec::Cpu, p.trajectories.as_ref().unwrap()).unwrap();
+    let (buf, w, h) = decode(&gdsweep::plot::trajectories_png(&p, &traces).unwrap());
+    assert_eq!((w, h), (1040, 760));
+    // Each path's colour is drawn.
+    for k in 0..traces.len() {
+        let c = gdsweep::plot::series_colour(k);
+        assert!(buf.chunks(3).filter(|q| *q == [c.0, c.1, c.2]).count() > 20, "path {k}");
+    }
+    // 1-D objectives: loss curves.
+    let p1 = plan("[objective]\nbuiltin = \"double_well\"\n[sweep]\nlr = [0.01, 0.05]\n[sweep.init]\nx = [-2.5, 2.5]\n[analysis.trajectories]\n", Precision::F64);
+    let t1 = trace(&p1, &Exec::Cpu, p1.trajectories.as_ref().unwrap()).unwrap();
+    assert_eq!(t1.len(), 4, "sample defaults to 8, capped by the grid");
+    let (_, w, h) = decode(&gdsweep::plot::trajectories_png(&p1, &t1).unwrap());
+    assert_eq!((w, h), (1000, 600));
+}
