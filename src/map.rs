@@ -140,12 +140,13 @@ pub fn check(spec: &MapSpec, blocks: &[Block]) -> Result<(), (String, String)> {
     Ok(())
 }
 
-/// Lay the results out on the map. `r` holds every run of the plan.
+/// Lay the results out on the map. `r` holds every run of the plan (in any order).
 pub fn build(plan: &Plan, spec: &MapSpec, r: &Results) -> Map {
-    let mut row_of = vec![usize::MAX; plan.total_runs() as usize];
-    for (i, &id) in r.run.iter().enumerate() {
-        row_of[id as usize] = i;
-    }
+    // A full sweep's results are in run order (row = id); otherwise look rows up.
+    let identity = r.len() as u64 == plan.total_runs() && r.run.iter().enumerate().all(|(i, &id)| id == i as u64);
+    let lookup: std::collections::HashMap<u64, usize> =
+        if identity { Default::default() } else { r.run.iter().enumerate().map(|(i, &id)| (id, i)).collect() };
+    let row_of = |id: u64| if identity { id as usize } else { lookup[&id] };
     let names: Vec<&str> = std::iter::once(spec.x.as_str()).chain(spec.y.as_deref()).collect();
     let mut map_axes: Vec<Option<MapAxis>> = vec![None, None];
     let mut panels = Vec::new();
@@ -187,7 +188,7 @@ pub fn build(plan: &Plan, spec: &MapSpec, r: &Results) -> Map {
             for iy in 0..ny {
                 for ix in 0..nx {
                     let local = base + ix as u64 * stride[pos[0]] + pos.get(1).map_or(0, |&p| iy as u64 * stride[p]);
-                    cells.push(row_of[(block.first_run + local) as usize]);
+                    cells.push(row_of(block.first_run + local));
                 }
             }
             panels.push(Panel { block: bi, label: label.join(" "), cells });
