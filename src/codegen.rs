@@ -249,9 +249,12 @@ fn update_wgsl(block: &Block, dim: usize, p: Precision) -> String {
 pub fn axis_table(block: &Block) -> (Vec<f64>, Vec<usize>) {
     let mut values = Vec::new();
     let mut offsets = Vec::new();
-    for a in &block.axes {
+    for (k, a) in block.axes.iter().enumerate() {
         offsets.push(values.len());
-        values.extend_from_slice(&a.values);
+        match (&block.lr_table, k) {
+            (Some(table), 0) => values.extend_from_slice(table),
+            _ => values.extend_from_slice(&a.values),
+        }
     }
     (values, offsets)
 }
@@ -285,6 +288,13 @@ fn decode_wgsl(block: &Block) -> String {
         }
     }
     for k in 0..block.axes.len() {
+        if k == 0 && block.lr_table.is_some() {
+            // Each combination of the other axes has its own K learning rates (Block::lr_table).
+            let n = block.axes[0].values.len() as u64;
+            let inner = block.runs / n;
+            let _ = writeln!(s, "    let lr: real = axis_values[{}u + (run_local % {inner}u) * {n}u{}];", offsets[0], digit[0]);
+            continue;
+        }
         let _ = writeln!(s, "    let {}: real = axis_values[{}u{}];", names[k], offsets[k], digit[k]);
     }
     s

@@ -422,7 +422,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
             }
         };
         let n_hypers = axes.len() - 1 - init_axes.len();
-        blocks.push(Block { optimizer: kind, axes, n_hypers, schedule, first_run, runs });
+        blocks.push(Block { optimizer: kind, axes, n_hypers, schedule, first_run, runs, lr_table: None });
         first_run += runs;
     }
 

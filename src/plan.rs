@@ -137,6 +137,10 @@ pub struct Block {
     pub schedule: Option<crate::optim::ScheduleKind>,
     pub first_run: u64,
     pub runs: u64,
+    /// Refinement blocks of the threshold search: each combination of the other axes (`rest`)
+    /// has its own learning rates, and run `local` takes `lr_table[rest·K + d]` where d is its lr
+    /// digit (K = the lr axis' length, whose values are then only indices). None for sweeps.
+    pub lr_table: Option<Vec<f64>>,
 }
 
 impl Block {
@@ -172,14 +176,18 @@ impl Block {
         let mut axes = vec![Axis { name: self.axes[0].name.clone(), values: lrs, log: false }];
         axes.extend(self.axes.iter().enumerate().skip(1).map(|(k, a)| Axis { name: a.name.clone(), values: vec![self.axis_value(local, k)], log: false }));
         let runs = axes[0].values.len() as u64;
-        Block { optimizer: self.optimizer, axes, n_hypers: self.n_hypers, schedule: self.schedule, first_run, runs }
+        Block { optimizer: self.optimizer, axes, n_hypers: self.n_hypers, schedule: self.schedule, first_run, runs, lr_table: None }
     }
 
     /// The value of axis `k` for block-local index `local`, without decoding the others.
     pub fn axis_value(&self, local: u64, k: usize) -> f64 {
         let inner: u64 = self.axes[k + 1..].iter().map(|a| a.values.len() as u64).product();
         let axis = &self.axes[k];
-        axis.values[((local / inner) % axis.values.len() as u64) as usize]
+        let digit = (local / inner) % axis.values.len() as u64;
+        match (&self.lr_table, k) {
+            (Some(table), 0) => table[((local % inner) * axis.values.len() as u64 + digit) as usize],
+            _ => axis.values[digit as usize],
+        }
     }
 }
 

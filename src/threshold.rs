@@ -17,8 +17,9 @@
 //! ## How
 //! The coarse sweep gives the first brackets. Each refinement round then evaluates `points`
 //! learning rates strictly inside every open bracket (geometrically spaced, linearly where the
-//! bracket starts at 0), all groups in one execution on the device: one block per group, whose
-//! lr axis is the group's points and whose other axes are the group's single values. The new
+//! bracket starts at 0), all groups in one execution on the device: each original block is
+//! evaluated whole, with a table of per-group learning rates (see [`round_plan`]), or, where
+//! few of its groups are still open, one small block per open group. The new
 //! bracket is again the first unstable point and the stable point below it, so each round
 //! shrinks the bracket by about `points + 1`: from a 4096-point log grid over two decades
 //! (width 1.1e-3) two rounds of 64 reach 1e-6. A group stops when its width is ≤ `rel_tol`
@@ -205,6 +206,60 @@ fn interior(a: f64, b: f64, points: u32, plan: &Plan) -> Vec<f64> {
     v
 }
 
+/// Where a round's result row goes: per round block and block-local run, (open group, point).
+type Slots = Vec<Vec<Option<(usize, usize)>>>;
+
+/// The plan of one refinement round. Where at least a quarter of an original block's groups
+/// are open, the block is evaluated whole with a per-group lr table (`Block::lr_table`: one
+/// dispatch for all its groups; closed groups fill their places with their lr_stable, and
+/// their runs are not read); otherwise each open group is its own small block.
+fn round_plan(plan: &Plan, ts: &[Threshold], open: &[(usize, Vec<f64>)], points: usize) -> (Plan, Slots) {
+    let mut round = plan.clone();
+    round.blocks.clear();
+    let mut slots: Slots = Vec::new();
+    let mut first_run = 0;
+    for (bi, block) in plan.blocks.iter().enumerate() {
+        let mine: Vec<usize> = (0..open.len()).filter(|&o| ts[open[o].0].block == bi).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let inner = (block.runs / block.axes[0].values.len() as u64) as usize;
+        if inner > 1 && mine.len() * 4 >= inner {
+            let mut table = vec![0.0; inner * points];
+            for t in ts.iter().filter(|t| t.block == bi) {
+                let filler = t.lr_stable.or(t.lr_unstable).unwrap_or(block.axes[0].values[0]);
+                table[t.rest as usize * points..(t.rest as usize + 1) * points].fill(filler);
+            }
+            let mut slot = vec![None; inner * points];
+            for &o in &mine {
+                let (g, lrs) = &open[o];
+                let rest = ts[*g].rest as usize;
+                for (j, &lr) in lrs.iter().enumerate() {
+                    table[rest * points + j] = lr;
+                    slot[j * inner + rest] = Some((o, j));
+                }
+                // Fewer distinct points than `points` (precision): repeat the last, unread.
+                table[rest * points + lrs.len()..(rest + 1) * points].fill(lrs[lrs.len() - 1]);
+            }
+            let mut axes = block.axes.clone();
+            axes[0] = crate::plan::Axis { name: block.axes[0].name.clone(), values: (0..points).map(|j| j as f64).collect(), log: false };
+            let runs = (inner * points) as u64;
+            round.blocks.push(Block { axes, first_run, runs, lr_table: Some(table), ..block.clone() });
+            first_run += runs;
+            slots.push(slot);
+        } else {
+            for &o in &mine {
+                let (g, lrs) = &open[o];
+                let b = block.fixed_at(ts[*g].rest, lrs.clone(), first_run);
+                first_run += b.runs;
+                round.blocks.push(b);
+                slots.push((0..lrs.len()).map(|j| Some((o, j))).collect());
+            }
+        }
+    }
+    (round, slots)
+}
+
 /// Find every group's threshold: brackets from the coarse results `r`, then refinement rounds
 /// on `exec` until each bracket is below `spec.rel_tol` (see the module docs).
 pub fn search(plan: &Plan, exec: &Exec, r: &Results, spec: &Spec) -> Result<Search> {
@@ -234,22 +289,16 @@ pub fn search(plan: &Plan, exec: &Exec, r: &Results, spec: &Spec) -> Result<Sear
         if open.is_empty() {
             break;
         }
-        let mut round = plan.clone();
-        round.blocks.clear();
-        let mut first_run = 0;
-        for (g, lrs) in &open {
-            let t = &ts[*g];
-            let b = plan.blocks[t.block].fixed_at(t.rest, lrs.clone(), first_run);
-            first_run += b.runs;
-            round.blocks.push(b);
-        }
+        let (round, slots) = round_plan(plan, &ts, &open, spec.points as usize);
         let results = execute(&round, exec, &selections(&round, None))?.results;
         rounds += 1;
         refinement_runs += results.len() as u64;
         let mut unstable: Vec<Vec<bool>> = open.iter().map(|(_, lrs)| vec![false; lrs.len()]).collect();
         for i in 0..results.len() {
             let (bi, local) = round.locate(results.run[i]).expect("result ids come from the round's plan");
-            unstable[bi][local as usize] = results.status[i].is_unstable();
+            if let Some((o, j)) = slots[bi][local as usize] {
+                unstable[o][j] = results.status[i].is_unstable();
+            }
         }
         for ((g, lrs), unstable) in open.iter().zip(unstable) {
             let t = &mut ts[*g];

@@ -194,7 +194,8 @@ impl<F: Real> Lanes<F> {
         let digits = k.block.digits(run_local);
         let value = |a: usize| F::from_f64(k.block.axes[a].values[digits[a]]);
         let h = k.block.n_hypers();
-        self.lr[lane] = value(0);
+        // (refinement blocks look their lr up per combination of the other axes)
+        self.lr[lane] = if k.block.lr_table.is_some() { F::from_f64(k.block.axis_value(run_local, 0)) } else { value(0) };
         for q in 0..h {
             self.hyper[q][lane] = value(1 + q);
         }
