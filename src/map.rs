@@ -113,6 +113,12 @@ pub fn check(spec: &MapSpec, blocks: &[Block]) -> Result<(), (String, String)> {
         return Err(("y".into(), "must differ from x".into()));
     }
     let users: Vec<&Block> = blocks.iter().filter(|b| names.iter().all(|n| axis_pos(b, n).is_some())).collect();
+    if users.is_empty() {
+        return Err((
+            "y".into(),
+            format!("no [[optimizer]] table has both '{}' and '{}': a map's axes must belong to one table", spec.x, names[0]),
+        ));
+    }
     for (field, name) in [("x", Some(spec.x.as_str())), ("y", spec.y.as_deref())] {
         let Some(name) = name else { continue };
         let first = &users[0].axes[axis_pos(users[0], name).expect("checked")];

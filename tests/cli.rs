@@ -307,6 +307,11 @@ fn map_analysis_writes_csvs_and_png() {
         "analysis.map.x",
         "different values in the gd and adam tables",
     );
+    bad(
+        &format!("{OK_HEAD}[sweep]\nlr = [0.1, 0.2]\n[[optimizer]]\nkind = \"momentum\"\nbeta = [0.5, 0.9]\n[[optimizer]]\nkind = \"adam\"\neps = [1e-8, 1e-6]\n[analysis.map]\nx = \"beta\"\ny = \"eps\"\n"),
+        "analysis.map.y",
+        "no [[optimizer]] table has both 'beta' and 'eps'",
+    );
 }
 
 #[test]
