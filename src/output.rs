@@ -62,6 +62,15 @@ pub fn push_number(out: &mut String, v: f64, p: Precision) {
     };
 }
 
+/// A measured value that may not apply (NaN: empty cell), in f64 digits: rate, steps_left.
+fn optional(v: f64) -> String {
+    if v.is_nan() {
+        String::new()
+    } else {
+        number(v, Precision::F64)
+    }
+}
+
 fn write_atomically(path: &Path, body: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>) -> Result<()> {
     let tmp: PathBuf = path.with_extension("partial");
     let io = |e| Error::io(format!("writing {}", path.display()), e);
@@ -307,7 +316,7 @@ fn map_value(map: &crate::map::Map, r: &Results, i: usize, basins: Option<&[Opti
         Colour::Basin => basins.and_then(|b| b[i]).map(|b| b.to_string()).unwrap_or_default(),
         Colour::Steps => r.steps[i].to_string(),
         Colour::Loss => number(r.loss[i], p),
-        Colour::Rate => if r.rate[i].is_nan() { String::new() } else { number(r.rate[i], Precision::F64) },
+        Colour::Rate => optional(r.rate[i]),
     }
 }
 
@@ -336,7 +345,7 @@ pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::map::Map, r: &Result
                 rec.push(r.status[i].name().into());
                 rec.push(r.steps[i].to_string());
                 rec.push(number(r.loss[i], p));
-                rec.push(if r.rate[i].is_nan() { String::new() } else { number(r.rate[i], Precision::F64) });
+                rec.push(optional(r.rate[i]));
                 rec.push(basins.and_then(|b| b[i]).map(|b| b.to_string()).unwrap_or_default());
                 rec.push(map_value(map, r, i, basins, p));
                 csv.write_record(&rec)?;

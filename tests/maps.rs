@@ -2,7 +2,7 @@
 //! pixels show the data, on every backend.
 mod common;
 
-use common::{backends, plan, run_all};
+use common::{backends, decode_png as decode, plan, run_all};
 use gdsweep::basins;
 use gdsweep::map::{build, Colour};
 use gdsweep::outcome::Status;
@@ -29,17 +29,6 @@ x = "init_x"
 y = "init_y"
 color = "basin"
 "#;
-
-/// Decoded RGB pixels of a PNG, and its size.
-fn decode(png_bytes: &[u8]) -> (Vec<[u8; 3]>, u32, u32) {
-    let dec = png::Decoder::new(std::io::Cursor::new(png_bytes));
-    let mut reader = dec.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    assert_eq!(info.color_type, png::ColorType::Rgb);
-    let px = buf[..info.buffer_size()].chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
-    (px, info.width, info.height)
-}
 
 #[test]
 fn basin_map_cells_are_the_right_runs_and_the_picture_shows_them() {

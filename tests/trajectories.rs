@@ -2,7 +2,7 @@
 //! sweep's runs end, and matching closed forms.
 mod common;
 
-use common::{backends, plan, run_all};
+use common::{backends, decode_png, plan, run_all};
 use gdsweep::engine::Exec;
 use gdsweep::plan::Precision;
 use gdsweep::trajectory::{records, trace};
@@ -88,25 +88,19 @@ fn gd_paths_on_a_quadratic_follow_the_closed_form() {
 
 #[test]
 fn pictures_of_paths() {
-    let decode = |bytes: &[u8]| {
-        let mut r = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
-        let mut buf = vec![0; r.output_buffer_size()];
-        let info = r.next_frame(&mut buf).unwrap();
-        (buf, info.width, info.height)
-    };
     let p = plan(PATHS, Precision::F32);
     let traces = trace(&p, &Exec::Cpu, p.trajectories.as_ref().unwrap()).unwrap();
-    let (buf, w, h) = decode(&gdsweep::plot::trajectories_png(&p, &traces).unwrap());
+    let (px, w, h) = decode_png(&gdsweep::plot::trajectories_png(&p, &traces).unwrap());
     assert_eq!((w, h), (1040, 760));
     // Each path's colour is drawn.
     for k in 0..traces.len() {
         let c = gdsweep::plot::series_colour(k);
-        assert!(buf.chunks(3).filter(|q| *q == [c.0, c.1, c.2]).count() > 20, "path {k}");
+        assert!(px.iter().filter(|&&q| q == [c.0, c.1, c.2]).count() > 20, "path {k}");
     }
     // 1-D objectives: loss curves.
     let p1 = plan("[objective]\nbuiltin = \"double_well\"\n[sweep]\nlr = [0.01, 0.05]\n[sweep.init]\nx = [-2.5, 2.5]\n[analysis.trajectories]\n", Precision::F64);
     let t1 = trace(&p1, &Exec::Cpu, p1.trajectories.as_ref().unwrap()).unwrap();
     assert_eq!(t1.len(), 4, "sample defaults to 8, capped by the grid");
-    let (_, w, h) = decode(&gdsweep::plot::trajectories_png(&p1, &t1).unwrap());
+    let (_, w, h) = decode_png(&gdsweep::plot::trajectories_png(&p1, &t1).unwrap());
     assert_eq!((w, h), (1000, 600));
 }

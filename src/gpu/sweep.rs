@@ -46,6 +46,14 @@ pub fn dispatch_size(n: u64, max_per_dim: u32) -> (u32, u32) {
     }
 }
 
+/// State read back from the device, as f64.
+fn reals(bytes: &[u8], p: Precision) -> Vec<f64> {
+    match p {
+        Precision::F32 => bytemuck::cast_slice::<u8, f32>(bytes).iter().map(|&v| v as f64).collect(),
+        Precision::F64 => bytemuck::cast_slice::<u8, f64>(bytes).to_vec(),
+    }
+}
+
 pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: Progress) -> Result<Results> {
     run_block_inner(gpu, plan, bi, sel, progress, None)
 }
@@ -178,11 +186,7 @@ fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: 
                     let step = first_step + ((d + 1) * plan.steps_per_dispatch).min(*phase_steps);
                     for r in 0..n as usize {
                         let at = r * per_run as usize;
-                        let x: Vec<f64> = match p {
-                            Precision::F32 => bytemuck::cast_slice::<u8, f32>(&sv[at..at + 4 * dim]).iter().map(|&v| v as f64).collect(),
-                            Precision::F64 => bytemuck::cast_slice::<u8, f64>(&sv[at..at + 8 * dim]).to_vec(),
-                        };
-                        paths[done as usize + r].push((step, x));
+                        paths[done as usize + r].push((step, reals(&sv[at..at + real as usize * dim], p)));
                     }
                 }
                 state_read.unmap();
@@ -201,10 +205,7 @@ fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: 
             let sv = state_slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading the state back: {e}")))?;
             let iv = info_slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading the state back: {e}")))?;
             let info: &[u32] = bytemuck::cast_slice(&iv);
-            let state: Vec<f64> = match p {
-                Precision::F32 => bytemuck::cast_slice::<u8, f32>(&sv).iter().map(|&v| v as f64).collect(),
-                Precision::F64 => bytemuck::cast_slice::<u8, f64>(&sv).to_vec(),
-            };
+            let state = reals(&sv, p);
             let s = stride as usize;
             // shaders/sweep.wgsl's SEG (the record is there only with a window)
             let seg = if windowed { s - 4 - window_reals(dim) + 2 * dim + 1 } else { 0 };

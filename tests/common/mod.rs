@@ -52,3 +52,13 @@ pub fn dump_both(plan: &Plan, label: &str, gpu: &Results, cpu: &Results) -> std:
     }
     dir
 }
+
+/// Decoded RGB pixels of a PNG gdsweep drew, and its size.
+pub fn decode_png(png_bytes: &[u8]) -> (Vec<[u8; 3]>, u32, u32) {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes)).read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    let px = buf[..info.buffer_size()].chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
+    (px, info.width, info.height)
+}
