@@ -1,23 +1,18 @@
 //! gdsweep: gradient descent over huge grids of configurations, in WGSL compute shaders with a
-//! CPU reference path. See README.md and the product contract for the user-facing side.
-pub mod catalogue;
-pub mod expr;
-pub mod config;
+//! CPU reference path. See README.md ("How it works") for the pipeline; its stages are the
+//! modules below, in the order their imports run (a module never imports a later one; the test
+//! `tests/layers.rs` checks it):
+//!
+//! problem → method → plan → outcome → config → kernel → backend → engine → analysis → output → app
 pub mod error;
-pub mod optim;
-pub mod outcome;
+pub mod problem;
+pub mod method;
 pub mod plan;
-pub mod real;
-pub mod codegen;
-pub mod cpu;
-pub mod gpu;
+pub mod outcome;
+pub mod config;
+pub mod kernel;
+pub mod backend;
 pub mod engine;
+pub mod analysis;
 pub mod output;
-pub mod verify;
-pub mod bench;
-pub mod cli;
-pub mod basins;
-pub mod threshold;
-pub mod map;
-pub mod plot;
-pub mod trajectory;
+pub mod app;

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    gdsweep::cli::main_exit_code()
+    gdsweep::app::cli::main_exit_code()
 }

@@ -11,9 +11,11 @@
 //! rate never looks converged just because its steps are tiny.
 //!
 //! After the run, a `converged` run whose Hessian at its final point has a negative eigenvalue
-//! (a saddle or a maximum: see `engine::mark_stalled_points`) becomes `stalled`.
+//! (a saddle or a maximum: see [`mark_stalled_points`]) becomes `stalled`.
 
 use crate::plan::{Rules, SEGMENTS};
+use crate::problem::expr::Objective;
+use crate::problem::linalg::{point_kind, symmetric_eigenvalues};
 use serde::Serialize;
 
 /// The first four are the shader's STATUS_* constants (keep in sync); the rest are what
@@ -201,6 +203,11 @@ impl Results {
         8 + std::mem::size_of::<Status>() + 4 + 8 + 8 + 8 + 4 + 8 + 8 * dim
     }
 
+    /// Bytes of host memory that the results of a plan's whole grid take.
+    pub fn bytes_of(plan: &crate::plan::Plan) -> u64 {
+        plan.total_runs() * Self::bytes_per_run(plan.objective.dim()) as u64
+    }
+
     pub fn with_capacity(dim: usize, n: usize) -> Self {
         Results {
             dim,
@@ -260,4 +267,28 @@ impl Results {
         }
         Status::FINAL.map(|s| (s, c[s as usize]))
     }
+}
+
+/// Whether the Hessian at a point has a clearly negative eigenvalue (a saddle or a maximum).
+fn has_descent_direction(eigenvalues: &[f64]) -> bool {
+    matches!(point_kind(eigenvalues), "saddle" | "maximum")
+}
+
+/// Relabel `converged` runs that stopped at a saddle or a maximum as `stalled` (the gradient
+/// vanished, but the point is not a minimum). The Hessian is evaluated in f64 at each such
+/// run's final point; when it is constant (quadratics, least squares) only once.
+pub fn mark_stalled_points(obj: &Objective, r: &mut Results) {
+    use rayon::prelude::*;
+    if let Some(h) = obj.constant_hessian() {
+        if !has_descent_direction(&symmetric_eigenvalues(h)) {
+            return;
+        }
+    }
+    let d = r.dim;
+    let (x, status) = (&r.x, &mut r.status);
+    status.par_iter_mut().enumerate().with_min_len(1024).for_each(|(i, s)| {
+        if *s == Status::Converged && has_descent_direction(&symmetric_eigenvalues(obj.hessian_f64(&x[i * d..(i + 1) * d]))) {
+            *s = Status::Stalled;
+        }
+    });
 }

@@ -4,13 +4,14 @@
 
 mod common;
 use common::{dump_both, gpu, plan, run_all};
-use gdsweep::catalogue::CATALOGUE;
+use gdsweep::problem::catalogue::CATALOGUE;
 use gdsweep::config::{load, Overrides};
-use gdsweep::engine::{execute, selections, Exec};
-use gdsweep::optim::OptimizerKind;
+use gdsweep::backend::{cpu::Cpu, Backend};
+use gdsweep::engine::execute;
+use gdsweep::method::OptimizerKind;
 use gdsweep::outcome::Status;
 use gdsweep::plan::Precision;
-use gdsweep::verify::compare;
+use gdsweep::analysis::verify::compare;
 
 fn catalogue_sweep(name: &str, kind: OptimizerKind) -> String {
     // Starts around each function's interesting region; learning rates from tiny to too large.
@@ -29,7 +30,7 @@ kind = "{kind}"
 steps = 400
 "#,
         kind = kind.name(),
-        y = if gdsweep::catalogue::find(name).unwrap().vars.len() > 1 { "y = { lin = [-1.7, 2.9], n = 5 }" } else { "" }
+        y = if gdsweep::problem::catalogue::find(name).unwrap().vars.len() > 1 { "y = { lin = [-1.7, 2.9], n = 5 }" } else { "" }
     )
 }
 
@@ -47,7 +48,7 @@ fn agreement(precision: Precision) {
         for kind in OptimizerKind::ALL {
             let plan = plan(&catalogue_sweep(entry.name, kind), precision);
             let rg = run_all(&plan, &g);
-            let rc = run_all(&plan, &Exec::Cpu);
+            let rc = run_all(&plan, &Cpu);
             let v = compare(&plan, &rg, &rc);
             let what = format!("{} / {} / {}", entry.name, kind.name(), precision.name());
             let tol = if precision == Precision::F64 { 1e-5 } else { 5e-2 };
@@ -69,7 +70,7 @@ fn agreement(precision: Precision) {
     }
     let overall = agreeing as f64 / judged as f64;
     eprintln!("overall agreement {overall:.5} over {judged} runs; lowest: {:.4} ({})", worst.0, worst.1);
-    assert!(overall >= gdsweep::verify::AGREEMENT_BAR, "overall agreement {overall} over {judged} runs");
+    assert!(overall >= gdsweep::analysis::verify::AGREEMENT_BAR, "overall agreement {overall} over {judged} runs");
 }
 
 #[test]
@@ -85,7 +86,7 @@ fn gpu_matches_cpu_on_every_catalogue_objective_and_optimizer_f64() {
 /// GD on ||Ax − b||² is stable iff lr < 2/λ_max(2AᵀA) = 1/σ_max(A)².
 #[test]
 fn forum_threshold_matches_theory_on_both_backends() {
-    let a = gdsweep::catalogue::FORUM_A;
+    let a = gdsweep::problem::catalogue::FORUM_A;
     // λ_max of AᵀA for a 2×2 matrix, in closed form.
     let (p, q, r) = (
         a[0][0] * a[0][0] + a[1][0] * a[1][0],
@@ -104,7 +105,7 @@ fn forum_threshold_matches_theory_on_both_backends() {
     );
     for precision in [Precision::F32, Precision::F64] {
         let plan = plan(&src, precision);
-        let mut execs = vec![Exec::Cpu];
+        let mut execs = vec![Box::new(Cpu) as Box<dyn Backend>];
         execs.extend(gpu(precision == Precision::F64));
         for exec in &execs {
             let r = run_all(&plan, exec);
@@ -130,7 +131,7 @@ fn forum_threshold_matches_theory_on_both_backends() {
 fn shipped_configs_agree_on_both_backends() {
     let Some(g32) = gpu(false) else { return };
     // f64 configs need SHADER_F64 (lavapipe has it); elsewhere they are skipped with the reason.
-    let g64 = gdsweep::gpu::Gpu::new(true).ok().map(|g| Exec::Gpu(Box::new(g)));
+    let g64 = gdsweep::backend::open(gdsweep::plan::BackendChoice::Gpu, Precision::F64, "test.toml").ok();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
@@ -148,9 +149,9 @@ fn shipped_configs_agree_on_both_backends() {
                 continue;
             }
         };
-        let sel = selections(&plan, Some(3000));
+        let sel = plan.selections(Some(3000));
         let rg = execute(&plan, g, &sel).unwrap().results;
-        let rc = execute(&plan, &Exec::Cpu, &sel).unwrap().results;
+        let rc = execute(&plan, &Cpu, &sel).unwrap().results;
         let v = compare(&plan, &rg, &rc);
         if !v.passed() {
             eprintln!("both results written to {}", dump_both(&plan, &plan.name, &rg, &rc).display());

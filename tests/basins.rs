@@ -2,8 +2,8 @@
 
 mod common;
 use common::{backends, plan, run_all};
-use gdsweep::basins::{find, group_counts};
-use gdsweep::catalogue;
+use gdsweep::analysis::basins::{find, group_counts};
+use gdsweep::problem::catalogue;
 use gdsweep::plan::Precision;
 
 /// Himmelblau has four minima: GD from a grid of starts finds all four, at their known places.

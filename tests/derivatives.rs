@@ -1,8 +1,8 @@
 //! The symbolic gradient and Hessian against central finite differences (proptest), for every
 //! catalogue objective and for random expressions.
 
-use gdsweep::catalogue::CATALOGUE;
-use gdsweep::expr::Objective;
+use gdsweep::problem::catalogue::CATALOGUE;
+use gdsweep::problem::expr::Objective;
 use proptest::prelude::*;
 
 /// Central differences of `f` at `x` along every coordinate, step scaled to |x|.

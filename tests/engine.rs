@@ -3,10 +3,11 @@
 
 mod common;
 use common::{gpu, plan, run_all};
-use gdsweep::engine::{execute, selections, Exec};
-use gdsweep::gpu::sweep::dispatch_size;
+use gdsweep::backend::cpu::Cpu;
+use gdsweep::engine::execute;
+use gdsweep::backend::gpu::sweep::dispatch_size;
 use gdsweep::plan::Precision;
-use gdsweep::verify::compare;
+use gdsweep::analysis::verify::compare;
 
 #[test]
 fn dispatch_geometry() {
@@ -70,7 +71,7 @@ fn eight_dimensional_matrix_objectives_agree() {
         for precision in [Precision::F32, Precision::F64] {
             let p = plan(&src, precision);
             assert_eq!(p.objective.dim(), 8);
-            let rc = run_all(&p, &Exec::Cpu);
+            let rc = run_all(&p, &Cpu);
             assert!(rc.status.contains(&gdsweep::outcome::Status::Converged));
             let Some(g) = gpu(precision == Precision::F64) else { continue };
             let rg = run_all(&p, &g);
@@ -85,11 +86,11 @@ fn eight_dimensional_matrix_objectives_agree() {
 fn sampling_selects_the_same_runs_on_both_backends() {
     let src = "[objective]\nbuiltin = \"himmelblau\"\n[sweep]\nlr = 0.01\n[sweep.init]\nx = { lin = [-5, 5], n = 100 }\ny = { lin = [-5, 5], n = 100 }\n[run]\nsteps = 500\n";
     let p = plan(src, Precision::F32);
-    let sel = selections(&p, Some(1000));
-    let rc = execute(&p, &Exec::Cpu, &sel).unwrap().results;
+    let sel = p.selections(Some(1000));
+    let rc = execute(&p, &Cpu, &sel).unwrap().results;
     assert_eq!(rc.len(), 1000);
     assert_eq!(rc.run[..3], [0, 10, 20]);
-    let full = run_all(&p, &Exec::Cpu);
+    let full = run_all(&p, &Cpu);
     for i in 0..rc.len() {
         let id = rc.run[i] as usize;
         assert_eq!((rc.status[i], rc.steps[i], rc.point(i)), (full.status[id], full.steps[id], full.point(id)));

@@ -3,11 +3,12 @@
 mod common;
 
 use common::{backends, decode_png as decode, plan, run_all};
-use gdsweep::basins;
-use gdsweep::map::{build, Colour};
+use gdsweep::analysis::basins;
+use gdsweep::analysis::map::build;
+use gdsweep::plan::analyses::Colour;
 use gdsweep::outcome::Status;
 use gdsweep::plan::Precision;
-use gdsweep::plot::{line_png, map_png, status_colour};
+use gdsweep::output::plot::{line_png, map_png, status_colour};
 
 const HIMMELBLAU: &str = r#"
 [objective]
@@ -59,7 +60,7 @@ fn basin_map_cells_are_the_right_runs_and_the_picture_shows_them() {
         assert!(w >= 800 && h >= 300, "{w}x{h}");
         let palette: Vec<[u8; 3]> = (0..bm.basins.len())
             .map(|id| {
-                let c = gdsweep::plot::basin_colour(id);
+                let c = gdsweep::output::plot::basin_colour(id);
                 [c.0, c.1, c.2]
             })
             .collect();
@@ -96,7 +97,7 @@ y = "init_x"
     );
     let spec = p.map.clone().unwrap();
     assert_eq!(spec.color, Colour::Status);
-    let r = run_all(&p, &gdsweep::engine::Exec::Cpu);
+    let r = run_all(&p, &gdsweep::backend::cpu::Cpu);
     let m = build(&p, &spec, &r);
     assert!(m.x.log && !m.y.as_ref().unwrap().log);
     let (px, _, _) = decode(&map_png(&p, &m, &r, None).unwrap());
@@ -115,13 +116,13 @@ y = "init_x"
         "[objective]\nbuiltin = \"double_well\"\n[sweep]\nlr = { log = [1e-3, 0.3], n = 80 }\n[sweep.init]\nx = [-2.0, 0.5, 2.5]\n[run]\nsteps = 1000\n[analysis.map]\nx = \"lr\"\ncolor = \"steps\"\n",
         Precision::F64,
     );
-    let r1 = run_all(&p1, &gdsweep::engine::Exec::Cpu);
+    let r1 = run_all(&p1, &gdsweep::backend::cpu::Cpu);
     let m1 = build(&p1, p1.map.as_ref().unwrap(), &r1);
     assert_eq!(m1.panels.iter().map(|q| q.label.as_str()).collect::<Vec<_>>(), ["init_x=-2", "init_x=0.5", "init_x=2.5"]);
     let (px, w, h) = decode(&line_png(&p1, &m1, &r1).unwrap());
     assert_eq!((w, h), (1000, 760));
     for k in 0..3 {
-        let c = gdsweep::plot::series_colour(k);
+        let c = gdsweep::output::plot::series_colour(k);
         assert!(px.iter().filter(|&&q| q == [c.0, c.1, c.2]).count() > 200, "series {k} is drawn");
     }
 }
@@ -150,14 +151,14 @@ color = "steps"
 "#,
         Precision::F64,
     );
-    let r = run_all(&p, &gdsweep::engine::Exec::Cpu);
+    let r = run_all(&p, &gdsweep::backend::cpu::Cpu);
     let m = build(&p, p.map.as_ref().unwrap(), &r);
     assert_eq!(m.panels.len(), 1);
     let (px, _, _) = decode(&map_png(&p, &m, &r, None).unwrap());
     let fastest = m.panels[0].cells.iter().map(|&i| r.steps[i]).min().unwrap();
     let slowest = m.panels[0].cells.iter().map(|&i| r.steps[i]).max().unwrap();
     assert!(fastest < 100 && slowest > 1000, "{fastest} .. {slowest}");
-    let (lo, hi) = (gdsweep::plot::viridis(0.0), gdsweep::plot::viridis(1.0));
+    let (lo, hi) = (gdsweep::output::plot::viridis(0.0), gdsweep::output::plot::viridis(1.0));
     assert!(px.contains(&[lo.0, lo.1, lo.2]) && px.contains(&[hi.0, hi.1, hi.2]));
 }
 
@@ -167,7 +168,7 @@ fn panels_of_two_tables_of_one_kind_say_what_differs() {
         "[objective]\nexpr = \"x^2 + 1e6*y^2\"\n[sweep]\nlr = { log = [1e-8, 1e-1], n = 8 }\n[[optimizer]]\nkind = \"gd\"\n[[optimizer]]\nkind = \"adam\"\n[[optimizer]]\nkind = \"gd\"\nlr_scale = [1e6, 1.0]\n[analysis.map]\nx = \"lr\"\n",
         Precision::F32,
     );
-    let r = run_all(&p, &gdsweep::engine::Exec::Cpu);
+    let r = run_all(&p, &gdsweep::backend::cpu::Cpu);
     let m = build(&p, p.map.as_ref().unwrap(), &r);
     let labels: Vec<&str> = m.panels.iter().map(|q| q.label.as_str()).collect();
     assert_eq!(labels, ["gd", "adam", "gd lr_scale_x=1e6 lr_scale_y=1"]);

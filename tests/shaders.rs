@@ -1,9 +1,9 @@
 //! Every generated shader — every catalogue objective × optimizer × precision — parses and
 //! validates with naga. Needs no GPU.
 
-use gdsweep::catalogue::CATALOGUE;
-use gdsweep::codegen::{kernel_wgsl, validate_wgsl};
-use gdsweep::optim::OptimizerKind;
+use gdsweep::problem::catalogue::CATALOGUE;
+use gdsweep::kernel::{kernel_wgsl, validate_wgsl};
+use gdsweep::method::OptimizerKind;
 use gdsweep::plan::{Axis, Block, Precision, Rules};
 
 fn block(kind: OptimizerKind, dim: usize, weight_decay: f64) -> Block {
@@ -29,7 +29,7 @@ fn every_generated_shader_validates() {
                 for wd in [0.0, 1e-2] {
                     let b = block(kind, obj.dim(), wd);
                     let stride = obj.dim()
-                        + gdsweep::codegen::slot_names(&b, obj.dim()).len()
+                        + gdsweep::kernel::slot_names(&b, obj.dim()).len()
                         + gdsweep::plan::window_reals(obj.dim())
                         + 4;
                     for window in [false, true] {
@@ -50,7 +50,7 @@ fn every_generated_shader_validates() {
 /// same members at the same offsets and the same size.
 #[test]
 fn params_layout_matches_the_shader() {
-    use gdsweep::gpu::sweep::Params;
+    use gdsweep::backend::gpu::sweep::Params;
     use std::mem::{offset_of, size_of};
     let entry = &CATALOGUE[0];
     let obj = entry.objective();

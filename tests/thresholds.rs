@@ -3,9 +3,9 @@
 mod common;
 
 use common::{backends, plan, run_all};
-use gdsweep::engine::Exec;
+use gdsweep::backend::{cpu::Cpu, Backend};
 use gdsweep::plan::{Plan, Precision};
-use gdsweep::threshold::{search, Search, Stop, Threshold};
+use gdsweep::analysis::threshold::{search, Search, Stop, Threshold};
 
 const FORUM: &str = r#"
 [objective]
@@ -25,7 +25,7 @@ steps = 20000
 [analysis.threshold]
 "#;
 
-fn thresholds(p: &Plan, exec: &Exec) -> Search {
+fn thresholds(p: &Plan, exec: &dyn Backend) -> Search {
     let coarse = run_all(p, exec);
     search(p, exec, &coarse, p.threshold.as_ref().expect("the config asks for thresholds")).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -164,16 +164,16 @@ steps = 2000
         Precision::F64,
     );
     let wavy = plan("[objective]\nbuiltin = \"double_well\"\n[sweep]\nlr = [0.01, 0.1]\n[analysis.threshold]\n", Precision::F64);
-    let s = thresholds(&p, &Exec::Cpu);
+    let s = thresholds(&p, &Cpu);
     assert!(s.thresholds.iter().all(|t| t.lr_theory.is_none()), "{:?}", s.thresholds);
     // Adam's step is bounded by lr: nothing diverges on this grid.
     let adam = &s.thresholds[0];
     assert_eq!((adam.lr_unstable, adam.stop, adam.crossings), (None, Stop::Unbracketed, 0));
-    let s = thresholds(&saddle, &Exec::Cpu);
+    let s = thresholds(&saddle, &Cpu);
     let t = &s.thresholds[0];
     assert_eq!((t.lr_stable, t.lr_theory, t.stop, t.rounds), (None, None, Stop::Unbracketed, 0), "{t:?}");
     assert_eq!(t.lr_unstable, Some(1e-2));
-    assert!(thresholds(&wavy, &Exec::Cpu).thresholds[0].lr_theory.is_none());
+    assert!(thresholds(&wavy, &Cpu).thresholds[0].lr_theory.is_none());
 }
 
 /// x ↦ x − lr·f′(x) for f = x⁴ − 5x² + 3x from `x0` in plain f64: unstable when it leaves
@@ -244,8 +244,8 @@ max_rounds = 0
 "#,
         Precision::F64,
     );
-    let r = run_all(&p, &Exec::Cpu);
-    let s = search(&p, &Exec::Cpu, &r, p.threshold.as_ref().unwrap()).unwrap();
+    let r = run_all(&p, &Cpu);
+    let s = search(&p, &Cpu, &r, p.threshold.as_ref().unwrap()).unwrap();
     let unstable: Vec<bool> = r.status.iter().map(|s| s.is_unstable()).collect();
     let changes = unstable.windows(2).filter(|w| w[0] != w[1]).count() as u32;
     let t = &s.thresholds[0];

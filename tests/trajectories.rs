@@ -3,9 +3,9 @@
 mod common;
 
 use common::{backends, decode_png, plan, run_all};
-use gdsweep::engine::Exec;
+use gdsweep::backend::{cpu::Cpu, Backend};
 use gdsweep::plan::Precision;
-use gdsweep::trajectory::{records, trace};
+use gdsweep::analysis::trajectory::trace;
 
 const PATHS: &str = r#"
 [objective]
@@ -33,7 +33,7 @@ fn paths_agree_across_backends_and_end_where_the_runs_end() {
     let spec = p.trajectories.clone().unwrap();
     assert_eq!(spec.runs, [0, 2, 4, 7, 9, 12, 14, 16, 19, 21]);
     // The window starts at 500 − 256 = 244: points every 7 steps up to it, then 244 + 7k.
-    assert!(records(&p, 238, 7) && records(&p, 244, 7) && records(&p, 251, 7) && !records(&p, 245, 7));
+    assert!(p.dispatch_boundary(238, 7) && p.dispatch_boundary(244, 7) && p.dispatch_boundary(251, 7) && !p.dispatch_boundary(245, 7));
     let mut all = Vec::new();
     for exec in backends(Precision::F64) {
         let sweep = run_all(&p, &exec);
@@ -46,8 +46,8 @@ fn paths_agree_across_backends_and_end_where_the_runs_end() {
             let (bi, local) = p.locate(t.run).unwrap();
             let b = &p.blocks[bi];
             assert_eq!(t.point(0), [b.axis_value(local, b.axes.len() - 2), b.axis_value(local, b.axes.len() - 1)]);
-            assert!(t.steps[..last].iter().all(|&s| records(&p, s, 7)), "{:?}", t.steps);
-            let want: Vec<u32> = (0..sweep.steps[i]).filter(|&s| records(&p, s, 7)).chain([sweep.steps[i]]).collect();
+            assert!(t.steps[..last].iter().all(|&s| p.dispatch_boundary(s, 7)), "{:?}", t.steps);
+            let want: Vec<u32> = (0..sweep.steps[i]).filter(|&s| p.dispatch_boundary(s, 7)).chain([sweep.steps[i]]).collect();
             assert_eq!(t.steps, want);
             assert!((t.loss[last] - sweep.loss[i]).abs() <= 1e-9 * sweep.loss[i].abs().max(1.0));
         }
@@ -89,18 +89,18 @@ fn gd_paths_on_a_quadratic_follow_the_closed_form() {
 #[test]
 fn pictures_of_paths() {
     let p = plan(PATHS, Precision::F32);
-    let traces = trace(&p, &Exec::Cpu, p.trajectories.as_ref().unwrap()).unwrap();
-    let (px, w, h) = decode_png(&gdsweep::plot::trajectories_png(&p, &traces).unwrap());
+    let traces = trace(&p, &Cpu, p.trajectories.as_ref().unwrap()).unwrap();
+    let (px, w, h) = decode_png(&gdsweep::output::plot::trajectories_png(&p, &traces).unwrap());
     assert_eq!((w, h), (1040, 760));
     // Each path's colour is drawn.
     for k in 0..traces.len() {
-        let c = gdsweep::plot::series_colour(k);
+        let c = gdsweep::output::plot::series_colour(k);
         assert!(px.iter().filter(|&&q| q == [c.0, c.1, c.2]).count() > 20, "path {k}");
     }
     // 1-D objectives: loss curves.
     let p1 = plan("[objective]\nbuiltin = \"double_well\"\n[sweep]\nlr = [0.01, 0.05]\n[sweep.init]\nx = [-2.5, 2.5]\n[analysis.trajectories]\n", Precision::F64);
-    let t1 = trace(&p1, &Exec::Cpu, p1.trajectories.as_ref().unwrap()).unwrap();
+    let t1 = trace(&p1, &Cpu, p1.trajectories.as_ref().unwrap()).unwrap();
     assert_eq!(t1.len(), 4, "sample defaults to 8, capped by the grid");
-    let (_, w, h) = decode_png(&gdsweep::plot::trajectories_png(&p1, &t1).unwrap());
+    let (_, w, h) = decode_png(&gdsweep::output::plot::trajectories_png(&p1, &t1).unwrap());
     assert_eq!((w, h), (1000, 600));
 }

@@ -3,16 +3,18 @@
 #![allow(dead_code)]
 
 use gdsweep::config::{parse, Overrides};
-use gdsweep::engine::{execute, selections, Exec};
-use gdsweep::gpu::Gpu;
+use gdsweep::backend::{self, cpu::Cpu, Backend};
+use gdsweep::engine::execute;
+use gdsweep::plan::BackendChoice;
 use gdsweep::outcome::Results;
 use gdsweep::plan::{Plan, Precision};
 
 /// A GPU device, or None with the reason printed. Where `CI` is set, no adapter is a failure:
 /// CI installs lavapipe, so a missing adapter means the GPU path went untested.
-pub fn gpu(f64: bool) -> Option<Exec> {
-    match Gpu::new(f64) {
-        Ok(g) => Some(Exec::Gpu(Box::new(g))),
+pub fn gpu(f64: bool) -> Option<Box<dyn Backend>> {
+    let precision = if f64 { Precision::F64 } else { Precision::F32 };
+    match backend::open(BackendChoice::Gpu, precision, "test.toml") {
+        Ok(g) => Some(g),
         Err(e) => {
             if std::env::var_os("CI").is_some() {
                 panic!("CI is set but the GPU test found no usable adapter: {e}");
@@ -28,13 +30,13 @@ pub fn plan(src: &str, precision: Precision) -> Plan {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-pub fn run_all(plan: &Plan, exec: &Exec) -> Results {
-    execute(plan, exec, &selections(plan, None)).unwrap_or_else(|e| panic!("{e}")).results
+pub fn run_all(plan: &Plan, backend: &dyn Backend) -> Results {
+    execute(plan, backend, &plan.selections(None)).unwrap_or_else(|e| panic!("{e}")).results
 }
 
 /// Every backend available here: the CPU always, the GPU where an adapter exists (in CI: must).
-pub fn backends(precision: Precision) -> Vec<Exec> {
-    let mut v = vec![Exec::Cpu];
+pub fn backends(precision: Precision) -> Vec<Box<dyn Backend>> {
+    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(Cpu)];
     if let Some(g) = gpu(precision == Precision::F64) {
         v.push(g);
     }

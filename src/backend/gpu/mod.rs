@@ -7,8 +7,10 @@
 
 pub mod sweep;
 
+use crate::backend::{AdapterSummary, Backend, Path, Progress};
 use crate::error::{Error, Result};
-use serde::Serialize;
+use crate::outcome::Results;
+use crate::plan::{Plan, Selection};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -16,19 +18,8 @@ use std::sync::{Arc, Mutex};
 /// driver whose doubles are suspect).
 pub const DISABLE_F64: &str = "GDSWEEP_DISABLE_F64";
 
-/// What manifest.json and `gdsweep devices` say of an adapter.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct AdapterSummary {
-    pub name: String,
-    pub backend: String,
-    pub device_type: String,
-    pub driver: String,
-    pub driver_info: String,
-    pub shader_f64: bool,
-}
-
 impl AdapterSummary {
-    fn of(a: &wgpu::Adapter) -> Self {
+    pub(crate) fn of(a: &wgpu::Adapter) -> Self {
         let info = a.get_info();
         AdapterSummary {
             name: info.name,
@@ -159,5 +150,45 @@ impl Gpu {
         let msg = v.join("\n");
         v.clear();
         Err(Error::Gpu(format!("{what}: {msg}")))
+    }
+}
+
+impl Backend for Gpu {
+    fn name(&self) -> &'static str {
+        "gpu"
+    }
+
+    fn adapter(&self) -> Option<&AdapterSummary> {
+        Some(&self.adapter)
+    }
+
+    fn device(&self) -> String {
+        self.adapter.name.clone()
+    }
+
+    fn run_block(&self, plan: &Plan, block: usize, sel: Selection, progress: Progress) -> Result<Results> {
+        sweep::run_block(self, plan, block, sel, progress)
+    }
+
+    /// The state read back after every dispatch; the initial point is the block's, the last
+    /// point the run's result.
+    fn trace_first_run(&self, plan: &Plan, block: usize) -> Result<Path> {
+        let one = Selection { offset: 0, stride: 1, count: 1 };
+        let (r, paths) = sweep::trace_block(self, plan, block, one)?;
+        let b = &plan.blocks[block];
+        let dim = plan.objective.dim();
+        let mut steps = vec![0];
+        let mut x: Vec<f64> = (0..dim).map(|j| b.axes[1 + b.n_hypers() + j].values[0]).collect();
+        for (s, p) in paths.into_iter().next().unwrap_or_default() {
+            if s < r.steps[0] {
+                steps.push(s);
+                x.extend(p);
+            }
+        }
+        if r.steps[0] > 0 {
+            steps.push(r.steps[0]);
+            x.extend_from_slice(r.point(0));
+        }
+        Ok((steps, x))
     }
 }

@@ -1,14 +1,14 @@
 //! The command line (SPEC.md "Command line"). `main` only calls [`main_exit_code`].
 
-use crate::bench;
-use crate::catalogue::CATALOGUE;
+use crate::app::bench;
+use crate::problem::catalogue::CATALOGUE;
 use crate::config::{load, Overrides};
-use crate::engine::{execute, execute_with_progress, selections, Exec};
+use crate::backend::{self, cpu::Cpu, Backend};
+use crate::engine::{execute, execute_with_progress};
 use crate::error::Result;
-use crate::gpu;
 use crate::output;
 use crate::plan::{BackendChoice, Plan, Precision};
-use crate::verify;
+use crate::analysis::verify;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -131,14 +131,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let plan = load(&config, overrides(backend, precision))?;
             let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&plan.name));
             output::prepare_dir(&dir, force)?;
-            let exec = Exec::open(&plan, plan.backend)?;
+            let exec = backend::open(plan.backend, plan.precision, &plan.source)?;
             if !quiet {
                 eprintln!(
                     "gdsweep: {} runs x {} steps on {} ({})",
                     plan.total_runs(),
                     plan.steps,
                     exec.name(),
-                    exec.adapter().map_or_else(bench::cpu_name, |a| a.name.clone())
+                    exec.device()
                 );
             }
             let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(plan.total_runs()) };
@@ -147,9 +147,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                     .progress_chars("=> "),
             );
-            let report = execute_with_progress(&plan, &exec, &selections(&plan, None), &|n| bar.inc(n))?;
+            let report = execute_with_progress(&plan, exec.as_ref(), &plan.selections(None), &|n| bar.inc(n))?;
             bar.finish_and_clear();
-            let basin_map = plan.basins.map(|tol| crate::basins::find(&plan.objective, &report.results, tol));
+            let basin_map = plan.basins.map(|tol| crate::analysis::basins::find(&plan.objective, &report.results, tol));
             output::write_runs_csv_with_basins(
                 &dir.join("runs.csv"),
                 &plan,
@@ -157,7 +157,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 basin_map.as_ref().map(|m| m.label.as_slice()),
             )?;
             if let Some(map) = &basin_map {
-                let rows = crate::basins::group_counts(&plan, &report.results, map);
+                let rows = crate::analysis::basins::group_counts(&plan, &report.results, map);
                 output::write_basins_csv(&dir.join("basins.csv"), &plan, map, &rows)?;
                 if !quiet {
                     let shown: Vec<String> = map
@@ -174,24 +174,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             if let Some(spec) = &plan.map {
-                let map = crate::map::build(&plan, spec, &report.results);
+                let map = crate::analysis::map::build(&plan, spec, &report.results);
                 let labels = basin_map.as_ref().map(|m| m.label.as_slice());
                 output::write_map_csvs(&dir, &plan, &map, &report.results, labels)?;
                 let png = match map.y {
-                    Some(_) => crate::plot::map_png(&plan, &map, &report.results, basin_map.as_ref()),
-                    None => crate::plot::line_png(&plan, &map, &report.results),
+                    Some(_) => crate::output::plot::map_png(&plan, &map, &report.results, basin_map.as_ref()),
+                    None => crate::output::plot::line_png(&plan, &map, &report.results),
                 }
                 .map_err(crate::error::Error::Other)?;
                 output::write_bytes(&dir.join("map.png"), &png)?;
             }
             if let Some(spec) = &plan.trajectories {
-                let traces = crate::trajectory::trace(&plan, &exec, spec)?;
+                let traces = crate::analysis::trajectory::trace(&plan, exec.as_ref(), spec)?;
                 output::write_trajectories_csv(&dir.join("trajectories.csv"), &plan, &traces)?;
-                let png = crate::plot::trajectories_png(&plan, &traces).map_err(crate::error::Error::Other)?;
+                let png = crate::output::plot::trajectories_png(&plan, &traces).map_err(crate::error::Error::Other)?;
                 output::write_bytes(&dir.join("trajectories.png"), &png)?;
             }
             let search = match &plan.threshold {
-                Some(spec) => Some(crate::threshold::search(&plan, &exec, &report.results, spec)?),
+                Some(spec) => Some(crate::analysis::threshold::search(&plan, exec.as_ref(), &report.results, spec)?),
                 None => None,
             };
             if let Some(search) = &search {
@@ -225,10 +225,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Verify { config, sample, precision } => {
             let plan = load(&config, overrides(None, precision))?;
-            let gpu = Exec::open(&plan, BackendChoice::Gpu)?;
-            let sel = selections(&plan, sample);
-            let g = execute(&plan, &gpu, &sel)?;
-            let c = execute(&plan, &Exec::Cpu, &sel)?;
+            let gpu = backend::open(BackendChoice::Gpu, plan.precision, &plan.source)?;
+            let sel = plan.selections(sample);
+            let g = execute(&plan, gpu.as_ref(), &sel)?;
+            let c = execute(&plan, &Cpu, &sel)?;
             let v = verify::compare(&plan, &g.results, &c.results);
             println!("verify {} on {} vs cpu ({})", plan.name, gpu.adapter().map_or("?", |a| a.name.as_str()), plan.precision.name());
             println!("  compared runs:        {}", v.compared);
@@ -254,7 +254,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Devices => {
-            let list = gpu::list_adapters();
+            let list = backend::gpu::list_adapters();
             if list.is_empty() {
                 println!("no GPU adapter found (install lavapipe for a software one: apt-get install mesa-vulkan-drivers); the CPU backend is always available");
             }
@@ -270,7 +270,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     if compute { "yes" } else { "no" }
                 );
             }
-            println!("cpu | {}", bench::cpu_name());
+            println!("cpu | {}", crate::backend::cpu::name());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Objectives => {
@@ -286,25 +286,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Bench { n, side, steps, backend, peers, python, peer_list, repeat } => {
             // Each backend opened once (W1 and W2 are f32: no f64 needed).
-            let gpu_exec = || gpu::Gpu::new(false).map(|g| Exec::Gpu(Box::new(g)));
-            let execs = match overrides(backend, None).backend {
-                Some(BackendChoice::Auto) | None => match gpu_exec() {
-                    Ok(g) => vec![g, Exec::Cpu],
-                    Err(_) => vec![Exec::Cpu],
+            let open = |choice| backend::open(choice, Precision::F32, "bench");
+            let cpu = || Box::new(Cpu) as Box<dyn Backend>;
+            let backends = match overrides(backend, None).backend {
+                Some(BackendChoice::Auto) | None => match open(BackendChoice::Gpu) {
+                    Ok(g) => vec![g, cpu()],
+                    Err(_) => vec![cpu()],
                 },
-                Some(BackendChoice::Gpu) => vec![gpu_exec()?],
-                Some(BackendChoice::Cpu) => vec![Exec::Cpu],
+                Some(BackendChoice::Gpu) => vec![open(BackendChoice::Gpu)?],
+                Some(BackendChoice::Cpu) => vec![cpu()],
             };
             println!("| workload | backend | device | seconds | config-steps/s |");
             println!("|---|---|---|---|---|");
-            let rows = bench::run(n, side, steps, &execs, repeat)?;
+            let rows = bench::run(n, side, steps, &backends, repeat)?;
             for r in &rows {
                 println!("| {} | {} | {} | {:.3} | {:.3e} |", r.workload, r.backend, r.device, r.seconds, r.config_steps_per_s);
             }
             if let Some(script) = peers {
                 let peer_rows = bench::run_peers(&python, &script, n, steps, &peer_list, repeat)?;
                 for p in &peer_rows {
-                    println!("| W1 | peer {} | {} | {:.3} | {:.3e} |", p.peer, bench::cpu_name(), p.seconds, p.config_steps_per_s);
+                    println!("| W1 | peer {} | {} | {:.3} | {:.3e} |", p.peer, crate::backend::cpu::name(), p.seconds, p.config_steps_per_s);
                 }
                 println!();
                 println!("| W1 ratio (gdsweep / peer) | {} |", peer_rows.iter().map(|p| p.peer.as_str()).collect::<Vec<_>>().join(" | "));
@@ -320,7 +321,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// The first few thresholds, one line each, with theory where it exists.
-fn print_thresholds(plan: &Plan, search: &crate::threshold::Search) {
+fn print_thresholds(plan: &Plan, search: &crate::analysis::threshold::Search) {
     const SHOWN: usize = 8;
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.8e}"));
     println!(
@@ -368,7 +369,7 @@ fn print_plan(plan: &Plan) {
             println!("    {:<14} {n:>9} values, {} .. {}{spacing}", a.name, a.values[0], a.values[n - 1]);
         }
     }
-    let mem = plan.result_bytes() as f64 / (1u64 << 20) as f64;
+    let mem = crate::outcome::Results::bytes_of(plan) as f64 / (1u64 << 20) as f64;
     println!("memory for results: {mem:.1} MiB");
     // Rough: 5e8 config-steps/s on a CPU-class machine for a small objective, scaled by its size.
     let ops = plan.objective.graph.schedule(&plan.objective.step_roots()).len().max(10) as f64;

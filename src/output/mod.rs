@@ -2,6 +2,8 @@
 //! renamed into place, so an interrupted run never leaves a half-written file over a good one,
 //! and existing results are only replaced with `--force`.
 
+pub mod plot;
+
 use crate::engine::Report;
 use crate::error::{Error, Result};
 use crate::outcome::Results;
@@ -233,7 +235,7 @@ pub fn write_manifest(path: &Path, value: &serde_json::Value) -> Result<()> {
 }
 
 /// basins.csv: one row per optimizer block × lr × basin reached (see `basins`).
-pub fn write_basins_csv(path: &Path, plan: &Plan, map: &crate::basins::BasinMap, rows: &[crate::basins::GroupRow]) -> Result<()> {
+pub fn write_basins_csv(path: &Path, plan: &Plan, map: &crate::analysis::basins::BasinMap, rows: &[crate::analysis::basins::GroupRow]) -> Result<()> {
     let vars = &plan.objective.vars;
     let d = vars.len();
     write_atomically(path, |w| {
@@ -273,7 +275,7 @@ pub fn write_basins_csv(path: &Path, plan: &Plan, map: &crate::basins::BasinMap,
 /// thresholds.csv: one row per group of runs that differ only in lr (see `threshold`):
 /// optimizer, block, the group's hyperparameters and initial point, lr_stable, lr_unstable,
 /// rel_width, crossings, lr_theory, rounds, stop. Empty where a value does not exist.
-pub fn write_thresholds_csv(path: &Path, plan: &Plan, search: &crate::threshold::Search) -> Result<()> {
+pub fn write_thresholds_csv(path: &Path, plan: &Plan, search: &crate::analysis::threshold::Search) -> Result<()> {
     let hyper_cols = plan.hyper_columns();
     let vars = &plan.objective.vars;
     let p = plan.precision;
@@ -309,8 +311,8 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// The value a map colours a run by, as map.csv writes it.
-fn map_value(map: &crate::map::Map, r: &Results, i: usize, basins: Option<&[Option<usize>]>, p: Precision) -> String {
-    use crate::map::Colour;
+fn map_value(map: &crate::analysis::map::Map, r: &Results, i: usize, basins: Option<&[Option<usize>]>, p: Precision) -> String {
+    use crate::plan::analyses::Colour;
     match map.spec.color {
         Colour::Status => r.status[i].name().to_string(),
         Colour::Basin => basins.and_then(|b| b[i]).map(|b| b.to_string()).unwrap_or_default(),
@@ -323,7 +325,7 @@ fn map_value(map: &crate::map::Map, r: &Results, i: usize, basins: Option<&[Opti
 /// map.csv (tidy: one row per run on the map: run, panel, panel_label, optimizer, the map's
 /// axes, status, steps, loss, rate, basin, value) and map_grid.csv (2-D: panel, panel_label,
 /// the y value, then one column per x value; 1-D: the x value, then one column per series).
-pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::map::Map, r: &Results, basins: Option<&[Option<usize>]>) -> Result<()> {
+pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::analysis::map::Map, r: &Results, basins: Option<&[Option<usize>]>) -> Result<()> {
     let p = plan.precision;
     let nx = map.x.values.len();
     write_atomically(&dir.join("map.csv"), |w| {
@@ -384,7 +386,7 @@ pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::map::Map, r: &Result
 }
 
 /// trajectories.csv: one row per recorded point: run, optimizer, lr, step, x_<var>, loss.
-pub fn write_trajectories_csv(path: &Path, plan: &Plan, traces: &[crate::trajectory::Trace]) -> Result<()> {
+pub fn write_trajectories_csv(path: &Path, plan: &Plan, traces: &[crate::analysis::trajectory::Trace]) -> Result<()> {
     let p = plan.precision;
     write_atomically(path, |w| {
         let mut csv = csv::WriterBuilder::new().from_writer(w);

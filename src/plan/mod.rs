@@ -12,8 +12,10 @@
 //! rounded to the run precision; devices decode a run's values from its id and these per-axis
 //! tables, so nothing is uploaded per run.
 
-use crate::expr::Objective;
-use crate::optim::OptimizerKind;
+pub mod analyses;
+
+use crate::problem::expr::Objective;
+use crate::method::OptimizerKind;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -134,7 +136,7 @@ pub struct Block {
     /// How many of `axes` after lr are hyperparameters.
     pub n_hypers: usize,
     /// The learning-rate schedule; its parameters are hyperparameter axes `schedule_<param>`.
-    pub schedule: Option<crate::optim::ScheduleKind>,
+    pub schedule: Option<crate::method::ScheduleKind>,
     pub first_run: u64,
     pub runs: u64,
     /// Refinement blocks of the threshold search: each combination of the other axes (`rest`)
@@ -191,6 +193,15 @@ impl Block {
     }
 }
 
+/// Which runs of a block to compute: block-local indices offset + i·stride, i < count
+/// (the same selection as the shader's `Params`).
+#[derive(Debug, Clone, Copy)]
+pub struct Selection {
+    pub offset: u64,
+    pub stride: u64,
+    pub count: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub name: String,
@@ -204,11 +215,11 @@ pub struct Plan {
     /// `[analysis.basins]`: the clustering tolerance, where the config asks for basins.
     pub basins: Option<f64>,
     /// `[analysis.threshold]`, where the config asks for learning-rate thresholds.
-    pub threshold: Option<crate::threshold::Spec>,
+    pub threshold: Option<analyses::ThresholdSpec>,
     /// `[analysis.map]`: the axes and colouring of map.csv and map.png.
-    pub map: Option<crate::map::MapSpec>,
+    pub map: Option<analyses::MapSpec>,
     /// `[analysis.trajectories]`: the runs whose paths are recorded.
-    pub trajectories: Option<crate::trajectory::Spec>,
+    pub trajectories: Option<analyses::TrajectorySpec>,
     /// The resolved configuration, for manifest.json and `gdsweep plan`.
     pub resolved: serde_json::Value,
     /// The config file this plan came from (for error messages at run time).
@@ -234,9 +245,25 @@ impl Plan {
         cols
     }
 
-    /// Bytes of host memory that the results of the whole grid take.
-    pub fn result_bytes(&self) -> u64 {
-        self.total_runs() * crate::outcome::Results::bytes_per_run(self.objective.dim()) as u64
+    /// Whether a run's point after `s` steps ends a dispatch of `every` steps: multiples of
+    /// `every`, counted again from the classification window's first step, where the GPU's main
+    /// pipeline pauses. Trajectories record their points there, on both backends.
+    pub fn dispatch_boundary(&self, s: u32, every: u32) -> bool {
+        let (ws, seg) = self.rules.window_of(self.steps);
+        if seg > 0 && s >= ws {
+            (s - ws).is_multiple_of(every)
+        } else {
+            s.is_multiple_of(every)
+        }
+    }
+
+    /// The runs of each block to compute: all of them, or about `sample` evenly strided runs.
+    pub fn selections(&self, sample: Option<u64>) -> Vec<Selection> {
+        let stride = match sample {
+            Some(n) if n > 0 && n < self.total_runs() => self.total_runs().div_ceil(n),
+            _ => 1,
+        };
+        self.blocks.iter().map(|b| Selection { offset: 0, stride, count: b.runs.div_ceil(stride) }).collect()
     }
 
     /// The block holding run `id`, and the block-local index.
@@ -253,7 +280,7 @@ impl Plan {
     pub fn state_stride(&self, block: &Block) -> usize {
         let d = self.objective.dim();
         let record = if self.rules.window_of(self.steps).1 > 0 { window_reals(d) } else { 0 };
-        d + crate::codegen::slot_names(block, d).len() + record + 4
+        d + crate::kernel::slot_names(block, d).len() + record + 4
     }
 }
 

@@ -55,7 +55,7 @@ impl Func {
 
     /// The function at f64 (the formulas are `Real::func`'s, shared with the CPU backend).
     pub fn eval_f64(self, x: f64) -> f64 {
-        <f64 as crate::real::Real>::func(self, x)
+        <f64 as crate::problem::real::Real>::func(self, x)
     }
 }
 

@@ -13,24 +13,15 @@
 //! Lint note: index loops over lanes are deliberate (they mirror the shader and vectorize).
 #![allow(clippy::needless_range_loop)]
 
-use crate::real::Real;
+use crate::problem::real::Real;
 use super::tape::{Op, Tape};
-use crate::codegen::{clips, lr_scales, no_weight_decay, slot_init, slot_names, SlotInit};
-use crate::optim::{OptimizerKind, ScheduleKind};
+use crate::kernel::{clips, lr_scales, no_weight_decay, slot_init, slot_names, SlotInit};
+use crate::method::{OptimizerKind, ScheduleKind};
 use crate::outcome::{finish, Finding, Results, Status, WindowRecord};
-use crate::plan::{Block, Rules, SEGMENTS};
+use crate::plan::{Block, Rules, Selection, SEGMENTS};
 
 pub const LANES: usize = 64;
 type V<F> = [F; LANES];
-
-/// Which runs of a block to compute: block-local indices offset + i·stride, i < count
-/// (the same selection as the shader's `Params`).
-#[derive(Debug, Clone, Copy)]
-pub struct Selection {
-    pub offset: u64,
-    pub stride: u64,
-    pub count: u64,
-}
 
 /// Everything a chunk of runs of one block needs, shared read-only by all threads.
 pub struct Kernel<'a, F: Real> {
@@ -595,7 +586,7 @@ impl<F: Real> Lanes<F> {
                 let pi = F::from_f64(std::f64::consts::PI);
                 std::array::from_fn(|i| {
                     eta_min[i]
-                        + (self.lr[i] - eta_min[i]) * (one + F::func(crate::expr::Func::Cos, pi * steps[i] / t_max[i]))
+                        + (self.lr[i] - eta_min[i]) * (one + F::func(crate::problem::expr::Func::Cos, pi * steps[i] / t_max[i]))
                             / F::from_f64(2.0)
                 })
             }

@@ -4,12 +4,11 @@
 //! steps_per_dispatch)` each), in one submission, and come back through one readback.
 
 use super::Gpu;
-use crate::codegen::{axis_table, sweep_wgsl, WORKGROUP_SIZE};
-use crate::cpu::Selection;
-use crate::engine::Progress;
+use crate::kernel::{axis_table, sweep_wgsl, WORKGROUP_SIZE};
+use crate::backend::Progress;
 use crate::error::{Error, Result};
 use crate::outcome::{finish, Results, Status, WindowRecord};
-use crate::plan::{window_reals, Plan, Precision, INFO_STRIDE, SEGMENTS};
+use crate::plan::{window_reals, Plan, Precision, Selection, INFO_STRIDE, SEGMENTS};
 use wgpu::util::DeviceExt;
 
 /// Keep in sync with `struct Params` in shaders/sweep.wgsl.

@@ -11,58 +11,11 @@
 //!
 //! Files: `map.csv` (tidy: one row per run on the map), `map_grid.csv` (2-D: per panel, one
 //! row per y value and one column per x value; 1-D: one row per x value and one column per
-//! series), `map.png` (see [`crate::plot`]).
+//! series), `map.png` (see [`crate::output::plot`]).
 
 use crate::outcome::Results;
-use crate::plan::{Block, Plan};
-use serde::Serialize;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Colour {
-    Status,
-    Basin,
-    Steps,
-    Loss,
-    Rate,
-}
-
-impl Colour {
-    pub const NAMES: &'static str = "status, basin, steps, loss, rate";
-
-    pub fn from_name(s: &str) -> Option<Colour> {
-        Some(match s {
-            "status" => Colour::Status,
-            "basin" => Colour::Basin,
-            "steps" => Colour::Steps,
-            "loss" => Colour::Loss,
-            "rate" => Colour::Rate,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Colour::Status => "status",
-            Colour::Basin => "basin",
-            Colour::Steps => "steps",
-            Colour::Loss => "loss",
-            Colour::Rate => "rate",
-        }
-    }
-}
-
-/// `[analysis.map]`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MapSpec {
-    pub x: String,
-    pub y: Option<String>,
-    pub color: Colour,
-}
-
-/// Most panels of a 2-D map and series of a 1-D one: beyond, a picture stops being readable.
-pub const MAX_PANELS: u64 = 16;
-pub const MAX_SERIES: u64 = 12;
+use crate::plan::analyses::{axis_pos, MapSpec};
+use crate::plan::Plan;
 
 /// One axis of the map: its name, values and spacing.
 #[derive(Debug, Clone)]
@@ -86,64 +39,6 @@ pub struct Map {
     pub x: MapAxis,
     pub y: Option<MapAxis>,
     pub panels: Vec<Panel>,
-}
-
-fn axis_pos(block: &Block, name: &str) -> Option<usize> {
-    block.axes.iter().position(|a| a.name == name)
-}
-
-/// Check a map against the plan's blocks; the message says what is wrong and what is allowed.
-pub fn check(spec: &MapSpec, blocks: &[Block]) -> Result<(), (String, String)> {
-    let names: Vec<&str> = spec.y.iter().map(String::as_str).chain(std::iter::once(spec.x.as_str())).collect();
-    let mut all: Vec<&str> = Vec::new();
-    for b in blocks {
-        for a in &b.axes {
-            if !all.contains(&a.name.as_str()) {
-                all.push(&a.name);
-            }
-        }
-    }
-    for (field, name) in [("x", Some(spec.x.as_str())), ("y", spec.y.as_deref())] {
-        let Some(name) = name else { continue };
-        if !all.contains(&name) {
-            return Err((field.into(), format!("'{name}' is not an axis of this sweep (axes: {})", all.join(", "))));
-        }
-    }
-    if spec.y.as_deref() == Some(spec.x.as_str()) {
-        return Err(("y".into(), "must differ from x".into()));
-    }
-    let users: Vec<&Block> = blocks.iter().filter(|b| names.iter().all(|n| axis_pos(b, n).is_some())).collect();
-    if users.is_empty() {
-        return Err((
-            "y".into(),
-            format!("no [[optimizer]] table has both '{}' and '{}': a map's axes must belong to one table", spec.x, names[0]),
-        ));
-    }
-    for (field, name) in [("x", Some(spec.x.as_str())), ("y", spec.y.as_deref())] {
-        let Some(name) = name else { continue };
-        let first = &users[0].axes[axis_pos(users[0], name).expect("checked")];
-        if first.values.len() < 2 {
-            return Err((field.into(), format!("axis '{name}' has one value: a map needs at least two along each of its axes")));
-        }
-        if let Some(b) = users.iter().find(|b| b.axes[axis_pos(b, name).expect("checked")].values != first.values) {
-            return Err((
-                field.into(),
-                format!("axis '{name}' has different values in the {} and {} tables: a map needs one grid (give them the same values, or map them in separate configs)", users[0].optimizer.name(), b.optimizer.name()),
-            ));
-        }
-    }
-    let panels: u64 = users
-        .iter()
-        .map(|b| b.axes.iter().filter(|a| !names.contains(&a.name.as_str())).map(|a| a.values.len() as u64).product::<u64>())
-        .sum();
-    let (limit, what) = if spec.y.is_some() { (MAX_PANELS, "panels") } else { (MAX_SERIES, "series") };
-    if panels > limit {
-        return Err((
-            "x".into(),
-            format!("the map would have {panels} {what} (one per combination of the other axes), more than {limit}: map fewer combinations, or put the varying axis on the map"),
-        ));
-    }
-    Ok(())
 }
 
 /// Lay the results out on the map. `r` holds every run of the plan (in any order).

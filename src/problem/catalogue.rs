@@ -6,7 +6,7 @@
 //! benchmark functions for global optimization problems" (2013), and the Virtual Library of
 //! Simulation Experiments (Surjanovic & Bingham, sfu.ca/~ssurjano).
 
-use crate::expr::Objective;
+use crate::problem::expr::Objective;
 
 /// The forum matrix of the case that started gdsweep (see SPEC.md).
 pub const FORUM_A: [[f64; 2]; 2] = [[-249.69, -4.1511], [-4.1511, -0.20755]];

@@ -8,7 +8,8 @@
 //! and result decoding included), the measure the peers print.
 
 use crate::config::{parse, Overrides};
-use crate::engine::{execute, selections, Exec};
+use crate::backend::Backend;
+use crate::engine::execute;
 use crate::error::Result;
 
 /// W1: the peers' workload. `window = 0` does what the peers do (no classification of runs
@@ -37,20 +38,20 @@ pub struct BenchRow {
 
 /// Run W1 (n learning rates) and W2 (side² starts) on each opened backend, best of `repeat`
 /// runs (shared machines are noisy; the best run is the least disturbed).
-pub fn run(n: u64, side: u64, steps: u32, execs: &[Exec], repeat: u32) -> Result<Vec<BenchRow>> {
+pub fn run(n: u64, side: u64, steps: u32, backends: &[Box<dyn Backend>], repeat: u32) -> Result<Vec<BenchRow>> {
     let mut rows = Vec::new();
     for (name, src) in [("W1", w1(n, steps, Some(0))), ("W1c", w1(n, steps, None)), ("W2", w2(side, steps))] {
         let plan = parse(name, &src, name, Overrides::default())?;
-        for exec in execs {
-            let sel = selections(&plan, None);
+        for backend in backends {
+            let sel = plan.selections(None);
             let mut best: Option<BenchRow> = None;
             for _ in 0..repeat.max(1) {
-                let report = execute(&plan, exec, &sel)?;
+                let report = execute(&plan, backend.as_ref(), &sel)?;
                 if best.as_ref().is_none_or(|r| report.seconds < r.seconds) {
                     best = Some(BenchRow {
                         workload: name.into(),
-                        backend: exec.name().into(),
-                        device: exec.adapter().map_or_else(cpu_name, |a| format!("{} ({})", a.name, a.backend)),
+                        backend: backend.name().into(),
+                        device: backend.adapter().map_or_else(|| backend.device(), |a| format!("{} ({})", a.name, a.backend)),
                         seconds: report.seconds,
                         config_steps_per_s: report.nominal_rate(plan.steps),
                     });
@@ -60,15 +61,6 @@ pub fn run(n: u64, side: u64, steps: u32, execs: &[Exec], repeat: u32) -> Result
         }
     }
     Ok(rows)
-}
-
-/// The CPU model and core count, from /proc/cpuinfo where available.
-pub fn cpu_name() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    format!("{model}, {} threads", rayon::current_num_threads())
 }
 
 /// One peer's W1 result, as ../shared/peers/lstsq_sweep.py prints it.

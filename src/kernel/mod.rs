@@ -5,14 +5,14 @@
 //! formulas in the same order; names here (`x{j}`, `g{j}`, `gd{j}`, `v{j}`, `m{j}`, `b1t`,
 //! `b2t`, `step_size`, `bc2_sqrt`) match the names used there.
 
-use crate::expr::{Func, Node, NodeId, Objective};
-use crate::optim::{OptimizerKind, ScheduleKind};
+use crate::problem::expr::{Func, Node, NodeId, Objective};
+use crate::method::{OptimizerKind, ScheduleKind};
 use crate::plan::{Block, Plan, Precision, Rules};
 use std::fmt::Write;
 
-pub const TEMPLATE: &str = include_str!("../shaders/sweep.wgsl");
-pub const MATH_F32: &str = include_str!("../shaders/math_f32.wgsl");
-pub const MATH_F64: &str = include_str!("../shaders/math_f64.wgsl");
+pub const TEMPLATE: &str = include_str!("../../shaders/sweep.wgsl");
+pub const MATH_F32: &str = include_str!("../../shaders/math_f32.wgsl");
+pub const MATH_F64: &str = include_str!("../../shaders/math_f64.wgsl");
 pub const WORKGROUP_SIZE: u32 = 64;
 
 /// A literal of the run precision, exact for that precision.

@@ -1,7 +1,7 @@
 //! The objective graph as a register tape for the CPU: one instruction per graph node, in the
 //! order the WGSL generator emits its `let`s (see `codegen::eval_wgsl`).
 
-use crate::expr::{Func, Node, Objective};
+use crate::problem::expr::{Func, Node, Objective};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Op {
@@ -250,7 +250,7 @@ impl Op {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalogue::CATALOGUE;
+    use crate::problem::catalogue::CATALOGUE;
 
     #[test]
     fn fusion_is_bit_identical_and_shortens_least_squares() {
@@ -268,7 +268,7 @@ mod tests {
                 }
             }
         }
-        let forum = crate::catalogue::find("forum_lstsq").unwrap().objective();
+        let forum = crate::problem::catalogue::find("forum_lstsq").unwrap().objective();
         assert_eq!(Tape::new(&forum).instrs.len(), 5, "{:?}", Tape::new(&forum).instrs);
     }
 }

@@ -2,7 +2,7 @@
 //! built-in functions' formulas live here once (`Real::func`); shaders/sweep.wgsl and
 //! math_*.wgsl are their GPU twins.
 
-use crate::expr::Func;
+use crate::problem::expr::Func;
 use std::fmt::Debug;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 

@@ -53,35 +53,16 @@
 //! There is no theory column for schedules, gradient clipping, adaptive optimizers, or a Hessian
 //! that varies or has a negative eigenvalue (then no lr is stable along that direction).
 
-use crate::basins::symmetric_eigenvalues;
-use crate::engine::{execute, selections, Exec};
+use crate::problem::linalg::symmetric_eigenvalues;
+use crate::backend::Backend;
+use crate::engine::execute;
 use crate::error::Result;
-use crate::optim::OptimizerKind;
+use crate::method::OptimizerKind;
 use crate::outcome::Results;
+use crate::plan::analyses::ThresholdSpec;
 use crate::plan::{Block, Plan};
 use serde::Serialize;
 use std::time::Instant;
-
-pub const DEFAULT_REL_TOL: f64 = 1e-6;
-pub const DEFAULT_POINTS: u32 = 64;
-pub const DEFAULT_MAX_ROUNDS: u32 = 20;
-
-/// `[analysis.threshold]`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Spec {
-    /// Stop refining a bracket once (lr_unstable − lr_stable)/lr_unstable ≤ rel_tol.
-    pub rel_tol: f64,
-    /// Learning rates evaluated inside each open bracket per round.
-    pub points: u32,
-    /// Most refinement rounds (0: the coarse grid only).
-    pub max_rounds: u32,
-}
-
-impl Default for Spec {
-    fn default() -> Self {
-        Spec { rel_tol: DEFAULT_REL_TOL, points: DEFAULT_POINTS, max_rounds: DEFAULT_MAX_ROUNDS }
-    }
-}
 
 /// Why a group's refinement ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -261,8 +242,8 @@ fn round_plan(plan: &Plan, ts: &[Threshold], open: &[(usize, Vec<f64>)], points:
 }
 
 /// Find every group's threshold: brackets from the coarse results `r`, then refinement rounds
-/// on `exec` until each bracket is below `spec.rel_tol` (see the module docs).
-pub fn search(plan: &Plan, exec: &Exec, r: &Results, spec: &Spec) -> Result<Search> {
+/// on `backend` until each bracket is below `spec.rel_tol` (see the module docs).
+pub fn search(plan: &Plan, backend: &dyn Backend, r: &Results, spec: &ThresholdSpec) -> Result<Search> {
     let t0 = Instant::now();
     let mut ts = coarse(plan, r);
     let done = |t: &Threshold| t.rel_width().is_some_and(|w| w <= spec.rel_tol);
@@ -290,7 +271,7 @@ pub fn search(plan: &Plan, exec: &Exec, r: &Results, spec: &Spec) -> Result<Sear
             break;
         }
         let (round, slots) = round_plan(plan, &ts, &open, spec.points as usize);
-        let results = execute(&round, exec, &selections(&round, None))?.results;
+        let results = execute(&round, backend, &round.selections(None))?.results;
         rounds += 1;
         refinement_runs += results.len() as u64;
         let mut unstable: Vec<Vec<bool>> = open.iter().map(|(_, lrs)| vec![false; lrs.len()]).collect();

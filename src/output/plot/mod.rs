@@ -7,8 +7,9 @@
 //! scale, so log-spaced cells are even on a log axis. Text uses DejaVu Sans (a subset compiled
 //! into the binary: see DejaVuSans-LICENSE.txt), so pictures do not depend on system fonts.
 
-use crate::basins::BasinMap;
-use crate::map::{short, Colour, Map, MapAxis};
+use crate::analysis::basins::BasinMap;
+use crate::analysis::map::{short, Map, MapAxis};
+use crate::plan::analyses::Colour;
 use crate::outcome::{Results, Status};
 use crate::plan::Plan;
 use plotters::prelude::*;
@@ -528,7 +529,7 @@ pub fn line_png(plan: &Plan, map: &Map, r: &Results) -> Result<Vec<u8>, String> 
 }
 
 /// A legend label for a traced run: its id, optimizer, lr and start.
-fn trace_label(plan: &Plan, t: &crate::trajectory::Trace) -> String {
+fn trace_label(plan: &Plan, t: &crate::analysis::trajectory::Trace) -> String {
     let (bi, local) = plan.locate(t.run).expect("traced runs come from the plan");
     let b = &plan.blocks[bi];
     let start: Vec<String> = t.point(0).iter().map(|&v| short(v)).collect();
@@ -538,7 +539,7 @@ fn trace_label(plan: &Plan, t: &crate::trajectory::Trace) -> String {
 /// trajectories.png: for 2-D objectives the paths over a contour plot of the objective (the
 /// frame holds every start and last point, with a margin; paths that leave it are cut);
 /// otherwise the loss against the step, one line per run.
-pub fn trajectories_png(plan: &Plan, traces: &[crate::trajectory::Trace]) -> Result<Vec<u8>, String> {
+pub fn trajectories_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trace]) -> Result<Vec<u8>, String> {
     register_font();
     if plan.objective.dim() != 2 {
         return loss_curves_png(plan, traces);
@@ -661,7 +662,7 @@ fn lerp_rgb(a: RGBColor, b: RGBColor, s: f64) -> RGBColor {
 }
 
 /// The loss against the step, one line per traced run (objectives that are not 2-D).
-fn loss_curves_png(plan: &Plan, traces: &[crate::trajectory::Trace]) -> Result<Vec<u8>, String> {
+fn loss_curves_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trace]) -> Result<Vec<u8>, String> {
     let (w, h) = (1000u32, 600u32);
     let mut buf = vec![255u8; (w * h * 3) as usize];
     {

@@ -2,10 +2,10 @@
 //! validation into a [`Plan`]. Every error names the file, the field, the line, and what is
 //! allowed; none panics.
 
-use crate::catalogue;
+use crate::problem::catalogue;
 use crate::error::ConfigError;
-use crate::expr::Objective;
-use crate::optim::{OptimizerKind, ScheduleKind, CLIP_NORM, LR_SCALE};
+use crate::problem::expr::Objective;
+use crate::method::{OptimizerKind, ScheduleKind, CLIP_NORM, LR_SCALE};
 use crate::plan::{Axis, BackendChoice, Block, Plan, Precision, Rules};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -300,14 +300,14 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
     let basins = match raw.analysis.as_ref().and_then(|a| a.basins.as_ref()) {
         None => None,
         Some(b) => Some(match &b.tolerance {
-            None => crate::basins::DEFAULT_TOLERANCE,
+            None => crate::plan::analyses::DEFAULT_BASIN_TOLERANCE,
             Some(t) => nonneg(t, "analysis.basins.tolerance", Some(0.0))?,
         }),
     };
     let threshold = match raw.analysis.as_ref().and_then(|a| a.threshold.as_ref()) {
         None => None,
         Some(t) => {
-            let mut spec = crate::threshold::Spec::default();
+            let mut spec = crate::plan::analyses::ThresholdSpec::default();
             if let Some(v) = &t.get_ref().rel_tol {
                 spec.rel_tol = nonneg(v, "analysis.threshold.rel_tol", Some(0.0))?;
                 if spec.rel_tol >= 1.0 {
@@ -338,17 +338,17 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         None => None,
         Some(m) => {
             let color = match &m.get_ref().color {
-                None => crate::map::Colour::Status,
-                Some(c) => crate::map::Colour::from_name(c.get_ref()).ok_or_else(|| {
-                    cx.err(Some(c.span()), "analysis.map.color", format!("'{}' is not allowed: use one of {}", c.get_ref(), crate::map::Colour::NAMES))
+                None => crate::plan::analyses::Colour::Status,
+                Some(c) => crate::plan::analyses::Colour::from_name(c.get_ref()).ok_or_else(|| {
+                    cx.err(Some(c.span()), "analysis.map.color", format!("'{}' is not allowed: use one of {}", c.get_ref(), crate::plan::analyses::Colour::NAMES))
                 })?,
             };
-            Some(crate::map::MapSpec { x: m.get_ref().x.get_ref().clone(), y: m.get_ref().y.as_ref().map(|y| y.get_ref().clone()), color })
+            Some(crate::plan::analyses::MapSpec { x: m.get_ref().x.get_ref().clone(), y: m.get_ref().y.as_ref().map(|y| y.get_ref().clone()), color })
         }
     };
     // Basin colours need basins: the default tolerance unless [analysis.basins] sets one.
     let basins = match (basins, &map) {
-        (None, Some(m)) if m.color == crate::map::Colour::Basin => Some(crate::basins::DEFAULT_TOLERANCE),
+        (None, Some(m)) if m.color == crate::plan::analyses::Colour::Basin => Some(crate::plan::analyses::DEFAULT_BASIN_TOLERANCE),
         (b, _) => b,
     };
     let objective = objective(cx, &raw.objective)?;
@@ -427,7 +427,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
     }
 
     if let (Some(spec), Some(m)) = (&map, map_raw) {
-        crate::map::check(spec, &blocks).map_err(|(field, message)| {
+        crate::plan::analyses::check_map(spec, &blocks).map_err(|(field, message)| {
             let span = match field.as_str() {
                 "y" => m.get_ref().y.as_ref().map(|y| y.span()),
                 _ => Some(m.get_ref().x.span()),
@@ -439,7 +439,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
     let trajectories = match raw.analysis.as_ref().and_then(|a| a.trajectories.as_ref()) {
         None => None,
         Some(t) => {
-            use crate::trajectory::{sample, Spec, DEFAULT_POINTS, DEFAULT_SAMPLE, MAX_RUNS};
+            use crate::plan::analyses::{sample, TrajectorySpec as Spec, DEFAULT_TRAJECTORY_POINTS as DEFAULT_POINTS, DEFAULT_TRAJECTORY_SAMPLE as DEFAULT_SAMPLE, MAX_TRAJECTORIES as MAX_RUNS};
             let t_ref = t.get_ref();
             let runs = match (&t_ref.runs, &t_ref.sample) {
                 (Some(_), Some(s)) => {
@@ -507,7 +507,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         resolved,
         source: cx.file.to_string(),
     };
-    let need = plan.result_bytes();
+    let need = crate::outcome::Results::bytes_of(&plan);
     let avail = available_memory_bytes();
     if need > avail / 2 {
         return Err(cx.err(
@@ -567,7 +567,7 @@ fn objective(cx: &Ctx, raw: &Spanned<RawObjective>) -> Result<Objective, ConfigE
         for (i, name) in v.iter().enumerate() {
             let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !ok || name == "pi" || crate::expr::Func::from_name(name).is_some() {
+            if !ok || name == "pi" || crate::problem::expr::Func::from_name(name).is_some() {
                 return Err(cx.err(
                     Some(span.clone()),
                     "objective.vars",
@@ -666,7 +666,7 @@ fn vector(cx: &Ctx, v: &Spanned<Vec<f64>>, field: &str, n: usize, what: &str) ->
 enum AxisKind {
     Lr,
     Init,
-    Hyper(crate::optim::Hyper),
+    Hyper(crate::method::Hyper),
 }
 
 fn number(v: &Value) -> Option<f64> {

@@ -1,0 +1,99 @@
+//! Backends: what executes a plan's runs. Each implements [`Backend`]; [`open`] is the one place
+//! that turns the user's choice into an opened backend. Everything that runs work (the engine,
+//! the threshold search, trajectories, verify, bench, the tests) goes through `&dyn Backend`,
+//! so a scheduler can hold several at once and hand each its share of the blocks.
+//!
+//! - [`cpu::Cpu`]: the reference path, SIMD lanes on all cores (always available).
+//! - [`gpu::Gpu`]: shaders/sweep.wgsl through wgpu (Vulkan, Metal, DX12; lavapipe on CPU-only
+//!   machines).
+
+pub mod cpu;
+pub mod gpu;
+
+use crate::error::{ConfigError, Error, Result};
+use crate::outcome::Results;
+use crate::plan::{BackendChoice, Plan, Precision, Selection};
+use serde::Serialize;
+
+/// Called with the number of runs just finished, from any thread.
+pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
+
+/// What manifest.json and `gdsweep devices` say of a GPU adapter.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+    pub shader_f64: bool,
+}
+
+/// A path recorded by [`Backend::trace_first_run`]: the steps at which points were recorded
+/// and the points, flattened (point k is `x[k·dim .. (k+1)·dim]`).
+pub type Path = (Vec<u32>, Vec<f64>);
+
+/// An opened backend: created once, then given every block of every plan it runs.
+pub trait Backend: Send + Sync {
+    /// `cpu` or `gpu`, as manifest.json and the tests name it.
+    fn name(&self) -> &'static str;
+    /// The GPU adapter, where there is one.
+    fn adapter(&self) -> Option<&AdapterSummary>;
+    /// The device in words: the adapter's name, or the CPU model and its threads.
+    fn device(&self) -> String;
+    /// Run the selected runs of block `block`; results in selection order. `progress` is
+    /// called with the number of runs finished as batches complete.
+    fn run_block(&self, plan: &Plan, block: usize, sel: Selection, progress: Progress) -> Result<Results>;
+    /// The path of the first run of block `block`: its initial point, its point after every
+    /// `plan.steps_per_dispatch` steps (counted again from the classification window's first
+    /// step, where the GPU's main pipeline pauses), and its last point.
+    fn trace_first_run(&self, plan: &Plan, block: usize) -> Result<Path>;
+}
+
+/// Open the backend the user chose for a plan of `precision` read from `config_file`. `auto`
+/// takes the GPU when an adapter can run that precision, else the CPU; an explicit `gpu` that
+/// cannot is an error (f64 on an adapter without SHADER_F64 is bad input: exit 2).
+pub fn open(choice: BackendChoice, precision: Precision, config_file: &str) -> Result<Box<dyn Backend>> {
+    let f64 = precision == Precision::F64;
+    let gpu = |f64| gpu::Gpu::new(f64).map(|g| Box::new(g) as Box<dyn Backend>);
+    match choice {
+        BackendChoice::Cpu => Ok(Box::new(cpu::Cpu)),
+        BackendChoice::Auto => Ok(gpu(f64).unwrap_or_else(|_| Box::new(cpu::Cpu))),
+        BackendChoice::Gpu => match gpu(f64) {
+            Ok(g) => Ok(g),
+            // Tell apart "no adapter" from "adapter without f64".
+            Err(e) if f64 => match gpu::Gpu::new(false) {
+                Ok(g) => Err(Error::Config(ConfigError {
+                    file: config_file.to_string(),
+                    line: None,
+                    field: "run.precision".into(),
+                    message: format!(
+                        "f64 needs an adapter with SHADER_F64, and '{}' has none: use precision = \"f32\", or --backend cpu",
+                        g.adapter.name
+                    ),
+                })),
+                Err(_) => Err(e),
+            },
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// A boxed backend is a backend (so `&Box<dyn Backend>` passes where `&dyn Backend` is asked).
+impl<B: Backend + ?Sized> Backend for Box<B> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn adapter(&self) -> Option<&AdapterSummary> {
+        (**self).adapter()
+    }
+    fn device(&self) -> String {
+        (**self).device()
+    }
+    fn run_block(&self, plan: &Plan, block: usize, sel: Selection, progress: Progress) -> Result<Results> {
+        (**self).run_block(plan, block, sel, progress)
+    }
+    fn trace_first_run(&self, plan: &Plan, block: usize) -> Result<Path> {
+        (**self).trace_first_run(plan, block)
+    }
+}

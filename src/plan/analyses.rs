@@ -1,0 +1,154 @@
+//! What the `[analysis.*]` tables ask for, resolved: the part of the plan that the analyses
+//! (src/analysis/) carry out after the sweep. Defaults and limits live here, next to the types.
+
+use super::Block;
+use serde::Serialize;
+
+/// `[analysis.basins]`: the default clustering tolerance (see analysis::basins).
+pub const DEFAULT_BASIN_TOLERANCE: f64 = 1e-2;
+
+pub const DEFAULT_REL_TOL: f64 = 1e-6;
+pub const DEFAULT_THRESHOLD_POINTS: u32 = 64;
+pub const DEFAULT_MAX_ROUNDS: u32 = 20;
+
+/// `[analysis.threshold]`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ThresholdSpec {
+    /// Stop refining a bracket once (lr_unstable − lr_stable)/lr_unstable ≤ rel_tol.
+    pub rel_tol: f64,
+    /// Learning rates evaluated inside each open bracket per round.
+    pub points: u32,
+    /// Most refinement rounds (0: the coarse grid only).
+    pub max_rounds: u32,
+}
+
+impl Default for ThresholdSpec {
+    fn default() -> Self {
+        ThresholdSpec { rel_tol: DEFAULT_REL_TOL, points: DEFAULT_THRESHOLD_POINTS, max_rounds: DEFAULT_MAX_ROUNDS }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Colour {
+    Status,
+    Basin,
+    Steps,
+    Loss,
+    Rate,
+}
+
+impl Colour {
+    pub const NAMES: &'static str = "status, basin, steps, loss, rate";
+
+    pub fn from_name(s: &str) -> Option<Colour> {
+        Some(match s {
+            "status" => Colour::Status,
+            "basin" => Colour::Basin,
+            "steps" => Colour::Steps,
+            "loss" => Colour::Loss,
+            "rate" => Colour::Rate,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Colour::Status => "status",
+            Colour::Basin => "basin",
+            Colour::Steps => "steps",
+            Colour::Loss => "loss",
+            Colour::Rate => "rate",
+        }
+    }
+}
+
+/// `[analysis.map]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MapSpec {
+    pub x: String,
+    pub y: Option<String>,
+    pub color: Colour,
+}
+
+/// Most panels of a 2-D map and series of a 1-D one: beyond, a picture stops being readable.
+pub const MAX_PANELS: u64 = 16;
+pub const MAX_SERIES: u64 = 12;
+
+pub fn axis_pos(block: &Block, name: &str) -> Option<usize> {
+    block.axes.iter().position(|a| a.name == name)
+}
+
+/// Check a map against the plan's blocks; the message says what is wrong and what is allowed.
+pub fn check_map(spec: &MapSpec, blocks: &[Block]) -> Result<(), (String, String)> {
+    let names: Vec<&str> = spec.y.iter().map(String::as_str).chain(std::iter::once(spec.x.as_str())).collect();
+    let mut all: Vec<&str> = Vec::new();
+    for b in blocks {
+        for a in &b.axes {
+            if !all.contains(&a.name.as_str()) {
+                all.push(&a.name);
+            }
+        }
+    }
+    for (field, name) in [("x", Some(spec.x.as_str())), ("y", spec.y.as_deref())] {
+        let Some(name) = name else { continue };
+        if !all.contains(&name) {
+            return Err((field.into(), format!("'{name}' is not an axis of this sweep (axes: {})", all.join(", "))));
+        }
+    }
+    if spec.y.as_deref() == Some(spec.x.as_str()) {
+        return Err(("y".into(), "must differ from x".into()));
+    }
+    let users: Vec<&Block> = blocks.iter().filter(|b| names.iter().all(|n| axis_pos(b, n).is_some())).collect();
+    if users.is_empty() {
+        return Err((
+            "y".into(),
+            format!("no [[optimizer]] table has both '{}' and '{}': a map's axes must belong to one table", spec.x, names[0]),
+        ));
+    }
+    for (field, name) in [("x", Some(spec.x.as_str())), ("y", spec.y.as_deref())] {
+        let Some(name) = name else { continue };
+        let first = &users[0].axes[axis_pos(users[0], name).expect("checked")];
+        if first.values.len() < 2 {
+            return Err((field.into(), format!("axis '{name}' has one value: a map needs at least two along each of its axes")));
+        }
+        if let Some(b) = users.iter().find(|b| b.axes[axis_pos(b, name).expect("checked")].values != first.values) {
+            return Err((
+                field.into(),
+                format!("axis '{name}' has different values in the {} and {} tables: a map needs one grid (give them the same values, or map them in separate configs)", users[0].optimizer.name(), b.optimizer.name()),
+            ));
+        }
+    }
+    let panels: u64 = users
+        .iter()
+        .map(|b| b.axes.iter().filter(|a| !names.contains(&a.name.as_str())).map(|a| a.values.len() as u64).product::<u64>())
+        .sum();
+    let (limit, what) = if spec.y.is_some() { (MAX_PANELS, "panels") } else { (MAX_SERIES, "series") };
+    if panels > limit {
+        return Err((
+            "x".into(),
+            format!("the map would have {panels} {what} (one per combination of the other axes), more than {limit}: map fewer combinations, or put the varying axis on the map"),
+        ));
+    }
+    Ok(())
+}
+
+/// At most this many runs are traced: the picture stops being readable well before.
+pub const MAX_TRAJECTORIES: usize = 64;
+pub const DEFAULT_TRAJECTORY_SAMPLE: u64 = 8;
+/// Default `every`: about this many points per full-length path.
+pub const DEFAULT_TRAJECTORY_POINTS: u32 = 1000;
+
+/// `[analysis.trajectories]`, resolved: the run ids and the recording interval.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrajectorySpec {
+    pub runs: Vec<u64>,
+    pub every: u32,
+}
+
+/// `sample` runs spread evenly over `total` ids: ⌊i·total/sample⌋.
+pub fn sample(total: u64, sample: u64) -> Vec<u64> {
+    let n = sample.min(total).max(1);
+    (0..n).map(|i| (i as u128 * total as u128 / n as u128) as u64).collect()
+}
+
