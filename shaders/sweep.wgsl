@@ -6,7 +6,9 @@
 //
 // Placeholders, written {{NAME}} below and filled by src/codegen.rs from the plan (one module per optimizer block):
 //   REAL        f32 or f64
-//   CONSTANTS   STRIDE (reals of state per run) and the outcome rules
+//   CONSTANTS   the status codes (outcome::Status), the state and info layout (plan::layout:
+//               STRIDE, WIN, SEG, LOSS_START, BOUND, GTOL2, LAST_LOSS, LAST_GN2, INFO_*,
+//               SEGMENTS) and the outcome rules, all from their Rust definitions
 //   IS_FINITE   body of is_finite(v) for this precision
 //   MATH        real_exp, real_log, … (shaders/math_f32.wgsl or math_f64.wgsl)
 //   DECLARE     `var` for every coordinate x_i and optimizer slot
@@ -20,11 +22,9 @@
 //   STORE       x and slots back to `state`
 //   WINDOW_*    the window record's per-coordinate lines (see below)
 //
-// State of run i: state[i*STRIDE ..]: x (DIM), slots, the window record (at WIN: anchor point
-// (DIM), anchor tolerance, previous gradient (DIM); at SEG: SEGMENTS segment maxima of ‖g‖², loss
-// at the window's start), bound, gtol2, last loss, last grad norm². info[INFO_STRIDE*i ..] =
-// status, steps taken, anchor step, period, returns, loss rose, turns. The host zeroes info
-// before a batch's first dispatch, which is how a run knows to start from its initial point.
+// State of run i: state[i*STRIDE ..], info[INFO_STRIDE*i ..], laid out as src/plan/layout.rs
+// says. The host zeroes info before a batch's first dispatch, which is how a run knows to start
+// from its initial point.
 //
 // Two pipelines are made from this file. The main one (the WINDOW{ … }WINDOW blocks cut out)
 // runs every run to `pause_at` = the window's first step, or to the end where there is no
@@ -37,11 +37,6 @@
 
 alias real = {{REAL}};
 
-const STATUS_RUNNING: u32 = 0u;
-const STATUS_CONVERGED: u32 = 1u;
-const STATUS_DIVERGED: u32 = 2u;
-const STATUS_MAX_STEPS: u32 = 3u;
-const SEGMENTS: u32 = 8u;
 const NEVER: u32 = 0xffffffffu;
 
 {{CONSTANTS}}
@@ -89,8 +84,8 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let ii = INFO_STRIDE * i;
-    var status = info[ii];
-    var steps_done = info[ii + 1u];
+    var status = info[ii + INFO_STATUS];
+    var steps_done = info[ii + INFO_STEPS];
     if (status != STATUS_RUNNING) {
         return;
     }
@@ -106,9 +101,9 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
 {{INIT}}
     } else {
 {{LOAD}}
-        bound = state[base + STRIDE - 4u];
-        gtol2 = state[base + STRIDE - 3u];
-        last_loss = state[base + STRIDE - 2u];
+        bound = state[base + BOUND];
+        gtol2 = state[base + GTOL2];
+        last_loss = state[base + LAST_LOSS];
     }
     // WINDOW{
 {{WINDOW_DECLARE}}
@@ -125,12 +120,12 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (steps_done > params.window_start) {
 {{WINDOW_LOAD}}
         anchor_tol = state[base + WIN + DIM];
-        loss_start = state[base + SEG + SEGMENTS];
-        anchor_step = info[ii + 2u];
-        period = info[ii + 3u];
-        returns = info[ii + 4u];
-        loss_rose = info[ii + 5u];
-        turns = info[ii + 6u];
+        loss_start = state[base + LOSS_START];
+        anchor_step = info[ii + INFO_ANCHOR_STEP];
+        period = info[ii + INFO_PERIOD];
+        returns = info[ii + INFO_RETURNS];
+        loss_rose = info[ii + INFO_LOSS_ROSE];
+        turns = info[ii + INFO_TURNS];
         seg = min((steps_done - params.window_start + 1u) / params.segment_len, SEGMENTS - 1u);
         gcur = state[base + SEG + seg];
         next_flush = select(NEVER, params.window_start + (seg + 1u) * params.segment_len - 1u, seg < SEGMENTS - 1u);
@@ -206,17 +201,17 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
 {{WINDOW_STORE}}
     state[base + WIN + DIM] = anchor_tol;
     state[base + SEG + seg] = gcur;
-    state[base + SEG + SEGMENTS] = loss_start;
-    info[ii + 2u] = anchor_step;
-    info[ii + 3u] = period;
-    info[ii + 4u] = returns;
-    info[ii + 5u] = loss_rose;
-    info[ii + 6u] = turns;
+    state[base + LOSS_START] = loss_start;
+    info[ii + INFO_ANCHOR_STEP] = anchor_step;
+    info[ii + INFO_PERIOD] = period;
+    info[ii + INFO_RETURNS] = returns;
+    info[ii + INFO_LOSS_ROSE] = loss_rose;
+    info[ii + INFO_TURNS] = turns;
     // }WINDOW
-    state[base + STRIDE - 4u] = bound;
-    state[base + STRIDE - 3u] = gtol2;
-    state[base + STRIDE - 2u] = last_loss;
-    state[base + STRIDE - 1u] = last_gn2;
-    info[ii] = status;
-    info[ii + 1u] = steps_done;
+    state[base + BOUND] = bound;
+    state[base + GTOL2] = gtol2;
+    state[base + LAST_LOSS] = last_loss;
+    state[base + LAST_GN2] = last_gn2;
+    info[ii + INFO_STATUS] = status;
+    info[ii + INFO_STEPS] = steps_done;
 }

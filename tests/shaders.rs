@@ -4,7 +4,7 @@
 use gdsweep::problem::catalogue::CATALOGUE;
 use gdsweep::kernel::{kernel_wgsl, validate_wgsl};
 use gdsweep::method::OptimizerKind;
-use gdsweep::plan::{Axis, Block, Precision, Rules};
+use gdsweep::plan::{Axis, Block, Precision, Rules, StateLayout};
 
 fn block(kind: OptimizerKind, dim: usize, weight_decay: f64) -> Block {
     let mut axes = vec![Axis { name: "lr".into(), values: vec![1e-3, 1e-2], log: false }];
@@ -28,12 +28,9 @@ fn every_generated_shader_validates() {
             for p in [Precision::F32, Precision::F64] {
                 for wd in [0.0, 1e-2] {
                     let b = block(kind, obj.dim(), wd);
-                    let stride = obj.dim()
-                        + gdsweep::kernel::slot_names(&b, obj.dim()).len()
-                        + gdsweep::plan::window_reals(obj.dim())
-                        + 4;
+                    let layout = StateLayout::new(&b, obj.dim(), true);
                     for window in [false, true] {
-                        let src = kernel_wgsl(&obj, &b, p, &Rules::defaults(p), stride, window);
+                        let src = kernel_wgsl(&obj, &b, p, &Rules::defaults(p), &layout, window);
                         if let Err(e) = validate_wgsl(&src, p == Precision::F64) {
                             panic!("{} / {} / {} / window {window}: {e}\n{src}", entry.name, kind.name(), p.name());
                         }
@@ -55,7 +52,7 @@ fn params_layout_matches_the_shader() {
     let entry = &CATALOGUE[0];
     let obj = entry.objective();
     let b = block(OptimizerKind::Gd, obj.dim(), 0.0);
-    let src = kernel_wgsl(&obj, &b, Precision::F32, &Rules::defaults(Precision::F32), obj.dim() + 4, true);
+    let src = kernel_wgsl(&obj, &b, Precision::F32, &Rules::defaults(Precision::F32), &StateLayout::new(&b, obj.dim(), true), true);
     let module = validate_wgsl(&src, false).unwrap();
     let (members, span) = module
         .types
@@ -85,4 +82,73 @@ fn params_layout_matches_the_shader() {
         assert_eq!(m.offset as usize, offset, "offset of {name}");
     }
     assert_eq!(span as usize, size_of::<Params>());
+}
+
+/// The shader's layout and status constants, as naga reads them from the generated WGSL, are
+/// the Rust definitions (plan::layout, outcome::Status): the template hard-codes none of them.
+#[test]
+fn layout_and_status_constants_are_the_rust_ones() {
+    use gdsweep::outcome::Status;
+    use gdsweep::plan::layout::Info;
+    use gdsweep::plan::{INFO_STRIDE, SEGMENTS};
+    let obj = CATALOGUE.iter().find(|e| e.name == "himmelblau").unwrap().objective();
+    for kind in [OptimizerKind::Gd, OptimizerKind::Adam] {
+        let b = block(kind, obj.dim(), 0.0);
+        let layout = StateLayout::new(&b, obj.dim(), true);
+        let src = kernel_wgsl(&obj, &b, Precision::F32, &Rules::defaults(Precision::F32), &layout, true);
+        let module = validate_wgsl(&src, false).unwrap();
+        let value = |name: &str| -> u32 {
+            let (_, c) = module.constants.iter().find(|(_, c)| c.name.as_deref() == Some(name)).unwrap_or_else(|| panic!("no const {name}"));
+            match module.global_expressions[c.init] {
+                naga::Expression::Literal(naga::Literal::U32(v)) => v,
+                ref e => panic!("{name} = {e:?}"),
+            }
+        };
+        let want: Vec<(String, usize)> = [
+            ("STRIDE", layout.stride()),
+            ("WIN", layout.window_at()),
+            ("SEG", layout.segments_at()),
+            ("LOSS_START", layout.loss_start_at()),
+            ("BOUND", layout.bound_at()),
+            ("GTOL2", layout.gtol2_at()),
+            ("LAST_LOSS", layout.last_loss_at()),
+            ("LAST_GN2", layout.last_gn2_at()),
+            ("INFO_STRIDE", INFO_STRIDE),
+            ("SEGMENTS", SEGMENTS as usize),
+            ("STATUS_RUNNING", Status::Running as usize),
+            ("STATUS_CONVERGED", Status::Converged as usize),
+            ("STATUS_DIVERGED", Status::Diverged as usize),
+            ("STATUS_MAX_STEPS", Status::MaxSteps as usize),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v))
+        .chain(Info::ALL.map(|f| (f.wgsl_name().to_string(), f as usize)))
+        .collect();
+        for (name, v) in want {
+            assert_eq!(value(&name) as usize, v, "{name} for {}", kind.name());
+        }
+        // The state's parts tile it: x, slots, record, 4 bookkeeping reals.
+        assert_eq!(layout.window_at(), obj.dim() + layout.slots.len());
+        assert_eq!(layout.loss_start_at() + 1 + 4, layout.stride());
+    }
+    // Indices into state and info go through the named constants only.
+    let template = gdsweep::kernel::TEMPLATE;
+    for bad in ["info[ii + 1u]", "info[ii]", "STRIDE - ", "const SEGMENTS", "const STATUS_"] {
+        assert!(!template.contains(bad), "shaders/sweep.wgsl hard-codes `{bad}`: use the injected layout constants");
+    }
+}
+
+/// Each method's slots, as the layout lays them out: per-coordinate ones once per coordinate,
+/// then the schedule's lr_now.
+#[test]
+fn slots_are_laid_out_by_name() {
+    let b = block(OptimizerKind::Adam, 2, 0.0);
+    let names: Vec<String> = StateLayout::new(&b, 2, false).slots.iter().map(|s| s.name.clone()).collect();
+    assert_eq!(names, ["m0", "m1", "v0", "v1", "b1t", "b2t"]);
+    let mut b = block(OptimizerKind::Momentum, 2, 0.0);
+    b.schedule = Some(gdsweep::method::ScheduleKind::Exponential);
+    let layout = StateLayout::new(&b, 2, true);
+    let names: Vec<&str> = layout.slots.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["v0", "v1", "lr_now"]);
+    assert_eq!(layout.stride(), 2 + 3 + (2 * 2 + 1 + 8 + 1) + 4);
 }

@@ -57,7 +57,6 @@ use crate::problem::linalg::symmetric_eigenvalues;
 use crate::backend::Backend;
 use crate::engine::execute;
 use crate::error::Result;
-use crate::method::OptimizerKind;
 use crate::outcome::Results;
 use crate::plan::analyses::ThresholdSpec;
 use crate::plan::{Block, Plan};
@@ -308,21 +307,8 @@ pub fn theory(plan: &Plan, block: &Block, rest: u64) -> Option<f64> {
     if value("clip_norm").is_some_and(f64::is_finite) {
         return None;
     }
-    let factor = match block.optimizer {
-        OptimizerKind::Gd => 2.0,
-        OptimizerKind::Momentum => {
-            let (beta, dampening) = (value("beta")?, value("dampening").unwrap_or(0.0));
-            if dampening >= 1.0 {
-                return None;
-            }
-            2.0 * (1.0 + beta) / (1.0 - dampening)
-        }
-        OptimizerKind::Nesterov => {
-            let beta = value("beta")?;
-            (2.0 + 2.0 * beta) / (1.0 + 2.0 * beta)
-        }
-        _ => return None,
-    };
+    // The method's own bound (method::<kind>::METHOD.stability): lr < factor/λ_max.
+    let factor = (block.optimizer.method().stability?)(&value)?;
     let wd = value("weight_decay").unwrap_or(0.0);
     let vars = &plan.objective.vars;
     let s: Vec<f64> = vars.iter().map(|v| value(&format!("lr_scale_{v}")).unwrap_or(1.0).sqrt()).collect();

@@ -6,22 +6,17 @@
 //! `b2t`, `step_size`, `bc2_sqrt`) match the names used there.
 
 use crate::problem::expr::{Func, Node, NodeId, Objective};
-use crate::method::{OptimizerKind, ScheduleKind};
-use crate::plan::{Block, Plan, Precision, Rules};
+use crate::method::SlotInit;
+use crate::outcome::Status;
+use crate::plan::layout::Info;
+use crate::plan::{Block, Plan, Precision, Rules, StateLayout, INFO_STRIDE, SEGMENTS};
+pub use crate::problem::real::literal;
 use std::fmt::Write;
 
 pub const TEMPLATE: &str = include_str!("../../shaders/sweep.wgsl");
 pub const MATH_F32: &str = include_str!("../../shaders/math_f32.wgsl");
 pub const MATH_F64: &str = include_str!("../../shaders/math_f64.wgsl");
 pub const WORKGROUP_SIZE: u32 = 64;
-
-/// A literal of the run precision, exact for that precision.
-pub fn literal(v: f64, p: Precision) -> String {
-    match p {
-        Precision::F32 => format!("f32({:?})", v as f32),
-        Precision::F64 => format!("f64({v:?})"),
-    }
-}
 
 fn operand(obj: &Objective, id: NodeId, p: Precision) -> String {
     match obj.graph.node(id) {
@@ -72,177 +67,10 @@ pub fn eval_wgsl(obj: &Objective, p: Precision, indent: &str) -> String {
     out
 }
 
-/// Names of the optimizer's state slots, in their order in `state` after x.
-pub fn slot_names(block: &Block, dim: usize) -> Vec<String> {
-    let per = |s: &'static str| (0..dim).map(move |j| format!("{s}{j}"));
-    let mut names: Vec<String> = match block.optimizer {
-        OptimizerKind::Gd => vec![],
-        OptimizerKind::Momentum | OptimizerKind::Nesterov => per("v").collect(),
-        OptimizerKind::Adam | OptimizerKind::Adamw => {
-            per("m").chain(per("v")).chain(["b1t".to_string(), "b2t".to_string()]).collect()
-        }
-        OptimizerKind::Rmsprop => per("sq").chain(per("ga")).chain(per("buf")).collect(),
-        OptimizerKind::Adagrad => per("sum").collect(),
-    };
-    if block.schedule.is_some_and(|k| k.running()) {
-        names.push("lr_now".into());
-    }
-    names
-}
-
-/// The initial value of a state slot.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum SlotInit {
-    Value(f64),
-    /// The run's value of this hyperparameter.
-    Hyper(&'static str),
-    /// The run's learning rate.
-    Lr,
-}
-
-/// Adam's running products β₁ᵗ, β₂ᵗ start at 1, Adagrad's sums at initial_accumulator_value,
-/// everything else at 0.
-pub fn slot_init(name: &str) -> SlotInit {
-    if name == "b1t" || name == "b2t" {
-        SlotInit::Value(1.0)
-    } else if name.starts_with("sum") {
-        SlotInit::Hyper("initial_accumulator_value")
-    } else if name == "lr_now" {
-        SlotInit::Lr
-    } else {
-        SlotInit::Value(0.0)
-    }
-}
-
-/// Whether the block's weight decay is the single value 0, so the update can leave it out.
-pub fn no_weight_decay(block: &Block) -> bool {
-    block.axes.iter().find(|a| a.name == "weight_decay").is_none_or(|a| a.values == [0.0])
-}
-
-/// Whether the block clips the gradient (its table sets clip_norm).
-pub fn clips(block: &Block) -> bool {
-    block.hyper_index("clip_norm").is_some()
-}
-
-/// The block's per-coordinate lr factor axes (`lr_scale_<var>`), if its table sets lr_scale.
-pub fn lr_scales(block: &Block) -> Option<Vec<String>> {
-    let names: Vec<String> = block.hyper_names().filter(|n| n.starts_with("lr_scale_")).map(String::from).collect();
-    (!names.is_empty()).then_some(names)
-}
-
+/// One optimizer step in WGSL: the knobs' prologue, then the method's update (see
+/// [`crate::method`]).
 fn update_wgsl(block: &Block, dim: usize, p: Precision) -> String {
-    let kind = block.optimizer;
-    let weight_decay = !no_weight_decay(block);
-    let mut s = String::new();
-    let ind = "        ";
-    let l2 = weight_decay && !kind.decoupled_weight_decay();
-    let clip = clips(block);
-    let scales = lr_scales(block);
-    // The learning rate of this step, `lr_t` (see optim::ScheduleKind).
-    match block.schedule {
-        None => {
-            let _ = writeln!(s, "{ind}let lr_t: real = lr;");
-        }
-        Some(ScheduleKind::Exponential) => {
-            let _ = writeln!(s, "{ind}let lr_t: real = lr_now;");
-            let _ = writeln!(s, "{ind}lr_now = lr_now * schedule_gamma;");
-        }
-        Some(ScheduleKind::Step) => {
-            let _ = writeln!(s, "{ind}let lr_t: real = lr_now;");
-            let _ = writeln!(
-                s,
-                "{ind}if ((steps_done + 1u) % u32(schedule_step_size) == 0u) {{ lr_now = lr_now * schedule_gamma; }}"
-            );
-        }
-        Some(ScheduleKind::Cosine) => {
-            let _ = writeln!(
-                s,
-                "{ind}let lr_t: real = schedule_eta_min + (lr - schedule_eta_min) * (real(1.0) + real_cos({} * real(steps_done) / schedule_t_max)) / real(2.0);",
-                literal(std::f64::consts::PI, p)
-            );
-        }
-        Some(ScheduleKind::Cyclic) => {
-            let _ = writeln!(s, "{ind}let total_size: real = real(2.0) * schedule_step_size_up;");
-            let _ = writeln!(s, "{ind}let cycle: real = floor(real(1.0) + real(steps_done) / total_size);");
-            let _ = writeln!(s, "{ind}let cycle_x: real = real(1.0) + real(steps_done) / total_size - cycle;");
-            let _ = writeln!(
-                s,
-                "{ind}let scale_factor: real = select((cycle_x - real(1.0)) / (real(0.5) - real(1.0)), cycle_x / real(0.5), cycle_x <= real(0.5));"
-            );
-            let _ = writeln!(s, "{ind}let lr_t: real = lr + (schedule_max_lr - lr) * scale_factor;");
-        }
-    }
-    if clip {
-        // torch.nn.utils.clip_grad_norm_: the coefficient multiplies g whether or not it is < 1.
-        let _ = writeln!(s, "{ind}let clip_coef: real = min(clip_norm / (sqrt(gn2) + real(1e-6)), real(1.0));");
-    }
-    for j in 0..dim {
-        let g = if clip { format!("g{j} * clip_coef") } else { format!("g{j}") };
-        if l2 {
-            let _ = writeln!(s, "{ind}let gd{j}: real = {g} + weight_decay * x{j};");
-        } else {
-            let _ = writeln!(s, "{ind}let gd{j}: real = {g};");
-        }
-        match &scales {
-            Some(names) => {
-                let _ = writeln!(s, "{ind}let lr{j}: real = lr_t * {};", names[j]);
-            }
-            None => {
-                let _ = writeln!(s, "{ind}let lr{j}: real = lr_t;");
-            }
-        }
-        if weight_decay && kind.decoupled_weight_decay() {
-            let _ = writeln!(s, "{ind}x{j} = x{j} * (real(1.0) - lr{j} * weight_decay);");
-        }
-    }
-    if matches!(kind, OptimizerKind::Adam | OptimizerKind::Adamw) {
-        let _ = writeln!(s, "{ind}b1t = b1t * beta1;");
-        let _ = writeln!(s, "{ind}b2t = b2t * beta2;");
-        let _ = writeln!(s, "{ind}let bc2_sqrt: real = sqrt(real(1.0) - b2t);");
-    }
-    for j in 0..dim {
-        match kind {
-            OptimizerKind::Gd => {
-                let _ = writeln!(s, "{ind}x{j} = x{j} - lr{j} * gd{j};");
-            }
-            OptimizerKind::Momentum => {
-                let _ = writeln!(
-                    s,
-                    "{ind}if (steps_done == 0u) {{ v{j} = gd{j}; }} else {{ v{j} = beta * v{j} + (real(1.0) - dampening) * gd{j}; }}"
-                );
-                let _ = writeln!(s, "{ind}x{j} = x{j} - lr{j} * v{j};");
-            }
-            OptimizerKind::Nesterov => {
-                let _ = writeln!(s, "{ind}if (steps_done == 0u) {{ v{j} = gd{j}; }} else {{ v{j} = beta * v{j} + gd{j}; }}");
-                let _ = writeln!(s, "{ind}x{j} = x{j} - lr{j} * (gd{j} + beta * v{j});");
-            }
-            OptimizerKind::Rmsprop => {
-                let _ = writeln!(s, "{ind}sq{j} = alpha * sq{j} + (real(1.0) - alpha) * gd{j} * gd{j};");
-                let _ = writeln!(s, "{ind}ga{j} = alpha * ga{j} + (real(1.0) - alpha) * gd{j};");
-                let _ = writeln!(
-                    s,
-                    "{ind}let avg{j}: real = select(sqrt(sq{j}), sqrt(sq{j} - ga{j} * ga{j}), centered != real(0.0)) + eps;"
-                );
-                let _ = writeln!(s, "{ind}buf{j} = momentum * buf{j} + gd{j} / avg{j};");
-                let _ = writeln!(
-                    s,
-                    "{ind}x{j} = select(x{j} - lr{j} * (gd{j} / avg{j}), x{j} - lr{j} * buf{j}, momentum > real(0.0));"
-                );
-            }
-            OptimizerKind::Adagrad => {
-                let _ = writeln!(s, "{ind}let clr{j}: real = lr{j} / (real(1.0) + real(steps_done) * lr_decay);");
-                let _ = writeln!(s, "{ind}sum{j} = sum{j} + gd{j} * gd{j};");
-                let _ = writeln!(s, "{ind}x{j} = x{j} - clr{j} * (gd{j} / (sqrt(sum{j}) + eps));");
-            }
-            OptimizerKind::Adam | OptimizerKind::Adamw => {
-                let _ = writeln!(s, "{ind}m{j} = beta1 * m{j} + (real(1.0) - beta1) * gd{j};");
-                let _ = writeln!(s, "{ind}v{j} = beta2 * v{j} + (real(1.0) - beta2) * gd{j} * gd{j};");
-                let _ = writeln!(s, "{ind}let step_size{j}: real = lr{j} / (real(1.0) - b1t);");
-                let _ = writeln!(s, "{ind}x{j} = x{j} - step_size{j} * (m{j} / (sqrt(v{j}) / bc2_sqrt + eps));");
-            }
-        }
-    }
-    s
+    crate::method::knobs::wgsl(&block.knobs(), dim, p) + &(block.optimizer.method().wgsl)(dim)
 }
 
 /// The reals of one block's axis table (all its axes, concatenated) and each axis' offset.
@@ -304,7 +132,7 @@ fn decode_wgsl(block: &Block) -> String {
 /// `window` the window pipeline's (see shaders/sweep.wgsl).
 pub fn sweep_wgsl(plan: &Plan, block_index: usize, window: bool) -> String {
     let block = &plan.blocks[block_index];
-    kernel_wgsl(&plan.objective, block, plan.precision, &plan.rules, plan.state_stride(block), window)
+    kernel_wgsl(&plan.objective, block, plan.precision, &plan.rules, &plan.layout(block), window)
 }
 
 /// The template with its `// WINDOW{` … `// }WINDOW` blocks kept (markers dropped) or cut out.
@@ -325,18 +153,31 @@ fn window_blocks(template: &str, keep: bool) -> String {
     out
 }
 
-pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, stride: usize, window: bool) -> String {
+pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, layout: &StateLayout, window: bool) -> String {
     let dim = obj.dim();
-    let slots = slot_names(block, dim);
     let ind = "        ";
-    let mut constants = format!("const STRIDE: u32 = {stride}u;\n");
+    let mut constants = String::new();
+    // The layout (plan::layout) and the status codes (outcome::Status), from their one definition.
+    for s in [Status::Running, Status::Converged, Status::Diverged, Status::MaxSteps] {
+        let _ = writeln!(constants, "const STATUS_{}: u32 = {}u;", s.name().to_uppercase(), s as u32);
+    }
+    let _ = writeln!(constants, "const SEGMENTS: u32 = {SEGMENTS}u;");
+    let _ = writeln!(constants, "const STRIDE: u32 = {}u;", layout.stride());
+    let _ = writeln!(constants, "const DIM: u32 = {dim}u;");
+    let _ = writeln!(constants, "const WIN: u32 = {}u;", layout.window_at());
+    let _ = writeln!(constants, "const SEG: u32 = {}u;", layout.segments_at());
+    let _ = writeln!(constants, "const LOSS_START: u32 = {}u;", layout.loss_start_at());
+    let _ = writeln!(constants, "const BOUND: u32 = {}u;", layout.bound_at());
+    let _ = writeln!(constants, "const GTOL2: u32 = {}u;", layout.gtol2_at());
+    let _ = writeln!(constants, "const LAST_LOSS: u32 = {}u;", layout.last_loss_at());
+    let _ = writeln!(constants, "const LAST_GN2: u32 = {}u;", layout.last_gn2_at());
+    let _ = writeln!(constants, "const INFO_STRIDE: u32 = {INFO_STRIDE}u;");
+    for f in Info::ALL {
+        let _ = writeln!(constants, "const {}: u32 = {}u;", f.wgsl_name(), f as usize);
+    }
     let _ = writeln!(constants, "const GRAD_TOL_ABS: real = {};", literal(rules.grad_tol_abs, p));
     let _ = writeln!(constants, "const GRAD_TOL_REL: real = {};", literal(rules.grad_tol_rel, p));
     let _ = writeln!(constants, "const BLOWUP: real = {};", literal(rules.blowup, p));
-    let _ = writeln!(constants, "const DIM: u32 = {dim}u;");
-    let _ = writeln!(constants, "const WIN: u32 = {}u;", dim + slots.len());
-    let _ = writeln!(constants, "const SEG: u32 = {}u;", dim + slots.len() + 2 * dim + 1);
-    let _ = writeln!(constants, "const INFO_STRIDE: u32 = {}u;", crate::plan::INFO_STRIDE);
     let _ = writeln!(constants, "const MAX_PERIOD: u32 = {}u;", rules.max_period);
     let _ = writeln!(constants, "const CYCLE_TOL: real = {};", literal(rules.cycle_tol, p));
     let is_finite = match p {
@@ -354,10 +195,10 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         let _ = writeln!(load, "{ind}x{j} = state[base + {j}u];");
         let _ = writeln!(store, "    state[base + {j}u] = x{j};");
     }
-    for (k, name) in slots.iter().enumerate() {
-        let at = dim + k;
+    for (k, slot) in layout.slots.iter().enumerate() {
+        let (name, at) = (&slot.name, layout.slots_at() + k);
         let _ = writeln!(declare, "    var {name}: real;");
-        let value = match slot_init(name) {
+        let value = match slot.init {
             SlotInit::Value(v) => literal(v, p),
             SlotInit::Hyper(h) => h.to_string(),
             SlotInit::Lr => "lr".to_string(),

@@ -1,32 +1,81 @@
-//! Optimizers, with PyTorch's update rules and defaults.
+//! Optimizers, one module per method, with PyTorch's update rules and defaults. Each module
+//! holds the method's hyperparameters (defaults, bounds), its state slots by name, its WGSL
+//! update and right below it the CPU twin (same names, same order of operations, read side by
+//! side), its rule with its source, and its stability bound on quadratics where one is known.
+//! The knobs every method takes (gradient clipping, per-coordinate lr, weight decay) are in
+//! [`knobs`], learning-rate schedules in [`schedule`].
 //!
-//! With g the gradient (plus `weight_decay`·x when weight decay is set, as PyTorch's L2 form):
+//! Adding a method: a new file with a `METHOD` and a `cpu_update`, and one line in the
+//! registry below.
 //!
-//! | kind | update (PyTorch docs: torch.optim.SGD, torch.optim.Adam) |
-//! |---|---|
-//! | `gd` | x ← x − lr·g |
-//! | `momentum` | v ← g on the first step, else v ← β·v + (1 − dampening)·g; x ← x − lr·v |
-//! | `nesterov` | v as momentum (dampening 0); x ← x − lr·(g + β·v) |
-//! | `adam` | t ← t+1; m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; x ← x − (lr/(1−β₁ᵗ))·(m / (√v/√(1−β₂ᵗ) + ε)) |
-//! | `adamw` | x ← x·(1 − lr·weight_decay) (decoupled, g without L2), then the adam step (torch.optim.AdamW) |
-//! | `rmsprop` | s ← αs + (1−α)g²; centered: a ← αa + (1−α)g, d = √(s − a²) + ε, else d = √s + ε; momentum μ > 0: b ← μb + g/d, x ← x − lr·b, else x ← x − lr·(g/d) (torch.optim.RMSprop) |
-//! | `adagrad` | c = lr / (1 + (t−1)·lr_decay); S ← S + g² (S₀ = initial_accumulator_value); x ← x − c·(g / (√S + ε)) (torch.optim.Adagrad) |
-//!
-//! Adam's bias corrections use running products β₁ᵗ, β₂ᵗ kept in the state, so both backends
-//! compute them with the same multiplications.
+//! Both twins see the same names: `x{j}` (the coordinate), `gd{j}` (the gradient after
+//! clipping and L2 weight decay, see [`knobs`]), `lr{j}` (this step's learning rate of
+//! coordinate j), the method's slots (`v{j}`, `b1t`…), its hyperparameters by name, and
+//! `steps_done` (updates made before this one).
 
+/// `writeln!` into a String, which cannot fail (in scope for the modules below).
+macro_rules! emit {
+    ($s:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($s, $($arg)*);
+    }};
+}
+
+pub mod knobs;
+pub mod lanes;
+pub mod schedule;
+
+pub use knobs::{CLIP_NORM, LR_SCALE, WEIGHT_DECAY};
+pub use schedule::ScheduleKind;
+
+use crate::problem::real::Real;
+use lanes::CpuStep;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OptimizerKind {
-    Gd,
-    Momentum,
-    Nesterov,
-    Adam,
-    Adamw,
-    Rmsprop,
-    Adagrad,
+/// The registry: every method, as `Variant => module`. The variant's lowercase name is the
+/// method's name in configs and in runs.csv; the module holds the method.
+macro_rules! registry {
+    ($($variant:ident => $module:ident),* $(,)?) => {
+        $(pub mod $module;)*
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum OptimizerKind {
+            $($variant),*
+        }
+
+        impl OptimizerKind {
+            /// Every method, in registry order.
+            pub const ALL: [OptimizerKind; [$(stringify!($variant)),*].len()] = [$(OptimizerKind::$variant),*];
+
+            /// The method's definition.
+            pub fn method(self) -> &'static Method {
+                match self {
+                    $(OptimizerKind::$variant => &$module::METHOD),*
+                }
+            }
+        }
+
+        /// The CPU twin of the method's WGSL update, for every lane not held. Static dispatch,
+        /// always inlined: it is compiled into the CPU backend's SIMD loop (with its target
+        /// features), never called through a pointer.
+        #[inline(always)]
+        pub fn cpu_update<F: Real, const MASKED: bool>(kind: OptimizerKind, s: &mut CpuStep<'_, F>) {
+            match kind {
+                $(OptimizerKind::$variant => $module::cpu_update::<F, MASKED>(s)),*
+            }
+        }
+    };
+}
+
+registry! {
+    Gd => gd,
+    Momentum => momentum,
+    Nesterov => nesterov,
+    Adam => adam,
+    Adamw => adamw,
+    Rmsprop => rmsprop,
+    Adagrad => adagrad,
 }
 
 /// A hyperparameter: its name in the config and in runs.csv, PyTorch's default, allowed range.
@@ -43,40 +92,22 @@ pub struct Hyper {
     pub switch: bool,
 }
 
-const BETA: Hyper = Hyper { name: "beta", default: 0.9, min: 0.0, max: 1.0, max_open: true, min_open: false, switch: false };
-const DAMPENING: Hyper = Hyper { name: "dampening", default: 0.0, min: 0.0, max: 1.0, max_open: false, min_open: false, switch: false };
-const WEIGHT_DECAY: Hyper =
-    Hyper { name: "weight_decay", default: 0.0, min: 0.0, max: f64::INFINITY, max_open: true, min_open: false, switch: false };
-const BETA1: Hyper = Hyper { name: "beta1", default: 0.9, min: 0.0, max: 1.0, max_open: true, min_open: false, switch: false };
-const BETA2: Hyper = Hyper { name: "beta2", default: 0.999, min: 0.0, max: 1.0, max_open: true, min_open: false, switch: false };
-const EPS: Hyper = Hyper { name: "eps", default: 1e-8, min: 0.0, max: f64::INFINITY, max_open: true, min_open: true, switch: false };
-const ADAMW_WEIGHT_DECAY: Hyper = Hyper { default: 1e-2, ..WEIGHT_DECAY };
-const ALPHA: Hyper = Hyper { name: "alpha", default: 0.99, min: 0.0, max: 1.0, max_open: true, min_open: false, switch: false };
-const MOMENTUM: Hyper = Hyper { name: "momentum", default: 0.0, min: 0.0, max: 1.0, max_open: true, min_open: false, switch: false };
-const CENTERED: Hyper = Hyper { name: "centered", default: 0.0, min: 0.0, max: 1.0, max_open: false, min_open: false, switch: true };
-const LR_DECAY: Hyper =
-    Hyper { name: "lr_decay", default: 0.0, min: 0.0, max: f64::INFINITY, max_open: true, min_open: false, switch: false };
-const ADAGRAD_EPS: Hyper = Hyper { default: 1e-10, ..EPS };
-const INITIAL_ACCUMULATOR: Hyper = Hyper {
-    name: "initial_accumulator_value",
-    default: 0.0,
-    min: 0.0,
-    max: f64::INFINITY,
-    max_open: true,
-    min_open: false,
-    switch: false,
-};
-
-/// Knobs any optimizer takes (PyTorch applies them outside the optimizer's own rule):
-/// clip the gradient to this norm before the step, as torch.nn.utils.clip_grad_norm_ does
-/// (g ← g·min(1, clip_norm/(‖g‖ + 1e-6))); no clipping when not set.
-pub const CLIP_NORM: Hyper =
-    Hyper { name: "clip_norm", default: f64::INFINITY, min: 0.0, max: f64::INFINITY, max_open: true, min_open: true, switch: false };
-/// Per-coordinate learning-rate factor (axis `lr_scale_<var>`): coordinate j steps with lr·scale_j.
-pub const LR_SCALE: Hyper =
-    Hyper { name: "lr_scale", default: 1.0, min: 0.0, max: f64::INFINITY, max_open: true, min_open: false, switch: false };
-
 impl Hyper {
+    /// A number in [0, 1) with this default (decay rates: β, α, momentum).
+    pub const fn rate(name: &'static str, default: f64) -> Hyper {
+        Hyper { name, default, min: 0.0, max: 1.0, max_open: true, min_open: false, switch: false }
+    }
+
+    /// A number in [0, ∞) with this default.
+    pub const fn non_negative(name: &'static str, default: f64) -> Hyper {
+        Hyper { name, default, min: 0.0, max: f64::INFINITY, max_open: true, min_open: false, switch: false }
+    }
+
+    /// A number in (0, ∞) with this default.
+    pub const fn positive(name: &'static str, default: f64) -> Hyper {
+        Hyper { name, default, min: 0.0, max: f64::INFINITY, max_open: true, min_open: true, switch: false }
+    }
+
     pub fn allows(&self, v: f64) -> bool {
         if self.switch {
             return v == 0.0 || v == 1.0;
@@ -96,27 +127,66 @@ impl Hyper {
     }
 }
 
-impl OptimizerKind {
-    pub const ALL: [OptimizerKind; 7] = [
-        OptimizerKind::Gd,
-        OptimizerKind::Momentum,
-        OptimizerKind::Nesterov,
-        OptimizerKind::Adam,
-        OptimizerKind::Adamw,
-        OptimizerKind::Rmsprop,
-        OptimizerKind::Adagrad,
-    ];
+/// The ε added to denominators (Adam, AdamW, RMSprop: PyTorch's 1e-8).
+pub const EPS: Hyper = Hyper::positive("eps", 1e-8);
 
+/// The initial value of a state slot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SlotInit {
+    Value(f64),
+    /// The run's value of this hyperparameter.
+    Hyper(&'static str),
+    /// The run's learning rate.
+    Lr,
+}
+
+/// A state slot of a method, kept per run between steps: one real per coordinate
+/// (`{name}{j}`) or one per run (`{name}`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Slot {
+    pub name: &'static str,
+    pub per_coordinate: bool,
+    pub init: SlotInit,
+}
+
+impl Slot {
+    pub const fn per_coordinate(name: &'static str, init: SlotInit) -> Slot {
+        Slot { name, per_coordinate: true, init }
+    }
+    pub const fn scalar(name: &'static str, init: SlotInit) -> Slot {
+        Slot { name, per_coordinate: false, init }
+    }
+}
+
+/// How weight decay enters the step (see [`knobs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightDecay {
+    /// Added to the gradient: gd = g + weight_decay·x (PyTorch's L2 form).
+    L2,
+    /// Applied to x before the step: x ← x·(1 − lr·weight_decay) (AdamW).
+    Decoupled,
+}
+
+/// One optimization method.
+pub struct Method {
+    pub name: &'static str,
+    /// In axis order (the order of runs.csv's columns and of the shader's decode); the method's
+    /// own update reads them by position. `weight_decay` is always the last.
+    pub hypers: &'static [Hyper],
+    /// State slots, in their order in the state after x.
+    pub slots: &'static [Slot],
+    pub weight_decay: WeightDecay,
+    /// The WGSL update of a run with `dim` coordinates: statements after the knobs' prologue
+    /// (which defines `gd{j}` and `lr{j}`).
+    pub wgsl: fn(dim: usize) -> String,
+    /// The factor c of the stability bound lr < c/λ_max on a quadratic whose Hessian has largest
+    /// eigenvalue λ_max, from the run's hyperparameters (by name); None where not known.
+    pub stability: Option<fn(&dyn Fn(&str) -> Option<f64>) -> Option<f64>>,
+}
+
+impl OptimizerKind {
     pub fn name(self) -> &'static str {
-        match self {
-            OptimizerKind::Gd => "gd",
-            OptimizerKind::Momentum => "momentum",
-            OptimizerKind::Nesterov => "nesterov",
-            OptimizerKind::Adam => "adam",
-            OptimizerKind::Adamw => "adamw",
-            OptimizerKind::Rmsprop => "rmsprop",
-            OptimizerKind::Adagrad => "adagrad",
-        }
+        self.method().name
     }
 
     pub fn from_name(s: &str) -> Option<Self> {
@@ -125,93 +195,14 @@ impl OptimizerKind {
 
     /// Hyperparameters in the order they appear as axes and in the shader's decode.
     pub fn hypers(self) -> &'static [Hyper] {
-        match self {
-            OptimizerKind::Gd => &[WEIGHT_DECAY],
-            OptimizerKind::Momentum => &[BETA, DAMPENING, WEIGHT_DECAY],
-            OptimizerKind::Nesterov => &[BETA, WEIGHT_DECAY],
-            OptimizerKind::Adam => &[BETA1, BETA2, EPS, WEIGHT_DECAY],
-            OptimizerKind::Adamw => &[BETA1, BETA2, EPS, ADAMW_WEIGHT_DECAY],
-            OptimizerKind::Rmsprop => &[ALPHA, EPS, MOMENTUM, CENTERED, WEIGHT_DECAY],
-            OptimizerKind::Adagrad => &[LR_DECAY, ADAGRAD_EPS, INITIAL_ACCUMULATOR, WEIGHT_DECAY],
-        }
+        self.method().hypers
     }
 
     /// Whether weight decay is decoupled from the gradient (AdamW) rather than added to it.
     pub fn decoupled_weight_decay(self) -> bool {
-        self == OptimizerKind::Adamw
+        self.method().weight_decay == WeightDecay::Decoupled
     }
 }
 
-/// Learning-rate schedules (PyTorch's torch.optim.lr_scheduler, stepped once per optimizer
-/// step; t = steps taken so far, lr = the run's lr):
-///
-/// | kind | lr at step t |
-/// |---|---|
-/// | `exponential` | lr·γᵗ, as a running product (ExponentialLR's chainable form) |
-/// | `step` | lr·γ^⌊t/step_size⌋, as a running product (StepLR) |
-/// | `cosine` | eta_min + (lr − eta_min)·(1 + cos(π·t/t_max))/2 (CosineAnnealingLR's closed form) |
-/// | `cyclic` | triangular CyclicLR with base_lr = lr: c = ⌊1 + t/(2s)⌋, u = 1 + t/(2s) − c, f = u/0.5 if u ≤ 0.5 else (u − 1)/(0.5 − 1); lr + (max_lr − lr)·f, s = step_size_up |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ScheduleKind {
-    Exponential,
-    Step,
-    Cosine,
-    Cyclic,
-}
-
-/// A schedule parameter: its key in `schedule = { ... }`; its axis and runs.csv column is
-/// `schedule_<key>`. `required` parameters have no default.
-#[derive(Debug, Clone, Copy)]
-pub struct ScheduleParam {
-    pub hyper: Hyper,
-    pub required: bool,
-    /// Only whole numbers ≥ 1 (step counts).
-    pub whole: bool,
-}
-
-const GAMMA: Hyper = Hyper { name: "gamma", default: 0.1, min: 0.0, max: f64::INFINITY, max_open: true, min_open: true, switch: false };
-const STEPS_PARAM: Hyper =
-    Hyper { name: "step_size", default: 1.0, min: 1.0, max: 4294967295.0, max_open: false, min_open: false, switch: false };
-const T_MAX: Hyper = Hyper { name: "t_max", default: 1.0, min: 0.0, max: f64::INFINITY, max_open: true, min_open: true, switch: false };
-const ETA_MIN: Hyper = Hyper { name: "eta_min", default: 0.0, min: 0.0, max: f64::INFINITY, max_open: true, min_open: false, switch: false };
-const MAX_LR: Hyper = Hyper { name: "max_lr", default: 0.0, min: 0.0, max: f64::INFINITY, max_open: true, min_open: false, switch: false };
-const STEP_SIZE_UP: Hyper = Hyper { name: "step_size_up", default: 2000.0, ..STEPS_PARAM };
-
-impl ScheduleKind {
-    pub const ALL: [ScheduleKind; 4] = [ScheduleKind::Exponential, ScheduleKind::Step, ScheduleKind::Cosine, ScheduleKind::Cyclic];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ScheduleKind::Exponential => "exponential",
-            ScheduleKind::Step => "step",
-            ScheduleKind::Cosine => "cosine",
-            ScheduleKind::Cyclic => "cyclic",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == s)
-    }
-
-    pub fn params(self) -> &'static [ScheduleParam] {
-        const fn p(hyper: Hyper, required: bool, whole: bool) -> ScheduleParam {
-            ScheduleParam { hyper, required, whole }
-        }
-        const EXPONENTIAL: [ScheduleParam; 1] = [p(GAMMA, true, false)];
-        const STEP: [ScheduleParam; 2] = [p(STEPS_PARAM, true, true), p(GAMMA, false, false)];
-        const COSINE: [ScheduleParam; 2] = [p(T_MAX, true, false), p(ETA_MIN, false, false)];
-        const CYCLIC: [ScheduleParam; 2] = [p(MAX_LR, true, false), p(STEP_SIZE_UP, false, true)];
-        match self {
-            ScheduleKind::Exponential => &EXPONENTIAL,
-            ScheduleKind::Step => &STEP,
-            ScheduleKind::Cosine => &COSINE,
-            ScheduleKind::Cyclic => &CYCLIC,
-        }
-    }
-
-    /// Whether the schedule keeps the current lr as state (a running product).
-    pub fn running(self) -> bool {
-        matches!(self, ScheduleKind::Exponential | ScheduleKind::Step)
-    }
-}
+/// Indentation of the update's statements in the shader's step loop.
+pub(crate) const IND: &str = "        ";

@@ -13,39 +13,15 @@
 //! tables, so nothing is uploaded per run.
 
 pub mod analyses;
+pub mod layout;
+
+pub use layout::{StateLayout, INFO_STRIDE, SEGMENTS};
 
 use crate::problem::expr::Objective;
+pub use crate::problem::real::Precision;
+use crate::method::knobs::Knobs;
 use crate::method::OptimizerKind;
 use serde::Serialize;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    F32,
-    F64,
-}
-
-impl Precision {
-    pub fn name(self) -> &'static str {
-        match self {
-            Precision::F32 => "f32",
-            Precision::F64 => "f64",
-        }
-    }
-    pub fn bytes(self) -> usize {
-        match self {
-            Precision::F32 => 4,
-            Precision::F64 => 8,
-        }
-    }
-    /// Round an f64 to this precision (the value the run really uses).
-    pub fn round(self, v: f64) -> f64 {
-        match self {
-            Precision::F32 => v as f32 as f64,
-            Precision::F64 => v,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,8 +44,6 @@ impl BackendChoice {
 
 pub const DEFAULT_WINDOW: u32 = 256;
 pub const DEFAULT_MAX_PERIOD: u32 = 64;
-/// Segments of the classification window; keep in sync with shaders/sweep.wgsl.
-pub const SEGMENTS: u32 = 8;
 
 /// When a run stops. Documented in README.md ("Outcomes").
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -153,6 +127,24 @@ impl Block {
     /// The hyperparameter axes' names, in decode order.
     pub fn hyper_names(&self) -> impl Iterator<Item = &str> {
         self.axes[1..1 + self.n_hypers].iter().map(|a| a.name.as_str())
+    }
+
+    /// The knobs the block uses, as positions among its hyperparameters (see
+    /// [`crate::method::knobs`]).
+    pub fn knobs(&self) -> Knobs {
+        let weight_decay = self.axes.iter().find(|a| a.name == "weight_decay").is_some_and(|a| a.values != [0.0]);
+        let scales: Vec<(usize, String)> =
+            self.hyper_names().enumerate().filter(|(_, n)| n.starts_with("lr_scale_")).map(|(q, n)| (q, n.to_string())).collect();
+        Knobs {
+            clip_norm: self.hyper_index("clip_norm"),
+            weight_decay: if weight_decay { self.hyper_index("weight_decay") } else { None },
+            decay: self.optimizer.method().weight_decay,
+            lr_scale: (!scales.is_empty()).then_some(scales),
+            schedule: self.schedule.map(|kind| {
+                let at = kind.params().iter().map(|q| self.hyper_index(&format!("schedule_{}", q.hyper.name)).expect("config adds every schedule parameter"));
+                (kind, at.collect())
+            }),
+        }
     }
 
     /// Position of a hyperparameter among the block's hyperparameters.
@@ -274,21 +266,8 @@ impl Plan {
             .map(|i| (i, id - self.blocks[i].first_run))
     }
 
-    /// Per-run reals kept between dispatches: x, optimizer slots, the window record
-    /// ([`window_reals`], where runs are classified), then 4
-    /// bookkeeping values (the blow-up bound, the gradient tolerance², the last loss and ‖g‖²).
-    pub fn state_stride(&self, block: &Block) -> usize {
-        let d = self.objective.dim();
-        let record = if self.rules.window_of(self.steps).1 > 0 { window_reals(d) } else { 0 };
-        d + crate::kernel::slot_names(block, d).len() + record + 4
+    /// Where each real of a block's per-run state lies (see [`layout`]).
+    pub fn layout(&self, block: &Block) -> StateLayout {
+        StateLayout::new(block, self.objective.dim(), self.rules.window_of(self.steps).1 > 0)
     }
 }
-
-/// Reals of the window record per run: anchor (dim), anchor tolerance, previous gradient (dim),
-/// segment maxima, loss at the window start (see shaders/sweep.wgsl).
-pub fn window_reals(dim: usize) -> usize {
-    2 * dim + 1 + SEGMENTS as usize + 1
-}
-
-/// u32s of `info` per run: status, steps, anchor step, period, returns, loss rose, turns.
-pub const INFO_STRIDE: usize = 7;

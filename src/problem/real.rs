@@ -3,8 +3,47 @@
 //! math_*.wgsl are their GPU twins.
 
 use crate::problem::expr::Func;
+use serde::Serialize;
 use std::fmt::Debug;
 use std::ops::{Add, Div, Mul, Neg, Sub};
+
+/// The precision a sweep runs in (`[run] precision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    F32,
+    F64,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        }
+    }
+    pub fn bytes(self) -> usize {
+        match self {
+            Precision::F32 => 4,
+            Precision::F64 => 8,
+        }
+    }
+    /// Round an f64 to this precision (the value the run really uses).
+    pub fn round(self, v: f64) -> f64 {
+        match self {
+            Precision::F32 => v as f32 as f64,
+            Precision::F64 => v,
+        }
+    }
+}
+
+/// A literal of the run precision, exact for that precision.
+pub fn literal(v: f64, p: Precision) -> String {
+    match p {
+        Precision::F32 => format!("f32({:?})", v as f32),
+        Precision::F64 => format!("f64({v:?})"),
+    }
+}
 
 pub trait Real:
     Copy

@@ -11,7 +11,8 @@ use crate::outcome::Results;
 use crate::plan::{Plan, Precision, Selection};
 use rayon::prelude::*;
 use crate::problem::real::Real;
-use sweep::{run_chunk, Kernel, LANES};
+use crate::method::lanes::LANES;
+use sweep::{run_chunk, Kernel};
 use tape::Tape;
 
 /// The CPU backend. It holds nothing: rayon's global pool is its device.

@@ -15,13 +15,12 @@
 
 use crate::problem::real::Real;
 use super::tape::{Op, Tape};
-use crate::kernel::{clips, lr_scales, no_weight_decay, slot_init, slot_names, SlotInit};
-use crate::method::{OptimizerKind, ScheduleKind};
+use crate::method::knobs::{self, CpuKnobStep, Knobs};
+use crate::method::lanes::{CpuStep, LANES, V};
+use crate::method::SlotInit;
 use crate::outcome::{finish, Finding, Results, Status, WindowRecord};
-use crate::plan::{Block, Rules, Selection, SEGMENTS};
+use crate::plan::{Block, Rules, Selection, StateLayout, SEGMENTS};
 
-pub const LANES: usize = 64;
-type V<F> = [F; LANES];
 
 /// Everything a chunk of runs of one block needs, shared read-only by all threads.
 pub struct Kernel<'a, F: Real> {
@@ -39,30 +38,18 @@ pub struct Kernel<'a, F: Real> {
     /// The main pool parks a run at this step (the window's first, or never).
     pause_at: u32,
     cycle_tol: F,
-    weight_decay: bool,
-    /// Indices of the hyperparameters the update reads, within the block's hypers.
-    h_beta: usize,
-    h_dampening: usize,
-    h_weight_decay: usize,
-    h_beta1: usize,
-    h_beta2: usize,
-    h_eps: usize,
-    h_alpha: usize,
-    h_momentum: usize,
-    h_centered: usize,
-    h_lr_decay: usize,
-    h_clip_norm: Option<usize>,
-    /// Hyperparameter indices of the schedule's parameters, in `ScheduleKind::params` order.
-    h_schedule: Vec<usize>,
-    /// Hyperparameter index of each coordinate's lr factor, where the table sets lr_scale.
-    h_lr_scale: Option<Vec<usize>>,
-    slot_names: Vec<String>,
+    /// The knobs the block uses (see method::knobs).
+    knobs: Knobs,
+    /// The state's slots (x and the window record live in the lanes' own arrays).
+    layout: StateLayout,
+    /// The schedule's `lr_now` among the slots, where it keeps one.
+    lr_now: Option<usize>,
 }
 
 impl<'a, F: Real> Kernel<'a, F> {
     pub fn new(tape: &'a Tape, block: &'a Block, dim: usize, max_steps: u32, rules: &Rules) -> Self {
-        let find = |n: &str| block.hyper_index(n).unwrap_or(usize::MAX);
         let (window_start, segment_len) = rules.window_of(max_steps);
+        let layout = StateLayout::new(block, dim, segment_len > 0);
         Kernel {
             tape,
             block,
@@ -76,24 +63,9 @@ impl<'a, F: Real> Kernel<'a, F> {
             segment_len,
             pause_at: if segment_len > 0 { window_start } else { u32::MAX },
             cycle_tol: F::from_f64(rules.cycle_tol),
-            weight_decay: !no_weight_decay(block),
-            h_beta: find("beta"),
-            h_dampening: find("dampening"),
-            h_weight_decay: find("weight_decay"),
-            h_beta1: find("beta1"),
-            h_beta2: find("beta2"),
-            h_eps: find("eps"),
-            h_alpha: find("alpha"),
-            h_momentum: find("momentum"),
-            h_centered: find("centered"),
-            h_lr_decay: find("lr_decay"),
-            h_clip_norm: clips(block).then(|| find("clip_norm")),
-            h_schedule: block
-                .schedule
-                .map(|sk| sk.params().iter().map(|q| find(&format!("schedule_{}", q.hyper.name))).collect())
-                .unwrap_or_default(),
-            h_lr_scale: lr_scales(block).map(|names| names.iter().map(|n| find(n)).collect()),
-            slot_names: slot_names(block, dim),
+            knobs: block.knobs(),
+            lr_now: block.schedule.and_then(|s| s.slot()).and_then(|s| layout.slot(s.name)),
+            layout,
         }
     }
 }
@@ -152,7 +124,7 @@ impl<F: Real> Lanes<F> {
         }
         Lanes {
             regs,
-            slots: vec![z; k.slot_names.len()],
+            slots: vec![z; k.layout.slots.len()],
             lr: z,
             lrj: vec![z; k.dim],
             hyper: vec![z; k.block.n_hypers()],
@@ -192,13 +164,10 @@ impl<F: Real> Lanes<F> {
         }
         for j in 0..k.dim {
             self.regs[k.tape.vars[j] as usize][lane] = value(1 + h + j);
-            self.lrj[j][lane] = match &k.h_lr_scale {
-                Some(q) => self.lr[lane] * self.hyper[q[j]][lane],
-                None => self.lr[lane],
-            };
         }
-        for (s, name) in k.slot_names.iter().enumerate() {
-            self.slots[s][lane] = match slot_init(name) {
+        knobs::cpu_lrj(&k.knobs, &self.lr, &self.hyper, &mut self.lrj, Some(lane));
+        for (s, slot) in k.layout.slots.iter().enumerate() {
+            self.slots[s][lane] = match slot.init {
                 SlotInit::Value(v) => F::from_f64(v),
                 SlotInit::Lr => self.lr[lane],
                 SlotInit::Hyper(h) => {
@@ -557,217 +526,51 @@ impl<F: Real> Lanes<F> {
         }
     }
 
-    /// The shader's `lr_t` for this step (see optim::ScheduleKind), into `lrj` per coordinate.
-    fn schedule_lr<const MASKED: bool>(&mut self, k: &Kernel<F>, sk: ScheduleKind) {
-        let one = F::from_f64(1.0);
-        let q = |n: usize| self.hyper[k.h_schedule[n]];
-        let steps: V<F> = std::array::from_fn(|i| F::from_f64(self.steps_done[i] as f64));
-        let lr_t: V<F> = match sk {
-            ScheduleKind::Exponential | ScheduleKind::Step => {
-                let s = k.slot_names.len() - 1; // lr_now is the last slot
-                let lr_now = self.slots[s];
-                let (gamma, step_size) = match sk {
-                    ScheduleKind::Exponential => (q(0), [one; LANES]),
-                    _ => (q(1), q(0)),
-                };
-                for i in 0..LANES {
-                    let decay = match sk {
-                        ScheduleKind::Exponential => true,
-                        // max(1): idle lanes hold no run and a step size of 0 (configs allow >= 1).
-                        _ => (self.steps_done[i] + 1) % (step_size[i].to_f64() as u32).max(1) == 0,
-                    };
-                    let n = if decay { lr_now[i] * gamma[i] } else { lr_now[i] };
-                    self.slots[s][i] = if MASKED && self.hold[i] { lr_now[i] } else { n };
-                }
-                lr_now
-            }
-            ScheduleKind::Cosine => {
-                let (t_max, eta_min) = (q(0), q(1));
-                let pi = F::from_f64(std::f64::consts::PI);
-                std::array::from_fn(|i| {
-                    eta_min[i]
-                        + (self.lr[i] - eta_min[i]) * (one + F::func(crate::problem::expr::Func::Cos, pi * steps[i] / t_max[i]))
-                            / F::from_f64(2.0)
-                })
-            }
-            ScheduleKind::Cyclic => {
-                let (max_lr, step_size_up) = (q(0), q(1));
-                let half = F::from_f64(0.5);
-                std::array::from_fn(|i| {
-                    let total_size = F::from_f64(2.0) * step_size_up[i];
-                    let cycle = (one + steps[i] / total_size).floor();
-                    let cycle_x = one + steps[i] / total_size - cycle;
-                    let scale_factor = if cycle_x <= half { cycle_x / half } else { (cycle_x - one) / (half - one) };
-                    self.lr[i] + (max_lr[i] - self.lr[i]) * scale_factor
-                })
-            }
-        };
-        for j in 0..k.dim {
-            for i in 0..LANES {
-                self.lrj[j][i] = match &k.h_lr_scale {
-                    Some(q) => lr_t[i] * self.hyper[q[j]][i],
-                    None => lr_t[i],
-                };
-            }
-        }
-    }
-
+    /// The knobs' prologue (method::knobs), then the method's update (method::cpu_update),
+    /// then `steps_done += 1`, for every lane not held.
     #[inline(always)]
     fn update_lanes<const MASKED: bool>(&mut self, k: &Kernel<F>) {
-        let one = F::from_f64(1.0);
         let tape = k.tape;
-        let hold = self.hold;
-        if let Some(sk) = k.block.schedule {
-            self.schedule_lr::<MASKED>(k, sk);
-        }
-        // torch.nn.utils.clip_grad_norm_: g·min(clip_norm/(‖g‖ + 1e-6), 1), always multiplied.
-        let clip_coef: Option<V<F>> = k.h_clip_norm.map(|q| {
-            let c = &self.hyper[q];
-            std::array::from_fn(|i| (c[i] / (self.gn2[i].sqrt() + F::from_f64(1e-6))).min(one))
-        });
-        for j in 0..k.dim {
-            let g = &self.regs[tape.grad[j] as usize];
-            let gd = &mut self.gd[j];
-            *gd = *g;
-            if let Some(c) = &clip_coef {
-                for i in 0..LANES {
-                    gd[i] = g[i] * c[i];
-                }
+        let (lr_now, method_slots) = match k.lr_now {
+            // lr_now is the last slot: split it off so the method's slots stay borrowable.
+            Some(s) => {
+                let (rest, last) = self.slots.split_at_mut(s);
+                (Some(&mut last[0]), rest)
             }
-            if k.weight_decay && !k.block.optimizer.decoupled_weight_decay() {
-                let (wd, x): (V<F>, V<F>) = (self.hyper[k.h_weight_decay], self.regs[tape.vars[j] as usize]);
-                for i in 0..LANES {
-                    gd[i] = gd[i] + wd[i] * x[i];
-                }
-            }
-        }
-        let gd = &self.gd;
-        let lrj = &self.lrj;
-        match k.block.optimizer {
-            OptimizerKind::Gd => {
-                for j in 0..k.dim {
-                    // Local copies: indexing through the Vecs inside the lane loop defeats vectorization.
-                    let (lr_j, gd_j) = (&lrj[j], &gd[j]);
-                    let x = &mut self.regs[tape.vars[j] as usize];
-                    for i in 0..LANES {
-                        let n = x[i] - lr_j[i] * gd_j[i];
-                        x[i] = if MASKED && hold[i] { x[i] } else { n };
-                    }
-                }
-            }
-            OptimizerKind::Momentum | OptimizerKind::Nesterov => {
-                let nesterov = k.block.optimizer == OptimizerKind::Nesterov;
-                let beta = self.hyper[k.h_beta];
-                let damp_c: V<F> = if nesterov {
-                    [one; LANES]
-                } else {
-                    let d = &self.hyper[k.h_dampening];
-                    std::array::from_fn(|i| one - d[i])
-                };
-                for j in 0..k.dim {
-                    // Local copies: indexing through the Vecs inside the lane loop defeats vectorization.
-                    let (lr_j, gd_j) = (&lrj[j], &gd[j]);
-                    let (x, v) = (&mut self.regs[tape.vars[j] as usize], &mut self.slots[j]);
-                    for i in 0..LANES {
-                        let nv = if self.steps_done[i] == 0 { gd_j[i] } else { beta[i] * v[i] + damp_c[i] * gd_j[i] };
-                        let nx = if nesterov { x[i] - lr_j[i] * (gd_j[i] + beta[i] * nv) } else { x[i] - lr_j[i] * nv };
-                        v[i] = if MASKED && hold[i] { v[i] } else { nv };
-                        x[i] = if MASKED && hold[i] { x[i] } else { nx };
-                    }
-                }
-            }
-            OptimizerKind::Rmsprop => {
-                let d = k.dim;
-                let (alpha, eps, momentum, centered) =
-                    (self.hyper[k.h_alpha], self.hyper[k.h_eps], self.hyper[k.h_momentum], self.hyper[k.h_centered]);
-                let zero = F::default();
-                for j in 0..d {
-                    // Local copies: indexing through the Vecs inside the lane loop defeats vectorization.
-                    let (lr_j, gd_j) = (&lrj[j], &gd[j]);
-                    let (sqs, rest) = self.slots.split_at_mut(d);
-                    let (gas, bufs) = rest.split_at_mut(d);
-                    let (sq, ga, buf) = (&mut sqs[j], &mut gas[j], &mut bufs[j]);
-                    let x = &mut self.regs[tape.vars[j] as usize];
-                    for i in 0..LANES {
-                        let g = gd_j[i];
-                        let nsq = alpha[i] * sq[i] + (one - alpha[i]) * g * g;
-                        let nga = alpha[i] * ga[i] + (one - alpha[i]) * g;
-                        let avg = if centered[i] != zero { (nsq - nga * nga).sqrt() } else { nsq.sqrt() } + eps[i];
-                        let nbuf = momentum[i] * buf[i] + g / avg;
-                        let nx = if momentum[i] > zero { x[i] - lr_j[i] * nbuf } else { x[i] - lr_j[i] * (g / avg) };
-                        sq[i] = if MASKED && hold[i] { sq[i] } else { nsq };
-                        ga[i] = if MASKED && hold[i] { ga[i] } else { nga };
-                        buf[i] = if MASKED && hold[i] { buf[i] } else { nbuf };
-                        x[i] = if MASKED && hold[i] { x[i] } else { nx };
-                    }
-                }
-            }
-            OptimizerKind::Adagrad => {
-                let (lr_decay, eps) = (self.hyper[k.h_lr_decay], self.hyper[k.h_eps]);
-                for j in 0..k.dim {
-                    // Local copies: indexing through the Vecs inside the lane loop defeats vectorization.
-                    let (lr_j, gd_j) = (&lrj[j], &gd[j]);
-                    let clr: V<F> =
-                        std::array::from_fn(|i| lr_j[i] / (one + F::from_f64(self.steps_done[i] as f64) * lr_decay[i]));
-                    let sum = &mut self.slots[j];
-                    let x = &mut self.regs[tape.vars[j] as usize];
-                    for i in 0..LANES {
-                        let g = gd_j[i];
-                        let nsum = sum[i] + g * g;
-                        let nx = x[i] - clr[i] * (g / (nsum.sqrt() + eps[i]));
-                        sum[i] = if MASKED && hold[i] { sum[i] } else { nsum };
-                        x[i] = if MASKED && hold[i] { x[i] } else { nx };
-                    }
-                }
-            }
-            OptimizerKind::Adam | OptimizerKind::Adamw => {
-                let d = k.dim;
-                // AdamW decays x itself (decoupled) before the Adam step.
-                let decay = k.weight_decay && k.block.optimizer.decoupled_weight_decay();
-                let wd = if decay { self.hyper[k.h_weight_decay] } else { [F::default(); LANES] };
-                let (beta1, beta2, eps) = (self.hyper[k.h_beta1], self.hyper[k.h_beta2], self.hyper[k.h_eps]);
-                let mut bc1 = [one; LANES];
-                let mut bc2_sqrt = [one; LANES];
-                {
-                    let (b1t, b2t) = (2 * d, 2 * d + 1);
-                    // Local copies, written back after: see the note on lr_j above.
-                    let (old1, old2): (V<F>, V<F>) = (self.slots[b1t], self.slots[b2t]);
-                    let (mut new1, mut new2) = (old1, old2);
-                    for i in 0..LANES {
-                        let n1 = old1[i] * beta1[i];
-                        let n2 = old2[i] * beta2[i];
-                        new1[i] = if MASKED && hold[i] { old1[i] } else { n1 };
-                        new2[i] = if MASKED && hold[i] { old2[i] } else { n2 };
-                        bc1[i] = one - n1;
-                        bc2_sqrt[i] = (one - n2).sqrt();
-                    }
-                    self.slots[b1t] = new1;
-                    self.slots[b2t] = new2;
-                }
-                // The shader's step_size{j} = lr{j}/(1 − β₁ᵗ): one division per lane when every
-                // coordinate has the same rate (no lr_scale), same values either way.
-                let shared_step: V<F> = std::array::from_fn(|i| lrj[0][i] / bc1[i]);
-                for j in 0..d {
-                    // Local copies: indexing through the Vecs inside the lane loop defeats vectorization.
-                    let (lr_j, gd_j) = (&lrj[j], &gd[j]);
-                    let step_size: V<F> =
-                        if k.h_lr_scale.is_some() { std::array::from_fn(|i| lr_j[i] / bc1[i]) } else { shared_step };
-                    let (ms, rest) = self.slots.split_at_mut(d);
-                    let (m, v) = (&mut ms[j], &mut rest[j]);
-                    let x = &mut self.regs[tape.vars[j] as usize];
-                    for i in 0..LANES {
-                        let g = gd_j[i];
-                        let xd = if decay { x[i] * (one - lr_j[i] * wd[i]) } else { x[i] };
-                        let nm = beta1[i] * m[i] + (one - beta1[i]) * g;
-                        let nv = beta2[i] * v[i] + (one - beta2[i]) * g * g;
-                        let nx = xd - step_size[i] * (nm / (nv.sqrt() / bc2_sqrt[i] + eps[i]));
-                        m[i] = if MASKED && hold[i] { m[i] } else { nm };
-                        v[i] = if MASKED && hold[i] { v[i] } else { nv };
-                        x[i] = if MASKED && hold[i] { x[i] } else { nx };
-                    }
-                }
-            }
-        }
+            None => (None, &mut self.slots[..]),
+        };
+        knobs::cpu::<F, MASKED>(
+            &k.knobs,
+            CpuKnobStep {
+                regs: &mut self.regs,
+                vars: &tape.vars,
+                grad: &tape.grad,
+                gn2: &self.gn2,
+                lr: &self.lr,
+                hyper: &self.hyper,
+                lr_now,
+                gd: &mut self.gd,
+                lrj: &mut self.lrj,
+                steps_done: &self.steps_done,
+                hold: &self.hold,
+            },
+        );
+        crate::method::cpu_update::<F, MASKED>(
+            k.block.optimizer,
+            &mut CpuStep {
+                dim: k.dim,
+                regs: &mut self.regs,
+                vars: &tape.vars,
+                slots: method_slots,
+                gd: &self.gd,
+                lrj: &self.lrj,
+                lr_scaled: k.knobs.lr_scale.is_some(),
+                hyper: &self.hyper,
+                steps_done: &self.steps_done,
+                hold: &self.hold,
+            },
+        );
+        let hold = &self.hold;
         for i in 0..LANES {
             self.steps_done[i] += (!(MASKED && hold[i])) as u32;
         }
@@ -785,7 +588,7 @@ struct Parked<F: Real> {
 
 impl<F: Real> Parked<F> {
     fn new(k: &Kernel<F>) -> Self {
-        Parked { reals: Vec::new(), meta: Vec::new(), width: 2 * k.dim + k.slot_names.len() + k.block.n_hypers() + 3 }
+        Parked { reals: Vec::new(), meta: Vec::new(), width: 2 * k.dim + k.layout.slots.len() + k.block.n_hypers() + 3 }
     }
 
     fn len(&self) -> usize {

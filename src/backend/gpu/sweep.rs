@@ -8,7 +8,8 @@ use crate::kernel::{axis_table, sweep_wgsl, WORKGROUP_SIZE};
 use crate::backend::Progress;
 use crate::error::{Error, Result};
 use crate::outcome::{finish, Results, Status, WindowRecord};
-use crate::plan::{window_reals, Plan, Precision, Selection, INFO_STRIDE, SEGMENTS};
+use crate::plan::layout::Info;
+use crate::plan::{Plan, Precision, Selection, INFO_STRIDE};
 use wgpu::util::DeviceExt;
 
 /// Keep in sync with `struct Params` in shaders/sweep.wgsl.
@@ -73,7 +74,8 @@ fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: 
     let dev = &gpu.device;
     let p = plan.precision;
     let real = p.bytes() as u64;
-    let stride = plan.state_stride(block) as u64;
+    let layout = plan.layout(block);
+    let stride = layout.stride() as u64;
     let (window_start, segment_len) = plan.rules.window_of(plan.steps);
     let windowed = segment_len > 0;
     let make_pipeline = |window: bool| gpu.pipeline(if window { "sweep (window)" } else { "sweep" }, sweep_wgsl(plan, bi, window), "sweep");
@@ -206,22 +208,22 @@ fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: 
             let info: &[u32] = bytemuck::cast_slice(&iv);
             let state = reals(&sv, p);
             let s = stride as usize;
-            // shaders/sweep.wgsl's SEG (the record is there only with a window)
-            let seg = if windowed { s - 4 - window_reals(dim) + 2 * dim + 1 } else { 0 };
             for r in 0..n as usize {
                 let st = &state[r * s..(r + 1) * s];
                 let inf = &info[INFO_STRIDE * r..INFO_STRIDE * (r + 1)];
+                let field = |f: Info| inf[f as usize];
                 let run = block.first_run + sel.offset + (done + r as u64) * sel.stride;
                 let rec = WindowRecord {
-                    segment_max: std::array::from_fn(|k| if windowed { st[seg + k] } else { 0.0 }),
-                    loss_start: if windowed { st[seg + SEGMENTS as usize] } else { 0.0 },
-                    period: inf[3],
-                    returns: inf[4],
-                    loss_rose: inf[5] != 0,
-                    turns: inf[6],
+                    segment_max: std::array::from_fn(|k| if windowed { st[layout.segments_at() + k] } else { 0.0 }),
+                    loss_start: if windowed { st[layout.loss_start_at()] } else { 0.0 },
+                    period: field(Info::Period),
+                    returns: field(Info::Returns),
+                    loss_rose: field(Info::LossRose) != 0,
+                    turns: field(Info::Turns),
                 };
-                let f = finish(Status::from_u32(inf[0]), &rec, st[s - 2], st[s - 1], st[s - 3], &plan.rules, plan.steps);
-                out.push(run, f, inf[1], st[s - 2], st[s - 1].sqrt(), &st[..dim]);
+                let (last_loss, last_gn2) = (st[layout.last_loss_at()], st[layout.last_gn2_at()]);
+                let f = finish(Status::from_u32(field(Info::Status)), &rec, last_loss, last_gn2, st[layout.gtol2_at()], &plan.rules, plan.steps);
+                out.push(run, f, field(Info::Steps), last_loss, last_gn2.sqrt(), &st[..dim]);
             }
         }
         state_read.unmap();

@@ -1,0 +1,37 @@
+//! `gd`: plain gradient descent, x ← x − lr·g (torch.optim.SGD with momentum 0).
+//!
+//! Stable on a quadratic with Hessian eigenvalues λ iff |1 − lr·λ| < 1 for all of them, i.e.
+//! lr < 2/λ_max (Nesterov, *Introductory Lectures on Convex Optimization*, 2004, §1.2.3).
+
+use super::lanes::{keep, CpuStep, LANES};
+use super::{Method, WeightDecay, IND, WEIGHT_DECAY};
+use crate::problem::real::Real;
+
+pub const METHOD: Method = Method {
+    name: "gd",
+    hypers: &[WEIGHT_DECAY],
+    slots: &[],
+    weight_decay: WeightDecay::L2,
+    wgsl,
+    stability: Some(|_| Some(2.0)),
+};
+
+fn wgsl(dim: usize) -> String {
+    let mut s = String::new();
+    for j in 0..dim {
+        emit!(s, "{IND}x{j} = x{j} - lr{j} * gd{j};");
+    }
+    s
+}
+
+#[inline(always)]
+pub fn cpu_update<F: Real, const MASKED: bool>(s: &mut CpuStep<'_, F>) {
+    for j in 0..s.dim {
+        // Local copies: indexing through the slices inside the lane loop defeats vectorization.
+        let (lr_j, gd_j) = (&s.lrj[j], &s.gd[j]);
+        let x = &mut s.regs[s.vars[j] as usize];
+        for i in 0..LANES {
+            x[i] = keep::<_, MASKED>(s.hold[i], x[i], x[i] - lr_j[i] * gd_j[i]);
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! What a method's CPU twin sees: the CPU backend runs [`LANES`] runs at once, one per lane, and
+//! every quantity of the shader is an array over lanes ([`V`]). Loops over lanes are written
+//! branch-free so that they vectorize; a held lane (just filled, or idle) keeps its values
+//! where `MASKED` is set.
+
+use super::Slot;
+use crate::problem::real::Real;
+
+pub const LANES: usize = 64;
+/// One quantity, per lane.
+pub type V<F> = [F; LANES];
+
+/// One update step of every lane, as the method's CPU twin sees it.
+pub struct CpuStep<'a, F: Real> {
+    pub dim: usize,
+    /// The objective's registers; coordinate j is `regs[vars[j]]` (the shader's `x{j}`).
+    pub regs: &'a mut [V<F>],
+    pub vars: &'a [u32],
+    /// The method's slots, in [`crate::plan::layout::StateLayout`] order (then the knobs').
+    pub slots: &'a mut [V<F>],
+    /// The gradient after clipping and L2 weight decay (the shader's `gd{j}`).
+    pub gd: &'a [V<F>],
+    /// This step's learning rate of each coordinate (the shader's `lr{j}`).
+    pub lrj: &'a [V<F>],
+    /// Whether the coordinates' learning rates differ (lr_scale is set).
+    pub lr_scaled: bool,
+    /// The block's hyperparameters: the method's own first, in its `hypers` order.
+    pub hyper: &'a [V<F>],
+    pub steps_done: &'a [u32; LANES],
+    pub hold: &'a [bool; LANES],
+}
+
+impl<F: Real> CpuStep<'_, F> {
+    /// Index in `slots` of the method's slot `k` (of `slots`), coordinate `j` (0 for a slot
+    /// per run): slots follow each other in order, a per-coordinate one taking `dim` places.
+    #[inline(always)]
+    pub fn slot(&self, slots: &[Slot], k: usize, j: usize) -> usize {
+        slots[..k].iter().map(|s| if s.per_coordinate { self.dim } else { 1 }).sum::<usize>() + j
+    }
+}
+
+/// `new` where the lane steps, `old` where it is held (with `MASKED`).
+#[inline(always)]
+pub fn keep<F: Copy, const MASKED: bool>(hold: bool, old: F, new: F) -> F {
+    if MASKED && hold {
+        old
+    } else {
+        new
+    }
+}

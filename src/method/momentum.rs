@@ -1,0 +1,55 @@
+//! `momentum`: heavy ball with PyTorch's SGD semantics (torch.optim.SGD, nesterov=False):
+//! v ← g on the first step, else v ← β·v + (1 − dampening)·g; x ← x − lr·v.
+//!
+//! Stable on a quadratic iff, for a = lr·λ_max, z² − (1 + β − (1−τ)a)z + β has both roots in
+//! the unit circle (Jury: |c₀| < 1 and 1 ± c₁ + c₀ > 0), i.e. (1−τ)a < 2(1 + β) with dampening
+//! τ (Polyak 1964; Goh, "Why Momentum Really Works", Distill 2017: 0 < αλ < 2 + 2β).
+
+use super::lanes::{keep, CpuStep, LANES};
+use super::{Hyper, Method, Slot, SlotInit, WeightDecay, IND, WEIGHT_DECAY};
+use crate::problem::real::Real;
+
+pub const BETA: Hyper = Hyper::rate("beta", 0.9);
+const DAMPENING: Hyper = Hyper { max_open: false, ..Hyper::rate("dampening", 0.0) };
+/// Positions of the hyperparameters the update reads.
+const H_BETA: usize = 0;
+const H_DAMPENING: usize = 1;
+
+pub const METHOD: Method = Method {
+    name: "momentum",
+    hypers: &[BETA, DAMPENING, WEIGHT_DECAY],
+    slots: &[Slot::per_coordinate("v", SlotInit::Value(0.0))],
+    weight_decay: WeightDecay::L2,
+    wgsl,
+    stability: Some(|h| {
+        let (beta, dampening) = (h("beta")?, h("dampening").unwrap_or(0.0));
+        (dampening < 1.0).then(|| 2.0 * (1.0 + beta) / (1.0 - dampening))
+    }),
+};
+
+fn wgsl(dim: usize) -> String {
+    let mut s = String::new();
+    for j in 0..dim {
+        emit!(s, "{IND}if (steps_done == 0u) {{ v{j} = gd{j}; }} else {{ v{j} = beta * v{j} + (real(1.0) - dampening) * gd{j}; }}");
+        emit!(s, "{IND}x{j} = x{j} - lr{j} * v{j};");
+    }
+    s
+}
+
+#[inline(always)]
+pub fn cpu_update<F: Real, const MASKED: bool>(s: &mut CpuStep<'_, F>) {
+    let one = F::from_f64(1.0);
+    let beta = s.hyper[H_BETA];
+    let damp_c: [F; LANES] = std::array::from_fn(|i| one - s.hyper[H_DAMPENING][i]);
+    for j in 0..s.dim {
+        // Local copies: indexing through the slices inside the lane loop defeats vectorization.
+        let (lr_j, gd_j) = (&s.lrj[j], &s.gd[j]);
+        let (x, v) = (&mut s.regs[s.vars[j] as usize], &mut s.slots[j]);
+        for i in 0..LANES {
+            let nv = if s.steps_done[i] == 0 { gd_j[i] } else { beta[i] * v[i] + damp_c[i] * gd_j[i] };
+            let nx = x[i] - lr_j[i] * nv;
+            v[i] = keep::<_, MASKED>(s.hold[i], v[i], nv);
+            x[i] = keep::<_, MASKED>(s.hold[i], x[i], nx);
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! `nesterov`: PyTorch's SGD with nesterov=True (dampening 0): v ← g on the first step, else
+//! v ← β·v + g; x ← x − lr·(g + β·v).
+//!
+//! Stable on a quadratic iff, for a = lr·λ_max, z² − (1+β)(1−a)z + β(1−a) has both roots in the
+//! unit circle (Jury's criterion), i.e. a < (2 + 2β)/(1 + 2β) (Cohen et al., "Gradient Descent on
+//! Neural Networks Typically Occurs at the Edge of Stability", ICLR 2021, appendix on momentum).
+
+use super::lanes::{keep, CpuStep, LANES};
+use super::momentum::BETA;
+use super::{Method, Slot, SlotInit, WeightDecay, IND, WEIGHT_DECAY};
+use crate::problem::real::Real;
+
+const H_BETA: usize = 0;
+
+pub const METHOD: Method = Method {
+    name: "nesterov",
+    hypers: &[BETA, WEIGHT_DECAY],
+    slots: &[Slot::per_coordinate("v", SlotInit::Value(0.0))],
+    weight_decay: WeightDecay::L2,
+    wgsl,
+    stability: Some(|h| {
+        let beta = h("beta")?;
+        Some((2.0 + 2.0 * beta) / (1.0 + 2.0 * beta))
+    }),
+};
+
+fn wgsl(dim: usize) -> String {
+    let mut s = String::new();
+    for j in 0..dim {
+        emit!(s, "{IND}if (steps_done == 0u) {{ v{j} = gd{j}; }} else {{ v{j} = beta * v{j} + gd{j}; }}");
+        emit!(s, "{IND}x{j} = x{j} - lr{j} * (gd{j} + beta * v{j});");
+    }
+    s
+}
+
+#[inline(always)]
+pub fn cpu_update<F: Real, const MASKED: bool>(s: &mut CpuStep<'_, F>) {
+    let beta = s.hyper[H_BETA];
+    for j in 0..s.dim {
+        // Local copies: indexing through the slices inside the lane loop defeats vectorization.
+        let (lr_j, gd_j) = (&s.lrj[j], &s.gd[j]);
+        let (x, v) = (&mut s.regs[s.vars[j] as usize], &mut s.slots[j]);
+        for i in 0..LANES {
+            let nv = if s.steps_done[i] == 0 { gd_j[i] } else { beta[i] * v[i] + gd_j[i] };
+            let nx = x[i] - lr_j[i] * (gd_j[i] + beta[i] * nv);
+            v[i] = keep::<_, MASKED>(s.hold[i], v[i], nv);
+            x[i] = keep::<_, MASKED>(s.hold[i], x[i], nx);
+        }
+    }
+}
