@@ -1,14 +1,15 @@
-//! The command line (SPEC.md "Command line"). `main` only calls [`main_exit_code`].
+//! The command line (README "Command line"): one short function per command; `main` only
+//! calls [`main_exit_code`]. What `gdsweep run` does is the library's [`pipeline::run`].
 
-use crate::app::bench;
-use crate::problem::catalogue::CATALOGUE;
-use crate::config::{load, Overrides};
-use crate::backend::{self, cpu::Cpu, Backend};
-use crate::engine::{execute, execute_with_progress};
-use crate::error::Result;
-use crate::output;
-use crate::plan::{BackendChoice, Plan, Precision};
 use crate::analysis::verify;
+use crate::app::{bench, pipeline};
+use crate::backend::{self, cpu::Cpu, Backend};
+use crate::config::{load, Overrides};
+use crate::engine::execute;
+use crate::error::Result;
+use crate::output::files;
+use crate::plan::{BackendChoice, Plan, Precision};
+use crate::problem::catalogue::CATALOGUE;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -127,197 +128,170 @@ pub fn main_exit_code() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
-        Cmd::Run { config, out, backend, precision, force, quiet } => {
-            let plan = load(&config, overrides(backend, precision))?;
-            let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&plan.name));
-            output::prepare_dir(&dir, force)?;
-            let exec = backend::open(plan.backend, plan.precision, &plan.source)?;
-            if !quiet {
-                eprintln!(
-                    "gdsweep: {} runs x {} steps on {} ({})",
-                    plan.total_runs(),
-                    plan.steps,
-                    exec.name(),
-                    exec.device()
-                );
-            }
-            let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(plan.total_runs()) };
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} runs ({eta} left)")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            );
-            let report = execute_with_progress(&plan, exec.as_ref(), &plan.selections(None), &|n| bar.inc(n))?;
-            bar.finish_and_clear();
-            let basin_map = plan.basins.map(|tol| crate::analysis::basins::find(&plan.objective, &report.results, tol));
-            output::write_runs_csv_with_basins(
-                &dir.join("runs.csv"),
-                &plan,
-                &report.results,
-                basin_map.as_ref().map(|m| m.label.as_slice()),
-            )?;
-            if let Some(map) = &basin_map {
-                let rows = crate::analysis::basins::group_counts(&plan, &report.results, map);
-                output::write_basins_csv(&dir.join("basins.csv"), &plan, map, &rows)?;
-                if !quiet {
-                    let shown: Vec<String> = map
-                        .basins
-                        .iter()
-                        .take(6)
-                        .map(|b| {
-                            let at: Vec<String> = b.centre.iter().map(|v| format!("{v:.4}")).collect();
-                            format!("{} at ({}), {} runs", b.kind, at.join(", "), b.count)
-                        })
-                        .collect();
-                    let more = if map.basins.len() > 6 { "; … (see basins.csv)" } else { "" };
-                    println!("{} basins: {}{more}", map.basins.len(), shown.join("; "));
-                }
-            }
-            if let Some(spec) = &plan.map {
-                let map = crate::analysis::map::build(&plan, spec, &report.results);
-                let labels = basin_map.as_ref().map(|m| m.label.as_slice());
-                output::write_map_csvs(&dir, &plan, &map, &report.results, labels)?;
-                let png = match map.y {
-                    Some(_) => crate::output::plot::map_png(&plan, &map, &report.results, basin_map.as_ref()),
-                    None => crate::output::plot::line_png(&plan, &map, &report.results),
-                }
-                .map_err(crate::error::Error::Other)?;
-                output::write_bytes(&dir.join("map.png"), &png)?;
-            }
-            if let Some(spec) = &plan.trajectories {
-                let traces = crate::analysis::trajectory::trace(&plan, exec.as_ref(), spec)?;
-                output::write_trajectories_csv(&dir.join("trajectories.csv"), &plan, &traces)?;
-                let png = crate::output::plot::trajectories_png(&plan, &traces).map_err(crate::error::Error::Other)?;
-                output::write_bytes(&dir.join("trajectories.png"), &png)?;
-            }
-            let search = match &plan.threshold {
-                Some(spec) => Some(crate::analysis::threshold::search(&plan, exec.as_ref(), &report.results, spec)?),
-                None => None,
-            };
-            if let Some(search) = &search {
-                output::write_thresholds_csv(&dir.join("thresholds.csv"), &plan, search)?;
-                if !quiet {
-                    print_thresholds(&plan, search);
-                }
-            }
-            let mut manifest = output::manifest(&plan, &report);
-            if let Some(search) = &search {
-                manifest["threshold"] = serde_json::json!({
-                    "groups": search.thresholds.len(),
-                    "rounds": search.rounds,
-                    "refinement_runs": search.refinement_runs,
-                    "seconds": search.seconds,
-                });
-            }
-            output::write_manifest(&dir.join("manifest.json"), &manifest)?;
-            if !quiet {
-                let counts: Vec<String> = report.results.counts().iter().map(|(s, n)| format!("{} {n}", s.name())).collect();
-                println!(
-                    "{}: {} in {:.3} s ({:.3e} config-steps/s); wrote {}",
-                    plan.name,
-                    counts.join(", "),
-                    report.seconds,
-                    report.nominal_rate(plan.steps),
-                    dir.display()
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Verify { config, sample, precision } => {
-            let plan = load(&config, overrides(None, precision))?;
-            let gpu = backend::open(BackendChoice::Gpu, plan.precision, &plan.source)?;
-            let sel = plan.selections(sample);
-            let g = execute(&plan, gpu.as_ref(), &sel)?;
-            let c = execute(&plan, &Cpu, &sel)?;
-            let v = verify::compare(&plan, &g.results, &c.results);
-            println!("verify {} on {} vs cpu ({})", plan.name, gpu.adapter().map_or("?", |a| a.name.as_str()), plan.precision.name());
-            println!("  compared runs:        {}", v.compared);
-            println!("  boundary runs:        {} (excluded; {} of them agree)", v.boundary, v.boundary_agreeing);
-            println!("  status agreement:     {:.4} % ({} agree, {} differ)", 100.0 * v.agreement, v.agreeing, v.disagreeing);
-            println!("  converged on both:    {}", v.converged_on_both);
-            println!("  max loss difference:  {:.3e} (relative to max(1, |loss|))", v.max_loss_difference);
-            println!("  max point difference: {:.3e} (relative to max(1, |x|), inf-norm)", v.max_point_difference);
-            for (run, gs, cs) in &v.examples {
-                println!("  differs: run {run}: gpu {gs}, cpu {cs}");
-            }
-            if v.passed() {
-                println!("  PASS (bar {:.1} %)", 100.0 * verify::AGREEMENT_BAR);
-                Ok(ExitCode::SUCCESS)
-            } else {
-                println!("  FAIL (bar {:.1} %)", 100.0 * verify::AGREEMENT_BAR);
-                Ok(ExitCode::from(1))
-            }
-        }
+        Cmd::Run { config, out, backend, precision, force, quiet } => run_sweep(&config, out, overrides(backend, precision), force, quiet),
+        Cmd::Verify { config, sample, precision } => verify(&config, sample, overrides(None, precision)),
         Cmd::Plan { config } => {
-            let plan = load(&config, Overrides::default())?;
-            print_plan(&plan);
+            print_plan(&load(&config, Overrides::default())?);
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Devices => {
-            let list = backend::gpu::list_adapters();
-            if list.is_empty() {
-                println!("no GPU adapter found (install lavapipe for a software one: apt-get install mesa-vulkan-drivers); the CPU backend is always available");
-            }
-            for (a, compute) in list {
-                println!(
-                    "{} | backend {} | type {} | driver {} {} | f64 {} | compute {}",
-                    a.name,
-                    a.backend,
-                    a.device_type,
-                    a.driver,
-                    a.driver_info,
-                    if a.shader_f64 { "yes" } else { "no" },
-                    if compute { "yes" } else { "no" }
-                );
-            }
-            println!("cpu | {}", crate::backend::cpu::name());
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Objectives => {
-            for e in CATALOGUE {
-                println!("{} ({})", e.name, e.vars.join(", "));
-                println!("    f = {}", e.expr);
-                println!("    {}", e.about);
-                for (p, v) in e.minima {
-                    println!("    minimum at {p:?}, f = {v}");
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Cmd::Devices => devices(),
+        Cmd::Objectives => objectives(),
         Cmd::Bench { n, side, steps, backend, peers, python, peer_list, repeat } => {
-            // Each backend opened once (W1 and W2 are f32: no f64 needed).
-            let open = |choice| backend::open(choice, Precision::F32, "bench");
-            let cpu = || Box::new(Cpu) as Box<dyn Backend>;
-            let backends = match overrides(backend, None).backend {
-                Some(BackendChoice::Auto) | None => match open(BackendChoice::Gpu) {
-                    Ok(g) => vec![g, cpu()],
-                    Err(_) => vec![cpu()],
-                },
-                Some(BackendChoice::Gpu) => vec![open(BackendChoice::Gpu)?],
-                Some(BackendChoice::Cpu) => vec![cpu()],
-            };
-            println!("| workload | backend | device | seconds | config-steps/s |");
-            println!("|---|---|---|---|---|");
-            let rows = bench::run(n, side, steps, &backends, repeat)?;
-            for r in &rows {
-                println!("| {} | {} | {} | {:.3} | {:.3e} |", r.workload, r.backend, r.device, r.seconds, r.config_steps_per_s);
-            }
-            if let Some(script) = peers {
-                let peer_rows = bench::run_peers(&python, &script, n, steps, &peer_list, repeat)?;
-                for p in &peer_rows {
-                    println!("| W1 | peer {} | {} | {:.3} | {:.3e} |", p.peer, crate::backend::cpu::name(), p.seconds, p.config_steps_per_s);
-                }
-                println!();
-                println!("| W1 ratio (gdsweep / peer) | {} |", peer_rows.iter().map(|p| p.peer.as_str()).collect::<Vec<_>>().join(" | "));
-                println!("|---|{}", "---|".repeat(peer_rows.len()));
-                for r in rows.iter().filter(|r| r.workload == "W1") {
-                    let ratios: Vec<String> = peer_rows.iter().map(|p| format!("{:.2}x", r.config_steps_per_s / p.config_steps_per_s)).collect();
-                    println!("| {} | {} |", r.backend, ratios.join(" | "));
-                }
-            }
-            Ok(ExitCode::SUCCESS)
+            bench(n, side, steps, overrides(backend, None).backend, peers, &python, &peer_list, repeat)
         }
     }
+}
+
+/// `gdsweep run`: the pipeline (app::pipeline) with a progress bar and a summary.
+fn run_sweep(config: &std::path::Path, out: Option<PathBuf>, ov: Overrides, force: bool, quiet: bool) -> Result<ExitCode> {
+    let plan = load(config, ov)?;
+    let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&plan.name));
+    files::prepare_dir(&dir, force)?;
+    let backend = backend::open(plan.backend, plan.precision, &plan.source)?;
+    if !quiet {
+        eprintln!("gdsweep: {} runs x {} steps on {} ({})", plan.total_runs(), plan.steps, backend.name(), backend.device());
+    }
+    let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(plan.total_runs()) };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} runs ({eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let sweep = pipeline::run(&plan, backend.as_ref(), &dir, &|n| bar.inc(n));
+    bar.finish_and_clear();
+    let sweep = sweep?;
+    if !quiet {
+        if let Some(map) = &sweep.basins {
+            let shown: Vec<String> = map
+                .basins
+                .iter()
+                .take(6)
+                .map(|b| {
+                    let at: Vec<String> = b.centre.iter().map(|v| format!("{v:.4}")).collect();
+                    format!("{} at ({}), {} runs", b.kind, at.join(", "), b.count)
+                })
+                .collect();
+            let more = if map.basins.len() > 6 { "; … (see basins.csv)" } else { "" };
+            println!("{} basins: {}{more}", map.basins.len(), shown.join("; "));
+        }
+        if let Some(search) = &sweep.thresholds {
+            print_thresholds(&plan, search);
+        }
+        let report = &sweep.report;
+        let counts: Vec<String> = report.results.counts().iter().map(|(s, n)| format!("{} {n}", s.name())).collect();
+        println!(
+            "{}: {} in {:.3} s ({:.3e} config-steps/s); wrote {}",
+            plan.name,
+            counts.join(", "),
+            report.seconds,
+            report.nominal_rate(plan.steps),
+            dir.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gdsweep verify`: the same selection on the GPU and the CPU, compared (analysis::verify).
+fn verify(config: &std::path::Path, sample: Option<u64>, ov: Overrides) -> Result<ExitCode> {
+    let plan = load(config, ov)?;
+    let gpu = backend::open(BackendChoice::Gpu, plan.precision, &plan.source)?;
+    let sel = plan.selections(sample);
+    let g = execute(&plan, gpu.as_ref(), &sel)?;
+    let c = execute(&plan, &Cpu, &sel)?;
+    let v = verify::compare(&plan, &g.results, &c.results);
+    println!("verify {} on {} vs cpu ({})", plan.name, gpu.device(), plan.precision.name());
+    println!("  compared runs:        {}", v.compared);
+    println!("  boundary runs:        {} (excluded; {} of them agree)", v.boundary, v.boundary_agreeing);
+    println!("  status agreement:     {:.4} % ({} agree, {} differ)", 100.0 * v.agreement, v.agreeing, v.disagreeing);
+    println!("  converged on both:    {}", v.converged_on_both);
+    println!("  max loss difference:  {:.3e} (relative to max(1, |loss|))", v.max_loss_difference);
+    println!("  max point difference: {:.3e} (relative to max(1, |x|), inf-norm)", v.max_point_difference);
+    for (run, gs, cs) in &v.examples {
+        println!("  differs: run {run}: gpu {gs}, cpu {cs}");
+    }
+    let verdict = if v.passed() { "PASS" } else { "FAIL" };
+    println!("  {verdict} (bar {:.1} %)", 100.0 * verify::AGREEMENT_BAR);
+    Ok(if v.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `gdsweep devices`: every adapter wgpu finds, then the CPU backend.
+fn devices() -> Result<ExitCode> {
+    let list = backend::gpu::list_adapters();
+    if list.is_empty() {
+        println!("no GPU adapter found (install lavapipe for a software one: apt-get install mesa-vulkan-drivers); the CPU backend is always available");
+    }
+    for (a, compute) in list {
+        println!(
+            "{} | backend {} | type {} | driver {} {} | f64 {} | compute {}",
+            a.name,
+            a.backend,
+            a.device_type,
+            a.driver,
+            a.driver_info,
+            if a.shader_f64 { "yes" } else { "no" },
+            if compute { "yes" } else { "no" }
+        );
+    }
+    println!("cpu | {}", backend::cpu::name());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gdsweep objectives`: the built-in catalogue.
+fn objectives() -> Result<ExitCode> {
+    for e in CATALOGUE {
+        println!("{} ({})", e.name, e.vars.join(", "));
+        println!("    f = {}", e.expr);
+        println!("    {}", e.about);
+        for (p, v) in e.minima {
+            println!("    minimum at {p:?}, f = {v}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gdsweep bench`: W1, W1c, W2 on each backend (app::bench), then the peers on W1.
+#[allow(clippy::too_many_arguments)]
+fn bench(
+    n: u64,
+    side: u64,
+    steps: u32,
+    choice: Option<BackendChoice>,
+    peers: Option<PathBuf>,
+    python: &str,
+    peer_list: &str,
+    repeat: u32,
+) -> Result<ExitCode> {
+    // Each backend opened once (W1 and W2 are f32: no f64 needed).
+    let open = |choice| backend::open(choice, Precision::F32, "bench");
+    let cpu = || Box::new(Cpu) as Box<dyn Backend>;
+    let backends = match choice {
+        Some(BackendChoice::Auto) | None => match open(BackendChoice::Gpu) {
+            Ok(g) => vec![g, cpu()],
+            Err(_) => vec![cpu()],
+        },
+        Some(BackendChoice::Gpu) => vec![open(BackendChoice::Gpu)?],
+        Some(BackendChoice::Cpu) => vec![cpu()],
+    };
+    println!("| workload | backend | device | seconds | config-steps/s |");
+    println!("|---|---|---|---|---|");
+    let rows = bench::run(n, side, steps, &backends, repeat)?;
+    for r in &rows {
+        println!("| {} | {} | {} | {:.3} | {:.3e} |", r.workload, r.backend, r.device, r.seconds, r.config_steps_per_s);
+    }
+    if let Some(script) = peers {
+        let peer_rows = bench::run_peers(python, &script, n, steps, peer_list, repeat)?;
+        for p in &peer_rows {
+            println!("| W1 | peer {} | {} | {:.3} | {:.3e} |", p.peer, backend::cpu::name(), p.seconds, p.config_steps_per_s);
+        }
+        println!();
+        println!("| W1 ratio (gdsweep / peer) | {} |", peer_rows.iter().map(|p| p.peer.as_str()).collect::<Vec<_>>().join(" | "));
+        println!("|---|{}", "---|".repeat(peer_rows.len()));
+        for r in rows.iter().filter(|r| r.workload == "W1") {
+            let ratios: Vec<String> = peer_rows.iter().map(|p| format!("{:.2}x", r.config_steps_per_s / p.config_steps_per_s)).collect();
+            println!("| {} | {} |", r.backend, ratios.join(" | "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The first few thresholds, one line each, with theory where it exists.

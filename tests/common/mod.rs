@@ -50,7 +50,7 @@ pub fn dump_both(plan: &Plan, label: &str, gpu: &Results, cpu: &Results) -> std:
     let _ = std::fs::create_dir_all(&dir);
     let safe: String = label.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     for (name, r) in [("gpu", gpu), ("cpu", cpu)] {
-        let _ = gdsweep::output::write_runs_csv(&dir.join(format!("{safe}-{name}.csv")), plan, r);
+        let _ = gdsweep::output::files::write_runs_csv(&dir.join(format!("{safe}-{name}.csv")), plan, r);
     }
     dir
 }
