@@ -71,6 +71,12 @@ pub struct Gpu {
     /// Compute pipelines by their WGSL source: blocks with the same shape (the threshold
     /// search's refinement blocks, round after round) compile once.
     pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
+    /// The one bind group layout of shaders/sweep.wgsl (params, axis_values, state, info),
+    /// shared by every pipeline, so bind groups outlive a block.
+    pub(crate) bind_group_layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    /// The sweep's buffers and bind groups, reused while they fit (see `sweep::Buffers`).
+    pub(crate) buffers: Mutex<Option<sweep::Buffers>>,
 }
 
 impl Gpu {
@@ -116,7 +122,42 @@ impl Gpu {
                 v.push(e.to_string());
             }
         }));
-        Ok(Gpu { device, queue, adapter: summary, limits, errors, pipelines: Mutex::new(HashMap::new()) })
+        let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Storage { read_only }, has_dynamic_offset: false, min_binding_size: None },
+            count: None,
+        };
+        let bind_group_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("sweep"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None },
+                    count: None,
+                },
+                storage(1, true),
+                storage(2, false),
+                storage(3, false),
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("sweep"),
+            bind_group_layouts: &[Some(&bind_group_layout)],
+            immediate_size: 0,
+        });
+        Ok(Gpu {
+            device,
+            queue,
+            adapter: summary,
+            limits,
+            errors,
+            pipelines: Mutex::new(HashMap::new()),
+            bind_group_layout,
+            pipeline_layout,
+            buffers: Mutex::new(None),
+        })
     }
 
     /// The compute pipeline of a WGSL module with entry point `entry`, compiled on first use.
@@ -131,7 +172,7 @@ impl Gpu {
                 });
                 self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(label),
-                    layout: None,
+                    layout: Some(&self.pipeline_layout),
                     module: &module,
                     entry_point: Some(entry),
                     compilation_options: Default::default(),

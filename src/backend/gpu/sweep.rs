@@ -1,7 +1,13 @@
-//! Runs one optimizer block of a plan through shaders/sweep.wgsl: the pipelines and buffers are
-//! made once per block, then batches of runs go through the main pipeline's dispatches up to
-//! the classification window and the window pipeline's for the rest (`ceil(steps /
-//! steps_per_dispatch)` each), in one submission, and come back through one readback.
+//! Runs one optimizer block of a plan through shaders/sweep.wgsl, in three parts:
+//!
+//! - [`Buffers`]: the axis table, state, info, their readback copies, the params and bind
+//!   groups, kept on the [`Gpu`] and reused by every block and threshold round whose sizes fit
+//!   (grown when one does not);
+//! - [`phases`]: the main pipeline's dispatches up to the classification window and the window
+//!   pipeline's for the rest (`ceil(steps / steps_per_dispatch)` each);
+//! - [`read_back`]: one readback per batch, turned into results.
+//!
+//! Batches of runs go through every phase in one submission.
 
 use super::Gpu;
 use crate::kernel::{axis_table, sweep_wgsl, WORKGROUP_SIZE};
@@ -9,8 +15,7 @@ use crate::backend::Progress;
 use crate::error::{Error, Result};
 use crate::outcome::{finish, Results, Status, WindowRecord};
 use crate::plan::layout::Info;
-use crate::plan::{Plan, Precision, Selection, INFO_STRIDE};
-use wgpu::util::DeviceExt;
+use crate::plan::{Plan, Precision, Selection, StateLayout, INFO_STRIDE};
 
 /// Keep in sync with `struct Params` in shaders/sweep.wgsl.
 #[repr(C)]
@@ -69,71 +74,121 @@ pub fn trace_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection) -> Result<
     Ok((r, paths))
 }
 
+/// The device buffers of a sweep and their two bind groups (one per phase's params), made with
+/// the Gpu's one bind group layout so that either pipeline can use either.
+pub struct Buffers {
+    axis: wgpu::Buffer,
+    state: wgpu::Buffer,
+    info: wgpu::Buffer,
+    state_read: wgpu::Buffer,
+    info_read: wgpu::Buffer,
+    params: [wgpu::Buffer; 2],
+    bind_groups: [wgpu::BindGroup; 2],
+}
+
+impl Buffers {
+    fn new(gpu: &Gpu, axis_size: u64, state_size: u64, info_size: u64) -> Buffers {
+        let dev = &gpu.device;
+        use wgpu::BufferUsages as U;
+        let mk = |label, size, usage| dev.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false });
+        let rw = U::STORAGE | U::COPY_SRC | U::COPY_DST;
+        let (axis, state, info) = (mk("axis_values", axis_size, U::STORAGE | U::COPY_DST), mk("state", state_size, rw), mk("info", info_size, rw));
+        let read = U::MAP_READ | U::COPY_DST;
+        let (state_read, info_read) = (mk("state_read", state_size, read), mk("info_read", info_size, read));
+        let params_size = std::mem::size_of::<Params>() as u64;
+        let params = [0, 1].map(|_| mk("params", params_size, U::UNIFORM | U::COPY_DST));
+        let bind_groups = [0, 1].map(|k| {
+            dev.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("sweep"),
+                layout: &gpu.bind_group_layout,
+                entries: &[
+                    wgpu::BindGroupEntry { binding: 0, resource: params[k].as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 1, resource: axis.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 2, resource: state.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 3, resource: info.as_entire_binding() },
+                ],
+            })
+        });
+        Buffers { axis, state, info, state_read, info_read, params, bind_groups }
+    }
+
+    fn fits(&self, axis_size: u64, state_size: u64, info_size: u64) -> bool {
+        self.axis.size() >= axis_size && self.state.size() >= state_size && self.info.size() >= info_size
+    }
+}
+
+/// The Gpu's buffers, grown where these sizes do not fit (each to at least what it was).
+fn buffers<'g>(gpu: &'g Gpu, axis_size: u64, state_size: u64, info_size: u64) -> std::sync::MutexGuard<'g, Option<Buffers>> {
+    let mut held = gpu.buffers.lock().unwrap_or_else(|e| e.into_inner());
+    if !held.as_ref().is_some_and(|b| b.fits(axis_size, state_size, info_size)) {
+        let old = held.take();
+        let grow = |want: u64, have: Option<u64>| want.max(have.unwrap_or(0));
+        let b = Buffers::new(
+            gpu,
+            grow(axis_size, old.as_ref().map(|b| b.axis.size())),
+            grow(state_size, old.as_ref().map(|b| b.state.size())),
+            grow(info_size, old.as_ref().map(|b| b.info.size())),
+        );
+        *held = Some(b);
+    }
+    held
+}
+
+/// One pipeline's share of a batch: its steps, dispatches, and where it pauses.
+struct Phase {
+    pipeline: wgpu::ComputePipeline,
+    /// Which params buffer and bind group it uses (0 main, 1 window).
+    slot: usize,
+    dispatches: u32,
+    pause_at: u32,
+    first_step: u32,
+    steps: u32,
+}
+
+/// The main pipeline for steps [0, window_start) (all steps without a window), then the window
+/// pipeline for the rest, recording the classification window.
+fn phases(gpu: &Gpu, plan: &Plan, bi: usize) -> Result<Vec<Phase>> {
+    let (window_start, segment_len) = plan.rules.window_of(plan.steps);
+    let windowed = segment_len > 0;
+    let make = |window: bool| gpu.pipeline(if window { "sweep (window)" } else { "sweep" }, sweep_wgsl(plan, bi, window), "sweep");
+    let dispatches = |steps: u32| steps.div_ceil(plan.steps_per_dispatch).max(1);
+    let mut out = Vec::new();
+    if window_start > 0 || !windowed {
+        let steps = if windowed { window_start } else { plan.steps };
+        let pause_at = if windowed { window_start } else { u32::MAX };
+        out.push(Phase { pipeline: make(false), slot: 0, dispatches: dispatches(steps), pause_at, first_step: 0, steps });
+    }
+    if windowed {
+        let steps = plan.steps - window_start;
+        out.push(Phase { pipeline: make(true), slot: 1, dispatches: dispatches(steps), pause_at: u32::MAX, first_step: window_start, steps });
+    }
+    gpu.check("compiling the sweep shader")?;
+    Ok(out)
+}
+
 fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: Progress, mut trace: Option<&mut Paths>) -> Result<Results> {
     let block = &plan.blocks[bi];
     let dev = &gpu.device;
     let p = plan.precision;
     let real = p.bytes() as u64;
     let layout = plan.layout(block);
-    let stride = layout.stride() as u64;
     let (window_start, segment_len) = plan.rules.window_of(plan.steps);
-    let windowed = segment_len > 0;
-    let make_pipeline = |window: bool| gpu.pipeline(if window { "sweep (window)" } else { "sweep" }, sweep_wgsl(plan, bi, window), "sweep");
-    // Main: steps [0, window_start). Window: the rest, recording the classification window.
-    let main_pipeline = (window_start > 0 || !windowed).then(|| make_pipeline(false));
-    let window_pipeline = windowed.then(|| make_pipeline(true));
-    gpu.check("compiling the sweep shader")?;
+    let phases = phases(gpu, plan, bi)?;
 
     let (axis_values, _) = axis_table(block);
     let axis_bytes: Vec<u8> = match p {
         Precision::F32 => bytemuck::cast_slice(&axis_values.iter().map(|&v| v as f32).collect::<Vec<_>>()).to_vec(),
         Precision::F64 => bytemuck::cast_slice(&axis_values).to_vec(),
     };
-    let axis_buf = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("axis_values"),
-        contents: &axis_bytes,
-        usage: wgpu::BufferUsages::STORAGE,
-    });
-
-    let per_run = stride * real;
+    let per_run = layout.stride() as u64 * real;
     let dim = plan.objective.dim();
     // (info's share of device memory is small next to the state's; the budget counts the state)
     let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
     let batch = sel.count.min(MAX_BATCH).min(limit.min(BATCH_STATE_BYTES) / per_run).max(1);
-    let state_size = batch * per_run;
-    let info_bytes_per_run = 4 * INFO_STRIDE as u64;
-    let info_size = batch * info_bytes_per_run;
-    let usage_rw = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
-    let mk = |label, size, usage| dev.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false });
-    let state_buf = mk("state", state_size, usage_rw);
-    let info_buf = mk("info", info_size, usage_rw);
-    let read_usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
-    let state_read = mk("state_read", state_size, read_usage);
-    let info_read = mk("info_read", info_size, read_usage);
-    let params_size = std::mem::size_of::<Params>() as u64;
-    let uniform = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
-    // One params buffer and bind group per phase: (pipeline, params, bind group, dispatches).
-    let phase = |pipeline: &wgpu::ComputePipeline, steps: u32| {
-        let params_buf = mk("params", params_size, uniform);
-        let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("sweep"),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: params_buf.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: axis_buf.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 2, resource: state_buf.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 3, resource: info_buf.as_entire_binding() },
-            ],
-        });
-        (pipeline.clone(), params_buf, bind_group, steps.div_ceil(plan.steps_per_dispatch).max(1))
-    };
-    let main_steps = if windowed { window_start } else { plan.steps };
-    // (phase, pause_at, first step, steps in the phase)
-    let phases: Vec<_> = main_pipeline
-        .iter()
-        .map(|p| (phase(p, main_steps), if windowed { window_start } else { u32::MAX }, 0, main_steps))
-        .chain(window_pipeline.iter().map(|p| (phase(p, plan.steps - window_start), u32::MAX, window_start, plan.steps - window_start)))
-        .collect();
+    let info_per_run = 4 * INFO_STRIDE as u64;
+    let held = buffers(gpu, axis_bytes.len() as u64, batch * per_run, batch * info_per_run);
+    let bufs = held.as_ref().expect("buffers were just made");
+    gpu.queue.write_buffer(&bufs.axis, 0, &axis_bytes);
     gpu.check("creating the sweep buffers")?;
 
     let mut out = Results::with_capacity(dim, sel.count as usize);
@@ -156,80 +211,93 @@ fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: 
             _pad2: 0,
         };
         let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("sweep") });
-        enc.clear_buffer(&info_buf, 0, None);
-        for ((pipeline, params_buf, bind_group, dispatches), pause_at, first_step, phase_steps) in &phases {
-            gpu.queue.write_buffer(params_buf, 0, bytemuck::bytes_of(&Params { pause_at: *pause_at, ..params }));
+        enc.clear_buffer(&bufs.info, 0, Some(n * info_per_run));
+        for ph in &phases {
+            gpu.queue.write_buffer(&bufs.params[ph.slot], 0, bytemuck::bytes_of(&Params { pause_at: ph.pause_at, ..params }));
             let Some(paths) = trace.as_deref_mut() else {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("sweep"), timestamp_writes: None });
-                pass.set_pipeline(pipeline);
-                pass.set_bind_group(0, bind_group, &[]);
-                for _ in 0..*dispatches {
+                pass.set_pipeline(&ph.pipeline);
+                pass.set_bind_group(0, &bufs.bind_groups[ph.slot], &[]);
+                for _ in 0..ph.dispatches {
                     pass.dispatch_workgroups(gx, gy, 1);
                 }
                 continue;
             };
             // Tracing: one submission per dispatch, the state read back after each.
-            for d in 0..*dispatches {
+            for d in 0..ph.dispatches {
                 {
                     let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("trace"), timestamp_writes: None });
-                    pass.set_pipeline(pipeline);
-                    pass.set_bind_group(0, bind_group, &[]);
+                    pass.set_pipeline(&ph.pipeline);
+                    pass.set_bind_group(0, &bufs.bind_groups[ph.slot], &[]);
                     pass.dispatch_workgroups(gx, gy, 1);
                 }
-                enc.copy_buffer_to_buffer(&state_buf, 0, &state_read, 0, n * per_run);
+                enc.copy_buffer_to_buffer(&bufs.state, 0, &bufs.state_read, 0, n * per_run);
                 gpu.queue.submit([std::mem::replace(&mut enc, dev.create_command_encoder(&Default::default())).finish()]);
-                let slice = state_read.slice(0..n * per_run);
+                let slice = bufs.state_read.slice(0..n * per_run);
                 slice.map_async(wgpu::MapMode::Read, |_| {});
                 dev.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the trace: {e}")))?;
                 gpu.check("tracing")?;
                 {
                     let sv = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading the trace back: {e}")))?;
-                    let step = first_step + ((d + 1) * plan.steps_per_dispatch).min(*phase_steps);
+                    let step = ph.first_step + ((d + 1) * plan.steps_per_dispatch).min(ph.steps);
                     for r in 0..n as usize {
                         let at = r * per_run as usize;
                         paths[done as usize + r].push((step, reals(&sv[at..at + real as usize * dim], p)));
                     }
                 }
-                state_read.unmap();
+                bufs.state_read.unmap();
             }
         }
-        enc.copy_buffer_to_buffer(&state_buf, 0, &state_read, 0, n * per_run);
-        enc.copy_buffer_to_buffer(&info_buf, 0, &info_read, 0, n * info_bytes_per_run);
+        enc.copy_buffer_to_buffer(&bufs.state, 0, &bufs.state_read, 0, n * per_run);
+        enc.copy_buffer_to_buffer(&bufs.info, 0, &bufs.info_read, 0, n * info_per_run);
         gpu.queue.submit([enc.finish()]);
-        let state_slice = state_read.slice(0..n * per_run);
-        let info_slice = info_read.slice(0..n * info_bytes_per_run);
-        state_slice.map_async(wgpu::MapMode::Read, |_| {});
-        info_slice.map_async(wgpu::MapMode::Read, |_| {});
-        dev.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the sweep: {e}")))?;
-        gpu.check("running the sweep")?;
-        {
-            let sv = state_slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading the state back: {e}")))?;
-            let iv = info_slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading the state back: {e}")))?;
-            let info: &[u32] = bytemuck::cast_slice(&iv);
-            let state = reals(&sv, p);
-            let s = stride as usize;
-            for r in 0..n as usize {
-                let st = &state[r * s..(r + 1) * s];
-                let inf = &info[INFO_STRIDE * r..INFO_STRIDE * (r + 1)];
-                let field = |f: Info| inf[f as usize];
-                let run = block.first_run + sel.offset + (done + r as u64) * sel.stride;
-                let rec = WindowRecord {
-                    segment_max: std::array::from_fn(|k| if windowed { st[layout.segments_at() + k] } else { 0.0 }),
-                    loss_start: if windowed { st[layout.loss_start_at()] } else { 0.0 },
-                    period: field(Info::Period),
-                    returns: field(Info::Returns),
-                    loss_rose: field(Info::LossRose) != 0,
-                    turns: field(Info::Turns),
-                };
-                let (last_loss, last_gn2) = (st[layout.last_loss_at()], st[layout.last_gn2_at()]);
-                let f = finish(Status::from_u32(field(Info::Status)), &rec, last_loss, last_gn2, st[layout.gtol2_at()], &plan.rules, plan.steps);
-                out.push(run, f, field(Info::Steps), last_loss, last_gn2.sqrt(), &st[..dim]);
-            }
-        }
-        state_read.unmap();
-        info_read.unmap();
+        read_back(gpu, bufs, plan, bi, &layout, sel, done, n, &mut out)?;
         done += n;
         progress(n);
     }
     Ok(out)
+}
+
+/// Wait for a batch of `n` runs (the `done`-th run of the selection first) and append its
+/// results to `out`.
+#[allow(clippy::too_many_arguments)]
+fn read_back(gpu: &Gpu, bufs: &Buffers, plan: &Plan, bi: usize, layout: &StateLayout, sel: Selection, done: u64, n: u64, out: &mut Results) -> Result<()> {
+    let block = &plan.blocks[bi];
+    let p = plan.precision;
+    let s = layout.stride();
+    let per_run = (s * p.bytes()) as u64;
+    let info_per_run = 4 * INFO_STRIDE as u64;
+    let state_slice = bufs.state_read.slice(0..n * per_run);
+    let info_slice = bufs.info_read.slice(0..n * info_per_run);
+    state_slice.map_async(wgpu::MapMode::Read, |_| {});
+    info_slice.map_async(wgpu::MapMode::Read, |_| {});
+    gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the sweep: {e}")))?;
+    gpu.check("running the sweep")?;
+    {
+        let sv = state_slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading the state back: {e}")))?;
+        let iv = info_slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading the state back: {e}")))?;
+        let info: &[u32] = bytemuck::cast_slice(&iv);
+        let state = reals(&sv, p);
+        let windowed = layout.windowed;
+        for r in 0..n as usize {
+            let st = &state[r * s..(r + 1) * s];
+            let inf = &info[INFO_STRIDE * r..INFO_STRIDE * (r + 1)];
+            let field = |f: Info| inf[f as usize];
+            let run = block.first_run + sel.offset + (done + r as u64) * sel.stride;
+            let rec = WindowRecord {
+                segment_max: std::array::from_fn(|k| if windowed { st[layout.segments_at() + k] } else { 0.0 }),
+                loss_start: if windowed { st[layout.loss_start_at()] } else { 0.0 },
+                period: field(Info::Period),
+                returns: field(Info::Returns),
+                loss_rose: field(Info::LossRose) != 0,
+                turns: field(Info::Turns),
+            };
+            let (last_loss, last_gn2) = (st[layout.last_loss_at()], st[layout.last_gn2_at()]);
+            let f = finish(Status::from_u32(field(Info::Status)), &rec, last_loss, last_gn2, st[layout.gtol2_at()], &plan.rules, plan.steps);
+            out.push(run, f, field(Info::Steps), last_loss, last_gn2.sqrt(), &st[..layout.dim]);
+        }
+    }
+    bufs.state_read.unmap();
+    bufs.info_read.unmap();
+    Ok(())
 }
