@@ -2,7 +2,8 @@
 //! pixels show the data, on every backend.
 mod common;
 
-use common::{backends, decode_png as decode, plan, run_all};
+use gdsweep::backend::Backend;
+use common::{decode_png as decode, plan, run_all};
 use gdsweep::analysis::basins;
 use gdsweep::analysis::map::build;
 use gdsweep::plan::analyses::Colour;
@@ -31,51 +32,49 @@ y = "init_y"
 color = "basin"
 "#;
 
-#[test]
-fn basin_map_cells_are_the_right_runs_and_the_picture_shows_them() {
+fn basin_map_cells_are_the_right_runs_and_the_picture_shows_them(exec: &dyn Backend, _p: Precision) {
     let p = plan(HIMMELBLAU, Precision::F32);
     let spec = p.map.clone().unwrap();
     assert_eq!(spec.color, Colour::Basin);
     assert!(p.basins.is_some(), "basin colours turn basins on");
-    for exec in backends(Precision::F32) {
-        let r = run_all(&p, &exec);
-        let bm = basins::find(&p.objective, &r, p.basins.unwrap());
-        let m = build(&p, &spec, &r);
-        assert_eq!((m.panels.len(), m.x.values.len(), m.y.as_ref().unwrap().values.len()), (2, 48, 40));
-        assert_eq!((m.panels[0].label.as_str(), m.panels[1].label.as_str()), ("gd", "adam"));
-        // Every cell holds the run started at its (x, y), in its panel's block.
-        for (k, panel) in m.panels.iter().enumerate() {
-            assert_eq!(panel.block, k);
-            for (c, &i) in panel.cells.iter().enumerate() {
-                let (bi, local) = p.locate(r.run[i]).unwrap();
-                let b = &p.blocks[bi];
-                assert_eq!(bi, k);
-                let (x0, y0) = (b.axis_value(local, b.axes.len() - 2), b.axis_value(local, b.axes.len() - 1));
-                assert_eq!((x0, y0), (m.x.values[c % 48], m.y.as_ref().unwrap().values[c / 48]));
-            }
-        }
-        // The picture: each basin's share of the coloured pixels is its share of the cells.
-        let png_bytes = map_png(&p, &m, &r, Some(&bm)).unwrap();
-        let (px, w, h) = decode(&png_bytes);
-        assert!(w >= 800 && h >= 300, "{w}x{h}");
-        let palette: Vec<[u8; 3]> = (0..bm.basins.len())
-            .map(|id| {
-                let c = gdsweep::output::plot::basin_colour(id);
-                [c.0, c.1, c.2]
-            })
-            .collect();
-        assert_eq!(bm.basins.iter().filter(|b| b.kind == "minimum").count(), 4, "{}", exec.name());
-        let cells: usize = m.panels.iter().map(|q| q.cells.len()).sum();
-        let pixels_of = |c: [u8; 3]| px.iter().filter(|&&q| q == c).count();
-        let coloured: usize = palette.iter().map(|&c| pixels_of(c)).sum();
-        assert!(coloured > 100_000, "{coloured} basin-coloured pixels");
-        for (id, &c) in palette.iter().enumerate() {
-            let share_cells = m.panels.iter().flat_map(|q| &q.cells).filter(|&&i| bm.label[i] == Some(id)).count() as f64 / cells as f64;
-            let share_px = pixels_of(c) as f64 / coloured as f64;
-            assert!((share_cells - share_px).abs() < 0.03, "{}: basin {id}: {share_cells:.3} of cells, {share_px:.3} of pixels", exec.name());
+    let r = run_all(&p, exec);
+    let bm = basins::find(&p.objective, &r, p.basins.unwrap());
+    let m = build(&p, &spec, &r);
+    assert_eq!((m.panels.len(), m.x.values.len(), m.y.as_ref().unwrap().values.len()), (2, 48, 40));
+    assert_eq!((m.panels[0].label.as_str(), m.panels[1].label.as_str()), ("gd", "adam"));
+    // Every cell holds the run started at its (x, y), in its panel's block.
+    for (k, panel) in m.panels.iter().enumerate() {
+        assert_eq!(panel.block, k);
+        for (c, &i) in panel.cells.iter().enumerate() {
+            let (bi, local) = p.locate(r.run[i]).unwrap();
+            let b = &p.blocks[bi];
+            assert_eq!(bi, k);
+            let (x0, y0) = (b.axis_value(local, b.axes.len() - 2), b.axis_value(local, b.axes.len() - 1));
+            assert_eq!((x0, y0), (m.x.values[c % 48], m.y.as_ref().unwrap().values[c / 48]));
         }
     }
+    // The picture: each basin's share of the coloured pixels is its share of the cells.
+    let png_bytes = map_png(&p, &m, &r, Some(&bm)).unwrap();
+    let (px, w, h) = decode(&png_bytes);
+    assert!(w >= 800 && h >= 300, "{w}x{h}");
+    let palette: Vec<[u8; 3]> = (0..bm.basins.len())
+        .map(|id| {
+            let c = gdsweep::output::plot::basin_colour(id);
+            [c.0, c.1, c.2]
+        })
+        .collect();
+    assert_eq!(bm.basins.iter().filter(|b| b.kind == "minimum").count(), 4, "{}", exec.name());
+    let cells: usize = m.panels.iter().map(|q| q.cells.len()).sum();
+    let pixels_of = |c: [u8; 3]| px.iter().filter(|&&q| q == c).count();
+    let coloured: usize = palette.iter().map(|&c| pixels_of(c)).sum();
+    assert!(coloured > 100_000, "{coloured} basin-coloured pixels");
+    for (id, &c) in palette.iter().enumerate() {
+        let share_cells = m.panels.iter().flat_map(|q| &q.cells).filter(|&&i| bm.label[i] == Some(id)).count() as f64 / cells as f64;
+        let share_px = pixels_of(c) as f64 / coloured as f64;
+        assert!((share_cells - share_px).abs() < 0.03, "{}: basin {id}: {share_cells:.3} of cells, {share_px:.3} of pixels", exec.name());
+    }
 }
+per_backend!(basin_map_cells_are_the_right_runs_and_the_picture_shows_them, [f32]);
 
 #[test]
 fn status_map_over_lr_and_start_and_line_plots() {

@@ -3,15 +3,15 @@
 //! runs against the rates theory gives, saddles and plateaus as `stalled`.
 
 mod common;
-use common::{backends, plan, run_all};
+use gdsweep::backend::Backend;
+use common::{plan, run_all};
 use gdsweep::outcome::Status;
 use gdsweep::plan::Precision;
 
 /// GD on x⁴ − 5x² + 3x from x = 0.5: the 2-cycle at lr 0.16 of the issue, then the
 /// period-doubling cascade (Feigenbaum) up to period 64, then chaos. The lrs sit inside each
 /// period's window, found with a 5001-point sweep of [0.15, 0.2].
-#[test]
-fn double_well_periods_up_to_64_and_chaos() {
+fn double_well_periods_up_to_64_and_chaos(exec: &dyn Backend, _p: Precision) {
     let cases = [(0.16, 2), (0.185, 4), (0.19, 8), (0.191, 16), (0.1912, 32), (0.19123, 64), (0.195, 0), (0.2, 0)];
     let lrs: Vec<String> = cases.iter().map(|c| c.0.to_string()).collect();
     let src = format!(
@@ -19,26 +19,24 @@ fn double_well_periods_up_to_64_and_chaos() {
         lrs.join(", ")
     );
     let p = plan(&src, Precision::F64);
-    for exec in backends(Precision::F64) {
-        let r = run_all(&p, &exec);
-        for (i, &(lr, period)) in cases.iter().enumerate() {
-            let what = format!("{} lr {lr}: {:?} period {}", exec.name(), r.status[i], r.period[i]);
-            if period == 0 {
-                assert_eq!(r.status[i], Status::Chaotic, "{what}");
-            } else {
-                assert_eq!((r.status[i], r.period[i]), (Status::Cycling, period), "{what}");
-                assert!((r.rate[i] - 1.0).abs() < 1e-9, "{what}: a cycle neither grows nor shrinks");
-            }
+    let r = run_all(&p, exec);
+    for (i, &(lr, period)) in cases.iter().enumerate() {
+        let what = format!("{} lr {lr}: {:?} period {}", exec.name(), r.status[i], r.period[i]);
+        if period == 0 {
+            assert_eq!(r.status[i], Status::Chaotic, "{what}");
+        } else {
+            assert_eq!((r.status[i], r.period[i]), (Status::Cycling, period), "{what}");
+            assert!((r.rate[i] - 1.0).abs() < 1e-9, "{what}: a cycle neither grows nor shrinks");
         }
     }
 }
+per_backend!(double_well_periods_up_to_64_and_chaos, [f64]);
 
 /// The forum matrix: f(x) = ‖Ax − b‖², Hessian H = 2AᵀA with eigenvalues λ_min, λ_max. Below
 /// 2/λ_max GD is `slow`: after 20,000 steps only the slowest mode is left, so the measured
 /// rate is 1 − lr·λ_min, and steps_left = ln(gtol/‖g‖)/ln(rate). Just above, the fast mode
 /// grows by lr·λ_max − 1 per step while the slow one still lowers the loss: `diverging`.
-#[test]
-fn forum_matrix_slow_and_diverging_rates_match_theory() {
+fn forum_matrix_slow_and_diverging_rates_match_theory(exec: &dyn Backend, _p: Precision) {
     let (a, b, d) = (-249.69f64, -4.1511f64, -0.20755f64);
     // H = 2AᵀA for the symmetric A = [[a, b], [b, d]].
     let (h11, h12, h22) = (2.0 * (a * a + b * b), 2.0 * (a * b + b * d), 2.0 * (b * b + d * d));
@@ -53,45 +51,41 @@ fn forum_matrix_slow_and_diverging_rates_match_theory() {
         "[objective]\nleast_squares = {{ a = [[{a}, {b}], [{b}, {d}]], b = [0.0, 10.0] }}\n[sweep]\nlr = [{slow_lr:e}, {up_lr:e}]\n[run]\nsteps = 20000\n"
     );
     let p = plan(&src, Precision::F64);
-    for exec in backends(Precision::F64) {
-        let r = run_all(&p, &exec);
-        let what = format!("{}: {:?} rates {:?} left {:?}", exec.name(), r.status, r.rate, r.steps_left);
-        assert_eq!(r.status, vec![Status::Slow, Status::Diverging], "{what}");
-        let slow_rate = 1.0 - slow_lr * lmin;
-        assert!((r.rate[0] - slow_rate).abs() < 1e-9, "{what}: theory {slow_rate}");
-        let gtol = p.rules.grad_tol_rel * {
-            // ‖g(0)‖ = ‖2Aᵀ(A·0 − b)‖ = 2‖Aᵀb‖
-            let (g1, g2) = (2.0 * b * 10.0, 2.0 * d * 10.0);
-            (g1 * g1 + g2 * g2).sqrt()
-        };
-        let left = (gtol / r.grad_norm[0]).ln() / slow_rate.ln();
-        assert!((r.steps_left[0] / left - 1.0).abs() < 1e-3, "{what}: theory {left}");
-        assert!(r.steps_left[0] > 1e6, "the forum matrix at lr 1e-5 needs millions of steps: {what}");
-        let grow = up_lr * lmax - 1.0;
-        assert!((r.rate[1] - grow).abs() < 1e-7, "{what}: theory {grow}");
-    }
+    let r = run_all(&p, exec);
+    let what = format!("{}: {:?} rates {:?} left {:?}", exec.name(), r.status, r.rate, r.steps_left);
+    assert_eq!(r.status, vec![Status::Slow, Status::Diverging], "{what}");
+    let slow_rate = 1.0 - slow_lr * lmin;
+    assert!((r.rate[0] - slow_rate).abs() < 1e-9, "{what}: theory {slow_rate}");
+    let gtol = p.rules.grad_tol_rel * {
+        // ‖g(0)‖ = ‖2Aᵀ(A·0 − b)‖ = 2‖Aᵀb‖
+        let (g1, g2) = (2.0 * b * 10.0, 2.0 * d * 10.0);
+        (g1 * g1 + g2 * g2).sqrt()
+    };
+    let left = (gtol / r.grad_norm[0]).ln() / slow_rate.ln();
+    assert!((r.steps_left[0] / left - 1.0).abs() < 1e-3, "{what}: theory {left}");
+    assert!(r.steps_left[0] > 1e6, "the forum matrix at lr 1e-5 needs millions of steps: {what}");
+    let grow = up_lr * lmax - 1.0;
+    assert!((r.rate[1] - grow).abs() < 1e-7, "{what}: theory {grow}");
 }
+per_backend!(forum_matrix_slow_and_diverging_rates_match_theory, [f64]);
 
 /// A run that converges onto a saddle (x² − y² from the x axis) or a maximum (started on it),
 /// and a run on the sigmoid's plateau, are `stalled`; a plain minimum stays `converged`.
-#[test]
-fn saddles_maxima_and_plateaus_are_stalled() {
+fn saddles_and_plateaus_are_stalled(exec: &dyn Backend, p: Precision) {
     let saddle = "[objective]\nexpr = \"x^2 - y^2\"\n[sweep]\nlr = 0.1\n[sweep.init]\nx = [1.0, 0.0]\ny = 0.0\n[run]\nsteps = 500\n";
     let plateau = "[objective]\nexpr = \"(sigmoid(x) - 1)^2\"\n[sweep]\nlr = 0.1\n[sweep.init]\nx = [-10.0, 3.0]\n[run]\nsteps = 2000\n";
-    let maximum = "[objective]\nexpr = \"x^4 - 5*x^2 + 3*x\"\n[sweep]\nlr = 0.01\n[sweep.init]\nx = [0.31216818834407395, 1.0]\n[run]\nsteps = 2000\nprecision = \"f64\"\n";
-    for p in [Precision::F32, Precision::F64] {
-        for exec in backends(p) {
-            let r = run_all(&plan(saddle, p), &exec);
-            assert_eq!(r.status, vec![Status::Stalled, Status::Stalled], "{} {} saddle", exec.name(), p.name());
-            let r = run_all(&plan(plateau, p), &exec);
-            assert_eq!(r.status[0], Status::Stalled, "{} {} plateau: {:?}", exec.name(), p.name(), r.status);
-            assert_ne!(r.status[1], Status::Stalled, "{} {} off the plateau", exec.name(), p.name());
-        }
-    }
-    // The local maximum of the double well, where f′(x) = 4x³ − 10x + 3 = 0 between the minima.
-    let p = plan(maximum, Precision::F64);
-    for exec in backends(Precision::F64) {
-        let r = run_all(&p, &exec);
-        assert_eq!(r.status, vec![Status::Stalled, Status::Converged], "{} maximum: {:?}", exec.name(), r.steps);
-    }
+    let r = run_all(&plan(saddle, p), exec);
+    assert_eq!(r.status, vec![Status::Stalled, Status::Stalled], "{} {} saddle", exec.name(), p.name());
+    let r = run_all(&plan(plateau, p), exec);
+    assert_eq!(r.status[0], Status::Stalled, "{} {} plateau: {:?}", exec.name(), p.name(), r.status);
+    assert_ne!(r.status[1], Status::Stalled, "{} {} off the plateau", exec.name(), p.name());
 }
+per_backend!(saddles_and_plateaus_are_stalled, [f32, f64]);
+
+/// The local maximum of the double well, where f′(x) = 4x³ − 10x + 3 = 0 between the minima.
+fn a_maximum_is_stalled(exec: &dyn Backend, p: Precision) {
+    let maximum = "[objective]\nexpr = \"x^4 - 5*x^2 + 3*x\"\n[sweep]\nlr = 0.01\n[sweep.init]\nx = [0.31216818834407395, 1.0]\n[run]\nsteps = 2000\n";
+    let r = run_all(&plan(maximum, p), exec);
+    assert_eq!(r.status, vec![Status::Stalled, Status::Converged], "{} maximum: {:?}", exec.name(), r.steps);
+}
+per_backend!(a_maximum_is_stalled, [f64]);

@@ -43,48 +43,43 @@ fn assert_brackets(t: &Threshold, want: f64, rel_tol: f64, what: &str) {
     assert!(w <= rel_tol, "{what}: relative width {w:e} > {rel_tol:e} ({t:?})");
 }
 
-#[test]
-fn forum_thresholds_match_theory_to_1e6() {
+fn forum_thresholds_match_theory_to_1e6(exec: &dyn Backend, _p: Precision) {
     // σ_max(A)² from A's eigenvalues (A is symmetric): GD is stable iff lr < 2/λ_max(2AᵀA) = 1/σ_max².
     let a = [[-249.69, -4.1511], [-4.1511, -0.20755]];
     let sigma_max = lambda_max_2x2([[-a[0][0], -a[0][1]], [-a[1][0], -a[1][1]]]);
     let gd = 1.0 / (sigma_max * sigma_max);
     assert!((gd / 1.6030886e-5 - 1.0).abs() < 1e-7, "{gd:e}");
     let p = plan(FORUM, Precision::F64);
-    for exec in backends(Precision::F64) {
-        let s = thresholds(&p, &exec);
-        assert_eq!(s.thresholds.len(), 4);
-        // (optimizer, β) and the theory of each: 2/λ, 2(1+β)/λ, (2+2β)/((1+2β)λ).
-        let want = [gd, 1.5 * gd, 1.9 * gd, 1.9 / 2.8 * gd];
-        for (t, want) in s.thresholds.iter().zip(want) {
-            let what = format!("{} {} block {}", exec.name(), p.blocks[t.block].optimizer.name(), t.block);
-            let theory = t.lr_theory.expect("the forum Hessian is constant");
-            assert!((theory / want - 1.0).abs() < 1e-12, "{what}: lr_theory {theory:e}, want {want:e}");
-            assert_brackets(t, want, 1e-6, &what);
-            assert_eq!((t.crossings, t.stop), (1, Stop::RelTol), "{what}");
-        }
-        // The refinement is a small fraction of the coarse sweep, not a re-sweep.
-        assert!(s.rounds <= 3 && s.refinement_runs <= 4 * 64 * 3, "{} rounds, {} runs", s.rounds, s.refinement_runs);
+    let s = thresholds(&p, exec);
+    assert_eq!(s.thresholds.len(), 4);
+    // (optimizer, β) and the theory of each: 2/λ, 2(1+β)/λ, (2+2β)/((1+2β)λ).
+    let want = [gd, 1.5 * gd, 1.9 * gd, 1.9 / 2.8 * gd];
+    for (t, want) in s.thresholds.iter().zip(want) {
+        let what = format!("{} {} block {}", exec.name(), p.blocks[t.block].optimizer.name(), t.block);
+        let theory = t.lr_theory.expect("the forum Hessian is constant");
+        assert!((theory / want - 1.0).abs() < 1e-12, "{what}: lr_theory {theory:e}, want {want:e}");
+        assert_brackets(t, want, 1e-6, &what);
+        assert_eq!((t.crossings, t.stop), (1, Stop::RelTol), "{what}");
     }
+    // The refinement is a small fraction of the coarse sweep, not a re-sweep.
+    assert!(s.rounds <= 3 && s.refinement_runs <= 4 * 64 * 3, "{} rounds, {} runs", s.rounds, s.refinement_runs);
 }
+per_backend!(forum_thresholds_match_theory_to_1e6, [f64]);
 
-#[test]
-fn forum_threshold_in_f32_is_within_rounding() {
+fn forum_threshold_in_f32_is_within_rounding(exec: &dyn Backend, _p: Precision) {
     // f32 perturbs the matrix and every step by ~1e-7: the bracket lands within a few 1e-7 of
     // theory (README "Thresholds"), still far inside the issue's 1e-5.
     let p = plan(&FORUM.replace("n = 256", "n = 64").replace("beta = [0.5, 0.9]", "beta = 0.9"), Precision::F32);
-    for exec in backends(Precision::F32) {
-        let s = thresholds(&p, &exec);
-        for t in &s.thresholds {
-            let (lo, hi, theory) = (t.lr_stable.unwrap(), t.lr_unstable.unwrap(), t.lr_theory.unwrap());
-            assert!(lo <= theory * (1.0 + 2e-6) && hi >= theory * (1.0 - 2e-6), "{} {t:?}", exec.name());
-            assert!(t.rel_width().unwrap() <= 1e-5, "{} {t:?}", exec.name());
-        }
+    let s = thresholds(&p, exec);
+    for t in &s.thresholds {
+        let (lo, hi, theory) = (t.lr_stable.unwrap(), t.lr_unstable.unwrap(), t.lr_theory.unwrap());
+        assert!(lo <= theory * (1.0 + 2e-6) && hi >= theory * (1.0 - 2e-6), "{} {t:?}", exec.name());
+        assert!(t.rel_width().unwrap() <= 1e-5, "{} {t:?}", exec.name());
     }
 }
+per_backend!(forum_threshold_in_f32_is_within_rounding, [f32]);
 
-#[test]
-fn theory_follows_scales_weight_decay_and_dampening() {
+fn theory_follows_scales_weight_decay_and_dampening(exec: &dyn Backend, _p: Precision) {
     // H = [[3, 1], [1, 2]]. Per-coordinate scales S: GD on e ← (I − lr·S·H)e, λ_max(S·H) in
     // closed form; weight decay adds to every eigenvalue; dampening τ scales momentum's step.
     let h = [[3.0, 1.0], [1.0, 2.0]];
@@ -114,15 +109,14 @@ steps = 4000
     let decayed = 2.0 / lambda_max_2x2([[h[0][0] + 1.0, h[0][1]], [h[1][0], h[1][1] + 1.0]]);
     let damped = 2.0 * 1.5 / 0.5 / lambda_max_2x2(h);
     let p = plan(cfg, Precision::F64);
-    for exec in backends(Precision::F64) {
-        let s = thresholds(&p, &exec);
-        for (t, want) in s.thresholds.iter().zip([scaled, decayed, damped]) {
-            let what = format!("{} block {}", exec.name(), t.block);
-            assert!((t.lr_theory.unwrap() / want - 1.0).abs() < 1e-12, "{what}: {t:?}, want {want}");
-            assert_brackets(t, want, 1e-6, &what);
-        }
+    let s = thresholds(&p, exec);
+    for (t, want) in s.thresholds.iter().zip([scaled, decayed, damped]) {
+        let what = format!("{} block {}", exec.name(), t.block);
+        assert!((t.lr_theory.unwrap() / want - 1.0).abs() < 1e-12, "{what}: {t:?}, want {want}");
+        assert_brackets(t, want, 1e-6, &what);
     }
 }
+per_backend!(theory_follows_scales_weight_decay_and_dampening, [f64]);
 
 #[test]
 fn no_theory_where_none_applies_and_unbracketed_groups_say_so() {
@@ -189,8 +183,7 @@ fn double_well_escapes(lr: f64, x0: f64, steps: u32) -> bool {
     false
 }
 
-#[test]
-fn double_well_thresholds_match_an_independent_bisection() {
+fn double_well_thresholds_match_an_independent_bisection(exec: &dyn Backend, _p: Precision) {
     // From x0 = ±3 the first instability is a clean boundary (one crossing): GD flies over the
     // wells and escapes. Bisect it independently in plain f64.
     let p = plan(
@@ -207,24 +200,23 @@ steps = 2000
 "#,
         Precision::F64,
     );
-    for exec in backends(Precision::F64) {
-        let s = thresholds(&p, &exec);
-        for (t, x0) in s.thresholds.iter().zip([-3.0, 3.0]) {
-            let (mut lo, mut hi) = (0.01, 0.2);
-            assert!(!double_well_escapes(lo, x0, 2000) && double_well_escapes(hi, x0, 2000));
-            for _ in 0..60 {
-                let mid = 0.5 * (lo + hi);
-                if double_well_escapes(mid, x0, 2000) {
-                    hi = mid;
-                } else {
-                    lo = mid;
-                }
+    let s = thresholds(&p, exec);
+    for (t, x0) in s.thresholds.iter().zip([-3.0, 3.0]) {
+        let (mut lo, mut hi) = (0.01, 0.2);
+        assert!(!double_well_escapes(lo, x0, 2000) && double_well_escapes(hi, x0, 2000));
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if double_well_escapes(mid, x0, 2000) {
+                hi = mid;
+            } else {
+                lo = mid;
             }
-            assert_eq!(t.crossings, 1, "{t:?}");
-            assert_brackets(t, 0.5 * (lo + hi), 1e-6, &format!("{} x0 = {x0}", exec.name()));
         }
+        assert_eq!(t.crossings, 1, "{t:?}");
+        assert_brackets(t, 0.5 * (lo + hi), 1e-6, &format!("{} x0 = {x0}", exec.name()));
     }
 }
+per_backend!(double_well_thresholds_match_an_independent_bisection, [f64]);
 
 #[test]
 fn ragged_boundaries_count_their_crossings() {

@@ -2,7 +2,7 @@
 //! sweep's runs end, and matching closed forms.
 mod common;
 
-use common::{backends, decode_png, plan, run_all};
+use common::{assert_close, backends, decode_png, plan, run_all};
 use gdsweep::backend::{cpu::Cpu, Backend};
 use gdsweep::plan::Precision;
 use gdsweep::analysis::trajectory::trace;
@@ -56,35 +56,29 @@ fn paths_agree_across_backends_and_end_where_the_runs_end() {
     if let [(_, cpu), (_, gpu)] = &all[..] {
         for (c, g) in cpu.iter().zip(gpu) {
             assert_eq!(c.steps, g.steps, "run {}", c.run);
-            for (a, b) in c.x.iter().zip(&g.x) {
-                assert!((a - b).abs() <= 1e-9 * a.abs().max(1.0), "run {}: cpu {a} gpu {b}", c.run);
-            }
+            assert_close(&g.x, &c.x, 1e-9, &format!("run {}: gpu path against cpu", c.run));
         }
     }
 }
 
-#[test]
-fn gd_paths_on_a_quadratic_follow_the_closed_form() {
+fn gd_paths_on_a_quadratic_follow_the_closed_form(exec: &dyn Backend, _p: Precision) {
     // f = ½(x² + 4y²): x_k = (1 − lr)^k x₀, y_k = (1 − 4 lr)^k y₀.
     let p = plan(
         "[objective]\nquadratic = { h = [[1.0, 0.0], [0.0, 4.0]] }\n[sweep]\nlr = 0.1\n[sweep.init]\nx = 2.0\ny = -1.0\n[run]\nsteps = 300\nwindow = 0\n[analysis.trajectories]\nruns = [0]\nevery = 3\n",
         Precision::F64,
     );
-    for exec in backends(Precision::F64) {
-        let t = &trace(&p, &exec, p.trajectories.as_ref().unwrap()).unwrap()[0];
-        assert!(t.steps.len() > 20);
-        for (k, &s) in t.steps.iter().enumerate() {
-            let want = [2.0 * 0.9f64.powi(s as i32), -(0.6f64.powi(s as i32))];
-            let got = t.point(k);
-            for j in 0..2 {
-                assert!((got[j] - want[j]).abs() <= 1e-12, "{} step {s}: {got:?} vs {want:?}", exec.name());
-            }
-            if k + 1 < t.steps.len() {
-                assert_eq!(s % 3, 0);
-            }
+    let t = &trace(&p, exec, p.trajectories.as_ref().unwrap()).unwrap()[0];
+    assert!(t.steps.len() > 20);
+    for (k, &s) in t.steps.iter().enumerate() {
+        let want = [2.0 * 0.9f64.powi(s as i32), -(0.6f64.powi(s as i32))];
+        let got = t.point(k);
+        assert_close(got, &want, 1e-12, &format!("{} step {s}", exec.name()));
+        if k + 1 < t.steps.len() {
+            assert_eq!(s % 3, 0);
         }
     }
 }
+per_backend!(gd_paths_on_a_quadratic_follow_the_closed_form, [f64]);
 
 #[test]
 fn pictures_of_paths() {

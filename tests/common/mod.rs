@@ -1,5 +1,5 @@
-//! Shared test helpers: one test body for every backend, and GPU access that never skips
-//! silently in CI.
+//! Shared test helpers: one test body for every backend ([`per_backend!`], after cubecl's
+//! testgen), GPU access that never skips silently in CI, and one tolerance assert.
 #![allow(dead_code)]
 
 use gdsweep::config::{parse, Overrides};
@@ -63,4 +63,71 @@ pub fn decode_png(png_bytes: &[u8]) -> (Vec<[u8; 3]>, u32, u32) {
     assert_eq!(info.color_type, png::ColorType::Rgb);
     let px = buf[..info.buffer_size()].chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
     (px, info.width, info.height)
+}
+
+/// One test body, run on every backend and precision by name (cubecl's testgen):
+///
+/// ```ignore
+/// fn gd_steps(backend: &dyn Backend, precision: Precision) { … }
+/// per_backend!(gd_steps, [f32, f64]);
+/// ```
+///
+/// makes the tests `gd_steps::cpu::f32`, `gd_steps::cpu::f64`, `gd_steps::gpu::f32` and
+/// `gd_steps::gpu::f64`. A GPU test without a usable adapter prints SKIPPED with the reason, and
+/// fails where `CI` is set (see [`gpu`]).
+#[macro_export]
+macro_rules! per_backend {
+    ($name:ident, [$($p:ident),+ $(,)?]) => {
+        mod $name {
+            mod cpu {
+                $(
+                    #[test]
+                    fn $p() {
+                        crate::$name(&gdsweep::backend::cpu::Cpu, crate::common::precision(stringify!($p)));
+                    }
+                )+
+            }
+            mod gpu {
+                $(
+                    #[test]
+                    fn $p() {
+                        let p = crate::common::precision(stringify!($p));
+                        if let Some(g) = crate::common::gpu(p == gdsweep::plan::Precision::F64) {
+                            crate::$name(g.as_ref(), p);
+                        }
+                    }
+                )+
+            }
+        }
+    };
+}
+
+/// `f32` or `f64` as a [`Precision`].
+pub fn precision(name: &str) -> Precision {
+    match name {
+        "f32" => Precision::F32,
+        "f64" => Precision::F64,
+        _ => panic!("precision {name}: use f32 or f64"),
+    }
+}
+
+/// Whether `actual` is within `rel_tol`·max(1, |expected|) of `expected`; NaN equals NaN and
+/// same-signed infinities are equal (cubecl's tolerance rule).
+pub fn close(actual: f64, expected: f64, rel_tol: f64) -> bool {
+    if actual.is_nan() || expected.is_nan() {
+        return actual.is_nan() && expected.is_nan();
+    }
+    if actual.is_infinite() || expected.is_infinite() {
+        return actual == expected;
+    }
+    (actual - expected).abs() <= rel_tol * expected.abs().max(1.0)
+}
+
+/// [`close`] element by element; a mismatch names `what`, the index, actual and expected.
+#[track_caller]
+pub fn assert_close(actual: &[f64], expected: &[f64], rel_tol: f64, what: &str) {
+    assert_eq!(actual.len(), expected.len(), "{what}: {} values, expected {}", actual.len(), expected.len());
+    for (i, (&a, &e)) in actual.iter().zip(expected).enumerate() {
+        assert!(close(a, e, rel_tol), "{what}: index {i}: actual {a:e}, expected {e:e} (tolerance {rel_tol:e} relative to max(1, |expected|))");
+    }
 }
