@@ -1,0 +1,105 @@
+//! The raw mirror of a config's TOML: what the user typed, with spans, unknown keys rejected.
+//! Validation (the other modules of `config`) turns it into a plan.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::{Spanned, Value};
+
+/// An `[[optimizer]]` table: kind, lr and hyperparameters, checked against the kind later.
+pub(super) type RawOptimizer = Spanned<BTreeMap<String, Spanned<Value>>>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) objective: Spanned<RawObjective>,
+    pub(super) sweep: Option<RawSweep>,
+    pub(super) optimizer: Option<Vec<RawOptimizer>>,
+    pub(super) run: Option<RawRun>,
+    pub(super) analysis: Option<RawAnalysis>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAnalysis {
+    pub(super) basins: Option<RawBasins>,
+    pub(super) threshold: Option<Spanned<RawThreshold>>,
+    pub(super) map: Option<Spanned<RawMap>>,
+    pub(super) trajectories: Option<Spanned<RawTrajectories>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTrajectories {
+    pub(super) runs: Option<Spanned<Vec<i64>>>,
+    pub(super) sample: Option<Spanned<i64>>,
+    pub(super) every: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMap {
+    pub(super) x: Spanned<String>,
+    pub(super) y: Option<Spanned<String>>,
+    pub(super) color: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawThreshold {
+    pub(super) rel_tol: Option<Spanned<f64>>,
+    pub(super) points: Option<Spanned<i64>>,
+    pub(super) max_rounds: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBasins {
+    pub(super) tolerance: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawObjective {
+    pub(super) expr: Option<Spanned<String>>,
+    pub(super) vars: Option<Spanned<Vec<String>>>,
+    pub(super) builtin: Option<Spanned<String>>,
+    pub(super) least_squares: Option<Spanned<RawLeastSquares>>,
+    pub(super) quadratic: Option<Spanned<RawQuadratic>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLeastSquares {
+    pub(super) a: Spanned<Vec<Vec<f64>>>,
+    pub(super) b: Spanned<Vec<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawQuadratic {
+    pub(super) h: Spanned<Vec<Vec<f64>>>,
+    pub(super) g: Option<Spanned<Vec<f64>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSweep {
+    pub(super) lr: Option<Spanned<Value>>,
+    pub(super) init: Option<BTreeMap<String, Spanned<Value>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRun {
+    pub(super) steps: Option<Spanned<i64>>,
+    pub(super) precision: Option<Spanned<String>>,
+    pub(super) backend: Option<Spanned<String>>,
+    pub(super) grad_tol_abs: Option<Spanned<f64>>,
+    pub(super) grad_tol_rel: Option<Spanned<f64>>,
+    pub(super) blowup: Option<Spanned<f64>>,
+    pub(super) steps_per_dispatch: Option<Spanned<i64>>,
+    pub(super) window: Option<Spanned<i64>>,
+    pub(super) max_period: Option<Spanned<i64>>,
+    pub(super) cycle_tol: Option<Spanned<f64>>,
+}

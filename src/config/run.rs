@@ -1,0 +1,95 @@
+//! `[run]`: steps, precision, backend, dispatch size and the outcome rules.
+
+use super::raw::RawRun;
+use super::{Ctx, Overrides, MAX_STEPS_PER_DISPATCH};
+use crate::error::ConfigError;
+use crate::plan::{BackendChoice, Precision, Rules};
+
+/// `[run]`, validated (with the command line's overrides).
+pub(super) struct RunTable {
+    pub precision: Precision,
+    pub backend: BackendChoice,
+    pub steps: u32,
+    pub steps_per_dispatch: u32,
+    pub rules: Rules,
+}
+
+pub(super) fn run_table(cx: &Ctx, raw: Option<RawRun>, ov: Overrides) -> Result<RunTable, ConfigError> {
+    let run = raw.unwrap_or(RawRun {
+        steps: None,
+        precision: None,
+        backend: None,
+        grad_tol_abs: None,
+        grad_tol_rel: None,
+        blowup: None,
+        steps_per_dispatch: None,
+        window: None,
+        max_period: None,
+        cycle_tol: None,
+    });
+    let precision = match (ov.precision, &run.precision) {
+        (Some(p), _) => p,
+        (None, None) => Precision::F32,
+        (None, Some(p)) => match p.get_ref().as_str() {
+            "f32" => Precision::F32,
+            "f64" => Precision::F64,
+            other => {
+                return Err(cx.err(Some(p.span()), "run.precision", format!("'{other}' is not allowed: use f32 or f64")))
+            }
+        },
+    };
+    let backend = match (ov.backend, &run.backend) {
+        (Some(b), _) => b,
+        (None, None) => BackendChoice::Auto,
+        (None, Some(b)) => BackendChoice::from_name(b.get_ref()).ok_or_else(|| {
+            cx.err(Some(b.span()), "run.backend", format!("'{}' is not allowed: use auto, gpu or cpu", b.get_ref()))
+        })?,
+    };
+    let steps = match &run.steps {
+        None => 1000,
+        Some(s) => {
+            let v = *s.get_ref();
+            if v < 1 || v > u32::MAX as i64 - 1 {
+                return Err(cx.err(Some(s.span()), "run.steps", format!("{v} is not allowed: use 1 ..= {}", u32::MAX - 1)));
+            }
+            v as u32
+        }
+    };
+    let steps_per_dispatch = match &run.steps_per_dispatch {
+        None => 1000.min(steps).max(1),
+        Some(s) => {
+            let v = *s.get_ref();
+            if v < 1 || v > MAX_STEPS_PER_DISPATCH as i64 {
+                return Err(cx.err(
+                    Some(s.span()),
+                    "run.steps_per_dispatch",
+                    format!("{v} is not allowed: use 1 ..= {MAX_STEPS_PER_DISPATCH} (lavapipe ends shader loops after 65,535 iterations)"),
+                ));
+            }
+            v as u32
+        }
+    };
+    let mut rules = Rules::defaults(precision);
+    if let Some(s) = &run.grad_tol_abs {
+        rules.grad_tol_abs = cx.non_negative(s, "run.grad_tol_abs", None)?;
+    }
+    if let Some(s) = &run.grad_tol_rel {
+        rules.grad_tol_rel = cx.non_negative(s, "run.grad_tol_rel", None)?;
+    }
+    if let Some(s) = &run.blowup {
+        rules.blowup = cx.non_negative(s, "run.blowup", Some(1.0))?;
+    }
+    if let Some(s) = &run.cycle_tol {
+        rules.cycle_tol = cx.non_negative(s, "run.cycle_tol", None)?;
+    }
+    if let Some(s) = &run.window {
+        rules.window = cx.int_in(s, "run.window", 0, 1 << 30, " (0: no classification; else at least 8, 8 segments of ≥ 1 step)")?;
+        if (1..8).contains(&rules.window) {
+            return Err(cx.err(Some(s.span()), "run.window", format!("{} is not allowed: use 0 (no classification) or 8 ..= {}", rules.window, 1 << 30)));
+        }
+    }
+    if let Some(s) = &run.max_period {
+        rules.max_period = cx.int_in(s, "run.max_period", 1, 1 << 20, "")?;
+    }
+    Ok(RunTable { precision, backend, steps, steps_per_dispatch, rules })
+}

@@ -1,0 +1,398 @@
+//! `[sweep]` and `[[optimizer]]`: the axes (numbers, lists, lin/log ranges) and the optimizer
+//! tables with their hyperparameters, knobs and schedules.
+
+use super::raw::{RawOptimizer, RawSweep};
+use super::{Ctx, MAX_RUNS_PER_BLOCK};
+use crate::error::ConfigError;
+use crate::method::{OptimizerKind, ScheduleKind, CLIP_NORM, LR_SCALE};
+use crate::plan::{Axis, Block, Precision};
+use toml::{Spanned, Value};
+
+/// The optimizer blocks: one per `[[optimizer]]` table (plain GD without one), each the
+/// product of its lr, hyperparameter and initial-point axes, with consecutive run ids.
+pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOptimizer>>, vars: &[String], precision: Precision) -> Result<Vec<Block>, ConfigError> {
+    // Axes shared by every optimizer block.
+    let sweep = sweep.unwrap_or(RawSweep { lr: None, init: None });
+    let shared_lr = match &sweep.lr {
+        Some(v) => Some(axis(cx, v, "sweep.lr", precision, AxisKind::Lr)?),
+        None => None,
+    };
+    let init_map = sweep.init.unwrap_or_default();
+    for (k, v) in &init_map {
+        if !vars.contains(k) {
+            return Err(cx.err(
+                Some(v.span()),
+                format!("sweep.init.{k}"),
+                format!("'{k}' is not a variable of the objective (variables: {})", vars.join(", ")),
+            ));
+        }
+    }
+    let mut init_axes = Vec::new();
+    for var in vars {
+        let name = format!("init_{var}");
+        init_axes.push(match init_map.get(var) {
+            Some(v) => Axis { name, ..axis(cx, v, &format!("sweep.init.{var}"), precision, AxisKind::Init)? },
+            None => Axis { name, values: vec![0.0], log: false },
+        });
+    }
+
+    let tables = tables.unwrap_or_default();
+    let mut blocks = Vec::new();
+    let mut first_run: u64 = 0;
+    let default_gd = tables.is_empty();
+    let n_blocks = if default_gd { 1 } else { tables.len() };
+    for bi in 0..n_blocks {
+        let (kind, own_lr, hyper_axes, schedule) = if default_gd {
+            let h = OptimizerKind::Gd.hypers().iter().map(|h| Axis { name: h.name.into(), values: vec![h.default], log: false });
+            (OptimizerKind::Gd, None, h.collect(), None)
+        } else {
+            optimizer_table(cx, &tables[bi], bi, vars, precision)?
+        };
+        let lr = match (own_lr, &shared_lr) {
+            (Some(a), _) => a,
+            (None, Some(a)) => a.clone(),
+            (None, None) => {
+                return Err(cx.err(
+                    if default_gd { None } else { Some(tables[bi].span()) },
+                    "sweep.lr",
+                    "no learning rates: set sweep.lr (a number, a list, or { log = [lo, hi], n = N } / { lin = [lo, hi], n = N }) or lr in this [[optimizer]] table",
+                ))
+            }
+        };
+        let mut axes = vec![lr];
+        axes.extend(hyper_axes);
+        axes.extend(init_axes.iter().cloned());
+        let runs = axes.iter().try_fold(1u64, |acc, a| acc.checked_mul(a.values.len() as u64));
+        let field = if default_gd { "sweep".to_string() } else { format!("optimizer[{bi}]") };
+        let span = if default_gd { None } else { Some(tables[bi].span()) };
+        let runs = match runs {
+            Some(r) if r <= MAX_RUNS_PER_BLOCK => r,
+            _ => {
+                let approx: f64 = axes.iter().map(|a| a.values.len() as f64).product();
+                return Err(cx.err(
+                    span,
+                    field,
+                    format!(
+                        "this optimizer's grid has {approx:.3e} runs; one [[optimizer]] table may have at most {MAX_RUNS_PER_BLOCK} (split the sweep into several tables or configs)"
+                    ),
+                ));
+            }
+        };
+        let n_hypers = axes.len() - 1 - init_axes.len();
+        blocks.push(Block { optimizer: kind, axes, n_hypers, schedule, first_run, runs, lr_table: None });
+        first_run += runs;
+    }
+    Ok(blocks)
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum AxisKind {
+    Lr,
+    Init,
+    Hyper(crate::method::Hyper),
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+/// Read one axis: a number, a list of numbers, or `{ log|lin = [lo, hi], n = N }`.
+pub(super) fn axis(cx: &Ctx, v: &Spanned<Value>, field: &str, p: Precision, kind: AxisKind) -> Result<Axis, ConfigError> {
+    let span = Some(v.span());
+    let bad = |msg: String| cx.err(span.clone(), field, msg);
+    const FORMS: &str = "a number, a list of numbers, { log = [lo, hi], n = N } or { lin = [lo, hi], n = N }";
+    let (values, log) = match v.get_ref() {
+        Value::Integer(_) | Value::Float(_) => (vec![number(v.get_ref()).unwrap_or(0.0)], false),
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Err(bad(format!("an empty list has no values: use {FORMS}")));
+            }
+            let vals: Option<Vec<f64>> = items.iter().map(number).collect();
+            (vals.ok_or_else(|| bad(format!("every entry of the list must be a number (use {FORMS})")))?, false)
+        }
+        Value::Table(t) => {
+            for k in t.keys() {
+                if !["log", "lin", "n"].contains(&k.as_str()) {
+                    return Err(bad(format!("unknown key '{k}' in a range (allowed: log, lin, n)")));
+                }
+            }
+            let n = match t.get("n") {
+                Some(Value::Integer(n)) if *n >= 1 => *n as u64,
+                Some(Value::Integer(n)) => return Err(bad(format!("n = {n} is not allowed: a range needs n >= 1 points"))),
+                Some(_) => return Err(bad("n must be an integer >= 1".into())),
+                None => return Err(bad("a range needs n, the number of points".into())),
+            };
+            if n > MAX_RUNS_PER_BLOCK {
+                return Err(bad(format!("n = {n} is more than {MAX_RUNS_PER_BLOCK} points")));
+            }
+            // Every point is at least one run: refuse before allocating what cannot fit.
+            let need = n * crate::outcome::Results::bytes_per_run(1) as u64;
+            let avail = super::available_memory_bytes();
+            if need > avail / 2 {
+                return Err(bad(format!(
+                    "n = {n} points make at least {n} runs, whose results take {:.1} GiB, more than half of the {:.1} GiB of memory available: use a smaller n or split the sweep",
+                    need as f64 / (1u64 << 30) as f64,
+                    avail as f64 / (1u64 << 30) as f64
+                )));
+            }
+            let (is_log, ends) = match (t.get("log"), t.get("lin")) {
+                (Some(e), None) => (true, e),
+                (None, Some(e)) => (false, e),
+                _ => return Err(bad("a range needs exactly one of log = [lo, hi] or lin = [lo, hi]".into())),
+            };
+            let which = if is_log { "log" } else { "lin" };
+            let pair: Option<Vec<f64>> = ends.as_array().map(|a| a.iter().map(number).collect()).unwrap_or(None);
+            let (lo, hi) = match pair.as_deref() {
+                Some([lo, hi]) => (*lo, *hi),
+                _ => return Err(bad(format!("{which} must be a pair of numbers [lo, hi]"))),
+            };
+            if !lo.is_finite() || !hi.is_finite() {
+                return Err(bad(format!("{which} endpoints must be finite")));
+            }
+            if lo > hi {
+                return Err(bad(format!("the range {which} = [{lo}, {hi}] is reversed: write [{hi}, {lo}]")));
+            }
+            if lo == hi && n > 1 {
+                return Err(bad(format!("the range {which} = [{lo}, {hi}] is empty but asks for n = {n} points")));
+            }
+            if is_log && lo <= 0.0 {
+                return Err(bad(format!("a log range needs positive endpoints, found [{lo}, {hi}]: use lin, or a lower bound > 0")));
+            }
+            (spaced(lo, hi, n as usize, is_log), is_log)
+        }
+        other => return Err(bad(format!("found {}, expected {FORMS}", other.type_str()))),
+    };
+    if let Some(x) = values.iter().find(|x| !x.is_finite()) {
+        return Err(bad(format!("{x} is not allowed: values must be finite")));
+    }
+    match kind {
+        AxisKind::Lr => {
+            if let Some(x) = values.iter().find(|x| **x < 0.0) {
+                return Err(bad(format!("learning rate {x} is not allowed: use values >= 0")));
+            }
+        }
+        AxisKind::Hyper(h) => {
+            if let Some(x) = values.iter().find(|x| !h.allows(**x)) {
+                return Err(bad(format!("{} = {x} is not allowed: use values in {}", h.name, h.range_text())));
+            }
+        }
+        AxisKind::Init => {}
+    }
+    let name = field.rsplit('.').next().unwrap_or(field).to_string();
+    Ok(Axis { name, values: values.into_iter().map(|x| p.round(x)).collect(), log })
+}
+
+/// n points from lo to hi inclusive, evenly spaced in value or (log) in log10, as numpy's
+/// linspace/logspace compute them: start + i·step, with the last point exactly hi.
+pub fn spaced(lo: f64, hi: f64, n: usize, log: bool) -> Vec<f64> {
+    if n == 1 {
+        return vec![lo];
+    }
+    let (a, b) = if log { (lo.log10(), hi.log10()) } else { (lo, hi) };
+    let step = (b - a) / (n - 1) as f64;
+    (0..n)
+        .map(|i| {
+            if i == n - 1 {
+                return hi;
+            }
+            let t = a + i as f64 * step;
+            if log {
+                if i == 0 {
+                    lo
+                } else {
+                    10f64.powf(t)
+                }
+            } else {
+                t
+            }
+        })
+        .collect()
+}
+
+pub(super) type OptimizerAxes = (OptimizerKind, Option<Axis>, Vec<Axis>, Option<ScheduleKind>);
+
+pub(super) fn optimizer_table(
+    cx: &Ctx,
+    t: &RawOptimizer,
+    index: usize,
+    vars: &[String],
+    p: Precision,
+) -> Result<OptimizerAxes, ConfigError> {
+    let prefix = format!("optimizer[{index}]");
+    let map = t.get_ref();
+    let allowed_kinds: Vec<&str> = OptimizerKind::ALL.iter().map(|k| k.name()).collect();
+    let kind = match map.get("kind") {
+        Some(k) => match k.get_ref().as_str() {
+            Some(s) => OptimizerKind::from_name(s).ok_or_else(|| {
+                cx.err(
+                    Some(k.span()),
+                    format!("{prefix}.kind"),
+                    format!("unknown optimizer '{s}' (allowed: {})", allowed_kinds.join(", ")),
+                )
+            })?,
+            None => return Err(cx.err(Some(k.span()), format!("{prefix}.kind"), "must be a string")),
+        },
+        None => {
+            return Err(cx.err(
+                Some(t.span()),
+                format!("{prefix}.kind"),
+                format!("every [[optimizer]] table needs kind (allowed: {})", allowed_kinds.join(", ")),
+            ))
+        }
+    };
+    let hypers = kind.hypers();
+    for (k, v) in map {
+        let knob = k == "kind" || k == "lr" || k == "clip_norm" || k == "lr_scale" || k == "schedule";
+        if !knob && !hypers.iter().any(|h| h.name == k) {
+            let names: Vec<&str> = hypers.iter().map(|h| h.name).collect();
+            return Err(cx.err(
+                Some(v.span()),
+                format!("{prefix}.{k}"),
+                format!(
+                    "'{k}' is not a hyperparameter of {} (allowed: lr, {}, clip_norm, lr_scale, schedule)",
+                    kind.name(),
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    let lr = match map.get("lr") {
+        Some(v) => Some(axis(cx, v, &format!("{prefix}.lr"), p, AxisKind::Lr)?),
+        None => None,
+    };
+    let mut axes = Vec::new();
+    for h in hypers {
+        axes.push(match map.get(h.name) {
+            Some(v) => axis(cx, v, &format!("{prefix}.{}", h.name), p, AxisKind::Hyper(*h))?,
+            None => Axis { name: h.name.to_string(), values: vec![p.round(h.default)], log: false },
+        });
+    }
+    if let Some(v) = map.get("clip_norm") {
+        axes.push(axis(cx, v, &format!("{prefix}.clip_norm"), p, AxisKind::Hyper(CLIP_NORM))?);
+    }
+    if let Some(v) = map.get("lr_scale") {
+        axes.extend(lr_scale(cx, v, &format!("{prefix}.lr_scale"), vars, p)?);
+    }
+    let schedule = match map.get("schedule") {
+        Some(v) => {
+            let (sk, sa) = schedule(cx, v, &format!("{prefix}.schedule"), p)?;
+            axes.extend(sa);
+            Some(sk)
+        }
+        None => None,
+    };
+    Ok((kind, lr, axes, schedule))
+}
+
+/// `schedule = { kind = "cosine", t_max = 1000, eta_min = 0 }`; parameters may be axes.
+fn schedule(cx: &Ctx, v: &Spanned<Value>, field: &str, p: Precision) -> Result<(ScheduleKind, Vec<Axis>), ConfigError> {
+    let kinds: Vec<&str> = ScheduleKind::ALL.iter().map(|k| k.name()).collect();
+    let Value::Table(t) = v.get_ref() else {
+        return Err(cx.err(
+            Some(v.span()),
+            field,
+            format!("expected a table like {{ kind = \"cosine\", t_max = 1000 }} (kinds: {})", kinds.join(", ")),
+        ));
+    };
+    let kind = match t.get("kind").and_then(|k| k.as_str()) {
+        Some(name) => ScheduleKind::from_name(name).ok_or_else(|| {
+            cx.err(Some(v.span()), format!("{field}.kind"), format!("unknown schedule '{name}' (allowed: {})", kinds.join(", ")))
+        })?,
+        None => {
+            return Err(cx.err(Some(v.span()), format!("{field}.kind"), format!("a schedule needs kind (allowed: {})", kinds.join(", "))))
+        }
+    };
+    let params = kind.params();
+    for k in t.keys() {
+        if k != "kind" && !params.iter().any(|q| q.hyper.name == k) {
+            let names: Vec<&str> = params.iter().map(|q| q.hyper.name).collect();
+            return Err(cx.err(
+                Some(v.span()),
+                format!("{field}.{k}"),
+                format!("'{k}' is not a parameter of the {} schedule (allowed: {})", kind.name(), names.join(", ")),
+            ));
+        }
+    }
+    let mut axes = Vec::new();
+    for q in params {
+        let name = q.hyper.name;
+        let a = match t.get(name) {
+            Some(item) => {
+                let one = Spanned::new(v.span(), item.clone());
+                let a = axis(cx, &one, &format!("{field}.{name}"), p, AxisKind::Hyper(q.hyper))?;
+                if q.whole && a.values.iter().any(|x| x.fract() != 0.0) {
+                    return Err(cx.err(Some(v.span()), format!("{field}.{name}"), format!("{name} counts steps: use whole numbers >= 1")));
+                }
+                a
+            }
+            None if q.required => {
+                return Err(cx.err(Some(v.span()), format!("{field}.{name}"), format!("the {} schedule needs {name}", kind.name())))
+            }
+            None => Axis { name: String::new(), values: vec![p.round(q.hyper.default)], log: false },
+        };
+        axes.push(Axis { name: format!("schedule_{name}"), ..a });
+    }
+    Ok((kind, axes))
+}
+
+/// `lr_scale = [s_1, …, s_n]` (one factor per variable, in variable order) or
+/// `lr_scale = { y = [1, 10, 100] }` (an axis per variable named; the others keep 1).
+fn lr_scale(cx: &Ctx, v: &Spanned<Value>, field: &str, vars: &[String], p: Precision) -> Result<Vec<Axis>, ConfigError> {
+    let kind = AxisKind::Hyper(LR_SCALE);
+    let named = |var: &String, values: Vec<f64>| Axis { name: format!("lr_scale_{var}"), values, log: false };
+    match v.get_ref() {
+        Value::Array(items) => {
+            if items.len() != vars.len() {
+                return Err(cx.err(
+                    Some(v.span()),
+                    field,
+                    format!(
+                        "has {} factors but the objective has {} variables ({}): give one per variable, or a table {{ {} = [...] }} to sweep one",
+                        items.len(),
+                        vars.len(),
+                        vars.join(", "),
+                        vars[0]
+                    ),
+                ));
+            }
+            vars.iter()
+                .zip(items)
+                .map(|(var, item)| {
+                    let one = Spanned::new(v.span(), item.clone());
+                    let a = axis(cx, &one, field, p, kind)?;
+                    Ok(named(var, a.values))
+                })
+                .collect()
+        }
+        Value::Table(t) => {
+            for k in t.keys() {
+                if !vars.contains(k) {
+                    return Err(cx.err(
+                        Some(v.span()),
+                        format!("{field}.{k}"),
+                        format!("'{k}' is not a variable of the objective (variables: {})", vars.join(", ")),
+                    ));
+                }
+            }
+            vars.iter()
+                .map(|var| match t.get(var) {
+                    Some(item) => {
+                        let one = Spanned::new(v.span(), item.clone());
+                        let a = axis(cx, &one, &format!("{field}.{var}"), p, kind)?;
+                        Ok(Axis { name: format!("lr_scale_{var}"), ..a })
+                    }
+                    None => Ok(named(var, vec![1.0])),
+                })
+                .collect()
+        }
+        other => Err(cx.err(
+            Some(v.span()),
+            field,
+            format!("found {}, expected a list with one factor per variable or a table {{ var = axis }}", other.type_str()),
+        )),
+    }
+}
