@@ -1,0 +1,195 @@
+//! trajectories.png: paths over filled contours (2-D objectives), loss curves otherwise.
+
+use super::colour::*;
+use super::scale::*;
+use super::{encode_png, err, register_font, FONT};
+use crate::analysis::map::short;
+use crate::plan::Plan;
+use plotters::prelude::*;
+
+/// A legend label for a traced run: its id, optimizer, lr and start.
+pub(super) fn trace_label(plan: &Plan, t: &crate::analysis::trajectory::Trace) -> String {
+    let (bi, local) = plan.locate(t.run).expect("traced runs come from the plan");
+    let b = &plan.blocks[bi];
+    let start: Vec<String> = t.point(0).iter().map(|&v| short(v)).collect();
+    format!("run {}: {} lr={} from ({})", t.run, b.optimizer.name(), short(b.axis_value(local, 0)), start.join(", "))
+}
+
+/// trajectories.png: for 2-D objectives the paths over a contour plot of the objective (the
+/// frame holds every start and last point, with a margin; paths that leave it are cut);
+/// otherwise the loss against the step, one line per run.
+pub fn trajectories_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trace]) -> Result<Vec<u8>, String> {
+    register_font();
+    if plan.objective.dim() != 2 {
+        return loss_curves_png(plan, traces);
+    }
+    let (w, h) = (1040u32, 760u32);
+    let legend_w = 340u32;
+    // The frame: starts, and points within reach of them.
+    let reach = 100.0 * traces.iter().flat_map(|t| t.point(0).iter().map(|v| v.abs())).fold(1f64, f64::max);
+    let inside = |p: &[f64]| p.iter().all(|v| v.is_finite() && v.abs() <= reach);
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for t in traces {
+        for k in [0, t.steps.len() - 1] {
+            let p = t.point(k);
+            if inside(p) {
+                for j in 0..2 {
+                    lo[j] = lo[j].min(p[j]);
+                    hi[j] = hi[j].max(p[j]);
+                }
+            }
+        }
+    }
+    for j in 0..2 {
+        if !lo[j].is_finite() {
+            (lo[j], hi[j]) = (-1.0, 1.0);
+        }
+        let pad = ((hi[j] - lo[j]) * 0.15).max(1e-3 * lo[j].abs().max(hi[j].abs()).max(1.0));
+        lo[j] -= pad;
+        hi[j] += pad;
+    }
+    let (xr, yr) = (lo[0]..hi[0], lo[1]..hi[1]);
+    let title = fit(&format!("{}: paths over {}", plan.name, plan.objective.formula), (w / 11) as usize);
+    let vars = &plan.objective.vars;
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    // Pass 1: the frame; pass 2 (below): the paths on top of the filled contours.
+    let chart_on = |buf: &mut [u8], draw_frame: bool| -> Result<(std::ops::Range<i32>, std::ops::Range<i32>), String> {
+        let root = BitMapBackend::with_buffer(buf, (w, h)).into_drawing_area();
+        let (top, body) = root.split_vertically(40);
+        let (plot, legend) = body.split_horizontally(w - legend_w);
+        let mut chart = ChartBuilder::on(&plot)
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(xr.clone(), yr.clone())
+            .map_err(err)?;
+        let range = chart.plotting_area().get_pixel_range();
+        if draw_frame {
+            top.draw_text(&title, &(FONT, 20).into_font().color(&BLACK), (14, 10)).map_err(err)?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_desc(&vars[0])
+                .y_desc(&vars[1])
+                .label_style((FONT, 12))
+                .axis_desc_style((FONT, 13))
+                .draw()
+                .map_err(err)?;
+        } else {
+            for (k, t) in traces.iter().enumerate() {
+                let colour = series_colour(k);
+                let pts: Vec<Option<(f64, f64)>> =
+                    (0..t.steps.len()).map(|i| t.point(i)).map(|p| inside(p).then(|| (p[0], p[1]))).collect();
+                let inframe = |q: &(f64, f64)| xr.contains(&q.0) && yr.contains(&q.1);
+                for piece in pts.split(|q| q.is_none_or(|q| !inframe(&q))) {
+                    let piece: Vec<(f64, f64)> = piece.iter().flatten().copied().collect();
+                    if piece.len() > 1 {
+                        chart.draw_series(std::iter::once(PathElement::new(piece, colour.stroke_width(2)))).map_err(err)?;
+                    }
+                }
+                let start = (t.point(0)[0], t.point(0)[1]);
+                chart.draw_series(std::iter::once(Circle::new(start, 5, colour.filled()))).map_err(err)?;
+                let last = t.point(t.steps.len() - 1);
+                if inside(last) && inframe(&(last[0], last[1])) {
+                    chart.draw_series(std::iter::once(Circle::new((last[0], last[1]), 5, colour.stroke_width(2)))).map_err(err)?;
+                }
+                let y = 30 + 22 * k as i32;
+                legend.draw(&PathElement::new(vec![(10, y + 7), (34, y + 7)], colour.stroke_width(3))).map_err(err)?;
+                legend.draw_text(&fit(&trace_label(plan, t), 40), &(FONT, 12).into_font().color(&BLACK), (40, y)).map_err(err)?;
+            }
+            let y = 30 + 22 * traces.len() as i32 + 10;
+            let style = (FONT, 12).into_font().color(&BLACK);
+            legend.draw_text("filled dot: start; ring: last point", &style, (10, y)).map_err(err)?;
+            legend.draw_text("background: ln(1 + f − min f), contours", &style, (10, y + 18)).map_err(err)?;
+        }
+        root.present().map_err(err)?;
+        Ok(range)
+    };
+    let (px, py) = chart_on(&mut buf, true)?;
+    // Filled contours: ln(1 + f − min f) on the pixel grid, pale viridis, dark lines where the
+    // level (one of 16 equal steps) changes between neighbouring pixels.
+    let (nw, nh) = ((px.end - px.start) as usize, (py.end - py.start) as usize);
+    let mut v = vec![f64::NAN; nw * nh];
+    for r in 0..nh {
+        let y = yr.end - (r as f64 + 0.5) / nh as f64 * (yr.end - yr.start);
+        for c in 0..nw {
+            let x = xr.start + (c as f64 + 0.5) / nw as f64 * (xr.end - xr.start);
+            v[r * nw + c] = plan.objective.loss_f64(&[x, y]);
+        }
+    }
+    let fmin = v.iter().copied().filter(|f| f.is_finite()).fold(f64::INFINITY, f64::min);
+    for f in v.iter_mut() {
+        *f = (1.0 + (*f - fmin).max(0.0)).ln();
+    }
+    let vmax = v.iter().copied().filter(|f| f.is_finite()).fold(0.0, f64::max).max(1e-12);
+    let level = |f: f64| if f.is_finite() { ((f / vmax) * 16.0).floor().min(15.0) as i32 } else { 16 };
+    for r in 0..nh {
+        for c in 0..nw {
+            let l = level(v[r * nw + c]);
+            let edge = (c + 1 < nw && level(v[r * nw + c + 1]) != l) || (r + 1 < nh && level(v[(r + 1) * nw + c]) != l);
+            let RGBColor(cr, cg, cb) = if edge { RGBColor(90, 90, 90) } else { lerp_rgb(viridis(v[r * nw + c] / vmax), WHITE, 0.6) };
+            let o = ((py.start as usize + r) * w as usize + px.start as usize + c) * 3;
+            buf[o..o + 3].copy_from_slice(&[cr, cg, cb]);
+        }
+    }
+    chart_on(&mut buf, false)?;
+    encode_png(&buf, w, h)
+}
+
+/// The loss against the step, one line per traced run (objectives that are not 2-D).
+pub(super) fn loss_curves_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trace]) -> Result<Vec<u8>, String> {
+    let (w, h) = (1000u32, 600u32);
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        let (top, body) = root.split_vertically(40);
+        top.draw_text(&fit(&format!("{}: loss along the paths of {}", plan.name, plan.objective.formula), 90), &(FONT, 20).into_font().color(&BLACK), (14, 10))
+            .map_err(err)?;
+        let vals: Vec<f64> = traces.iter().flat_map(|t| t.loss.iter().copied()).filter(|v| v.is_finite()).collect();
+        let positive = !vals.is_empty() && vals.iter().all(|&v| v > 0.0);
+        let fy = |v: f64| if positive { v.log10() } else { v };
+        let lo = vals.iter().copied().map(fy).fold(f64::INFINITY, f64::min);
+        let hi = vals.iter().copied().map(fy).fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = if lo.is_finite() { (lo, hi.max(lo + 1e-9)) } else { (0.0, 1.0) };
+        let pad = (hi - lo) * 0.05;
+        let last = traces.iter().flat_map(|t| t.steps.last().copied()).max().unwrap_or(1).max(1) as f64;
+        let mut chart = ChartBuilder::on(&body)
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..last, (lo - pad)..(hi + pad))
+            .map_err(err)?;
+        let span = hi - lo + 2.0 * pad;
+        let fyl = |t: &f64| tick(*t, positive, span);
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(235, 235, 235))
+            .y_label_formatter(&fyl)
+            .x_desc("step")
+            .y_desc(desc("loss", positive))
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 13))
+            .draw()
+            .map_err(err)?;
+        for (k, t) in traces.iter().enumerate() {
+            let colour = series_colour(k);
+            let pts: Vec<(f64, f64)> =
+                t.steps.iter().zip(&t.loss).filter(|(_, l)| l.is_finite() && (!positive || **l > 0.0)).map(|(&s, &l)| (s as f64, fy(l))).collect();
+            chart
+                .draw_series(std::iter::once(PathElement::new(pts, colour.stroke_width(2))))
+                .map_err(err)?
+                .label(fit(&trace_label(plan, t), 48))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font((FONT, 12))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    encode_png(&buf, w, h)
+}
