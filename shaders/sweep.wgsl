@@ -1,10 +1,10 @@
 // gdsweep's sweep kernel: one invocation per run, up to `steps_this_dispatch` optimizer steps per
 // dispatch with the whole state in registers, early exit per run.
 //
-// Its CPU port is src/cpu/sweep.rs (`Lanes::fill` = INIT, `eval`, `settle` = the exit test, `update`): keep the two in step,
+// Its CPU port is src/backend/cpu/sweep.rs (`Lanes::fill` = INIT, `eval`, `settle` = the exit test, `update`): keep the two in step,
 // same names, same order of operations.
 //
-// Placeholders, written {{NAME}} below and filled by src/codegen.rs from the plan (one module per optimizer block):
+// Placeholders, written {{NAME}} below and filled by src/kernel/mod.rs from the plan (one module per optimizer block):
 //   REAL        f32 or f64
 //   CONSTANTS   the status codes (outcome::Status), the state and info layout (plan::layout:
 //               STRIDE, WIN, SEG, LOSS_START, BOUND, GTOL2, LAST_LOSS, LAST_GN2, INFO_*,
@@ -41,7 +41,7 @@ const NEVER: u32 = 0xffffffffu;
 
 {{CONSTANTS}}
 
-// Keep in sync with gpu::sweep::Params.
+// Keep in sync with backend::gpu::sweep::Params (tests/shaders.rs checks the offsets).
 struct Params {
     run_offset: u32,          // block-local index of this batch's first run
     run_stride: u32,          // index step between consecutive invocations (1 unless sampling)

@@ -1,5 +1,5 @@
 //! The command line as users meet it: bad input gives exit code 2 and a message naming the
-//! file, the field and what is allowed; results are written per SPEC.md and never overwritten
+//! file, the field and what is allowed; results are written as README "Outputs" says and never overwritten
 //! silently.
 
 use std::path::Path;

@@ -18,7 +18,7 @@
 //! The coarse sweep gives the first brackets. Each refinement round then evaluates `points`
 //! learning rates strictly inside every open bracket (geometrically spaced, linearly where the
 //! bracket starts at 0), all groups in one execution on the device: each original block is
-//! evaluated whole, with a table of per-group learning rates (see [`round_plan`]), or, where
+//! evaluated whole, with a table of per-group learning rates (see `round_plan`), or, where
 //! few of its groups are still open, one small block per open group. The new
 //! bracket is again the first unstable point and the stable point below it, so each round
 //! shrinks the bracket by about `points + 1`: from a 4096-point log grid over two decades

@@ -1,6 +1,6 @@
-//! Reading a config: first a raw mirror of the TOML ([`raw`]: serde, unknown keys rejected),
-//! then validation into a [`Plan`], one module per TOML table: [`run`], [`analysis`],
-//! [`objective`], [`sweep`] (with `[[optimizer]]`). Every error names the file, the field, the
+//! Reading a config: first a raw mirror of the TOML (`raw.rs`: serde, unknown keys rejected),
+//! then validation into a [`Plan`], one module per TOML table: `run.rs`, `analysis.rs`,
+//! `objective.rs`, `sweep.rs` (with `[[optimizer]]`). Every error names the file, the field, the
 //! line, and what is allowed; none panics.
 
 mod analysis;

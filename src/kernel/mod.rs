@@ -1,7 +1,7 @@
 //! WGSL generation: fills shaders/sweep.wgsl with the objective graph, the run decode and the
 //! optimizer update of one optimizer block. Needs no GPU; every output is validated with naga.
 //!
-//! The CPU port (src/cpu/sweep.rs) evaluates the same graph schedule and the same update
+//! The CPU port (src/backend/cpu/sweep.rs) evaluates the same graph schedule and the same update
 //! formulas in the same order; names here (`x{j}`, `g{j}`, `gd{j}`, `v{j}`, `m{j}`, `b1t`,
 //! `b2t`, `step_size`, `bc2_sqrt`) match the names used there.
 

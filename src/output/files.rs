@@ -1,4 +1,4 @@
-//! runs.csv and manifest.json (SPEC.md "Outputs"). Files are written to a temporary name and
+//! runs.csv and manifest.json (README "Outputs"). Files are written to a temporary name and
 //! renamed into place, so an interrupted run never leaves a half-written file over a good one,
 //! and existing results are only replaced with `--force`.
 
@@ -82,7 +82,7 @@ fn write_atomically(path: &Path, body: impl FnOnce(&mut std::io::BufWriter<std::
     std::fs::rename(&tmp, path).map_err(io)
 }
 
-/// runs.csv: run, optimizer, lr, hyperparameters, init_<var>, status, steps, loss, grad_norm, x_<var>,
+/// runs.csv: run, optimizer, lr, hyperparameters, `init_<var>`, status, steps, loss, grad_norm, `x_<var>`,
 /// rate, period, steps_left.
 /// Rows are formatted in parallel chunks and written in order.
 pub fn write_runs_csv(path: &Path, plan: &Plan, r: &Results) -> Result<()> {
@@ -383,7 +383,7 @@ pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::analysis::map::Map, 
     })
 }
 
-/// trajectories.csv: one row per recorded point: run, optimizer, lr, step, x_<var>, loss.
+/// trajectories.csv: one row per recorded point: run, optimizer, lr, step, `x_<var>`, loss.
 pub fn write_trajectories_csv(path: &Path, plan: &Plan, traces: &[crate::analysis::trajectory::Trace]) -> Result<()> {
     let p = plan.precision;
     write_atomically(path, |w| {

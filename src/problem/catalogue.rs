@@ -8,7 +8,7 @@
 
 use crate::problem::expr::Objective;
 
-/// The forum matrix of the case that started gdsweep (see SPEC.md).
+/// The forum matrix of the case that started gdsweep (README).
 pub const FORUM_A: [[f64; 2]; 2] = [[-249.69, -4.1511], [-4.1511, -0.20755]];
 pub const FORUM_B: [f64; 2] = [0.0, 10.0];
 

@@ -1,5 +1,5 @@
 //! The objective graph as a register tape for the CPU: one instruction per graph node, in the
-//! order the WGSL generator emits its `let`s (see `codegen::eval_wgsl`).
+//! order the WGSL generator emits its `let`s (see `kernel::eval_wgsl`).
 
 use crate::problem::expr::{Func, Node, Objective};
 

@@ -3,9 +3,9 @@
 //! - [`Buffers`]: the axis table, state, info, their readback copies, the params and bind
 //!   groups, kept on the [`Gpu`] and reused by every block and threshold round whose sizes fit
 //!   (grown when one does not);
-//! - [`phases`]: the main pipeline's dispatches up to the classification window and the window
+//! - `phases`: the main pipeline's dispatches up to the classification window and the window
 //!   pipeline's for the rest (`ceil(steps / steps_per_dispatch)` each);
-//! - [`read_back`]: one readback per batch, turned into results.
+//! - `read_back`: one readback per batch, turned into results.
 //!
 //! Batches of runs go through every phase in one submission.
 

@@ -36,7 +36,7 @@ pub struct Objective {
     pub graph: Graph,
     pub loss: NodeId,
     pub grad: Vec<NodeId>,
-    /// Full symmetric matrix of nodes (hessian[i][j] and hessian[j][i] are the same node).
+    /// Full symmetric matrix of nodes (`hessian[i][j]` and `hessian[j][i]` are the same node).
     pub hessian: Vec<Vec<NodeId>>,
     /// Human-readable formula, as the user wrote it or as the catalogue states it.
     pub formula: String,
