@@ -167,6 +167,9 @@ pub enum WeightDecay {
     Decoupled,
 }
 
+/// The factor c of a stability bound lr < c/λ_max, from hyperparameters looked up by name.
+pub type Stability = fn(&dyn Fn(&str) -> Option<f64>) -> Option<f64>;
+
 /// One optimization method.
 pub struct Method {
     pub name: &'static str,
@@ -181,7 +184,7 @@ pub struct Method {
     pub wgsl: fn(dim: usize) -> String,
     /// The factor c of the stability bound lr < c/λ_max on a quadratic whose Hessian has largest
     /// eigenvalue λ_max, from the run's hyperparameters (by name); None where not known.
-    pub stability: Option<fn(&dyn Fn(&str) -> Option<f64>) -> Option<f64>>,
+    pub stability: Option<Stability>,
 }
 
 impl OptimizerKind {

@@ -148,7 +148,7 @@ pub fn cpu_lr_t<F: Real, const MASKED: bool>(
                 let decay = match kind {
                     ScheduleKind::Exponential => true,
                     // max(1): idle lanes hold no run and a step size of 0 (configs allow >= 1).
-                    _ => (steps_done[i] + 1) % (step_size[i].to_f64() as u32).max(1) == 0,
+                    _ => (steps_done[i] + 1).is_multiple_of((step_size[i].to_f64() as u32).max(1)),
                 };
                 let n = if decay { current[i] * gamma[i] } else { current[i] };
                 lr_now[i] = keep::<_, MASKED>(hold[i], current[i], n);

@@ -75,6 +75,8 @@ pub fn decode_png(png_bytes: &[u8]) -> (Vec<[u8; 3]>, u32, u32) {
 /// makes the tests `gd_steps::cpu::f32`, `gd_steps::cpu::f64`, `gd_steps::gpu::f32` and
 /// `gd_steps::gpu::f64`. A GPU test without a usable adapter prints SKIPPED with the reason, and
 /// fails where `CI` is set (see [`gpu`]).
+// `crate::` on purpose: the bodies and `common` are the calling test crate's own items.
+#[allow(clippy::crate_in_macro_def)]
 #[macro_export]
 macro_rules! per_backend {
     ($name:ident, [$($p:ident),+ $(,)?]) => {
