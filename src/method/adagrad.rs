@@ -32,20 +32,22 @@ fn wgsl(dim: usize) -> String {
 }
 
 #[inline(always)]
-pub fn cpu_update<F: Real, const MASKED: bool>(s: &mut CpuStep<'_, F>) {
+pub fn cpu_update<F: Real, const MASKED: bool>(s: CpuStep<'_, F>) {
+    // Local copies: read through the struct, LLVM cannot tell it from the lanes being written.
+    let (hold, steps_done) = (*s.hold, *s.steps_done);
     let one = F::from_f64(1.0);
     let (lr_decay, eps) = (s.hyper[H_LR_DECAY], s.hyper[H_EPS]);
     for j in 0..s.dim {
         // Local copies: indexing through the slices inside the lane loop defeats vectorization.
         let (lr_j, gd_j) = (&s.lrj[j], &s.gd[j]);
-        let clr: [F; LANES] = std::array::from_fn(|i| lr_j[i] / (one + F::from_f64(s.steps_done[i] as f64) * lr_decay[i]));
+        let clr: [F; LANES] = std::array::from_fn(|i| lr_j[i] / (one + F::from_f64(steps_done[i] as f64) * lr_decay[i]));
         let (sum, x) = (&mut s.slots[j], &mut s.regs[s.vars[j] as usize]);
         for i in 0..LANES {
             let g = gd_j[i];
             let nsum = sum[i] + g * g;
             let nx = x[i] - clr[i] * (g / (nsum.sqrt() + eps[i]));
-            sum[i] = keep::<_, MASKED>(s.hold[i], sum[i], nsum);
-            x[i] = keep::<_, MASKED>(s.hold[i], x[i], nx);
+            sum[i] = keep::<_, MASKED>(hold[i], sum[i], nsum);
+            x[i] = keep::<_, MASKED>(hold[i], x[i], nx);
         }
     }
 }

@@ -50,7 +50,9 @@ pub fn wgsl(dim: usize) -> String {
 }
 
 #[inline(always)]
-pub fn cpu_update<F: Real, const MASKED: bool>(s: &mut CpuStep<'_, F>) {
+pub fn cpu_update<F: Real, const MASKED: bool>(s: CpuStep<'_, F>) {
+    // A local copy: read through the struct, LLVM cannot tell it from the lanes being written.
+    let hold = *s.hold;
     let one = F::from_f64(1.0);
     let (beta1, beta2, eps) = (s.hyper[H_BETA1], s.hyper[H_BETA2], s.hyper[H_EPS]);
     let mut bc1 = [one; LANES];
@@ -63,8 +65,8 @@ pub fn cpu_update<F: Real, const MASKED: bool>(s: &mut CpuStep<'_, F>) {
         for i in 0..LANES {
             let n1 = old1[i] * beta1[i];
             let n2 = old2[i] * beta2[i];
-            new1[i] = keep::<_, MASKED>(s.hold[i], old1[i], n1);
-            new2[i] = keep::<_, MASKED>(s.hold[i], old2[i], n2);
+            new1[i] = keep::<_, MASKED>(hold[i], old1[i], n1);
+            new2[i] = keep::<_, MASKED>(hold[i], old2[i], n2);
             bc1[i] = one - n1;
             bc2_sqrt[i] = (one - n2).sqrt();
         }
@@ -87,9 +89,9 @@ pub fn cpu_update<F: Real, const MASKED: bool>(s: &mut CpuStep<'_, F>) {
             let nm = beta1[i] * m[i] + (one - beta1[i]) * g;
             let nv = beta2[i] * v[i] + (one - beta2[i]) * g * g;
             let nx = x[i] - step_size[i] * (nm / (nv.sqrt() / bc2_sqrt[i] + eps[i]));
-            m[i] = keep::<_, MASKED>(s.hold[i], m[i], nm);
-            v[i] = keep::<_, MASKED>(s.hold[i], v[i], nv);
-            x[i] = keep::<_, MASKED>(s.hold[i], x[i], nx);
+            m[i] = keep::<_, MASKED>(hold[i], m[i], nm);
+            v[i] = keep::<_, MASKED>(hold[i], v[i], nv);
+            x[i] = keep::<_, MASKED>(hold[i], x[i], nx);
         }
     }
 }

@@ -19,6 +19,6 @@ pub const METHOD: Method = Method {
 };
 
 #[inline(always)]
-pub fn cpu_update<F: Real, const MASKED: bool>(s: &mut CpuStep<'_, F>) {
+pub fn cpu_update<F: Real, const MASKED: bool>(s: CpuStep<'_, F>) {
     super::adam::cpu_update::<F, MASKED>(s)
 }

@@ -25,13 +25,14 @@ fn wgsl(dim: usize) -> String {
 }
 
 #[inline(always)]
-pub fn cpu_update<F: Real, const MASKED: bool>(s: &mut CpuStep<'_, F>) {
-    for j in 0..s.dim {
-        // Local copies: indexing through the slices inside the lane loop defeats vectorization.
-        let (lr_j, gd_j) = (&s.lrj[j], &s.gd[j]);
-        let x = &mut s.regs[s.vars[j] as usize];
+pub fn cpu_update<F: Real, const MASKED: bool>(s: CpuStep<'_, F>) {
+    // A local copy: read through the struct, LLVM cannot tell it from the lanes being written.
+    let hold = *s.hold;
+    // Zipped, not indexed: no bounds checks per coordinate (measured: 2 % of W1's instructions).
+    for ((&var, lr_j), gd_j) in s.vars.iter().zip(s.lrj).zip(s.gd) {
+        let x = &mut s.regs[var as usize];
         for i in 0..LANES {
-            x[i] = keep::<_, MASKED>(s.hold[i], x[i], x[i] - lr_j[i] * gd_j[i]);
+            x[i] = keep::<_, MASKED>(hold[i], x[i], x[i] - lr_j[i] * gd_j[i]);
         }
     }
 }

@@ -120,11 +120,12 @@ pub fn cpu<F: Real, const MASKED: bool>(k: &Knobs, s: CpuKnobStep<'_, F>) {
         }
     }
     if let (Some(q), WeightDecay::Decoupled) = (k.weight_decay, k.decay) {
+        let hold = *s.hold;
         for j in 0..s.vars.len() {
             let (wd, lr_j) = (&s.hyper[q], &s.lrj[j]);
             let x = &mut s.regs[s.vars[j] as usize];
             for i in 0..LANES {
-                x[i] = keep::<_, MASKED>(s.hold[i], x[i], x[i] * (one - lr_j[i] * wd[i]));
+                x[i] = keep::<_, MASKED>(hold[i], x[i], x[i] * (one - lr_j[i] * wd[i]));
             }
         }
     }

@@ -60,7 +60,7 @@ macro_rules! registry {
         /// always inlined: it is compiled into the CPU backend's SIMD loop (with its target
         /// features), never called through a pointer.
         #[inline(always)]
-        pub fn cpu_update<F: Real, const MASKED: bool>(kind: OptimizerKind, s: &mut CpuStep<'_, F>) {
+        pub fn cpu_update<F: Real, const MASKED: bool>(kind: OptimizerKind, s: CpuStep<'_, F>) {
             match kind {
                 $(OptimizerKind::$variant => $module::cpu_update::<F, MASKED>(s)),*
             }

@@ -37,7 +37,9 @@ fn wgsl(dim: usize) -> String {
 }
 
 #[inline(always)]
-pub fn cpu_update<F: Real, const MASKED: bool>(s: &mut CpuStep<'_, F>) {
+pub fn cpu_update<F: Real, const MASKED: bool>(s: CpuStep<'_, F>) {
+    // Local copies: read through the struct, LLVM cannot tell it from the lanes being written.
+    let (hold, steps_done) = (*s.hold, *s.steps_done);
     let one = F::from_f64(1.0);
     let beta = s.hyper[H_BETA];
     let damp_c: [F; LANES] = std::array::from_fn(|i| one - s.hyper[H_DAMPENING][i]);
@@ -46,10 +48,10 @@ pub fn cpu_update<F: Real, const MASKED: bool>(s: &mut CpuStep<'_, F>) {
         let (lr_j, gd_j) = (&s.lrj[j], &s.gd[j]);
         let (x, v) = (&mut s.regs[s.vars[j] as usize], &mut s.slots[j]);
         for i in 0..LANES {
-            let nv = if s.steps_done[i] == 0 { gd_j[i] } else { beta[i] * v[i] + damp_c[i] * gd_j[i] };
+            let nv = if steps_done[i] == 0 { gd_j[i] } else { beta[i] * v[i] + damp_c[i] * gd_j[i] };
             let nx = x[i] - lr_j[i] * nv;
-            v[i] = keep::<_, MASKED>(s.hold[i], v[i], nv);
-            x[i] = keep::<_, MASKED>(s.hold[i], x[i], nx);
+            v[i] = keep::<_, MASKED>(hold[i], v[i], nv);
+            x[i] = keep::<_, MASKED>(hold[i], x[i], nx);
         }
     }
 }

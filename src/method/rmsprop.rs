@@ -44,7 +44,9 @@ fn wgsl(dim: usize) -> String {
 }
 
 #[inline(always)]
-pub fn cpu_update<F: Real, const MASKED: bool>(s: &mut CpuStep<'_, F>) {
+pub fn cpu_update<F: Real, const MASKED: bool>(s: CpuStep<'_, F>) {
+    // A local copy: read through the struct, LLVM cannot tell it from the lanes being written.
+    let hold = *s.hold;
     let one = F::from_f64(1.0);
     let zero = F::default();
     let (alpha, eps, momentum, centered) = (s.hyper[H_ALPHA], s.hyper[H_EPS], s.hyper[H_MOMENTUM], s.hyper[H_CENTERED]);
@@ -64,10 +66,10 @@ pub fn cpu_update<F: Real, const MASKED: bool>(s: &mut CpuStep<'_, F>) {
             let avg = if centered[i] != zero { (nsq - nga * nga).sqrt() } else { nsq.sqrt() } + eps[i];
             let nbuf = momentum[i] * buf[i] + g / avg;
             let nx = if momentum[i] > zero { x[i] - lr_j[i] * nbuf } else { x[i] - lr_j[i] * (g / avg) };
-            sq[i] = keep::<_, MASKED>(s.hold[i], sq[i], nsq);
-            ga[i] = keep::<_, MASKED>(s.hold[i], ga[i], nga);
-            buf[i] = keep::<_, MASKED>(s.hold[i], buf[i], nbuf);
-            x[i] = keep::<_, MASKED>(s.hold[i], x[i], nx);
+            sq[i] = keep::<_, MASKED>(hold[i], sq[i], nsq);
+            ga[i] = keep::<_, MASKED>(hold[i], ga[i], nga);
+            buf[i] = keep::<_, MASKED>(hold[i], buf[i], nbuf);
+            x[i] = keep::<_, MASKED>(hold[i], x[i], nx);
         }
     }
 }
