@@ -3,7 +3,7 @@
 //! Stable on a quadratic with Hessian eigenvalues λ iff |1 − lr·λ| < 1 for all of them, i.e.
 //! lr < 2/λ_max (Nesterov, *Introductory Lectures on Convex Optimization*, 2004, §1.2.3).
 
-use super::lanes::{keep, CpuStep, LANES};
+use super::lanes::{keep, CpuStep, LANES, V};
 use super::{Method, WeightDecay, IND, WEIGHT_DECAY};
 use crate::problem::real::Real;
 
@@ -28,11 +28,16 @@ fn wgsl(dim: usize) -> String {
 pub fn cpu_update<F: Real, const MASKED: bool>(s: CpuStep<'_, F>) {
     // A local copy: read through the struct, LLVM cannot tell it from the lanes being written.
     let hold = *s.hold;
-    // Zipped, not indexed: no bounds checks per coordinate (measured: 2 % of W1's instructions).
     for ((&var, lr_j), gd_j) in s.vars.iter().zip(s.lrj).zip(s.gd) {
-        let x = &mut s.regs[var as usize];
-        for i in 0..LANES {
-            x[i] = keep::<_, MASKED>(hold[i], x[i], x[i] - lr_j[i] * gd_j[i]);
-        }
+        coordinate::<F, MASKED>(&mut s.regs[var as usize], lr_j, gd_j, &hold);
+    }
+}
+
+/// One coordinate of every lane. Its own function so that `x` is a `&mut` parameter: LLVM then
+/// knows it aliases none of the inputs and vectorizes without run-time overlap checks.
+#[inline(always)]
+fn coordinate<F: Real, const MASKED: bool>(x: &mut V<F>, lr_j: &V<F>, gd_j: &V<F>, hold: &[bool; LANES]) {
+    for i in 0..LANES {
+        x[i] = keep::<_, MASKED>(hold[i], x[i], x[i] - lr_j[i] * gd_j[i]);
     }
 }

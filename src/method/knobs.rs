@@ -74,6 +74,23 @@ pub struct CpuKnobStep<'a, F: Real> {
     pub hold: &'a [bool; LANES],
 }
 
+/// One coordinate's `gd` = g (clipped) (+ weight_decay·x), written through a `&mut` parameter so
+/// that LLVM knows it aliases none of the inputs (see method/gd.rs).
+#[inline(always)]
+fn gradient<F: Real>(gd: &mut V<F>, g: &V<F>, clip_coef: Option<&V<F>>, l2: Option<(&V<F>, &V<F>)>) {
+    *gd = *g;
+    if let Some(c) = clip_coef {
+        for i in 0..LANES {
+            gd[i] = g[i] * c[i];
+        }
+    }
+    if let Some((wd, x)) = l2 {
+        for i in 0..LANES {
+            gd[i] = gd[i] + wd[i] * x[i];
+        }
+    }
+}
+
 /// Each coordinate's lr from this step's lr_t (the WGSL's `lr{j}`).
 #[inline(always)]
 pub fn cpu_lrj<F: Real>(k: &Knobs, lr_t: &V<F>, hyper: &[V<F>], lrj: &mut [V<F>], lane: Option<usize>) {
@@ -103,21 +120,12 @@ pub fn cpu<F: Real, const MASKED: bool>(k: &Knobs, s: CpuKnobStep<'_, F>) {
         let c = &s.hyper[q];
         std::array::from_fn(|i| (c[i] / (s.gn2[i].sqrt() + F::from_f64(1e-6))).min(one))
     });
-    for j in 0..s.vars.len() {
-        let g = &s.regs[s.grad[j] as usize];
-        let gd = &mut s.gd[j];
-        *gd = *g;
-        if let Some(c) = &clip_coef {
-            for i in 0..LANES {
-                gd[i] = g[i] * c[i];
-            }
-        }
-        if let (Some(q), WeightDecay::L2) = (k.weight_decay, k.decay) {
-            let (wd, x) = (&s.hyper[q], &s.regs[s.vars[j] as usize]);
-            for i in 0..LANES {
-                gd[i] = gd[i] + wd[i] * x[i];
-            }
-        }
+    let l2 = match (k.weight_decay, k.decay) {
+        (Some(q), WeightDecay::L2) => Some(&s.hyper[q]),
+        _ => None,
+    };
+    for ((&var, &grad), gd) in s.vars.iter().zip(s.grad).zip(s.gd.iter_mut()) {
+        gradient(gd, &s.regs[grad as usize], clip_coef.as_ref(), l2.map(|wd| (wd, &s.regs[var as usize])));
     }
     if let (Some(q), WeightDecay::Decoupled) = (k.weight_decay, k.decay) {
         let hold = *s.hold;

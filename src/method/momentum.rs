@@ -5,7 +5,7 @@
 //! the unit circle (Jury: |c₀| < 1 and 1 ± c₁ + c₀ > 0), i.e. (1−τ)a < 2(1 + β) with dampening
 //! τ (Polyak 1964; Goh, "Why Momentum Really Works", Distill 2017: 0 < αλ < 2 + 2β).
 
-use super::lanes::{keep, CpuStep, LANES};
+use super::lanes::{keep, CpuStep, LANES, V};
 use super::{Hyper, Method, Slot, SlotInit, WeightDecay, IND, WEIGHT_DECAY};
 use crate::problem::real::Real;
 
@@ -43,15 +43,30 @@ pub fn cpu_update<F: Real, const MASKED: bool>(s: CpuStep<'_, F>) {
     let one = F::from_f64(1.0);
     let beta = s.hyper[H_BETA];
     let damp_c: [F; LANES] = std::array::from_fn(|i| one - s.hyper[H_DAMPENING][i]);
-    for j in 0..s.dim {
-        // Local copies: indexing through the slices inside the lane loop defeats vectorization.
-        let (lr_j, gd_j) = (&s.lrj[j], &s.gd[j]);
-        let (x, v) = (&mut s.regs[s.vars[j] as usize], &mut s.slots[j]);
-        for i in 0..LANES {
-            let nv = if steps_done[i] == 0 { gd_j[i] } else { beta[i] * v[i] + damp_c[i] * gd_j[i] };
-            let nx = x[i] - lr_j[i] * nv;
-            v[i] = keep::<_, MASKED>(hold[i], v[i], nv);
-            x[i] = keep::<_, MASKED>(hold[i], x[i], nx);
-        }
+    for (j, (lr_j, gd_j)) in s.lrj.iter().zip(s.gd).enumerate() {
+        coordinate::<F, MASKED>(&mut s.regs[s.vars[j] as usize], &mut s.slots[j], lr_j, gd_j, &beta, &damp_c, &steps_done, &hold);
+    }
+}
+
+/// One coordinate of every lane, as its own function so that the lanes written are `&mut`
+/// parameters: LLVM then knows they alias none of the inputs and vectorizes without run-time
+/// overlap checks (see gd.rs).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn coordinate<F: Real, const MASKED: bool>(
+    x: &mut V<F>,
+    v: &mut V<F>,
+    lr_j: &V<F>,
+    gd_j: &V<F>,
+    beta: &V<F>,
+    damp_c: &V<F>,
+    steps_done: &[u32; LANES],
+    hold: &[bool; LANES],
+) {
+    for i in 0..LANES {
+        let nv = if steps_done[i] == 0 { gd_j[i] } else { beta[i] * v[i] + damp_c[i] * gd_j[i] };
+        let nx = x[i] - lr_j[i] * nv;
+        v[i] = keep::<_, MASKED>(hold[i], v[i], nv);
+        x[i] = keep::<_, MASKED>(hold[i], x[i], nx);
     }
 }

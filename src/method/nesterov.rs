@@ -5,7 +5,7 @@
 //! unit circle (Jury's criterion), i.e. a < (2 + 2β)/(1 + 2β) (Cohen et al., "Gradient Descent on
 //! Neural Networks Typically Occurs at the Edge of Stability", ICLR 2021, appendix on momentum).
 
-use super::lanes::{keep, CpuStep, LANES};
+use super::lanes::{keep, CpuStep, LANES, V};
 use super::momentum::BETA;
 use super::{Method, Slot, SlotInit, WeightDecay, IND, WEIGHT_DECAY};
 use crate::problem::real::Real;
@@ -38,15 +38,28 @@ pub fn cpu_update<F: Real, const MASKED: bool>(s: CpuStep<'_, F>) {
     // Local copies: read through the struct, LLVM cannot tell it from the lanes being written.
     let (hold, steps_done) = (*s.hold, *s.steps_done);
     let beta = s.hyper[H_BETA];
-    for j in 0..s.dim {
-        // Local copies: indexing through the slices inside the lane loop defeats vectorization.
-        let (lr_j, gd_j) = (&s.lrj[j], &s.gd[j]);
-        let (x, v) = (&mut s.regs[s.vars[j] as usize], &mut s.slots[j]);
-        for i in 0..LANES {
-            let nv = if steps_done[i] == 0 { gd_j[i] } else { beta[i] * v[i] + gd_j[i] };
-            let nx = x[i] - lr_j[i] * (gd_j[i] + beta[i] * nv);
-            v[i] = keep::<_, MASKED>(hold[i], v[i], nv);
-            x[i] = keep::<_, MASKED>(hold[i], x[i], nx);
-        }
+    for (j, (lr_j, gd_j)) in s.lrj.iter().zip(s.gd).enumerate() {
+        coordinate::<F, MASKED>(&mut s.regs[s.vars[j] as usize], &mut s.slots[j], lr_j, gd_j, &beta, &steps_done, &hold);
+    }
+}
+
+/// One coordinate of every lane, as its own function so that the lanes written are `&mut`
+/// parameters: LLVM then knows they alias none of the inputs and vectorizes without run-time
+/// overlap checks (see gd.rs).
+#[inline(always)]
+fn coordinate<F: Real, const MASKED: bool>(
+    x: &mut V<F>,
+    v: &mut V<F>,
+    lr_j: &V<F>,
+    gd_j: &V<F>,
+    beta: &V<F>,
+    steps_done: &[u32; LANES],
+    hold: &[bool; LANES],
+) {
+    for i in 0..LANES {
+        let nv = if steps_done[i] == 0 { gd_j[i] } else { beta[i] * v[i] + gd_j[i] };
+        let nx = x[i] - lr_j[i] * (gd_j[i] + beta[i] * nv);
+        v[i] = keep::<_, MASKED>(hold[i], v[i], nv);
+        x[i] = keep::<_, MASKED>(hold[i], x[i], nx);
     }
 }
