@@ -15,49 +15,7 @@ use std::collections::HashMap;
 
 pub type NodeId = u32;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Func {
-    Sin,
-    Cos,
-    Tan,
-    Exp,
-    Log,
-    Sqrt,
-    Abs,
-    Tanh,
-    Sigmoid,
-    Softplus,
-    Sign,
-}
-
-impl Func {
-    pub const USER: [(&'static str, Func); 11] = [
-        ("sin", Func::Sin),
-        ("cos", Func::Cos),
-        ("tan", Func::Tan),
-        ("exp", Func::Exp),
-        ("log", Func::Log),
-        ("sqrt", Func::Sqrt),
-        ("abs", Func::Abs),
-        ("tanh", Func::Tanh),
-        ("sigmoid", Func::Sigmoid),
-        ("softplus", Func::Softplus),
-        ("sign", Func::Sign),
-    ];
-
-    pub fn from_name(name: &str) -> Option<Func> {
-        Self::USER.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
-    }
-
-    pub fn name(self) -> &'static str {
-        Self::USER.iter().find(|(_, f)| *f == self).map(|(n, _)| *n).unwrap_or("?")
-    }
-
-    /// The function at f64 (the formulas are `Real::func`'s, shared with the CPU backend).
-    pub fn eval_f64(self, x: f64) -> f64 {
-        <f64 as crate::problem::real::Real>::func(self, x)
-    }
-}
+pub use crate::problem::real::Func;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Node {
