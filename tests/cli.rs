@@ -59,7 +59,7 @@ fn ranges() {
 
 #[test]
 fn optimizers() {
-    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"lbfgs2\"\n"), "optimizer[0].kind", "allowed: gd, momentum, nesterov, adam");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"lbfgs2\"\n"), "optimizer[0].kind", "allowed: gd (or sgd), momentum, nesterov, adam");
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"adam\"\nbeta = 0.9\n"), "optimizer[0].beta", "not a hyperparameter of adam");
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"momentum\"\nbeta = 1.5\n"), "optimizer[0].beta", "[0, 1)");
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nbeta = 0.5\n"), "optimizer[0].kind", "needs kind");
@@ -337,4 +337,39 @@ fn trajectories_write_csv_and_png() {
     bad(&with("runs = [0]\nsample = 3"), "analysis.trajectories.sample", "not both");
     bad(&with("sample = 0"), "analysis.trajectories.sample", "1 ..= 64");
     bad(&with("every = 0"), "analysis.trajectories.every", "1 ..= 60000");
+}
+
+/// Short flags (-o -b -f -q) do what the long ones do, and `sgd` is accepted for `gd`
+/// (runs.csv says `gd`).
+#[test]
+fn short_flags_and_the_sgd_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.toml"), format!("{OK_HEAD}[sweep]\nlr = [0.1, 0.2]\n[[optimizer]]\nkind = \"sgd\"\n[run]\nsteps = 50\n")).unwrap();
+    let out = gdsweep(&["run", "s.toml", "-b", "cpu", "-o", "res", "-q"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty(), "-q prints no summary: {}", String::from_utf8_lossy(&out.stdout));
+    let runs = std::fs::read_to_string(dir.path().join("res/runs.csv")).unwrap();
+    assert!(runs.lines().nth(1).unwrap().starts_with("0,gd,"), "{runs}");
+    let again = gdsweep(&["run", "s.toml", "-b", "cpu", "-o", "res", "-q"], dir.path());
+    assert_eq!(again.status.code(), Some(2), "existing results are refused without -f");
+    let forced = gdsweep(&["run", "s.toml", "-b", "cpu", "-o", "res", "-q", "-f"], dir.path());
+    assert_eq!(forced.status.code(), Some(0), "{}", String::from_utf8_lossy(&forced.stderr));
+    std::fs::write(dir.path().join("u.toml"), format!("{OK_HEAD}[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"sgdm\"\n")).unwrap();
+    let err = String::from_utf8_lossy(&gdsweep(&["run", "u.toml", "-b", "cpu"], dir.path()).stderr).to_string();
+    assert!(err.contains("gd (or sgd)"), "the message lists the alias: {err}");
+}
+
+/// Every option of every command says what it does in `--help`.
+#[test]
+fn every_flag_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in ["run", "verify", "plan", "devices", "objectives", "bench"] {
+        let help = String::from_utf8_lossy(&gdsweep(&[cmd, "--help"], dir.path()).stdout).to_string();
+        let options = help.split("Options:").nth(1).unwrap_or_else(|| panic!("{cmd} --help has options: {help}"));
+        for line in options.lines().filter(|l| l.trim_start().starts_with('-')) {
+            let flag_end = line.find("  ").map(|_| line.trim_start()).unwrap_or(line);
+            let words: Vec<&str> = flag_end.split("  ").filter(|w| !w.trim().is_empty()).collect();
+            assert!(words.len() >= 2, "{cmd}: option without help: '{line}'");
+        }
+    }
 }

@@ -38,31 +38,40 @@ enum PrecisionArg {
 enum Cmd {
     /// Run every configuration of a sweep and write runs.csv and manifest.json.
     Run {
+        /// The sweep's config file (TOML).
         config: PathBuf,
-        /// Output folder (default: results/<name>/).
-        #[arg(long)]
+        /// Output folder [default: results/<name>/].
+        #[arg(short, long)]
         out: Option<PathBuf>,
-        #[arg(long, value_enum)]
+        /// Where the runs run [default: the config's run.backend, else auto].
+        #[arg(short, long, value_enum)]
         backend: Option<BackendArg>,
+        /// Number precision [default: the config's run.precision, else f32].
         #[arg(long, value_enum)]
         precision: Option<PrecisionArg>,
-        /// Replace results that already exist.
-        #[arg(long)]
+        /// Replace results that already exist (the files of the previous sweep).
+        #[arg(short, long)]
         force: bool,
-        #[arg(long)]
+        /// No progress bar and no summary.
+        #[arg(short, long)]
         quiet: bool,
     },
     /// Run the same configurations on the GPU and the CPU and compare them.
     Verify {
+        /// The sweep's config file (TOML).
         config: PathBuf,
-        /// Compare about N evenly spread runs instead of all.
+        /// Compare about N evenly spread runs instead of all [default: all].
         #[arg(long)]
         sample: Option<u64>,
+        /// Number precision [default: the config's run.precision, else f32].
         #[arg(long, value_enum)]
         precision: Option<PrecisionArg>,
     },
     /// Show what a config would run: counts, memory, estimated time, resolved config.
-    Plan { config: PathBuf },
+    Plan {
+        /// The sweep's config file (TOML).
+        config: PathBuf,
+    },
     /// List the GPU adapters wgpu finds.
     Devices,
     /// List the built-in objectives with their formulas and known minima.
@@ -75,11 +84,13 @@ enum Cmd {
         /// Side of W2's grid of starts.
         #[arg(long, default_value_t = 1024)]
         side: u64,
+        /// Steps of every run.
         #[arg(long, default_value_t = 1000)]
         steps: u32,
-        #[arg(long, value_enum)]
+        /// Which backends [default: every one available: the GPU if an adapter exists, and the CPU].
+        #[arg(short, long, value_enum)]
         backend: Option<BackendArg>,
-        /// The peers' script (../shared/peers/lstsq_sweep.py), timed on W1 in the same run.
+        /// The peers' script (../shared/peers/lstsq_sweep.py), timed on W1 in the same run [default: no peers].
         #[arg(long)]
         peers: Option<PathBuf>,
         /// Python with numpy (and jax, numba) for the peers.

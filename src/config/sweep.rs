@@ -224,7 +224,10 @@ pub(super) fn optimizer_table(
 ) -> Result<OptimizerAxes, ConfigError> {
     let prefix = format!("optimizer[{index}]");
     let map = t.get_ref();
-    let allowed_kinds: Vec<&str> = OptimizerKind::ALL.iter().map(|k| k.name()).collect();
+    let allowed_kinds: Vec<String> = OptimizerKind::ALL
+        .iter()
+        .map(|k| k.method().aliases.iter().fold(k.name().to_string(), |s, a| format!("{s} (or {a})")))
+        .collect();
     let kind = match map.get("kind") {
         Some(k) => match k.get_ref().as_str() {
             Some(s) => OptimizerKind::from_name(s).ok_or_else(|| {

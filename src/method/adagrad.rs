@@ -14,6 +14,7 @@ const H_EPS: usize = 1;
 
 pub const METHOD: Method = Method {
     name: "adagrad",
+    aliases: &[],
     hypers: &[LR_DECAY, ADAGRAD_EPS, INITIAL_ACCUMULATOR, WEIGHT_DECAY],
     slots: &[Slot::per_coordinate("sum", SlotInit::Hyper("initial_accumulator_value"))],
     weight_decay: WeightDecay::L2,

@@ -28,6 +28,7 @@ const B2T: usize = 3;
 
 pub const METHOD: Method = Method {
     name: "adam",
+    aliases: &[],
     hypers: &[BETA1, BETA2, EPS, WEIGHT_DECAY],
     slots: SLOTS,
     weight_decay: WeightDecay::L2,

@@ -11,6 +11,7 @@ const ADAMW_WEIGHT_DECAY: Hyper = Hyper { default: 1e-2, ..WEIGHT_DECAY };
 
 pub const METHOD: Method = Method {
     name: "adamw",
+    aliases: &[],
     hypers: &[BETA1, BETA2, EPS, ADAMW_WEIGHT_DECAY],
     slots: SLOTS,
     weight_decay: WeightDecay::Decoupled,

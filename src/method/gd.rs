@@ -9,6 +9,7 @@ use crate::problem::real::Real;
 
 pub const METHOD: Method = Method {
     name: "gd",
+    aliases: &["sgd"],
     hypers: &[WEIGHT_DECAY],
     slots: &[],
     weight_decay: WeightDecay::L2,

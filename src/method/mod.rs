@@ -173,6 +173,8 @@ pub type Stability = fn(&dyn Fn(&str) -> Option<f64>) -> Option<f64>;
 /// One optimization method.
 pub struct Method {
     pub name: &'static str,
+    /// Other names accepted in configs (runs.csv always says `name`).
+    pub aliases: &'static [&'static str],
     /// In axis order (the order of runs.csv's columns and of the shader's decode); the method's
     /// own update reads them by position. `weight_decay` is always the last.
     pub hypers: &'static [Hyper],
@@ -192,8 +194,9 @@ impl OptimizerKind {
         self.method().name
     }
 
+    /// The method of this name or alias (`sgd` is `gd`, as in PyTorch's torch.optim.SGD).
     pub fn from_name(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == s)
+        Self::ALL.into_iter().find(|k| k.name() == s || k.method().aliases.contains(&s))
     }
 
     /// Hyperparameters in the order they appear as axes and in the shader's decode.

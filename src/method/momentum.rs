@@ -17,6 +17,7 @@ const H_DAMPENING: usize = 1;
 
 pub const METHOD: Method = Method {
     name: "momentum",
+    aliases: &[],
     hypers: &[BETA, DAMPENING, WEIGHT_DECAY],
     slots: &[Slot::per_coordinate("v", SlotInit::Value(0.0))],
     weight_decay: WeightDecay::L2,

@@ -14,6 +14,7 @@ const H_BETA: usize = 0;
 
 pub const METHOD: Method = Method {
     name: "nesterov",
+    aliases: &[],
     hypers: &[BETA, WEIGHT_DECAY],
     slots: &[Slot::per_coordinate("v", SlotInit::Value(0.0))],
     weight_decay: WeightDecay::L2,

@@ -24,6 +24,7 @@ const BUF: usize = 2;
 
 pub const METHOD: Method = Method {
     name: "rmsprop",
+    aliases: &[],
     hypers: &[ALPHA, EPS, MOMENTUM, CENTERED, WEIGHT_DECAY],
     slots: SLOTS,
     weight_decay: WeightDecay::L2,
