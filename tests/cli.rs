@@ -373,3 +373,26 @@ fn every_flag_has_help() {
         }
     }
 }
+
+/// `auto` takes a hardware GPU, else the CPU backend, never a software adapter such as
+/// lavapipe, and says which it took and why.
+#[test]
+fn auto_prefers_the_cpu_backend_over_software_adapters() {
+    let dir = tempfile::tempdir().unwrap();
+    let devices = String::from_utf8_lossy(&gdsweep(&["devices"], dir.path()).stdout).to_string();
+    let hardware = devices.lines().any(|l| l.contains("| type ") && !l.contains("| type Cpu") && l.contains("compute yes"));
+    std::fs::write(dir.path().join("a.toml"), format!("{OK_HEAD}[sweep]\nlr = 0.1\n[run]\nsteps = 10\n")).unwrap();
+    let out = gdsweep(&["run", "a.toml", "-o", "res"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let manifest = std::fs::read_to_string(dir.path().join("res/manifest.json")).unwrap();
+    if hardware {
+        assert!(err.contains("on gpu") && err.contains("auto: hardware adapter"), "{err}");
+    } else {
+        assert!(err.contains("on cpu") && err.contains("auto: "), "{err}");
+        assert!(manifest.contains("\"backend\": \"cpu\""), "{manifest}");
+        if devices.contains("| type Cpu") {
+            assert!(err.contains("software"), "says why the software adapter was passed over: {err}");
+        }
+    }
+}

@@ -158,9 +158,9 @@ fn run_sweep(config: &std::path::Path, out: Option<PathBuf>, ov: Overrides, forc
     let plan = load(config, ov)?;
     let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&plan.name));
     files::prepare_dir(&dir, force)?;
-    let backend = backend::open(plan.backend, plan.precision, &plan.source)?;
+    let (backend, why) = backend::open_explained(plan.backend, plan.precision, &plan.source)?;
     if !quiet {
-        eprintln!("gdsweep: {} runs x {} steps on {} ({})", plan.total_runs(), plan.steps, backend.name(), backend.device());
+        eprintln!("gdsweep: {} runs x {} steps on {} ({}; {why})", plan.total_runs(), plan.steps, backend.name(), backend.device());
     }
     let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(plan.total_runs()) };
     bar.set_style(

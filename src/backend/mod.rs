@@ -50,17 +50,35 @@ pub trait Backend: Send + Sync {
     fn trace_first_run(&self, plan: &Plan, block: usize) -> Result<Path>;
 }
 
-/// Open the backend the user chose for a plan of `precision` read from `config_file`. `auto`
-/// takes the GPU when an adapter can run that precision, else the CPU; an explicit `gpu` that
-/// cannot is an error (f64 on an adapter without SHADER_F64 is bad input: exit 2).
+/// Open the backend the user chose for a plan of `precision` read from `config_file` (see
+/// [`open_explained`]).
 pub fn open(choice: BackendChoice, precision: Precision, config_file: &str) -> Result<Box<dyn Backend>> {
+    open_explained(choice, precision, config_file).map(|(b, _)| b)
+}
+
+/// The one opener, with the reason for its choice in words. `auto` takes a hardware GPU (an
+/// adapter that is not of device type CPU) that can run the precision, else the CPU backend:
+/// a software adapter such as lavapipe runs the same WGSL on the same cores, slower than the
+/// CPU backend's own SIMD loop (W1: 4.6× in BENCHMARKS.md), so it is used only when asked for.
+/// An explicit `gpu` that cannot run the precision is an error (f64 on an adapter without
+/// SHADER_F64 is bad input: exit 2).
+pub fn open_explained(choice: BackendChoice, precision: Precision, config_file: &str) -> Result<(Box<dyn Backend>, String)> {
     let f64 = precision == Precision::F64;
-    let gpu = |f64| gpu::Gpu::new(f64).map(|g| Box::new(g) as Box<dyn Backend>);
+    let cpu = || Box::new(cpu::Cpu) as Box<dyn Backend>;
     match choice {
-        BackendChoice::Cpu => Ok(Box::new(cpu::Cpu)),
-        BackendChoice::Auto => Ok(gpu(f64).unwrap_or_else(|_| Box::new(cpu::Cpu))),
-        BackendChoice::Gpu => match gpu(f64) {
-            Ok(g) => Ok(g),
+        BackendChoice::Cpu => Ok((cpu(), "asked for".into())),
+        BackendChoice::Auto => Ok(match gpu::Gpu::new(f64) {
+            Ok(g) if g.adapter.device_type == "Cpu" => {
+                (cpu(), format!("auto: the only adapter, '{}', is a software one, slower than the CPU backend (--backend gpu uses it)", g.adapter.name))
+            }
+            Ok(g) => {
+                let why = format!("auto: hardware adapter '{}'", g.adapter.name);
+                (Box::new(g) as Box<dyn Backend>, why)
+            }
+            Err(e) => (cpu(), format!("auto: no usable GPU adapter ({e})")),
+        }),
+        BackendChoice::Gpu => match gpu::Gpu::new(f64) {
+            Ok(g) => Ok((Box::new(g), "asked for".into())),
             // Tell apart "no adapter" from "adapter without f64".
             Err(e) if f64 => match gpu::Gpu::new(false) {
                 Ok(g) => Err(Error::Config(ConfigError {
