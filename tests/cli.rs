@@ -190,7 +190,7 @@ fn plan_objectives_devices() {
     let out = gdsweep(&["plan", cfg.to_str().unwrap()], dir.path());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert!(text.contains("16384 runs"), "{text}");
+    assert!(text.contains("16384 runs, up to 20000 steps each"), "{text}");
     let out = gdsweep(&["objectives"], dir.path());
     let text = String::from_utf8_lossy(&out.stdout);
     for name in ["forum_lstsq", "himmelblau", "rosenbrock", "ackley", "softplus", "sigmoid_mse"] {
@@ -395,4 +395,28 @@ fn auto_prefers_the_cpu_backend_over_software_adapters() {
             assert!(err.contains("software"), "says why the software adapter was passed over: {err}");
         }
     }
+}
+
+/// `plan` writes values as the run precision reads them ("0.005", not 0.004999999888241291) and
+/// counts in the right number ("1 value"); a closed stdout ends it quietly, with exit 0.
+#[test]
+fn plan_is_readable_and_a_closed_pipe_is_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/himmelblau_basins.toml");
+    let all = String::from_utf8_lossy(&gdsweep(&["plan", cfg.to_str().unwrap()], dir.path()).stdout).to_string();
+    let text = all.split("resolved config:").next().unwrap();
+    assert!(text.contains("1 value, 0.005\n"), "{text}");
+    assert!(text.contains("256 values, -5 .. 5"), "{text}");
+    assert!(!text.contains("0.00499999"), "{text}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gdsweep"))
+        .args(["plan", cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away before gdsweep writes
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("error"), "{err}");
 }

@@ -14,6 +14,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `println!` that returns an error instead of panicking when stdout is gone (`gdsweep plan … |
+/// head -1` closes the pipe early): [`main_exit_code`] ends such a run quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*).map_err(|e| crate::error::Error::io("writing to stdout", e))?
+    }};
+}
+
 #[derive(Parser)]
 #[command(name = "gdsweep", version, about = "Gradient descent over huge grids of configurations, on the GPU (WGSL) and the CPU")]
 struct Cli {
@@ -130,6 +139,8 @@ pub fn main_exit_code() -> ExitCode {
     };
     match run(cli) {
         Ok(code) => code,
+        // The reader of stdout went away (`| head`): nothing is lost, end quietly.
+        Err(crate::error::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gdsweep: error: {e}");
             ExitCode::from(e.exit_code())
@@ -142,7 +153,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Run { config, out, backend, precision, force, quiet } => run_sweep(&config, out, overrides(backend, precision), force, quiet),
         Cmd::Verify { config, sample, precision } => verify(&config, sample, overrides(None, precision)),
         Cmd::Plan { config } => {
-            print_plan(&load(&config, Overrides::default())?);
+            print_plan(&load(&config, Overrides::default())?)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Devices => devices(),
@@ -183,14 +194,14 @@ fn run_sweep(config: &std::path::Path, out: Option<PathBuf>, ov: Overrides, forc
                 })
                 .collect();
             let more = if map.basins.len() > 6 { "; … (see basins.csv)" } else { "" };
-            println!("{} basins: {}{more}", map.basins.len(), shown.join("; "));
+            outln!("{}: {}{more}", plural(map.basins.len() as u64, "basin"), shown.join("; "));
         }
         if let Some(search) = &sweep.thresholds {
-            print_thresholds(&plan, search);
+            print_thresholds(&plan, search)?;
         }
         let report = &sweep.report;
         let counts: Vec<String> = report.results.counts().iter().map(|(s, n)| format!("{} {n}", s.name())).collect();
-        println!(
+        outln!(
             "{}: {} in {:.3} s ({:.3e} config-steps/s); wrote {}",
             plan.name,
             counts.join(", "),
@@ -210,18 +221,18 @@ fn verify(config: &std::path::Path, sample: Option<u64>, ov: Overrides) -> Resul
     let g = execute(&plan, gpu.as_ref(), &sel)?;
     let c = execute(&plan, &Cpu, &sel)?;
     let v = verify::compare(&plan, &g.results, &c.results);
-    println!("verify {} on {} vs cpu ({})", plan.name, gpu.device(), plan.precision.name());
-    println!("  compared runs:        {}", v.compared);
-    println!("  boundary runs:        {} (excluded; {} of them agree)", v.boundary, v.boundary_agreeing);
-    println!("  status agreement:     {:.4} % ({} agree, {} differ)", 100.0 * v.agreement, v.agreeing, v.disagreeing);
-    println!("  converged on both:    {}", v.converged_on_both);
-    println!("  max loss difference:  {:.3e} (relative to max(1, |loss|))", v.max_loss_difference);
-    println!("  max point difference: {:.3e} (relative to max(1, |x|), inf-norm)", v.max_point_difference);
+    outln!("verify {} on {} vs cpu ({})", plan.name, gpu.device(), plan.precision.name());
+    outln!("  compared runs:        {}", v.compared);
+    outln!("  boundary runs:        {} (excluded; {} of them agree)", v.boundary, v.boundary_agreeing);
+    outln!("  status agreement:     {:.4} % ({} agree, {} differ)", 100.0 * v.agreement, v.agreeing, v.disagreeing);
+    outln!("  converged on both:    {}", v.converged_on_both);
+    outln!("  max loss difference:  {:.3e} (relative to max(1, |loss|))", v.max_loss_difference);
+    outln!("  max point difference: {:.3e} (relative to max(1, |x|), inf-norm)", v.max_point_difference);
     for (run, gs, cs) in &v.examples {
-        println!("  differs: run {run}: gpu {gs}, cpu {cs}");
+        outln!("  differs: run {run}: gpu {gs}, cpu {cs}");
     }
     let verdict = if v.passed() { "PASS" } else { "FAIL" };
-    println!("  {verdict} (bar {:.1} %)", 100.0 * verify::AGREEMENT_BAR);
+    outln!("  {verdict} (bar {:.1} %)", 100.0 * verify::AGREEMENT_BAR);
     Ok(if v.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
@@ -229,10 +240,10 @@ fn verify(config: &std::path::Path, sample: Option<u64>, ov: Overrides) -> Resul
 fn devices() -> Result<ExitCode> {
     let list = backend::gpu::list_adapters();
     if list.is_empty() {
-        println!("no GPU adapter found (install lavapipe for a software one: apt-get install mesa-vulkan-drivers); the CPU backend is always available");
+        outln!("no GPU adapter found (install lavapipe for a software one: apt-get install mesa-vulkan-drivers); the CPU backend is always available");
     }
     for (a, compute) in list {
-        println!(
+        outln!(
             "{} | backend {} | type {} | driver {} {} | f64 {} | compute {}",
             a.name,
             a.backend,
@@ -243,18 +254,18 @@ fn devices() -> Result<ExitCode> {
             if compute { "yes" } else { "no" }
         );
     }
-    println!("cpu | {}", backend::cpu::name());
+    outln!("cpu | {}", backend::cpu::name());
     Ok(ExitCode::SUCCESS)
 }
 
 /// `gdsweep objectives`: the built-in catalogue.
 fn objectives() -> Result<ExitCode> {
     for e in CATALOGUE {
-        println!("{} ({})", e.name, e.vars.join(", "));
-        println!("    f = {}", e.expr);
-        println!("    {}", e.about);
+        outln!("{} ({})", e.name, e.vars.join(", "));
+        outln!("    f = {}", e.expr);
+        outln!("    {}", e.about);
         for (p, v) in e.minima {
-            println!("    minimum at {p:?}, f = {v}");
+            outln!("    minimum at {p:?}, f = {v}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -283,37 +294,37 @@ fn bench(
         Some(BackendChoice::Gpu) => vec![open(BackendChoice::Gpu)?],
         Some(BackendChoice::Cpu) => vec![cpu()],
     };
-    println!("| workload | backend | device | seconds | config-steps/s |");
-    println!("|---|---|---|---|---|");
+    outln!("| workload | backend | device | seconds | config-steps/s |");
+    outln!("|---|---|---|---|---|");
     let rows = bench::run(n, side, steps, &backends, repeat)?;
     for r in &rows {
-        println!("| {} | {} | {} | {:.3} | {:.3e} |", r.workload, r.backend, r.device, r.seconds, r.config_steps_per_s);
+        outln!("| {} | {} | {} | {:.3} | {:.3e} |", r.workload, r.backend, r.device, r.seconds, r.config_steps_per_s);
     }
     if let Some(script) = peers {
         let peer_rows = bench::run_peers(python, &script, n, steps, peer_list, repeat)?;
         for p in &peer_rows {
-            println!("| W1 | peer {} | {} | {:.3} | {:.3e} |", p.peer, backend::cpu::name(), p.seconds, p.config_steps_per_s);
+            outln!("| W1 | peer {} | {} | {:.3} | {:.3e} |", p.peer, backend::cpu::name(), p.seconds, p.config_steps_per_s);
         }
-        println!();
-        println!("| W1 ratio (gdsweep / peer) | {} |", peer_rows.iter().map(|p| p.peer.as_str()).collect::<Vec<_>>().join(" | "));
-        println!("|---|{}", "---|".repeat(peer_rows.len()));
+        outln!();
+        outln!("| W1 ratio (gdsweep / peer) | {} |", peer_rows.iter().map(|p| p.peer.as_str()).collect::<Vec<_>>().join(" | "));
+        outln!("|---|{}", "---|".repeat(peer_rows.len()));
         for r in rows.iter().filter(|r| r.workload == "W1") {
             let ratios: Vec<String> = peer_rows.iter().map(|p| format!("{:.2}x", r.config_steps_per_s / p.config_steps_per_s)).collect();
-            println!("| {} | {} |", r.backend, ratios.join(" | "));
+            outln!("| {} | {} |", r.backend, ratios.join(" | "));
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The first few thresholds, one line each, with theory where it exists.
-fn print_thresholds(plan: &Plan, search: &crate::analysis::threshold::Search) {
+fn print_thresholds(plan: &Plan, search: &crate::analysis::threshold::Search) -> Result<()> {
     const SHOWN: usize = 8;
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.8e}"));
-    println!(
-        "thresholds: {} groups, {} refinement rounds, {} runs, {:.3} s",
-        search.thresholds.len(),
-        search.rounds,
-        search.refinement_runs,
+    outln!(
+        "thresholds: {}, {}, {}, {:.3} s",
+        plural(search.thresholds.len() as u64, "group"),
+        plural(search.rounds as u64, "refinement round"),
+        plural(search.refinement_runs, "run"),
         search.seconds
     );
     for t in search.thresholds.iter().take(SHOWN) {
@@ -325,7 +336,7 @@ fn print_thresholds(plan: &Plan, search: &crate::analysis::threshold::Search) {
             .map(|(k, a)| format!("{}={}", a.name, block.axis_value(t.rest, 1 + k)))
             .collect();
         let theory = t.lr_theory.map_or(String::new(), |v| format!(", theory {v:.8e}"));
-        println!(
+        outln!(
             "  {}[{}] {}: lr_stable {}, lr_unstable {} (rel width {}, {} crossings, {}){theory}",
             block.optimizer.name(),
             t.block,
@@ -338,27 +349,40 @@ fn print_thresholds(plan: &Plan, search: &crate::analysis::threshold::Search) {
         );
     }
     if search.thresholds.len() > SHOWN {
-        println!("  … (see thresholds.csv)");
+        outln!("  … (see thresholds.csv)");
     }
+    Ok(())
 }
 
-fn print_plan(plan: &Plan) {
+fn print_plan(plan: &Plan) -> Result<()> {
     let runs = plan.total_runs();
-    println!("{}: {} runs, up to {} steps each, {}", plan.name, runs, plan.steps, plan.precision.name());
-    println!("objective: {} (variables: {})", plan.objective.formula, plan.objective.vars.join(", "));
+    outln!("{}: {}, up to {} each, {}", plan.name, plural(runs, "run"), plural(plan.steps as u64, "step"), plan.precision.name());
+    outln!("objective: {} (variables: {})", plan.objective.formula, plan.objective.vars.join(", "));
     for (i, b) in plan.blocks.iter().enumerate() {
-        println!("optimizer[{i}] {}: runs {}..{}", b.optimizer.name(), b.first_run, b.first_run + b.runs);
+        outln!("optimizer[{i}] {}: runs {}..{} ({})", b.optimizer.name(), b.first_run, b.first_run + b.runs, plural(b.runs, "run"));
         for a in &b.axes {
             let n = a.values.len();
             let spacing = if n > 1 { if a.log { " (log)" } else { "" } } else { "" };
-            println!("    {:<14} {n:>9} values, {} .. {}{spacing}", a.name, a.values[0], a.values[n - 1]);
+            let (first, last) = (files::number(a.values[0], plan.precision), files::number(a.values[n - 1], plan.precision));
+            let range = if n > 1 { format!("{first} .. {last}{spacing}") } else { first };
+            outln!("    {:<14} {:>16}, {range}", a.name, plural(n as u64, "value"));
         }
     }
     let mem = crate::outcome::Results::bytes_of(plan) as f64 / (1u64 << 20) as f64;
-    println!("memory for results: {mem:.1} MiB");
+    outln!("memory for results: {mem:.1} MiB");
     // Rough: 5e8 config-steps/s on a CPU-class machine for a small objective, scaled by its size.
     let ops = plan.objective.graph.schedule(&plan.objective.step_roots()).len().max(10) as f64;
     let est = runs as f64 * plan.steps as f64 / (5e8 * 17.0 / ops);
-    println!("estimated time at most: {est:.1} s on a 2-core CPU (much less where runs end early or on a GPU)");
-    println!("resolved config:\n{}", serde_json::to_string_pretty(&plan.resolved).unwrap_or_default());
+    outln!("estimated time at most: {est:.1} s on a 2-core CPU (much less where runs end early or on a GPU)");
+    outln!("resolved config:\n{}", serde_json::to_string_pretty(&plan.resolved).unwrap_or_default());
+    Ok(())
+}
+
+/// `n` and the noun, singular for 1: "1 group", "4 groups".
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
