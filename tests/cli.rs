@@ -420,3 +420,17 @@ fn plan_is_readable_and_a_closed_pipe_is_quiet() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(!err.contains("panicked") && !err.contains("error"), "{err}");
 }
+
+/// Without XDG_RUNTIME_DIR, gdsweep gives itself a private one before wgpu probes the adapters,
+/// so Mesa prints nothing about it.
+#[test]
+fn no_runtime_dir_noise_without_xdg_runtime_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["devices"][..], &["run", "s.toml", "-b", "auto", "-o", "res"][..]] {
+        std::fs::write(dir.path().join("s.toml"), format!("{OK_HEAD}[sweep]\nlr = 0.1\n[run]\nsteps = 10\n")).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_gdsweep")).args(args).current_dir(dir.path()).env_remove("XDG_RUNTIME_DIR").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("XDG_RUNTIME_DIR"), "{args:?}: {err}");
+    }
+}

@@ -32,7 +32,35 @@ impl AdapterSummary {
     }
 }
 
+/// Mesa's window-system probing prints "XDG_RUNTIME_DIR is invalid or not set" for every
+/// adapter probe where the variable is unset (headless machines, containers, CI). Before wgpu
+/// probes anything, such a process gets a private runtime dir: `gdsweep-runtime-<uid>` in the
+/// temporary directory, created with mode 0700, reused only if it is this user's, not a
+/// symlink and 0700.
+fn private_runtime_dir() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+            return;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+            let Ok(me) = std::fs::metadata("/proc/self").map(|m| m.uid()) else { return };
+            let dir = std::env::temp_dir().join(format!("gdsweep-runtime-{me}"));
+            let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+            let ours = std::fs::symlink_metadata(&dir)
+                .is_ok_and(|m| m.is_dir() && m.uid() == me && m.permissions().mode() & 0o777 == 0o700);
+            if ours {
+                // Once, before any wgpu or driver thread exists that could read the environment.
+                std::env::set_var("XDG_RUNTIME_DIR", &dir);
+            }
+        }
+    });
+}
+
 fn instance() -> wgpu::Instance {
+    private_runtime_dir();
     // Vulkan, Metal and DX12 unless WGPU_BACKEND says otherwise: probing GL without a display
     // only prints noise, and its compute support is the weakest.
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
