@@ -1,8 +1,10 @@
 // gdsweep's sweep kernel: one invocation per run, up to `steps_this_dispatch` optimizer steps per
 // dispatch with the whole state in registers, early exit per run.
 //
-// Its CPU port is src/backend/cpu/sweep.rs (`Lanes::fill` = INIT, `eval`, `settle` = the exit test, `update`): keep the two in step,
-// same names, same order of operations.
+// Its CPU port is src/backend/cpu/sweep.rs (`Lanes::fill` = INIT, `eval`, `settle` = the exit test,
+// `update_lanes` = UPDATE, whose statements and their CPU twins live side by side in
+// src/method/: knobs.rs, schedule.rs and one file per optimizer): keep the two in step, same
+// names, same order of operations.
 //
 // Placeholders, written {{NAME}} below and filled by src/kernel/mod.rs from the plan (one module per optimizer block):
 //   REAL        f32 or f64

@@ -1,8 +1,9 @@
-//! WGSL generation: fills shaders/sweep.wgsl with the objective graph, the run decode and the
-//! optimizer update of one optimizer block. Needs no GPU; every output is validated with naga.
+//! WGSL generation: fills shaders/sweep.wgsl with the objective graph, the run decode, the state
+//! layout (plan::layout) and the optimizer update of one optimizer block (the knobs' and the
+//! method's WGSL from src/method/). Needs no GPU; every output is validated with naga.
 //!
-//! The CPU port (src/backend/cpu/sweep.rs) evaluates the same graph schedule and the same update
-//! formulas in the same order; names here (`x{j}`, `g{j}`, `gd{j}`, `v{j}`, `m{j}`, `b1t`,
+//! The CPU port (src/backend/cpu/sweep.rs, with the methods' CPU twins) evaluates the same graph
+//! schedule and the same update formulas in the same order; names here (`x{j}`, `g{j}`, `gd{j}`, `v{j}`, `m{j}`, `b1t`,
 //! `b2t`, `step_size`, `bc2_sqrt`) match the names used there.
 
 use crate::problem::expr::{Func, Node, NodeId, Objective};
