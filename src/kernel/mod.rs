@@ -11,7 +11,7 @@ use crate::method::SlotInit;
 use crate::outcome::Status;
 use crate::plan::layout::Info;
 use crate::plan::{Block, Plan, Precision, Rules, StateLayout, INFO_STRIDE, SEGMENTS};
-pub use crate::problem::real::literal;
+use crate::problem::real::literal;
 use std::fmt::Write;
 
 pub const TEMPLATE: &str = include_str!("../../shaders/sweep.wgsl");
