@@ -9,7 +9,7 @@
 // Placeholders, written {{NAME}} below and filled by src/kernel/mod.rs from the plan (one module per optimizer block):
 //   REAL        f32 or f64
 //   CONSTANTS   the status codes (outcome::Status), the state and info layout (plan::layout:
-//               STRIDE, WIN, SEG, LOSS_START, BOUND, GTOL2, LAST_LOSS, LAST_GN2, INFO_*,
+//               STRIDE, PREV, WIN, SEG, LOSS_START, BOUND, GTOL2, LAST_LOSS, LAST_GN2, STEP, STEP_RES, INFO_*,
 //               SEGMENTS) and the outcome rules, all from their Rust definitions
 //   IS_FINITE   body of is_finite(v) for this precision
 //   MATH        real_exp, real_log, … (shaders/math_f32.wgsl or math_f64.wgsl)
@@ -20,6 +20,9 @@
 //   EVAL        `let loss`, `let g_i` at x: the objective graph, one `let` per node
 //   X_FINITE    every coordinate finite
 //   GRAD_NORM2  sum of g_i * g_i
+//   X_SAVE      `let xo_i = x_i` before the update; STEP the step's size (outcome.rs: the smaller
+//               of ‖x − xo‖∞ and ‖x − xp‖∞, xp the point before xo), X_PREV xp_i = xo_i;
+//               X_INF ‖x‖∞
 //   UPDATE      one optimizer step (x and slots from g_i)
 //   STORE       x and slots back to `state`
 //   WINDOW_*    the window record's per-coordinate lines (see below)
@@ -75,8 +78,17 @@ fn sigmoid(v: real) -> real {
     return real(1.0) / (real(1.0) + real_exp(-v));
 }
 
+// max(v, 0) + log1p(e^-|v|), with log1p(t) = log(1 + t)·t/((1 + t) − 1) (Goldberg, "What every
+// computer scientist should know about floating-point arithmetic", thm 4): accurate where
+// 1 + t rounds (softplus(-20) = 2.06e-9, not 0, in f32). CPU twin: problem::real::Real::func.
 fn softplus(v: real) -> real {
-    return max(v, real(0.0)) + real_log(real(1.0) + real_exp(-abs(v)));
+    let t = real_exp(-abs(v));
+    let u = real(1.0) + t;
+    var l = t;
+    if (u != real(1.0)) {
+        l = real_log(u) * (t / (u - real(1.0)));
+    }
+    return max(v, real(0.0)) + l;
 }
 
 @compute @workgroup_size({{WORKGROUP_SIZE}})
@@ -99,13 +111,21 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
     var gtol2: real;
     var last_loss: real;
     var last_gn2: real;
+    // The last step's size and step_tol·‖x‖∞ after it: the relative gradient rule needs the
+    // first below the second (none before the first step).
+    var last_step: real;
+    var step_res: real;
     if (steps_done == 0u) {
 {{INIT}}
+        last_step = real(1.0);
+        step_res = real(-1.0);
     } else {
 {{LOAD}}
         bound = state[base + BOUND];
         gtol2 = state[base + GTOL2];
         last_loss = state[base + LAST_LOSS];
+        last_step = state[base + STEP];
+        step_res = state[base + STEP_RES];
     }
     // WINDOW{
 {{WINDOW_DECLARE}}
@@ -139,7 +159,7 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         let gn2 = {{GRAD_NORM2}};
         if (steps_done == 0u) {
             bound = BLOWUP * max(abs(loss), real(1.0));
-            let gtol = max(GRAD_TOL_ABS, GRAD_TOL_REL * sqrt(gn2));
+            let gtol = GRAD_TOL_REL * sqrt(gn2);
             gtol2 = gtol * gtol;
         }
         // WINDOW{
@@ -188,13 +208,19 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         // One exit test per step (each `break` costs SIMD mask bookkeeping on CPU drivers);
         // the status keeps the rules' order: diverged, converged, max_steps.
         let diverged = !(is_finite(loss) && {{X_FINITE}} && abs(loss) <= bound);
-        let converged = gn2 <= gtol2;
+        // At a critical point to the run's precision: the gradient is small in absolute terms,
+        // or small against the first one while the steps no longer move x (outcome.rs).
+        let converged = gn2 <= GRAD_TOL_ABS2 || (gn2 <= gtol2 && last_step <= step_res);
         let at_max = steps_done >= params.max_steps;
         if (diverged || converged || at_max || k >= params.steps_this_dispatch || steps_done >= params.pause_at) {
             status = select(select(select(STATUS_RUNNING, STATUS_MAX_STEPS, at_max), STATUS_CONVERGED, converged), STATUS_DIVERGED, diverged);
             break;
         }
+{{X_SAVE}}
 {{UPDATE}}
+        last_step = {{STEP}};
+        step_res = STEP_TOL * {{X_INF}};
+{{X_PREV}}
         steps_done = steps_done + 1u;
         k = k + 1u;
     }
@@ -214,6 +240,8 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
     state[base + GTOL2] = gtol2;
     state[base + LAST_LOSS] = last_loss;
     state[base + LAST_GN2] = last_gn2;
+    state[base + STEP] = last_step;
+    state[base + STEP_RES] = step_res;
     info[ii + INFO_STATUS] = status;
     info[ii + INFO_STEPS] = steps_done;
 }

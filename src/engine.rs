@@ -44,5 +44,6 @@ pub fn execute_with_progress(plan: &Plan, backend: &dyn Backend, sel: &[Selectio
     let mut results = all.ok_or_else(|| Error::Other("the plan has no optimizer blocks".into()))?;
     let seconds = t.elapsed().as_secs_f64();
     crate::outcome::mark_stalled_points(&plan.objective, &mut results);
+    crate::outcome::judge_steps_left(plan, &mut results);
     Ok(Report { results, backend: backend.name(), adapter: backend.adapter().cloned(), seconds })
 }

@@ -3,19 +3,27 @@
 //! Every run ends with one [`Status`]. The rules (see [`crate::plan::Rules`]) are checked at
 //! every evaluated point x_k, k = 0, 1, …, in this order:
 //! 1. `diverged` — the loss or a coordinate is not finite, or |loss| > blowup·max(|loss₀|, 1);
-//! 2. `converged` — ‖∇f(x_k)‖₂ ≤ max(grad_tol_abs, grad_tol_rel·‖∇f(x₀)‖₂);
+//! 2. `converged` — x_k is a critical point to the precision the run can resolve:
+//!    ‖∇f(x_k)‖₂ ≤ grad_tol_abs, or ‖∇f(x_k)‖₂ ≤ grad_tol_rel·‖∇f(x₀)‖₂ *and* the step that
+//!    led to x_k moved no coordinate by more than step_tol·‖x_k‖∞ (a few roundings of x);
 //! 3. k = steps: the run is classified from its last steps by [`classify`].
 //!
 //! Otherwise the optimizer takes step k+1. `steps` in the results is k: the number of updates
-//! made (for `diverged`, the escape step). Since the test is on the gradient, a tiny learning
-//! rate never looks converged just because its steps are tiny.
+//! made (for `diverged`, the escape step).
 //!
-//! After the run, a `converged` run whose Hessian at its final point has a negative eigenvalue
-//! (a saddle or a maximum: see [`mark_stalled_points`]) becomes `stalled`.
+//! Why two gradient rules: an absolute tolerance is what "the gradient vanished" means, but
+//! f32 cannot always resolve it (‖g‖ cannot fall much below u·(the size of the terms summed):
+//! about 0.01 on the forum matrix). A tolerance relative to ‖g₀‖ alone says nothing about the
+//! slow directions: on x² + 10⁶y² from (1, 1) the y mode dies in 40 steps and takes ‖g‖ below
+//! 10⁻⁴‖g₀‖ while x has not moved. So the relative rule counts only once the steps have
+//! stopped mattering at the run's precision, which a run still crawling along x never does.
+//! A tiny learning rate cannot pass it either: its ‖g‖ stays near ‖g₀‖.
+//!
+//! After the run, a `converged` run whose final point is no minimum (a saddle, a maximum, or
+//! no critical point to the run's precision: see [`mark_stalled_points`]) becomes `stalled`.
 
 use crate::plan::{Rules, SEGMENTS};
 use crate::problem::expr::Objective;
-use crate::problem::linalg::{point_kind, symmetric_eigenvalues};
 use serde::Serialize;
 
 /// The first four are the shader's STATUS_* constants (keep in sync); the rest are what
@@ -34,13 +42,15 @@ pub enum Status {
     Cycling = 6,
     Chaotic = 7,
     Stalled = 8,
+    Escaping = 9,
 }
 
 impl Status {
-    pub const FINAL: [Status; 8] = [
+    pub const FINAL: [Status; 9] = [
         Status::Converged,
         Status::Diverged,
         Status::Diverging,
+        Status::Escaping,
         Status::Slow,
         Status::Cycling,
         Status::Chaotic,
@@ -58,12 +68,14 @@ impl Status {
             6 => Status::Cycling,
             7 => Status::Chaotic,
             8 => Status::Stalled,
+            9 => Status::Escaping,
             _ => Status::Running,
         }
     }
 
     /// Unstable for the threshold search (`[analysis.threshold]`): the run blew up, or was
-    /// still growing at `steps`. Every other final status is bounded, hence stable.
+    /// still growing at `steps`. Every other final status is bounded or descending, hence
+    /// stable in the learning rate's sense.
     pub fn is_unstable(self) -> bool {
         matches!(self, Status::Diverged | Status::Diverging)
     }
@@ -79,6 +91,7 @@ impl Status {
             Status::Cycling => "cycling",
             Status::Chaotic => "chaotic",
             Status::Stalled => "stalled",
+            Status::Escaping => "escaping",
         }
     }
 }
@@ -99,6 +112,19 @@ pub struct WindowRecord {
     pub turns: u32,
 }
 
+/// A run's state at its last point, as the kernel left it (plan::layout's tail).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunEnd {
+    pub loss: f64,
+    /// ‖g‖² at the last point.
+    pub gn2: f64,
+    /// (grad_tol_rel·‖g₀‖)².
+    pub gtol2: f64,
+    /// The last step's ‖Δx‖∞ and step_tol·‖x‖∞ after it.
+    pub step: f64,
+    pub step_res: f64,
+}
+
 /// The outcome of a run that reached `steps`, with its measurements.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Finding {
@@ -107,7 +133,8 @@ pub struct Finding {
     pub rate: f64,
     /// The period of a `cycling` run (0 otherwise).
     pub period: u32,
-    /// For `slow`: estimated further steps until ‖g‖ reaches the tolerance (NaN otherwise).
+    /// For `slow` runs whose ‖g‖ decays geometrically: estimated further steps until the run
+    /// converges (NaN otherwise).
     pub steps_left: f64,
 }
 
@@ -121,25 +148,38 @@ impl Finding {
 /// same number of steps (three whole periods).
 pub const RETURNS_FOR_PERIOD: u32 = 3;
 
+/// A geometric decay: every segment's ln(G_{i+1}/G_i) within this fraction of their mean.
+pub const GEOMETRIC_SPREAD: f64 = 0.1;
+
+/// ‖g‖ counts as level over the window when its segment maxima differ by at most this many
+/// roundings (a constant slope, as of x or softplus(x) for x ≫ 0, gives the same ‖g‖ to the
+/// last bits; a slow decay seen through f32 rounding noise does not).
+pub const LEVEL_ULPS: f64 = 64.0;
+
 /// Classify a run that reached `steps` from its window record (README "Outcomes"). G_1..G_8
 /// are the segments' largest ‖g‖; the trend is *steady* when G strictly increases or strictly
 /// decreases and the last segment's change ln(G_8/G_7) is at least a quarter of the average
-/// ln(G_8/G_1)/7 (a geometric rate, not one settling onto a limit). In this order:
+/// ln(G_8/G_1)/7 (a geometric rate, not one settling onto a limit). The loss *fell* when it
+/// never rose in the window and ended lower by more than rounding (`Rules::loss_changed`); it
+/// is *flat* when its change over the window is within rounding. In this order:
 /// 1. `cycling` — the point came back within cycle_tol after the same p ≥ 2 steps three times
 ///    (p ≤ max_period), and the trend is not steady (a run settling onto its cycle);
 /// 2. `diverging` — G strictly increases, and either the loss at the end is above the loss at
 ///    the window's start or the run oscillates (the gradient turns against the previous one at
 ///    ≥ 1/4 of the window's steps: instability past lr < 2/λ_max sets in through an eigenvalue
 ///    −1 of the step map, while slow modes can keep lowering the loss);
-/// 3. `slow` — G strictly decreases; `steps_left` = ln(gtol/‖g‖)/ln(rate);
-/// 4. `cycling` — a period p ≥ 2 as in 1;
-/// 5. `stalled` — the point no longer moves (period 1, although ‖g‖ > tol), or the loss never
-///    rose in the window (a plateau, or a saddle left very slowly: ‖g‖ may grow there, but
-///    without oscillating);
-/// 6. `chaotic` — bounded, no trend, no period.
+/// 3. `escaping` — the run does not oscillate, and the loss never rose while G strictly
+///    increases, or the loss fell with G level (within 64 roundings): the run leaves a saddle, a maximum or a plateau, or descends at a steady
+///    slope with no minimum in sight (x, softplus(x) from x ≫ 0);
+/// 4. `slow` — G strictly decreases, or the loss fell (still descending, G falling unevenly);
+///    `steps_left` only where the decay is geometric (see [`steps_left`]);
+/// 5. `cycling` — a period p ≥ 2 as in 1;
+/// 6. `stalled` — the loss is flat, and either the point no longer moves (period 1) or the
+///    loss never rose: the steps are below x's precision, or a true plateau;
+/// 7. `chaotic` — bounded, no trend, no period.
 ///
 /// `rate` = (G_8/G_1)^(1/(7·segment_len)): the geometric mean per-step factor of ‖g‖.
-pub fn classify(rec: &WindowRecord, last_loss: f64, last_gn2: f64, gtol2: f64, segment_len: u32) -> Finding {
+pub fn classify(rec: &WindowRecord, end: &RunEnd, rules: &Rules, segment_len: u32) -> Finding {
     if segment_len == 0 {
         return Finding::plain(Status::MaxSteps);
     }
@@ -151,29 +191,54 @@ pub fn classify(rec: &WindowRecord, last_loss: f64, last_gn2: f64, gtol2: f64, s
     let decreasing = g.windows(2).all(|w| w[1] < w[0]);
     let average = (last / first).ln() / (n - 1) as f64;
     let steady = (increasing || decreasing) && (g[n - 1] / g[n - 2]).ln() / average >= 0.25;
+    let (g_min, g_max) = g.iter().fold((f64::INFINITY, 0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let level = g_max <= (1.0 + LEVEL_ULPS * rules.unit_roundoff) * g_min;
+    let changed = rules.loss_changed(rec.loss_start, end.loss);
+    let fell = !rec.loss_rose && changed && end.loss < rec.loss_start;
     let period = rec.returns >= RETURNS_FOR_PERIOD;
     let oscillating = rec.turns as f64 >= 0.25 * (SEGMENTS * segment_len) as f64;
     let with = |status, period, steps_left| Finding { status, rate, period, steps_left };
     if period && rec.period > 1 && !steady {
         with(Status::Cycling, rec.period, f64::NAN)
-    } else if increasing && (last_loss > rec.loss_start || oscillating) {
+    } else if increasing && (end.loss > rec.loss_start || oscillating) {
         with(Status::Diverging, 0, f64::NAN)
-    } else if decreasing {
-        let left = ((gtol2.sqrt() / last_gn2.sqrt()).ln() / rate.ln()).ceil().max(1.0);
-        with(Status::Slow, 0, left)
+    } else if !oscillating && ((!rec.loss_rose && increasing) || (fell && level && !decreasing)) {
+        with(Status::Escaping, 0, f64::NAN)
+    } else if decreasing || fell {
+        with(Status::Slow, 0, steps_left(&g, rate, end, rules))
     } else if period && rec.period > 1 {
         with(Status::Cycling, rec.period, f64::NAN)
-    } else if period || !rec.loss_rose {
+    } else if !changed && (period || !rec.loss_rose) {
         with(Status::Stalled, 0, f64::NAN)
     } else {
         with(Status::Chaotic, 0, f64::NAN)
     }
 }
 
+/// Further steps until a slow run converges, ⌈ln(tol/‖g‖)/ln(rate)⌉, where the segment maxima
+/// G decay geometrically: every ln(G_{i+1}/G_i) within [`GEOMETRIC_SPREAD`] of their mean
+/// (a slowest mode left alone, as GD near a minimum). Elsewhere NaN: a decay that slows down
+/// (x³, softplus, a fast mode still dying out) would be extrapolated far too short. The
+/// tolerance is the one that will end the run: the relative one where the steps will have
+/// stopped mattering by then (they shrink with ‖g‖), else the absolute one.
+pub fn steps_left(g: &[f64; SEGMENTS as usize], rate: f64, end: &RunEnd, rules: &Rules) -> f64 {
+    let d: Vec<f64> = g.windows(2).map(|w| (w[1] / w[0]).ln()).collect();
+    let mean = d.iter().sum::<f64>() / d.len() as f64;
+    let geometric = mean < 0.0 && d.iter().all(|v| (v - mean).abs() <= GEOMETRIC_SPREAD * mean.abs());
+    if !geometric {
+        return f64::NAN;
+    }
+    let g_now = end.gn2.sqrt();
+    let rel = end.gtol2.sqrt();
+    let rel_ends = rel > rules.grad_tol_abs && rel < g_now && end.step * (rel / g_now) <= end.step_res;
+    let tol = if rel_ends { rel } else { rules.grad_tol_abs };
+    ((tol / g_now).ln() / rate.ln()).ceil().max(1.0)
+}
+
 /// The outcome of a finished run from the kernel's raw status (1, 2 or 3) and state.
-pub fn finish(raw: Status, rec: &WindowRecord, last_loss: f64, last_gn2: f64, gtol2: f64, rules: &Rules, steps: u32) -> Finding {
+pub fn finish(raw: Status, rec: &WindowRecord, end: &RunEnd, rules: &Rules, steps: u32) -> Finding {
     match raw {
-        Status::MaxSteps => classify(rec, last_loss, last_gn2, gtol2, rules.window_of(steps).1),
+        Status::MaxSteps => classify(rec, end, rules, rules.window_of(steps).1),
         s => Finding::plain(s),
     }
 }
@@ -260,8 +325,8 @@ impl Results {
         self.x.extend(other.x);
     }
 
-    pub fn counts(&self) -> [(Status, u64); 8] {
-        let mut c = [0u64; 9];
+    pub fn counts(&self) -> [(Status, u64); Status::FINAL.len()] {
+        let mut c = [0u64; Status::FINAL.len() + 1];
         for s in &self.status {
             c[*s as usize] += 1;
         }
@@ -269,25 +334,65 @@ impl Results {
     }
 }
 
-/// Whether the Hessian at a point has a clearly negative eigenvalue (a saddle or a maximum).
-fn has_descent_direction(eigenvalues: &[f64]) -> bool {
-    matches!(point_kind(eigenvalues), "saddle" | "maximum")
+/// Keep a slow run's `steps_left` only where the rate it extrapolates is the run's last:
+/// - GD on a constant Hessian (see [`crate::plan::Plan::step_curvature`]): every mode decays
+///   by |1 − lr·λᵢ| per step, so the estimate holds when the measured rate is the slowest
+///   mode's (within 1 % in ln). A faster measured rate means a slower mode still hides under a
+///   fast one (the standardised regression at lr 1e-9): no estimate.
+/// - Otherwise: when the run has already decayed through [`E_FOLDINGS_SEEN`] e-foldings at
+///   this rate, 1/|ln rate| < steps/8. A power law ‖g‖ ∝ k^−p (x³: p = 2, softplus: p = 1)
+///   looks geometric over any short window, with 1/|ln rate| = k/p, so it never passes.
+pub fn judge_steps_left(plan: &crate::plan::Plan, r: &mut Results) {
+    for i in 0..r.len() {
+        if r.status[i] != Status::Slow || r.steps_left[i].is_nan() {
+            continue;
+        }
+        let (bi, local) = plan.locate(r.run[i]).expect("result ids come from the plan");
+        let block = &plan.blocks[bi];
+        let curvature = (block.optimizer == crate::method::OptimizerKind::Gd).then(|| plan.step_curvature(block, local)).flatten();
+        let rate = r.rate[i];
+        let holds = match curvature {
+            Some(ev) => {
+                let lr = block.axis_value(local, 0);
+                let top = ev.iter().fold(0f64, |m, v| m.max(v.abs()));
+                let slowest = ev.iter().filter(|&&l| l.abs() > 1e-12 * top).map(|l| (1.0 - lr * l).abs()).fold(0f64, f64::max);
+                (rate.ln() / slowest.ln() - 1.0).abs() <= 0.01
+            }
+            None => 1.0 / rate.ln().abs() < r.steps[i] as f64 / E_FOLDINGS_SEEN,
+        };
+        if !holds {
+            r.steps_left[i] = f64::NAN;
+        }
+    }
 }
 
-/// Relabel `converged` runs that stopped at a saddle or a maximum as `stalled` (the gradient
-/// vanished, but the point is not a minimum). The Hessian is evaluated in f64 at each such
-/// run's final point; when it is constant (quadratics, least squares) only once.
+/// See [`judge_steps_left`].
+pub const E_FOLDINGS_SEEN: f64 = 8.0;
+
+/// Whether a converged run's final point x is no minimum: a saddle or a maximum, or no
+/// critical point at all to the run's precision ([`Objective::critical_point`]).
+fn not_a_minimum(obj: &Objective, x: &[f64]) -> bool {
+    matches!(obj.critical_point(x).0, "saddle" | "maximum" | "not_critical")
+}
+
+/// Relabel `converged` runs whose final point is not a minimum as `stalled`: a saddle or a
+/// maximum (the gradient vanished there), or a point where the gradient fell below the
+/// tolerance without being at a critical point (a plateau such as a saturated sigmoid's, or
+/// the flat approach to a degenerate point such as x³'s at 0). The Hessian is evaluated in f64
+/// at each such run's final point; where it is constant (quadratics, least squares) and has
+/// no negative eigenvalue, nowhere.
 pub fn mark_stalled_points(obj: &Objective, r: &mut Results) {
+    use crate::problem::linalg::{point_kind, symmetric_eigenvalues};
     use rayon::prelude::*;
     if let Some(h) = obj.constant_hessian() {
-        if !has_descent_direction(&symmetric_eigenvalues(h)) {
+        if !matches!(point_kind(&symmetric_eigenvalues(h)), "saddle" | "maximum") {
             return;
         }
     }
     let d = r.dim;
     let (x, status) = (&r.x, &mut r.status);
     status.par_iter_mut().enumerate().with_min_len(1024).for_each(|(i, s)| {
-        if *s == Status::Converged && has_descent_direction(&symmetric_eigenvalues(obj.hessian_f64(&x[i * d..(i + 1) * d]))) {
+        if *s == Status::Converged && not_a_minimum(obj, &x[i * d..(i + 1) * d]) {
             *s = Status::Stalled;
         }
     });

@@ -107,12 +107,15 @@ fn layout_and_status_constants_are_the_rust_ones() {
         let want: Vec<(String, usize)> = [
             ("STRIDE", layout.stride()),
             ("WIN", layout.window_at()),
+            ("PREV", layout.prev_at()),
             ("SEG", layout.segments_at()),
             ("LOSS_START", layout.loss_start_at()),
             ("BOUND", layout.bound_at()),
             ("GTOL2", layout.gtol2_at()),
             ("LAST_LOSS", layout.last_loss_at()),
             ("LAST_GN2", layout.last_gn2_at()),
+            ("STEP", layout.step_at()),
+            ("STEP_RES", layout.step_res_at()),
             ("INFO_STRIDE", INFO_STRIDE),
             ("SEGMENTS", SEGMENTS as usize),
             ("STATUS_RUNNING", Status::Running as usize),
@@ -127,9 +130,10 @@ fn layout_and_status_constants_are_the_rust_ones() {
         for (name, v) in want {
             assert_eq!(value(&name) as usize, v, "{name} for {}", kind.name());
         }
-        // The state's parts tile it: x, slots, record, 4 bookkeeping reals.
-        assert_eq!(layout.window_at(), obj.dim() + layout.slots.len());
-        assert_eq!(layout.loss_start_at() + 1 + 4, layout.stride());
+        // The state's parts tile it: x, slots, record, 6 bookkeeping reals.
+        assert_eq!(layout.prev_at(), obj.dim() + layout.slots.len());
+        assert_eq!(layout.window_at(), layout.prev_at() + obj.dim());
+        assert_eq!(layout.loss_start_at() + 1 + 6, layout.stride());
     }
     // Indices into state and info go through the named constants only.
     let template = gdsweep::kernel::TEMPLATE;
@@ -150,5 +154,5 @@ fn slots_are_laid_out_by_name() {
     let layout = StateLayout::new(&b, 2, true);
     let names: Vec<&str> = layout.slots.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["v0", "v1", "lr_now"]);
-    assert_eq!(layout.stride(), 2 + 3 + (2 * 2 + 1 + 8 + 1) + 4);
+    assert_eq!(layout.stride(), 2 + 3 + 2 + (2 * 2 + 1 + 8 + 1) + 6);
 }

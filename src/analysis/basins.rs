@@ -9,13 +9,14 @@
 //! - **Classification.** At each centre the symbolic Hessian is evaluated in f64 and its
 //!   eigenvalues computed (cyclic Jacobi rotations; Golub & Van Loan, Matrix Computations §8.5).
 //!   `minimum` if all are > ε, `maximum` if all < −ε, `saddle` if some are > ε and some < −ε,
-//!   else `degenerate`, with ε = 1e-8·max(1, max|λ|). The local GD threshold is 2/λ_max
+//!   else `degenerate`, with ε = 1e-8·max(1, max|λ|); `not_critical` where the Hessian
+//!   changes by more than 10 % over the Newton step (see `Objective::critical_point`: the
+//!   point is no critical point to the run's precision). The local GD threshold is 2/λ_max
 //!   (GD is locally stable at a minimum iff lr < 2/λ_max).
 //! - **Entropy.** Per optimizer and lr, H = −Σ p_b ln p_b over the basins' fractions of the
 //!   group's converged runs (0 for one basin; ln k for k equally likely ones).
 
 use crate::problem::expr::Objective;
-use crate::problem::linalg::{point_kind, symmetric_eigenvalues};
 use crate::outcome::{Results, Status};
 use crate::plan::Plan;
 
@@ -74,8 +75,7 @@ pub fn find(obj: &Objective, r: &Results, tolerance: f64) -> BasinMap {
         .zip(counts)
         .enumerate()
         .map(|(id, (centre, count))| {
-            let eigenvalues = symmetric_eigenvalues(obj.hessian_f64(&centre));
-            let kind = point_kind(&eigenvalues);
+            let (kind, eigenvalues) = obj.critical_point(&centre);
             let lmax = eigenvalues.last().copied().unwrap_or(0.0);
             Basin {
                 id,
@@ -138,20 +138,4 @@ pub fn group_counts(plan: &Plan, r: &Results, map: &BasinMap) -> Vec<GroupRow> {
         }
     }
     rows
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jacobi_eigenvalues() {
-        let ev = symmetric_eigenvalues(vec![vec![2.0, 1.0], vec![1.0, 2.0]]);
-        assert!((ev[0] - 1.0).abs() < 1e-12 && (ev[1] - 3.0).abs() < 1e-12, "{ev:?}");
-        let ev = symmetric_eigenvalues(vec![vec![4.0, 1.0, 0.5], vec![1.0, -3.0, 0.2], vec![0.5, 0.2, 1.0]]);
-        let trace: f64 = ev.iter().sum();
-        assert!((trace - 2.0).abs() < 1e-10);
-        assert!(ev[0] < 0.0 && ev[2] > 4.0, "{ev:?}");
-        assert_eq!(symmetric_eigenvalues(vec![vec![-5.0]]), vec![-5.0]);
-    }
 }

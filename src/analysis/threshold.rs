@@ -53,7 +53,6 @@
 //! There is no theory column for schedules, gradient clipping, adaptive optimizers, or a Hessian
 //! that varies or has a negative eigenvalue (then no lr is stable along that direction).
 
-use crate::problem::linalg::symmetric_eigenvalues;
 use crate::backend::Backend;
 use crate::engine::execute;
 use crate::error::Result;
@@ -299,23 +298,11 @@ pub fn search(plan: &Plan, backend: &dyn Backend, r: &Results, spec: &ThresholdS
 /// lr_theory of a group (see the module docs), where its Hessian is constant and its optimizer
 /// has a known stability bound.
 pub fn theory(plan: &Plan, block: &Block, rest: u64) -> Option<f64> {
-    let h = plan.objective.constant_hessian()?;
-    if block.schedule.is_some() {
-        return None;
-    }
-    let value = |name: &str| block.hyper_index(name).map(|k| block.axis_value(rest, 1 + k));
-    if value("clip_norm").is_some_and(f64::is_finite) {
-        return None;
-    }
+    let ev = plan.step_curvature(block, rest)?;
     // The method's own bound (method::<kind>::METHOD.stability): lr < factor/λ_max.
+    let value = |name: &str| block.hyper_index(name).map(|k| block.axis_value(rest, 1 + k));
     let factor = (block.optimizer.method().stability?)(&value)?;
-    let wd = value("weight_decay").unwrap_or(0.0);
-    let vars = &plan.objective.vars;
-    let s: Vec<f64> = vars.iter().map(|v| value(&format!("lr_scale_{v}")).unwrap_or(1.0).sqrt()).collect();
-    let d = vars.len();
-    let m = (0..d).map(|i| (0..d).map(|j| s[i] * (h[i][j] + if i == j { wd } else { 0.0 }) * s[j]).collect()).collect();
-    let ev = symmetric_eigenvalues(m);
-    let (lo, hi) = (ev[0], ev[d - 1]);
+    let (lo, hi) = (ev[0], ev[ev.len() - 1]);
     (hi > 0.0 && lo >= -1e-12 * hi).then(|| factor / hi)
 }
 

@@ -72,7 +72,7 @@ pub fn compare(plan: &Plan, gpu: &Results, cpu: &Results) -> Verdict {
         let grid_edge = (i > 0 && differs_from(i - 1)) || (i + 1 < n && differs_from(i + 1));
         let late = |s: Status, steps: u32| matches!(s, Status::Converged | Status::Diverged) && steps >= near_end;
         let step_edge = late(g, gpu.steps[i]) || late(c, cpu.steps[i]);
-        let bounded = |s: Status| matches!(s, Status::Slow | Status::Cycling | Status::Chaotic | Status::Stalled);
+        let bounded = |s: Status| matches!(s, Status::Slow | Status::Escaping | Status::Cycling | Status::Chaotic | Status::Stalled);
         let settling = g != c && bounded(g) && bounded(c);
         let same = g == c;
         if grid_edge || step_edge || settling {

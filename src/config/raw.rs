@@ -97,6 +97,7 @@ pub(super) struct RawRun {
     pub(super) backend: Option<Spanned<String>>,
     pub(super) grad_tol_abs: Option<Spanned<f64>>,
     pub(super) grad_tol_rel: Option<Spanned<f64>>,
+    pub(super) step_tol: Option<Spanned<f64>>,
     pub(super) blowup: Option<Spanned<f64>>,
     pub(super) steps_per_dispatch: Option<Spanned<i64>>,
     pub(super) window: Option<Spanned<i64>>,

@@ -21,6 +21,7 @@ pub(super) fn run_table(cx: &Ctx, raw: Option<RawRun>, ov: Overrides) -> Result<
         backend: None,
         grad_tol_abs: None,
         grad_tol_rel: None,
+        step_tol: None,
         blowup: None,
         steps_per_dispatch: None,
         window: None,
@@ -75,6 +76,9 @@ pub(super) fn run_table(cx: &Ctx, raw: Option<RawRun>, ov: Overrides) -> Result<
     }
     if let Some(s) = &run.grad_tol_rel {
         rules.grad_tol_rel = cx.non_negative(s, "run.grad_tol_rel", None)?;
+    }
+    if let Some(s) = &run.step_tol {
+        rules.step_tol = cx.non_negative(s, "run.step_tol", None)?;
     }
     if let Some(s) = &run.blowup {
         rules.blowup = cx.non_negative(s, "run.blowup", Some(1.0))?;

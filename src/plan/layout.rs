@@ -7,12 +7,13 @@
 //! |---|---|
 //! | dim | x |
 //! | slots | the method's slots, then the schedule's (see [`crate::method`]) |
+//! | dim | the point before the last step (`PREV`: the two-step test of the convergence rule) |
 //! | dim | window record, where runs are classified: the anchor point (`WIN`) |
 //! | 1 | the anchor tolerance |
 //! | dim | the previous gradient |
 //! | [`SEGMENTS`] | each window segment's largest ‖g‖² (`SEG`) |
 //! | 1 | the loss at the window's first point |
-//! | 4 | the blow-up bound, the gradient tolerance², the last loss, the last ‖g‖² |
+//! | 6 | the blow-up bound, the relative gradient tolerance², the last loss, the last ‖g‖², the last step's size (see [`crate::outcome`]), the step resolution step_tol·‖x‖∞ |
 //!
 //! `info[INFO_STRIDE·i ..]`: the [`Info`] fields, u32 each.
 
@@ -105,7 +106,7 @@ impl StateLayout {
 
     /// Reals per run.
     pub fn stride(&self) -> usize {
-        self.dim + self.slots.len() + if self.windowed { Self::window_reals(self.dim) } else { 0 } + 4
+        2 * self.dim + self.slots.len() + if self.windowed { Self::window_reals(self.dim) } else { 0 } + Self::TAIL
     }
 
     /// The first slot (`state[base + dim + k]` is slot k).
@@ -113,10 +114,15 @@ impl StateLayout {
         self.dim
     }
 
+    /// The point before the last step (`PREV`).
+    pub fn prev_at(&self) -> usize {
+        self.dim + self.slots.len()
+    }
+
     /// The window record's anchor point (`WIN`); the anchor tolerance follows it at WIN + dim,
     /// the previous gradient at WIN + dim + 1.
     pub fn window_at(&self) -> usize {
-        self.dim + self.slots.len()
+        self.prev_at() + self.dim
     }
 
     /// The segment maxima (`SEG`); the loss at the window's start follows at SEG + SEGMENTS.
@@ -128,16 +134,25 @@ impl StateLayout {
         self.segments_at() + SEGMENTS as usize
     }
 
+    /// Reals after the window record: bound, gtol2, last loss, last ‖g‖², step, step resolution.
+    const TAIL: usize = 6;
+
     pub fn bound_at(&self) -> usize {
-        self.stride() - 4
+        self.stride() - 6
     }
     pub fn gtol2_at(&self) -> usize {
-        self.stride() - 3
+        self.stride() - 5
     }
     pub fn last_loss_at(&self) -> usize {
-        self.stride() - 2
+        self.stride() - 4
     }
     pub fn last_gn2_at(&self) -> usize {
+        self.stride() - 3
+    }
+    pub fn step_at(&self) -> usize {
+        self.stride() - 2
+    }
+    pub fn step_res_at(&self) -> usize {
         self.stride() - 1
     }
 }

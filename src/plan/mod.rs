@@ -48,9 +48,15 @@ pub const DEFAULT_MAX_PERIOD: u32 = 64;
 /// When a run stops. Documented in README.md ("Outcomes").
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Rules {
-    /// Converged when ‖g‖₂ ≤ max(grad_tol_abs, grad_tol_rel·‖g₀‖₂).
+    /// Converged when ‖g‖₂ ≤ grad_tol_abs, or when ‖g‖₂ ≤ grad_tol_rel·‖g₀‖₂ and the last step
+    /// moved x by at most step_tol·‖x‖∞ in every coordinate (the steps have stopped mattering
+    /// at the run's precision: see [`crate::outcome`]).
     pub grad_tol_abs: f64,
     pub grad_tol_rel: f64,
+    pub step_tol: f64,
+    /// The unit roundoff u of the run precision (2⁻²⁴ or 2⁻⁵³): changes of the loss below
+    /// [`Rules::LOSS_ULPS`]·u·|loss| over the window cannot be told from rounding.
+    pub unit_roundoff: f64,
     /// Diverged when the loss or a coordinate is not finite, or |loss| > blowup·max(|loss₀|, 1).
     pub blowup: f64,
     /// Runs still going at `steps` are classified from their last `window` steps
@@ -63,11 +69,19 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// Roundings a loss change over the window must exceed to count as a change.
+    pub const LOSS_ULPS: f64 = 16.0;
+    /// The default step tolerance, in roundings of x: a step of a few ulps is rounding noise.
+    pub const STEP_ULPS: f64 = 4.0;
+
     pub fn defaults(p: Precision) -> Rules {
+        let u = p.unit_roundoff();
         match p {
             Precision::F32 => Rules {
                 grad_tol_abs: 1e-5,
                 grad_tol_rel: 1e-4,
+                step_tol: Self::STEP_ULPS * u,
+                unit_roundoff: u,
                 blowup: 1e10,
                 window: DEFAULT_WINDOW,
                 max_period: DEFAULT_MAX_PERIOD,
@@ -76,12 +90,19 @@ impl Rules {
             Precision::F64 => Rules {
                 grad_tol_abs: 1e-10,
                 grad_tol_rel: 1e-8,
+                step_tol: Self::STEP_ULPS * u,
+                unit_roundoff: u,
                 blowup: 1e10,
                 window: DEFAULT_WINDOW,
                 max_period: DEFAULT_MAX_PERIOD,
                 cycle_tol: 1e-9,
             },
         }
+    }
+
+    /// Whether a loss change from `a` to `b` is larger than rounding can make it.
+    pub fn loss_changed(&self, a: f64, b: f64) -> bool {
+        (a - b).abs() > Self::LOSS_ULPS * self.unit_roundoff * a.abs().max(b.abs())
     }
 
     /// The classification window of a run of `steps` steps: (first step in it, segment length).
@@ -264,6 +285,27 @@ impl Plan {
             .iter()
             .position(|b| id >= b.first_run && id < b.first_run + b.runs)
             .map(|i| (i, id - self.blocks[i].first_run))
+    }
+
+    /// The eigenvalues (ascending) of the curvature a step of run `local` of `block` sees,
+    /// S(H + wd·I)S with S = diag(√lr_scale_<var>) and wd the L2 weight decay: where the
+    /// objective's Hessian H is constant, the block has no schedule and no clipping. None
+    /// otherwise (the step map is then not one linear map).
+    pub fn step_curvature(&self, block: &Block, local: u64) -> Option<Vec<f64>> {
+        let h = self.objective.constant_hessian()?;
+        if block.schedule.is_some() {
+            return None;
+        }
+        let value = |name: &str| block.hyper_index(name).map(|k| block.axis_value(local, 1 + k));
+        if value("clip_norm").is_some_and(f64::is_finite) {
+            return None;
+        }
+        let wd = value("weight_decay").unwrap_or(0.0);
+        let vars = &self.objective.vars;
+        let s: Vec<f64> = vars.iter().map(|v| value(&format!("lr_scale_{v}")).unwrap_or(1.0).sqrt()).collect();
+        let d = vars.len();
+        let m = (0..d).map(|i| (0..d).map(|j| s[i] * (h[i][j] + if i == j { wd } else { 0.0 }) * s[j]).collect()).collect();
+        Some(crate::problem::linalg::symmetric_eigenvalues(m))
     }
 
     /// Where each real of a block's per-run state lies (see [`layout`]).

@@ -1,4 +1,5 @@
-//! The small dense linear algebra of the analyses: eigenvalues of Hessians (a few variables).
+//! The small dense linear algebra of the analyses: eigenvalues of Hessians and Newton steps
+//! (a few variables).
 
 /// Eigenvalues of a symmetric matrix, ascending (cyclic Jacobi rotations).
 pub fn symmetric_eigenvalues(mut a: Vec<Vec<f64>>) -> Vec<f64> {
@@ -53,5 +54,56 @@ pub fn point_kind(eigenvalues: &[f64]) -> &'static str {
         "saddle"
     } else {
         "degenerate"
+    }
+}
+
+/// The solution of a·x = b (Gaussian elimination with partial pivoting); None where a is
+/// singular to working precision.
+pub fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let n = b.len();
+    let scale = a.iter().flatten().fold(0f64, |m, v| m.max(v.abs()));
+    for c in 0..n {
+        let p = (c..n).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;
+        if !(a[p][c].abs() > 1e-14 * scale) {
+            return None;
+        }
+        a.swap(c, p);
+        b.swap(c, p);
+        for r in c + 1..n {
+            let f = a[r][c] / a[c][c];
+            for k in c..n {
+                a[r][k] -= f * a[c][k];
+            }
+            b[r] -= f * b[c];
+        }
+    }
+    let mut x = vec![0.0; n];
+    for r in (0..n).rev() {
+        let s: f64 = (r + 1..n).map(|k| a[r][k] * x[k]).sum();
+        x[r] = (b[r] - s) / a[r][r];
+    }
+    Some(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jacobi_eigenvalues() {
+        let ev = symmetric_eigenvalues(vec![vec![2.0, 1.0], vec![1.0, 2.0]]);
+        assert!((ev[0] - 1.0).abs() < 1e-12 && (ev[1] - 3.0).abs() < 1e-12, "{ev:?}");
+        let ev = symmetric_eigenvalues(vec![vec![4.0, 1.0, 0.5], vec![1.0, -3.0, 0.2], vec![0.5, 0.2, 1.0]]);
+        let trace: f64 = ev.iter().sum();
+        assert!((trace - 2.0).abs() < 1e-10);
+        assert!(ev[0] < 0.0 && ev[2] > 4.0, "{ev:?}");
+        assert_eq!(symmetric_eigenvalues(vec![vec![-5.0]]), vec![-5.0]);
+    }
+
+    #[test]
+    fn solve_needs_pivoting_and_refuses_singular() {
+        let x = solve(vec![vec![0.0, 2.0], vec![3.0, 1.0]], vec![4.0, 5.0]).unwrap();
+        assert!((x[0] - 1.0).abs() < 1e-15 && (x[1] - 2.0).abs() < 1e-15, "{x:?}");
+        assert_eq!(solve(vec![vec![1.0, 2.0], vec![2.0, 4.0]], vec![1.0, 1.0]), None);
     }
 }

@@ -73,6 +73,13 @@ impl Precision {
             Precision::F64 => 8,
         }
     }
+    /// The unit roundoff u = 2⁻ᵖ (half an ulp of 1): 2⁻²⁴ for f32, 2⁻⁵³ for f64.
+    pub fn unit_roundoff(self) -> f64 {
+        match self {
+            Precision::F32 => f32::EPSILON as f64 / 2.0,
+            Precision::F64 => f64::EPSILON / 2.0,
+        }
+    }
     /// Round an f64 to this precision (the value the run really uses).
     pub fn round(self, v: f64) -> f64 {
         match self {
@@ -168,7 +175,12 @@ macro_rules! real_impl {
                     Func::Abs => v.abs(),
                     Func::Tanh => v.tanh(),
                     Func::Sigmoid => 1.0 / (1.0 + (-v).exp()),
-                    Func::Softplus => v.max(0.0) + (1.0 + (-v.abs()).exp()).ln(),
+                    // max(v, 0) + log1p(e^−|v|), log1p in Goldberg's form (as the shader's).
+                    Func::Softplus => {
+                        let t = (-v.abs()).exp();
+                        let u = 1.0 + t;
+                        v.max(0.0) + if u == 1.0 { t } else { u.ln() * (t / (u - 1.0)) }
+                    }
                     Func::Sign => {
                         if v > 0.0 {
                             1.0

@@ -18,7 +18,7 @@ use super::tape::{Op, Tape};
 use crate::method::knobs::{self, CpuKnobStep, Knobs};
 use crate::method::lanes::{CpuStep, LANES, V};
 use crate::method::SlotInit;
-use crate::outcome::{finish, Finding, Results, Status, WindowRecord};
+use crate::outcome::{finish, Finding, Results, RunEnd, Status, WindowRecord};
 use crate::plan::{Block, Rules, Selection, StateLayout, SEGMENTS};
 
 
@@ -28,8 +28,10 @@ pub struct Kernel<'a, F: Real> {
     pub block: &'a Block,
     pub dim: usize,
     pub max_steps: u32,
-    pub grad_tol_abs: F,
+    /// grad_tol_abs², grad_tol_rel and step_tol at the run precision (see [`Rules`]).
+    pub grad_tol_abs2: F,
     pub grad_tol_rel: F,
+    pub step_tol: F,
     pub blowup: F,
     pub rules: Rules,
     /// The classification window: first step, segment length (0: none).
@@ -55,8 +57,9 @@ impl<'a, F: Real> Kernel<'a, F> {
             block,
             dim,
             max_steps,
-            grad_tol_abs: F::from_f64(rules.grad_tol_abs),
+            grad_tol_abs2: F::from_f64(rules.grad_tol_abs * rules.grad_tol_abs),
             grad_tol_rel: F::from_f64(rules.grad_tol_rel),
+            step_tol: F::from_f64(rules.step_tol),
             blowup: F::from_f64(rules.blowup),
             rules: *rules,
             window_start,
@@ -82,6 +85,12 @@ struct Lanes<F: Real> {
     bound: V<F>,
     gtol2: V<F>,
     gn2: V<F>,
+    /// The last step's ‖Δx‖∞ and step_tol·‖x‖∞ after it (the shader's `last_step`, `step_res`).
+    last_step: V<F>,
+    step_res: V<F>,
+    /// x before the update and the point before that (the shader's `xo{j}`, `xp{j}`).
+    xo: Vec<V<F>>,
+    xp: Vec<V<F>>,
     /// The gradient plus weight decay, per coordinate (the shader's `gd{j}`).
     gd: Vec<V<F>>,
     steps_done: [u32; LANES],
@@ -131,6 +140,10 @@ impl<F: Real> Lanes<F> {
             bound: z,
             gtol2: z,
             gn2: z,
+            last_step: z,
+            step_res: z,
+            xo: vec![z; k.dim],
+            xp: vec![z; k.dim],
             gd: vec![z; k.dim],
             steps_done: [0; LANES],
             slot_of: [usize::MAX; LANES],
@@ -164,6 +177,7 @@ impl<F: Real> Lanes<F> {
         }
         for j in 0..k.dim {
             self.regs[k.tape.vars[j] as usize][lane] = value(1 + h + j);
+            self.xp[j][lane] = value(1 + h + j);
         }
         knobs::cpu_lrj(&k.knobs, &self.lr, &self.hyper, &mut self.lrj, Some(lane));
         for (s, slot) in k.layout.slots.iter().enumerate() {
@@ -176,6 +190,8 @@ impl<F: Real> Lanes<F> {
                 }
             };
         }
+        self.last_step[lane] = F::from_f64(1.0);
+        self.step_res[lane] = F::from_f64(-1.0);
         self.steps_done[lane] = 0;
         self.slot_of[lane] = pos;
         self.hold[lane] = true;
@@ -333,7 +349,8 @@ impl<F: Real> Lanes<F> {
         }
         let mut ev = false;
         for i in 0..LANES {
-            ev |= (self.steps_done[i] == 0) | !ok[i] | (self.gn2[i] <= self.gtol2[i]) | (self.steps_done[i] >= until);
+            let converged = (self.gn2[i] <= k.grad_tol_abs2) | ((self.gn2[i] <= self.gtol2[i]) & (self.last_step[i] <= self.step_res[i]));
+            ev |= (self.steps_done[i] == 0) | !ok[i] | converged | (self.steps_done[i] >= until);
         }
         ev
     }
@@ -465,8 +482,14 @@ impl<F: Real> Lanes<F> {
                         loss_rose: self.loss_rose[lane] != 0,
                         turns: self.turns[lane],
                     };
-                    out.finding[pos] =
-                        finish(status, &rec, loss.to_f64(), gn2.to_f64(), self.gtol2[lane].to_f64(), &k.rules, k.max_steps);
+                    let end = RunEnd {
+                        loss: loss.to_f64(),
+                        gn2: gn2.to_f64(),
+                        gtol2: self.gtol2[lane].to_f64(),
+                        step: self.last_step[lane].to_f64(),
+                        step_res: self.step_res[lane].to_f64(),
+                    };
+                    out.finding[pos] = finish(status, &rec, &end, &k.rules, k.max_steps);
                     out.steps[pos] = self.steps_done[lane];
                     out.loss[pos] = loss.to_f64();
                     out.grad_norm[pos] = gn2.sqrt().to_f64();
@@ -500,13 +523,13 @@ impl<F: Real> Lanes<F> {
         let gn2 = self.gn2[lane];
         if self.steps_done[lane] == 0 {
             self.bound[lane] = k.blowup * loss.abs().max(F::from_f64(1.0));
-            let gtol = k.grad_tol_abs.max(k.grad_tol_rel * gn2.sqrt());
+            let gtol = k.grad_tol_rel * gn2.sqrt();
             self.gtol2[lane] = gtol * gtol;
         }
         let x_finite = k.tape.vars.iter().all(|&r| self.regs[r as usize][lane].is_finite());
         if !(loss.is_finite() && x_finite && loss.abs() <= self.bound[lane]) {
             Some(Status::Diverged)
-        } else if gn2 <= self.gtol2[lane] {
+        } else if gn2 <= k.grad_tol_abs2 || (gn2 <= self.gtol2[lane] && self.last_step[lane] <= self.step_res[lane]) {
             Some(Status::Converged)
         } else if self.steps_done[lane] >= k.max_steps {
             Some(Status::MaxSteps)
@@ -532,6 +555,9 @@ impl<F: Real> Lanes<F> {
     #[inline(always)]
     fn update_lanes<const MASKED: bool>(&mut self, k: &Kernel<F>) {
         let tape = k.tape;
+        for j in 0..k.dim {
+            self.xo[j] = self.regs[tape.vars[j] as usize];
+        }
         let (lr_now, method_slots) = match k.lr_now {
             // lr_now is the last slot: split it off so the method's slots stay borrowable.
             Some(s) => {
@@ -571,15 +597,32 @@ impl<F: Real> Lanes<F> {
                 hold: &self.hold,
             },
         );
+        // last_step = min(‖x − xo‖∞, ‖x − xp‖∞), step_res = step_tol·‖x‖∞, xp = xo, left to
+        // right as in the shader.
+        let zero = F::default();
+        let (mut step, mut back, mut x_inf) = ([zero; LANES], [zero; LANES], [zero; LANES]);
         let hold = &self.hold;
+        for j in 0..k.dim {
+            let (x, xo, xp) = (&self.regs[tape.vars[j] as usize], &self.xo[j], &mut self.xp[j]);
+            for i in 0..LANES {
+                let (d, b, m) = ((x[i] - xo[i]).abs(), (x[i] - xp[i]).abs(), x[i].abs());
+                step[i] = if j == 0 { d } else { step[i].max(d) };
+                back[i] = if j == 0 { b } else { back[i].max(b) };
+                x_inf[i] = if j == 0 { m } else { x_inf[i].max(m) };
+                xp[i] = if MASKED && hold[i] { xp[i] } else { xo[i] };
+            }
+        }
         for i in 0..LANES {
-            self.steps_done[i] += (!(MASKED && hold[i])) as u32;
+            let on = !(MASKED && hold[i]);
+            self.last_step[i] = if on { step[i].min(back[i]) } else { self.last_step[i] };
+            self.step_res[i] = if on { k.step_tol * x_inf[i] } else { self.step_res[i] };
+            self.steps_done[i] += on as u32;
         }
     }
 }
 
 /// Runs of the main pool that reached the window, waiting for a lane of the window pool: per
-/// run x, slots, per-coordinate lr, hyperparameters, lr, bound, gtol2 (`width` reals), and its
+/// run x, the point before, slots, per-coordinate lr, hyperparameters, lr, bound, gtol2, last step, step resolution (`width` reals), and its
 /// position and steps.
 struct Parked<F: Real> {
     reals: Vec<F>,
@@ -589,7 +632,7 @@ struct Parked<F: Real> {
 
 impl<F: Real> Parked<F> {
     fn new(k: &Kernel<F>) -> Self {
-        Parked { reals: Vec::new(), meta: Vec::new(), width: 2 * k.dim + k.layout.slots.len() + k.block.n_hypers() + 3 }
+        Parked { reals: Vec::new(), meta: Vec::new(), width: 3 * k.dim + k.layout.slots.len() + k.block.n_hypers() + 5 }
     }
 
     fn len(&self) -> usize {
@@ -598,10 +641,11 @@ impl<F: Real> Parked<F> {
 
     fn park(&mut self, l: &Lanes<F>, k: &Kernel<F>, lane: usize) {
         self.reals.extend(k.tape.vars.iter().map(|&r| l.regs[r as usize][lane]));
+        self.reals.extend(l.xp.iter().map(|v| v[lane]));
         self.reals.extend(l.slots.iter().map(|s| s[lane]));
         self.reals.extend(l.lrj.iter().map(|s| s[lane]));
         self.reals.extend(l.hyper.iter().map(|s| s[lane]));
-        self.reals.extend([l.lr[lane], l.bound[lane], l.gtol2[lane]]);
+        self.reals.extend([l.lr[lane], l.bound[lane], l.gtol2[lane], l.last_step[lane], l.step_res[lane]]);
         self.meta.push((l.slot_of[lane], l.steps_done[lane]));
     }
 
@@ -613,12 +657,17 @@ impl<F: Real> Parked<F> {
         for &r in &k.tape.vars {
             l.regs[r as usize][lane] = it.next().unwrap();
         }
+        for v in l.xp.iter_mut() {
+            v[lane] = it.next().unwrap();
+        }
         for v in l.slots.iter_mut().chain(l.lrj.iter_mut()).chain(l.hyper.iter_mut()) {
             v[lane] = it.next().unwrap();
         }
         l.lr[lane] = it.next().unwrap();
         l.bound[lane] = it.next().unwrap();
         l.gtol2[lane] = it.next().unwrap();
+        l.last_step[lane] = it.next().unwrap();
+        l.step_res[lane] = it.next().unwrap();
         l.slot_of[lane] = pos;
         l.steps_done[lane] = steps;
         l.hold[lane] = false;

@@ -13,7 +13,7 @@ use super::Gpu;
 use crate::kernel::{axis_table, sweep_wgsl, WORKGROUP_SIZE};
 use crate::backend::Progress;
 use crate::error::{Error, Result};
-use crate::outcome::{finish, Results, Status, WindowRecord};
+use crate::outcome::{finish, Results, RunEnd, Status, WindowRecord};
 use crate::plan::layout::Info;
 use crate::plan::{Plan, Precision, Selection, StateLayout, INFO_STRIDE};
 
@@ -292,9 +292,15 @@ fn read_back(gpu: &Gpu, bufs: &Buffers, plan: &Plan, bi: usize, layout: &StateLa
                 loss_rose: field(Info::LossRose) != 0,
                 turns: field(Info::Turns),
             };
-            let (last_loss, last_gn2) = (st[layout.last_loss_at()], st[layout.last_gn2_at()]);
-            let f = finish(Status::from_u32(field(Info::Status)), &rec, last_loss, last_gn2, st[layout.gtol2_at()], &plan.rules, plan.steps);
-            out.push(run, f, field(Info::Steps), last_loss, last_gn2.sqrt(), &st[..layout.dim]);
+            let end = RunEnd {
+                loss: st[layout.last_loss_at()],
+                gn2: st[layout.last_gn2_at()],
+                gtol2: st[layout.gtol2_at()],
+                step: st[layout.step_at()],
+                step_res: st[layout.step_res_at()],
+            };
+            let f = finish(Status::from_u32(field(Info::Status)), &rec, &end, &plan.rules, plan.steps);
+            out.push(run, f, field(Info::Steps), end.loss, end.gn2.sqrt(), &st[..layout.dim]);
         }
     }
     bufs.state_read.unmap();

@@ -21,6 +21,7 @@ pub fn status_colour(s: Status, steps: u32, max_steps: u32) -> RGBColor {
         Status::Cycling => RGBColor(140, 80, 190),
         Status::Chaotic => RGBColor(225, 70, 190),
         Status::Stalled => RGBColor(140, 140, 140),
+        Status::Escaping => RGBColor(150, 200, 60),
         Status::MaxSteps | Status::Running => RGBColor(235, 210, 60),
     }
 }

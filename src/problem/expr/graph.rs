@@ -223,6 +223,20 @@ impl Graph {
         if let Some(c) = self.as_const(a) {
             return self.constant(f.eval_f64(c));
         }
+        // log(1 + exp(u)) is softplus(u), whose form stays accurate where exp(u) is below the
+        // precision of 1 (in f32, log(1 + exp(-20)) is 0; softplus(-20) is 2.06e-9).
+        if f == Func::Log {
+            if let Node::Add(p, q) = self.node(a) {
+                let e = match (self.as_const(p), self.as_const(q)) {
+                    (Some(c), None) if c == 1.0 => Some(q),
+                    (None, Some(c)) if c == 1.0 => Some(p),
+                    _ => None,
+                };
+                if let Some(Node::Func(Func::Exp, u)) = e.map(|e| self.node(e)) {
+                    return self.func(Func::Softplus, u);
+                }
+            }
+        }
         self.intern(Node::Func(f, a))
     }
 
@@ -362,8 +376,10 @@ impl Graph {
                 let t2 = self.mul(fa, fa);
                 self.sub(one, t2)
             }
+            // σ'(a) = σ(a)·σ(−a): both factors accurate where 1 − σ(a) would cancel (a ≫ 0).
             Func::Sigmoid => {
-                let c = self.sub(one, fa);
+                let na = self.neg(a);
+                let c = self.func(Func::Sigmoid, na);
                 self.mul(fa, c)
             }
             Func::Softplus => self.func(Func::Sigmoid, a),

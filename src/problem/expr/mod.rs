@@ -14,6 +14,7 @@ pub mod parse;
 
 pub use graph::{Func, Graph, Node, NodeId};
 use parse::{Ast, BinOp};
+use crate::problem::linalg::{point_kind, solve, symmetric_eigenvalues};
 
 /// An error in an expression, with the 1-based column where it was found.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -101,6 +102,10 @@ fn lower(g: &mut Graph, ast: &Ast, vars: &[String]) -> Result<NodeId, ExprError>
         }
     })
 }
+
+/// How much (relative) a Hessian eigenvalue may change over the Newton step for the point's
+/// kind to be trusted (see [`Objective::critical_point`]).
+pub const NEWTON_EIGEN_CHANGE: f64 = 0.1;
 
 impl Objective {
     /// Parse `src`. `vars` fixes the variable order; without it, names are taken in order of
@@ -201,6 +206,28 @@ impl Objective {
 
     pub fn hessian_f64(&self, x: &[f64]) -> Vec<Vec<f64>> {
         self.hessian.iter().map(|row| self.graph.eval_f64(row, x)).collect()
+    }
+
+    /// What the point x is (see [`point_kind`]), with the Hessian's eigenvalues there
+    /// (ascending), all in f64. A kind is given only where the Hessian H can be trusted to
+    /// describe the critical point the run was heading for: H at x and at the Newton point
+    /// x − H⁻¹∇f(x) must have eigenvalues of the same signs, each within
+    /// [`NEWTON_EIGEN_CHANGE`] of its value at x. Otherwise x is `not_critical`: the
+    /// gradient is not small against how fast H changes (a degenerate critical point further
+    /// on, as for x³ or x⁴ at their converged points, or none at all, as for softplus).
+    pub fn critical_point(&self, x: &[f64]) -> (&'static str, Vec<f64>) {
+        let h = self.hessian_f64(x);
+        let ev = symmetric_eigenvalues(h.clone());
+        let kind = point_kind(&ev);
+        if kind == "degenerate" {
+            return (kind, ev);
+        }
+        let g = self.grad_f64(x);
+        let Some(d) = solve(h, g) else { return ("degenerate", ev) };
+        let newton: Vec<f64> = x.iter().zip(&d).map(|(a, b)| a - b).collect();
+        let ev2 = symmetric_eigenvalues(self.hessian_f64(&newton));
+        let holds = ev.iter().zip(&ev2).all(|(a, b)| a.signum() == b.signum() && (a - b).abs() <= NEWTON_EIGEN_CHANGE * a.abs());
+        (if holds { kind } else { "not_critical" }, ev)
     }
 
     /// The Hessian, where it is the same everywhere (quadratics, least squares): every entry of
