@@ -38,6 +38,21 @@ fn outcome_window_rules_are_checked() {
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[run]\ncycle_tol = -1.0\n"), "run.cycle_tol", ">= 0");
 }
 
+/// Values finite in f64 but infinite once rounded to f32 are refused, naming the field (an lr
+/// of 1e39 used to become inf and hang the map's plot); in f64 they are fine.
+#[test]
+fn values_that_round_to_infinity_are_refused() {
+    bad(&format!("{OK_HEAD}[sweep]\nlr = [1e-3, 1e39]\n"), "sweep.lr", "rounds to infinity in f32");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[sweep.init]\nx = {{ lin = [0.0, 1e39], n = 3 }}\n"), "sweep.init.x", "rounds to infinity");
+    bad("[objective]\nexpr = \"exp(100)*x^2\"\n", "objective.expr", "2.6881171418161356e43");
+    bad(&format!("{OK_HEAD}[run]\nblowup = 1e40\n"), "run.blowup", "rounds to infinity");
+    bad(&format!("{OK_HEAD}[run]\ngrad_tol_abs = 1e20\n"), "run.grad_tol_abs", "its square");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ok.toml"), format!("{OK_HEAD}[sweep]\nlr = [1e-3, 1e39]\n[run]\nprecision = \"f64\"\nsteps = 10\n")).unwrap();
+    let out = gdsweep(&["plan", "ok.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn wrong_type_with_line() {
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[run]\nsteps = \"many\"\n"), "run.steps", "bad.toml:6");

@@ -48,6 +48,15 @@ impl Ctx<'_> {
         Ok(v)
     }
 
+    /// Refuse a value that is finite in f64 but not once rounded to the run precision (1e39
+    /// becomes inf in f32: a kernel literal, an lr axis, a plot range would all break).
+    fn representable(&self, v: f64, span: Option<Range<usize>>, field: &str, p: Precision) -> Result<(), ConfigError> {
+        if v.is_finite() && !p.round(v).is_finite() {
+            return Err(self.err(span, field, format!("{v:e} is not allowed: it rounds to infinity in {} (largest finite value {:e}); use a smaller value or precision = \"f64\"", p.name(), f32::MAX)));
+        }
+        Ok(())
+    }
+
     /// An integer in lo ..= hi, else an error naming `field` (`why` says what the number is).
     fn int_in(&self, s: &Spanned<i64>, field: &str, lo: i64, hi: i64, why: &str) -> Result<u32, ConfigError> {
         let v = *s.get_ref();
@@ -135,6 +144,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
     let RunTable { precision, backend, steps, steps_per_dispatch, rules } = run::run_table(cx, raw.run, ov)?;
     let Analyses { basins, threshold, map } = analysis::analyses(cx, raw.analysis.as_ref(), &rules, steps)?;
     let objective = objective::objective(cx, &raw.objective)?;
+    objective::check_constants(cx, &raw.objective, &objective, precision)?;
     let vars = objective.vars.clone();
 
     let blocks = sweep::blocks(cx, raw.sweep, raw.optimizer, &vars, precision)?;

@@ -4,7 +4,9 @@ use super::raw::RawObjective;
 use super::Ctx;
 use crate::error::ConfigError;
 use crate::problem::catalogue;
+use crate::problem::expr::graph::Node;
 use crate::problem::expr::Objective;
+use crate::problem::real::Precision;
 use toml::Spanned;
 
 
@@ -100,6 +102,30 @@ pub(super) fn objective(cx: &Ctx, raw: &Spanned<RawObjective>) -> Result<Objecti
     };
     let names = names_for(n, "objective.quadratic.h")?;
     Ok(Objective::quadratic(q.h.get_ref(), &g, names))
+}
+
+/// Every constant of the objective's graph (written ones, and those folded from them: exp(100)
+/// is 2.7e43) must be finite at the run precision.
+pub(super) fn check_constants(cx: &Ctx, raw: &Spanned<RawObjective>, obj: &Objective, p: Precision) -> Result<(), ConfigError> {
+    let o = raw.get_ref();
+    let (field, span) = if let Some(e) = &o.expr {
+        ("objective.expr", e.span())
+    } else if let Some(ls) = &o.least_squares {
+        ("objective.least_squares", ls.span())
+    } else if let Some(q) = &o.quadratic {
+        ("objective.quadratic", q.span())
+    } else {
+        ("objective.builtin", raw.span())
+    };
+    for n in obj.graph.nodes() {
+        if let Node::Const(c) = *n {
+            cx.representable(c, Some(span.clone()), field, p).map_err(|mut e| {
+                e.message = format!("the constant {c:e} (as written or folded from the expression) rounds to infinity in {}: rescale the objective or use precision = \"f64\"", p.name());
+                e
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Check a matrix: non-empty, rectangular (square if asked), finite. Returns (rows, cols).

@@ -92,6 +92,24 @@ pub(super) fn run_table(cx: &Ctx, raw: Option<RawRun>, ov: Overrides) -> Result<
             return Err(cx.err(Some(s.span()), "run.window", format!("{} is not allowed: use 0 (no classification) or 8 ..= {}", rules.window, 1 << 30)));
         }
     }
+    for (s, field) in [
+        (&run.grad_tol_abs, "run.grad_tol_abs"),
+        (&run.grad_tol_rel, "run.grad_tol_rel"),
+        (&run.step_tol, "run.step_tol"),
+        (&run.blowup, "run.blowup"),
+        (&run.cycle_tol, "run.cycle_tol"),
+    ] {
+        if let Some(s) = s {
+            cx.representable(*s.get_ref(), Some(s.span()), field, precision)?;
+        }
+    }
+    // The kernel compares ‖g‖² with grad_tol_abs².
+    if let Some(s) = &run.grad_tol_abs {
+        cx.representable(rules.grad_tol_abs * rules.grad_tol_abs, Some(s.span()), "run.grad_tol_abs", precision).map_err(|mut e| {
+            e.message = format!("{:e} is not allowed: its square rounds to infinity in {}; use a value below 1e19", rules.grad_tol_abs, precision.name());
+            e
+        })?;
+    }
     if let Some(s) = &run.max_period {
         rules.max_period = cx.int_in(s, "run.max_period", 1, 1 << 20, "")?;
     }

@@ -169,6 +169,9 @@ pub(super) fn axis(cx: &Ctx, v: &Spanned<Value>, field: &str, p: Precision, kind
     if let Some(x) = values.iter().find(|x| !x.is_finite()) {
         return Err(bad(format!("{x} is not allowed: values must be finite")));
     }
+    for &x in &values {
+        cx.representable(x, span.clone(), field, p)?;
+    }
     match kind {
         AxisKind::Lr => {
             if let Some(x) = values.iter().find(|x| **x < 0.0) {
