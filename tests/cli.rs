@@ -2,6 +2,8 @@
 //! file, the field and what is allowed; results are written as README "Outputs" says and never overwritten
 //! silently.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -161,25 +163,26 @@ fn run_writes_results_and_never_overwrites_silently() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "run,optimizer,lr,weight_decay,beta,dampening,clip_norm,lr_scale_x,lr_scale_y,init_x,init_y,status,steps,loss,grad_norm,x_x,x_y,rate,period,steps_left"
+        "run,optimizer,block,lr,weight_decay,beta,dampening,clip_norm,lr_scale_x,lr_scale_y,init_x,init_y,status,steps,loss,grad_norm,x_x,x_y,rate,period,steps_left"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 3 * 2 + 3 * 2 * 2 + 3 * 2 * 2);
-    assert_eq!(rows[18][..9], ["18", "gd", "0.01", "0", "", "", "1", "1", "1"]);
-    assert_eq!((rows[19][8], rows[19][9]), ("1", "-2"), "init_x varies faster than the hyperparameters");
-    assert_eq!(rows[20][8], "0.1", "then lr_scale_y, the last hyperparameter axis");
-    assert_eq!(rows[0][..4], ["0", "gd", "0.01", "0"]);
-    assert_eq!(rows[6][1], "momentum");
-    assert_eq!(rows[6][4], "0.5");
-    assert_eq!(rows[0][5], "", "gd has no dampening: empty cell");
+    // Whole numbers are written as floats ("1.0"), so a column's type never depends on its values.
+    assert_eq!(rows[18][..10], ["18", "gd", "2", "0.01", "0.0", "", "", "1.0", "1.0", "1.0"]);
+    assert_eq!((rows[19][9], rows[19][10]), ("1.0", "-2.0"), "init_x varies faster than the hyperparameters");
+    assert_eq!(rows[20][9], "0.1", "then lr_scale_y, the last hyperparameter axis");
+    assert_eq!(rows[0][..5], ["0", "gd", "0", "0.01", "0.0"]);
+    assert_eq!((rows[6][1], rows[6][2]), ("momentum", "1"));
+    assert_eq!(rows[6][5], "0.5");
+    assert_eq!(rows[0][6], "", "gd has no dampening: empty cell");
     // lr 0.5 on 3y² (λ = 6): |1 − 0.5·6| = 2 > 1 diverges for GD.
-    assert_eq!(rows[4][11], "diverged");
+    assert_eq!(rows[4][12], "diverged");
     for r in &rows {
-        for cell in &r[13..17] {
+        for cell in &r[14..18] {
             assert!(cell.parse::<f64>().is_ok() || ["nan", "inf", "-inf"].contains(cell), "{cell}");
         }
         // rate, period, steps_left: numbers, or empty where they do not apply.
-        for cell in &r[17..] {
+        for cell in &r[18..] {
             assert!(cell.is_empty() || cell.parse::<f64>().is_ok(), "{cell}");
         }
     }
@@ -235,7 +238,7 @@ fn basins_analysis_writes_basins_csv_and_labels_runs() {
     // lr 0.1 is above the global minimum's 2/λ_max = 0.079: only the right-hand basin remains there.
     let at_01: Vec<&str> = basins.lines().filter(|l| l.split(',').nth(3) == Some("0.1")).collect();
     assert_eq!(at_01.len(), 1, "{basins}");
-    assert!(at_01[0].contains(",minimum,") && at_01[0].split(',').nth(6) == Some("0"));
+    assert!(at_01[0].contains(",minimum,") && at_01[0].split(',').nth(6) == Some("0.0"), "{basins}");
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[analysis.basins]\ntolerance = 0\n"), "analysis.basins.tolerance", "> 0");
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[analysis.basin]\n"), "analysis.basin", "unknown field");
 }
@@ -342,7 +345,7 @@ fn trajectories_write_csv_and_png() {
     let csv = std::fs::read_to_string(dir.path().join("results/paths/trajectories.csv")).unwrap();
     let mut lines = csv.lines();
     assert_eq!(lines.next().unwrap(), "run,optimizer,lr,step,x_x,x_y,loss");
-    assert!(lines.next().unwrap().starts_with("1,gd,0.01,0,-4,4,"));
+    assert!(lines.next().unwrap().starts_with("1,gd,0.01,0,-4.0,4.0,"));
     assert!(csv.lines().any(|l| l.starts_with("3,gd,0.01,10,")));
     assert_eq!(&std::fs::read(dir.path().join("results/paths/trajectories.png")).unwrap()[1..4], b"PNG");
 
@@ -421,7 +424,7 @@ fn plan_is_readable_and_a_closed_pipe_is_quiet() {
     let all = String::from_utf8_lossy(&gdsweep(&["plan", cfg.to_str().unwrap()], dir.path()).stdout).to_string();
     let text = all.split("resolved config:").next().unwrap();
     assert!(text.contains("1 value, 0.005\n"), "{text}");
-    assert!(text.contains("256 values, -5 .. 5"), "{text}");
+    assert!(text.contains("256 values, -5.0 .. 5.0"), "{text}");
     assert!(!text.contains("0.00499999"), "{text}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_gdsweep"))
         .args(["plan", cfg.to_str().unwrap()])
@@ -448,4 +451,30 @@ fn no_runtime_dir_noise_without_xdg_runtime_dir() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
         assert!(!err.contains("XDG_RUNTIME_DIR"), "{args:?}: {err}");
     }
+}
+
+/// `verify` says what it compared, writes the runs whose status differs (with their class) and
+/// its verdict, and refuses to overwrite them without -f.
+#[test]
+fn verify_writes_differences_and_verdict() {
+    if common::gpu(false).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("v.toml"), "name = \"v\"\n[objective]\nexpr = \"x^4 - 5*x^2 + 3*x\"\n[sweep]\nlr = { log = [1e-2, 0.3], n = 40 }\n[sweep.init]\nx = { lin = [-3.0, 3.0], n = 40 }\n[run]\nsteps = 500\n").unwrap();
+    let out = gdsweep(&["verify", "v.toml"], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("rounding chaos:") && text.contains("PASS"), "{text}");
+    let diffs = std::fs::read_to_string(dir.path().join("results/v-verify/differences.csv")).unwrap();
+    assert!(diffs.starts_with("run,optimizer,block,lr,weight_decay,init_x,class,status_gpu,status_cpu,steps_gpu,steps_cpu,"), "{diffs}");
+    for line in diffs.lines().skip(1) {
+        let class = line.split(',').nth(6).unwrap();
+        assert!(["differs", "boundary", "rounding_chaos"].contains(&class), "{line}");
+    }
+    let verdict: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/v-verify/verify.json")).unwrap()).unwrap();
+    assert_eq!(verdict["passed"], true);
+    assert_eq!(verdict["verdict"]["compared"], 1600);
+    let again = gdsweep(&["verify", "v.toml"], dir.path());
+    assert_eq!(again.status.code(), Some(2), "an earlier verify's files are kept without -f");
 }

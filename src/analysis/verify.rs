@@ -2,21 +2,27 @@
 //! by tolerance (never bit for bit: drivers regroup additions and fuse multiply-adds).
 //!
 //! Rules:
+//! - A run is *rounding chaos* when the backends disagree and either found it `chaotic`: its
+//!   trajectory amplifies the last bit of every rounding, so where it ends depends on how the
+//!   device rounds (a real class of runs, not a fault of either backend). Counted separately
+//!   and excluded from the agreement figure.
 //! - A run is a *boundary run* when (a) its reference (CPU) status differs from that of the
 //!   previous or next compared run of the same optimizer block (it sits where the outcome
 //!   changes along the grid, e.g. at the lr threshold), (b) either backend ended it by
 //!   converging or diverging at step ≥ 99 % of `steps` (a hair from running out of steps), or
 //!   (c) the backends found it bounded but not converged in two different ways (slow,
-//!   cycling, chaotic, stalled: which one the last window shows depends on where a long
-//!   trajectory is at that moment, and rounding moves that; chaotic runs part ways by
-//!   definition). Boundary runs are excluded from the agreement figure and counted separately;
-//!   a run that is stable on one backend and unstable (diverged, diverging) on the other, or
-//!   converged on one only, always counts.
-//! - Agreement = runs with the same status on both / compared runs that are not boundary runs.
-//!   The bar is 99.9 %: below it, verify exits 1.
+//!   escaping, cycling, stalled: which one the last window shows depends on where a long
+//!   trajectory is at that moment, and rounding moves that). Boundary runs are excluded from
+//!   the agreement figure and counted separately; a run that is stable on one backend and
+//!   unstable (diverged, diverging) on the other, or converged on one only, always counts.
+//! - Agreement = runs with the same status on both / runs judged (neither boundary nor
+//!   rounding chaos). The bar is 99.9 %: below it, or with no run judged at all, verify fails
+//!   (exit 1).
 //! - Among runs converged on both, the largest difference of the final loss and of the final
 //!   point (∞-norm) is reported, relative to max(1, |value|): relative for large values,
 //!   absolute near zero, where minima put the loss.
+//! - Every run whose status differs is listed with its class (see [`Difference`]), for
+//!   `verify`'s differences.csv.
 
 use crate::outcome::{Results, Status};
 use crate::plan::Plan;
@@ -24,24 +30,56 @@ use serde::Serialize;
 
 pub const AGREEMENT_BAR: f64 = 0.999;
 
+/// Why a run's statuses differ between the backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Difference {
+    /// Counted against the agreement.
+    Differs,
+    /// A boundary run (excluded).
+    Boundary,
+    /// Chaotic on either backend (excluded).
+    RoundingChaos,
+}
+
+impl Difference {
+    pub fn name(self) -> &'static str {
+        match self {
+            Difference::Differs => "differs",
+            Difference::Boundary => "boundary",
+            Difference::RoundingChaos => "rounding_chaos",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
     pub compared: u64,
     pub boundary: u64,
     pub boundary_agreeing: u64,
+    /// Runs chaotic on one backend and not the same on the other.
+    pub rounding_chaos: u64,
     pub agreeing: u64,
     pub disagreeing: u64,
     pub agreement: f64,
     pub converged_on_both: u64,
     pub max_loss_difference: f64,
     pub max_point_difference: f64,
-    /// Up to 10 disagreeing non-boundary runs: (run, gpu status, cpu status).
+    /// Up to 10 disagreeing runs that count: (run, gpu status, cpu status).
     pub examples: Vec<(u64, &'static str, &'static str)>,
+    /// Every run whose status differs: (row, class).
+    #[serde(skip)]
+    pub differences: Vec<(usize, Difference)>,
 }
 
 impl Verdict {
+    /// Runs that count for the agreement.
+    pub fn judged(&self) -> u64 {
+        self.agreeing + self.disagreeing
+    }
+
     pub fn passed(&self) -> bool {
-        self.agreement >= AGREEMENT_BAR
+        self.judged() > 0 && self.agreement >= AGREEMENT_BAR
     }
 }
 
@@ -58,6 +96,7 @@ pub fn compare(plan: &Plan, gpu: &Results, cpu: &Results) -> Verdict {
         compared: n as u64,
         boundary: 0,
         boundary_agreeing: 0,
+        rounding_chaos: 0,
         agreeing: 0,
         disagreeing: 0,
         agreement: 1.0,
@@ -65,25 +104,35 @@ pub fn compare(plan: &Plan, gpu: &Results, cpu: &Results) -> Verdict {
         max_loss_difference: 0.0,
         max_point_difference: 0.0,
         examples: Vec::new(),
+        differences: Vec::new(),
     };
     for i in 0..n {
         let (g, c) = (gpu.status[i], cpu.status[i]);
+        let same = g == c;
+        if !same && (g == Status::Chaotic || c == Status::Chaotic) {
+            v.rounding_chaos += 1;
+            v.differences.push((i, Difference::RoundingChaos));
+            continue;
+        }
         let differs_from = |j: usize| block_of[j] == block_of[i] && cpu.status[j] != c;
         let grid_edge = (i > 0 && differs_from(i - 1)) || (i + 1 < n && differs_from(i + 1));
         let late = |s: Status, steps: u32| matches!(s, Status::Converged | Status::Diverged) && steps >= near_end;
         let step_edge = late(g, gpu.steps[i]) || late(c, cpu.steps[i]);
-        let bounded = |s: Status| matches!(s, Status::Slow | Status::Escaping | Status::Cycling | Status::Chaotic | Status::Stalled);
-        let settling = g != c && bounded(g) && bounded(c);
-        let same = g == c;
+        let bounded = |s: Status| matches!(s, Status::Slow | Status::Escaping | Status::Cycling | Status::Stalled);
+        let settling = !same && bounded(g) && bounded(c);
         if grid_edge || step_edge || settling {
             v.boundary += 1;
             v.boundary_agreeing += same as u64;
+            if !same {
+                v.differences.push((i, Difference::Boundary));
+            }
             continue;
         }
         if same {
             v.agreeing += 1;
         } else {
             v.disagreeing += 1;
+            v.differences.push((i, Difference::Differs));
             if v.examples.len() < 10 {
                 v.examples.push((cpu.run[i], g.name(), c.name()));
             }
@@ -95,8 +144,8 @@ pub fn compare(plan: &Plan, gpu: &Results, cpu: &Results) -> Verdict {
             v.max_point_difference = v.max_point_difference.max(dx);
         }
     }
-    let judged = v.agreeing + v.disagreeing;
-    v.agreement = if judged == 0 { 1.0 } else { v.agreeing as f64 / judged as f64 };
+    let judged = v.judged();
+    v.agreement = if judged == 0 { 0.0 } else { v.agreeing as f64 / judged as f64 };
     v
 }
 
@@ -145,6 +194,7 @@ mod tests {
         let v = compare(&plan(6), &gpu, &cpu);
         assert!(v.passed(), "{v:?}");
         assert_eq!(v.boundary, 4, "runs 0, 1 (neighbour of 0's outcome change), 2 and 3: {v:?}");
+        assert_eq!(v.differences, vec![(0, Difference::Boundary), (2, Difference::Boundary)]);
         assert_eq!(v.disagreeing, 0);
         assert_eq!(v.converged_on_both, 0);
     }
@@ -159,5 +209,23 @@ mod tests {
         let v = compare(&plan(3), &gpu, &cpu);
         assert!((v.max_loss_difference - 0.2).abs() < 1e-12);
         assert!((v.max_point_difference - 1e-3 / 2.001).abs() < 1e-12);
+    }
+
+    #[test]
+    fn chaos_is_its_own_class_and_nothing_judged_fails() {
+        use Status::*;
+        let cpu = results(&[Converged, Converged, Converged, Converged], &[10; 4]);
+        let mut gpu = cpu.clone();
+        gpu.status[1] = Chaotic;
+        let v = compare(&plan(4), &gpu, &cpu);
+        assert_eq!((v.rounding_chaos, v.disagreeing), (1, 0), "{v:?}");
+        assert_eq!(v.differences, vec![(1, Difference::RoundingChaos)]);
+        assert!(v.passed());
+        // Every run excluded: nothing was compared, which is no pass.
+        let cpu = results(&[Chaotic, Chaotic], &[10; 2]);
+        let gpu = results(&[Converged, Diverged], &[10; 2]);
+        let v = compare(&plan(2), &gpu, &cpu);
+        assert_eq!(v.judged(), 0);
+        assert!(!v.passed(), "{v:?}");
     }
 }

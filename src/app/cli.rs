@@ -75,6 +75,12 @@ enum Cmd {
         /// Number precision [default: the config's run.precision, else f32].
         #[arg(long, value_enum)]
         precision: Option<PrecisionArg>,
+        /// Folder for differences.csv and verify.json [default: results/<name>-verify/].
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Replace a previous verify's files.
+        #[arg(short, long)]
+        force: bool,
     },
     /// Show what a config would run: counts, memory, estimated time, resolved config.
     Plan {
@@ -151,7 +157,7 @@ pub fn main_exit_code() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
         Cmd::Run { config, out, backend, precision, force, quiet } => run_sweep(&config, out, overrides(backend, precision), force, quiet),
-        Cmd::Verify { config, sample, precision } => verify(&config, sample, overrides(None, precision)),
+        Cmd::Verify { config, sample, precision, out, force } => verify(&config, sample, overrides(None, precision), out, force),
         Cmd::Plan { config } => {
             print_plan(&load(&config, Overrides::default())?)?;
             Ok(ExitCode::SUCCESS)
@@ -214,8 +220,10 @@ fn run_sweep(config: &std::path::Path, out: Option<PathBuf>, ov: Overrides, forc
 }
 
 /// `gdsweep verify`: the same selection on the GPU and the CPU, compared (analysis::verify).
-fn verify(config: &std::path::Path, sample: Option<u64>, ov: Overrides) -> Result<ExitCode> {
+fn verify(config: &std::path::Path, sample: Option<u64>, ov: Overrides, out: Option<PathBuf>, force: bool) -> Result<ExitCode> {
     let plan = load(config, ov)?;
+    let dir = out.unwrap_or_else(|| PathBuf::from("results").join(format!("{}-verify", plan.name)));
+    files::prepare_dir(&dir, force)?;
     let gpu = backend::open(BackendChoice::Gpu, plan.precision, &plan.source)?;
     let sel = plan.selections(sample);
     let g = execute(&plan, gpu.as_ref(), &sel)?;
@@ -224,15 +232,23 @@ fn verify(config: &std::path::Path, sample: Option<u64>, ov: Overrides) -> Resul
     outln!("verify {} on {} vs cpu ({})", plan.name, gpu.device(), plan.precision.name());
     outln!("  compared runs:        {}", v.compared);
     outln!("  boundary runs:        {} (excluded; {} of them agree)", v.boundary, v.boundary_agreeing);
-    outln!("  status agreement:     {:.4} % ({} agree, {} differ)", 100.0 * v.agreement, v.agreeing, v.disagreeing);
+    outln!("  rounding chaos:       {} (excluded: chaotic on one backend, another status on the other)", v.rounding_chaos);
+    if v.judged() == 0 {
+        outln!("  status agreement:     none judged: all {} compared runs were boundary runs or rounding chaos", v.compared);
+    } else {
+        outln!("  status agreement:     {:.4} % ({} agree, {} differ)", 100.0 * v.agreement, v.agreeing, v.disagreeing);
+    }
     outln!("  converged on both:    {}", v.converged_on_both);
     outln!("  max loss difference:  {:.3e} (relative to max(1, |loss|))", v.max_loss_difference);
     outln!("  max point difference: {:.3e} (relative to max(1, |x|), inf-norm)", v.max_point_difference);
     for (run, gs, cs) in &v.examples {
         outln!("  differs: run {run}: gpu {gs}, cpu {cs}");
     }
+    files::write_differences_csv(&dir.join("differences.csv"), &plan, &g.results, &c.results, &v.differences)?;
+    files::write_manifest(&dir.join("verify.json"), &serde_json::json!({ "config_file": plan.source, "device": gpu.device(), "precision": plan.precision, "verdict": v, "passed": v.passed() }))?;
+    outln!("  wrote the {} runs whose status differs to {}", v.differences.len(), dir.join("differences.csv").display());
     let verdict = if v.passed() { "PASS" } else { "FAIL" };
-    outln!("  {verdict} (bar {:.1} %)", 100.0 * verify::AGREEMENT_BAR);
+    outln!("  {verdict} (bar {:.1} %{})", 100.0 * verify::AGREEMENT_BAR, if v.judged() == 0 { "; nothing was judged" } else { "" });
     Ok(if v.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 

@@ -9,7 +9,7 @@ use crate::plan::{Plan, Precision};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub const RESULT_FILES: [&str; 9] = [
+pub const RESULT_FILES: [&str; 11] = [
     "runs.csv",
     "manifest.json",
     "basins.csv",
@@ -19,6 +19,8 @@ pub const RESULT_FILES: [&str; 9] = [
     "map.png",
     "trajectories.csv",
     "trajectories.png",
+    "differences.csv",
+    "verify.json",
 ];
 
 /// Check that `dir` may receive results, and create it.
@@ -35,7 +37,8 @@ pub fn prepare_dir(dir: &Path, force: bool) -> Result<()> {
 }
 
 /// A number as runs.csv writes it: the shortest text that reads back to the value at the
-/// run's precision; exponent form outside [1e-4, 1e15); `nan`, `inf`, `-inf`.
+/// run's precision, always with a decimal point or an exponent; exponent form outside
+/// [1e-4, 1e15); `nan`, `inf`, `-inf`.
 pub fn number(v: f64, p: Precision) -> String {
     let mut s = String::new();
     push_number(&mut s, v, p);
@@ -54,12 +57,18 @@ pub fn push_number(out: &mut String, v: f64, p: Precision) {
     }
     let a = v.abs();
     let plain = a == 0.0 || (1e-4..1e15).contains(&a);
+    let start = out.len();
     let _ = match (p, plain) {
         (Precision::F32, true) => write!(out, "{}", v as f32),
         (Precision::F32, false) => write!(out, "{:e}", v as f32),
         (Precision::F64, true) => write!(out, "{v}"),
         (Precision::F64, false) => write!(out, "{v:e}"),
     };
+    // A whole number still reads as a float ("1.0", not "1"), so a column's type does not
+    // depend on its values (pandas would make init_x int64 in one sweep, float64 in the next).
+    if !out[start..].contains(['.', 'e']) {
+        out.push_str(".0");
+    }
 }
 
 /// A measured value that may not apply (NaN: empty cell), in f64 digits: rate, steps_left.
@@ -82,8 +91,54 @@ fn write_atomically(path: &Path, body: impl FnOnce(&mut std::io::BufWriter<std::
     std::fs::rename(&tmp, path).map_err(io)
 }
 
-/// runs.csv: run, optimizer, lr, hyperparameters, `init_<var>`, status, steps, loss, grad_norm, `x_<var>`,
-/// rate, period, steps_left.
+/// The columns that say which run a row is: run, optimizer, block, lr, hyperparameters,
+/// `init_<var>` (runs.csv and verify's differences.csv).
+fn identity_header(plan: &Plan, hyper_cols: &[String]) -> Vec<String> {
+    let mut header: Vec<String> = ["run", "optimizer", "block", "lr"].map(String::from).to_vec();
+    header.extend(hyper_cols.iter().cloned());
+    header.extend(plan.objective.vars.iter().map(|v| format!("init_{v}")));
+    header
+}
+
+/// The identity fields of run `id`, each appended to `text` with its end in `ends`.
+fn push_identity(text: &mut String, ends: &mut Vec<usize>, plan: &Plan, hyper_cols: &[String], id: u64) {
+    use std::fmt::Write as _;
+    let p = plan.precision;
+    let (bi, local) = plan.locate(id).expect("result ids come from the plan");
+    let block = &plan.blocks[bi];
+    let _ = write!(text, "{id}");
+    ends.push(text.len());
+    text.push_str(block.optimizer.name());
+    ends.push(text.len());
+    let _ = write!(text, "{bi}");
+    ends.push(text.len());
+    push_number(text, block.axis_value(local, 0), p);
+    ends.push(text.len());
+    for col in hyper_cols {
+        if let Some(k) = block.hyper_index(col) {
+            push_number(text, block.axis_value(local, 1 + k), p);
+        }
+        ends.push(text.len());
+    }
+    for j in 0..plan.objective.dim() {
+        push_number(text, block.axis_value(local, 1 + block.n_hypers() + j), p);
+        ends.push(text.len());
+    }
+}
+
+/// Write `text` cut at `ends` as one CSV record.
+fn write_fields<W: std::io::Write>(csv: &mut csv::Writer<W>, text: &str, ends: &[usize]) -> csv::Result<()> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    csv.write_record(ends.iter().map(|&e| {
+        let f = &bytes[start..e];
+        start = e;
+        f
+    }))
+}
+
+/// runs.csv: run, optimizer, block, lr, hyperparameters, `init_<var>`, status, steps, loss,
+/// grad_norm, `x_<var>`, rate, period, steps_left.
 /// Rows are formatted in parallel chunks and written in order.
 pub fn write_runs_csv(path: &Path, plan: &Plan, r: &Results) -> Result<()> {
     write_runs_csv_with_basins(path, plan, r, None)
@@ -96,9 +151,7 @@ pub fn write_runs_csv_with_basins(path: &Path, plan: &Plan, r: &Results, basins:
     let hyper_cols = plan.hyper_columns();
     let vars = &plan.objective.vars;
     write_atomically(path, |w| {
-        let mut header: Vec<String> = vec!["run".into(), "optimizer".into(), "lr".into()];
-        header.extend(hyper_cols.iter().cloned());
-        header.extend(vars.iter().map(|v| format!("init_{v}")));
+        let mut header = identity_header(plan, &hyper_cols);
         header.extend(["status", "steps", "loss", "grad_norm"].map(String::from));
         header.extend(vars.iter().map(|v| format!("x_{v}")));
         header.extend(["rate", "period", "steps_left"].map(String::from));
@@ -137,27 +190,9 @@ fn format_rows(
     let mut text = String::with_capacity(512);
     let mut ends: Vec<usize> = Vec::with_capacity(32);
     for i in rows {
-        let id = r.run[i];
-        let (bi, local) = plan.locate(id).expect("result ids come from the plan");
-        let block = &plan.blocks[bi];
         text.clear();
         ends.clear();
-        let _ = write!(text, "{id}");
-        ends.push(text.len());
-        text.push_str(block.optimizer.name());
-        ends.push(text.len());
-        push_number(&mut text, block.axis_value(local, 0), p);
-        ends.push(text.len());
-        for col in hyper_cols {
-            if let Some(k) = block.hyper_index(col) {
-                push_number(&mut text, block.axis_value(local, 1 + k), p);
-            }
-            ends.push(text.len());
-        }
-        for j in 0..r.dim {
-            push_number(&mut text, block.axis_value(local, 1 + block.n_hypers() + j), p);
-            ends.push(text.len());
-        }
+        push_identity(&mut text, &mut ends, plan, hyper_cols, r.run[i]);
         text.push_str(r.status[i].name());
         ends.push(text.len());
         let _ = write!(text, "{}", r.steps[i]);
@@ -189,15 +224,61 @@ fn format_rows(
             }
             ends.push(text.len());
         }
-        let bytes = text.as_bytes();
-        let mut start = 0;
-        csv.write_record(ends.iter().map(|&e| {
-            let f = &bytes[start..e];
-            start = e;
-            f
-        }))?;
+        write_fields(&mut csv, &text, &ends)?;
     }
     csv.into_inner().map_err(|e| e.into_error())
+}
+
+/// verify's differences.csv: every run whose status differs between the backends, with its
+/// class (`differs`, `boundary`, `rounding_chaos`: see analysis::verify) and, per backend,
+/// status, steps, loss, grad_norm and final point.
+pub fn write_differences_csv(path: &Path, plan: &Plan, gpu: &Results, cpu: &Results, rows: &[(usize, crate::analysis::verify::Difference)]) -> Result<()> {
+    let hyper_cols = plan.hyper_columns();
+    let p = plan.precision;
+    write_atomically(path, |w| {
+        let mut csv = csv::WriterBuilder::new().from_writer(w);
+        let mut header = identity_header(plan, &hyper_cols);
+        header.push("class".into());
+        for col in ["status", "steps", "loss", "grad_norm"] {
+            header.extend([format!("{col}_gpu"), format!("{col}_cpu")]);
+        }
+        for v in &plan.objective.vars {
+            header.extend([format!("x_{v}_gpu"), format!("x_{v}_cpu")]);
+        }
+        csv.write_record(&header)?;
+        let (mut text, mut ends) = (String::new(), Vec::new());
+        for &(i, class) in rows {
+            text.clear();
+            ends.clear();
+            push_identity(&mut text, &mut ends, plan, &hyper_cols, cpu.run[i]);
+            text.push_str(class.name());
+            ends.push(text.len());
+            for r in [gpu, cpu] {
+                text.push_str(r.status[i].name());
+                ends.push(text.len());
+            }
+            for r in [gpu, cpu] {
+                text.push_str(&r.steps[i].to_string());
+                ends.push(text.len());
+            }
+            for r in [gpu, cpu] {
+                push_number(&mut text, r.loss[i], p);
+                ends.push(text.len());
+            }
+            for r in [gpu, cpu] {
+                push_number(&mut text, r.grad_norm[i], p);
+                ends.push(text.len());
+            }
+            for j in 0..cpu.dim {
+                for r in [gpu, cpu] {
+                    push_number(&mut text, r.point(i)[j], p);
+                    ends.push(text.len());
+                }
+            }
+            write_fields(&mut csv, &text, &ends)?;
+        }
+        csv.flush()
+    })
 }
 
 /// manifest.json: the resolved config, version, backend and adapter, precision, counts per
