@@ -478,3 +478,45 @@ fn verify_writes_differences_and_verdict() {
     let again = gdsweep(&["verify", "v.toml"], dir.path());
     assert_eq!(again.status.code(), Some(2), "an earlier verify's files are kept without -f");
 }
+
+/// `--set KEY=VALUE` changes a setting and is validated like the file: a bad value names the
+/// `--set`, an error elsewhere still names the file and its line.
+#[test]
+fn set_overrides_are_validated_like_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.toml"), format!("{OK_HEAD}[sweep]\nlr = 0.1\n[run]\nsteps = 100\n")).unwrap();
+    let out = gdsweep(&["plan", "s.toml", "--set", "run.steps=5000", "--set", "sweep.lr=[0.1, 0.2]", "--set", "run.precision=f64"], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("2 runs, up to 5000 steps each, f64"), "{text}");
+    for (set, says) in [
+        ("run.steps=0", "--set run.steps=0: field `run.steps`: 0 is not allowed"),
+        ("run.step=5", "--set run.step=5: field `run.step`: unknown field `step`"),
+        ("optimizer[3].beta=0.5", "no optimizer tables"),
+        ("steps", "write KEY=VALUE"),
+    ] {
+        let out = gdsweep(&["run", "s.toml", "--set", set, "-b", "cpu"], dir.path());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{set}: {err}");
+        assert!(err.contains(says) || (set.starts_with("optimizer") && err.contains("--set optimizer[3]")), "{set}: {err}");
+    }
+    std::fs::write(dir.path().join("b.toml"), format!("{OK_HEAD}[sweep]\nlr = -1.0\n")).unwrap();
+    let err = String::from_utf8_lossy(&gdsweep(&["plan", "b.toml", "--set", "run.steps=10"], dir.path()).stderr).to_string();
+    assert!(err.contains("b.toml:4: field `sweep.lr`"), "the file's own error keeps its line: {err}");
+}
+
+/// `gdsweep init` writes a commented starter config that runs as written, and never replaces a
+/// file without --force.
+#[test]
+fn init_writes_a_starter_that_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = gdsweep(&["init"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(dir.path().join("sweep.toml")).unwrap();
+    assert!(text.lines().filter(|l| l.trim_start().starts_with('#')).count() > 20, "commented: {text}");
+    assert_eq!(gdsweep(&["init"], dir.path()).status.code(), Some(2), "an existing file is kept");
+    let out = gdsweep(&["run", "sweep.toml", "-b", "cpu", "-q"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("results/starter/map.png").exists());
+    assert_eq!(gdsweep(&["init", "other.toml"], dir.path()).status.code(), Some(0));
+}

@@ -4,13 +4,13 @@
 use crate::analysis::verify;
 use crate::app::{bench, pipeline};
 use crate::backend::{self, cpu::Cpu, Backend};
-use crate::config::{load, Overrides};
+use crate::config::{load_with_sets, Overrides};
 use crate::engine::execute;
 use crate::error::Result;
 use crate::output::files;
 use crate::plan::{BackendChoice, Plan, Precision};
 use crate::problem::catalogue::CATALOGUE;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -30,6 +30,24 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// The config file and the settings that change it.
+#[derive(Args)]
+struct ConfigArgs {
+    /// The sweep's config file (TOML).
+    config: PathBuf,
+    /// Change one setting of the config, validated like the file: KEY is a dotted path
+    /// (run.steps, sweep.lr, optimizer[1].beta), VALUE is TOML (5000, [0.1, 0.2],
+    /// { log = [1e-3, 1], n = 8 }) or else a string (f64); repeatable [default: none].
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+}
+
+impl ConfigArgs {
+    fn load(&self, ov: Overrides) -> Result<Plan> {
+        load_with_sets(&self.config, ov, &self.sets)
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum BackendArg {
     Auto,
@@ -47,8 +65,8 @@ enum PrecisionArg {
 enum Cmd {
     /// Run every configuration of a sweep and write runs.csv and manifest.json.
     Run {
-        /// The sweep's config file (TOML).
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Output folder [default: results/<name>/].
         #[arg(short, long)]
         out: Option<PathBuf>,
@@ -67,8 +85,8 @@ enum Cmd {
     },
     /// Run the same configurations on the GPU and the CPU and compare them.
     Verify {
-        /// The sweep's config file (TOML).
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Compare about N evenly spread runs instead of all [default: all].
         #[arg(long)]
         sample: Option<u64>,
@@ -84,8 +102,17 @@ enum Cmd {
     },
     /// Show what a config would run: counts, memory, estimated time, resolved config.
     Plan {
-        /// The sweep's config file (TOML).
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Write a commented starter config to edit.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "sweep.toml")]
+        path: PathBuf,
+        /// Replace a file that already exists.
+        #[arg(short, long)]
+        force: bool,
     },
     /// List the GPU adapters wgpu finds.
     Devices,
@@ -156,12 +183,13 @@ pub fn main_exit_code() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
-        Cmd::Run { config, out, backend, precision, force, quiet } => run_sweep(&config, out, overrides(backend, precision), force, quiet),
-        Cmd::Verify { config, sample, precision, out, force } => verify(&config, sample, overrides(None, precision), out, force),
+        Cmd::Run { config, out, backend, precision, force, quiet } => run_sweep(config.load(overrides(backend, precision))?, out, force, quiet),
+        Cmd::Verify { config, sample, precision, out, force } => verify(config.load(overrides(None, precision))?, sample, out, force),
         Cmd::Plan { config } => {
-            print_plan(&load(&config, Overrides::default())?)?;
+            print_plan(&config.load(Overrides::default())?)?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Init { path, force } => init(&path, force),
         Cmd::Devices => devices(),
         Cmd::Objectives => objectives(),
         Cmd::Bench { n, side, steps, backend, peers, python, peer_list, repeat } => {
@@ -171,8 +199,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// `gdsweep run`: the pipeline (app::pipeline) with a progress bar and a summary.
-fn run_sweep(config: &std::path::Path, out: Option<PathBuf>, ov: Overrides, force: bool, quiet: bool) -> Result<ExitCode> {
-    let plan = load(config, ov)?;
+fn run_sweep(plan: Plan, out: Option<PathBuf>, force: bool, quiet: bool) -> Result<ExitCode> {
     let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&plan.name));
     files::prepare_dir(&dir, force)?;
     let (backend, why) = backend::open_explained(plan.backend, plan.precision, &plan.source)?;
@@ -220,8 +247,7 @@ fn run_sweep(config: &std::path::Path, out: Option<PathBuf>, ov: Overrides, forc
 }
 
 /// `gdsweep verify`: the same selection on the GPU and the CPU, compared (analysis::verify).
-fn verify(config: &std::path::Path, sample: Option<u64>, ov: Overrides, out: Option<PathBuf>, force: bool) -> Result<ExitCode> {
-    let plan = load(config, ov)?;
+fn verify(plan: Plan, sample: Option<u64>, out: Option<PathBuf>, force: bool) -> Result<ExitCode> {
     let dir = out.unwrap_or_else(|| PathBuf::from("results").join(format!("{}-verify", plan.name)));
     files::prepare_dir(&dir, force)?;
     let gpu = backend::open(BackendChoice::Gpu, plan.precision, &plan.source)?;
@@ -250,6 +276,20 @@ fn verify(config: &std::path::Path, sample: Option<u64>, ov: Overrides, out: Opt
     let verdict = if v.passed() { "PASS" } else { "FAIL" };
     outln!("  {verdict} (bar {:.1} %{})", 100.0 * verify::AGREEMENT_BAR, if v.judged() == 0 { "; nothing was judged" } else { "" });
     Ok(if v.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The config `gdsweep init` writes: a small sweep that runs in seconds, every table commented.
+pub const STARTER: &str = include_str!("starter.toml");
+
+/// `gdsweep init`: the starter config, never over an existing file without --force.
+fn init(path: &std::path::Path, force: bool) -> Result<ExitCode> {
+    use crate::error::Error;
+    if path.exists() && !force {
+        return Err(Error::Usage(format!("{} already exists: pass --force to overwrite it, or give another path", path.display())));
+    }
+    std::fs::write(path, STARTER).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    eprintln!("gdsweep: wrote {}; see what it runs with `gdsweep plan {0}`, run it with `gdsweep run {0}`", path.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `gdsweep devices`: every adapter wgpu finds, then the CPU backend.

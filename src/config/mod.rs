@@ -106,10 +106,92 @@ impl Ctx<'_> {
 
 /// Load and validate a config file.
 pub fn load(path: &std::path::Path, ov: Overrides) -> crate::error::Result<Plan> {
+    load_with_sets(path, ov, &[])
+}
+
+/// Load a config file with `--set KEY=VALUE` settings applied on top (`run.steps=5000`,
+/// `optimizer[1].beta=[0.5, 0.9]`, `run.precision=f64`: VALUE is TOML, or else a string), and
+/// validate the result like the file itself. An error in a set value names the `--set`; any
+/// other error is reported against the file, with its line.
+pub fn load_with_sets(path: &std::path::Path, ov: Overrides, sets: &[String]) -> crate::error::Result<Plan> {
     let src = std::fs::read_to_string(path)
         .map_err(|e| crate::error::Error::Usage(format!("cannot read config {}: {e}", path.display())))?;
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("sweep").to_string();
-    Ok(parse(&path.display().to_string(), &src, &stem, ov)?)
+    let file = path.display().to_string();
+    if sets.is_empty() {
+        return Ok(parse(&file, &src, &stem, ov)?);
+    }
+    // Errors of the file itself first, with their lines.
+    let mut table: toml::Table = match toml::from_str(&src) {
+        Ok(t) => t,
+        Err(_) => return Ok(parse(&file, &src, &stem, ov)?),
+    };
+    let mut keys = Vec::new();
+    for set in sets {
+        let bad = |message: String| ConfigError { file: format!("--set {set}"), line: None, field: "--set".into(), message };
+        let (key, value) = set.split_once('=').ok_or_else(|| bad("write KEY=VALUE, e.g. --set run.steps=5000".into()))?;
+        let key = key.trim();
+        let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+            Ok(mut t) => t.remove("v").expect("the key just written"),
+            Err(_) => toml::Value::String(value.trim().to_string()),
+        };
+        set_dotted(&mut table, key, value).map_err(|m| ConfigError { field: key.to_string(), ..bad(m) })?;
+        keys.push((key.to_string(), set.clone()));
+    }
+    let text = toml::to_string(&table).map_err(|e| crate::error::Error::Usage(format!("--set: {e}")))?;
+    match parse(&file, &text, &stem, ov) {
+        Ok(plan) => Ok(plan),
+        Err(e) => {
+            let touches = |k: &str| e.field == k || e.field.starts_with(&format!("{k}.")) || k.starts_with(&format!("{}.", e.field));
+            if let Some((_, set)) = keys.iter().find(|(k, _)| touches(k)) {
+                return Err(ConfigError { file: format!("--set {set}"), line: None, ..e }.into());
+            }
+            parse(&file, &src, &stem, ov)?;
+            Err(ConfigError { file: format!("{file} with {}", sets.iter().map(|s| format!("--set {s}")).collect::<Vec<_>>().join(" ")), line: None, ..e }.into())
+        }
+    }
+}
+
+/// Set `a.b[1].c` in a TOML table, creating tables on the way; `[k]` indexes an existing array
+/// of tables (`optimizer[1]`).
+fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(format!("'{key}' is not a dotted key such as run.steps"));
+    }
+    let mut at = table;
+    for (i, part) in parts.iter().enumerate() {
+        let (name, index) = match part.split_once('[') {
+            Some((n, rest)) => {
+                let k = rest.strip_suffix(']').and_then(|r| r.parse::<usize>().ok()).ok_or_else(|| format!("'{part}': write name[index]"))?;
+                (n, Some(k))
+            }
+            None => (*part, None),
+        };
+        let last = i + 1 == parts.len();
+        if last && index.is_none() {
+            at.insert(name.to_string(), value);
+            return Ok(());
+        }
+        let entry = at.entry(name.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let next = match (entry, index) {
+            (toml::Value::Array(items), Some(k)) => {
+                let n = items.len();
+                items.get_mut(k).ok_or_else(|| format!("{name} has {n} entries; [{k}] is not one of them (they count from 0)"))?
+            }
+            (v, Some(_)) => return Err(format!("{name} is a {}, not a list of tables", v.type_str())),
+            (v, None) => v,
+        };
+        if last {
+            *next = value;
+            return Ok(());
+        }
+        at = match next {
+            toml::Value::Table(t) => t,
+            v => return Err(format!("{} is a {}, not a table", parts[..=i].join("."), v.type_str())),
+        };
+    }
+    Ok(())
 }
 
 /// Parse and validate config text. `file` is only used in messages; `default_name` names the
