@@ -242,8 +242,8 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
             "first_run": b.first_run,
             "runs": b.runs,
             "axes": b.axes.iter().map(|a| serde_json::json!({
-                "name": a.name, "n": a.values.len(), "first": a.values[0],
-                "last": a.values[a.values.len() - 1], "log": a.log,
+                "name": a.name, "n": a.values.len(), "first": readable(a.values[0], precision),
+                "last": readable(a.values[a.values.len() - 1], precision), "log": a.log,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "analysis": { "basins": basins.map(|t| serde_json::json!({ "tolerance": t })), "threshold": threshold, "map": map, "trajectories": trajectories },
@@ -281,6 +281,15 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         ));
     }
     Ok(plan)
+}
+
+/// The f64 whose shortest decimal is the run-precision value's (an f32 0.1 is 0.10000000149011612
+/// as an f64; here it reads 0.1), for the resolved config people read.
+fn readable(v: f64, p: Precision) -> f64 {
+    match p {
+        Precision::F32 => (v as f32).to_string().parse().unwrap_or(v),
+        Precision::F64 => v,
+    }
 }
 
 /// MemAvailable from /proc/meminfo; 8 GiB where that cannot be read.
