@@ -370,9 +370,16 @@ pub fn judge_steps_left(plan: &crate::plan::Plan, r: &mut Results) {
 pub const E_FOLDINGS_SEEN: f64 = 8.0;
 
 /// Whether a converged run's final point x is no minimum: a saddle or a maximum, or no
-/// critical point at all to the run's precision ([`Objective::critical_point`]).
+/// critical point at all to the run's precision ([`Objective::critical_point`]), or a flat
+/// stretch whose Hessian vanishes while its gradient does not.
 fn not_a_minimum(obj: &Objective, x: &[f64]) -> bool {
-    matches!(obj.critical_point(x).0, "saddle" | "maximum" | "not_critical")
+    match obj.critical_point(x).0 {
+        "saddle" | "maximum" | "not_critical" => true,
+        // A Hessian of ~0 with a gradient that is not exactly 0: a plateau (a saturated
+        // sigmoid's), not a point the run can be said to have converged to.
+        "degenerate" => obj.grad_f64(x).iter().any(|&g| g != 0.0),
+        _ => false,
+    }
 }
 
 /// Relabel `converged` runs whose final point is not a minimum as `stalled`: a saddle or a

@@ -31,7 +31,8 @@ every = 7
 fn paths_agree_across_backends_and_end_where_the_runs_end() {
     let p = plan(PATHS, Precision::F64);
     let spec = p.trajectories.clone().unwrap();
-    assert_eq!(spec.runs, [0, 2, 4, 7, 9, 12, 14, 16, 19, 21]);
+    // Dealt to both blocks in turn, spread over each by the Halton sequence (plan::analyses::sample).
+    assert_eq!(spec.runs, [3, 16, 7, 20, 5, 12, 4, 22, 8, 14]);
     // The window starts at 500 − 256 = 244: points every 7 steps up to it, then 244 + 7k.
     assert!(p.dispatch_boundary(238, 7) && p.dispatch_boundary(244, 7) && p.dispatch_boundary(251, 7) && !p.dispatch_boundary(245, 7));
     let mut all = Vec::new();
@@ -97,4 +98,31 @@ fn pictures_of_paths() {
     assert_eq!(t1.len(), 4, "sample defaults to 8, capped by the grid");
     let (_, w, h) = decode_png(&gdsweep::output::plot::trajectories_png(&p1, &t1).unwrap());
     assert_eq!((w, h), (1000, 600));
+}
+
+/// `sample = 6` spreads the six paths over the grid: six different starts, in different rows
+/// and columns, dealt to every optimizer (they used to share one row of a 256² grid).
+#[test]
+fn sampled_paths_spread_over_the_grid() {
+    let p = common::plan(
+        "[objective]\nbuiltin = \"himmelblau\"\n[sweep]\nlr = 0.005\n[sweep.init]\nx = { lin = [-5.0, 5.0], n = 256 }\ny = { lin = [-5.0, 5.0], n = 256 }\n[[optimizer]]\nkind = \"gd\"\n[[optimizer]]\nkind = \"momentum\"\n[[optimizer]]\nkind = \"adam\"\n[analysis.trajectories]\nsample = 6\n",
+        gdsweep::plan::Precision::F32,
+    );
+    let runs = &p.trajectories.as_ref().unwrap().runs;
+    assert_eq!(runs.len(), 6);
+    let starts: Vec<(u64, u64, usize)> = runs
+        .iter()
+        .map(|&id| {
+            let (bi, local) = p.locate(id).unwrap();
+            (local / 256, local % 256, bi)
+        })
+        .collect();
+    for (i, a) in starts.iter().enumerate() {
+        for b in &starts[i + 1..] {
+            assert!(a.0 != b.0 && a.1 != b.1, "{starts:?}");
+        }
+    }
+    for block in 0..3 {
+        assert_eq!(starts.iter().filter(|s| s.2 == block).count(), 2, "{starts:?}");
+    }
 }

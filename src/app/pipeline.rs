@@ -1,5 +1,6 @@
 //! The pipeline of `gdsweep run` as a library function: plan → execute on a backend (with the
-//! stalled relabel) → basins → map → trajectories → thresholds → files, manifest last. The CLI
+//! stalled relabel) → basins → thresholds → map (which draws them) → trajectories → files,
+//! manifest last. The CLI
 //! only parses, opens the backend, shows progress and prints what this returns.
 
 use crate::analysis::basins::{self, BasinMap};
@@ -30,12 +31,16 @@ pub fn run(plan: &Plan, backend: &dyn Backend, dir: &Path, progress: Progress) -
     if let Some(m) = &basin_map {
         files::write_basins_csv(&dir.join("basins.csv"), plan, m, &basins::group_counts(plan, results, m))?;
     }
+    let thresholds = match &plan.threshold {
+        Some(spec) => Some(threshold::search(plan, backend, results, spec)?),
+        None => None,
+    };
     if let Some(spec) = &plan.map {
         let laid_out = map::build(plan, spec, results);
         files::write_map_csvs(dir, plan, &laid_out, results, labels)?;
         let png = match laid_out.y {
             Some(_) => plot::map_png(plan, &laid_out, results, basin_map.as_ref()),
-            None => plot::line_png(plan, &laid_out, results),
+            None => plot::line_png(plan, &laid_out, results, thresholds.as_ref()),
         }
         .map_err(Error::Other)?;
         files::write_bytes(&dir.join("map.png"), &png)?;
@@ -46,10 +51,6 @@ pub fn run(plan: &Plan, backend: &dyn Backend, dir: &Path, progress: Progress) -
         let png = plot::trajectories_png(plan, &traces).map_err(Error::Other)?;
         files::write_bytes(&dir.join("trajectories.png"), &png)?;
     }
-    let thresholds = match &plan.threshold {
-        Some(spec) => Some(threshold::search(plan, backend, results, spec)?),
-        None => None,
-    };
     if let Some(search) = &thresholds {
         files::write_thresholds_csv(&dir.join("thresholds.csv"), plan, search)?;
     }

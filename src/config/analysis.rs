@@ -88,7 +88,8 @@ pub(super) fn check_map_axes(cx: &Ctx, raw: Option<&RawAnalysis>, map: &Option<M
 }
 
 /// `[analysis.trajectories]`: which runs (of `total_runs`), recorded every how many steps.
-pub(super) fn trajectories(cx: &Ctx, raw: Option<&RawAnalysis>, total_runs: u64, steps: u32) -> Result<Option<TrajectorySpec>, ConfigError> {
+pub(super) fn trajectories(cx: &Ctx, raw: Option<&RawAnalysis>, blocks: &[crate::plan::Block], steps: u32) -> Result<Option<TrajectorySpec>, ConfigError> {
+    let total_runs: u64 = blocks.iter().map(|b| b.runs).sum();
     Ok(match raw.and_then(|a| a.trajectories.as_ref()) {
         None => None,
         Some(t) => {
@@ -117,7 +118,7 @@ pub(super) fn trajectories(cx: &Ctx, raw: Option<&RawAnalysis>, total_runs: u64,
                         Some(s) => cx.int_in(s, "analysis.trajectories.sample", 1, MAX_TRAJECTORIES as i64, "")? as u64,
                         None => DEFAULT_TRAJECTORY_SAMPLE,
                     };
-                    sample(total_runs, n)
+                    sample(blocks, n)
                 }
             };
             let every = match &t_ref.every {

@@ -231,8 +231,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
 
     let blocks = sweep::blocks(cx, raw.sweep, raw.optimizer, &vars, precision)?;
     analysis::check_map_axes(cx, raw.analysis.as_ref(), &map, &blocks)?;
-    let total_runs: u64 = blocks.iter().map(|b| b.runs).sum();
-    let trajectories = analysis::trajectories(cx, raw.analysis.as_ref(), total_runs, steps)?;
+    let trajectories = analysis::trajectories(cx, raw.analysis.as_ref(), &blocks, steps)?;
     let resolved = serde_json::json!({
         "name": name,
         "objective": { "formula": objective.formula, "vars": vars },

@@ -146,9 +146,51 @@ pub struct TrajectorySpec {
     pub every: u32,
 }
 
-/// `sample` runs spread evenly over `total` ids: ⌊i·total/sample⌋.
-pub fn sample(total: u64, sample: u64) -> Vec<u64> {
-    let n = sample.min(total).max(1);
-    (0..n).map(|i| (i as u128 * total as u128 / n as u128) as u64).collect()
+/// `n` runs spread over the grid: dealt to the blocks in turn, and placed within a block by
+/// the Halton sequence (bases 2, 3, 5, …, one per axis with more than one value), so they
+/// spread over every axis at once. (Evenly spaced ids would share the slow axes' values: six
+/// of a 256² grid all fell in one row.)
+pub fn sample(blocks: &[super::Block], n: u64) -> Vec<u64> {
+    const PRIMES: [u64; 12] = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37];
+    let total: u64 = blocks.iter().map(|b| b.runs).sum();
+    let n = n.min(total).max(1);
+    let radical_inverse = |mut i: u64, base: u64| {
+        let (mut f, mut r) = (1.0, 0.0);
+        while i > 0 {
+            f /= base as f64;
+            r += f * (i % base) as f64;
+            i /= base;
+        }
+        r
+    };
+    let mut picked: Vec<u64> = Vec::with_capacity(n as usize);
+    let mut taken = vec![0u64; blocks.len()];
+    let mut bi = 0;
+    while (picked.len() as u64) < n {
+        let b = &blocks[bi];
+        if taken[bi] < b.runs {
+            taken[bi] += 1;
+            // One Halton sequence across the blocks: each sample its own place.
+            let k = picked.len() as u64 + 1;
+            let (mut local, mut stride, mut prime) = (0u64, 1u64, 0usize);
+            for axis in b.axes.iter().rev() {
+                let len = axis.values.len() as u64;
+                if len > 1 {
+                    let u = radical_inverse(k, PRIMES[prime % PRIMES.len()]);
+                    prime += 1;
+                    local += ((u * len as f64) as u64).min(len - 1) * stride;
+                }
+                stride *= len;
+            }
+            let mut id = b.first_run + local;
+            // Tiny grids: the next free run of the block instead of a repeat.
+            while picked.contains(&id) {
+                id = b.first_run + (id - b.first_run + 1) % b.runs;
+            }
+            picked.push(id);
+        }
+        bi = (bi + 1) % blocks.len();
+    }
+    picked
 }
 

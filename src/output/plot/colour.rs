@@ -51,11 +51,10 @@ pub(super) const BASIN_COLOURS: [RGBColor; 20] = [
     RGBColor(255, 152, 150),
 ];
 
-pub fn basin_colour(id: usize) -> RGBColor {
-    BASIN_COLOURS[id % BASIN_COLOURS.len()]
-}
 
 pub(super) const NOT_CONVERGED: RGBColor = RGBColor(215, 215, 215);
+/// The basins beyond the 19 largest of a map (see map::basin_colours).
+pub(super) const OTHER_BASINS: RGBColor = RGBColor(250, 240, 205);
 pub(super) const DIVERGED_DARK: RGBColor = RGBColor(45, 45, 45);
 
 /// Series colours of line plots.

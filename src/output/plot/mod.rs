@@ -13,9 +13,9 @@ mod map;
 mod scale;
 mod trajectories;
 
-pub use colour::{basin_colour, series_colour, status_colour, viridis};
+pub use colour::{series_colour, status_colour, viridis};
 pub use line::line_png;
-pub use map::map_png;
+pub use map::{basin_colours, map_png};
 pub use scale::Scale;
 pub use trajectories::trajectories_png;
 

@@ -49,13 +49,14 @@ pub fn trajectories_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trac
         hi[j] += pad;
     }
     let (xr, yr) = (lo[0]..hi[0], lo[1]..hi[1]);
-    let title = fit(&format!("{}: paths over {}", plan.name, plan.objective.formula), (w / 11) as usize);
+    let title = wrap(&format!("{}: paths over {}", plan.name, plan.objective.formula), (w / 11) as usize);
+    let title_h = 14 + 26 * title.len() as u32;
     let vars = &plan.objective.vars;
     let mut buf = vec![255u8; (w * h * 3) as usize];
     // Pass 1: the frame; pass 2 (below): the paths on top of the filled contours.
     let chart_on = |buf: &mut [u8], draw_frame: bool| -> Result<(std::ops::Range<i32>, std::ops::Range<i32>), String> {
         let root = BitMapBackend::with_buffer(buf, (w, h)).into_drawing_area();
-        let (top, body) = root.split_vertically(40);
+        let (top, body) = root.split_vertically(title_h);
         let (plot, legend) = body.split_horizontally(w - legend_w);
         let mut chart = ChartBuilder::on(&plot)
             .margin(12)
@@ -65,7 +66,9 @@ pub fn trajectories_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trac
             .map_err(err)?;
         let range = chart.plotting_area().get_pixel_range();
         if draw_frame {
-            top.draw_text(&title, &(FONT, 20).into_font().color(&BLACK), (14, 10)).map_err(err)?;
+            for (k, line) in title.iter().enumerate() {
+                top.draw_text(line, &(FONT, 20).into_font().color(&BLACK), (14, 10 + 26 * k as i32)).map_err(err)?;
+            }
             chart
                 .configure_mesh()
                 .disable_mesh()
@@ -93,11 +96,14 @@ pub fn trajectories_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trac
                 if inside(last) && inframe(&(last[0], last[1])) {
                     chart.draw_series(std::iter::once(Circle::new((last[0], last[1]), 5, colour.stroke_width(2)))).map_err(err)?;
                 }
-                let y = 30 + 22 * k as i32;
+                // Two lines per run (id, optimizer, lr; then the start), never cut.
+                let y = 30 + 36 * k as i32;
                 legend.draw(&PathElement::new(vec![(10, y + 7), (34, y + 7)], colour.stroke_width(3))).map_err(err)?;
-                legend.draw_text(&fit(&trace_label(plan, t), 40), &(FONT, 12).into_font().color(&BLACK), (40, y)).map_err(err)?;
+                for (line, text) in wrap(&trace_label(plan, t), 40).iter().enumerate() {
+                    legend.draw_text(text, &(FONT, 12).into_font().color(&BLACK), (40, y + 15 * line as i32)).map_err(err)?;
+                }
             }
-            let y = 30 + 22 * traces.len() as i32 + 10;
+            let y = 30 + 36 * traces.len() as i32 + 10;
             let style = (FONT, 12).into_font().color(&BLACK);
             legend.draw_text("filled dot: start; ring: last point", &style, (10, y)).map_err(err)?;
             legend.draw_text("background: ln(1 + f − min f), contours", &style, (10, y + 18)).map_err(err)?;
@@ -142,9 +148,11 @@ pub(super) fn loss_curves_png(plan: &Plan, traces: &[crate::analysis::trajectory
     let mut buf = vec![255u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        let (top, body) = root.split_vertically(40);
-        top.draw_text(&fit(&format!("{}: loss along the paths of {}", plan.name, plan.objective.formula), 90), &(FONT, 20).into_font().color(&BLACK), (14, 10))
-            .map_err(err)?;
+        let title = wrap(&format!("{}: loss along the paths of {}", plan.name, plan.objective.formula), 90);
+        let (top, body) = root.split_vertically(14 + 26 * title.len() as u32);
+        for (k, line) in title.iter().enumerate() {
+            top.draw_text(line, &(FONT, 20).into_font().color(&BLACK), (14, 10 + 26 * k as i32)).map_err(err)?;
+        }
         let vals: Vec<f64> = traces.iter().flat_map(|t| t.loss.iter().copied()).filter(|v| v.is_finite()).collect();
         let positive = !vals.is_empty() && vals.iter().all(|&v| v > 0.0);
         let fy = |v: f64| if positive { v.log10() } else { v };
@@ -157,13 +165,14 @@ pub(super) fn loss_curves_png(plan: &Plan, traces: &[crate::analysis::trajectory
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..last, (lo - pad)..(hi + pad))
+            .build_cartesian_2d(TickAxis::new(0.0..last, false, true), TickAxis::new((lo - pad)..(hi + pad), positive, false))
             .map_err(err)?;
-        let span = hi - lo + 2.0 * pad;
-        let fyl = |t: &f64| tick(*t, positive, span);
+        let (ax, ay) = (TickAxis::new(0.0..last, false, true), TickAxis::new((lo - pad)..(hi + pad), positive, false));
+        let (fx, fyl) = (|t: &f64| ax.label(*t), |t: &f64| ay.label(*t));
         chart
             .configure_mesh()
             .light_line_style(RGBColor(235, 235, 235))
+            .x_label_formatter(&fx)
             .y_label_formatter(&fyl)
             .x_desc("step")
             .y_desc(desc("loss", positive))
@@ -178,7 +187,7 @@ pub(super) fn loss_curves_png(plan: &Plan, traces: &[crate::analysis::trajectory
             chart
                 .draw_series(std::iter::once(PathElement::new(pts, colour.stroke_width(2))))
                 .map_err(err)?
-                .label(fit(&trace_label(plan, t), 48))
+                .label(trace_label(plan, t))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
         }
         chart
