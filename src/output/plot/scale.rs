@@ -88,7 +88,8 @@ impl TickAxis {
         }
         let decades: Vec<f64> = multiples(self.lo, self.hi, 1.0);
         if decades.len() >= 2 {
-            let thin = decades.len().div_ceil(max.max(1)) as f64;
+            // Every decade, or every 2nd, 5th, 10th… (multiples of a round step).
+            let thin = if decades.len() <= max { 1.0 } else { nice_step(self.hi - self.lo, max).max(1.0) };
             let bold: Vec<f64> = decades.into_iter().filter(|k| (k / thin).fract().abs() < 1e-9).collect();
             if !light || thin > 1.0 {
                 return bold;
