@@ -335,9 +335,9 @@ impl Results {
 }
 
 /// Keep a slow run's `steps_left` only where the rate it extrapolates is the run's last:
-/// - GD on a constant Hessian (see [`crate::plan::Plan::step_curvature`]): every mode decays
-///   by |1 − lr·λᵢ| per step, so the estimate holds when the measured rate is the slowest
-///   mode's (within 1 % in ln). A faster measured rate means a slower mode still hides under a
+/// - GD, momentum or Nesterov on a constant Hessian (see [`slowest_mode_rate`]): every mode
+///   decays by a known factor per step, so the estimate holds when the measured rate is the
+///   slowest mode's (within 1 % in ln). A faster measured rate means a slower mode still hides under a
 ///   fast one (the standardised regression at lr 1e-9): no estimate.
 /// - Otherwise: when the run has already decayed through [`E_FOLDINGS_SEEN`] e-foldings at
 ///   this rate, 1/|ln rate| < steps/8. A power law ‖g‖ ∝ k^−p (x³: p = 2, softplus: p = 1)
@@ -349,15 +349,9 @@ pub fn judge_steps_left(plan: &crate::plan::Plan, r: &mut Results) {
         }
         let (bi, local) = plan.locate(r.run[i]).expect("result ids come from the plan");
         let block = &plan.blocks[bi];
-        let curvature = (block.optimizer == crate::method::OptimizerKind::Gd).then(|| plan.step_curvature(block, local)).flatten();
         let rate = r.rate[i];
-        let holds = match curvature {
-            Some(ev) => {
-                let lr = block.axis_value(local, 0);
-                let top = ev.iter().fold(0f64, |m, v| m.max(v.abs()));
-                let slowest = ev.iter().filter(|&&l| l.abs() > 1e-12 * top).map(|l| (1.0 - lr * l).abs()).fold(0f64, f64::max);
-                (rate.ln() / slowest.ln() - 1.0).abs() <= 0.01
-            }
+        let holds = match slowest_mode_rate(plan, block, local) {
+            Some(slowest) => (rate.ln() / slowest.ln() - 1.0).abs() <= 0.01,
             None => 1.0 / rate.ln().abs() < r.steps[i] as f64 / E_FOLDINGS_SEEN,
         };
         if !holds {
@@ -368,6 +362,42 @@ pub fn judge_steps_left(plan: &crate::plan::Plan, r: &mut Results) {
 
 /// See [`judge_steps_left`].
 pub const E_FOLDINGS_SEEN: f64 = 8.0;
+
+/// The per-step factor of the slowest mode of run `local` of `block`, where the step map is
+/// linear (a constant Hessian: [`crate::plan::Plan::step_curvature`]) and known: for each
+/// eigenvalue λ > 0 of the curvature, GD's |1 − lr·λ|, and for momentum and Nesterov the
+/// largest root modulus of the mode's z² − t·z + d (heavy ball with dampening δ:
+/// t = 1 + β − lr(1 − δ)λ, d = β; PyTorch's Nesterov: t = 1 + β − lr(1 + β)λ, d = β(1 − lr·λ)).
+fn slowest_mode_rate(plan: &crate::plan::Plan, block: &crate::plan::Block, local: u64) -> Option<f64> {
+    use crate::method::OptimizerKind;
+    let ev = plan.step_curvature(block, local)?;
+    let lr = block.axis_value(local, 0);
+    let hyper = |name: &str| block.hyper_index(name).map(|k| block.axis_value(local, 1 + k));
+    let top = ev.iter().fold(0f64, |m, v| m.max(v.abs()));
+    let root_modulus = |t: f64, d: f64| {
+        let disc = t * t - 4.0 * d;
+        if disc >= 0.0 {
+            ((t.abs() + disc.sqrt()) / 2.0).max(0.0)
+        } else {
+            d.abs().sqrt()
+        }
+    };
+    let mode = |l: f64| -> Option<f64> {
+        Some(match block.optimizer {
+            OptimizerKind::Gd => (1.0 - lr * l).abs(),
+            OptimizerKind::Momentum => {
+                let (beta, damp) = (hyper("beta")?, hyper("dampening").unwrap_or(0.0));
+                root_modulus(1.0 + beta - lr * (1.0 - damp) * l, beta)
+            }
+            OptimizerKind::Nesterov => {
+                let beta = hyper("beta")?;
+                root_modulus(1.0 + beta - lr * (1.0 + beta) * l, beta * (1.0 - lr * l))
+            }
+            _ => return None,
+        })
+    };
+    ev.iter().filter(|&&l| l.abs() > 1e-12 * top).map(|&l| mode(l)).try_fold(0f64, |m, v| v.map(|v| m.max(v)))
+}
 
 /// Whether a converged run's final point x is no minimum: a saddle or a maximum, or no
 /// critical point at all to the run's precision ([`Objective::critical_point`]), or a flat

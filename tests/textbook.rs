@@ -208,3 +208,20 @@ fn seed_bowls(exec: &dyn Backend, p: Precision) {
     assert!(r.status[2].is_unstable(), "{w}");
 }
 per_backend!(seed_bowls, [f32, f64]);
+
+/// Momentum on the forum matrix below its threshold: the measured rate is the slowest mode's
+/// root modulus of z² − (1 + β − lr·λ)z + β (heavy ball), so its steps_left is given.
+fn forum_momentum_rate_is_the_slowest_root(exec: &dyn Backend, _p: Precision) {
+    let p = plan("[objective]\nbuiltin = \"forum_lstsq\"\n[sweep]\nlr = 1e-5\n[[optimizer]]\nkind = \"momentum\"\nbeta = 0.9\n[run]\nsteps = 20000\nprecision = \"f64\"\n", Precision::F64);
+    let r = run_all(&p, exec);
+    let w = what(exec, Precision::F64, "forum momentum", &r);
+    assert_eq!(r.status[0], Status::Slow, "{w}");
+    let h = p.objective.constant_hessian().unwrap();
+    let (mean, radius) = ((h[0][0] + h[1][1]) / 2.0, (((h[0][0] - h[1][1]) / 2.0).powi(2) + h[0][1] * h[0][1]).sqrt());
+    let lmin = mean - radius;
+    let t = 1.0 + 0.9 - 1e-5 * lmin;
+    let slowest = (t + (t * t - 4.0 * 0.9).sqrt()) / 2.0;
+    assert!((r.rate[0] - slowest).abs() < 1e-7, "{w}: theory {slowest}");
+    assert!(r.steps_left[0].is_finite() && r.steps_left[0] > 1e6, "{w}");
+}
+per_backend!(forum_momentum_rate_is_the_slowest_root, [f64]);
