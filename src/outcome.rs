@@ -162,6 +162,8 @@ pub const LEVEL_ULPS: f64 = 64.0;
 /// ln(G_8/G_1)/7 (a geometric rate, not one settling onto a limit). The loss *fell* when it
 /// never rose in the window and ended lower by more than rounding (`Rules::loss_changed`); it
 /// is *flat* when its change over the window is within rounding. In this order:
+/// 0. `converged` — at the precision floor: ‖g‖ ≤ grad_tol_rel·‖g₀‖, the loss is flat and the
+///    point keeps coming back within cycle_tol (a rounding cycle the steps cannot shrink);
 /// 1. `cycling` — the point came back within cycle_tol after the same p ≥ 2 steps three times
 ///    (p ≤ max_period), and the trend is not steady (a run settling onto its cycle);
 /// 2. `diverging` — G strictly increases, and either the loss at the end is above the loss at
@@ -198,7 +200,12 @@ pub fn classify(rec: &WindowRecord, end: &RunEnd, rules: &Rules, segment_len: u3
     let period = rec.returns >= RETURNS_FOR_PERIOD;
     let oscillating = rec.turns as f64 >= 0.25 * (SEGMENTS * segment_len) as f64;
     let with = |status, period, steps_left| Finding { status, rate, period, steps_left };
-    if period && rec.period > 1 && !steady {
+    if end.gn2 <= end.gtol2 && !changed && period {
+        // At the precision floor: ‖g‖ passed the relative tolerance and the run goes round a
+        // few roundings of one point (GD just below a minimum's 2/λ in f32 keeps a 2-cycle
+        // of ~40 ulps that no step can shrink).
+        with(Status::Converged, 0, f64::NAN)
+    } else if period && rec.period > 1 && !steady {
         with(Status::Cycling, rec.period, f64::NAN)
     } else if increasing && (end.loss > rec.loss_start || oscillating) {
         with(Status::Diverging, 0, f64::NAN)

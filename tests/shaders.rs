@@ -107,7 +107,6 @@ fn layout_and_status_constants_are_the_rust_ones() {
         let want: Vec<(String, usize)> = [
             ("STRIDE", layout.stride()),
             ("WIN", layout.window_at()),
-            ("PREV", layout.prev_at()),
             ("SEG", layout.segments_at()),
             ("LOSS_START", layout.loss_start_at()),
             ("BOUND", layout.bound_at()),
@@ -131,8 +130,7 @@ fn layout_and_status_constants_are_the_rust_ones() {
             assert_eq!(value(&name) as usize, v, "{name} for {}", kind.name());
         }
         // The state's parts tile it: x, slots, record, 6 bookkeeping reals.
-        assert_eq!(layout.prev_at(), obj.dim() + layout.slots.len());
-        assert_eq!(layout.window_at(), layout.prev_at() + obj.dim());
+        assert_eq!(layout.window_at(), obj.dim() + layout.slots.len());
         assert_eq!(layout.loss_start_at() + 1 + 6, layout.stride());
     }
     // Indices into state and info go through the named constants only.
@@ -154,5 +152,5 @@ fn slots_are_laid_out_by_name() {
     let layout = StateLayout::new(&b, 2, true);
     let names: Vec<&str> = layout.slots.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["v0", "v1", "lr_now"]);
-    assert_eq!(layout.stride(), 2 + 3 + 2 + (2 * 2 + 1 + 8 + 1) + 6);
+    assert_eq!(layout.stride(), 2 + 3 + (2 * 2 + 1 + 8 + 1) + 6);
 }

@@ -166,7 +166,6 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     let _ = writeln!(constants, "const STRIDE: u32 = {}u;", layout.stride());
     let _ = writeln!(constants, "const DIM: u32 = {dim}u;");
     let _ = writeln!(constants, "const WIN: u32 = {}u;", layout.window_at());
-    let _ = writeln!(constants, "const PREV: u32 = {}u;", layout.prev_at());
     let _ = writeln!(constants, "const SEG: u32 = {}u;", layout.segments_at());
     let _ = writeln!(constants, "const LOSS_START: u32 = {}u;", layout.loss_start_at());
     let _ = writeln!(constants, "const BOUND: u32 = {}u;", layout.bound_at());
@@ -195,10 +194,10 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     let mut load = String::new();
     let mut store = String::new();
     for j in 0..dim {
-        let _ = writeln!(declare, "    var x{j}: real;\n    var xp{j}: real;");
-        let _ = writeln!(init, "{ind}x{j} = init{j};\n{ind}xp{j} = init{j};");
-        let _ = writeln!(load, "{ind}x{j} = state[base + {j}u];\n{ind}xp{j} = state[base + PREV + {j}u];");
-        let _ = writeln!(store, "    state[base + {j}u] = x{j};\n    state[base + PREV + {j}u] = xp{j};");
+        let _ = writeln!(declare, "    var x{j}: real;");
+        let _ = writeln!(init, "{ind}x{j} = init{j};");
+        let _ = writeln!(load, "{ind}x{j} = state[base + {j}u];");
+        let _ = writeln!(store, "    state[base + {j}u] = x{j};");
     }
     for (k, slot) in layout.slots.iter().enumerate() {
         let (name, at) = (&slot.name, layout.slots_at() + k);
@@ -227,12 +226,7 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     let x_inf = nest_max((0..dim).map(|j| format!("abs(x{j})")).collect());
     let turn_dot = (0..dim).map(|j| format!("g{j} * gp{j}")).collect::<Vec<_>>().join(" + ");
     let x_save = lines(&|j| format!("{ind}let xo{j} = x{j};"));
-    let step = format!(
-        "min({}, {})",
-        nest_max((0..dim).map(|j| format!("abs(x{j} - xo{j})")).collect()),
-        nest_max((0..dim).map(|j| format!("abs(x{j} - xp{j})")).collect())
-    );
-    let x_prev = lines(&|j| format!("{ind}xp{j} = xo{j};"));
+    let step = nest_max((0..dim).map(|j| format!("abs(x{j} - xo{j})")).collect());
     let x_finite = (0..dim).map(|j| format!("is_finite(x{j})")).collect::<Vec<_>>().join(" && ");
     let gn2 = (0..dim).map(|j| format!("g{j} * g{j}")).collect::<Vec<_>>().join(" + ");
     window_blocks(TEMPLATE, window)
@@ -253,7 +247,6 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         .replace("{{GRAD_NORM2}}", &gn2)
         .replace("{{X_SAVE}}\n", &x_save)
         .replace("{{STEP}}", &step)
-        .replace("{{X_PREV}}\n", &x_prev)
         .replace("{{UPDATE}}", &update_wgsl(block, dim, p))
         .replace("{{STORE}}", &store)
         .replace("{{WINDOW_DECLARE}}\n", &win_declare)

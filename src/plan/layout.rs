@@ -7,7 +7,6 @@
 //! |---|---|
 //! | dim | x |
 //! | slots | the method's slots, then the schedule's (see [`crate::method`]) |
-//! | dim | the point before the last step (`PREV`: the two-step test of the convergence rule) |
 //! | dim | window record, where runs are classified: the anchor point (`WIN`) |
 //! | 1 | the anchor tolerance |
 //! | dim | the previous gradient |
@@ -106,7 +105,7 @@ impl StateLayout {
 
     /// Reals per run.
     pub fn stride(&self) -> usize {
-        2 * self.dim + self.slots.len() + if self.windowed { Self::window_reals(self.dim) } else { 0 } + Self::TAIL
+        self.dim + self.slots.len() + if self.windowed { Self::window_reals(self.dim) } else { 0 } + Self::TAIL
     }
 
     /// The first slot (`state[base + dim + k]` is slot k).
@@ -114,15 +113,10 @@ impl StateLayout {
         self.dim
     }
 
-    /// The point before the last step (`PREV`).
-    pub fn prev_at(&self) -> usize {
-        self.dim + self.slots.len()
-    }
-
     /// The window record's anchor point (`WIN`); the anchor tolerance follows it at WIN + dim,
     /// the previous gradient at WIN + dim + 1.
     pub fn window_at(&self) -> usize {
-        self.prev_at() + self.dim
+        self.dim + self.slots.len()
     }
 
     /// The segment maxima (`SEG`); the loss at the window's start follows at SEG + SEGMENTS.

@@ -88,9 +88,8 @@ struct Lanes<F: Real> {
     /// The last step's ‖Δx‖∞ and step_tol·‖x‖∞ after it (the shader's `last_step`, `step_res`).
     last_step: V<F>,
     step_res: V<F>,
-    /// x before the update and the point before that (the shader's `xo{j}`, `xp{j}`).
+    /// x before the update (the shader's `xo{j}`).
     xo: Vec<V<F>>,
-    xp: Vec<V<F>>,
     /// The gradient plus weight decay, per coordinate (the shader's `gd{j}`).
     gd: Vec<V<F>>,
     steps_done: [u32; LANES],
@@ -143,7 +142,6 @@ impl<F: Real> Lanes<F> {
             last_step: z,
             step_res: z,
             xo: vec![z; k.dim],
-            xp: vec![z; k.dim],
             gd: vec![z; k.dim],
             steps_done: [0; LANES],
             slot_of: [usize::MAX; LANES],
@@ -177,7 +175,6 @@ impl<F: Real> Lanes<F> {
         }
         for j in 0..k.dim {
             self.regs[k.tape.vars[j] as usize][lane] = value(1 + h + j);
-            self.xp[j][lane] = value(1 + h + j);
         }
         knobs::cpu_lrj(&k.knobs, &self.lr, &self.hyper, &mut self.lrj, Some(lane));
         for (s, slot) in k.layout.slots.iter().enumerate() {
@@ -555,8 +552,14 @@ impl<F: Real> Lanes<F> {
     #[inline(always)]
     fn update_lanes<const MASKED: bool>(&mut self, k: &Kernel<F>) {
         let tape = k.tape;
-        for j in 0..k.dim {
-            self.xo[j] = self.regs[tape.vars[j] as usize];
+        // The shader's `measure`: the step is measured from points that pass the relative
+        // test only; where no lane does (most of a run), the copies and norms are skipped.
+        let measure: [bool; LANES] = std::array::from_fn(|i| self.gn2[i] <= self.gtol2[i]);
+        let any_measure = measure.iter().any(|&m| m);
+        if any_measure {
+            for j in 0..k.dim {
+                self.xo[j] = self.regs[tape.vars[j] as usize];
+            }
         }
         let (lr_now, method_slots) = match k.lr_now {
             // lr_now is the last slot: split it off so the method's slots stay borrowable.
@@ -597,32 +600,41 @@ impl<F: Real> Lanes<F> {
                 hold: &self.hold,
             },
         );
-        // last_step = min(‖x − xo‖∞, ‖x − xp‖∞), step_res = step_tol·‖x‖∞, xp = xo, left to
-        // right as in the shader.
-        let zero = F::default();
-        let (mut step, mut back, mut x_inf) = ([zero; LANES], [zero; LANES], [zero; LANES]);
         let hold = &self.hold;
-        for j in 0..k.dim {
-            let (x, xo, xp) = (&self.regs[tape.vars[j] as usize], &self.xo[j], &mut self.xp[j]);
+        let (one, minus_one) = (F::from_f64(1.0), F::from_f64(-1.0));
+        if any_measure {
+            // last_step = ‖x − xo‖∞, step_res = step_tol·‖x‖∞, left to right as in the shader,
+            // where measured.
+            let zero = F::default();
+            let (mut step, mut x_inf) = ([zero; LANES], [zero; LANES]);
+            for j in 0..k.dim {
+                let (x, xo) = (&self.regs[tape.vars[j] as usize], &self.xo[j]);
+                for i in 0..LANES {
+                    let (d, m) = ((x[i] - xo[i]).abs(), x[i].abs());
+                    step[i] = if j == 0 { d } else { step[i].max(d) };
+                    x_inf[i] = if j == 0 { m } else { x_inf[i].max(m) };
+                }
+            }
             for i in 0..LANES {
-                let (d, b, m) = ((x[i] - xo[i]).abs(), (x[i] - xp[i]).abs(), x[i].abs());
-                step[i] = if j == 0 { d } else { step[i].max(d) };
-                back[i] = if j == 0 { b } else { back[i].max(b) };
-                x_inf[i] = if j == 0 { m } else { x_inf[i].max(m) };
-                xp[i] = if MASKED && hold[i] { xp[i] } else { xo[i] };
+                let on = !(MASKED && hold[i]);
+                self.last_step[i] = if !on { self.last_step[i] } else if measure[i] { step[i] } else { one };
+                self.step_res[i] = if !on { self.step_res[i] } else if measure[i] { k.step_tol * x_inf[i] } else { minus_one };
+            }
+        } else {
+            for i in 0..LANES {
+                let on = !(MASKED && hold[i]);
+                self.last_step[i] = if on { one } else { self.last_step[i] };
+                self.step_res[i] = if on { minus_one } else { self.step_res[i] };
             }
         }
         for i in 0..LANES {
-            let on = !(MASKED && hold[i]);
-            self.last_step[i] = if on { step[i].min(back[i]) } else { self.last_step[i] };
-            self.step_res[i] = if on { k.step_tol * x_inf[i] } else { self.step_res[i] };
-            self.steps_done[i] += on as u32;
+            self.steps_done[i] += !(MASKED && hold[i]) as u32;
         }
     }
 }
 
 /// Runs of the main pool that reached the window, waiting for a lane of the window pool: per
-/// run x, the point before, slots, per-coordinate lr, hyperparameters, lr, bound, gtol2, last step, step resolution (`width` reals), and its
+/// run x, slots, per-coordinate lr, hyperparameters, lr, bound, gtol2, last step, step resolution (`width` reals), and its
 /// position and steps.
 struct Parked<F: Real> {
     reals: Vec<F>,
@@ -632,7 +644,7 @@ struct Parked<F: Real> {
 
 impl<F: Real> Parked<F> {
     fn new(k: &Kernel<F>) -> Self {
-        Parked { reals: Vec::new(), meta: Vec::new(), width: 3 * k.dim + k.layout.slots.len() + k.block.n_hypers() + 5 }
+        Parked { reals: Vec::new(), meta: Vec::new(), width: 2 * k.dim + k.layout.slots.len() + k.block.n_hypers() + 5 }
     }
 
     fn len(&self) -> usize {
@@ -641,7 +653,6 @@ impl<F: Real> Parked<F> {
 
     fn park(&mut self, l: &Lanes<F>, k: &Kernel<F>, lane: usize) {
         self.reals.extend(k.tape.vars.iter().map(|&r| l.regs[r as usize][lane]));
-        self.reals.extend(l.xp.iter().map(|v| v[lane]));
         self.reals.extend(l.slots.iter().map(|s| s[lane]));
         self.reals.extend(l.lrj.iter().map(|s| s[lane]));
         self.reals.extend(l.hyper.iter().map(|s| s[lane]));
@@ -656,9 +667,6 @@ impl<F: Real> Parked<F> {
         let mut it = self.reals.drain(start..);
         for &r in &k.tape.vars {
             l.regs[r as usize][lane] = it.next().unwrap();
-        }
-        for v in l.xp.iter_mut() {
-            v[lane] = it.next().unwrap();
         }
         for v in l.slots.iter_mut().chain(l.lrj.iter_mut()).chain(l.hyper.iter_mut()) {
             v[lane] = it.next().unwrap();
