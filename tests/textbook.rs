@@ -225,3 +225,20 @@ fn forum_momentum_rate_is_the_slowest_root(exec: &dyn Backend, _p: Precision) {
     assert!(r.steps_left[0].is_finite() && r.steps_left[0] > 1e6, "{w}");
 }
 per_backend!(forum_momentum_rate_is_the_slowest_root, [f64]);
+
+/// The catalogue's minima are minima to the critical-point test that labels basins, and the
+/// entries with no minimum (softplus) have none: no point along its descent is one.
+#[test]
+fn catalogue_minima_and_no_minimum_entries() {
+    for e in gdsweep::problem::catalogue::CATALOGUE {
+        let obj = e.objective();
+        for (x, _) in e.minima {
+            assert_eq!(obj.critical_point(x).0, "minimum", "{} at {x:?}", e.name);
+        }
+        if e.about.contains("no minimum") {
+            for x in [-30.0, -11.5, -5.0, 0.0, 5.0] {
+                assert_ne!(obj.critical_point(&[x]).0, "minimum", "{} at {x}", e.name);
+            }
+        }
+    }
+}
