@@ -393,14 +393,14 @@ fn print_thresholds(plan: &Plan, search: &crate::analysis::threshold::Search) ->
             .collect();
         let theory = t.lr_theory.map_or(String::new(), |v| format!(", theory {v:.8e}"));
         outln!(
-            "  {}[{}] {}: lr_stable {}, lr_unstable {} (rel width {}, {} crossings, {}){theory}",
+            "  {}[{}] {}: lr_stable {}, lr_unstable {} (rel width {}, {}, {}){theory}",
             block.optimizer.name(),
             t.block,
             others.join(" "),
             opt(t.lr_stable),
             opt(t.lr_unstable),
             t.rel_width().map_or("-".into(), |w| format!("{w:.1e}")),
-            t.crossings,
+            plural(t.crossings as u64, "crossing"),
             t.stop.name()
         );
     }
