@@ -8,6 +8,7 @@ use crate::config::{load_with_sets, Overrides};
 use crate::engine::execute;
 use crate::error::Result;
 use crate::output::files;
+use crate::output::folder::ResultFolder;
 use crate::plan::{BackendChoice, Plan, Precision};
 use crate::problem::catalogue::CATALOGUE;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -79,6 +80,9 @@ enum Cmd {
         /// Replace results that already exist (the files of the previous sweep).
         #[arg(short, long)]
         force: bool,
+        /// If another gdsweep is writing the output folder, wait for it instead of refusing.
+        #[arg(long)]
+        wait: bool,
         /// No progress bar and no summary.
         #[arg(short, long)]
         quiet: bool,
@@ -99,6 +103,9 @@ enum Cmd {
         /// Replace a previous verify's files.
         #[arg(short, long)]
         force: bool,
+        /// If another gdsweep is writing the output folder, wait for it instead of refusing.
+        #[arg(long)]
+        wait: bool,
     },
     /// Show what a config would run: counts, memory, estimated time, resolved config.
     Plan {
@@ -183,8 +190,10 @@ pub fn main_exit_code() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
-        Cmd::Run { config, out, backend, precision, force, quiet } => run_sweep(config.load(overrides(backend, precision))?, out, force, quiet),
-        Cmd::Verify { config, sample, precision, out, force } => verify(config.load(overrides(None, precision))?, sample, out, force),
+        Cmd::Run { config, out, backend, precision, force, wait, quiet } => {
+            run_sweep(config.load(overrides(backend, precision))?, out, force, wait, quiet)
+        }
+        Cmd::Verify { config, sample, precision, out, force, wait } => verify(config.load(overrides(None, precision))?, sample, out, force, wait),
         Cmd::Plan { config } => {
             print_plan(&config.load(Overrides::default())?)?;
             Ok(ExitCode::SUCCESS)
@@ -199,9 +208,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// `gdsweep run`: the pipeline (app::pipeline) with a progress bar and a summary.
-fn run_sweep(plan: Plan, out: Option<PathBuf>, force: bool, quiet: bool) -> Result<ExitCode> {
+fn run_sweep(plan: Plan, out: Option<PathBuf>, force: bool, wait: bool, quiet: bool) -> Result<ExitCode> {
     let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&plan.name));
-    files::prepare_dir(&dir, force)?;
+    // Held until the sweep's manifest is written: one sweep per folder at a time.
+    let _folder = ResultFolder::open(&dir, force, wait)?;
     let (backend, why) = backend::open_explained(plan.backend, plan.precision, &plan.source)?;
     if !quiet {
         eprintln!("gdsweep: {} runs x {} steps on {} ({}; {why})", plan.total_runs(), plan.steps, backend.name(), backend.device());
@@ -247,9 +257,9 @@ fn run_sweep(plan: Plan, out: Option<PathBuf>, force: bool, quiet: bool) -> Resu
 }
 
 /// `gdsweep verify`: the same selection on the GPU and the CPU, compared (analysis::verify).
-fn verify(plan: Plan, sample: Option<u64>, out: Option<PathBuf>, force: bool) -> Result<ExitCode> {
+fn verify(plan: Plan, sample: Option<u64>, out: Option<PathBuf>, force: bool, wait: bool) -> Result<ExitCode> {
     let dir = out.unwrap_or_else(|| PathBuf::from("results").join(format!("{}-verify", plan.name)));
-    files::prepare_dir(&dir, force)?;
+    let _folder = ResultFolder::open(&dir, force, wait)?;
     let gpu = backend::open(BackendChoice::Gpu, plan.precision, &plan.source)?;
     let sel = plan.selections(sample);
     let g = execute(&plan, gpu.as_ref(), &sel)?;
@@ -271,7 +281,7 @@ fn verify(plan: Plan, sample: Option<u64>, out: Option<PathBuf>, force: bool) ->
         outln!("  differs: run {run}: gpu {gs}, cpu {cs}");
     }
     files::write_differences_csv(&dir.join("differences.csv"), &plan, &g.results, &c.results, &v.differences)?;
-    files::write_manifest(&dir.join("verify.json"), &serde_json::json!({ "config_file": plan.source, "device": gpu.device(), "precision": plan.precision, "verdict": v, "passed": v.passed() }))?;
+    files::write_manifest(&dir.join("verify.json"), &serde_json::json!({ "config_file": plan.source, "device": gpu.device(), "precision": plan.precision, "verdict": v, "passed": v.passed(), "files": ["differences.csv"] }))?;
     outln!("  wrote the {} runs whose status differs to {}", v.differences.len(), dir.join("differences.csv").display());
     let verdict = if v.passed() { "PASS" } else { "FAIL" };
     outln!("  {verdict} (bar {:.1} %{})", 100.0 * verify::AGREEMENT_BAR, if v.judged() == 0 { "; nothing was judged" } else { "" });

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::outcome::Results;
 use crate::plan::{Plan, Precision};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const RESULT_FILES: [&str; 11] = [
     "runs.csv",
@@ -22,19 +22,6 @@ pub const RESULT_FILES: [&str; 11] = [
     "differences.csv",
     "verify.json",
 ];
-
-/// Check that `dir` may receive results, and create it.
-pub fn prepare_dir(dir: &Path, force: bool) -> Result<()> {
-    if !force {
-        if let Some(f) = RESULT_FILES.iter().map(|f| dir.join(f)).find(|p| p.exists()) {
-            return Err(Error::Usage(format!(
-                "{} already exists: pass --force to overwrite it, or --out DIR to write elsewhere",
-                f.display()
-            )));
-        }
-    }
-    std::fs::create_dir_all(dir).map_err(|e| Error::Usage(format!("cannot create {}: {e}", dir.display())))
-}
 
 /// A number as runs.csv writes it: the shortest text that reads back to the value at the
 /// run's precision, always with a decimal point or an exponent; exponent form outside
@@ -80,15 +67,21 @@ fn optional(v: f64) -> String {
     }
 }
 
+/// Write `path` whole or not at all: into an exclusive temporary file of a random name in the
+/// same folder (created with O_EXCL, so a symlink planted there is never followed), fsynced,
+/// then renamed over `path`. On any error the temporary file is removed.
 fn write_atomically(path: &Path, body: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>) -> Result<()> {
-    let tmp: PathBuf = path.with_extension("partial");
     let io = |e| Error::io(format!("writing {}", path.display()), e);
-    let f = std::fs::File::create(&tmp).map_err(io)?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new().prefix(super::folder::TEMP_PREFIX).tempfile_in(dir).map_err(io)?;
+    let (file, tmp_path) = tmp.into_parts();
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     body(&mut w).map_err(io)?;
     w.flush().map_err(io)?;
-    drop(w);
-    std::fs::rename(&tmp, path).map_err(io)
+    let file = w.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    tmp_path.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
 }
 
 /// The columns that say which run a row is: run, optimizer, block, lr, hyperparameters,
