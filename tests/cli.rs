@@ -40,6 +40,13 @@ fn outcome_window_rules_are_checked() {
     bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[run]\ncycle_tol = -1.0\n"), "run.cycle_tol", ">= 0");
 }
 
+/// An asymmetric quadratic and a range too wide for f64 are refused, naming the field.
+#[test]
+fn asymmetric_quadratics_and_overflowing_ranges() {
+    bad("[objective]\nquadratic = { h = [[1.0, 2.0], [0.0, 1.0]] }\n[sweep]\nlr = 0.1\n", "objective.quadratic.h", "must be symmetric: h[0][1] = 2 but h[1][0] = 0");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = 0.1\n[sweep.init]\nx = {{ lin = [-1e308, 1e308], n = 3 }}\n[run]\nprecision = \"f64\"\n"), "sweep.init.x", "wider than f64");
+}
+
 /// Values finite in f64 but infinite once rounded to f32 are refused, naming the field (an lr
 /// of 1e39 used to become inf and hang the map's plot); in f64 they are fine.
 #[test]
@@ -519,4 +526,18 @@ fn init_writes_a_starter_that_runs() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(dir.path().join("results/starter/map.png").exists());
     assert_eq!(gdsweep(&["init", "other.toml"], dir.path()).status.code(), Some(0));
+}
+
+/// Messages name what is wrong: a WGPU_BACKEND that names no backend; the key above a comment
+/// line where TOML reports a value that ran on, not the comment.
+#[test]
+fn messages_name_the_real_culprit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ok.toml"), format!("{OK_HEAD}[sweep]\nlr = 0.1\n[run]\nsteps = 5\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gdsweep")).args(["run", "ok.toml"]).env("WGPU_BACKEND", "bogus").current_dir(dir.path()).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("WGPU_BACKEND=bogus") && err.contains("'bogus' is no wgpu backend"), "{err}");
+    bad(&format!("{OK_HEAD}[sweep]\nlr = [0.1,\n# a comment = here\n"), "sweep.lr", "bad.toml:4");
+    bad("[objective] # what to minimise\nexpr = 5\n", "objective.expr", "expected a string");
 }

@@ -60,10 +60,15 @@ fn eight_dimensional_matrix_objectives_agree() {
         })
         .collect();
     let b: Vec<String> = (0..n).map(|i| format!("{}", i as f64 - 3.0)).collect();
+    // The quadratic's h must be symmetric (config refuses others): the same matrix, symmetrised.
+    let entry = |i: usize, j: usize| if i == j { 2.0 + i as f64 } else { 0.1 * ((i * 7 + j * 3) % 5) as f64 - 0.2 };
+    let h: Vec<String> = (0..n)
+        .map(|i| format!("[{}]", (0..n).map(|j| format!("{}", 0.5 * (entry(i, j) + entry(j, i)))).collect::<Vec<_>>().join(", ")))
+        .collect();
     let inits: String = ["x1", "x2", "x3"].iter().map(|v| format!("{v} = [-1.0, 2.0]\n")).collect();
     for objective in [
         format!("least_squares = {{ a = [{}], b = [{}] }}", a.join(", "), b.join(", ")),
-        format!("quadratic = {{ h = [{}], g = [{}] }}", a.join(", "), b.join(", ")),
+        format!("quadratic = {{ h = [{}], g = [{}] }}", h.join(", "), b.join(", ")),
     ] {
         let src = format!(
             "[objective]\n{objective}\n[sweep]\nlr = {{ log = [1e-3, 0.2], n = 6 }}\n[sweep.init]\n{inits}[[optimizer]]\nkind = \"gd\"\n[[optimizer]]\nkind = \"adam\"\n[run]\nsteps = 3000\n"

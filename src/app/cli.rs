@@ -304,6 +304,7 @@ fn init(path: &std::path::Path, force: bool) -> Result<ExitCode> {
 
 /// `gdsweep devices`: every adapter wgpu finds, then the CPU backend.
 fn devices() -> Result<ExitCode> {
+    backend::gpu::check_backend_env()?;
     let list = backend::gpu::list_adapters();
     if list.is_empty() {
         outln!("no GPU adapter found (install lavapipe for a software one: apt-get install mesa-vulkan-drivers); the CPU backend is always available");

@@ -65,6 +65,9 @@ pub fn open(choice: BackendChoice, precision: Precision, config_file: &str) -> R
 pub fn open_explained(choice: BackendChoice, precision: Precision, config_file: &str) -> Result<(Box<dyn Backend>, String)> {
     let f64 = precision == Precision::F64;
     let cpu = || Box::new(cpu::Cpu) as Box<dyn Backend>;
+    if choice != BackendChoice::Cpu {
+        gpu::check_backend_env()?;
+    }
     match choice {
         BackendChoice::Cpu => Ok((cpu(), "asked for".into())),
         BackendChoice::Auto => Ok(match gpu::Gpu::new(f64) {

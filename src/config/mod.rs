@@ -83,23 +83,41 @@ impl Ctx<'_> {
     fn field_at(&self, offset: usize) -> Option<String> {
         let line_no = self.line_of(offset);
         let lines: Vec<&str> = self.src.lines().collect();
-        let line = lines.get(line_no - 1)?.trim();
-        let header = lines[..line_no - 1]
+        // A line without its comment (a '#' outside quotes starts one).
+        let code = |l: &str| -> String {
+            let mut quoted = None;
+            let mut out = String::new();
+            for c in l.chars() {
+                match (c, quoted) {
+                    ('#', None) => break,
+                    ('"' | '\'', None) => quoted = Some(c),
+                    (q, Some(open)) if q == open => quoted = None,
+                    _ => {}
+                }
+                out.push(c);
+            }
+            out.trim().to_string()
+        };
+        let table = |l: &str| l.starts_with('[').then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+        let header = lines[..line_no - 1].iter().rev().map(|l| code(l)).find_map(|l| table(&l));
+        // A comment or blank line (where TOML reports a value that ran on) names the key above
+        // it in the same table, not itself.
+        let line = lines[..line_no]
             .iter()
             .rev()
-            .map(|l| l.trim())
-            .find(|l| l.starts_with('['))
-            .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-        if line.starts_with('[') {
-            return Some(line.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+            .map(|l| code(l))
+            .find(|l| !l.is_empty())
+            .unwrap_or_default();
+        if let Some(t) = table(&line) {
+            return Some(t);
         }
-        let key = line.split('=').next()?.trim();
-        if key.is_empty() || line.find('=').is_none() {
+        let key = line.split('=').next()?.trim().to_string();
+        if key.is_empty() || !line.contains('=') {
             return header;
         }
         Some(match header {
             Some(h) => format!("{h}.{key}"),
-            None => key.to_string(),
+            None => key,
         })
     }
 }

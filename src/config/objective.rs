@@ -93,6 +93,19 @@ pub(super) fn objective(cx: &Ctx, raw: &Spanned<RawObjective>) -> Result<Objecti
     }
     let q = o.quadratic.as_ref().expect("one objective kind is set").get_ref();
     let (n, _) = matrix(cx, &q.h, "objective.quadratic.h", true)?;
+    // ½xᵀHx has the Hessian (H + Hᵀ)/2: an asymmetric H would mean something else than written.
+    let h = q.h.get_ref();
+    for i in 0..n {
+        for j in i + 1..n {
+            if h[i][j] != h[j][i] {
+                return Err(cx.err(
+                    Some(q.h.span()),
+                    "objective.quadratic.h",
+                    format!("must be symmetric: h[{i}][{j}] = {} but h[{j}][{i}] = {} (½xᵀhx only sees (h + hᵀ)/2: write that)", h[i][j], h[j][i]),
+                ));
+            }
+        }
+    }
     let g = match &q.g {
         Some(g) => {
             vector(cx, g, "objective.quadratic.g", n, "the size of h")?;

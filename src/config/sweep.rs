@@ -159,7 +159,10 @@ pub(super) fn axis(cx: &Ctx, v: &Spanned<Value>, field: &str, p: Precision, kind
             if lo == hi && n > 1 {
                 return Err(bad(format!("the range {which} = [{lo}, {hi}] is empty but asks for n = {n} points")));
             }
-            if is_log && lo <= 0.0 {
+            if !(hi - lo).is_finite() {
+                return Err(bad(format!("the range {which} = [{lo:e}, {hi:e}] is wider than f64 can hold (hi − lo overflows): narrow it")));
+            }
+                        if is_log && lo <= 0.0 {
                 return Err(bad(format!("a log range needs positive endpoints, found [{lo}, {hi}]: use lin, or a lower bound > 0")));
             }
             (spaced(lo, hi, n as usize, is_log), is_log)

@@ -59,6 +59,21 @@ fn private_runtime_dir() {
     });
 }
 
+/// A `WGPU_BACKEND` naming no wgpu backend is bad input, named (wgpu would only log it and
+/// find no adapter).
+pub fn check_backend_env() -> Result<()> {
+    let Ok(value) = std::env::var("WGPU_BACKEND") else { return Ok(()) };
+    let known = ["vulkan", "vk", "dx12", "d3d12", "metal", "mtl", "opengl", "gles", "gl", "webgpu", "noop"];
+    let unknown: Vec<&str> = value.split(',').map(str::trim).filter(|b| !known.contains(&b.to_lowercase().as_str())).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "WGPU_BACKEND={value}: '{}' is no wgpu backend (use vulkan, metal, dx12 or gl, comma-separated)",
+        unknown.join("', '")
+    )))
+}
+
 fn instance() -> wgpu::Instance {
     private_runtime_dir();
     // Vulkan, Metal and DX12 unless WGPU_BACKEND says otherwise: probing GL without a display

@@ -50,9 +50,16 @@ impl<'a> Lexer<'a> {
         let mut lx = Lexer { src, toks: Vec::new() };
         let bytes = src.as_bytes();
         let mut i = 0;
+        // Columns count characters; every token and blank below is ASCII, so a column moves
+        // with the bytes consumed (counting from the start per character was quadratic:
+        // 1 MB of spaces took 36 s).
+        let mut col_at = 0usize;
+        let mut last = 0usize;
         while i < bytes.len() {
             let c = bytes[i] as char;
-            let col = src[..i].chars().count() + 1;
+            col_at += i - last;
+            last = i;
+            let col = col_at + 1;
             if c.is_whitespace() {
                 i += 1;
             } else if c.is_ascii_digit() || (c == '.' && bytes.get(i + 1).is_some_and(|b| b.is_ascii_digit())) {
@@ -111,13 +118,24 @@ impl<'a> Lexer<'a> {
 struct Parser {
     toks: Vec<(Tok, usize)>,
     pos: usize,
+    /// Open parentheses, calls, signs and exponents around the token being parsed: each is a
+    /// level of the parser's recursion.
+    nesting: u32,
 }
+
+/// Most nested parentheses, calls, unary signs and exponents: beyond, the recursion of the
+/// parser, the graph and its derivatives would overflow the stack (it did at ~8,000).
+pub const MAX_NESTING: u32 = 256;
+/// The deepest expression tree, counting the terms of a chain such as a + b + c + … one level
+/// each: the lowering and differentiation walk it recursively (a flat sum of 60,000 terms
+/// overflowed the stack).
+pub const MAX_DEPTH: u32 = 2_000;
 
 /// Parse an expression into an AST. Errors carry the 1-based column.
 pub fn parse(src: &str) -> Result<Ast, ExprError> {
     let toks = Lexer::run(src)?;
-    let mut p = Parser { toks, pos: 0 };
-    let ast = p.sum()?;
+    let mut p = Parser { toks, pos: 0, nesting: 0 };
+    let (ast, _) = p.sum()?;
     match p.peek() {
         Tok::End => Ok(ast),
         Tok::RParen => Err(ExprError::new(p.col(), "unmatched ')'")),
@@ -151,75 +169,109 @@ impl Parser {
         t
     }
 
-    fn sum(&mut self) -> Result<Ast, ExprError> {
-        let mut lhs = self.product()?;
+    /// One more level of recursion, refused past [`MAX_NESTING`].
+    fn enter(&mut self) -> Result<(), ExprError> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return Err(ExprError::new(self.col(), format!("nested more than {MAX_NESTING} levels deep (parentheses, calls, signs and exponents): simplify the expression")));
+        }
+        Ok(())
+    }
+
+    /// A tree one level deeper than `d`, refused past [`MAX_DEPTH`].
+    fn deeper(&self, d: u32, col: usize) -> Result<u32, ExprError> {
+        if d + 1 > MAX_DEPTH {
+            return Err(ExprError::new(col, format!("more than {MAX_DEPTH} terms or levels in one chain: split the objective into fewer, larger terms (or use least_squares / quadratic)")));
+        }
+        Ok(d + 1)
+    }
+
+    // Each returns the tree and its depth.
+    fn sum(&mut self) -> Result<(Ast, u32), ExprError> {
+        let (mut lhs, mut d) = self.product()?;
         while let Tok::Op(c @ ('+' | '-')) = *self.peek() {
+            let col = self.col();
             self.next();
-            let rhs = self.product()?;
+            let (rhs, dr) = self.product()?;
+            d = self.deeper(d.max(dr), col)?;
             let op = if c == '+' { BinOp::Add } else { BinOp::Sub };
             lhs = Ast::Bin(op, Box::new(lhs), Box::new(rhs));
         }
-        Ok(lhs)
+        Ok((lhs, d))
     }
 
-    fn product(&mut self) -> Result<Ast, ExprError> {
-        let mut lhs = self.unary()?;
+    fn product(&mut self) -> Result<(Ast, u32), ExprError> {
+        let (mut lhs, mut d) = self.unary()?;
         while let Tok::Op(c @ ('*' | '/')) = *self.peek() {
+            let col = self.col();
             self.next();
-            let rhs = self.unary()?;
+            let (rhs, dr) = self.unary()?;
+            d = self.deeper(d.max(dr), col)?;
             let op = if c == '*' { BinOp::Mul } else { BinOp::Div };
             lhs = Ast::Bin(op, Box::new(lhs), Box::new(rhs));
         }
-        Ok(lhs)
+        Ok((lhs, d))
     }
 
-    fn unary(&mut self) -> Result<Ast, ExprError> {
+    fn unary(&mut self) -> Result<(Ast, u32), ExprError> {
         match *self.peek() {
-            Tok::Op('-') => {
+            Tok::Op(c @ ('-' | '+')) => {
+                let col = self.col();
                 self.next();
-                Ok(Ast::Neg(Box::new(self.unary()?)))
-            }
-            Tok::Op('+') => {
-                self.next();
-                self.unary()
+                self.enter()?;
+                let (a, d) = self.unary()?;
+                self.nesting -= 1;
+                if c == '+' {
+                    return Ok((a, d));
+                }
+                Ok((Ast::Neg(Box::new(a)), self.deeper(d, col)?))
             }
             _ => self.power(),
         }
     }
 
-    fn power(&mut self) -> Result<Ast, ExprError> {
-        let base = self.primary()?;
+    fn power(&mut self) -> Result<(Ast, u32), ExprError> {
+        let (base, db) = self.primary()?;
         if let Tok::Op('^') = *self.peek() {
+            let col = self.col();
             self.next();
-            let exp = self.unary()?;
-            return Ok(Ast::Bin(BinOp::Pow, Box::new(base), Box::new(exp)));
+            self.enter()?;
+            let (exp, de) = self.unary()?;
+            self.nesting -= 1;
+            return Ok((Ast::Bin(BinOp::Pow, Box::new(base), Box::new(exp)), self.deeper(db.max(de), col)?));
         }
-        Ok(base)
+        Ok((base, db))
     }
 
-    fn primary(&mut self) -> Result<Ast, ExprError> {
+    fn primary(&mut self) -> Result<(Ast, u32), ExprError> {
         let (tok, col) = self.next();
         match tok {
-            Tok::Num(v) => Ok(Ast::Num(v)),
+            Tok::Num(v) => Ok((Ast::Num(v), 1)),
             Tok::Name(name) => {
                 if let Tok::LParen = *self.peek() {
                     self.next();
-                    let arg = self.sum()?;
+                    self.enter()?;
+                    let (arg, d) = self.sum()?;
+                    self.nesting -= 1;
                     match self.next() {
-                        (Tok::RParen, _) => Ok(Ast::Call(name, col, Box::new(arg))),
+                        (Tok::RParen, _) => Ok((Ast::Call(name, col, Box::new(arg)), self.deeper(d, col)?)),
                         (t, c) => Err(ExprError::new(
                             c,
                             format!("expected ')' to close the call of {name}, found {}", describe(&t)),
                         )),
                     }
+                } else if super::Func::from_name(&name).is_some() {
+                    Err(ExprError::new(col, format!("{name} is a function: write {name}(…), e.g. {name}(x)^2 rather than {name}^2 x")))
                 } else {
-                    Ok(Ast::Var(name, col))
+                    Ok((Ast::Var(name, col), 1))
                 }
             }
             Tok::LParen => {
-                let inner = self.sum()?;
+                self.enter()?;
+                let (inner, d) = self.sum()?;
+                self.nesting -= 1;
                 match self.next() {
-                    (Tok::RParen, _) => Ok(inner),
+                    (Tok::RParen, _) => Ok((inner, d)),
                     (t, c) => Err(ExprError::new(c, format!("expected ')', found {}", describe(&t)))),
                 }
             }
