@@ -109,3 +109,58 @@ fn an_unwritable_out_is_refused_first() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("cannot create a_file/sub") && !stderr(&o).contains("runs x"), "refused before computing: {}", stderr(&o));
 }
+
+/// A run killed (SIGKILL) at any moment while it replaces a sweep with --force leaves either
+/// the new sweep complete, or a folder that reads as incomplete: never the old manifest over
+/// new files, never old analyses beside a new manifest.
+#[test]
+fn a_kill_during_force_never_leaves_a_mix() {
+    let dir = setup(WITH_ANALYSES);
+    let out = dir.path().join("results/s");
+    let big = "name = \"s\"\n[objective]\nexpr = \"x^4 - 5*x^2 + 3*x\"\n[sweep]\nlr = { log = [1e-3, 0.3], n = 400 }\n[sweep.init]\nx = { lin = [-3.0, 3.0], n = 500 }\n[run]\nsteps = 3000\n";
+    for delay_ms in [0u64, 30, 100, 250, 600, 1500] {
+        std::fs::write(dir.path().join("c.toml"), WITH_ANALYSES).unwrap();
+        let o = gdsweep(&["run", "c.toml", "-b", "cpu", "-q", "-f"], dir.path());
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(out.join("basins.csv").exists());
+        std::fs::write(dir.path().join("c.toml"), big).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gdsweep"))
+            .args(["run", "c.toml", "-b", "cpu", "-q", "-f"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let manifest = std::fs::read_to_string(out.join("manifest.json")).ok();
+        match manifest {
+            Some(text) => {
+                let m: serde_json::Value = serde_json::from_str(&text).expect("a manifest is whole or absent");
+                let files = m["files"].as_array().unwrap().clone();
+                let old = files.iter().any(|f| f == "basins.csv");
+                if old {
+                    // Killed before it touched anything: the old sweep, whole.
+                    for f in &files {
+                        assert!(out.join(f.as_str().unwrap()).exists(), "after {delay_ms} ms: {f} listed but gone");
+                    }
+                } else {
+                    assert_eq!(files, vec![serde_json::json!("runs.csv")], "after {delay_ms} ms");
+                    assert!(!out.join("basins.csv").exists() && !out.join("map.png").exists(), "after {delay_ms} ms: a mix");
+                }
+            }
+            None => {
+                // Killed after the old sweep was cleared: what is left (if anything) reads as
+                // an incomplete sweep and is refused without --force.
+                let left = ["runs.csv", "basins.csv", "map.csv", "map_grid.csv", "map.png"].iter().any(|f| out.join(f).exists());
+                if left {
+                    std::fs::write(dir.path().join("c.toml"), SMALL).unwrap();
+                    let o = gdsweep(&["run", "c.toml", "-b", "cpu", "-q"], dir.path());
+                    assert_eq!(o.status.code(), Some(2), "after {delay_ms} ms: {}", stderr(&o));
+                    assert!(stderr(&o).contains("incomplete sweep"), "after {delay_ms} ms: {}", stderr(&o));
+                }
+            }
+        }
+    }
+}
