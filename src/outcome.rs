@@ -350,14 +350,21 @@ impl Results {
 ///   this rate, 1/|ln rate| < steps/8. A power law ‖g‖ ∝ k^−p (x³: p = 2, softplus: p = 1)
 ///   looks geometric over any short window, with 1/|ln rate| = k/p, so it never passes.
 pub fn judge_steps_left(plan: &crate::plan::Plan, r: &mut Results) {
+    // The slowest mode depends on the block, lr and hyperparameters, not on the start (the
+    // last `dim` axes): one eigen-decomposition per such group, not per run.
+    let mut slowest: std::collections::HashMap<(usize, u64), Option<f64>> = std::collections::HashMap::new();
     for i in 0..r.len() {
         if r.status[i] != Status::Slow || r.steps_left[i].is_nan() {
             continue;
         }
         let (bi, local) = plan.locate(r.run[i]).expect("result ids come from the plan");
         let block = &plan.blocks[bi];
+        // (Refinement blocks of the threshold search look lr up per combination of all other
+        // axes, starts included: there every run is its own group.)
+        let starts: u64 = if block.lr_table.is_some() { 1 } else { block.axes[block.axes.len() - r.dim..].iter().map(|a| a.values.len() as u64).product() };
+        let mode = *slowest.entry((bi, local / starts)).or_insert_with(|| slowest_mode_rate(plan, block, local));
         let rate = r.rate[i];
-        let holds = match slowest_mode_rate(plan, block, local) {
+        let holds = match mode {
             Some(slowest) => (rate.ln() / slowest.ln() - 1.0).abs() <= 0.01,
             None => 1.0 / rate.ln().abs() < r.steps[i] as f64 / E_FOLDINGS_SEEN,
         };

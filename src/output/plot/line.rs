@@ -3,7 +3,7 @@
 
 use super::colour::*;
 use super::scale::*;
-use super::{encode_png, err, register_font, FONT};
+use super::{draw_series_legend, encode_png, err, register_font, FONT};
 use crate::analysis::map::{short, Map};
 use crate::analysis::threshold::Search;
 use crate::outcome::{Results, Status};
@@ -152,14 +152,7 @@ pub fn line_png(plan: &Plan, map: &Map, r: &Results, thresholds: Option<&Search>
                         .label("× diverged: escape step")
                         .legend(|(x, y)| Cross::new((x + 9, y), 4, BLACK.stroke_width(1)));
                 }
-                chart
-                    .configure_series_labels()
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK)
-                    .label_font((FONT, 12))
-                    .position(SeriesLabelPosition::UpperRight)
-                    .draw()
-                    .map_err(err)?;
+                draw_series_legend(&mut chart)?;
             }
         }
         root.present().map_err(err)?;

@@ -2,7 +2,7 @@
 
 use super::colour::*;
 use super::scale::*;
-use super::{encode_png, err, register_font, FONT};
+use super::{draw_series_legend, encode_png, err, register_font, FONT};
 use crate::analysis::map::short;
 use crate::plan::Plan;
 use plotters::prelude::*;
@@ -190,14 +190,7 @@ pub(super) fn loss_curves_png(plan: &Plan, traces: &[crate::analysis::trajectory
                 .label(trace_label(plan, t))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 12))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(err)?;
+        draw_series_legend(&mut chart)?;
         root.present().map_err(err)?;
     }
     encode_png(&buf, w, h)
