@@ -43,7 +43,63 @@ pub fn execute_with_progress(plan: &Plan, backend: &dyn Backend, sel: &[Selectio
     }
     let mut results = all.ok_or_else(|| Error::Other("the plan has no optimizer blocks".into()))?;
     let seconds = t.elapsed().as_secs_f64();
-    crate::outcome::mark_stalled_points(&plan.objective, &mut results);
-    crate::outcome::judge_steps_left(plan, &mut results);
+    finish_results(plan, &mut results);
     Ok(Report { results, backend: backend.name(), adapter: backend.adapter().cloned(), seconds })
+}
+
+/// What every execution does to the runs a backend returns: converged runs that reached no
+/// minimum become `stalled`, and `steps_left` is kept only where it can be trusted (see
+/// [`crate::outcome`]).
+fn finish_results(plan: &Plan, r: &mut Results) {
+    crate::outcome::mark_stalled_points(&plan.objective, r);
+    crate::outcome::judge_steps_left(plan, r);
+}
+
+/// A sweep's runs stream to disk, resume and split into shards in *chunks* of consecutive run
+/// ids: chunk k holds ids [k·C, (k+1)·C) (the last may be shorter). C depends only on the number
+/// of runs, so every process that runs or merges a sweep cuts it the same way: about 256 chunks,
+/// a power of two between 2¹⁴ (per-chunk overhead stays small) and 2²⁰ runs (a chunk's results
+/// and text stay near 200 MB whatever the grid).
+pub struct Chunks {
+    pub runs: u64,
+    pub size: u64,
+}
+
+impl Chunks {
+    pub const MIN: u64 = 1 << 14;
+    pub const MAX: u64 = 1 << 20;
+
+    pub fn of(plan: &Plan) -> Chunks {
+        let runs = plan.total_runs();
+        Chunks { runs, size: (runs / 256).max(1).next_power_of_two().clamp(Self::MIN, Self::MAX) }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.runs.div_ceil(self.size)
+    }
+
+    pub fn range(&self, k: u64) -> std::ops::Range<u64> {
+        k * self.size..((k + 1) * self.size).min(self.runs)
+    }
+
+    pub fn len(&self, k: u64) -> u64 {
+        let r = self.range(k);
+        r.end - r.start
+    }
+}
+
+/// Compute chunk `k` of the sweep: each block's share of its ids on `backend`, finished as
+/// every execution is, and rounded to what runs.csv holds ([`Results::round_to`]).
+pub fn compute_chunk(plan: &Plan, backend: &dyn Backend, chunks: &Chunks, k: u64, progress: Progress) -> Result<Results> {
+    let ids = chunks.range(k);
+    let mut out = Results::with_capacity(plan.objective.dim(), (ids.end - ids.start) as usize);
+    for (bi, b) in plan.blocks.iter().enumerate() {
+        let (lo, hi) = (ids.start.max(b.first_run), ids.end.min(b.first_run + b.runs));
+        if lo < hi {
+            out.append(backend.run_block(plan, bi, Selection { offset: lo - b.first_run, stride: 1, count: hi - lo }, progress)?);
+        }
+    }
+    finish_results(plan, &mut out);
+    out.round_to(plan.precision);
+    Ok(out)
 }

@@ -333,11 +333,58 @@ impl Results {
     }
 
     pub fn counts(&self) -> [(Status, u64); Status::FINAL.len()] {
-        let mut c = [0u64; Status::FINAL.len() + 1];
-        for s in &self.status {
-            c[*s as usize] += 1;
+        let mut t = Tally::default();
+        t.add(self);
+        t.counts()
+    }
+
+    /// Round every value runs.csv writes at the run precision to that precision, so the results
+    /// in memory are exactly what runs.csv reads back as (a resumed or merged sweep rebuilds
+    /// its analyses from runs.csv and must find the same numbers).
+    pub fn round_to(&mut self, p: crate::plan::Precision) {
+        for v in self.loss.iter_mut().chain(self.grad_norm.iter_mut()).chain(self.x.iter_mut()) {
+            *v = p.round(*v);
         }
-        Status::FINAL.map(|s| (s, c[s as usize]))
+    }
+
+    /// Rows `range` as results of their own.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Results {
+        let d = self.dim;
+        Results {
+            dim: d,
+            run: self.run[range.clone()].to_vec(),
+            status: self.status[range.clone()].to_vec(),
+            steps: self.steps[range.clone()].to_vec(),
+            loss: self.loss[range.clone()].to_vec(),
+            grad_norm: self.grad_norm[range.clone()].to_vec(),
+            rate: self.rate[range.clone()].to_vec(),
+            period: self.period[range.clone()].to_vec(),
+            steps_left: self.steps_left[range.clone()].to_vec(),
+            x: self.x[range.start * d..range.end * d].to_vec(),
+        }
+    }
+}
+
+/// Runs counted by status, and the steps they took: what a sweep's summary and manifest say,
+/// accumulated chunk by chunk.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Tally {
+    by_status: [u64; Status::FINAL.len() + 1],
+    pub runs: u64,
+    pub steps_taken: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, r: &Results) {
+        for s in &r.status {
+            self.by_status[*s as usize] += 1;
+        }
+        self.runs += r.len() as u64;
+        self.steps_taken += r.steps.iter().map(|&s| s as u64).sum::<u64>();
+    }
+
+    pub fn counts(&self) -> [(Status, u64); Status::FINAL.len()] {
+        Status::FINAL.map(|s| (s, self.by_status[s as usize]))
     }
 }
 

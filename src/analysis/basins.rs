@@ -39,56 +39,81 @@ pub struct BasinMap {
     pub label: Vec<Option<usize>>,
 }
 
+/// All the results at once (see [`Clusters`], which this feeds).
 pub fn find(obj: &Objective, r: &Results, tolerance: f64) -> BasinMap {
-    let d = r.dim;
-    let mut centres: Vec<Vec<f64>> = Vec::new();
-    let mut counts: Vec<u64> = Vec::new();
-    let mut label = vec![None; r.len()];
-    for i in 0..r.len() {
-        if r.status[i] != Status::Converged {
-            continue;
-        }
-        let p = r.point(i);
-        let near = centres.iter().position(|c| {
-            let scale = c.iter().fold(1f64, |m, v| m.max(v.abs()));
-            c.iter().zip(p).all(|(a, b)| (a - b).abs() <= tolerance * scale)
-        });
-        let b = match near {
-            Some(b) => {
-                counts[b] += 1;
-                let n = counts[b] as f64;
-                for j in 0..d {
-                    centres[b][j] += (p[j] - centres[b][j]) / n;
-                }
-                b
-            }
-            None => {
-                centres.push(p.to_vec());
-                counts.push(1);
-                centres.len() - 1
-            }
-        };
-        label[i] = Some(b);
+    let mut c = Clusters::new(tolerance);
+    let label = c.observe(r);
+    BasinMap { basins: c.basins(obj), label }
+}
+
+/// The greedy clustering of the module docs, fed chunk by chunk in run order: the same basins
+/// and labels whether a sweep is seen whole, streamed, resumed or merged from shards.
+#[derive(Debug, Clone)]
+pub struct Clusters {
+    tolerance: f64,
+    centres: Vec<Vec<f64>>,
+    counts: Vec<u64>,
+}
+
+impl Clusters {
+    pub fn new(tolerance: f64) -> Clusters {
+        Clusters { tolerance, centres: Vec::new(), counts: Vec::new() }
     }
-    let basins = centres
-        .into_iter()
-        .zip(counts)
-        .enumerate()
-        .map(|(id, (centre, count))| {
-            let (kind, eigenvalues) = obj.critical_point(&centre);
-            let lmax = eigenvalues.last().copied().unwrap_or(0.0);
-            Basin {
-                id,
-                loss: obj.loss_f64(&centre),
-                centre,
-                kind,
-                gd_threshold: (lmax > 0.0).then(|| 2.0 / lmax),
-                eigenvalues,
-                count,
+
+    /// The basin of each row of `r` (runs after every run observed before).
+    pub fn observe(&mut self, r: &Results) -> Vec<Option<usize>> {
+        let tolerance = self.tolerance;
+        let mut label = vec![None; r.len()];
+        for (i, l) in label.iter_mut().enumerate() {
+            if r.status[i] != Status::Converged {
+                continue;
             }
-        })
-        .collect();
-    BasinMap { basins, label }
+            let p = r.point(i);
+            let near = self.centres.iter().position(|c| {
+                let scale = c.iter().fold(1f64, |m, v| m.max(v.abs()));
+                c.iter().zip(p).all(|(a, b)| (a - b).abs() <= tolerance * scale)
+            });
+            let b = match near {
+                Some(b) => {
+                    self.counts[b] += 1;
+                    let n = self.counts[b] as f64;
+                    for (c, v) in self.centres[b].iter_mut().zip(p) {
+                        *c += (v - *c) / n;
+                    }
+                    b
+                }
+                None => {
+                    self.centres.push(p.to_vec());
+                    self.counts.push(1);
+                    self.centres.len() - 1
+                }
+            };
+            *l = Some(b);
+        }
+        label
+    }
+
+    /// The basins so far, each classified at its centre.
+    pub fn basins(&self, obj: &Objective) -> Vec<Basin> {
+        self.centres
+            .iter()
+            .zip(&self.counts)
+            .enumerate()
+            .map(|(id, (centre, &count))| {
+                let (kind, eigenvalues) = obj.critical_point(centre);
+                let lmax = eigenvalues.last().copied().unwrap_or(0.0);
+                Basin {
+                    id,
+                    loss: obj.loss_f64(centre),
+                    centre: centre.clone(),
+                    kind,
+                    gd_threshold: (lmax > 0.0).then(|| 2.0 / lmax),
+                    eigenvalues,
+                    count,
+                }
+            })
+            .collect()
+    }
 }
 
 /// One row of basins.csv: a basin's share of one optimizer block's runs at one lr.
@@ -103,39 +128,50 @@ pub struct GroupRow {
 
 /// Counts per (optimizer block, lr, basin), fractions of the group's converged runs, entropy.
 pub fn group_counts(plan: &Plan, r: &Results, map: &BasinMap) -> Vec<GroupRow> {
-    use std::collections::BTreeMap;
-    // (block, lr index) → basin → count
-    let mut groups: BTreeMap<(usize, usize), BTreeMap<usize, u64>> = BTreeMap::new();
-    let mut lr_of: BTreeMap<(usize, usize), f64> = BTreeMap::new();
-    for i in 0..r.len() {
-        let Some(b) = map.label[i] else { continue };
-        let (bi, local) = plan.locate(r.run[i]).expect("result ids come from the plan");
-        let block = &plan.blocks[bi];
-        let inner: u64 = block.axes[1..].iter().map(|a| a.values.len() as u64).product();
-        let li = (local / inner) as usize;
-        lr_of.insert((bi, li), block.axes[0].values[li]);
-        *groups.entry((bi, li)).or_default().entry(b).or_default() += 1;
-    }
-    let mut rows = Vec::new();
-    for (key, counts) in groups {
-        let total: u64 = counts.values().sum();
-        let entropy = -counts
-            .values()
-            .map(|&c| {
-                let p = c as f64 / total as f64;
-                p * p.ln()
-            })
-            .sum::<f64>();
-        for (basin, count) in counts {
-            rows.push(GroupRow {
-                block: key.0,
-                lr: lr_of[&key],
-                basin,
-                count,
-                fraction: count as f64 / total as f64,
-                entropy: entropy.max(0.0),
-            });
+    let mut g = GroupCounts::default();
+    g.observe(plan, r, &map.label);
+    g.rows(plan)
+}
+
+/// [`group_counts`] accumulated chunk by chunk: (block, lr index) → basin → count.
+#[derive(Debug, Clone, Default)]
+pub struct GroupCounts {
+    groups: std::collections::BTreeMap<(usize, usize), std::collections::BTreeMap<usize, u64>>,
+}
+
+impl GroupCounts {
+    pub fn observe(&mut self, plan: &Plan, r: &Results, labels: &[Option<usize>]) {
+        for (i, label) in labels.iter().enumerate() {
+            let Some(b) = *label else { continue };
+            let (bi, local) = plan.locate(r.run[i]).expect("result ids come from the plan");
+            let block = &plan.blocks[bi];
+            let inner: u64 = block.axes[1..].iter().map(|a| a.values.len() as u64).product();
+            *self.groups.entry((bi, (local / inner) as usize)).or_default().entry(b).or_default() += 1;
         }
     }
-    rows
+
+    pub fn rows(&self, plan: &Plan) -> Vec<GroupRow> {
+        let mut rows = Vec::new();
+        for (&(block, li), counts) in &self.groups {
+            let total: u64 = counts.values().sum();
+            let entropy = -counts
+                .values()
+                .map(|&c| {
+                    let p = c as f64 / total as f64;
+                    p * p.ln()
+                })
+                .sum::<f64>();
+            for (&basin, &count) in counts {
+                rows.push(GroupRow {
+                    block,
+                    lr: plan.blocks[block].axes[0].values[li],
+                    basin,
+                    count,
+                    fraction: count as f64 / total as f64,
+                    entropy: entropy.max(0.0),
+                });
+            }
+        }
+        rows
+    }
 }

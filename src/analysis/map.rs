@@ -13,8 +13,9 @@
 //! row per y value and one column per x value; 1-D: one row per x value and one column per
 //! series), `map.png` (see [`crate::output::plot`]).
 
-use crate::outcome::Results;
-use crate::plan::analyses::{axis_pos, MapSpec};
+use crate::error::{Error, Result};
+use crate::outcome::{Results, Status};
+use crate::plan::analyses::{axis_pos, Colour, MapSpec};
 use crate::plan::Plan;
 
 /// One axis of the map: its name, values and spacing.
@@ -26,34 +27,81 @@ pub struct MapAxis {
 }
 
 /// One panel (2-D) or series (1-D): a block and a fixed value of each of its other axes.
+/// Cell c = iy·nx + ix holds the block's run `base + ix·stride_x + iy·stride_y` (block-local).
 #[derive(Debug, Clone)]
 pub struct Panel {
     pub block: usize,
     pub label: String,
-    /// Result row of each cell, y-major: `cells[iy * nx + ix]` (1-D: `cells[ix]`).
-    pub cells: Vec<usize>,
+    pub base: u64,
+    pub stride_x: u64,
+    pub stride_y: u64,
 }
 
+/// Where a block's runs land on the map: its first panel, the positions of the map's axes
+/// among its axes, and its other axes (combination index: the last of them fastest).
+#[derive(Debug, Clone)]
+struct BlockPlace {
+    first_panel: usize,
+    pos: Vec<usize>,
+    others: Vec<usize>,
+}
+
+/// The layout of a map: which run every cell of every panel shows (no results: those are in
+/// [`MapCells`]).
 pub struct Map {
     pub spec: MapSpec,
     pub x: MapAxis,
     pub y: Option<MapAxis>,
     pub panels: Vec<Panel>,
+    places: Vec<Option<BlockPlace>>,
 }
 
-/// Lay the results out on the map. `r` holds every run of the plan (in any order).
-pub fn build(plan: &Plan, spec: &MapSpec, r: &Results) -> Map {
-    // A full sweep's results are in run order (row = id); otherwise look rows up.
-    let identity = r.len() as u64 == plan.total_runs() && r.run.iter().enumerate().all(|(i, &id)| id == i as u64);
-    let lookup: std::collections::HashMap<u64, usize> =
-        if identity { Default::default() } else { r.run.iter().enumerate().map(|(i, &id)| (id, i)).collect() };
-    let row_of = |id: u64| if identity { id as usize } else { lookup[&id] };
+impl Map {
+    pub fn nx(&self) -> usize {
+        self.x.values.len()
+    }
+
+    /// Cells of one panel: nx·ny (1-D: nx).
+    pub fn cells_per_panel(&self) -> usize {
+        self.nx() * self.y.as_ref().map_or(1, |a| a.values.len())
+    }
+
+    pub fn cells(&self) -> u64 {
+        self.panels.len() as u64 * self.cells_per_panel() as u64
+    }
+
+    /// The run id that cell `c` of panel `k` shows.
+    pub fn run_of(&self, plan: &Plan, k: usize, c: usize) -> u64 {
+        let p = &self.panels[k];
+        let (ix, iy) = ((c % self.nx()) as u64, (c / self.nx()) as u64);
+        plan.blocks[p.block].first_run + p.base + ix * p.stride_x + iy * p.stride_y
+    }
+
+    /// The (panel, cell) that shows run `id`, where its block is on the map.
+    pub fn place(&self, plan: &Plan, id: u64) -> Option<(usize, usize)> {
+        let (bi, local) = plan.locate(id)?;
+        let place = self.places[bi].as_ref()?;
+        let digits = plan.blocks[bi].digits(local);
+        let axes = &plan.blocks[bi].axes;
+        let combo = place.others.iter().fold(0usize, |acc, &k| acc * axes[k].values.len() + digits[k]);
+        let ix = digits[place.pos[0]];
+        let iy = place.pos.get(1).map_or(0, |&p| digits[p]);
+        Some((place.first_panel + combo, iy * self.nx() + ix))
+    }
+}
+
+/// Lay the map out over the plan's blocks (see the module docs).
+pub fn build(plan: &Plan, spec: &MapSpec) -> Map {
     let names: Vec<&str> = std::iter::once(spec.x.as_str()).chain(spec.y.as_deref()).collect();
     let mut map_axes: Vec<Option<MapAxis>> = vec![None, None];
     let mut panels = Vec::new();
+    let mut places = Vec::new();
     let many_blocks = plan.blocks.iter().filter(|b| names.iter().all(|n| axis_pos(b, n).is_some())).count() > 1;
     for (bi, block) in plan.blocks.iter().enumerate() {
-        let Some(pos) = names.iter().map(|n| axis_pos(block, n)).collect::<Option<Vec<usize>>>() else { continue };
+        let Some(pos) = names.iter().map(|n| axis_pos(block, n)).collect::<Option<Vec<usize>>>() else {
+            places.push(None);
+            continue;
+        };
         for (k, &p) in pos.iter().enumerate() {
             let a = &block.axes[p];
             map_axes[k].get_or_insert_with(|| MapAxis { name: a.name.clone(), values: a.values.clone(), log: a.log });
@@ -65,6 +113,7 @@ pub fn build(plan: &Plan, spec: &MapSpec, r: &Results) -> Map {
         for k in (0..block.axes.len().saturating_sub(1)).rev() {
             stride[k] = stride[k + 1] * block.axes[k + 1].values.len() as u64;
         }
+        places.push(Some(BlockPlace { first_panel: panels.len(), pos: pos.clone(), others: others.clone() }));
         for c in 0..combos {
             // Digits of the other axes for combination c (last of them fastest).
             let mut rem = c;
@@ -83,21 +132,233 @@ pub fn build(plan: &Plan, spec: &MapSpec, r: &Results) -> Map {
             if many_blocks || label.is_empty() {
                 label.insert(0, block.optimizer.name().to_string());
             }
-            let nx = block.axes[pos[0]].values.len();
-            let ny = pos.get(1).map_or(1, |&p| block.axes[p].values.len());
-            let mut cells = Vec::with_capacity(nx * ny);
-            for iy in 0..ny {
-                for ix in 0..nx {
-                    let local = base + ix as u64 * stride[pos[0]] + pos.get(1).map_or(0, |&p| iy as u64 * stride[p]);
-                    cells.push(row_of(block.first_run + local));
-                }
-            }
-            panels.push(Panel { block: bi, label: label.join(" "), cells });
+            let stride_y = pos.get(1).map_or(0, |&p| stride[p]);
+            panels.push(Panel { block: bi, label: label.join(" "), base, stride_x: stride[pos[0]], stride_y });
         }
     }
     disambiguate(plan, &mut panels);
     let mut it = map_axes.into_iter();
-    Map { spec: spec.clone(), x: it.next().flatten().expect("checked: some block has the axes"), y: it.next().flatten(), panels }
+    Map { spec: spec.clone(), x: it.next().flatten().expect("checked: some block has the axes"), y: it.next().flatten(), panels, places }
+}
+
+/// What a map shows of one run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cell {
+    pub status: Status,
+    pub steps: u32,
+    pub loss: f64,
+    pub rate: f64,
+    pub steps_left: f64,
+    pub basin: Option<usize>,
+}
+
+impl Cell {
+    const BYTES: usize = 1 + 4 + 4 + 8 + 8 + 8;
+
+    fn encode(&self, out: &mut [u8]) {
+        out[0] = self.status as u8;
+        out[1..5].copy_from_slice(&self.steps.to_le_bytes());
+        out[5..9].copy_from_slice(&self.basin.map_or(u32::MAX, |b| b as u32).to_le_bytes());
+        out[9..17].copy_from_slice(&self.loss.to_le_bytes());
+        out[17..25].copy_from_slice(&self.rate.to_le_bytes());
+        out[25..33].copy_from_slice(&self.steps_left.to_le_bytes());
+    }
+
+    fn decode(b: &[u8]) -> Cell {
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+        let f64_at = |i: usize| f64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let basin = u32_at(5);
+        Cell {
+            status: Status::from_u32(b[0] as u32),
+            steps: u32_at(1),
+            basin: (basin != u32::MAX).then_some(basin as usize),
+            loss: f64_at(9),
+            rate: f64_at(17),
+            steps_left: f64_at(25),
+        }
+    }
+
+    /// The value a continuous map shows, where it applies (NaN elsewhere): `steps` of converged
+    /// runs (steps to converge; an escape step is another quantity), the final `loss` of stable
+    /// runs, the measured `rate` of runs classified at `steps`.
+    pub fn continuous_value(&self, c: Colour) -> f64 {
+        match c {
+            Colour::Steps if self.status == Status::Converged => self.steps as f64,
+            Colour::Loss if !self.status.is_unstable() => self.loss,
+            Colour::Rate => self.rate,
+            _ => f64::NAN,
+        }
+    }
+}
+
+/// What the pictures' legends need to know of all the cells, gathered as they arrive.
+#[derive(Debug, Clone)]
+pub struct CellStats {
+    pub cells: u64,
+    /// Cells per status (indexed by `Status as usize`).
+    pub by_status: [u64; Status::FINAL.len() + 1],
+    /// Cells per basin id.
+    pub by_basin: Vec<u64>,
+    /// Some cell has no basin and did not diverge.
+    pub unlabelled_not_diverged: bool,
+    /// Range of the map colour's continuous value over the cells where it is finite.
+    pub lo: f64,
+    pub hi: f64,
+    /// Per status: some cell's continuous value is not finite / is ≤ 0 (not on a log bar).
+    pub not_finite: [bool; Status::FINAL.len() + 1],
+    pub not_positive: [bool; Status::FINAL.len() + 1],
+}
+
+impl CellStats {
+    pub fn seen(&self, s: Status) -> bool {
+        self.by_status[s as usize] > 0
+    }
+}
+
+/// Where the cells live: in memory up to [`MapCells::IN_MEMORY`] bytes, else in an unnamed
+/// temporary file in the result folder (deleted by the system when closed), so a map of 10⁹
+/// cells costs disk, not memory.
+enum Backing {
+    Memory(Vec<u8>),
+    File(std::fs::File),
+}
+
+/// Every cell of a map, filled chunk by chunk as results arrive (in any order), then read by
+/// map.csv, map_grid.csv and map.png.
+pub struct MapCells {
+    backing: Backing,
+    per_panel: usize,
+    colour: Colour,
+    pub stats: CellStats,
+}
+
+impl MapCells {
+    pub const IN_MEMORY: u64 = 256 << 20;
+
+    /// Empty cells for `map`; a large map's go to a temporary file in `dir`.
+    pub fn new(map: &Map, dir: &std::path::Path) -> Result<MapCells> {
+        let bytes = map.cells() * Cell::BYTES as u64;
+        let backing = if bytes <= Self::IN_MEMORY {
+            Backing::Memory(vec![0; bytes as usize])
+        } else {
+            let f = tempfile::tempfile_in(dir).map_err(|e| Error::io(format!("creating the map's cell file in {}", dir.display()), e))?;
+            f.set_len(bytes).map_err(|e| Error::io("sizing the map's cell file", e))?;
+            Backing::File(f)
+        };
+        Ok(MapCells {
+            backing,
+            per_panel: map.cells_per_panel(),
+            colour: map.spec.color,
+            stats: CellStats {
+                cells: map.cells(),
+                by_status: [0; Status::FINAL.len() + 1],
+                by_basin: Vec::new(),
+                unlabelled_not_diverged: false,
+                lo: f64::INFINITY,
+                hi: f64::NEG_INFINITY,
+                not_finite: [false; Status::FINAL.len() + 1],
+                not_positive: [false; Status::FINAL.len() + 1],
+            },
+        })
+    }
+
+    /// The cells of a whole sweep's results at once, in memory (tests, small maps).
+    pub fn of_results(plan: &Plan, map: &Map, r: &Results, labels: Option<&[Option<usize>]>) -> MapCells {
+        let mut cells = MapCells::new(map, std::path::Path::new(".")).expect("small maps are in memory");
+        cells.observe(plan, map, r, labels).expect("memory writes cannot fail");
+        cells
+    }
+
+    /// Put the rows of `r` (with their basins) in their cells.
+    pub fn observe(&mut self, plan: &Plan, map: &Map, r: &Results, labels: Option<&[Option<usize>]>) -> Result<()> {
+        let mut placed: Vec<(u64, Cell)> = Vec::with_capacity(r.len());
+        for i in 0..r.len() {
+            let Some((k, c)) = map.place(plan, r.run[i]) else { continue };
+            let cell = Cell {
+                status: r.status[i],
+                steps: r.steps[i],
+                loss: r.loss[i],
+                rate: r.rate[i],
+                steps_left: r.steps_left[i],
+                basin: labels.and_then(|l| l[i]),
+            };
+            self.count(&cell);
+            placed.push(((k * self.per_panel + c) as u64, cell));
+        }
+        placed.sort_by_key(|p| p.0);
+        // Consecutive slots are written together.
+        let mut buf: Vec<u8> = Vec::new();
+        let mut i = 0;
+        while i < placed.len() {
+            let start = placed[i].0;
+            let mut j = i;
+            buf.clear();
+            while j < placed.len() && placed[j].0 == start + (j - i) as u64 {
+                let at = buf.len();
+                buf.resize(at + Cell::BYTES, 0);
+                placed[j].1.encode(&mut buf[at..]);
+                j += 1;
+            }
+            self.write_at(start * Cell::BYTES as u64, &buf)?;
+            i = j;
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, cell: &Cell) {
+        let st = &mut self.stats;
+        st.by_status[cell.status as usize] += 1;
+        match cell.basin {
+            Some(b) => {
+                if st.by_basin.len() <= b {
+                    st.by_basin.resize(b + 1, 0);
+                }
+                st.by_basin[b] += 1;
+            }
+            None if cell.status != Status::Diverged => st.unlabelled_not_diverged = true,
+            None => {}
+        }
+        let v = cell.continuous_value(self.colour);
+        if v.is_finite() {
+            st.lo = st.lo.min(v);
+            st.hi = st.hi.max(v);
+        } else {
+            st.not_finite[cell.status as usize] = true;
+        }
+        if v.is_finite() && v <= 0.0 {
+            st.not_positive[cell.status as usize] = true;
+        }
+    }
+
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
+        match &mut self.backing {
+            Backing::Memory(v) => {
+                v[offset as usize..offset as usize + bytes.len()].copy_from_slice(bytes);
+                Ok(())
+            }
+            Backing::File(f) => std::os::unix::fs::FileExt::write_all_at(f, bytes, offset).map_err(|e| Error::io("writing the map's cell file", e)),
+        }
+    }
+
+    /// Cells `range` of panel `k`, in order.
+    pub fn read(&self, k: usize, range: std::ops::Range<usize>) -> Result<Vec<Cell>> {
+        let start = ((k * self.per_panel + range.start) * Cell::BYTES) as u64;
+        let len = (range.end - range.start) * Cell::BYTES;
+        let decode = |b: &[u8]| b.chunks_exact(Cell::BYTES).map(Cell::decode).collect();
+        match &self.backing {
+            Backing::Memory(v) => Ok(decode(&v[start as usize..start as usize + len])),
+            Backing::File(f) => {
+                let mut buf = vec![0u8; len];
+                std::os::unix::fs::FileExt::read_exact_at(f, &mut buf, start).map_err(|e| Error::io("reading the map's cell file", e))?;
+                Ok(decode(&buf))
+            }
+        }
+    }
+
+    /// Every cell of panel `k` (1-D maps: a series).
+    pub fn panel(&self, k: usize) -> Result<Vec<Cell>> {
+        self.read(k, 0..self.per_panel)
+    }
 }
 
 /// Panels of different blocks with the same label (two `gd` tables, say) get the fixed

@@ -127,30 +127,54 @@ fn bracket(seq: &[(f64, bool)]) -> (Option<f64>, Option<f64>) {
     }
 }
 
-/// Brackets from the coarse sweep, one per group, in block order then `rest` order.
+/// Which runs of a sweep were unstable: one bit per run id, filled chunk by chunk (the coarse
+/// brackets need every group's whole sequence along lr, and lr is the slowest axis, so a group's
+/// runs arrive spread over the whole sweep: 1 bit per run, 125 MB for 10⁹ runs).
+#[derive(Debug, Clone)]
+pub struct UnstableRuns {
+    bits: Vec<u64>,
+}
+
+impl UnstableRuns {
+    pub fn new(runs: u64) -> UnstableRuns {
+        UnstableRuns { bits: vec![0; runs.div_ceil(64) as usize] }
+    }
+
+    pub fn observe(&mut self, r: &Results) {
+        for (&id, s) in r.run.iter().zip(&r.status) {
+            if s.is_unstable() {
+                self.bits[(id / 64) as usize] |= 1 << (id % 64);
+            }
+        }
+    }
+
+    pub fn get(&self, id: u64) -> bool {
+        self.bits[(id / 64) as usize] >> (id % 64) & 1 == 1
+    }
+}
+
+/// Brackets from the coarse sweep `r` (every run of the plan), one per group.
 pub fn coarse(plan: &Plan, r: &Results) -> Vec<Threshold> {
-    let mut first_group = Vec::with_capacity(plan.blocks.len());
-    let mut groups = 0usize;
-    for b in &plan.blocks {
-        first_group.push(groups);
-        groups += (b.runs / b.axes[0].values.len() as u64) as usize;
-    }
-    let mut seen: Vec<Vec<(f64, bool)>> = vec![Vec::new(); groups];
-    for i in 0..r.len() {
-        let (bi, local) = plan.locate(r.run[i]).expect("result ids come from the plan");
-        let block = &plan.blocks[bi];
-        let inner = block.runs / block.axes[0].values.len() as u64;
-        let lr = block.axes[0].values[(local / inner) as usize];
-        seen[first_group[bi] + (local % inner) as usize].push((lr, r.status[i].is_unstable()));
-    }
-    let mut out = Vec::with_capacity(groups);
+    let mut u = UnstableRuns::new(plan.total_runs());
+    u.observe(r);
+    coarse_from(plan, &u)
+}
+
+/// Brackets from the coarse sweep, one per group, in block order then `rest` order.
+pub fn coarse_from(plan: &Plan, unstable: &UnstableRuns) -> Vec<Threshold> {
+    let mut out = Vec::new();
     for (bi, block) in plan.blocks.iter().enumerate() {
-        let inner = block.runs / block.axes[0].values.len() as u64;
+        let lrs = &block.axes[0].values;
+        let inner = block.runs / lrs.len() as u64;
+        // The lr digits in ascending order of lr (a list may be given in any order).
+        let mut order: Vec<usize> = (0..lrs.len()).collect();
+        order.sort_by(|&a, &b| lrs[a].total_cmp(&lrs[b]));
+        let mut seq: Vec<(f64, bool)> = Vec::with_capacity(lrs.len());
         for rest in 0..inner {
-            let seq = &mut seen[first_group[bi] + rest as usize];
-            seq.sort_by(|a, b| a.0.total_cmp(&b.0));
+            seq.clear();
+            seq.extend(order.iter().map(|&d| (lrs[d], unstable.get(block.first_run + d as u64 * inner + rest))));
             let crossings = seq.windows(2).filter(|w| w[0].1 != w[1].1).count() as u32;
-            let (lr_stable, lr_unstable) = bracket(seq);
+            let (lr_stable, lr_unstable) = bracket(&seq);
             out.push(Threshold {
                 block: bi,
                 rest,
@@ -242,53 +266,67 @@ fn round_plan(plan: &Plan, ts: &[Threshold], open: &[(usize, Vec<f64>)], points:
 /// Find every group's threshold: brackets from the coarse results `r`, then refinement rounds
 /// on `backend` until each bracket is below `spec.rel_tol` (see the module docs).
 pub fn search(plan: &Plan, backend: &dyn Backend, r: &Results, spec: &ThresholdSpec) -> Result<Search> {
+    refine(plan, backend, coarse(plan, r), spec)
+}
+
+/// Most runs of one refinement execution: a round's open groups go to the device in batches
+/// of at most this many runs, so a round's tables and results stay bounded whatever the grid.
+pub const MAX_ROUND_RUNS: usize = 1 << 20;
+
+/// The refinement rounds from the coarse brackets `ts` (see the module docs).
+pub fn refine(plan: &Plan, backend: &dyn Backend, mut ts: Vec<Threshold>, spec: &ThresholdSpec) -> Result<Search> {
     let t0 = Instant::now();
-    let mut ts = coarse(plan, r);
     let done = |t: &Threshold| t.rel_width().is_some_and(|w| w <= spec.rel_tol);
     for t in ts.iter_mut().filter(|t| done(t)) {
         t.stop = Stop::RelTol;
     }
     let mut rounds = 0;
     let mut refinement_runs = 0;
+    let per_batch = (MAX_ROUND_RUNS / spec.points.max(1) as usize).max(1);
     for _ in 0..spec.max_rounds {
         // The open groups and the learning rates each evaluates this round.
-        let mut open: Vec<(usize, Vec<f64>)> = Vec::new();
+        let mut open: Vec<usize> = Vec::new();
         for (g, t) in ts.iter_mut().enumerate() {
             let (Some(a), Some(b)) = (t.lr_stable, t.lr_unstable) else { continue };
             if done(t) {
                 continue;
             }
-            let lrs = interior(a, b, spec.points, plan);
-            if lrs.is_empty() {
+            if interior(a, b, spec.points, plan).is_empty() {
                 t.stop = Stop::Precision;
                 continue;
             }
-            open.push((g, lrs));
+            open.push(g);
         }
         if open.is_empty() {
             break;
         }
-        let (round, slots) = round_plan(plan, &ts, &open, spec.points as usize);
-        let results = execute(&round, backend, &round.selections(None))?.results;
         rounds += 1;
-        refinement_runs += results.len() as u64;
-        let mut unstable: Vec<Vec<bool>> = open.iter().map(|(_, lrs)| vec![false; lrs.len()]).collect();
-        for i in 0..results.len() {
-            let (bi, local) = round.locate(results.run[i]).expect("result ids come from the round's plan");
-            if let Some((o, j)) = slots[bi][local as usize] {
-                unstable[o][j] = results.status[i].is_unstable();
+        for batch in open.chunks(per_batch) {
+            let open: Vec<(usize, Vec<f64>)> = batch
+                .iter()
+                .map(|&g| (g, interior(ts[g].lr_stable.expect("open"), ts[g].lr_unstable.expect("open"), spec.points, plan)))
+                .collect();
+            let (round, slots) = round_plan(plan, &ts, &open, spec.points as usize);
+            let results = execute(&round, backend, &round.selections(None))?.results;
+            refinement_runs += results.len() as u64;
+            let mut unstable: Vec<Vec<bool>> = open.iter().map(|(_, lrs)| vec![false; lrs.len()]).collect();
+            for i in 0..results.len() {
+                let (bi, local) = round.locate(results.run[i]).expect("result ids come from the round's plan");
+                if let Some((o, j)) = slots[bi][local as usize] {
+                    unstable[o][j] = results.status[i].is_unstable();
+                }
             }
-        }
-        for ((g, lrs), unstable) in open.iter().zip(unstable) {
-            let t = &mut ts[*g];
-            t.rounds += 1;
-            match unstable.iter().position(|&u| u) {
-                Some(0) => t.lr_unstable = Some(lrs[0]),
-                Some(i) => (t.lr_stable, t.lr_unstable) = (Some(lrs[i - 1]), Some(lrs[i])),
-                None => t.lr_stable = lrs.last().copied(),
-            }
-            if done(t) {
-                t.stop = Stop::RelTol;
+            for ((g, lrs), unstable) in open.iter().zip(unstable) {
+                let t = &mut ts[*g];
+                t.rounds += 1;
+                match unstable.iter().position(|&u| u) {
+                    Some(0) => t.lr_unstable = Some(lrs[0]),
+                    Some(i) => (t.lr_stable, t.lr_unstable) = (Some(lrs[i - 1]), Some(lrs[i])),
+                    None => t.lr_stable = lrs.last().copied(),
+                }
+                if done(t) {
+                    t.stop = Stop::RelTol;
+                }
             }
         }
     }

@@ -83,6 +83,35 @@ enum Cmd {
         /// If another gdsweep is writing the output folder, wait for it instead of refusing.
         #[arg(long)]
         wait: bool,
+        /// Continue an interrupted sweep from its last complete chunk (a complete folder of the
+        /// same sweep is left as it is; an empty one starts the sweep).
+        #[arg(long)]
+        resume: bool,
+        /// Run only shard I of N (chunks k with k mod N = I), for a job array; `gdsweep merge`
+        /// joins the shards' folders [default: the whole sweep].
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<(u64, u64)>,
+        /// No progress bar and no summary.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Join the folders of `run --shard i/N` into the folder one run would have written.
+    Merge {
+        /// The shard folders (every shard of one sweep, in any order).
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Output folder [default: results/<name>/].
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Where the threshold refinement and trajectories run [default: the config's run.backend, else auto].
+        #[arg(short, long, value_enum)]
+        backend: Option<BackendArg>,
+        /// Replace results that already exist (the files of the previous sweep).
+        #[arg(short, long)]
+        force: bool,
+        /// If another gdsweep is writing the output folder, wait for it instead of refusing.
+        #[arg(long)]
+        wait: bool,
         /// No progress bar and no summary.
         #[arg(short, long)]
         quiet: bool,
@@ -190,9 +219,10 @@ pub fn main_exit_code() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
-        Cmd::Run { config, out, backend, precision, force, wait, quiet } => {
-            run_sweep(config.load(overrides(backend, precision))?, out, force, wait, quiet)
+        Cmd::Run { config, out, backend, precision, force, wait, resume, shard, quiet } => {
+            run_sweep(config.load(overrides(backend, precision))?, out, force, wait, pipeline::Options { shard, resume }, quiet)
         }
+        Cmd::Merge { shards, out, backend, force, wait, quiet } => merge(&shards, out, backend, force, wait, quiet),
         Cmd::Verify { config, sample, precision, out, force, wait } => verify(config.load(overrides(None, precision))?, sample, out, force, wait),
         Cmd::Plan { config } => {
             print_plan(&config.load(Overrides::default())?)?;
@@ -207,52 +237,113 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// `gdsweep run`: the pipeline (app::pipeline) with a progress bar and a summary.
-fn run_sweep(plan: Plan, out: Option<PathBuf>, force: bool, wait: bool, quiet: bool) -> Result<ExitCode> {
-    let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&plan.name));
-    // Held until the sweep's manifest is written: one sweep per folder at a time.
-    let _folder = ResultFolder::open(&dir, force, wait)?;
-    let (backend, why) = backend::open_explained(plan.backend, plan.precision, &plan.source)?;
-    if !quiet {
-        eprintln!("gdsweep: {} runs x {} steps on {} ({}; {why})", plan.total_runs(), plan.steps, backend.name(), backend.device());
+/// `--shard I/N`: 0 ≤ I < N.
+fn parse_shard(s: &str) -> std::result::Result<(u64, u64), String> {
+    let (i, n) = s.split_once('/').ok_or("write I/N, e.g. 0/4 (shard I of N, counted from 0)")?;
+    let (i, n): (u64, u64) = (i.trim().parse().map_err(|_| format!("'{i}' is not a shard index"))?, n.trim().parse().map_err(|_| format!("'{n}' is not a shard count"))?);
+    if n == 0 || i >= n {
+        return Err(format!("shard {i}/{n}: the index counts from 0 and must be below the count"));
     }
-    let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(plan.total_runs()) };
+    Ok((i, n))
+}
+
+/// The progress bar of a sweep of `runs` runs (hidden with `quiet`).
+fn progress_bar(runs: u64, quiet: bool) -> indicatif::ProgressBar {
+    let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(runs) };
     bar.set_style(
         indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} runs ({eta} left)")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let sweep = pipeline::run(&plan, backend.as_ref(), &dir, &|n| bar.inc(n));
-    bar.finish_and_clear();
-    let sweep = sweep?;
-    if !quiet {
-        if let Some(map) = &sweep.basins {
-            let shown: Vec<String> = map
-                .basins
-                .iter()
-                .take(6)
-                .map(|b| {
-                    let at: Vec<String> = b.centre.iter().map(|v| format!("{v:.4}")).collect();
-                    format!("{} at ({}), {} runs", b.kind, at.join(", "), b.count)
-                })
-                .collect();
-            let more = if map.basins.len() > 6 { "; … (see basins.csv)" } else { "" };
-            outln!("{}: {}{more}", plural(map.basins.len() as u64, "basin"), shown.join("; "));
+    bar
+}
+
+/// `gdsweep run`: the pipeline (app::pipeline) with a progress bar and a summary.
+fn run_sweep(plan: Plan, out: Option<PathBuf>, force: bool, wait: bool, opts: pipeline::Options, quiet: bool) -> Result<ExitCode> {
+    let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&plan.name));
+    // Held until the sweep's manifest is written: one sweep per folder at a time.
+    let folder = ResultFolder::lock(&dir, wait)?;
+    if opts.resume && !force && !folder.has_checkpoint() {
+        if folder.complete_sweep() == Some((plan.fingerprint(), opts.shard)) {
+            if !quiet {
+                eprintln!("gdsweep: {} already holds this sweep, complete: nothing to resume", dir.display());
+            }
+            return Ok(ExitCode::SUCCESS);
         }
-        if let Some(search) = &sweep.thresholds {
-            print_thresholds(&plan, search)?;
-        }
-        let report = &sweep.report;
-        let counts: Vec<String> = report.results.counts().iter().map(|(s, n)| format!("{} {n}", s.name())).collect();
-        outln!(
-            "{}: {} in {:.3} s ({:.3e} config-steps/s); wrote {}",
-            plan.name,
-            counts.join(", "),
-            report.seconds,
-            report.nominal_rate(plan.steps),
-            dir.display()
-        );
+        folder.clear(false)?;
+    } else if !opts.resume || force {
+        folder.clear(force)?;
     }
+    let (backend, why) = backend::open_explained(plan.backend, plan.precision, &plan.source)?;
+    let shard = opts.shard.map_or(String::new(), |(i, n)| format!(", shard {i}/{n}"));
+    if !quiet {
+        eprintln!("gdsweep: {} runs x {} steps on {} ({}; {why}){shard}", plan.total_runs(), plan.steps, backend.name(), backend.device());
+    }
+    let runs = match opts.shard {
+        Some((i, n)) => {
+            let chunks = crate::engine::Chunks::of(&plan);
+            pipeline::chunk_sequence(&chunks, Some((i, n))).iter().map(|&k| chunks.len(k)).sum()
+        }
+        None => plan.total_runs(),
+    };
+    let bar = progress_bar(runs, quiet);
+    let sweep = pipeline::run(&plan, backend.as_ref(), &dir, &|n| bar.inc(n), opts);
+    bar.finish_and_clear();
+    summary(&plan, &sweep?, &dir, quiet)
+}
+
+/// `gdsweep merge`: the shards checked and joined (app::pipeline::merge).
+fn merge(shards: &[PathBuf], out: Option<PathBuf>, backend: Option<BackendArg>, force: bool, wait: bool, quiet: bool) -> Result<ExitCode> {
+    let (mut plan, ordered) = pipeline::open_shards(shards)?;
+    if let Some(b) = overrides(backend, None).backend {
+        plan.backend = b;
+    }
+    let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&plan.name));
+    if ordered.iter().any(|d| d.canonicalize().ok() == dir.canonicalize().ok()) {
+        return Err(crate::error::Error::Usage(format!("{} is one of the shards: merge into another folder (--out DIR)", dir.display())));
+    }
+    let _folder = ResultFolder::open(&dir, force, wait)?;
+    let (backend, _) = backend::open_explained(plan.backend, plan.precision, &plan.source)?;
+    if !quiet {
+        eprintln!("gdsweep: merging {} shards of {} ({} runs) into {}", ordered.len(), plan.name, plan.total_runs(), dir.display());
+    }
+    let bar = progress_bar(plan.total_runs(), quiet);
+    let sweep = pipeline::merge(&plan, backend.as_ref(), &ordered, &dir, &|n| bar.inc(n));
+    bar.finish_and_clear();
+    summary(&plan, &sweep?, &dir, quiet)
+}
+
+/// What a finished sweep prints: basins, thresholds, counts.
+fn summary(plan: &Plan, sweep: &pipeline::Sweep, dir: &std::path::Path, quiet: bool) -> Result<ExitCode> {
+    if quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(basins) = &sweep.basins {
+        let shown: Vec<String> = basins
+            .iter()
+            .take(6)
+            .map(|b| {
+                let at: Vec<String> = b.centre.iter().map(|v| format!("{v:.4}")).collect();
+                format!("{} at ({}), {} runs", b.kind, at.join(", "), b.count)
+            })
+            .collect();
+        let more = if basins.len() > 6 { "; … (see basins.csv)" } else { "" };
+        outln!("{}: {}{more}", plural(basins.len() as u64, "basin"), shown.join("; "));
+    }
+    if let Some(search) = &sweep.thresholds {
+        print_thresholds(plan, search)?;
+    }
+    let counts: Vec<String> = sweep.tally.counts().iter().map(|(s, n)| format!("{} {n}", s.name())).collect();
+    let resumed = if sweep.resumed_chunks > 0 { format!(" ({} found complete)", plural(sweep.resumed_chunks, "chunk")) } else { String::new() };
+    let rate = sweep.tally.runs as f64 * plan.steps as f64 / sweep.compute_seconds.max(1e-9);
+    outln!(
+        "{}: {} in {:.3} s ({:.3e} config-steps/s){resumed}; wrote {}",
+        plan.name,
+        counts.join(", "),
+        sweep.compute_seconds,
+        rate,
+        dir.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -435,12 +526,25 @@ fn print_plan(plan: &Plan) -> Result<()> {
             outln!("    {:<14} {:>16}, {range}", a.name, plural(n as u64, "value"));
         }
     }
-    let mem = crate::outcome::Results::bytes_of(plan) as f64 / (1u64 << 20) as f64;
-    outln!("memory for results: {mem:.1} MiB");
+    let cost = pipeline::Estimate::of(plan);
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    let chunks = crate::engine::Chunks::of(plan);
+    outln!(
+        "memory: about {:.0} MiB (results stream to disk in {} of {} runs)",
+        mib(cost.memory_bytes),
+        plural(chunks.count(), "chunk"),
+        chunks.size
+    );
+    outln!("runs.csv: about {:.1} MiB", mib(cost.runs_csv_bytes));
     // Rough: 5e8 config-steps/s on a CPU-class machine for a small objective, scaled by its size.
     let ops = plan.objective.graph.schedule(&plan.objective.step_roots()).len().max(10) as f64;
-    let est = runs as f64 * plan.steps as f64 / (5e8 * 17.0 / ops);
-    outln!("estimated time at most: {est:.1} s on a 2-core CPU (much less where runs end early or on a GPU)");
+    let compute = runs as f64 * plan.steps as f64 / (5e8 * 17.0 / ops);
+    outln!(
+        "estimated time at most: {:.1} s on a 2-core CPU: {compute:.1} s of compute (much less where runs end early or on a GPU) and {:.1} s to write runs.csv (formatting timed here, disk at {:.0} MB/s), overlapped",
+        compute.max(cost.write_seconds),
+        cost.write_seconds,
+        pipeline::Estimate::DISK_BYTES_PER_SECOND / 1e6
+    );
     outln!("resolved config:\n{}", serde_json::to_string_pretty(&plan.resolved).unwrap_or_default());
     Ok(())
 }

@@ -282,21 +282,9 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         trajectories,
         resolved,
         source: cx.file.to_string(),
+        config_text: cx.src.to_string(),
+        default_name: default_name.to_string(),
     };
-    let need = crate::outcome::Results::bytes_of(&plan);
-    let avail = available_memory_bytes();
-    if need > avail / 2 {
-        return Err(cx.err(
-            None,
-            "sweep",
-            format!(
-                "the grid has {} runs; their results take {:.1} GiB, more than half of the {:.1} GiB of memory available: use fewer points (n) or split the sweep",
-                plan.total_runs(),
-                need as f64 / (1u64 << 30) as f64,
-                avail as f64 / (1u64 << 30) as f64
-            ),
-        ));
-    }
     Ok(plan)
 }
 

@@ -8,6 +8,9 @@ use crate::method::{OptimizerKind, ScheduleKind, CLIP_NORM, LR_SCALE};
 use crate::plan::{Axis, Block, Precision};
 use toml::{Spanned, Value};
 
+/// Most points of one axis: 2²⁷ values are a 1 GiB table.
+pub const MAX_AXIS_POINTS: u64 = 1 << 27;
+
 /// The optimizer blocks: one per `[[optimizer]]` table (plain GD without one), each the
 /// product of its lr, hyperparameter and initial-point axes, with consecutive run ids.
 pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOptimizer>>, vars: &[String], precision: Precision) -> Result<Vec<Block>, ConfigError> {
@@ -129,15 +132,10 @@ pub(super) fn axis(cx: &Ctx, v: &Spanned<Value>, field: &str, p: Precision, kind
             if n > MAX_RUNS_PER_BLOCK {
                 return Err(bad(format!("n = {n} is more than {MAX_RUNS_PER_BLOCK} points")));
             }
-            // Every point is at least one run: refuse before allocating what cannot fit.
-            let need = n * crate::outcome::Results::bytes_per_run(1) as u64;
-            let avail = super::available_memory_bytes();
-            if need > avail / 2 {
-                return Err(bad(format!(
-                    "n = {n} points make at least {n} runs, whose results take {:.1} GiB, more than half of the {:.1} GiB of memory available: use a smaller n or split the sweep",
-                    need as f64 / (1u64 << 30) as f64,
-                    avail as f64 / (1u64 << 30) as f64
-                )));
+            // The axis' values are a table in memory (and on the device): refuse before
+            // allocating it.
+            if n > MAX_AXIS_POINTS {
+                return Err(bad(format!("n = {n} points: an axis may have at most {MAX_AXIS_POINTS} (its values are a table in memory)")));
             }
             let (is_log, ends) = match (t.get("log"), t.get("lin")) {
                 (Some(e), None) => (true, e),

@@ -4,7 +4,7 @@
 
 use crate::engine::Report;
 use crate::error::{Error, Result};
-use crate::outcome::Results;
+use crate::outcome::{Results, Status};
 use crate::plan::{Plan, Precision};
 use std::io::Write;
 use std::path::Path;
@@ -33,17 +33,69 @@ pub fn number(v: f64, p: Precision) -> String {
 }
 
 pub fn push_number(out: &mut String, v: f64, p: Precision) {
-    use std::fmt::Write as _;
-    if v.is_nan() {
-        out.push_str("nan");
-        return;
-    }
-    if v.is_infinite() {
-        out.push_str(if v > 0.0 { "inf" } else { "-inf" });
+    // (A value beyond f32's range is infinite at f32.)
+    let v = p.round(v);
+    if !v.is_finite() {
+        out.push_str(if v.is_nan() { "nan" } else if v > 0.0 { "inf" } else { "-inf" });
         return;
     }
     let a = v.abs();
     let plain = a == 0.0 || (1e-4..1e15).contains(&a);
+    // ryu writes the same shortest digits as Rust's formatter, 2–3× faster, and lays them out
+    // as we do (a decimal point or an exponent; "1.0", "1e-7", "1.5e30") except near the ends
+    // of the plain range: plain from 1e-5 (f64) or 1e-6 (f32), exponent from 1e16 or 1e13.
+    // There the standard formatter lays them out.
+    let mut buf = ryu::Buffer::new();
+    let fast = match p {
+        Precision::F32 => buf.format_finite(v as f32),
+        Precision::F64 => buf.format_finite(v),
+    };
+    if fast.contains('e') != plain && !halfway(v, fast) {
+        out.push_str(fast);
+        return;
+    }
+    push_number_std(out, v, p, plain);
+}
+
+/// Whether `v` lies exactly halfway between the shortest decimal `shortest` (ryu's text of it)
+/// and its neighbour at the same digit count: there ryu rounds to even and Rust's formatter
+/// rounds up. That is, whether v's exact decimal expansion has exactly one significant digit
+/// more than `shortest`, a 5. Also true where this cannot be decided cheaply (|v| ≥ 2⁷⁰·…),
+/// which sends the value to the standard formatter.
+fn halfway(v: f64, shortest: &str) -> bool {
+    let digits = shortest.split('e').next().unwrap_or("").bytes().filter(u8::is_ascii_digit);
+    let n = digits.skip_while(|&d| d == b'0').count() as u32;
+    let n = n.max(1);
+    // v = m·2^q with m odd (v is an f64, or an f32 held exactly in one).
+    let bits = v.abs().to_bits();
+    let (exp, frac) = ((bits >> 52) as i64, bits & ((1 << 52) - 1));
+    let (mut m, mut q) = if exp == 0 { (frac, -1074) } else { (frac | 1 << 52, exp - 1075) };
+    if m == 0 {
+        return false;
+    }
+    let tz = m.trailing_zeros();
+    m >>= tz;
+    q += tz as i64;
+    let mut exact: u128 = if q < 0 {
+        // v = m·5^(−q) / 10^(−q): more than 27 fives give more than 18 digits, never a tie.
+        if -q > 27 {
+            return false;
+        }
+        m as u128 * 5u128.pow((-q) as u32)
+    } else if q <= 70 {
+        (m as u128) << q
+    } else {
+        return true;
+    };
+    while exact % 10 == 0 {
+        exact /= 10;
+    }
+    exact % 10 == 5 && exact.checked_ilog10().map_or(1, |l| l + 1) == n + 1
+}
+
+/// The standard formatter's layout of a finite `v` (see [`push_number`]).
+fn push_number_std(out: &mut String, v: f64, p: Precision, plain: bool) {
+    use std::fmt::Write as _;
     let start = out.len();
     let _ = match (p, plain) {
         (Precision::F32, true) => write!(out, "{}", v as f32),
@@ -93,29 +145,73 @@ fn identity_header(plan: &Plan, hyper_cols: &[String]) -> Vec<String> {
     header
 }
 
-/// The identity fields of run `id`, each appended to `text` with its end in `ends`.
-fn push_identity(text: &mut String, ends: &mut Vec<usize>, plan: &Plan, hyper_cols: &[String], id: u64) {
-    use std::fmt::Write as _;
-    let p = plan.precision;
-    let (bi, local) = plan.locate(id).expect("result ids come from the plan");
-    let block = &plan.blocks[bi];
-    let _ = write!(text, "{id}");
-    ends.push(text.len());
-    text.push_str(block.optimizer.name());
-    ends.push(text.len());
-    let _ = write!(text, "{bi}");
-    ends.push(text.len());
-    push_number(text, block.axis_value(local, 0), p);
-    ends.push(text.len());
-    for col in hyper_cols {
-        if let Some(k) = block.hyper_index(col) {
-            push_number(text, block.axis_value(local, 1 + k), p);
-        }
-        ends.push(text.len());
+/// What the identity fields of a row need, worked out once per file rather than per row: per
+/// block, the row-major stride of each axis, which axis each hyperparameter column is, and the
+/// text of every value of axes short enough to keep ([`Identity::CACHED_AXIS`]).
+struct Identity {
+    blocks: Vec<BlockText>,
+}
+
+struct BlockText {
+    stride: Vec<u64>,
+    /// Per hyperparameter column of the file, the block's axis for it.
+    hyper_axis: Vec<Option<usize>>,
+    /// Per axis, the text of each of its values (None: formatted per row).
+    text: Vec<Option<Vec<String>>>,
+}
+
+impl Identity {
+    const CACHED_AXIS: usize = 1 << 16;
+
+    fn new(plan: &Plan, hyper_cols: &[String]) -> Identity {
+        let blocks = plan
+            .blocks
+            .iter()
+            .map(|b| {
+                let mut stride = vec![1u64; b.axes.len()];
+                for k in (0..b.axes.len().saturating_sub(1)).rev() {
+                    stride[k] = stride[k + 1] * b.axes[k + 1].values.len() as u64;
+                }
+                let text = b
+                    .axes
+                    .iter()
+                    .enumerate()
+                    .map(|(k, a)| (a.values.len() <= Self::CACHED_AXIS && !(k == 0 && b.lr_table.is_some())).then(|| a.values.iter().map(|&v| number(v, plan.precision)).collect()))
+                    .collect();
+                BlockText { stride, hyper_axis: hyper_cols.iter().map(|c| b.hyper_index(c).map(|k| 1 + k)).collect(), text }
+            })
+            .collect();
+        Identity { blocks }
     }
-    for j in 0..plan.objective.dim() {
-        push_number(text, block.axis_value(local, 1 + block.n_hypers() + j), p);
+
+    /// The identity fields of run `id`, each appended to `text` with its end in `ends`.
+    fn push(&self, text: &mut String, ends: &mut Vec<usize>, plan: &Plan, id: u64) {
+        use std::fmt::Write as _;
+        let (bi, local) = plan.locate(id).expect("result ids come from the plan");
+        let (block, bt) = (&plan.blocks[bi], &self.blocks[bi]);
+        let _ = write!(text, "{id}");
         ends.push(text.len());
+        text.push_str(block.optimizer.name());
+        ends.push(text.len());
+        let _ = write!(text, "{bi}");
+        ends.push(text.len());
+        let axis = |text: &mut String, ends: &mut Vec<usize>, k: usize| {
+            match &bt.text[k] {
+                Some(t) => text.push_str(&t[((local / bt.stride[k]) % block.axes[k].values.len() as u64) as usize]),
+                None => push_number(text, block.axis_value(local, k), plan.precision),
+            }
+            ends.push(text.len());
+        };
+        axis(text, ends, 0);
+        for h in &bt.hyper_axis {
+            match h {
+                Some(k) => axis(text, ends, *k),
+                None => ends.push(text.len()),
+            }
+        }
+        for j in 0..plan.objective.dim() {
+            axis(text, ends, 1 + block.n_hypers() + j);
+        }
     }
 }
 
@@ -132,51 +228,95 @@ fn write_fields<W: std::io::Write>(csv: &mut csv::Writer<W>, text: &str, ends: &
 
 /// runs.csv: run, optimizer, block, lr, hyperparameters, `init_<var>`, status, steps, loss,
 /// grad_norm, `x_<var>`, rate, period, steps_left.
-/// Rows are formatted in parallel chunks and written in order.
 pub fn write_runs_csv(path: &Path, plan: &Plan, r: &Results) -> Result<()> {
     write_runs_csv_with_basins(path, plan, r, None)
 }
 
 /// runs.csv with a last column `basin` (the basin id of converged runs, empty otherwise).
 pub fn write_runs_csv_with_basins(path: &Path, plan: &Plan, r: &Results, basins: Option<&[Option<usize>]>) -> Result<()> {
-    use rayon::prelude::*;
-    const CHUNK: usize = 1 << 14;
-    let hyper_cols = plan.hyper_columns();
-    let vars = &plan.objective.vars;
     write_atomically(path, |w| {
-        let mut header = identity_header(plan, &hyper_cols);
-        header.extend(["status", "steps", "loss", "grad_norm"].map(String::from));
-        header.extend(vars.iter().map(|v| format!("x_{v}")));
-        header.extend(["rate", "period", "steps_left"].map(String::from));
-        if basins.is_some() {
-            header.push("basin".into());
-        }
-        let mut csv = csv::WriterBuilder::new().from_writer(Vec::new());
-        csv.write_record(&header)?;
-        w.write_all(&csv.into_inner().map_err(|e| e.into_error())?)?;
-        let n_chunks = r.len().div_ceil(CHUNK);
-        // A window of chunks at a time bounds the memory of formatted text.
-        let window = rayon::current_num_threads() * 4;
-        for first in (0..n_chunks).step_by(window) {
-            let parts: Vec<std::io::Result<Vec<u8>>> = (first..(first + window).min(n_chunks))
-                .into_par_iter()
-                .map(|c| format_rows(plan, r, c * CHUNK..((c + 1) * CHUNK).min(r.len()), &hyper_cols, basins))
-                .collect();
-            for part in parts {
-                w.write_all(&part?)?;
-            }
-        }
-        Ok(())
+        w.write_all(&runs_header(plan, basins.is_some()))?;
+        w.write_all(&runs_rows(plan, r, basins)?)
     })
 }
 
-fn format_rows(
-    plan: &Plan,
-    r: &Results,
-    rows: std::ops::Range<usize>,
-    hyper_cols: &[String],
-    basins: Option<&[Option<usize>]>,
-) -> std::io::Result<Vec<u8>> {
+/// runs.csv's header line (with the `basin` column where the sweep finds basins).
+pub fn runs_header(plan: &Plan, with_basins: bool) -> Vec<u8> {
+    let vars = &plan.objective.vars;
+    let mut header = identity_header(plan, &plan.hyper_columns());
+    header.extend(["status", "steps", "loss", "grad_norm"].map(String::from));
+    header.extend(vars.iter().map(|v| format!("x_{v}")));
+    header.extend(["rate", "period", "steps_left"].map(String::from));
+    if with_basins {
+        header.push("basin".into());
+    }
+    let mut csv = csv::WriterBuilder::new().from_writer(Vec::new());
+    csv.write_record(&header).expect("writing to memory");
+    csv.into_inner().expect("writing to memory")
+}
+
+/// The runs.csv lines of the rows of `r`, in order, formatted in parallel pieces.
+pub fn runs_rows(plan: &Plan, r: &Results, basins: Option<&[Option<usize>]>) -> std::io::Result<Vec<u8>> {
+    use rayon::prelude::*;
+    const PIECE: usize = 1 << 12;
+    let identity = Identity::new(plan, &plan.hyper_columns());
+    let parts: Vec<std::io::Result<Vec<u8>>> = (0..r.len().div_ceil(PIECE))
+        .into_par_iter()
+        .map(|c| format_rows(plan, r, c * PIECE..((c + 1) * PIECE).min(r.len()), &identity, basins))
+        .collect();
+    let mut out = Vec::with_capacity(r.len() * 128);
+    for part in parts {
+        out.extend_from_slice(&part?);
+    }
+    Ok(out)
+}
+
+/// Read `rows` rows of runs.csv from `reader` (positioned after the header) back into results:
+/// what a resumed or merged sweep rebuilds its analyses from. Numbers read back exactly as they
+/// were (runs.csv writes the shortest text that reads back to each value, and the results were
+/// rounded to it: [`Results::round_to`]); a `basin` column is not read (it is recomputed).
+pub fn read_runs<R: std::io::Read>(reader: &mut csv::Reader<R>, plan: &Plan, rows: u64, what: &str) -> Result<Results> {
+    let bad = |m: String| Error::Usage(format!("{what}: {m}"));
+    let header = reader.headers().map_err(|e| bad(e.to_string()))?.clone();
+    let col = |name: &str| header.iter().position(|h| h == name).ok_or_else(|| bad(format!("no column '{name}'")));
+    let (c_run, c_status, c_steps, c_loss, c_gn) = (col("run")?, col("status")?, col("steps")?, col("loss")?, col("grad_norm")?);
+    let c_x: Vec<usize> = plan.objective.vars.iter().map(|v| col(&format!("x_{v}"))).collect::<Result<_>>()?;
+    let (c_rate, c_period, c_left) = (col("rate")?, col("period")?, col("steps_left")?);
+    let d = plan.objective.dim();
+    let mut out = Results::with_capacity(d, rows as usize);
+    let mut rec = csv::ByteRecord::new();
+    let p = plan.precision;
+    for _ in 0..rows {
+        let line = reader.position().line();
+        if !reader.read_byte_record(&mut rec).map_err(|e| bad(e.to_string()))? {
+            return Err(bad(format!("ends at line {line}, before the rows its sweep wrote")));
+        }
+        let field = |c: usize| std::str::from_utf8(rec.get(c).unwrap_or_default()).unwrap_or("");
+        let fail = |c: usize| bad(format!("line {line}: column {} holds '{}'", header.get(c).unwrap_or("?"), field(c)));
+        let real = |c: usize| -> Result<f64> {
+            match p {
+                Precision::F32 => field(c).parse::<f32>().map(f64::from).map_err(|_| fail(c)),
+                Precision::F64 => field(c).parse::<f64>().map_err(|_| fail(c)),
+            }
+        };
+        let optional = |c: usize| -> Result<f64> { if field(c).is_empty() { Ok(f64::NAN) } else { field(c).parse::<f64>().map_err(|_| fail(c)) } };
+        let status = Status::FINAL.into_iter().find(|s| s.name() == field(c_status)).ok_or_else(|| fail(c_status))?;
+        out.run.push(field(c_run).parse().map_err(|_| fail(c_run))?);
+        out.status.push(status);
+        out.steps.push(field(c_steps).parse().map_err(|_| fail(c_steps))?);
+        out.loss.push(real(c_loss)?);
+        out.grad_norm.push(real(c_gn)?);
+        for &c in &c_x {
+            out.x.push(real(c)?);
+        }
+        out.rate.push(optional(c_rate)?);
+        out.period.push(if field(c_period).is_empty() { 0 } else { field(c_period).parse().map_err(|_| fail(c_period))? });
+        out.steps_left.push(optional(c_left)?);
+    }
+    Ok(out)
+}
+
+fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, identity: &Identity, basins: Option<&[Option<usize>]>) -> std::io::Result<Vec<u8>> {
     use std::fmt::Write as _;
     let p = plan.precision;
     let mut csv = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::with_capacity(rows.len() * 96));
@@ -185,7 +325,7 @@ fn format_rows(
     for i in rows {
         text.clear();
         ends.clear();
-        push_identity(&mut text, &mut ends, plan, hyper_cols, r.run[i]);
+        identity.push(&mut text, &mut ends, plan, r.run[i]);
         text.push_str(r.status[i].name());
         ends.push(text.len());
         let _ = write!(text, "{}", r.steps[i]);
@@ -239,11 +379,12 @@ pub fn write_differences_csv(path: &Path, plan: &Plan, gpu: &Results, cpu: &Resu
             header.extend([format!("x_{v}_gpu"), format!("x_{v}_cpu")]);
         }
         csv.write_record(&header)?;
+        let identity = Identity::new(plan, &hyper_cols);
         let (mut text, mut ends) = (String::new(), Vec::new());
         for &(i, class) in rows {
             text.clear();
             ends.clear();
-            push_identity(&mut text, &mut ends, plan, &hyper_cols, cpu.run[i]);
+            identity.push(&mut text, &mut ends, plan, cpu.run[i]);
             text.push_str(class.name());
             ends.push(text.len());
             for r in [gpu, cpu] {
@@ -277,25 +418,32 @@ pub fn write_differences_csv(path: &Path, plan: &Plan, gpu: &Results, cpu: &Resu
 /// manifest.json: the resolved config, version, backend and adapter, precision, counts per
 /// status, wall time, throughput.
 pub fn manifest(plan: &Plan, report: &Report) -> serde_json::Value {
-    let counts: serde_json::Map<String, serde_json::Value> =
-        report.results.counts().iter().map(|(s, n)| (s.name().to_string(), (*n).into())).collect();
-    let started = std::time::SystemTime::now()
+    let mut tally = crate::outcome::Tally::default();
+    tally.add(&report.results);
+    manifest_of(plan, &tally, report.backend, report.adapter.as_ref(), report.seconds)
+}
+
+/// manifest.json from a sweep's tally (see [`manifest`]).
+pub fn manifest_of(plan: &Plan, tally: &crate::outcome::Tally, backend: &str, adapter: Option<&crate::backend::AdapterSummary>, seconds: f64) -> serde_json::Value {
+    let counts: serde_json::Map<String, serde_json::Value> = tally.counts().iter().map(|(s, n)| (s.name().to_string(), (*n).into())).collect();
+    let finished = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    let seconds = seconds.max(1e-9);
     serde_json::json!({
         "gdsweep_version": env!("CARGO_PKG_VERSION"),
         "config_file": plan.source,
         "config": plan.resolved,
-        "backend": report.backend,
-        "adapter": report.adapter,
+        "backend": backend,
+        "adapter": adapter,
         "precision": plan.precision,
-        "runs": report.results.len(),
+        "runs": tally.runs,
         "counts": counts,
-        "wall_seconds": report.seconds,
-        "config_steps_per_second": report.nominal_rate(plan.steps),
-        "steps_taken_per_second": report.work_rate(),
-        "finished_unix_time": started,
+        "wall_seconds": seconds,
+        "config_steps_per_second": tally.runs as f64 * plan.steps as f64 / seconds,
+        "steps_taken_per_second": tally.steps_taken as f64 / seconds,
+        "finished_unix_time": finished,
     })
 }
 
@@ -307,7 +455,7 @@ pub fn write_manifest(path: &Path, value: &serde_json::Value) -> Result<()> {
 }
 
 /// basins.csv: one row per optimizer block × lr × basin reached (see `basins`).
-pub fn write_basins_csv(path: &Path, plan: &Plan, map: &crate::analysis::basins::BasinMap, rows: &[crate::analysis::basins::GroupRow]) -> Result<()> {
+pub fn write_basins_csv(path: &Path, plan: &Plan, basins: &[crate::analysis::basins::Basin], rows: &[crate::analysis::basins::GroupRow]) -> Result<()> {
     let vars = &plan.objective.vars;
     let d = vars.len();
     write_atomically(path, |w| {
@@ -322,7 +470,7 @@ pub fn write_basins_csv(path: &Path, plan: &Plan, map: &crate::analysis::basins:
         csv.write_record(&header)?;
         let f = |v: f64| number(v, crate::plan::Precision::F64);
         for row in rows {
-            let b = &map.basins[row.basin];
+            let b = &basins[row.basin];
             let mut rec: Vec<String> = vec![
                 b.id.to_string(),
                 plan.blocks[row.block].optimizer.name().into(),
@@ -383,23 +531,26 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// The value a map colours a run by, as map.csv writes it.
-fn map_value(map: &crate::analysis::map::Map, r: &Results, i: usize, basins: Option<&[Option<usize>]>, p: Precision) -> String {
+fn map_value(map: &crate::analysis::map::Map, cell: &crate::analysis::map::Cell, p: Precision) -> String {
     use crate::plan::analyses::Colour;
     match map.spec.color {
-        Colour::Status => r.status[i].name().to_string(),
-        Colour::Basin => basins.and_then(|b| b[i]).map(|b| b.to_string()).unwrap_or_default(),
-        Colour::Steps => r.steps[i].to_string(),
-        Colour::Loss => number(r.loss[i], p),
-        Colour::Rate => optional(r.rate[i]),
+        Colour::Status => cell.status.name().to_string(),
+        Colour::Basin => cell.basin.map(|b| b.to_string()).unwrap_or_default(),
+        Colour::Steps => cell.steps.to_string(),
+        Colour::Loss => number(cell.loss, p),
+        Colour::Rate => optional(cell.rate),
     }
 }
 
 /// map.csv (tidy: one row per run on the map: run, panel, panel_label, optimizer, the map's
 /// axes, status, steps, loss, rate, basin, value) and map_grid.csv (2-D: panel, panel_label,
 /// the y value, then one column per x value; 1-D: the x value, then one column per series).
-pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::analysis::map::Map, r: &Results, basins: Option<&[Option<usize>]>) -> Result<()> {
+/// Cells are read a row of x values at a time.
+pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::analysis::map::Map, cells: &crate::analysis::map::MapCells) -> Result<()> {
     let p = plan.precision;
-    let nx = map.x.values.len();
+    let nx = map.nx();
+    let ny = map.y.as_ref().map_or(1, |a| a.values.len());
+    let read = |k: usize, iy: usize| cells.read(k, iy * nx..(iy + 1) * nx).map_err(|e| std::io::Error::other(e.to_string()));
     write_atomically(&dir.join("map.csv"), |w| {
         let mut csv = csv::WriterBuilder::new().from_writer(w);
         let mut header = vec!["run".to_string(), "panel".into(), "panel_label".into(), "optimizer".into(), map.x.name.clone()];
@@ -407,22 +558,24 @@ pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::analysis::map::Map, 
         header.extend(["status", "steps", "loss", "rate", "basin", "value"].map(String::from));
         csv.write_record(&header)?;
         for (k, panel) in map.panels.iter().enumerate() {
-            for (c, &i) in panel.cells.iter().enumerate() {
-                let mut rec = vec![
-                    r.run[i].to_string(),
-                    k.to_string(),
-                    panel.label.clone(),
-                    plan.blocks[panel.block].optimizer.name().to_string(),
-                    number(map.x.values[c % nx], p),
-                ];
-                rec.extend(map.y.iter().map(|a| number(a.values[c / nx], p)));
-                rec.push(r.status[i].name().into());
-                rec.push(r.steps[i].to_string());
-                rec.push(number(r.loss[i], p));
-                rec.push(optional(r.rate[i]));
-                rec.push(basins.and_then(|b| b[i]).map(|b| b.to_string()).unwrap_or_default());
-                rec.push(map_value(map, r, i, basins, p));
-                csv.write_record(&rec)?;
+            for iy in 0..ny {
+                for (ix, cell) in read(k, iy)?.iter().enumerate() {
+                    let mut rec = vec![
+                        map.run_of(plan, k, iy * nx + ix).to_string(),
+                        k.to_string(),
+                        panel.label.clone(),
+                        plan.blocks[panel.block].optimizer.name().to_string(),
+                        number(map.x.values[ix], p),
+                    ];
+                    rec.extend(map.y.iter().map(|a| number(a.values[iy], p)));
+                    rec.push(cell.status.name().into());
+                    rec.push(cell.steps.to_string());
+                    rec.push(number(cell.loss, p));
+                    rec.push(optional(cell.rate));
+                    rec.push(cell.basin.map(|b| b.to_string()).unwrap_or_default());
+                    rec.push(map_value(map, cell, p));
+                    csv.write_record(&rec)?;
+                }
             }
         }
         csv.flush()
@@ -437,7 +590,7 @@ pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::analysis::map::Map, 
                 for (k, panel) in map.panels.iter().enumerate() {
                     for (iy, &yv) in y.values.iter().enumerate() {
                         let mut rec = vec![k.to_string(), panel.label.clone(), number(yv, p)];
-                        rec.extend((0..nx).map(|ix| map_value(map, r, panel.cells[iy * nx + ix], basins, p)));
+                        rec.extend(read(k, iy)?.iter().map(|cell| map_value(map, cell, p)));
                         csv.write_record(&rec)?;
                     }
                 }
@@ -446,9 +599,10 @@ pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::analysis::map::Map, 
                 let mut header = vec![map.x.name.clone()];
                 header.extend(map.panels.iter().map(|q| q.label.clone()));
                 csv.write_record(&header)?;
+                let series: Vec<Vec<crate::analysis::map::Cell>> = (0..map.panels.len()).map(|k| read(k, 0)).collect::<std::io::Result<_>>()?;
                 for (ix, &xv) in map.x.values.iter().enumerate() {
                     let mut rec = vec![number(xv, p)];
-                    rec.extend(map.panels.iter().map(|q| map_value(map, r, q.cells[ix], basins, p)));
+                    rec.extend(series.iter().map(|s| map_value(map, &s[ix], p)));
                     csv.write_record(&rec)?;
                 }
             }
@@ -479,4 +633,71 @@ pub fn write_trajectories_csv(path: &Path, plan: &Plan, traces: &[crate::analysi
         }
         csv.flush()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path writes exactly what the standard formatter writes, in both precisions,
+    /// over random bit patterns and the edges of the plain range.
+    #[test]
+    fn ryu_numbers_are_the_standard_ones() {
+        let reference = |v: f64, p: Precision| {
+            let mut s = String::new();
+            let v = p.round(v);
+            if !v.is_finite() {
+                return number(v, p);
+            }
+            let a = v.abs();
+            push_number_std(&mut s, v, p, a == 0.0 || (1e-4..1e15).contains(&a));
+            s
+        };
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut values: Vec<f64> = Vec::new();
+        for _ in 0..400_000 {
+            values.push(f64::from_bits(next()));
+            values.push(f32::from_bits(next() as u32) as f64);
+            // Magnitudes around the layout edges and ordinary sweep values.
+            let e = (next() % 44) as i32 - 22;
+            values.push((next() as f64 / u64::MAX as f64) * 10f64.powi(e));
+        }
+        for e in -8..18 {
+            for m in [1.0, 1.5, 9.999999, 9.9999999999, 0.99999999] {
+                values.push(m * 10f64.powi(e));
+                values.push(-m * 10f64.powi(e));
+            }
+        }
+        // Values with few fractional bits at the end of f32's and f64's precision, where the
+        // shortest decimal can be a tie (275253.625 in f32: ryu says .62, Rust .63).
+        for i in 0..100_000u64 {
+            for k in 0..4 {
+                values.push(((1u64 << 23) + i * 7) as f64 / (1u64 << k) as f64);
+                values.push(((1u64 << 18) + i) as f64 / (1u64 << k) as f64);
+                values.push(((1u64 << 52) + i * 13) as f64 / (1u64 << k) as f64);
+            }
+        }
+        values.extend([275253.625, 0.5, 0.25, 0.125, 1.5, 2.5, 1e-320]);
+        // Powers of two and their neighbours: the rounding interval is lopsided there.
+        for k in -1074..1024 {
+            let v = 2f64.powi(k);
+            values.extend([v, f64::from_bits(v.to_bits() + 1), f64::from_bits(v.to_bits().saturating_sub(1))]);
+        }
+        for k in -149..128 {
+            let v = 2f32.powi(k);
+            values.extend([v, f32::from_bits(v.to_bits() + 1), f32::from_bits(v.to_bits().saturating_sub(1))].map(f64::from));
+        }
+        values.extend([0.0, -0.0, 1e-4, 1e15, 1e-5, 1e16, 1e13, 1e-6, f64::MIN_POSITIVE, f64::MAX, 5e-324, f64::NAN, f64::INFINITY, -f64::INFINITY]);
+        for v in values {
+            for p in [Precision::F32, Precision::F64] {
+                assert_eq!(number(v, p), reference(v, p), "{v:e} in {p:?}");
+            }
+        }
+    }
 }

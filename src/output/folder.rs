@@ -38,6 +38,13 @@ impl ResultFolder {
     /// for another holder with `wait`, else refusing), and clear a previous sweep's files with
     /// `force` (else refuse to touch them).
     pub fn open(dir: &Path, force: bool, wait: bool) -> Result<ResultFolder> {
+        let folder = Self::lock(dir, wait)?;
+        folder.clear(force)?;
+        Ok(folder)
+    }
+
+    /// Create, check and lock `dir`, touching nothing in it (see [`ResultFolder::open`]).
+    pub fn lock(dir: &Path, wait: bool) -> Result<ResultFolder> {
         let usage = |what: String| Error::Usage(what);
         std::fs::create_dir_all(dir).map_err(|e| usage(format!("cannot create {}: {e}", dir.display())))?;
         // Writable? (Before any compute: a read-only --out used to fail after the whole sweep.)
@@ -73,9 +80,22 @@ impl ResultFolder {
         }
         let me = format!("gdsweep pid {} ({})", std::process::id(), std::env::args().collect::<Vec<_>>().join(" "));
         let _ = lock.set_len(0).and_then(|_| lock.rewind()).and_then(|_| lock.write_all(me.as_bytes()));
-        let folder = ResultFolder { dir: dir.to_path_buf(), _lock: lock };
-        folder.clear(force)?;
-        Ok(folder)
+        Ok(ResultFolder { dir: dir.to_path_buf(), _lock: lock })
+    }
+
+    /// The manifest of a complete sweep in the folder: its fingerprint and shard (see
+    /// [`crate::app::pipeline`]), where it has them.
+    pub fn complete_sweep(&self) -> Option<(String, Option<(u64, u64)>)> {
+        let text = std::fs::read_to_string(self.dir.join("manifest.json")).ok()?;
+        let m: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let sweep = m.get("sweep")?;
+        let shard = sweep.get("shard").and_then(|s| Some((s.get("index")?.as_u64()?, s.get("count")?.as_u64()?)));
+        Some((sweep.get("fingerprint")?.as_str()?.to_string(), shard))
+    }
+
+    /// Whether a sweep was interrupted here and left a checkpoint to resume from.
+    pub fn has_checkpoint(&self) -> bool {
+        self.dir.join(super::partial::CHECKPOINT).exists()
     }
 
     /// The files of a previous sweep: those its manifest lists, and every known result file.
@@ -92,10 +112,12 @@ impl ResultFolder {
         names.extend(listed.into_iter().filter(|n| !n.contains(['/', '\\']) && n != "." && n != ".." && !n.is_empty()));
         names.sort();
         names.dedup();
+        names.extend([super::partial::PARTIAL, super::partial::CHECKPOINT].map(String::from));
         names.into_iter().map(|n| self.dir.join(n)).filter(|p| p.symlink_metadata().is_ok()).collect()
     }
 
-    fn clear(&self, force: bool) -> Result<()> {
+    /// Refuse a folder that holds results (without `force`), or remove them (with it).
+    pub fn clear(&self, force: bool) -> Result<()> {
         let is_manifest = |p: &Path| MANIFESTS.iter().any(|m| p.ends_with(m));
         let previous = self.previous_files();
         if !previous.is_empty() && !force {
@@ -103,6 +125,11 @@ impl ResultFolder {
             let first = previous.iter().find(|p| !is_manifest(p)).unwrap_or(&previous[0]);
             return Err(Error::Usage(if complete {
                 format!("{} already exists: pass --force to overwrite it, or --out DIR to write elsewhere", first.display())
+            } else if self.has_checkpoint() {
+                format!(
+                    "{} holds an interrupted sweep: pass --resume to continue it, --force to replace it, or --out DIR to write elsewhere",
+                    self.dir.display()
+                )
             } else {
                 format!(
                     "{} holds an incomplete sweep (result files but no manifest.json: it was interrupted): pass --force to replace it, or --out DIR to write elsewhere",

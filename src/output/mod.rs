@@ -1,5 +1,7 @@
 //! What is written: the result files (runs.csv, manifest.json, the analyses' CSVs; atomically,
-//! in [`files`]) and the pictures ([`plot`]), into a locked result folder ([`folder`]).
+//! in [`files`]) and the pictures ([`plot`]), into a locked result folder ([`folder`]); runs.csv
+//! streams through a checkpointed partial file while its sweep runs ([`partial`]).
 pub mod files;
 pub mod folder;
+pub mod partial;
 pub mod plot;

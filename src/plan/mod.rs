@@ -237,9 +237,45 @@ pub struct Plan {
     pub resolved: serde_json::Value,
     /// The config file this plan came from (for error messages at run time).
     pub source: String,
+    /// The config text the plan was parsed from (with `--set` applied) and the name a sweep
+    /// without `name` takes: `gdsweep merge` rebuilds the plan from these.
+    pub config_text: String,
+    pub default_name: String,
 }
 
 impl Plan {
+    /// A fingerprint of everything the sweep's results depend on (objective, grid, steps,
+    /// precision, rules, analyses and the gdsweep version; not the backend or the file name):
+    /// FNV-1a, 64 bits, in hex. Resume, shards and merge use it to refuse mixing two sweeps;
+    /// it guards against mistakes, not against forgery.
+    pub fn fingerprint(&self) -> String {
+        let o = &self.objective;
+        let text = format!(
+            "{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            env!("CARGO_PKG_VERSION"),
+            o.vars,
+            o.graph.fingerprint(),
+            o.loss,
+            o.grad,
+            o.hessian,
+            self.blocks,
+            self.steps,
+            self.steps_per_dispatch,
+            self.precision,
+            self.rules,
+            self.basins,
+            self.threshold,
+            self.map,
+            self.trajectories,
+        );
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in text.bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+
     pub fn total_runs(&self) -> u64 {
         self.blocks.iter().map(|b| b.runs).sum()
     }

@@ -2,7 +2,8 @@
 # Runs every shipped config (configs/*.toml) on both backends with two builds of gdsweep and
 # diffs every output file byte for byte: runs.csv, thresholds.csv, basins.csv, map.csv,
 # map_grid.csv, trajectories.csv, map.png, trajectories.png, and manifest.json without its
-# times (wall_seconds, *_per_second, finished_unix_time, threshold.seconds).
+# times (wall_seconds, *_per_second, finished_unix_time, threshold.seconds) and the sweep's identity
+# (sweep, resumed_chunks: new in issue 10).
 #
 #   tests/scripts/same_outputs.sh [BEFORE] [AFTER]
 #
@@ -36,7 +37,7 @@ strip_times() {
   python3 -c '
 import json, sys
 m = json.load(open(sys.argv[1]))
-for k in ("wall_seconds", "config_steps_per_second", "steps_taken_per_second", "finished_unix_time"):
+for k in ("wall_seconds", "config_steps_per_second", "steps_taken_per_second", "finished_unix_time", "sweep", "resumed_chunks"):
     m.pop(k, None)
 if isinstance(m.get("threshold"), dict):
     m["threshold"].pop("seconds", None)

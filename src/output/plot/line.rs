@@ -4,9 +4,9 @@
 use super::colour::*;
 use super::scale::*;
 use super::{draw_series_legend, encode_png, err, register_font, FONT};
-use crate::analysis::map::{short, Map};
+use crate::analysis::map::{short, Cell, Map, MapCells};
 use crate::analysis::threshold::Search;
-use crate::outcome::{Results, Status};
+use crate::outcome::Status;
 use crate::plan::Plan;
 use plotters::prelude::*;
 
@@ -31,17 +31,17 @@ fn dashes(x: f64, y0: f64, y1: f64, colour: RGBColor) -> Vec<PathElement<(f64, f
 /// outcome::judge_steps_left) with the escape step of diverged runs as crosses, and the final
 /// loss of stable runs. With thresholds over lr, each series' measured threshold is a solid
 /// vertical line in its colour and the theory's a dark dashed one over it, both in the legend.
-pub fn line_png(plan: &Plan, map: &Map, r: &Results, thresholds: Option<&Search>) -> Result<Vec<u8>, String> {
+pub fn line_png(plan: &Plan, map: &Map, cells: &MapCells, thresholds: Option<&Search>) -> Result<Vec<u8>, String> {
     register_font();
     let sx = Scale::of(&map.x);
     let ax = TickAxis::new(sx.range(), sx.log, false);
     let n = map.panels.len();
+    let cells_of: Vec<Vec<Cell>> = (0..n).map(|k| cells.panel(k)).collect::<crate::error::Result<_>>().map_err(|e| e.to_string())?;
     // Each series' threshold: the group whose runs the series' first cell starts (x = lr).
     let threshold_of = |k: usize| {
         let p = &map.panels[k];
         let search = thresholds.filter(|_| map.x.name == "lr")?;
-        let local = r.run[p.cells[0]] - plan.blocks[p.block].first_run;
-        search.thresholds.iter().find(|t| t.block == p.block && t.rest == local)
+        search.thresholds.iter().find(|t| t.block == p.block && t.rest == p.base)
     };
     let heading = wrap(&format!("{}: {}", plan.name, plan.objective.formula), 88);
     let title_h = 16 + 26 * heading.len() as u32 + 20;
@@ -62,20 +62,20 @@ pub fn line_png(plan: &Plan, map: &Map, r: &Results, thresholds: Option<&Search>
             .map_err(err)?;
         let (top, bottom) = body.split_vertically((h - title_h) / 2);
         let fx = |t: &f64| ax.label(*t);
-        type Pick = fn(&Results, usize) -> Option<f64>;
-        let steps_line: Pick = |r, i| match r.status[i] {
-            Status::Converged => Some(r.steps[i] as f64),
-            Status::Slow if r.steps_left[i].is_finite() => Some(r.steps[i] as f64 + r.steps_left[i]),
+        type Pick = fn(&Cell) -> Option<f64>;
+        let steps_line: Pick = |c| match c.status {
+            Status::Converged => Some(c.steps as f64),
+            Status::Slow if c.steps_left.is_finite() => Some(c.steps as f64 + c.steps_left),
             _ => None,
         };
-        let steps_cross: Pick = |r, i| (r.status[i] == Status::Diverged).then(|| r.steps[i] as f64);
-        let loss_line: Pick = |r, i| (!r.status[i].is_unstable() && r.loss[i].is_finite()).then(|| r.loss[i]);
-        let loss_cross: Pick = |_, _| None;
+        let steps_cross: Pick = |c| (c.status == Status::Diverged).then_some(c.steps as f64);
+        let loss_line: Pick = |c| (!c.status.is_unstable() && c.loss.is_finite()).then_some(c.loss);
+        let loss_cross: Pick = |_| None;
         for (upper, area, ylabel, line, cross) in
             [(true, &top, "steps", steps_line, steps_cross), (false, &bottom, "final loss", loss_line, loss_cross)]
         {
             let vals: Vec<f64> =
-                map.panels.iter().flat_map(|p| p.cells.iter().flat_map(|&i| [line(r, i), cross(r, i)])).flatten().collect();
+                cells_of.iter().flat_map(|s| s.iter().flat_map(|c| [line(c), cross(c)])).flatten().collect();
             let positive = vals.iter().all(|&v| v > 0.0);
             let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -110,7 +110,7 @@ pub fn line_png(plan: &Plan, map: &Map, r: &Results, thresholds: Option<&Search>
                 let stroke = width(k, n);
                 // One line per run of consecutive plotted cells: gaps stay gaps.
                 let pts: Vec<Option<(f64, f64)>> =
-                    p.cells.iter().enumerate().map(|(ix, &i)| line(r, i).map(|v| (sx.centres[ix], fy(v)))).collect();
+                    cells_of[k].iter().enumerate().map(|(ix, c)| line(c).map(|v| (sx.centres[ix], fy(v)))).collect();
                 let pieces: Vec<Vec<(f64, f64)>> =
                     pts.split(Option::is_none).map(|s| s.iter().flatten().copied().collect::<Vec<_>>()).filter(|s| !s.is_empty()).collect();
                 let series = chart
@@ -120,7 +120,7 @@ pub fn line_png(plan: &Plan, map: &Map, r: &Results, thresholds: Option<&Search>
                     series.label(&p.label).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(stroke.min(5))));
                 }
                 let crosses: Vec<(f64, f64)> =
-                    p.cells.iter().enumerate().filter_map(|(ix, &i)| cross(r, i).map(|v| (sx.centres[ix], fy(v)))).collect();
+                    cells_of[k].iter().enumerate().filter_map(|(ix, c)| cross(c).map(|v| (sx.centres[ix], fy(v)))).collect();
                 chart.draw_series(crosses.iter().map(|&c| Cross::new(c, 3 + stroke as i32, colour.stroke_width(1)))).map_err(err)?;
                 if let Some(t) = threshold_of(k) {
                     let at = |v: f64| if sx.log { v.log10() } else { v };
@@ -145,7 +145,7 @@ pub fn line_png(plan: &Plan, map: &Map, r: &Results, thresholds: Option<&Search>
                 }
             }
             if upper {
-                if map.panels.iter().any(|p| p.cells.iter().any(|&i| cross(r, i).is_some())) {
+                if cells_of.iter().any(|s| s.iter().any(|c| cross(c).is_some())) {
                     chart
                         .draw_series(std::iter::empty::<Cross<(f64, f64), i32>>())
                         .map_err(err)?

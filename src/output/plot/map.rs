@@ -3,9 +3,9 @@
 use super::colour::*;
 use super::scale::*;
 use super::{encode_png, err, register_font, Area, FONT};
-use crate::analysis::basins::BasinMap;
-use crate::analysis::map::Map;
-use crate::outcome::{Results, Status};
+use crate::analysis::basins::Basin;
+use crate::analysis::map::{Cell, CellStats, Map, MapCells};
+use crate::outcome::Status;
 use crate::plan::analyses::Colour;
 use crate::plan::Plan;
 use plotters::prelude::*;
@@ -14,23 +14,11 @@ use plotters::prelude::*;
 pub(super) enum Paint<'a> {
     Status { max_steps: u32 },
     /// Basins, with each basin's colour (see [`basin_colours`]).
-    Basin(&'a BasinMap, Vec<RGBColor>),
+    Basin(&'a [Basin], Vec<RGBColor>),
     /// A continuous value (scaled to [0, 1] in its own scale) with a colour bar, for the runs
-    /// it means the same thing for (see [`continuous_value`]); the others in their status
+    /// it means the same thing for (see [`Cell::continuous_value`]); the others in their status
     /// colours, diverged runs of a steps map on their own escape-step scale.
     Continuous { lo: f64, hi: f64, log: bool, max_steps: u32 },
-}
-
-/// The value a continuous map shows for row i, where it applies (NaN elsewhere): `steps` of
-/// converged runs (steps to converge; an escape step is another quantity), the final `loss`
-/// of stable runs, the measured `rate` of runs classified at `steps`.
-pub(super) fn continuous_value(c: Colour, r: &Results, i: usize) -> f64 {
-    match c {
-        Colour::Steps if r.status[i] == Status::Converged => r.steps[i] as f64,
-        Colour::Loss if !r.status[i].is_unstable() => r.loss[i],
-        Colour::Rate => r.rate[i],
-        _ => f64::NAN,
-    }
 }
 
 /// What a continuous map's colour bar is: the value and the runs it covers.
@@ -43,18 +31,18 @@ fn bar_caption(c: Colour) -> &'static str {
 }
 
 impl Paint<'_> {
-    fn colour(&self, c: Colour, r: &Results, i: usize) -> RGBColor {
+    fn colour(&self, c: Colour, cell: &Cell) -> RGBColor {
         match self {
-            Paint::Status { max_steps } => status_colour(r.status[i], r.steps[i], *max_steps),
-            Paint::Basin(b, colours) => match b.label[i] {
+            Paint::Status { max_steps } => status_colour(cell.status, cell.steps, *max_steps),
+            Paint::Basin(_, colours) => match cell.basin {
                 Some(id) => colours[id],
-                None if r.status[i] == Status::Diverged => DIVERGED_DARK,
+                None if cell.status == Status::Diverged => DIVERGED_DARK,
                 None => NOT_CONVERGED,
             },
             Paint::Continuous { lo, hi, log, max_steps, .. } => {
-                let v = continuous_value(c, r, i);
+                let v = cell.continuous_value(c);
                 if !v.is_finite() || (*log && v <= 0.0) {
-                    return status_colour(r.status[i], if c == Colour::Steps { r.steps[i] } else { max_steps / 8 }, *max_steps);
+                    return status_colour(cell.status, if c == Colour::Steps { cell.steps } else { max_steps / 8 }, *max_steps);
                 }
                 let f = |v: f64| if *log { v.log10() } else { v };
                 viridis(if hi > lo { (f(v) - f(*lo)) / (f(*hi) - f(*lo)) } else { 0.5 })
@@ -64,7 +52,7 @@ impl Paint<'_> {
 }
 
 /// map.png of a 2-D map: one panel per combination of the other axes, a legend or colour bar.
-pub fn map_png(plan: &Plan, map: &Map, r: &Results, basins: Option<&BasinMap>) -> Result<Vec<u8>, String> {
+pub fn map_png(plan: &Plan, map: &Map, cells: &MapCells, basins: Option<&[Basin]>) -> Result<Vec<u8>, String> {
     register_font();
     let y_axis = map.y.as_ref().ok_or("map_png needs a 2-D map")?;
     let (sx, sy) = (Scale::of(&map.x), Scale::of(y_axis));
@@ -73,12 +61,10 @@ pub fn map_png(plan: &Plan, map: &Map, r: &Results, basins: Option<&BasinMap>) -
         Colour::Status => Paint::Status { max_steps: plan.steps },
         Colour::Basin => {
             let b = basins.ok_or("basin colours need basins")?;
-            Paint::Basin(b, basin_colours(map, b))
+            Paint::Basin(b, basin_colours(&cells.stats, b.len()))
         }
         Colour::Steps | Colour::Loss | Colour::Rate => {
-            let vals: Vec<f64> = map.panels.iter().flat_map(|p| p.cells.iter().map(|&i| continuous_value(c, r, i))).filter(|v| v.is_finite()).collect();
-            let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let (lo, hi) = (cells.stats.lo, cells.stats.hi);
             let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
             let log = c != Colour::Rate && lo > 0.0 && hi / lo > 100.0;
             Paint::Continuous { lo, hi, log, max_steps: plan.steps }
@@ -95,7 +81,7 @@ pub fn map_png(plan: &Plan, map: &Map, r: &Results, basins: Option<&BasinMap>) -
     let legend_h = {
         let mut scratch = vec![255u8; (legend_w * 4000 * 3) as usize];
         let area = BitMapBackend::with_buffer(&mut scratch, (legend_w, 4000)).into_drawing_area();
-        draw_legend(&area, &paint, r, map)? as u32 + 16
+        draw_legend(&area, &paint, &cells.stats, map)? as u32 + 16
     };
     let (w, h) = (cols as u32 * pw + legend_w, title_h + (rows as u32 * ph).max(legend_h));
     let mut buf = vec![255u8; (w * h * 3) as usize];
@@ -134,21 +120,24 @@ pub fn map_png(plan: &Plan, map: &Map, r: &Results, basins: Option<&BasinMap>) -
             let (xr, yr) = chart.plotting_area().get_pixel_range();
             fills.push((xr, yr, k));
         }
-        draw_legend(&legend, &paint, r, map)?;
+        draw_legend(&legend, &paint, &cells.stats, map)?;
         root.present().map_err(err)?;
     }
-    // Fill each panel's plotting area with its cells.
+    // Fill each panel's plotting area with its cells, reading each row of cells a pixel row
+    // shows once.
     let nx = sx.centres.len();
     for (xr, yr, k) in fills {
-        let panel = &map.panels[k];
         let (xa, ya) = (sx.range(), sy.range());
         let (pw, ph) = ((xr.end - xr.start).max(1) as f64, (yr.end - yr.start).max(1) as f64);
         let ix: Vec<usize> = (0..xr.end - xr.start).map(|j| sx.cell(xa.start + (j as f64 + 0.5) / pw * (xa.end - xa.start))).collect();
+        let mut row_cells: (usize, Vec<Cell>) = (usize::MAX, Vec::new());
         for (row, py) in (yr.start..yr.end).enumerate() {
             let iy = sy.cell(ya.end - (row as f64 + 0.5) / ph * (ya.end - ya.start));
+            if row_cells.0 != iy {
+                row_cells = (iy, cells.read(k, iy * nx..(iy + 1) * nx).map_err(|e| e.to_string())?);
+            }
             for (col, px) in (xr.start..xr.end).enumerate() {
-                let i = panel.cells[iy * nx + ix[col]];
-                let RGBColor(cr, cg, cb) = paint.colour(c, r, i);
+                let RGBColor(cr, cg, cb) = paint.colour(c, &row_cells.1[ix[col]]);
                 let o = ((py as u32 * w + px as u32) * 3) as usize;
                 buf[o..o + 3].copy_from_slice(&[cr, cg, cb]);
             }
@@ -180,10 +169,10 @@ pub(super) fn gradient(area: &Area, y: i32, f: impl Fn(f64) -> RGBColor, left: &
 /// the 20 categorical colours in turn; beyond 20 basins, the 19 largest keep theirs and the
 /// rest share [`OTHER_BASINS`], one legend entry for all of them, so that no basin with a
 /// visible share goes without an entry or shares a colour with another listed one.
-pub fn basin_colours(map: &Map, b: &BasinMap) -> Vec<RGBColor> {
-    let ranked = basins_by_share(map, b);
+pub fn basin_colours(stats: &CellStats, basins: usize) -> Vec<RGBColor> {
+    let ranked = basins_by_share(stats);
     let own = if ranked.len() > BASIN_COLOURS.len() { BASIN_COLOURS.len() - 1 } else { ranked.len() };
-    let mut colours = vec![OTHER_BASINS; b.basins.len()];
+    let mut colours = vec![OTHER_BASINS; basins];
     for (rank, &(id, _)) in ranked.iter().enumerate().take(own) {
         colours[id] = BASIN_COLOURS[rank];
     }
@@ -191,26 +180,18 @@ pub fn basin_colours(map: &Map, b: &BasinMap) -> Vec<RGBColor> {
 }
 
 /// The basins on the map with their cell counts, largest first (ties: lower id first).
-fn basins_by_share(map: &Map, b: &BasinMap) -> Vec<(usize, usize)> {
-    let mut count = vec![0usize; b.basins.len()];
-    for p in &map.panels {
-        for &i in &p.cells {
-            if let Some(id) = b.label[i] {
-                count[id] += 1;
-            }
-        }
-    }
-    let mut ranked: Vec<(usize, usize)> = count.into_iter().enumerate().filter(|&(_, n)| n > 0).collect();
+fn basins_by_share(stats: &CellStats) -> Vec<(usize, u64)> {
+    let mut ranked: Vec<(usize, u64)> = stats.by_basin.iter().copied().enumerate().filter(|&(_, n)| n > 0).collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     ranked
 }
 
 /// Draw the legend; returns the y below its last entry.
-pub(super) fn draw_legend(area: &Area, paint: &Paint, r: &Results, map: &Map) -> Result<i32, String> {
+pub(super) fn draw_legend(area: &Area, paint: &Paint, stats: &CellStats, map: &Map) -> Result<i32, String> {
     let c = map.spec.color;
     let head = (FONT, 14).into_font().color(&BLACK);
     let mut y = 50;
-    let seen = |s: Status| map.panels.iter().any(|p| p.cells.iter().any(|&i| r.status[i] == s));
+    let seen = |s: Status| stats.seen(s);
     match paint {
         Paint::Status { max_steps } => {
             area.draw_text("status", &head, (16, y - 22)).map_err(err)?;
@@ -236,15 +217,15 @@ pub(super) fn draw_legend(area: &Area, paint: &Paint, r: &Results, map: &Map) ->
         }
         Paint::Basin(b, colours) => {
             area.draw_text("basin (final point), by share", &head, (16, y - 22)).map_err(err)?;
-            let ranked = basins_by_share(map, b);
-            let cells: usize = map.panels.iter().map(|p| p.cells.len()).sum();
-            let mut others = (0usize, 0usize);
+            let ranked = basins_by_share(stats);
+            let cells = stats.cells;
+            let mut others = (0usize, 0u64);
             for &(id, n) in &ranked {
                 if colours[id] == OTHER_BASINS {
                     others = (others.0 + 1, others.1.max(n));
                     continue;
                 }
-                let basin = &b.basins[id];
+                let basin = &b[id];
                 let at: Vec<String> = basin.centre.iter().map(|v| format!("{v:.3}")).collect();
                 let share = 100.0 * n as f64 / cells.max(1) as f64;
                 swatch(area, y, colours[id], &format!("{id}: ({}) {}, {share:.1} %", at.join(", "), basin.kind))?;
@@ -259,7 +240,7 @@ pub(super) fn draw_legend(area: &Area, paint: &Paint, r: &Results, map: &Map) ->
                 swatch(area, y, DIVERGED_DARK, "diverged")?;
                 y += 22;
             }
-            if map.panels.iter().any(|p| p.cells.iter().any(|&i| b.label[i].is_none() && r.status[i] != Status::Diverged)) {
+            if stats.unlabelled_not_diverged {
                 swatch(area, y, NOT_CONVERGED, "did not converge")?;
                 y += 22;
             }
@@ -291,14 +272,7 @@ pub(super) fn draw_legend(area: &Area, paint: &Paint, r: &Results, map: &Map) ->
             }
             y = top + height + 30;
             // The runs the bar does not cover, by what happened to them.
-            let uncovered = |s: Status| {
-                map.panels.iter().any(|p| {
-                    p.cells.iter().any(|&i| {
-                        let v = continuous_value(c, r, i);
-                        r.status[i] == s && (!v.is_finite() || (*log && v <= 0.0))
-                    })
-                })
-            };
+            let uncovered = |s: Status| stats.not_finite[s as usize] || (*log && stats.not_positive[s as usize]);
             let m = *max_steps;
             for s in Status::FINAL {
                 if !uncovered(s) {
@@ -328,33 +302,25 @@ pub(super) fn draw_legend(area: &Area, paint: &Paint, r: &Results, map: &Map) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::basins::Basin;
-    use crate::analysis::map::{MapAxis, Panel};
-    use crate::outcome::Finding;
-    use crate::plan::analyses::MapSpec;
 
-    fn one_panel(n: usize, color: Colour) -> Map {
-        let axis = MapAxis { name: "lr".into(), values: (0..n).map(|i| i as f64).collect(), log: false };
-        Map { spec: MapSpec { x: "lr".into(), y: Some("init_x".into()), color }, x: axis.clone(), y: Some(axis), panels: vec![Panel { block: 0, label: "gd".into(), cells: (0..n).collect() }] }
+    fn cell(status: Status, steps: u32, loss: f64) -> Cell {
+        Cell { status, steps, loss, rate: f64::NAN, steps_left: f64::NAN, basin: None }
     }
 
     /// A steps map paints converged runs by steps taken, diverged ones on their own escape-step
     /// scale and the others in their status colours: never one colour for two meanings.
     #[test]
     fn steps_colours_keep_their_meanings_apart() {
-        let mut r = Results::with_capacity(1, 3);
-        r.push(0, Finding::plain(Status::Converged), 10, 0.0, 0.0, &[0.0]);
-        r.push(1, Finding::plain(Status::Diverged), 10, f64::INFINITY, 0.0, &[0.0]);
-        r.push(2, Finding::plain(Status::Slow), 1000, 1.0, 0.0, &[0.0]);
+        let cells = [cell(Status::Converged, 10, 0.0), cell(Status::Diverged, 10, f64::INFINITY), cell(Status::Slow, 1000, 1.0)];
         let paint = Paint::Continuous { lo: 10.0, hi: 10.0, log: false, max_steps: 1000 };
-        let c: Vec<RGBColor> = (0..3).map(|i| paint.colour(Colour::Steps, &r, i)).collect();
+        let c: Vec<RGBColor> = cells.iter().map(|x| paint.colour(Colour::Steps, x)).collect();
         assert_eq!(c[0], viridis(0.5));
         assert_eq!(c[1], status_colour(Status::Diverged, 10, 1000));
         assert_eq!(c[2], status_colour(Status::Slow, 125, 1000));
         assert!(c[0] != c[1] && c[1] != c[2]);
         // A rate map has no rate for converged or diverged runs: their status colours.
         let paint = Paint::Continuous { lo: 0.9, hi: 1.0, log: false, max_steps: 1000 };
-        assert_eq!(paint.colour(Colour::Rate, &r, 1), status_colour(Status::Diverged, 125, 1000));
+        assert_eq!(paint.colour(Colour::Rate, &cells[1]), status_colour(Status::Diverged, 125, 1000));
     }
 
     /// Basins ranked by share get the categorical colours; beyond 20, the smallest share one.
@@ -362,11 +328,18 @@ mod tests {
     fn the_largest_basins_get_their_own_colours() {
         let n_basins = 25;
         // Basin b covers 30 − b cells: basin 0 the most.
-        let label: Vec<Option<usize>> = (0..n_basins).flat_map(|b| std::iter::repeat_n(Some(b), 30 - b)).collect();
-        let map = one_panel(label.len(), Colour::Basin);
-        let basin = |id| Basin { id, centre: vec![0.0], loss: 0.0, kind: "minimum", eigenvalues: vec![1.0], gd_threshold: None, count: 1 };
-        let bm = BasinMap { basins: (0..n_basins).map(basin).collect(), label };
-        let colours = basin_colours(&map, &bm);
+        let by_basin: Vec<u64> = (0..n_basins).map(|b| 30 - b as u64).collect();
+        let stats = CellStats {
+            cells: by_basin.iter().sum(),
+            by_status: [0; Status::FINAL.len() + 1],
+            by_basin,
+            unlabelled_not_diverged: false,
+            lo: 0.0,
+            hi: 1.0,
+            not_finite: [false; Status::FINAL.len() + 1],
+            not_positive: [false; Status::FINAL.len() + 1],
+        };
+        let colours = basin_colours(&stats, n_basins);
         for b in 0..19 {
             assert_eq!(colours[b], BASIN_COLOURS[b], "basin {b}");
         }

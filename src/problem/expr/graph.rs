@@ -84,6 +84,12 @@ impl Graph {
         Self::default()
     }
 
+    /// The nodes in words, in order: two graphs with the same fingerprint compute the same
+    /// functions (the index is derived from the nodes, and a HashMap's order is not stable).
+    pub fn fingerprint(&self) -> String {
+        format!("{:?}", self.nodes)
+    }
+
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
     }
