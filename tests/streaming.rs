@@ -6,8 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// gdsweep, checkpointing after every chunk (the default, every second, would let these small
+/// sweeps finish between two checkpoints).
+fn command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gdsweep"));
+    c.env("GDSWEEP_CHECKPOINT_SECONDS", "0");
+    c
+}
+
 fn gdsweep(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gdsweep")).args(args).current_dir(dir).output().expect("gdsweep runs")
+    command().args(args).current_dir(dir).output().expect("gdsweep runs")
 }
 
 fn stderr(o: &Output) -> String {
@@ -95,7 +103,7 @@ fn resume_after_kill_9_is_byte_identical() {
         loop {
             attempts += 1;
             assert!(attempts < 100, "trial {trials} never finished");
-            let mut child = Command::new(env!("CARGO_BIN_EXE_gdsweep"))
+            let mut child = command()
                 .args(["run", "c.toml", "-b", "cpu", "-q", "--out", "out", "--resume"])
                 .current_dir(dir.path())
                 .stdout(Stdio::null())
@@ -132,7 +140,7 @@ fn resume_after_kill_9_is_byte_identical() {
 #[test]
 fn a_checkpoint_belongs_to_one_sweep() {
     let dir = setup();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gdsweep"))
+    let mut child = command()
         .args(["run", "c.toml", "-b", "cpu", "-q", "--out", "out"])
         .current_dir(dir.path())
         .spawn()
@@ -234,7 +242,7 @@ fn a_full_disk_stops_the_sweep_and_resume_finishes_it() {
     let reference = reference(dir.path());
     let runs_csv = std::fs::metadata(reference.join("runs.csv")).unwrap().len();
     let limit = runs_csv / 3;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gdsweep"));
+    let mut cmd = command();
     cmd.args(["run", "c.toml", "-b", "cpu", "-q", "--out", "out"]).current_dir(dir.path());
     // SAFETY: pre_exec runs in the child between fork and exec; it only calls the async-signal
     // safe setrlimit and signal.

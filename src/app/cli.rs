@@ -91,6 +91,11 @@ enum Cmd {
         /// joins the shards' folders [default: the whole sweep].
         #[arg(long, value_name = "I/N", value_parser = parse_shard)]
         shard: Option<(u64, u64)>,
+        /// Compute on several devices at once, each taking chunks from one queue: `all` (every
+        /// hardware GPU, then the CPU), or a list of cpu, gpu, gpu:N [default: one backend, as
+        /// --backend chooses].
+        #[arg(long, value_name = "SPEC", conflicts_with = "backend")]
+        devices: Option<String>,
         /// No progress bar and no summary.
         #[arg(short, long)]
         quiet: bool,
@@ -219,8 +224,8 @@ pub fn main_exit_code() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
-        Cmd::Run { config, out, backend, precision, force, wait, resume, shard, quiet } => {
-            run_sweep(config.load(overrides(backend, precision))?, out, force, wait, pipeline::Options { shard, resume }, quiet)
+        Cmd::Run { config, out, backend, precision, force, wait, resume, shard, devices, quiet } => {
+            run_sweep(config.load(overrides(backend, precision))?, out, force, wait, pipeline::Options { shard, resume }, devices.as_deref(), quiet)
         }
         Cmd::Merge { shards, out, backend, force, wait, quiet } => merge(&shards, out, backend, force, wait, quiet),
         Cmd::Verify { config, sample, precision, out, force, wait } => verify(config.load(overrides(None, precision))?, sample, out, force, wait),
@@ -259,25 +264,41 @@ fn progress_bar(runs: u64, quiet: bool) -> indicatif::ProgressBar {
 }
 
 /// `gdsweep run`: the pipeline (app::pipeline) with a progress bar and a summary.
-fn run_sweep(plan: Plan, out: Option<PathBuf>, force: bool, wait: bool, opts: pipeline::Options, quiet: bool) -> Result<ExitCode> {
+fn run_sweep(plan: Plan, out: Option<PathBuf>, force: bool, wait: bool, opts: pipeline::Options, devices: Option<&str>, quiet: bool) -> Result<ExitCode> {
     let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&plan.name));
     // Held until the sweep's manifest is written: one sweep per folder at a time.
     let folder = ResultFolder::lock(&dir, wait)?;
-    if opts.resume && !force && !folder.has_checkpoint() {
+    if opts.resume && !force {
+        // Complete (its manifest written; a checkpoint left by a kill just after is stale).
         if folder.complete_sweep() == Some((plan.fingerprint(), opts.shard)) {
+            crate::output::partial::finish(&dir)?;
             if !quiet {
                 eprintln!("gdsweep: {} already holds this sweep, complete: nothing to resume", dir.display());
             }
             return Ok(ExitCode::SUCCESS);
         }
-        folder.clear(false)?;
-    } else if !opts.resume || force {
+        if !folder.has_checkpoint() {
+            folder.clear(false)?;
+        }
+    } else {
         folder.clear(force)?;
     }
-    let (backend, why) = backend::open_explained(plan.backend, plan.precision, &plan.source)?;
-    let shard = opts.shard.map_or(String::new(), |(i, n)| format!(", shard {i}/{n}"));
-    if !quiet {
-        eprintln!("gdsweep: {} runs x {} steps on {} ({}; {why}){shard}", plan.total_runs(), plan.steps, backend.name(), backend.device());
+    let backends: Vec<Box<dyn Backend>> = match devices {
+        Some(spec) => backend::open_devices(spec, plan.precision)?,
+        None => {
+            let (b, why) = backend::open_explained(plan.backend, plan.precision, &plan.source)?;
+            if !quiet {
+                eprintln!("gdsweep: {} runs x {} steps on {} ({}; {why})", plan.total_runs(), plan.steps, b.name(), b.device());
+            }
+            vec![b]
+        }
+    };
+    if devices.is_some() && !quiet {
+        let list: Vec<String> = backends.iter().map(|b| format!("{} ({})", b.name(), b.device())).collect();
+        eprintln!("gdsweep: {} runs x {} steps on {}", plan.total_runs(), plan.steps, list.join(" and "));
+    }
+    if let (Some((i, n)), false) = (opts.shard, quiet) {
+        eprintln!("gdsweep: shard {i}/{n}");
     }
     let runs = match opts.shard {
         Some((i, n)) => {
@@ -287,7 +308,8 @@ fn run_sweep(plan: Plan, out: Option<PathBuf>, force: bool, wait: bool, opts: pi
         None => plan.total_runs(),
     };
     let bar = progress_bar(runs, quiet);
-    let sweep = pipeline::run(&plan, backend.as_ref(), &dir, &|n| bar.inc(n), opts);
+    let refs: Vec<&dyn Backend> = backends.iter().map(|b| b.as_ref()).collect();
+    let sweep = pipeline::run(&plan, &refs, &dir, &|n| bar.inc(n), opts);
     bar.finish_and_clear();
     summary(&plan, &sweep?, &dir, quiet)
 }

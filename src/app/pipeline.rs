@@ -25,7 +25,8 @@ use std::time::Instant;
 /// What one sweep produced, besides its files.
 pub struct Sweep {
     pub tally: Tally,
-    /// Seconds spent computing the runs (not analysing or writing them).
+    /// Seconds from the first chunk to the last one written (compute, overlapped with the
+    /// analyses and writing; for `merge`, reading).
     pub compute_seconds: f64,
     pub basins: Option<Vec<Basin>>,
     pub thresholds: Option<Search>,
@@ -99,38 +100,116 @@ impl<'a> Streamed<'a> {
     }
 }
 
-/// Run `produce` for each chunk of `order` on a worker thread while `consume` takes the
-/// previous chunk on this one (compute overlaps analysis and writing; at most one chunk waits).
+/// Workers take chunks (positions in `order`) from one queue, `produce` them, and `consume`
+/// takes them on this thread in order, while the workers go on: compute overlaps analysis and
+/// writing, a fast worker takes more chunks than a slow one, and at most `2 × workers` chunks
+/// wait. A worker whose `produce` fails puts its chunk back and stops; the others take it over
+/// (a device lost or out of memory costs its chunk's time, not the sweep). The sweep fails only
+/// when every worker has. Returns the failures the sweep survived: (worker, error).
 fn stream(
+    workers: usize,
     order: &[u64],
-    produce: &(dyn Fn(u64) -> Result<Results> + Sync),
+    produce: &(dyn Fn(usize, u64) -> Result<Results> + Sync),
     consume: &mut dyn FnMut(u64, Results) -> Result<()>,
-) -> Result<()> {
-    std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(u64, Results)>>(1);
-        let worker = s.spawn(move || {
-            for &k in order {
-                let item = produce(k).map(|r| (k, r));
-                let failed = item.is_err();
-                if tx.send(item).is_err() || failed {
-                    return;
+) -> Result<Vec<(usize, Error)>> {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::{Condvar, Mutex};
+    struct Queue {
+        next: usize,
+        requeued: BTreeSet<usize>,
+        consumed: usize,
+        stop: bool,
+    }
+    let window = 2 * workers.max(1);
+    let queue = Mutex::new(Queue { next: 0, requeued: BTreeSet::new(), consumed: 0, stop: false });
+    let changed = Condvar::new();
+    let failures: Mutex<Vec<(usize, Error)>> = Mutex::new(Vec::new());
+    let outcome = std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Results)>();
+        for w in 0..workers {
+            let tx = tx.clone();
+            let (queue, changed, failures) = (&queue, &changed, &failures);
+            s.spawn(move || loop {
+                let pos = {
+                    let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+                    loop {
+                        if q.stop || q.consumed >= order.len() {
+                            return;
+                        }
+                        if let Some(p) = q.requeued.pop_first() {
+                            break p;
+                        }
+                        if q.next < order.len() && q.next < q.consumed + window {
+                            q.next += 1;
+                            break q.next - 1;
+                        }
+                        q = changed.wait(q).unwrap_or_else(|e| e.into_inner());
+                    }
+                };
+                match produce(w, order[pos]) {
+                    Ok(r) => {
+                        if tx.send((pos, r)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        queue.lock().unwrap_or_else(|e| e.into_inner()).requeued.insert(pos);
+                        failures.lock().unwrap_or_else(|e| e.into_inner()).push((w, e));
+                        changed.notify_all();
+                        return;
+                    }
                 }
-            }
-        });
+            });
+        }
+        drop(tx);
+        let mut waiting: BTreeMap<usize, Results> = BTreeMap::new();
+        let mut next = 0;
         let mut outcome = Ok(());
-        for item in rx.iter() {
-            match item.and_then(|(k, r)| consume(k, r)) {
-                Ok(()) => {}
-                Err(e) => {
+        'receive: for (pos, r) in rx.iter() {
+            waiting.insert(pos, r);
+            while let Some(r) = waiting.remove(&next) {
+                if let Err(e) = consume(order[next], r) {
                     outcome = Err(e);
-                    break;
+                    break 'receive;
                 }
+                next += 1;
+                queue.lock().unwrap_or_else(|e| e.into_inner()).consumed = next;
+                changed.notify_all();
             }
         }
+        queue.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+        changed.notify_all();
         drop(rx);
-        worker.join().map_err(|_| Error::Other("the compute thread panicked".into()))?;
-        outcome
-    })
+        outcome.map(|()| next)
+    });
+    let consumed = outcome?;
+    let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
+    if consumed < order.len() {
+        // Every worker failed: the first failure is the sweep's.
+        return Err(if failures.is_empty() { Error::Other("the workers stopped before the sweep was done".into()) } else { failures.remove(0).1 });
+    }
+    Ok(failures)
+}
+
+/// What each device did in a sweep (manifest.json's `devices`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DeviceReport {
+    pub backend: String,
+    pub device: String,
+    pub chunks: u64,
+    pub runs: u64,
+    /// Seconds spent computing its chunks.
+    pub seconds: f64,
+    /// Why it stopped, where it failed (its chunks went to the others).
+    pub failed: Option<String>,
+}
+
+/// `GDSWEEP_FAIL_DEVICE=BACKEND:K`: the device of that backend (`cpu`, `gpu`) fails at its K-th
+/// chunk as a lost device would: how the tests check that the others take its chunks over.
+fn injected_failure() -> Option<(String, u64)> {
+    let v = std::env::var("GDSWEEP_FAIL_DEVICE").ok()?;
+    let (name, k) = v.split_once(':')?;
+    Some((name.to_string(), k.parse().ok()?))
 }
 
 /// What manifest.json says besides the counts: the sweep's identity, for resume and merge.
@@ -148,22 +227,23 @@ fn identity(plan: &Plan, chunks: &Chunks, shard: Option<(u64, u64)>) -> serde_js
 /// caller: see [`crate::output::folder::ResultFolder`], which also decides whether a checkpoint
 /// may be resumed). manifest.json is written last and lists the files written, so it is the
 /// sweep's commit record.
-pub fn run(plan: &Plan, backend: &dyn Backend, dir: &Path, progress: Progress, opts: Options) -> Result<Sweep> {
+pub fn run(plan: &Plan, devices: &[&dyn Backend], dir: &Path, progress: Progress, opts: Options) -> Result<Sweep> {
     let chunks = Chunks::of(plan);
     let order = chunk_sequence(&chunks, opts.shard);
     let analyses = opts.shard.is_none();
     let mut streamed = Streamed::new(plan, dir, analyses)?;
     let with_basins = streamed.clusters.is_some();
     let fresh = Checkpoint { fingerprint: plan.fingerprint(), shard: opts.shard, chunk_runs: chunks.size, chunks_done: 0, bytes: 0 };
+    let header = files::runs_header(plan, with_basins);
     let mut out = match partial::read_checkpoint(dir)? {
-        Some(cp) if opts.resume && cp.same_sweep(&fresh) => PartialRuns::reopen(dir, cp)?,
+        Some(cp) if opts.resume && cp.same_sweep(&fresh) => PartialRuns::reopen(dir, cp, &header)?,
         Some(_) if opts.resume => {
             return Err(Error::Usage(format!(
                 "{} holds the checkpoint of another sweep (another config, version or --shard): pass --force to replace it, or --out DIR",
                 dir.display()
             )))
         }
-        _ => PartialRuns::create(dir, fresh, &files::runs_header(plan, with_basins))?,
+        _ => PartialRuns::create(dir, fresh, &header)?,
     };
     // Chunks already written: read back, in order, for the analyses only.
     let resumed = out.checkpoint.chunks_done.min(order.len() as u64);
@@ -175,16 +255,36 @@ pub fn run(plan: &Plan, backend: &dyn Backend, dir: &Path, progress: Progress, o
             progress(r.len() as u64);
         }
     }
-    let compute_seconds = std::sync::Mutex::new(0f64);
-    let produce = |k: u64| {
+    let reports: Vec<std::sync::Mutex<DeviceReport>> = devices
+        .iter()
+        .map(|d| std::sync::Mutex::new(DeviceReport { backend: d.name().into(), device: d.device(), ..Default::default() }))
+        .collect();
+    let inject = injected_failure();
+    let produce = |w: usize, k: u64| {
+        let report = reports[w].lock().unwrap_or_else(|e| e.into_inner());
+        if inject.as_ref().is_some_and(|(name, at)| *name == report.backend && *at == report.chunks) {
+            return Err(Error::Gpu(format!("{} failed at its chunk {} (GDSWEEP_FAIL_DEVICE)", report.device, report.chunks)));
+        }
+        drop(report);
         let t = Instant::now();
-        let r = compute_chunk(plan, backend, &chunks, k, progress);
-        *compute_seconds.lock().unwrap_or_else(|e| e.into_inner()) += t.elapsed().as_secs_f64();
-        r
+        let r = compute_chunk(plan, devices[w], &chunks, k, progress)?;
+        let mut report = reports[w].lock().unwrap_or_else(|e| e.into_inner());
+        report.chunks += 1;
+        report.runs += r.len() as u64;
+        report.seconds += t.elapsed().as_secs_f64();
+        Ok(r)
     };
-    stream(&order[resumed as usize..], &produce, &mut |_, r| write_chunk(plan, &mut streamed, &mut out, &r))?;
-    let compute_seconds = compute_seconds.into_inner().unwrap_or_else(|e| e.into_inner());
-    finish(plan, backend, dir, streamed, out, identity(plan, &chunks, opts.shard), compute_seconds, resumed)
+    let t = Instant::now();
+    let failures = stream(devices.len(), &order[resumed as usize..], &produce, &mut |_, r| write_chunk(plan, &mut streamed, &mut out, &r))?;
+    let seconds = t.elapsed().as_secs_f64();
+    let mut reports: Vec<DeviceReport> = reports.into_iter().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).collect();
+    for (w, e) in failures {
+        eprintln!("gdsweep: warning: {} stopped ({e}); the other devices took its chunks over", reports[w].device);
+        reports[w].failed = Some(e.to_string());
+    }
+    let mut identity = identity(plan, &chunks, opts.shard);
+    identity["devices"] = serde_json::json!(reports);
+    finish(plan, devices[0], dir, streamed, out, identity, seconds, resumed)
 }
 
 /// One chunk, in run order: analysed, then appended to runs.csv with its basin labels.
@@ -261,7 +361,7 @@ pub fn merge(plan: &Plan, backend: &dyn Backend, shards: &[std::path::PathBuf], 
         })
         .collect::<Result<_>>()?;
     let name = |i: u64| shards[i as usize].join("runs.csv").display().to_string();
-    let produce = |k: u64| {
+    let produce = |_: usize, k: u64| {
         let mut reader = readers[(k % n) as usize].lock().unwrap_or_else(|e| e.into_inner());
         let r = files::read_runs(&mut reader, plan, chunks.len(k), &name(k % n))?;
         let expected = chunks.range(k).start;
@@ -272,14 +372,16 @@ pub fn merge(plan: &Plan, backend: &dyn Backend, shards: &[std::path::PathBuf], 
         Ok(r)
     };
     let order = chunk_sequence(&chunks, None);
-    stream(&order, &produce, &mut |_, r| write_chunk(plan, &mut streamed, &mut out, &r))?;
+    let t = Instant::now();
+    stream(1, &order, &produce, &mut |_, r| write_chunk(plan, &mut streamed, &mut out, &r))?;
+    let seconds = t.elapsed().as_secs_f64();
     for (i, reader) in readers.into_iter().enumerate() {
         let mut reader = reader.into_inner().unwrap_or_else(|e| e.into_inner());
         if reader.read_byte_record(&mut csv::ByteRecord::new()).unwrap_or(false) {
             return Err(Error::Usage(format!("{} has more rows than shard {i}/{n} of this sweep", name(i as u64))));
         }
     }
-    finish(plan, backend, dir, streamed, out, identity(plan, &chunks, None), 0.0, 0)
+    finish(plan, backend, dir, streamed, out, identity(plan, &chunks, None), seconds, 0)
 }
 
 /// Write the analyses of a streamed sweep, runs.csv and, last, the manifest.
@@ -328,7 +430,10 @@ fn finish(
         written.push("thresholds.csv");
     }
     out.commit()?;
-    let mut manifest = files::manifest_of(plan, &streamed.tally, backend.name(), backend.adapter(), compute_seconds);
+    // Several devices: every backend that took part ("gpu+cpu").
+    let names: Vec<&str> = identity["devices"].as_array().map(|d| d.iter().filter_map(|r| r["backend"].as_str()).collect()).unwrap_or_default();
+    let name = if names.len() > 1 { names.join("+") } else { backend.name().to_string() };
+    let mut manifest = files::manifest_of(plan, &streamed.tally, &name, backend.adapter(), compute_seconds);
     if let Some(search) = &thresholds {
         manifest["threshold"] = serde_json::json!({
             "groups": search.thresholds.len(),

@@ -100,6 +100,54 @@ pub fn open_explained(choice: BackendChoice, precision: Precision, config_file: 
     }
 }
 
+/// `--devices`: the backends that compute one sweep together, each its share of the chunks
+/// (the fast ones take more: see `app::pipeline`). SPEC is `all` (every hardware GPU adapter
+/// that can run the precision, then the CPU backend: a software adapter such as lavapipe only
+/// competes with the CPU backend for the same cores, so it is used only when named) or a
+/// comma-separated list of `cpu`, `gpu` (the preferred adapter) and `gpu:N` (adapter N of
+/// [`gpu::Gpu::adapters`], counted from 0).
+pub fn open_devices(spec: &str, precision: Precision) -> Result<Vec<Box<dyn Backend>>> {
+    let f64 = precision == Precision::F64;
+    let bad = |m: String| Error::Usage(format!("--devices {spec}: {m}"));
+    let mut out: Vec<Box<dyn Backend>> = Vec::new();
+    if spec.trim() == "all" {
+        gpu::check_backend_env()?;
+        for a in gpu::Gpu::adapters().unwrap_or_default() {
+            if a.get_info().device_type == wgpu::DeviceType::Cpu {
+                continue;
+            }
+            if let Ok(g) = gpu::Gpu::open(a, f64) {
+                out.push(Box::new(g));
+            }
+        }
+        out.push(Box::new(cpu::Cpu));
+        return Ok(out);
+    }
+    for item in spec.split(',').map(str::trim) {
+        match item {
+            "cpu" if out.iter().any(|b| b.name() == "cpu") => return Err(bad("cpu is named twice".into())),
+            "cpu" => out.push(Box::new(cpu::Cpu)),
+            _ if item == "gpu" || item.starts_with("gpu:") => {
+                gpu::check_backend_env()?;
+                let mut adapters = gpu::Gpu::adapters()?;
+                let k: usize = match item.strip_prefix("gpu:") {
+                    None => 0,
+                    Some(n) => n.parse().map_err(|_| bad(format!("'{item}': write gpu:N with N an adapter's number (gdsweep devices)")))?,
+                };
+                if k >= adapters.len() {
+                    return Err(bad(format!("there are {} adapters; gpu:{k} is not one of them (they count from 0)", adapters.len())));
+                }
+                out.push(Box::new(gpu::Gpu::open(adapters.remove(k), f64)?));
+            }
+            _ => return Err(bad(format!("'{item}' is not a device: write all, or a list of cpu, gpu, gpu:N"))),
+        }
+    }
+    if out.is_empty() {
+        return Err(bad("no device named".into()));
+    }
+    Ok(out)
+}
+
 /// A boxed backend is a backend (so `&Box<dyn Backend>` passes where `&dyn Backend` is asked).
 impl<B: Backend + ?Sized> Backend for Box<B> {
     fn name(&self) -> &'static str {

@@ -50,11 +50,87 @@ pub fn push_number(out: &mut String, v: f64, p: Precision) {
         Precision::F32 => buf.format_finite(v as f32),
         Precision::F64 => buf.format_finite(v),
     };
-    if fast.contains('e') != plain && !halfway(v, fast) {
+    if halfway(v, fast) {
+        push_number_std(out, v, p, plain);
+    } else if fast.as_bytes().contains(&b'e') != plain {
         out.push_str(fast);
-        return;
+    } else {
+        relayout(out, fast, plain);
     }
-    push_number_std(out, v, p, plain);
+}
+
+/// ryu's text of a finite number laid out the other way: plain (`0.00001234`, `1234500000000000.0`)
+/// or with an exponent (`1.234e-5`, `1.2345e15`), with the same digits.
+fn relayout(out: &mut String, text: &str, plain: bool) {
+    let (sign, body) = match text.strip_prefix('-') {
+        Some(b) => ("-", b),
+        None => ("", text),
+    };
+    out.push_str(sign);
+    // The significant digits (at most 17, and ryu's text holds no more) and the decimal
+    // exponent of the first one, without allocating: this runs for most lr values of a sweep.
+    let mut buf = [0u8; 40];
+    let mut len = 0;
+    let (mantissa, exp_text) = body.split_once('e').unwrap_or((body, ""));
+    let mut exp: i32 = 0;
+    let mut seen_point = false;
+    let mut int_digits: i32 = 0;
+    let mut lead = 0i32;
+    for b in mantissa.bytes() {
+        if b == b'.' {
+            seen_point = true;
+            continue;
+        }
+        if !seen_point {
+            int_digits += 1;
+        }
+        if len == 0 && b == b'0' {
+            lead += 1;
+            continue;
+        }
+        buf[len] = b;
+        len += 1;
+    }
+    if !exp_text.is_empty() {
+        exp += exp_text.parse::<i32>().unwrap_or(0);
+    } else {
+        exp = int_digits - 1 - lead;
+    }
+    while len > 1 && buf[len - 1] == b'0' {
+        len -= 1;
+    }
+    if len == 0 {
+        buf[0] = b'0';
+        len = 1;
+    }
+    let digits = std::str::from_utf8(&buf[..len]).expect("ASCII digits");
+    if plain {
+        if exp >= 0 {
+            let int_len = exp as usize + 1;
+            if digits.len() > int_len {
+                out.push_str(&digits[..int_len]);
+                out.push('.');
+                out.push_str(&digits[int_len..]);
+            } else {
+                out.push_str(digits);
+                out.extend(std::iter::repeat_n('0', int_len - digits.len()));
+                out.push_str(".0");
+            }
+        } else {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
+            out.push_str(digits);
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        use std::fmt::Write as _;
+        let _ = write!(out, "{exp}");
+    }
 }
 
 /// Whether `v` lies exactly halfway between the shortest decimal `shortest` (ryu's text of it)
@@ -63,9 +139,6 @@ pub fn push_number(out: &mut String, v: f64, p: Precision) {
 /// more than `shortest`, a 5. Also true where this cannot be decided cheaply (|v| ≥ 2⁷⁰·…),
 /// which sends the value to the standard formatter.
 fn halfway(v: f64, shortest: &str) -> bool {
-    let digits = shortest.split('e').next().unwrap_or("").bytes().filter(u8::is_ascii_digit);
-    let n = digits.skip_while(|&d| d == b'0').count() as u32;
-    let n = n.max(1);
     // v = m·2^q with m odd (v is an f64, or an f32 held exactly in one).
     let bits = v.abs().to_bits();
     let (exp, frac) = ((bits >> 52) as i64, bits & ((1 << 52) - 1));
@@ -76,6 +149,10 @@ fn halfway(v: f64, shortest: &str) -> bool {
     let tz = m.trailing_zeros();
     m >>= tz;
     q += tz as i64;
+    // An integer m·2^q (q ≥ 0) whose m has no factor 5 has no factor 5: its last digit is not 5.
+    if q >= 0 && m % 5 != 0 {
+        return false;
+    }
     let mut exact: u128 = if q < 0 {
         // v = m·5^(−q) / 10^(−q): more than 27 fives give more than 18 digits, never a tie.
         if -q > 27 {
@@ -90,7 +167,12 @@ fn halfway(v: f64, shortest: &str) -> bool {
     while exact % 10 == 0 {
         exact /= 10;
     }
-    exact % 10 == 5 && exact.checked_ilog10().map_or(1, |l| l + 1) == n + 1
+    if exact % 10 != 5 {
+        return false;
+    }
+    let mantissa = shortest.split('e').next().unwrap_or("");
+    let n = mantissa.bytes().filter(u8::is_ascii_digit).skip_while(|&d| d == b'0').count().max(1) as u32;
+    exact.checked_ilog10().map_or(1, |l| l + 1) == n + 1
 }
 
 /// The standard formatter's layout of a finite `v` (see [`push_number`]).
@@ -186,14 +268,14 @@ impl Identity {
 
     /// The identity fields of run `id`, each appended to `text` with its end in `ends`.
     fn push(&self, text: &mut String, ends: &mut Vec<usize>, plan: &Plan, id: u64) {
-        use std::fmt::Write as _;
         let (bi, local) = plan.locate(id).expect("result ids come from the plan");
         let (block, bt) = (&plan.blocks[bi], &self.blocks[bi]);
-        let _ = write!(text, "{id}");
+        let mut int = itoa::Buffer::new();
+        text.push_str(int.format(id));
         ends.push(text.len());
         text.push_str(block.optimizer.name());
         ends.push(text.len());
-        let _ = write!(text, "{bi}");
+        text.push_str(int.format(bi));
         ends.push(text.len());
         let axis = |text: &mut String, ends: &mut Vec<usize>, k: usize| {
             match &bt.text[k] {
@@ -317,18 +399,18 @@ pub fn read_runs<R: std::io::Read>(reader: &mut csv::Reader<R>, plan: &Plan, row
 }
 
 fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, identity: &Identity, basins: Option<&[Option<usize>]>) -> std::io::Result<Vec<u8>> {
-    use std::fmt::Write as _;
     let p = plan.precision;
-    let mut csv = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::with_capacity(rows.len() * 96));
+    let mut out: Vec<u8> = Vec::with_capacity(rows.len() * 128);
     let mut text = String::with_capacity(512);
     let mut ends: Vec<usize> = Vec::with_capacity(32);
+    let mut int = itoa::Buffer::new();
     for i in rows {
         text.clear();
         ends.clear();
         identity.push(&mut text, &mut ends, plan, r.run[i]);
         text.push_str(r.status[i].name());
         ends.push(text.len());
-        let _ = write!(text, "{}", r.steps[i]);
+        text.push_str(int.format(r.steps[i]));
         ends.push(text.len());
         push_number(&mut text, r.loss[i], p);
         ends.push(text.len());
@@ -344,7 +426,7 @@ fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, identity:
         }
         ends.push(text.len());
         if r.period[i] > 0 {
-            let _ = write!(text, "{}", r.period[i]);
+            text.push_str(int.format(r.period[i]));
         }
         ends.push(text.len());
         if !r.steps_left[i].is_nan() {
@@ -353,13 +435,21 @@ fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, identity:
         ends.push(text.len());
         if let Some(labels) = basins {
             if let Some(b) = labels[i] {
-                let _ = write!(text, "{b}");
+                text.push_str(int.format(b));
             }
             ends.push(text.len());
         }
-        write_fields(&mut csv, &text, &ends)?;
+        // No field of runs.csv needs quoting (numbers, status and optimizer names), so the
+        // record is its fields joined by commas, as the csv crate writes it.
+        debug_assert!(!text.contains([',', '"', '\n', '\r']));
+        let mut start = 0;
+        for (k, &e) in ends.iter().enumerate() {
+            out.extend_from_slice(&text.as_bytes()[start..e]);
+            out.push(if k + 1 == ends.len() { b'\n' } else { b',' });
+            start = e;
+        }
     }
-    csv.into_inner().map_err(|e| e.into_error())
+    Ok(out)
 }
 
 /// verify's differences.csv: every run whose status differs between the backends, with its

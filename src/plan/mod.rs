@@ -250,15 +250,21 @@ impl Plan {
     /// it guards against mistakes, not against forgery.
     pub fn fingerprint(&self) -> String {
         let o = &self.objective;
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
         let text = format!(
-            "{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            "{}|{:?}|{}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
             env!("CARGO_PKG_VERSION"),
             o.vars,
             o.graph.fingerprint(),
             o.loss,
             o.grad,
             o.hessian,
-            self.blocks,
             self.steps,
             self.steps_per_dispatch,
             self.precision,
@@ -268,10 +274,19 @@ impl Plan {
             self.map,
             self.trajectories,
         );
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in text.bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        eat(text.as_bytes());
+        // The blocks, their axis values as bits (an axis may have millions of values).
+        for b in &self.blocks {
+            eat(format!("|{:?}|{:?}|{}|{}|{}", b.optimizer, b.schedule, b.n_hypers, b.first_run, b.runs).as_bytes());
+            for a in &b.axes {
+                eat(format!("|{}|{}|{}", a.name, a.log, a.values.len()).as_bytes());
+                for v in &a.values {
+                    eat(&v.to_bits().to_le_bytes());
+                }
+            }
+            for v in b.lr_table.iter().flatten() {
+                eat(&v.to_bits().to_le_bytes());
+            }
         }
         format!("{h:016x}")
     }

@@ -125,6 +125,13 @@ pub struct Gpu {
 impl Gpu {
     /// Pick an adapter and open a device. `need_f64` asks for SHADER_F64.
     pub fn new(need_f64: bool) -> Result<Gpu> {
+        let adapter = Self::adapters()?.remove(0);
+        Self::open(adapter, need_f64)
+    }
+
+    /// Every compute-capable adapter (those `WGPU_ADAPTER_NAME` names, where it is set), the
+    /// preferred first: discrete, integrated, virtual, CPU.
+    pub fn adapters() -> Result<Vec<wgpu::Adapter>> {
         let inst = instance();
         let mut adapters: Vec<wgpu::Adapter> = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::PRIMARY.with_env()))
             .into_iter()
@@ -144,7 +151,11 @@ impl Gpu {
             }
         }
         adapters.sort_by_key(|a| type_rank(a.get_info().device_type));
-        let adapter = adapters.remove(0);
+        Ok(adapters)
+    }
+
+    /// Open a device on `adapter`.
+    pub fn open(adapter: wgpu::Adapter, need_f64: bool) -> Result<Gpu> {
         let summary = AdapterSummary::of(&adapter);
         if need_f64 && !summary.shader_f64 {
             return Err(Error::Gpu(format!("adapter '{}' has no SHADER_F64", summary.name)));
