@@ -543,3 +543,23 @@ fn messages_name_the_real_culprit() {
     bad(&format!("{OK_HEAD}[sweep]\nlr = [0.1,\n# a comment = here\n"), "sweep.lr", "bad.toml:4");
     bad("[objective] # what to minimise\nexpr = 5\n", "objective.expr", "expected a string");
 }
+
+/// A huge expression: `plan` estimates the shader's compile time, and `auto` takes the CPU where
+/// it would finish the whole sweep before the shader compiles.
+#[test]
+fn huge_expressions_stay_off_the_gpu_under_auto() {
+    let terms: Vec<String> = (1..=1600).map(|i| format!("sin({i}*x + {}*y)*{}", i % 7 + 1, 1 + i % 3)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("huge.toml"), format!("[objective]\nexpr = \"{}\"\n[sweep]\nlr = 0.001\n[run]\nsteps = 10\n", terms.join(" + "))).unwrap();
+    let out = gdsweep(&["plan", "huge.toml"], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("shader:")).expect("plan has a shader line");
+    let seconds: f64 = line.split("about ").nth(1).and_then(|r| r.split(' ').next()).and_then(|v| v.parse().ok()).unwrap();
+    assert!(line.contains("17616 operations per step") && (15.0..35.0).contains(&seconds), "{line}");
+    let out = gdsweep(&["run", "huge.toml", "-q", "--out", "o"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("o/manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["backend"], "cpu");
+    let out = gdsweep(&["run", "huge.toml", "--out", "o2"], dir.path());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("compiling it takes about"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -164,3 +164,20 @@ fn a_kill_during_force_never_leaves_a_mix() {
         }
     }
 }
+
+/// Result files get the permissions of any file the user creates (0666 less the umask), not a
+/// temporary file's 0600: people share result folders.
+#[test]
+fn result_files_are_as_readable_as_any_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = setup(WITH_ANALYSES);
+    let o = gdsweep(&["run", "c.toml", "-b", "cpu", "-q"], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, "").unwrap();
+    let want = std::fs::metadata(&plain).unwrap().permissions().mode() & 0o777;
+    for f in ["runs.csv", "manifest.json", "basins.csv", "map.csv", "map.png"] {
+        let mode = std::fs::metadata(dir.path().join("results/s").join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, want, "{f}: {mode:o}, a plain file: {want:o}");
+    }
+}

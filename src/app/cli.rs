@@ -286,16 +286,16 @@ fn run_sweep(plan: Plan, out: Option<PathBuf>, force: bool, wait: bool, opts: pi
     let backends: Vec<Box<dyn Backend>> = match devices {
         Some(spec) => backend::open_devices(spec, plan.precision)?,
         None => {
-            let (b, why) = backend::open_explained(plan.backend, plan.precision, &plan.source)?;
+            let (b, why) = backend::open_for(&plan)?;
             if !quiet {
-                eprintln!("gdsweep: {} runs x {} steps on {} ({}; {why})", plan.total_runs(), plan.steps, b.name(), b.device());
+                eprintln!("gdsweep: {} x {} on {} ({}; {why})", plural(plan.total_runs(), "run"), plural(plan.steps as u64, "step"), b.name(), b.device());
             }
             vec![b]
         }
     };
     if devices.is_some() && !quiet {
         let list: Vec<String> = backends.iter().map(|b| format!("{} ({})", b.name(), b.device())).collect();
-        eprintln!("gdsweep: {} runs x {} steps on {}", plan.total_runs(), plan.steps, list.join(" and "));
+        eprintln!("gdsweep: {} x {} on {}", plural(plan.total_runs(), "run"), plural(plan.steps as u64, "step"), list.join(" and "));
     }
     if let (Some((i, n)), false) = (opts.shard, quiet) {
         eprintln!("gdsweep: shard {i}/{n}");
@@ -325,7 +325,7 @@ fn merge(shards: &[PathBuf], out: Option<PathBuf>, backend: Option<BackendArg>, 
         return Err(crate::error::Error::Usage(format!("{} is one of the shards: merge into another folder (--out DIR)", dir.display())));
     }
     let _folder = ResultFolder::open(&dir, force, wait)?;
-    let (backend, _) = backend::open_explained(plan.backend, plan.precision, &plan.source)?;
+    let (backend, _) = backend::open_for(&plan)?;
     if !quiet {
         eprintln!("gdsweep: merging {} shards of {} ({} runs) into {}", ordered.len(), plan.name, plan.total_runs(), dir.display());
     }
@@ -558,9 +558,12 @@ fn print_plan(plan: &Plan) -> Result<()> {
         chunks.size
     );
     outln!("runs.csv: about {:.1} MiB", mib(cost.runs_csv_bytes));
-    // Rough: 5e8 config-steps/s on a CPU-class machine for a small objective, scaled by its size.
-    let ops = plan.objective.graph.schedule(&plan.objective.step_roots()).len().max(10) as f64;
-    let compute = runs as f64 * plan.steps as f64 / (5e8 * 17.0 / ops);
+    outln!(
+        "shader: {} operations per step; compiling it takes about {:.1} s on a software adapter (lavapipe; hardware drivers are faster, the CPU backend needs no compile)",
+        plan.step_ops(),
+        backend::gpu::compile_seconds_estimate(plan.step_ops())
+    );
+    let compute = plan.cpu_seconds_estimate();
     outln!(
         "estimated time at most: {:.1} s on a 2-core CPU: {compute:.1} s of compute (much less where runs end early or on a GPU) and {:.1} s to write runs.csv (formatting timed here, disk at {:.0} MB/s), overlapped",
         compute.max(cost.write_seconds),

@@ -148,6 +148,32 @@ pub fn open_devices(spec: &str, precision: Precision) -> Result<Vec<Box<dyn Back
     Ok(out)
 }
 
+/// How much faster than lavapipe a hardware driver is taken to compile a shader, for `auto`'s
+/// choice: an assumption (no hardware GPU has measured it here), chosen so that the CPU is taken
+/// only where it wins by a wide margin.
+pub const HARDWARE_COMPILE_SPEEDUP: f64 = 10.0;
+
+/// The backend for a sweep, with the reason for the choice ([`open_explained`]); `auto` also
+/// weighs the shader's compile time: where the CPU backend would finish the whole sweep before
+/// even a driver [`HARDWARE_COMPILE_SPEEDUP`]× faster than lavapipe compiles the shader
+/// ([`gpu::compile_seconds_estimate`]), it takes the CPU.
+pub fn open_for(plan: &Plan) -> Result<(Box<dyn Backend>, String)> {
+    if plan.backend == BackendChoice::Auto {
+        let (compile, cpu) = (gpu::compile_seconds_estimate(plan.step_ops()), plan.cpu_seconds_estimate());
+        if compile / HARDWARE_COMPILE_SPEEDUP > cpu.max(1.0) {
+            gpu::check_backend_env()?;
+            return Ok((
+                Box::new(cpu::Cpu),
+                format!(
+                    "auto: the shader has {} operations per step: compiling it takes about {compile:.0} s on lavapipe, and even {HARDWARE_COMPILE_SPEEDUP}x faster, longer than the CPU backend takes for the whole sweep ({cpu:.1} s at most); --backend gpu uses the GPU anyway",
+                    plan.step_ops()
+                ),
+            ));
+        }
+    }
+    open_explained(plan.backend, plan.precision, &plan.source)
+}
+
 /// A boxed backend is a backend (so `&Box<dyn Backend>` passes where `&dyn Backend` is asked).
 impl<B: Backend + ?Sized> Backend for Box<B> {
     fn name(&self) -> &'static str {

@@ -164,7 +164,7 @@ fn halfway(v: f64, shortest: &str) -> bool {
     } else {
         return true;
     };
-    while exact % 10 == 0 {
+    while exact.is_multiple_of(10) {
         exact /= 10;
     }
     if exact % 10 != 5 {
@@ -192,22 +192,19 @@ fn push_number_std(out: &mut String, v: f64, p: Precision, plain: bool) {
     }
 }
 
-/// A measured value that may not apply (NaN: empty cell), in f64 digits: rate, steps_left.
-fn optional(v: f64) -> String {
-    if v.is_nan() {
-        String::new()
-    } else {
-        number(v, Precision::F64)
-    }
-}
-
 /// Write `path` whole or not at all: into an exclusive temporary file of a random name in the
 /// same folder (created with O_EXCL, so a symlink planted there is never followed), fsynced,
 /// then renamed over `path`. On any error the temporary file is removed.
 fn write_atomically(path: &Path, body: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>) -> Result<()> {
     let io = |e| Error::io(format!("writing {}", path.display()), e);
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new().prefix(super::folder::TEMP_PREFIX).tempfile_in(dir).map_err(io)?;
+    // Readable as any file the user creates (0666 less the umask), not tempfile's 0600: result
+    // folders are shared.
+    let tmp = tempfile::Builder::new()
+        .prefix(super::folder::TEMP_PREFIX)
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
+        .map_err(io)?;
     let (file, tmp_path) = tmp.into_parts();
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     body(&mut w).map_err(io)?;
@@ -621,83 +618,129 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// The value a map colours a run by, as map.csv writes it.
-fn map_value(map: &crate::analysis::map::Map, cell: &crate::analysis::map::Cell, p: Precision) -> String {
+fn push_map_value(out: &mut String, map: &crate::analysis::map::Map, cell: &crate::analysis::map::Cell, p: Precision) {
     use crate::plan::analyses::Colour;
+    let mut int = itoa::Buffer::new();
     match map.spec.color {
-        Colour::Status => cell.status.name().to_string(),
-        Colour::Basin => cell.basin.map(|b| b.to_string()).unwrap_or_default(),
-        Colour::Steps => cell.steps.to_string(),
-        Colour::Loss => number(cell.loss, p),
-        Colour::Rate => optional(cell.rate),
+        Colour::Status => out.push_str(cell.status.name()),
+        Colour::Basin => {
+            if let Some(b) = cell.basin {
+                out.push_str(int.format(b));
+            }
+        }
+        Colour::Steps => out.push_str(int.format(cell.steps)),
+        Colour::Loss => push_number(out, cell.loss, p),
+        Colour::Rate => {
+            if !cell.rate.is_nan() {
+                push_number(out, cell.rate, Precision::F64);
+            }
+        }
     }
+}
+
+/// One CSV field as the csv crate writes it (quoted where it must be).
+fn csv_field(text: &str) -> String {
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    w.write_field(text).expect("writing to memory");
+    String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 in, UTF-8 out")
 }
 
 /// map.csv (tidy: one row per run on the map: run, panel, panel_label, optimizer, the map's
 /// axes, status, steps, loss, rate, basin, value) and map_grid.csv (2-D: panel, panel_label,
 /// the y value, then one column per x value; 1-D: the x value, then one column per series).
-/// Cells are read a row of x values at a time.
+/// Cells are read a row of x values at a time; the rows are written as the csv crate writes
+/// them (only the labels can need quoting, and they are quoted once).
 pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::analysis::map::Map, cells: &crate::analysis::map::MapCells) -> Result<()> {
     let p = plan.precision;
     let nx = map.nx();
     let ny = map.y.as_ref().map_or(1, |a| a.values.len());
     let read = |k: usize, iy: usize| cells.read(k, iy * nx..(iy + 1) * nx).map_err(|e| std::io::Error::other(e.to_string()));
+    let xs: Vec<String> = map.x.values.iter().map(|&v| number(v, p)).collect();
+    let ys: Vec<String> = map.y.iter().flat_map(|a| a.values.iter().map(|&v| number(v, p))).collect();
+    let labels: Vec<String> = map.panels.iter().map(|q| csv_field(&q.label)).collect();
     write_atomically(&dir.join("map.csv"), |w| {
-        let mut csv = csv::WriterBuilder::new().from_writer(w);
         let mut header = vec!["run".to_string(), "panel".into(), "panel_label".into(), "optimizer".into(), map.x.name.clone()];
         header.extend(map.y.iter().map(|a| a.name.clone()));
         header.extend(["status", "steps", "loss", "rate", "basin", "value"].map(String::from));
-        csv.write_record(&header)?;
+        let header: Vec<String> = header.iter().map(|h| csv_field(h)).collect();
+        writeln!(w, "{}", header.join(","))?;
+        let mut line = String::with_capacity(256);
+        let mut int = itoa::Buffer::new();
         for (k, panel) in map.panels.iter().enumerate() {
+            let prefix = format!("{k},{},{}", labels[k], plan.blocks[panel.block].optimizer.name());
             for iy in 0..ny {
                 for (ix, cell) in read(k, iy)?.iter().enumerate() {
-                    let mut rec = vec![
-                        map.run_of(plan, k, iy * nx + ix).to_string(),
-                        k.to_string(),
-                        panel.label.clone(),
-                        plan.blocks[panel.block].optimizer.name().to_string(),
-                        number(map.x.values[ix], p),
-                    ];
-                    rec.extend(map.y.iter().map(|a| number(a.values[iy], p)));
-                    rec.push(cell.status.name().into());
-                    rec.push(cell.steps.to_string());
-                    rec.push(number(cell.loss, p));
-                    rec.push(optional(cell.rate));
-                    rec.push(cell.basin.map(|b| b.to_string()).unwrap_or_default());
-                    rec.push(map_value(map, cell, p));
-                    csv.write_record(&rec)?;
+                    line.clear();
+                    line.push_str(int.format(map.run_of(plan, k, iy * nx + ix)));
+                    line.push(',');
+                    line.push_str(&prefix);
+                    line.push(',');
+                    line.push_str(&xs[ix]);
+                    if map.y.is_some() {
+                        line.push(',');
+                        line.push_str(&ys[iy]);
+                    }
+                    line.push(',');
+                    line.push_str(cell.status.name());
+                    line.push(',');
+                    line.push_str(int.format(cell.steps));
+                    line.push(',');
+                    push_number(&mut line, cell.loss, p);
+                    line.push(',');
+                    if !cell.rate.is_nan() {
+                        push_number(&mut line, cell.rate, Precision::F64);
+                    }
+                    line.push(',');
+                    if let Some(b) = cell.basin {
+                        line.push_str(int.format(b));
+                    }
+                    line.push(',');
+                    push_map_value(&mut line, map, cell, p);
+                    line.push('\n');
+                    w.write_all(line.as_bytes())?;
                 }
             }
         }
-        csv.flush()
+        Ok(())
     })?;
     write_atomically(&dir.join("map_grid.csv"), |w| {
-        let mut csv = csv::WriterBuilder::new().from_writer(w);
+        let mut line = String::with_capacity(16 * nx + 64);
         match &map.y {
             Some(y) => {
-                let mut header = vec!["panel".to_string(), "panel_label".into(), format!("{}\\{}", y.name, map.x.name)];
-                header.extend(map.x.values.iter().map(|&v| number(v, p)));
-                csv.write_record(&header)?;
-                for (k, panel) in map.panels.iter().enumerate() {
-                    for (iy, &yv) in y.values.iter().enumerate() {
-                        let mut rec = vec![k.to_string(), panel.label.clone(), number(yv, p)];
-                        rec.extend(read(k, iy)?.iter().map(|cell| map_value(map, cell, p)));
-                        csv.write_record(&rec)?;
+                let mut header = vec!["panel".to_string(), "panel_label".into(), csv_field(&format!("{}\\{}", y.name, map.x.name))];
+                header.extend(xs.iter().cloned());
+                writeln!(w, "{}", header.join(","))?;
+                for k in 0..map.panels.len() {
+                    for iy in 0..y.values.len() {
+                        line.clear();
+                        line.push_str(&format!("{k},{},{}", labels[k], ys[iy]));
+                        for cell in read(k, iy)? {
+                            line.push(',');
+                            push_map_value(&mut line, map, &cell, p);
+                        }
+                        line.push('\n');
+                        w.write_all(line.as_bytes())?;
                     }
                 }
             }
             None => {
-                let mut header = vec![map.x.name.clone()];
-                header.extend(map.panels.iter().map(|q| q.label.clone()));
-                csv.write_record(&header)?;
+                let mut header = vec![csv_field(&map.x.name)];
+                header.extend(labels.iter().cloned());
+                writeln!(w, "{}", header.join(","))?;
                 let series: Vec<Vec<crate::analysis::map::Cell>> = (0..map.panels.len()).map(|k| read(k, 0)).collect::<std::io::Result<_>>()?;
-                for (ix, &xv) in map.x.values.iter().enumerate() {
-                    let mut rec = vec![number(xv, p)];
-                    rec.extend(series.iter().map(|s| map_value(map, &s[ix], p)));
-                    csv.write_record(&rec)?;
+                for (ix, xv) in xs.iter().enumerate() {
+                    line.clear();
+                    line.push_str(xv);
+                    for s in &series {
+                        line.push(',');
+                        push_map_value(&mut line, map, &s[ix], p);
+                    }
+                    line.push('\n');
+                    w.write_all(line.as_bytes())?;
                 }
             }
         }
-        csv.flush()
+        Ok(())
     })
 }
 

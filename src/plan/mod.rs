@@ -291,6 +291,18 @@ impl Plan {
         format!("{h:016x}")
     }
 
+    /// Operations one step evaluates (the step graph's nodes): what a shader's size and the CPU
+    /// tape's length go with.
+    pub fn step_ops(&self) -> usize {
+        self.objective.graph.schedule(&self.objective.step_roots()).len()
+    }
+
+    /// Seconds the CPU backend takes at most, every run taking all its steps: 5e8 config-steps/s
+    /// on 2 cores for a 17-operation step (W1 measures 1.4e9 with early exits), scaled by the step's size.
+    pub fn cpu_seconds_estimate(&self) -> f64 {
+        self.total_runs() as f64 * self.steps as f64 / (5e8 * 17.0 / self.step_ops().max(10) as f64)
+    }
+
     pub fn total_runs(&self) -> u64 {
         self.blocks.iter().map(|b| b.runs).sum()
     }

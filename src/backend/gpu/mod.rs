@@ -104,6 +104,18 @@ pub fn list_adapters() -> Vec<(AdapterSummary, bool)> {
     adapters.iter().map(|a| (AdapterSummary::of(a), compute_capable(a))).collect()
 }
 
+/// Seconds lavapipe takes to compile the sweep shader of a step graph of `ops` operations, the
+/// first time (Mesa caches compiled shaders): a·ops^b fitted to tests/scripts/compile_time.sh on
+/// 2 cores (2026-12-01: 1105 ops 0.33 s, 2206 0.68 s, 4407 2.0 s, 8810 5.4 s, 17616 22.5 s).
+/// Shader compilers are superlinear in the size of one function (register allocation,
+/// scheduling); the CPU backend's tape takes milliseconds at any size.
+pub fn compile_seconds_estimate(ops: usize) -> f64 {
+    COMPILE_A * (ops as f64).powf(COMPILE_B)
+}
+
+const COMPILE_A: f64 = 1.65e-6;
+const COMPILE_B: f64 = 1.68;
+
 /// A device ready for sweeps, created once and passed to every sweep.
 pub struct Gpu {
     pub device: wgpu::Device,
