@@ -668,7 +668,7 @@ pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::analysis::map::Map, 
         let mut int = itoa::Buffer::new();
         for (k, panel) in map.panels.iter().enumerate() {
             let prefix = format!("{k},{},{}", labels[k], plan.blocks[panel.block].optimizer.name());
-            for iy in 0..ny {
+            for (iy, yv) in ys.iter().map(Some).chain(std::iter::repeat(None)).take(ny).enumerate() {
                 for (ix, cell) in read(k, iy)?.iter().enumerate() {
                     line.clear();
                     line.push_str(int.format(map.run_of(plan, k, iy * nx + ix)));
@@ -676,9 +676,9 @@ pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::analysis::map::Map, 
                     line.push_str(&prefix);
                     line.push(',');
                     line.push_str(&xs[ix]);
-                    if map.y.is_some() {
+                    if let Some(yv) = yv {
                         line.push(',');
-                        line.push_str(&ys[iy]);
+                        line.push_str(yv);
                     }
                     line.push(',');
                     line.push_str(cell.status.name());
@@ -710,10 +710,10 @@ pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::analysis::map::Map, 
                 let mut header = vec!["panel".to_string(), "panel_label".into(), csv_field(&format!("{}\\{}", y.name, map.x.name))];
                 header.extend(xs.iter().cloned());
                 writeln!(w, "{}", header.join(","))?;
-                for k in 0..map.panels.len() {
-                    for iy in 0..y.values.len() {
+                for (k, label) in labels.iter().enumerate() {
+                    for (iy, yv) in ys.iter().enumerate() {
                         line.clear();
-                        line.push_str(&format!("{k},{},{}", labels[k], ys[iy]));
+                        line.push_str(&format!("{k},{label},{yv}"));
                         for cell in read(k, iy)? {
                             line.push(',');
                             push_map_value(&mut line, map, &cell, p);
