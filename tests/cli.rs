@@ -122,6 +122,11 @@ fn a_grid_larger_than_memory_is_planned_not_refused() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("3600000000 runs") && text.contains("memory") && text.contains("runs.csv"), "{text}");
+    // verify holds both backends' results in memory: it refuses, and says how to sample.
+    let out = gdsweep(&["verify", "big.toml"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--sample"), "{err}");
 }
 
 #[test]

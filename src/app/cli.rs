@@ -371,6 +371,18 @@ fn summary(plan: &Plan, sweep: &pipeline::Sweep, dir: &std::path::Path, quiet: b
 
 /// `gdsweep verify`: the same selection on the GPU and the CPU, compared (analysis::verify).
 fn verify(plan: Plan, sample: Option<u64>, out: Option<PathBuf>, force: bool, wait: bool) -> Result<ExitCode> {
+    // verify compares the two backends' results side by side, in memory (unlike `run`, which
+    // streams): refuse what cannot fit before computing, and say how to sample.
+    let compared: u64 = plan.selections(sample).iter().map(|s| s.count).sum();
+    let need = 2 * compared * crate::outcome::Results::bytes_per_run(plan.objective.dim()) as u64;
+    let avail = crate::config::available_memory_bytes();
+    if need > avail / 2 {
+        return Err(crate::error::Error::Usage(format!(
+            "verify holds both backends' results of {compared} runs in memory ({:.1} GiB), more than half of the {:.1} GiB available: compare a sample (--sample N)",
+            need as f64 / (1u64 << 30) as f64,
+            avail as f64 / (1u64 << 30) as f64
+        )));
+    }
     let dir = out.unwrap_or_else(|| PathBuf::from("results").join(format!("{}-verify", plan.name)));
     let _folder = ResultFolder::open(&dir, force, wait)?;
     let gpu = backend::open(BackendChoice::Gpu, plan.precision, &plan.source)?;
