@@ -57,6 +57,12 @@ enum BackendArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Csv,
+    Parquet,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum PrecisionArg {
     F32,
     F64,
@@ -91,6 +97,9 @@ enum Cmd {
         /// joins the shards' folders [default: the whole sweep].
         #[arg(long, value_name = "I/N", value_parser = parse_shard)]
         shard: Option<(u64, u64)>,
+        /// How runs are written: runs.csv or runs.parquet [default: the config's output.format, else csv].
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
         /// Compute on several devices at once, each taking chunks from one queue: `all` (every
         /// hardware GPU, then the CPU), or a list of cpu, gpu, gpu:N [default: one backend, as
         /// --backend chooses].
@@ -111,6 +120,9 @@ enum Cmd {
         /// Where the threshold refinement and trajectories run [default: the config's run.backend, else auto].
         #[arg(short, long, value_enum)]
         backend: Option<BackendArg>,
+        /// How runs are written: runs.csv or runs.parquet [default: the config's output.format, else csv].
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
         /// Replace results that already exist (the files of the previous sweep).
         #[arg(short, long)]
         force: bool,
@@ -190,6 +202,7 @@ enum Cmd {
 
 fn overrides(backend: Option<BackendArg>, precision: Option<PrecisionArg>) -> Overrides {
     Overrides {
+        format: None,
         backend: backend.map(|b| match b {
             BackendArg::Auto => BackendChoice::Auto,
             BackendArg::Gpu => BackendChoice::Gpu,
@@ -224,10 +237,11 @@ pub fn main_exit_code() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
-        Cmd::Run { config, out, backend, precision, force, wait, resume, shard, devices, quiet } => {
-            run_sweep(config.load(overrides(backend, precision))?, out, force, wait, pipeline::Options { shard, resume }, devices.as_deref(), quiet)
+        Cmd::Run { config, out, backend, precision, force, wait, resume, shard, format, devices, quiet } => {
+            let ov = Overrides { format: format.map(format_of), ..overrides(backend, precision) };
+            run_sweep(config.load(ov)?, out, force, wait, pipeline::Options { shard, resume }, devices.as_deref(), quiet)
         }
-        Cmd::Merge { shards, out, backend, force, wait, quiet } => merge(&shards, out, backend, force, wait, quiet),
+        Cmd::Merge { shards, out, backend, format, force, wait, quiet } => merge(&shards, out, backend, format, force, wait, quiet),
         Cmd::Verify { config, sample, precision, out, force, wait } => verify(config.load(overrides(None, precision))?, sample, out, force, wait),
         Cmd::Plan { config } => {
             print_plan(&config.load(Overrides::default())?)?;
@@ -239,6 +253,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Bench { n, side, steps, backend, peers, python, peer_list, repeat } => {
             bench(n, side, steps, overrides(backend, None).backend, peers, &python, &peer_list, repeat)
         }
+    }
+}
+
+fn format_of(f: FormatArg) -> crate::plan::OutputFormat {
+    match f {
+        FormatArg::Csv => crate::plan::OutputFormat::Csv,
+        FormatArg::Parquet => crate::plan::OutputFormat::Parquet,
     }
 }
 
@@ -315,10 +336,13 @@ fn run_sweep(plan: Plan, out: Option<PathBuf>, force: bool, wait: bool, opts: pi
 }
 
 /// `gdsweep merge`: the shards checked and joined (app::pipeline::merge).
-fn merge(shards: &[PathBuf], out: Option<PathBuf>, backend: Option<BackendArg>, force: bool, wait: bool, quiet: bool) -> Result<ExitCode> {
+fn merge(shards: &[PathBuf], out: Option<PathBuf>, backend: Option<BackendArg>, format: Option<FormatArg>, force: bool, wait: bool, quiet: bool) -> Result<ExitCode> {
     let (mut plan, ordered) = pipeline::open_shards(shards)?;
     if let Some(b) = overrides(backend, None).backend {
         plan.backend = b;
+    }
+    if let Some(f) = format {
+        plan.format = format_of(f);
     }
     let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&plan.name));
     if ordered.iter().any(|d| d.canonicalize().ok() == dir.canonicalize().ok()) {

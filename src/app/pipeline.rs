@@ -16,7 +16,9 @@ use crate::backend::{Backend, Progress};
 use crate::engine::{compute_chunk, Chunks};
 use crate::error::{Error, Result};
 use crate::outcome::{Results, Tally};
+use crate::output::parquet::RunsParquet;
 use crate::output::partial::{self, Checkpoint, PartialRuns};
+use crate::plan::OutputFormat;
 use crate::output::{files, plot};
 use crate::plan::Plan;
 use std::path::Path;
@@ -53,9 +55,11 @@ pub fn chunk_sequence(chunks: &Chunks, shard: Option<(u64, u64)>) -> Vec<u64> {
     }
 }
 
-/// The analyses that see every run, fed chunk by chunk in run order.
+/// The analyses that see every run, fed chunk by chunk in run order, and runs.parquet where
+/// the sweep writes it.
 struct Streamed<'a> {
     plan: &'a Plan,
+    parquet: Option<RunsParquet>,
     tally: Tally,
     clusters: Option<Clusters>,
     groups: GroupCounts,
@@ -64,6 +68,7 @@ struct Streamed<'a> {
 }
 
 impl<'a> Streamed<'a> {
+    /// `analyses`: false for a shard (runs only, in runs.csv: what `merge` reads).
     fn new(plan: &'a Plan, dir: &Path, analyses: bool) -> Result<Streamed<'a>> {
         let map = match plan.map.as_ref().filter(|_| analyses) {
             Some(spec) => {
@@ -73,8 +78,11 @@ impl<'a> Streamed<'a> {
             }
             None => None,
         };
+        let with_basins = plan.basins.is_some() && analyses;
+        let parquet = (analyses && plan.format == OutputFormat::Parquet).then(|| RunsParquet::create(dir, plan, with_basins)).transpose()?;
         Ok(Streamed {
             plan,
+            parquet,
             tally: Tally::default(),
             clusters: plan.basins.filter(|_| analyses).map(Clusters::new),
             groups: GroupCounts::default(),
@@ -95,6 +103,9 @@ impl<'a> Streamed<'a> {
         }
         if let Some((m, cells)) = &mut self.map {
             cells.observe(self.plan, m, r, labels.as_deref())?;
+        }
+        if let Some(p) = &mut self.parquet {
+            p.write(self.plan, r, labels.as_deref())?;
         }
         Ok(labels)
     }
@@ -231,6 +242,8 @@ pub fn run(plan: &Plan, devices: &[&dyn Backend], dir: &Path, progress: Progress
     let chunks = Chunks::of(plan);
     let order = chunk_sequence(&chunks, opts.shard);
     let analyses = opts.shard.is_none();
+    // The folder is locked by this process: a temporary file in it is an interrupted writer's.
+    crate::output::folder::remove_temporaries(dir)?;
     let mut streamed = Streamed::new(plan, dir, analyses)?;
     let with_basins = streamed.clusters.is_some();
     let fresh = Checkpoint { fingerprint: plan.fingerprint(), shard: opts.shard, chunk_runs: chunks.size, chunks_done: 0, bytes: 0 };
@@ -336,7 +349,7 @@ pub fn open_shards(dirs: &[std::path::PathBuf]) -> Result<(Plan, Vec<std::path::
     let default_name = first["sweep"]["default_name"].as_str().unwrap_or("sweep");
     let precision = serde_json::from_value(first["precision"].clone()).ok();
     let source = found[0].0.join("manifest.json").display().to_string();
-    let plan = crate::config::parse(&source, text, default_name, crate::config::Overrides { precision, backend: None })?;
+    let plan = crate::config::parse(&source, text, default_name, crate::config::Overrides { precision, ..Default::default() })?;
     if serde_json::json!(plan.fingerprint()) != fp {
         return Err(usage(format!("the shards were made by another gdsweep version (fingerprint {fp}); this one is {}", env!("CARGO_PKG_VERSION"))));
     }
@@ -396,7 +409,8 @@ fn finish(
     compute_seconds: f64,
     resumed_chunks: u64,
 ) -> Result<Sweep> {
-    let mut written: Vec<&str> = vec!["runs.csv"];
+    let parquet = streamed.parquet.is_some();
+    let mut written: Vec<&str> = vec![if parquet { "runs.parquet" } else { "runs.csv" }];
     let basins = streamed.clusters.as_ref().map(|c| c.basins(&plan.objective));
     if let Some(b) = &basins {
         files::write_basins_csv(&dir.join("basins.csv"), plan, b, &streamed.groups.rows(plan))?;
@@ -429,7 +443,13 @@ fn finish(
         files::write_thresholds_csv(&dir.join("thresholds.csv"), plan, search)?;
         written.push("thresholds.csv");
     }
-    out.commit()?;
+    // runs.parquet replaces the CSV record (removed with the checkpoint, after the manifest);
+    // runs.csv is the record itself, renamed into place.
+    let mut streamed = streamed;
+    match streamed.parquet.take() {
+        Some(p) => p.finish(&dir.join("runs.parquet"))?,
+        None => out.commit()?,
+    }
     // Several devices: every backend that took part ("gpu+cpu").
     let names: Vec<&str> = identity["devices"].as_array().map(|d| d.iter().filter_map(|r| r["backend"].as_str()).collect()).unwrap_or_default();
     let name = if names.len() > 1 { names.join("+") } else { backend.name().to_string() };

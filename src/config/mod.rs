@@ -24,6 +24,7 @@ use toml::Spanned;
 pub struct Overrides {
     pub precision: Option<Precision>,
     pub backend: Option<BackendChoice>,
+    pub format: Option<crate::plan::OutputFormat>,
 }
 
 /// Most steps one dispatch runs: lavapipe silently ends shader loops after 65,535 iterations.
@@ -247,6 +248,12 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
     objective::check_constants(cx, &raw.objective, &objective, precision)?;
     let vars = objective.vars.clone();
 
+    let format = match (ov.format, raw.output.as_ref().and_then(|o| o.format.as_ref())) {
+        (Some(f), _) => f,
+        (None, None) => crate::plan::OutputFormat::Csv,
+        (None, Some(f)) => crate::plan::OutputFormat::from_name(f.get_ref())
+            .ok_or_else(|| cx.err(Some(f.span()), "output.format", format!("'{}' is not allowed: use csv or parquet", f.get_ref())))?,
+    };
     let blocks = sweep::blocks(cx, raw.sweep, raw.optimizer, &vars, precision)?;
     analysis::check_map_axes(cx, raw.analysis.as_ref(), &map, &blocks)?;
     let trajectories = analysis::trajectories(cx, raw.analysis.as_ref(), &blocks, steps)?;
@@ -264,6 +271,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "analysis": { "basins": basins.map(|t| serde_json::json!({ "tolerance": t })), "threshold": threshold, "map": map, "trajectories": trajectories },
+        "output": { "format": format },
         "run": { "steps": steps, "steps_per_dispatch": steps_per_dispatch, "precision": precision,
                  "backend": backend, "rules": rules },
     });
@@ -282,6 +290,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         trajectories,
         resolved,
         source: cx.file.to_string(),
+        format,
         config_text: cx.src.to_string(),
         default_name: default_name.to_string(),
     };

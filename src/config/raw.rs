@@ -17,6 +17,13 @@ pub(super) struct RawConfig {
     pub(super) optimizer: Option<Vec<RawOptimizer>>,
     pub(super) run: Option<RawRun>,
     pub(super) analysis: Option<RawAnalysis>,
+    pub(super) output: Option<RawOutput>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOutput {
+    pub(super) format: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

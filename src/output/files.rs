@@ -9,8 +9,9 @@ use crate::plan::{Plan, Precision};
 use std::io::Write;
 use std::path::Path;
 
-pub const RESULT_FILES: [&str; 11] = [
+pub const RESULT_FILES: [&str; 12] = [
     "runs.csv",
+    "runs.parquet",
     "manifest.json",
     "basins.csv",
     "thresholds.csv",

@@ -145,14 +145,19 @@ impl ResultFolder {
         for p in previous.iter().filter(|p| !is_manifest(p)) {
             remove(p)?;
         }
-        // Temporary files of an interrupted writer (and the `.partial` names of older versions).
-        for entry in std::fs::read_dir(&self.dir).map_err(|e| Error::io(format!("reading {}", self.dir.display()), e))?.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            let old_partial = RESULT_FILES.iter().any(|f| Path::new(f).with_extension("partial").to_str() == Some(name.as_str()));
-            if name.starts_with(TEMP_PREFIX) || old_partial {
-                remove(&entry.path())?;
-            }
-        }
-        Ok(())
+        remove_temporaries(&self.dir)
     }
+}
+
+/// Remove the temporary files of an interrupted writer (and the `.partial` names of older
+/// versions): never part of a sweep, never resumable.
+pub fn remove_temporaries(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(format!("reading {}", dir.display()), e))?.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let old_partial = RESULT_FILES.iter().any(|f| Path::new(f).with_extension("partial").to_str() == Some(name.as_str()));
+        if name.starts_with(TEMP_PREFIX) || old_partial {
+            std::fs::remove_file(entry.path()).map_err(|e| Error::io(format!("removing {}", entry.path().display()), e))?;
+        }
+    }
+    Ok(())
 }

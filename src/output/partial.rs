@@ -176,11 +176,15 @@ fn save(dir: &Path, checkpoint: &Checkpoint) -> Result<()> {
     files::write_bytes(&dir.join(CHECKPOINT), &text)
 }
 
-/// The manifest is written: the sweep needs no resuming.
+/// The manifest is written: the sweep needs no resuming. The checkpoint goes, and the partial
+/// file where it is still there (runs.parquet replaced it).
 pub fn finish(dir: &Path) -> Result<()> {
-    let path = dir.join(CHECKPOINT);
-    match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(format!("removing {}", path.display()), e)),
-        _ => Ok(()),
+    for name in [PARTIAL, CHECKPOINT] {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(format!("removing {}", path.display()), e)),
+            _ => {}
+        }
     }
+    Ok(())
 }

@@ -42,6 +42,32 @@ impl BackendChoice {
     }
 }
 
+/// How runs are written: runs.csv (the default) or runs.parquet (see output::parquet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Csv,
+    Parquet,
+}
+
+impl OutputFormat {
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "csv" => Some(Self::Csv),
+            "parquet" => Some(Self::Parquet),
+            _ => None,
+        }
+    }
+
+    /// The runs file's name.
+    pub fn runs_file(self) -> &'static str {
+        match self {
+            Self::Csv => "runs.csv",
+            Self::Parquet => "runs.parquet",
+        }
+    }
+}
+
 pub const DEFAULT_WINDOW: u32 = 256;
 pub const DEFAULT_MAX_PERIOD: u32 = 64;
 
@@ -237,6 +263,8 @@ pub struct Plan {
     pub resolved: serde_json::Value,
     /// The config file this plan came from (for error messages at run time).
     pub source: String,
+    /// `[output] format`: runs.csv or runs.parquet.
+    pub format: OutputFormat,
     /// The config text the plan was parsed from (with `--set` applied) and the name a sweep
     /// without `name` takes: `gdsweep merge` rebuilds the plan from these.
     pub config_text: String,

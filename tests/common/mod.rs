@@ -26,7 +26,7 @@ pub fn gpu(f64: bool) -> Option<Box<dyn Backend>> {
 }
 
 pub fn plan(src: &str, precision: Precision) -> Plan {
-    parse("test.toml", src, "test", Overrides { precision: Some(precision), backend: None })
+    parse("test.toml", src, "test", Overrides { precision: Some(precision), ..Default::default() })
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
