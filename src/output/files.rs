@@ -193,20 +193,23 @@ fn push_number_std(out: &mut String, v: f64, p: Precision, plain: bool) {
     }
 }
 
+/// An exclusive temporary file of a random name in `dir` (see [`super::folder::TEMP_PREFIX`]),
+/// readable as any file the user creates (0666 less the umask), not tempfile's 0600: result
+/// folders are shared.
+pub fn temporary_in(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(super::folder::TEMP_PREFIX)
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
+}
+
 /// Write `path` whole or not at all: into an exclusive temporary file of a random name in the
 /// same folder (created with O_EXCL, so a symlink planted there is never followed), fsynced,
 /// then renamed over `path`. On any error the temporary file is removed.
 fn write_atomically(path: &Path, body: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>) -> Result<()> {
     let io = |e| Error::io(format!("writing {}", path.display()), e);
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    // Readable as any file the user creates (0666 less the umask), not tempfile's 0600: result
-    // folders are shared.
-    let tmp = tempfile::Builder::new()
-        .prefix(super::folder::TEMP_PREFIX)
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(dir)
-        .map_err(io)?;
-    let (file, tmp_path) = tmp.into_parts();
+    let (file, tmp_path) = temporary_in(dir).map_err(io)?.into_parts();
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     body(&mut w).map_err(io)?;
     w.flush().map_err(io)?;

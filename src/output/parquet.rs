@@ -76,12 +76,7 @@ fn nullable<T>(items: impl Iterator<Item = Option<T>>) -> (Vec<T>, Option<Vec<i1
 impl RunsParquet {
     pub fn create(dir: &Path, plan: &Plan, with_basins: bool) -> Result<RunsParquet> {
         let io = |e| Error::io(format!("creating runs.parquet in {}", dir.display()), e);
-        let tmp = tempfile::Builder::new()
-            .prefix(super::folder::TEMP_PREFIX)
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-            .tempfile_in(dir)
-            .map_err(io)?;
-        let (file, tmp) = tmp.into_parts();
+        let (file, tmp) = super::files::temporary_in(dir).map_err(io)?.into_parts();
         let schema = Arc::new(parquet::schema::parser::parse_message_type(&schema(plan, with_basins)).map_err(err)?);
         let props = Arc::new(
             WriterProperties::builder()
