@@ -3,7 +3,7 @@
 # diffs every output file byte for byte: runs.csv, thresholds.csv, basins.csv, map.csv,
 # map_grid.csv, trajectories.csv, map.png, trajectories.png, and manifest.json without its
 # times (wall_seconds, *_per_second, finished_unix_time, threshold.seconds) and the sweep's identity
-# (sweep, resumed_chunks: new in issue 10).
+# (sweep, resumed_chunks, config.output: new in issue 10).
 #
 #   tests/scripts/same_outputs.sh [BEFORE] [AFTER]
 #
@@ -39,6 +39,8 @@ import json, sys
 m = json.load(open(sys.argv[1]))
 for k in ("wall_seconds", "config_steps_per_second", "steps_taken_per_second", "finished_unix_time", "sweep", "resumed_chunks"):
     m.pop(k, None)
+if isinstance(m.get("config"), dict):
+    m["config"].pop("output", None)
 if isinstance(m.get("threshold"), dict):
     m["threshold"].pop("seconds", None)
 print(json.dumps(m, indent=1, sort_keys=True))' "$1"
