@@ -19,11 +19,6 @@ impl Report {
     pub fn nominal_rate(&self, steps: u32) -> f64 {
         self.results.len() as f64 * steps as f64 / self.seconds.max(1e-9)
     }
-
-    /// Steps actually taken per second (runs that end early count only their steps).
-    pub fn work_rate(&self) -> f64 {
-        self.results.steps.iter().map(|&s| s as f64).sum::<f64>() / self.seconds.max(1e-9)
-    }
 }
 
 /// Run the selected runs of every block; results concatenated in block order.

@@ -275,11 +275,6 @@ impl Results {
         8 + std::mem::size_of::<Status>() + 4 + 8 + 8 + 8 + 4 + 8 + 8 * dim
     }
 
-    /// Bytes of host memory that the results of a plan's whole grid take.
-    pub fn bytes_of(plan: &crate::plan::Plan) -> u64 {
-        plan.total_runs() * Self::bytes_per_run(plan.objective.dim()) as u64
-    }
-
     pub fn with_capacity(dim: usize, n: usize) -> Self {
         Results {
             dim,
@@ -344,23 +339,6 @@ impl Results {
     pub fn round_to(&mut self, p: crate::plan::Precision) {
         for v in self.loss.iter_mut().chain(self.grad_norm.iter_mut()).chain(self.x.iter_mut()) {
             *v = p.round(*v);
-        }
-    }
-
-    /// Rows `range` as results of their own.
-    pub fn slice(&self, range: std::ops::Range<usize>) -> Results {
-        let d = self.dim;
-        Results {
-            dim: d,
-            run: self.run[range.clone()].to_vec(),
-            status: self.status[range.clone()].to_vec(),
-            steps: self.steps[range.clone()].to_vec(),
-            loss: self.loss[range.clone()].to_vec(),
-            grad_norm: self.grad_norm[range.clone()].to_vec(),
-            rate: self.rate[range.clone()].to_vec(),
-            period: self.period[range.clone()].to_vec(),
-            steps_left: self.steps_left[range.clone()].to_vec(),
-            x: self.x[range.start * d..range.end * d].to_vec(),
         }
     }
 }

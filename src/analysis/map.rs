@@ -44,6 +44,9 @@ struct BlockPlace {
     first_panel: usize,
     pos: Vec<usize>,
     others: Vec<usize>,
+    /// Row-major stride and length of each of the block's axes.
+    stride: Vec<u64>,
+    len: Vec<u64>,
 }
 
 /// The layout of a map: which run every cell of every panel shows (no results: those are in
@@ -81,11 +84,11 @@ impl Map {
     pub fn place(&self, plan: &Plan, id: u64) -> Option<(usize, usize)> {
         let (bi, local) = plan.locate(id)?;
         let place = self.places[bi].as_ref()?;
-        let digits = plan.blocks[bi].digits(local);
-        let axes = &plan.blocks[bi].axes;
-        let combo = place.others.iter().fold(0usize, |acc, &k| acc * axes[k].values.len() + digits[k]);
-        let ix = digits[place.pos[0]];
-        let iy = place.pos.get(1).map_or(0, |&p| digits[p]);
+        // (Per run, as chunks stream: the digits it needs, without decoding into a Vec.)
+        let digit = |k: usize| ((local / place.stride[k]) % place.len[k]) as usize;
+        let combo = place.others.iter().fold(0usize, |acc, &k| acc * place.len[k] as usize + digit(k));
+        let ix = digit(place.pos[0]);
+        let iy = place.pos.get(1).map_or(0, |&p| digit(p));
         Some((place.first_panel + combo, iy * self.nx() + ix))
     }
 }
@@ -113,7 +116,8 @@ pub fn build(plan: &Plan, spec: &MapSpec) -> Map {
         for k in (0..block.axes.len().saturating_sub(1)).rev() {
             stride[k] = stride[k + 1] * block.axes[k + 1].values.len() as u64;
         }
-        places.push(Some(BlockPlace { first_panel: panels.len(), pos: pos.clone(), others: others.clone() }));
+        let len = block.axes.iter().map(|a| a.values.len() as u64).collect();
+        places.push(Some(BlockPlace { first_panel: panels.len(), pos: pos.clone(), others: others.clone(), stride: stride.clone(), len }));
         for c in 0..combos {
             // Digits of the other axes for combination c (last of them fastest).
             let mut rem = c;

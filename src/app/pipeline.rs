@@ -59,6 +59,8 @@ pub fn chunk_sequence(chunks: &Chunks, shard: Option<(u64, u64)>) -> Vec<u64> {
 /// the sweep writes it.
 struct Streamed<'a> {
     plan: &'a Plan,
+    /// False for a shard: runs only (see [`Streamed::new`]).
+    analyses: bool,
     parquet: Option<RunsParquet>,
     tally: Tally,
     clusters: Option<Clusters>,
@@ -82,6 +84,7 @@ impl<'a> Streamed<'a> {
         let parquet = (analyses && plan.format == OutputFormat::Parquet).then(|| RunsParquet::create(dir, plan, with_basins)).transpose()?;
         Ok(Streamed {
             plan,
+            analyses,
             parquet,
             tally: Tally::default(),
             clusters: plan.basins.filter(|_| analyses).map(Clusters::new),
@@ -224,9 +227,9 @@ fn injected_failure() -> Option<(String, u64)> {
 }
 
 /// What manifest.json says besides the counts: the sweep's identity, for resume and merge.
-fn identity(plan: &Plan, chunks: &Chunks, shard: Option<(u64, u64)>) -> serde_json::Value {
+fn identity(plan: &Plan, fingerprint: &str, chunks: &Chunks, shard: Option<(u64, u64)>) -> serde_json::Value {
     serde_json::json!({
-        "fingerprint": plan.fingerprint(),
+        "fingerprint": fingerprint,
         "chunk_runs": chunks.size,
         "shard": shard.map(|(i, n)| serde_json::json!({ "index": i, "count": n })),
         "config_text": plan.config_text,
@@ -246,7 +249,8 @@ pub fn run(plan: &Plan, devices: &[&dyn Backend], dir: &Path, progress: Progress
     crate::output::folder::remove_temporaries(dir)?;
     let mut streamed = Streamed::new(plan, dir, analyses)?;
     let with_basins = streamed.clusters.is_some();
-    let fresh = Checkpoint { fingerprint: plan.fingerprint(), shard: opts.shard, chunk_runs: chunks.size, chunks_done: 0, bytes: 0 };
+    let fingerprint = plan.fingerprint();
+    let fresh = Checkpoint { fingerprint: fingerprint.clone(), shard: opts.shard, chunk_runs: chunks.size, chunks_done: 0, bytes: 0 };
     let header = files::runs_header(plan, with_basins);
     let mut out = match partial::read_checkpoint(dir)? {
         Some(cp) if opts.resume && cp.same_sweep(&fresh) => PartialRuns::reopen(dir, cp, &header)?,
@@ -295,9 +299,11 @@ pub fn run(plan: &Plan, devices: &[&dyn Backend], dir: &Path, progress: Progress
         eprintln!("gdsweep: warning: {} stopped ({e}); the other devices took its chunks over", reports[w].device);
         reports[w].failed = Some(e.to_string());
     }
-    let mut identity = identity(plan, &chunks, opts.shard);
+    // Several devices: every backend that took part ("gpu+cpu").
+    let backend_name = reports.iter().map(|r| r.backend.as_str()).collect::<Vec<_>>().join("+");
+    let mut identity = identity(plan, &fingerprint, &chunks, opts.shard);
     identity["devices"] = serde_json::json!(reports);
-    finish(plan, devices[0], dir, streamed, out, identity, seconds, resumed)
+    finish(plan, devices[0], &backend_name, dir, streamed, out, identity, seconds, resumed)
 }
 
 /// One chunk, in run order: analysed, then appended to runs.csv with its basin labels.
@@ -364,7 +370,8 @@ pub fn merge(plan: &Plan, backend: &dyn Backend, shards: &[std::path::PathBuf], 
     let chunks = Chunks::of(plan);
     let n = shards.len() as u64;
     let mut streamed = Streamed::new(plan, dir, true)?;
-    let fresh = Checkpoint { fingerprint: plan.fingerprint(), shard: None, chunk_runs: chunks.size, chunks_done: 0, bytes: 0 };
+    let fingerprint = plan.fingerprint();
+    let fresh = Checkpoint { fingerprint: fingerprint.clone(), shard: None, chunk_runs: chunks.size, chunks_done: 0, bytes: 0 };
     let mut out = PartialRuns::create(dir, fresh, &files::runs_header(plan, streamed.clusters.is_some()))?;
     let readers: Vec<std::sync::Mutex<csv::Reader<std::fs::File>>> = shards
         .iter()
@@ -394,7 +401,7 @@ pub fn merge(plan: &Plan, backend: &dyn Backend, shards: &[std::path::PathBuf], 
             return Err(Error::Usage(format!("{} has more rows than shard {i}/{n} of this sweep", name(i as u64))));
         }
     }
-    finish(plan, backend, dir, streamed, out, identity(plan, &chunks, None), seconds, 0)
+    finish(plan, backend, backend.name(), dir, streamed, out, identity(plan, &fingerprint, &chunks, None), seconds, 0)
 }
 
 /// Write the analyses of a streamed sweep, runs.csv and, last, the manifest.
@@ -402,8 +409,9 @@ pub fn merge(plan: &Plan, backend: &dyn Backend, shards: &[std::path::PathBuf], 
 fn finish(
     plan: &Plan,
     backend: &dyn Backend,
+    backend_name: &str,
     dir: &Path,
-    streamed: Streamed,
+    mut streamed: Streamed,
     out: PartialRuns,
     identity: serde_json::Value,
     compute_seconds: f64,
@@ -431,7 +439,7 @@ fn finish(
         files::write_bytes(&dir.join("map.png"), &png)?;
         written.push("map.png");
     }
-    if let Some(spec) = plan.trajectories.as_ref().filter(|_| identity["shard"].is_null()) {
+    if let Some(spec) = plan.trajectories.as_ref().filter(|_| streamed.analyses) {
         let traces = trajectory::trace(plan, backend, spec)?;
         files::write_trajectories_csv(&dir.join("trajectories.csv"), plan, &traces)?;
         written.push("trajectories.csv");
@@ -445,15 +453,11 @@ fn finish(
     }
     // runs.parquet replaces the CSV record (removed with the checkpoint, after the manifest);
     // runs.csv is the record itself, renamed into place.
-    let mut streamed = streamed;
     match streamed.parquet.take() {
         Some(p) => p.finish(&dir.join("runs.parquet"))?,
         None => out.commit()?,
     }
-    // Several devices: every backend that took part ("gpu+cpu").
-    let names: Vec<&str> = identity["devices"].as_array().map(|d| d.iter().filter_map(|r| r["backend"].as_str()).collect()).unwrap_or_default();
-    let name = if names.len() > 1 { names.join("+") } else { backend.name().to_string() };
-    let mut manifest = files::manifest_of(plan, &streamed.tally, &name, backend.adapter(), compute_seconds);
+    let mut manifest = files::manifest_of(plan, &streamed.tally, backend_name, backend.adapter(), compute_seconds);
     if let Some(search) = &thresholds {
         manifest["threshold"] = serde_json::json!({
             "groups": search.thresholds.len(),

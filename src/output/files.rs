@@ -2,7 +2,6 @@
 //! renamed into place, so an interrupted run never leaves a half-written file over a good one,
 //! and existing results are only replaced with `--force`.
 
-use crate::engine::Report;
 use crate::error::{Error, Result};
 use crate::outcome::{Results, Status};
 use crate::plan::{Plan, Precision};
@@ -309,17 +308,13 @@ fn write_fields<W: std::io::Write>(csv: &mut csv::Writer<W>, text: &str, ends: &
     }))
 }
 
-/// runs.csv: run, optimizer, block, lr, hyperparameters, `init_<var>`, status, steps, loss,
-/// grad_norm, `x_<var>`, rate, period, steps_left.
+/// runs.csv of results held whole (the tests' dumps; a sweep streams it: app::pipeline): run,
+/// optimizer, block, lr, hyperparameters, `init_<var>`, status, steps, loss, grad_norm,
+/// `x_<var>`, rate, period, steps_left.
 pub fn write_runs_csv(path: &Path, plan: &Plan, r: &Results) -> Result<()> {
-    write_runs_csv_with_basins(path, plan, r, None)
-}
-
-/// runs.csv with a last column `basin` (the basin id of converged runs, empty otherwise).
-pub fn write_runs_csv_with_basins(path: &Path, plan: &Plan, r: &Results, basins: Option<&[Option<usize>]>) -> Result<()> {
     write_atomically(path, |w| {
-        w.write_all(&runs_header(plan, basins.is_some()))?;
-        w.write_all(&runs_rows(plan, r, basins)?)
+        w.write_all(&runs_header(plan, false))?;
+        w.write_all(&runs_rows(plan, r, None)?)
     })
 }
 
@@ -507,14 +502,7 @@ pub fn write_differences_csv(path: &Path, plan: &Plan, gpu: &Results, cpu: &Resu
 }
 
 /// manifest.json: the resolved config, version, backend and adapter, precision, counts per
-/// status, wall time, throughput.
-pub fn manifest(plan: &Plan, report: &Report) -> serde_json::Value {
-    let mut tally = crate::outcome::Tally::default();
-    tally.add(&report.results);
-    manifest_of(plan, &tally, report.backend, report.adapter.as_ref(), report.seconds)
-}
-
-/// manifest.json from a sweep's tally (see [`manifest`]).
+/// status (from the sweep's tally), wall time, throughput.
 pub fn manifest_of(plan: &Plan, tally: &crate::outcome::Tally, backend: &str, adapter: Option<&crate::backend::AdapterSummary>, seconds: f64) -> serde_json::Value {
     let counts: serde_json::Map<String, serde_json::Value> = tally.counts().iter().map(|(s, n)| (s.name().to_string(), (*n).into())).collect();
     let finished = std::time::SystemTime::now()

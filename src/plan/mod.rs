@@ -58,14 +58,6 @@ impl OutputFormat {
             _ => None,
         }
     }
-
-    /// The runs file's name.
-    pub fn runs_file(self) -> &'static str {
-        match self {
-            Self::Csv => "runs.csv",
-            Self::Parquet => "runs.parquet",
-        }
-    }
 }
 
 pub const DEFAULT_WINDOW: u32 = 256;
