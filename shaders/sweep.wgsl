@@ -98,6 +98,7 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
     let ii = INFO_STRIDE * i;
     var status = info[ii + INFO_STATUS];
     var steps_done = info[ii + INFO_STEPS];
+    var evals = info[ii + INFO_EVALS];
     if (status != STATUS_RUNNING) {
         return;
     }
@@ -115,6 +116,7 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
     var step_res: real;
     if (steps_done == 0u) {
 {{INIT}}
+        evals = 1u;
         last_step = real(1.0);
         step_res = real(-1.0);
     } else {
@@ -227,6 +229,7 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
             step_res = real(-1.0);
         }
         steps_done = steps_done + 1u;
+        evals = evals + 1u;
         k = k + 1u;
     }
 {{STORE}}
@@ -249,4 +252,5 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
     state[base + STEP_RES] = step_res;
     info[ii + INFO_STATUS] = status;
     info[ii + INFO_STEPS] = steps_done;
+    info[ii + INFO_EVALS] = evals;
 }

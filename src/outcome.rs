@@ -258,6 +258,8 @@ pub struct Results {
     pub run: Vec<u64>,
     pub status: Vec<Status>,
     pub steps: Vec<u32>,
+    /// Evaluations of the loss and gradient (see [`crate::plan::layout::Info::Evals`]).
+    pub evals: Vec<u32>,
     pub loss: Vec<f64>,
     pub grad_norm: Vec<f64>,
     /// Per-step factor of ‖g‖ over the window, period, estimated steps left (see [`Finding`]).
@@ -269,10 +271,10 @@ pub struct Results {
 }
 
 impl Results {
-    /// Host memory one run's row takes (id, status, steps, loss, grad_norm, rate, period,
-    /// steps_left, final point).
+    /// Host memory one run's row takes (id, status, steps, evals, loss, grad_norm, rate,
+    /// period, steps_left, final point).
     pub fn bytes_per_run(dim: usize) -> usize {
-        8 + std::mem::size_of::<Status>() + 4 + 8 + 8 + 8 + 4 + 8 + 8 * dim
+        8 + std::mem::size_of::<Status>() + 4 + 4 + 8 + 8 + 8 + 4 + 8 + 8 * dim
     }
 
     pub fn with_capacity(dim: usize, n: usize) -> Self {
@@ -281,6 +283,7 @@ impl Results {
             run: Vec::with_capacity(n),
             status: Vec::with_capacity(n),
             steps: Vec::with_capacity(n),
+            evals: Vec::with_capacity(n),
             loss: Vec::with_capacity(n),
             grad_norm: Vec::with_capacity(n),
             rate: Vec::with_capacity(n),
@@ -298,13 +301,15 @@ impl Results {
         self.status.is_empty()
     }
 
-    pub fn push(&mut self, run: u64, f: Finding, steps: u32, loss: f64, grad_norm: f64, x: &[f64]) {
+    #[allow(clippy::too_many_arguments)]
+    pub fn push(&mut self, run: u64, f: Finding, steps: u32, evals: u32, loss: f64, grad_norm: f64, x: &[f64]) {
         self.run.push(run);
         self.status.push(f.status);
         self.rate.push(f.rate);
         self.period.push(f.period);
         self.steps_left.push(f.steps_left);
         self.steps.push(steps);
+        self.evals.push(evals);
         self.loss.push(loss);
         self.grad_norm.push(grad_norm);
         self.x.extend_from_slice(x);
@@ -319,6 +324,7 @@ impl Results {
         self.run.extend(other.run);
         self.status.extend(other.status);
         self.steps.extend(other.steps);
+        self.evals.extend(other.evals);
         self.loss.extend(other.loss);
         self.grad_norm.extend(other.grad_norm);
         self.rate.extend(other.rate);

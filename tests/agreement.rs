@@ -57,6 +57,11 @@ fn agreement(precision: Precision) {
                 eprintln!("{what}: both results written to {}", dir.display());
             }
             assert!(v.agreement >= 0.99, "{what}: agreement {} ({:?})", v.agreement, v.examples);
+            // Without a line search every step evaluates one new point, after the initial one.
+            for (r, name) in [(&rg, "gpu"), (&rc, "cpu")] {
+                let wrong = (0..r.len()).find(|&i| r.evals[i] != r.steps[i] + 1);
+                assert!(wrong.is_none(), "{what} on the {name}: run {wrong:?} has evals != steps + 1");
+            }
             agreeing += v.agreeing;
             judged += v.agreeing + v.disagreeing;
             if v.agreement < worst.0 {

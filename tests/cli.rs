@@ -177,7 +177,7 @@ fn run_writes_results_and_never_overwrites_silently() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "run,optimizer,block,lr,weight_decay,beta,dampening,clip_norm,lr_scale_x,lr_scale_y,init_x,init_y,status,steps,loss,grad_norm,x_x,x_y,rate,period,steps_left"
+        "run,optimizer,block,lr,weight_decay,beta,dampening,clip_norm,lr_scale_x,lr_scale_y,init_x,init_y,status,steps,evals,loss,grad_norm,x_x,x_y,rate,period,steps_left"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 3 * 2 + 3 * 2 * 2 + 3 * 2 * 2);
@@ -309,7 +309,7 @@ fn map_analysis_writes_csvs_and_png() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let res = dir.path().join("results/dw");
     let tidy = std::fs::read_to_string(res.join("map.csv")).unwrap();
-    assert_eq!(tidy.lines().next().unwrap(), "run,panel,panel_label,optimizer,lr,init_x,status,steps,loss,rate,basin,value");
+    assert_eq!(tidy.lines().next().unwrap(), "run,panel,panel_label,optimizer,lr,init_x,status,steps,evals,loss,rate,basin,value");
     assert_eq!(tidy.lines().count(), 1 + 20 * 11);
     let grid = std::fs::read_to_string(res.join("map_grid.csv")).unwrap();
     let header: Vec<&str> = grid.lines().next().unwrap().split(',').collect();
@@ -327,7 +327,7 @@ fn map_analysis_writes_csvs_and_png() {
     bad(&with("x = \"init_z\""), "analysis.map.x", "not an axis of this sweep (axes: lr, weight_decay, init_x, init_y)");
     bad(&with("x = \"lr\"\ny = \"lr\""), "analysis.map.y", "must differ");
     bad(&with("x = \"lr\"\ny = \"init_y\""), "analysis.map.y", "one value");
-    bad(&with("x = \"lr\"\ncolor = \"speed\""), "analysis.map.color", "status, basin, steps, loss, rate");
+    bad(&with("x = \"lr\"\ncolor = \"speed\""), "analysis.map.color", "status, basin, steps, evals, loss, rate");
     bad(&with("y = \"lr\""), "analysis.map", "missing field `x`");
     bad(
         &format!("{OK_HEAD}[sweep]\nlr = [0.1, 0.2]\n[sweep.init]\nx = {{ lin = [0, 1], n = 20 }}\n[analysis.map]\nx = \"lr\"\n"),

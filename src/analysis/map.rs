@@ -7,7 +7,7 @@
 //! - `color`: `status` (default; converged in blues shaded by steps, diverged in reds shaded
 //!   by escape step, the other statuses in their own colours — the escape-time colouring of the
 //!   trainability-boundary pictures), `basin` (turns on `[analysis.basins]` with its default
-//!   tolerance where the config has no such table), `steps`, `loss`, `rate`.
+//!   tolerance where the config has no such table), `steps`, `evals`, `loss`, `rate`.
 //!
 //! Files: `map.csv` (tidy: one row per run on the map), `map_grid.csv` (2-D: per panel, one
 //! row per y value and one column per x value; 1-D: one row per x value and one column per
@@ -150,6 +150,7 @@ pub fn build(plan: &Plan, spec: &MapSpec) -> Map {
 pub struct Cell {
     pub status: Status,
     pub steps: u32,
+    pub evals: u32,
     pub loss: f64,
     pub rate: f64,
     pub steps_left: f64,
@@ -157,7 +158,7 @@ pub struct Cell {
 }
 
 impl Cell {
-    const BYTES: usize = 1 + 4 + 4 + 8 + 8 + 8;
+    const BYTES: usize = 1 + 4 + 4 + 8 + 8 + 8 + 4;
 
     fn encode(&self, out: &mut [u8]) {
         out[0] = self.status as u8;
@@ -166,6 +167,7 @@ impl Cell {
         out[9..17].copy_from_slice(&self.loss.to_le_bytes());
         out[17..25].copy_from_slice(&self.rate.to_le_bytes());
         out[25..33].copy_from_slice(&self.steps_left.to_le_bytes());
+        out[33..37].copy_from_slice(&self.evals.to_le_bytes());
     }
 
     fn decode(b: &[u8]) -> Cell {
@@ -179,6 +181,7 @@ impl Cell {
             loss: f64_at(9),
             rate: f64_at(17),
             steps_left: f64_at(25),
+            evals: u32_at(33),
         }
     }
 
@@ -188,6 +191,7 @@ impl Cell {
     pub fn continuous_value(&self, c: Colour) -> f64 {
         match c {
             Colour::Steps if self.status == Status::Converged => self.steps as f64,
+            Colour::Evals if self.status == Status::Converged => self.evals as f64,
             Colour::Loss if !self.status.is_unstable() => self.loss,
             Colour::Rate => self.rate,
             _ => f64::NAN,
@@ -281,6 +285,7 @@ impl MapCells {
             let cell = Cell {
                 status: r.status[i],
                 steps: r.steps[i],
+                evals: r.evals[i],
                 loss: r.loss[i],
                 rate: r.rate[i],
                 steps_left: r.steps_left[i],

@@ -157,7 +157,7 @@ mod tests {
     fn results(status: &[Status], steps: &[u32]) -> Results {
         let mut r = Results::with_capacity(1, status.len());
         for (i, (&s, &k)) in status.iter().zip(steps).enumerate() {
-            r.push(i as u64, crate::outcome::Finding::plain(s), k, 1.0 + i as f64, 0.0, &[i as f64]);
+            r.push(i as u64, crate::outcome::Finding::plain(s), k, k + 1, 1.0 + i as f64, 0.0, &[i as f64]);
         }
         r
     }

@@ -501,7 +501,7 @@ impl Estimate {
         for id in plan.total_runs() - n..plan.total_runs() {
             let x: Vec<f64> = (0..d).map(|j| plan.precision.round(0.123_456_78 + j as f64)).collect();
             let f = Finding { status: crate::outcome::Status::Slow, rate: 0.999_876_543_21, period: 0, steps_left: 12_345.0 };
-            r.push(id, f, plan.steps, plan.precision.round(1.234_567_8e-3), plan.precision.round(2.345_678_9e-4), &x);
+            r.push(id, f, plan.steps, plan.steps + 1, plan.precision.round(1.234_567_8e-3), plan.precision.round(2.345_678_9e-4), &x);
         }
         let labels = plan.basins.map(|_| vec![Some(3usize); r.len()]);
         let t = Instant::now();

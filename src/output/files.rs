@@ -309,7 +309,7 @@ fn write_fields<W: std::io::Write>(csv: &mut csv::Writer<W>, text: &str, ends: &
 }
 
 /// runs.csv of results held whole (the tests' dumps; a sweep streams it: app::pipeline): run,
-/// optimizer, block, lr, hyperparameters, `init_<var>`, status, steps, loss, grad_norm,
+/// optimizer, block, lr, hyperparameters, `init_<var>`, status, steps, evals, loss, grad_norm,
 /// `x_<var>`, rate, period, steps_left.
 pub fn write_runs_csv(path: &Path, plan: &Plan, r: &Results) -> Result<()> {
     write_atomically(path, |w| {
@@ -322,7 +322,7 @@ pub fn write_runs_csv(path: &Path, plan: &Plan, r: &Results) -> Result<()> {
 pub fn runs_header(plan: &Plan, with_basins: bool) -> Vec<u8> {
     let vars = &plan.objective.vars;
     let mut header = identity_header(plan, &plan.hyper_columns());
-    header.extend(["status", "steps", "loss", "grad_norm"].map(String::from));
+    header.extend(["status", "steps", "evals", "loss", "grad_norm"].map(String::from));
     header.extend(vars.iter().map(|v| format!("x_{v}")));
     header.extend(["rate", "period", "steps_left"].map(String::from));
     if with_basins {
@@ -358,6 +358,7 @@ pub fn read_runs<R: std::io::Read>(reader: &mut csv::Reader<R>, plan: &Plan, row
     let header = reader.headers().map_err(|e| bad(e.to_string()))?.clone();
     let col = |name: &str| header.iter().position(|h| h == name).ok_or_else(|| bad(format!("no column '{name}'")));
     let (c_run, c_status, c_steps, c_loss, c_gn) = (col("run")?, col("status")?, col("steps")?, col("loss")?, col("grad_norm")?);
+    let c_evals = col("evals")?;
     let c_x: Vec<usize> = plan.objective.vars.iter().map(|v| col(&format!("x_{v}"))).collect::<Result<_>>()?;
     let (c_rate, c_period, c_left) = (col("rate")?, col("period")?, col("steps_left")?);
     let d = plan.objective.dim();
@@ -382,6 +383,7 @@ pub fn read_runs<R: std::io::Read>(reader: &mut csv::Reader<R>, plan: &Plan, row
         out.run.push(field(c_run).parse().map_err(|_| fail(c_run))?);
         out.status.push(status);
         out.steps.push(field(c_steps).parse().map_err(|_| fail(c_steps))?);
+        out.evals.push(field(c_evals).parse().map_err(|_| fail(c_evals))?);
         out.loss.push(real(c_loss)?);
         out.grad_norm.push(real(c_gn)?);
         for &c in &c_x {
@@ -407,6 +409,8 @@ fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, identity:
         text.push_str(r.status[i].name());
         ends.push(text.len());
         text.push_str(int.format(r.steps[i]));
+        ends.push(text.len());
+        text.push_str(int.format(r.evals[i]));
         ends.push(text.len());
         push_number(&mut text, r.loss[i], p);
         ends.push(text.len());
@@ -450,7 +454,7 @@ fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, identity:
 
 /// verify's differences.csv: every run whose status differs between the backends, with its
 /// class (`differs`, `boundary`, `rounding_chaos`: see analysis::verify) and, per backend,
-/// status, steps, loss, grad_norm and final point.
+/// status, steps, evals, loss, grad_norm and final point.
 pub fn write_differences_csv(path: &Path, plan: &Plan, gpu: &Results, cpu: &Results, rows: &[(usize, crate::analysis::verify::Difference)]) -> Result<()> {
     let hyper_cols = plan.hyper_columns();
     let p = plan.precision;
@@ -458,7 +462,7 @@ pub fn write_differences_csv(path: &Path, plan: &Plan, gpu: &Results, cpu: &Resu
         let mut csv = csv::WriterBuilder::new().from_writer(w);
         let mut header = identity_header(plan, &hyper_cols);
         header.push("class".into());
-        for col in ["status", "steps", "loss", "grad_norm"] {
+        for col in ["status", "steps", "evals", "loss", "grad_norm"] {
             header.extend([format!("{col}_gpu"), format!("{col}_cpu")]);
         }
         for v in &plan.objective.vars {
@@ -479,6 +483,10 @@ pub fn write_differences_csv(path: &Path, plan: &Plan, gpu: &Results, cpu: &Resu
             }
             for r in [gpu, cpu] {
                 text.push_str(&r.steps[i].to_string());
+                ends.push(text.len());
+            }
+            for r in [gpu, cpu] {
+                text.push_str(&r.evals[i].to_string());
                 ends.push(text.len());
             }
             for r in [gpu, cpu] {
@@ -621,6 +629,7 @@ fn push_map_value(out: &mut String, map: &crate::analysis::map::Map, cell: &crat
             }
         }
         Colour::Steps => out.push_str(int.format(cell.steps)),
+        Colour::Evals => out.push_str(int.format(cell.evals)),
         Colour::Loss => push_number(out, cell.loss, p),
         Colour::Rate => {
             if !cell.rate.is_nan() {
@@ -638,7 +647,7 @@ fn csv_field(text: &str) -> String {
 }
 
 /// map.csv (tidy: one row per run on the map: run, panel, panel_label, optimizer, the map's
-/// axes, status, steps, loss, rate, basin, value) and map_grid.csv (2-D: panel, panel_label,
+/// axes, status, steps, evals, loss, rate, basin, value) and map_grid.csv (2-D: panel, panel_label,
 /// the y value, then one column per x value; 1-D: the x value, then one column per series).
 /// Cells are read a row of x values at a time; the rows are written as the csv crate writes
 /// them (only the labels can need quoting, and they are quoted once).
@@ -653,7 +662,7 @@ pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::analysis::map::Map, 
     write_atomically(&dir.join("map.csv"), |w| {
         let mut header = vec!["run".to_string(), "panel".into(), "panel_label".into(), "optimizer".into(), map.x.name.clone()];
         header.extend(map.y.iter().map(|a| a.name.clone()));
-        header.extend(["status", "steps", "loss", "rate", "basin", "value"].map(String::from));
+        header.extend(["status", "steps", "evals", "loss", "rate", "basin", "value"].map(String::from));
         let header: Vec<String> = header.iter().map(|h| csv_field(h)).collect();
         writeln!(w, "{}", header.join(","))?;
         let mut line = String::with_capacity(256);
@@ -676,6 +685,8 @@ pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::analysis::map::Map, 
                     line.push_str(cell.status.name());
                     line.push(',');
                     line.push_str(int.format(cell.steps));
+                    line.push(',');
+                    line.push_str(int.format(cell.evals));
                     line.push(',');
                     push_number(&mut line, cell.loss, p);
                     line.push(',');

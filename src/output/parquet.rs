@@ -35,7 +35,7 @@ pub fn schema(plan: &Plan, with_basins: bool) -> String {
     cols.push(format!("required {real} lr;"));
     cols.extend(plan.hyper_columns().iter().map(|h| format!("optional {real} {h};")));
     cols.extend(plan.objective.vars.iter().map(|v| format!("required {real} init_{v};")));
-    cols.extend(["required binary status (STRING);".to_string(), "required int64 steps;".into()]);
+    cols.extend(["required binary status (STRING);".to_string(), "required int64 steps;".into(), "required int64 evals;".into()]);
     cols.extend([format!("required {real} loss;"), format!("required {real} grad_norm;")]);
     cols.extend(plan.objective.vars.iter().map(|v| format!("required {real} x_{v};")));
     cols.extend(["optional double rate;".to_string(), "optional int32 period;".into(), "optional double steps_left;".into()]);
@@ -111,6 +111,7 @@ impl RunsParquet {
         }
         cols.push(Column::Str(r.status.iter().map(|s| ByteArray::from(s.name())).collect()));
         cols.push(Column::I64(r.steps.iter().map(|&s| s as i64).collect(), None));
+        cols.push(Column::I64(r.evals.iter().map(|&s| s as i64).collect(), None));
         cols.push(real(r.loss.clone(), None));
         cols.push(real(r.grad_norm.clone(), None));
         for j in 0..plan.objective.dim() {

@@ -34,18 +34,21 @@ pub enum Colour {
     Status,
     Basin,
     Steps,
+    /// Evaluations of the loss and gradient, line-search trials included.
+    Evals,
     Loss,
     Rate,
 }
 
 impl Colour {
-    pub const NAMES: &'static str = "status, basin, steps, loss, rate";
+    pub const NAMES: &'static str = "status, basin, steps, evals, loss, rate";
 
     pub fn from_name(s: &str) -> Option<Colour> {
         Some(match s {
             "status" => Colour::Status,
             "basin" => Colour::Basin,
             "steps" => Colour::Steps,
+            "evals" => Colour::Evals,
             "loss" => Colour::Loss,
             "rate" => Colour::Rate,
             _ => return None,
@@ -57,6 +60,7 @@ impl Colour {
             Colour::Status => "status",
             Colour::Basin => "basin",
             Colour::Steps => "steps",
+            Colour::Evals => "evals",
             Colour::Loss => "loss",
             Colour::Rate => "rate",
         }

@@ -30,6 +30,9 @@ pub enum Info {
     Status = 0,
     /// Updates made.
     Steps,
+    /// Evaluations of the loss and gradient: the initial point, every update's point and every
+    /// line-search trial (a dispatch's re-evaluation of its first point is not counted).
+    Evals,
     /// The window record's step of the anchor point, candidate period, returns to the anchor
     /// after it, whether the loss rose, and turns of the gradient (see outcome::WindowRecord).
     AnchorStep,
@@ -40,12 +43,13 @@ pub enum Info {
 }
 
 impl Info {
-    pub const ALL: [Info; 7] = [Info::Status, Info::Steps, Info::AnchorStep, Info::Period, Info::Returns, Info::LossRose, Info::Turns];
+    pub const ALL: [Info; 8] = [Info::Status, Info::Steps, Info::Evals, Info::AnchorStep, Info::Period, Info::Returns, Info::LossRose, Info::Turns];
     /// The WGSL constant of the field's offset.
     pub fn wgsl_name(self) -> &'static str {
         match self {
             Info::Status => "INFO_STATUS",
             Info::Steps => "INFO_STEPS",
+            Info::Evals => "INFO_EVALS",
             Info::AnchorStep => "INFO_ANCHOR_STEP",
             Info::Period => "INFO_PERIOD",
             Info::Returns => "INFO_RETURNS",

@@ -93,6 +93,8 @@ struct Lanes<F: Real> {
     /// The gradient plus weight decay, per coordinate (the shader's `gd{j}`).
     gd: Vec<V<F>>,
     steps_done: [u32; LANES],
+    /// Evaluations so far (the shader's `evals`).
+    evals: [u32; LANES],
     /// Position of the lane's run in the chunk's selection; `usize::MAX` when idle.
     slot_of: [usize; LANES],
     /// Held out of this pass's update (freshly filled, or idle).
@@ -118,6 +120,7 @@ struct Lanes<F: Real> {
 struct ChunkOut {
     finding: Vec<Finding>,
     steps: Vec<u32>,
+    evals: Vec<u32>,
     loss: Vec<f64>,
     grad_norm: Vec<f64>,
     x: Vec<f64>,
@@ -144,6 +147,7 @@ impl<F: Real> Lanes<F> {
             xo: vec![z; k.dim],
             gd: vec![z; k.dim],
             steps_done: [0; LANES],
+            evals: [0; LANES],
             slot_of: [usize::MAX; LANES],
             hold: [true; LANES],
             anchor: vec![z; k.dim],
@@ -190,6 +194,7 @@ impl<F: Real> Lanes<F> {
         self.last_step[lane] = F::from_f64(1.0);
         self.step_res[lane] = F::from_f64(-1.0);
         self.steps_done[lane] = 0;
+        self.evals[lane] = 1;
         self.slot_of[lane] = pos;
         self.hold[lane] = true;
     }
@@ -488,6 +493,7 @@ impl<F: Real> Lanes<F> {
                     };
                     out.finding[pos] = finish(status, &rec, &end, &k.rules, k.max_steps);
                     out.steps[pos] = self.steps_done[lane];
+                    out.evals[pos] = self.evals[lane];
                     out.loss[pos] = loss.to_f64();
                     out.grad_norm[pos] = gn2.sqrt().to_f64();
                     for j in 0..k.dim {
@@ -629,16 +635,17 @@ impl<F: Real> Lanes<F> {
         }
         for i in 0..LANES {
             self.steps_done[i] += !(MASKED && hold[i]) as u32;
+            self.evals[i] += !(MASKED && hold[i]) as u32;
         }
     }
 }
 
 /// Runs of the main pool that reached the window, waiting for a lane of the window pool: per
 /// run x, slots, per-coordinate lr, hyperparameters, lr, bound, gtol2, last step, step resolution (`width` reals), and its
-/// position and steps.
+/// position, steps and evaluations.
 struct Parked<F: Real> {
     reals: Vec<F>,
-    meta: Vec<(usize, u32)>,
+    meta: Vec<(usize, u32, u32)>,
     width: usize,
 }
 
@@ -657,12 +664,12 @@ impl<F: Real> Parked<F> {
         self.reals.extend(l.lrj.iter().map(|s| s[lane]));
         self.reals.extend(l.hyper.iter().map(|s| s[lane]));
         self.reals.extend([l.lr[lane], l.bound[lane], l.gtol2[lane], l.last_step[lane], l.step_res[lane]]);
-        self.meta.push((l.slot_of[lane], l.steps_done[lane]));
+        self.meta.push((l.slot_of[lane], l.steps_done[lane], l.evals[lane]));
     }
 
     /// Move the last parked run into `lane`, to be evaluated in this pass.
     fn unpark(&mut self, l: &mut Lanes<F>, k: &Kernel<F>, lane: usize) {
-        let (pos, steps) = self.meta.pop().expect("a parked run");
+        let (pos, steps, evals) = self.meta.pop().expect("a parked run");
         let start = self.reals.len() - self.width;
         let mut it = self.reals.drain(start..);
         for &r in &k.tape.vars {
@@ -678,6 +685,7 @@ impl<F: Real> Parked<F> {
         l.step_res[lane] = it.next().unwrap();
         l.slot_of[lane] = pos;
         l.steps_done[lane] = steps;
+        l.evals[lane] = evals;
         l.hold[lane] = false;
     }
 }
@@ -714,6 +722,7 @@ fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
     let mut out = ChunkOut {
         finding: vec![Finding::plain(Status::Running); n],
         steps: vec![0; n],
+        evals: vec![0; n],
         loss: vec![0.0; n],
         grad_norm: vec![0.0; n],
         x: vec![0.0; n * k.dim],
@@ -778,6 +787,7 @@ fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
         period: out.finding.iter().map(|f| f.period).collect(),
         steps_left: out.finding.iter().map(|f| f.steps_left).collect(),
         steps: out.steps,
+        evals: out.evals,
         loss: out.loss,
         grad_norm: out.grad_norm,
         x: out.x,

@@ -184,8 +184,10 @@ fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: 
     let dim = plan.objective.dim();
     // (info's share of device memory is small next to the state's; the budget counts the state)
     let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
-    let batch = sel.count.min(MAX_BATCH).min(limit.min(BATCH_STATE_BYTES) / per_run).max(1);
     let info_per_run = 4 * INFO_STRIDE as u64;
+    // Both bound buffers must fit one binding each: the state, and info (whose share of a
+    // small state's runs is large enough to reach the limit first).
+    let batch = sel.count.min(MAX_BATCH).min(limit.min(BATCH_STATE_BYTES) / per_run).min(limit / info_per_run).max(1);
     let held = buffers(gpu, axis_bytes.len() as u64, batch * per_run, batch * info_per_run);
     let bufs = held.as_ref().expect("buffers were just made");
     gpu.queue.write_buffer(&bufs.axis, 0, &axis_bytes);
@@ -300,7 +302,7 @@ fn read_back(gpu: &Gpu, bufs: &Buffers, plan: &Plan, bi: usize, layout: &StateLa
                 step_res: st[layout.step_res_at()],
             };
             let f = finish(Status::from_u32(field(Info::Status)), &rec, &end, &plan.rules, plan.steps);
-            out.push(run, f, field(Info::Steps), end.loss, end.gn2.sqrt(), &st[..layout.dim]);
+            out.push(run, f, field(Info::Steps), field(Info::Evals), end.loss, end.gn2.sqrt(), &st[..layout.dim]);
         }
     }
     bufs.state_read.unmap();

@@ -25,6 +25,7 @@ pub(super) enum Paint<'a> {
 fn bar_caption(c: Colour) -> &'static str {
     match c {
         Colour::Steps => "steps to converge (converged runs)",
+        Colour::Evals => "evaluations to converge (converged runs)",
         Colour::Loss => "final loss (stable runs)",
         _ => "rate: per-step factor of |g| (classified runs)",
     }
@@ -63,7 +64,7 @@ pub fn map_png(plan: &Plan, map: &Map, cells: &MapCells, basins: Option<&[Basin]
             let b = basins.ok_or("basin colours need basins")?;
             Paint::Basin(b, basin_colours(&cells.stats, b.len()))
         }
-        Colour::Steps | Colour::Loss | Colour::Rate => {
+        Colour::Steps | Colour::Evals | Colour::Loss | Colour::Rate => {
             let (lo, hi) = (cells.stats.lo, cells.stats.hi);
             let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
             let log = c != Colour::Rate && lo > 0.0 && hi / lo > 100.0;
@@ -259,7 +260,7 @@ pub(super) fn draw_legend(area: &Area, paint: &Paint, stats: &CellStats, map: &M
             area.draw(&Rectangle::new([(16, top), (40, top + height)], BLACK.stroke_width(1))).map_err(err)?;
             let f = |v: f64| if *log { v.log10() } else { v };
             let (a, b) = (f(*lo), f(*hi));
-            let bar = TickAxis::new(a..b, *log, c == Colour::Steps);
+            let bar = TickAxis::new(a..b, *log, matches!(c, Colour::Steps | Colour::Evals));
             let ticks = if b > a { bar.ticks(6, false) } else { vec![a] };
             for t in ticks {
                 let frac = if b > a { (t - a) / (b - a) } else { 0.5 };
@@ -288,7 +289,7 @@ pub(super) fn draw_legend(area: &Area, paint: &Paint, stats: &CellStats, map: &M
                         (Colour::Rate, Status::Converged | Status::Diverged) => format!("{} (no rate)", s.name()),
                         (Colour::Rate, _) => format!("{} (rate not finite)", s.name()),
                         (Colour::Loss, Status::Diverged | Status::Diverging) => s.name().to_string(),
-                        _ => format!("{} ({})", s.name(), if c == Colour::Steps { "did not converge" } else { "value not finite" }),
+                        _ => format!("{} ({})", s.name(), if matches!(c, Colour::Steps | Colour::Evals) { "did not converge" } else { "value not finite" }),
                     };
                     swatch(area, y, status_colour(s, m / 8, m), &what)?;
                     y += 22;
@@ -304,7 +305,7 @@ mod tests {
     use super::*;
 
     fn cell(status: Status, steps: u32, loss: f64) -> Cell {
-        Cell { status, steps, loss, rate: f64::NAN, steps_left: f64::NAN, basin: None }
+        Cell { status, steps, evals: steps + 1, loss, rate: f64::NAN, steps_left: f64::NAN, basin: None }
     }
 
     /// A steps map paints converged runs by steps taken, diverged ones on their own escape-step
