@@ -22,6 +22,9 @@
 //   GRAD_NORM2  sum of g_i * g_i
 //   X_SAVE      `let xo_i = x_i` before the update; STEP the step's ‖x − xo‖∞; X_INF ‖x‖∞
 //   UPDATE      one optimizer step (x and slots from g_i)
+//   LS_JUDGE    with a line search: judge the trial point just evaluated (a rejected one is
+//               replaced by the next and evaluated on the next pass of the loop: `continue`)
+//   LS_START    with a line search: the update's point becomes the first trial
 //   STORE       x and slots back to `state`
 //   WINDOW_*    the window record's per-coordinate lines (see below)
 //
@@ -154,9 +157,12 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     // }WINDOW
     var k = 0u;
+    // Set where a line search ends without sufficient decrease (method/linesearch.rs).
+    var ls_failed = false;
     loop {
 {{EVAL}}
         let gn2 = {{GRAD_NORM2}};
+{{LS_JUDGE}}
         if (steps_done == 0u) {
             bound = BLOWUP * max(abs(loss), real(1.0));
             let gtol = GRAD_TOL_REL * sqrt(gn2);
@@ -206,14 +212,16 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         last_loss = loss;
         last_gn2 = gn2;
         // One exit test per step (each `break` costs SIMD mask bookkeeping on CPU drivers);
-        // the status keeps the rules' order: diverged, converged, max_steps.
+        // the status keeps the rules' order: line_search_failed, diverged, converged, max_steps.
+        // A dispatch ends at an accepted point only: trials do not count towards
+        // steps_this_dispatch (each step makes at most 1 + linesearch_max_steps of them).
         let diverged = !(is_finite(loss) && {{X_FINITE}} && abs(loss) <= bound);
         // At a critical point to the run's precision: the gradient is small in absolute terms,
         // or small against the first one while the steps no longer move x (outcome.rs).
         let converged = gn2 <= GRAD_TOL_ABS2 || (gn2 <= gtol2 && last_step <= step_res);
         let at_max = steps_done >= params.max_steps;
-        if (diverged || converged || at_max || k >= params.steps_this_dispatch || steps_done >= params.pause_at) {
-            status = select(select(select(STATUS_RUNNING, STATUS_MAX_STEPS, at_max), STATUS_CONVERGED, converged), STATUS_DIVERGED, diverged);
+        if (ls_failed || diverged || converged || at_max || k >= params.steps_this_dispatch || steps_done >= params.pause_at) {
+            status = select(select(select(select(STATUS_RUNNING, STATUS_MAX_STEPS, at_max), STATUS_CONVERGED, converged), STATUS_DIVERGED, diverged), STATUS_LINE_SEARCH_FAILED, ls_failed);
             break;
         }
         // The step is measured only from a point that passes the relative test (the only place
@@ -228,6 +236,7 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
             last_step = real(1.0);
             step_res = real(-1.0);
         }
+{{LS_START}}
         steps_done = steps_done + 1u;
         evals = evals + 1u;
         k = k + 1u;

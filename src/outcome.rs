@@ -1,7 +1,9 @@
 //! Run outcomes and the results of a sweep.
 //!
 //! Every run ends with one [`Status`]. The rules (see [`crate::plan::Rules`]) are checked at
-//! every evaluated point x_k, k = 0, 1, …, in this order:
+//! every point x_k, k = 0, 1, … (with a line search, at every accepted point: rejected trial
+//! points are only evaluations; where the search fails, the run ends `line_search_failed`
+//! before these rules, see method::linesearch), in this order:
 //! 1. `diverged` — the loss or a coordinate is not finite, or |loss| > blowup·max(|loss₀|, 1);
 //! 2. `converged` — x_k is a critical point to the precision the run can resolve:
 //!    ‖∇f(x_k)‖₂ ≤ grad_tol_abs, or ‖∇f(x_k)‖₂ ≤ grad_tol_rel·‖∇f(x₀)‖₂ *and* the step that
@@ -26,8 +28,9 @@ use crate::plan::{Rules, SEGMENTS};
 use crate::problem::expr::Objective;
 use serde::Serialize;
 
-/// The first four are the shader's STATUS_* constants (keep in sync); the rest are what
-/// [`classify`] makes of a run that reached `steps` (the shader's `max_steps`).
+/// The first four and `LineSearchFailed` are the shader's STATUS_* constants (injected from
+/// here); the rest are what [`classify`] makes of a run that reached `steps` (the shader's
+/// `max_steps`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[repr(u32)]
@@ -43,10 +46,13 @@ pub enum Status {
     Chaotic = 7,
     Stalled = 8,
     Escaping = 9,
+    /// The line search found no step with sufficient decrease within its `max_steps` shrinks
+    /// (see method::linesearch).
+    LineSearchFailed = 10,
 }
 
 impl Status {
-    pub const FINAL: [Status; 9] = [
+    pub const FINAL: [Status; 10] = [
         Status::Converged,
         Status::Diverged,
         Status::Diverging,
@@ -55,6 +61,7 @@ impl Status {
         Status::Cycling,
         Status::Chaotic,
         Status::Stalled,
+        Status::LineSearchFailed,
         Status::MaxSteps,
     ];
 
@@ -69,6 +76,7 @@ impl Status {
             7 => Status::Chaotic,
             8 => Status::Stalled,
             9 => Status::Escaping,
+            10 => Status::LineSearchFailed,
             _ => Status::Running,
         }
     }
@@ -92,6 +100,7 @@ impl Status {
             Status::Chaotic => "chaotic",
             Status::Stalled => "stalled",
             Status::Escaping => "escaping",
+            Status::LineSearchFailed => "line_search_failed",
         }
     }
 }
@@ -169,7 +178,9 @@ pub const LEVEL_ULPS: f64 = 64.0;
 /// 2. `diverging` — G strictly increases, and either the loss at the end is above the loss at
 ///    the window's start or the run oscillates (the gradient turns against the previous one at
 ///    ≥ 1/4 of the window's steps: instability past lr < 2/λ_max sets in through an eigenvalue
-///    −1 of the step map, while slow modes can keep lowering the loss);
+///    −1 of the step map, while slow modes can keep lowering the loss). Never for a run with a
+///    line search (`searched`): it accepts only steps that lower the loss, so a growing,
+///    turning gradient is a zig-zag down a valley, not a blow-up;
 /// 3. `escaping` — the run does not oscillate, and the loss never rose while G strictly
 ///    increases, or the loss fell with G level (within 64 roundings): the run leaves a saddle, a maximum or a plateau, or descends at a steady
 ///    slope with no minimum in sight (x, softplus(x) from x ≫ 0);
@@ -181,7 +192,7 @@ pub const LEVEL_ULPS: f64 = 64.0;
 /// 7. `chaotic` — bounded, no trend, no period.
 ///
 /// `rate` = (G_8/G_1)^(1/(7·segment_len)): the geometric mean per-step factor of ‖g‖.
-pub fn classify(rec: &WindowRecord, end: &RunEnd, rules: &Rules, segment_len: u32) -> Finding {
+pub fn classify(rec: &WindowRecord, end: &RunEnd, rules: &Rules, segment_len: u32, searched: bool) -> Finding {
     if segment_len == 0 {
         return Finding::plain(Status::MaxSteps);
     }
@@ -207,7 +218,9 @@ pub fn classify(rec: &WindowRecord, end: &RunEnd, rules: &Rules, segment_len: u3
         with(Status::Converged, 0, f64::NAN)
     } else if period && rec.period > 1 && !steady {
         with(Status::Cycling, rec.period, f64::NAN)
-    } else if increasing && (end.loss > rec.loss_start || oscillating) {
+    } else if increasing && !searched && (end.loss > rec.loss_start || oscillating) {
+        // (A line search accepts only steps that lower the loss: a growing, turning gradient
+        // is then a zig-zag down a valley, not a blow-up.)
         with(Status::Diverging, 0, f64::NAN)
     } else if !oscillating && ((!rec.loss_rose && increasing) || (fell && level && !decreasing)) {
         with(Status::Escaping, 0, f64::NAN)
@@ -243,9 +256,9 @@ pub fn steps_left(g: &[f64; SEGMENTS as usize], rate: f64, end: &RunEnd, rules: 
 }
 
 /// The outcome of a finished run from the kernel's raw status (1, 2 or 3) and state.
-pub fn finish(raw: Status, rec: &WindowRecord, end: &RunEnd, rules: &Rules, steps: u32) -> Finding {
+pub fn finish(raw: Status, rec: &WindowRecord, end: &RunEnd, rules: &Rules, steps: u32, searched: bool) -> Finding {
     match raw {
-        Status::MaxSteps => classify(rec, end, rules, rules.window_of(steps).1),
+        Status::MaxSteps => classify(rec, end, rules, rules.window_of(steps).1, searched),
         s => Finding::plain(s),
     }
 }

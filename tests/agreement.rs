@@ -13,7 +13,7 @@ use gdsweep::outcome::Status;
 use gdsweep::plan::Precision;
 use gdsweep::analysis::verify::compare;
 
-fn catalogue_sweep(name: &str, kind: OptimizerKind) -> String {
+fn catalogue_sweep(name: &str, kind: OptimizerKind, linesearch: bool) -> String {
     // Starts around each function's interesting region; learning rates from tiny to too large.
     format!(
         r#"
@@ -26,10 +26,12 @@ x = {{ lin = [-2.3, 2.1], n = 6 }}
 {y}
 [[optimizer]]
 kind = "{kind}"
+{linesearch}
 [run]
 steps = 400
 "#,
         kind = kind.name(),
+        linesearch = if linesearch { "linesearch = \"backtracking\"" } else { "" },
         y = if gdsweep::problem::catalogue::find(name).unwrap().vars.len() > 1 { "y = { lin = [-1.7, 2.9], n = 5 }" } else { "" }
     )
 }
@@ -44,24 +46,42 @@ fn agreement(precision: Precision) {
     let Some(g) = gpu(precision == Precision::F64) else { return };
     let mut worst = (1.0f64, String::new());
     let (mut agreeing, mut judged) = (0u64, 0u64);
+    // Every method, and with a line search the plain, the heavy-ball and an adaptive one.
+    let searched = [OptimizerKind::Gd, OptimizerKind::Momentum, OptimizerKind::Adam];
+    let cases: Vec<(OptimizerKind, bool)> = OptimizerKind::ALL.map(|k| (k, false)).into_iter().chain(searched.map(|k| (k, true))).collect();
     for entry in CATALOGUE {
-        for kind in OptimizerKind::ALL {
-            let plan = plan(&catalogue_sweep(entry.name, kind), precision);
+        for &(kind, linesearch) in &cases {
+            let plan = plan(&catalogue_sweep(entry.name, kind, linesearch), precision);
             let rg = run_all(&plan, &g);
             let rc = run_all(&plan, &Cpu);
             let v = compare(&plan, &rg, &rc);
-            let what = format!("{} / {} / {}", entry.name, kind.name(), precision.name());
+            let what = format!("{} / {}{} / {}", entry.name, kind.name(), if linesearch { " + backtracking" } else { "" }, precision.name());
             let tol = if precision == Precision::F64 { 1e-5 } else { 5e-2 };
             if !v.passed() || v.max_point_difference > tol {
                 let dir = dump_both(&plan, &what, &rg, &rc);
                 eprintln!("{what}: both results written to {}", dir.display());
             }
-            assert!(v.agreement >= 0.99, "{what}: agreement {} ({:?})", v.agreement, v.examples);
-            // Without a line search every step evaluates one new point, after the initial one.
+            // A line search at f32's precision floor is decided by the loss's rounding noise
+            // (three-hump camel: terms of ~10 cancel to 0.3, noise ~1e-6 against a decrease of
+            // ~1e-7), so whether a run creeps on to converge or stalls there is rounding chaos
+            // that the outcome rules cannot tell apart: 95 % there, 99 % everywhere else.
+            let bar = if linesearch && precision == Precision::F32 { 0.95 } else { 0.99 };
+            assert!(v.agreement >= bar, "{what}: agreement {} ({:?})", v.agreement, v.examples);
+            // Without a line search every step evaluates one new point, after the initial one;
+            // with one, trials add to that. A trial whose decrease is at rounding level can go
+            // either way (at the precision floor Armijo rejects until c·t·slope rounds away:
+            // ~25 trials a step in f64), so per run the counts may differ like the steps of
+            // chaotic runs; summed over the runs both backends ended alike, they agree in f64
+            // (in f32 rounding decides too many trials: Ackley's sums differ by 10 %; the
+            // counts themselves are checked trial by trial in tests/linesearch.rs).
             for (r, name) in [(&rg, "gpu"), (&rc, "cpu")] {
-                let wrong = (0..r.len()).find(|&i| r.evals[i] != r.steps[i] + 1);
-                assert!(wrong.is_none(), "{what} on the {name}: run {wrong:?} has evals != steps + 1");
+                let wrong = (0..r.len()).find(|&i| if linesearch { r.evals[i] <= r.steps[i] } else { r.evals[i] != r.steps[i] + 1 });
+                assert!(wrong.is_none(), "{what} on the {name}: run {wrong:?} has evals {:?} after steps {:?}", wrong.map(|i| r.evals[i]), wrong.map(|i| r.steps[i]));
             }
+            let alike: Vec<usize> = (0..rc.len()).filter(|&i| rg.status[i] == rc.status[i] && rg.steps[i] == rc.steps[i]).collect();
+            let total = |r: &gdsweep::outcome::Results| alike.iter().map(|&i| r.evals[i] as f64).sum::<f64>();
+            let (eg, ec) = (total(&rg), total(&rc));
+            assert!(precision == Precision::F32 || (eg - ec).abs() <= 0.05 * ec, "{what}: {eg} evaluations on the GPU, {ec} on the CPU over {} runs", alike.len());
             agreeing += v.agreeing;
             judged += v.agreeing + v.disagreeing;
             if v.agreement < worst.0 {

@@ -97,7 +97,8 @@ fn optimizers() {
     bad(&sched("{ kind = \"cosine\" }"), "optimizer[0].schedule.t_max", "needs t_max");
     bad(&sched("{ kind = \"step\", step_size = 2.5 }"), "optimizer[0].schedule.step_size", "whole numbers");
     bad(&sched("{ kind = \"exponential\", gamma = 0.9, t_max = 3 }"), "optimizer[0].schedule.t_max", "not a parameter of the exponential schedule");
-    bad(&sched("\"cosine\""), "optimizer[0].schedule", "expected a table");
+    bad(&sched("\"cosine\""), "optimizer[0].schedule.t_max", "the cosine schedule needs t_max");
+    bad(&sched("3"), "optimizer[0].schedule", "expected a table");
     bad(&format!("{OK_HEAD}[[optimizer]]\nkind = \"gd\"\n"), "sweep.lr", "no learning rates");
 }
 

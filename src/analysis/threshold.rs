@@ -26,7 +26,8 @@
 //! (`rel_tol`), when no learning rate of the run precision lies strictly inside the bracket
 //! (`precision`; f32 resolves about 6e-8 relative), after `max_rounds` (`max_rounds`), or at
 //! once when the coarse grid has no stable point below an unstable one, or no unstable point
-//! (`unbracketed`). Every run of a round has the config's `steps` and rules, so a point just
+//! (`unbracketed`), or, for a block with a line search, never (`line_search`: the step adapts,
+//! so no learning rate is a threshold; see method::linesearch). Every run of a round has the config's `steps` and rules, so a point just
 //! above the threshold counts as unstable only where its growth shows within `steps` (see the
 //! `diverging` rule): the bracket is the threshold *of the runs as configured*.
 //!
@@ -70,6 +71,10 @@ pub enum Stop {
     Precision,
     MaxRounds,
     Unbracketed,
+    /// The block has a line search: lr is only its first trial step, and a step that raises
+    /// the loss is shrunk until it lowers it, so no learning rate is a threshold. The group
+    /// reports the coarse grid as seen and is not refined.
+    LineSearch,
 }
 
 impl Stop {
@@ -79,6 +84,7 @@ impl Stop {
             Stop::Precision => "precision",
             Stop::MaxRounds => "max_rounds",
             Stop::Unbracketed => "unbracketed",
+            Stop::LineSearch => "line_search",
         }
     }
 }
@@ -183,7 +189,11 @@ pub fn coarse_from(plan: &Plan, unstable: &UnstableRuns) -> Vec<Threshold> {
                 crossings,
                 lr_theory: theory(plan, block, rest),
                 rounds: 0,
-                stop: if lr_stable.is_some() && lr_unstable.is_some() { Stop::MaxRounds } else { Stop::Unbracketed },
+                stop: match (lr_stable, lr_unstable) {
+                    _ if block.linesearch.is_some() => Stop::LineSearch,
+                    (Some(_), Some(_)) => Stop::MaxRounds,
+                    _ => Stop::Unbracketed,
+                },
             });
         }
     }
@@ -276,8 +286,8 @@ pub const MAX_ROUND_RUNS: usize = 1 << 20;
 /// The refinement rounds from the coarse brackets `ts` (see the module docs).
 pub fn refine(plan: &Plan, backend: &dyn Backend, mut ts: Vec<Threshold>, spec: &ThresholdSpec) -> Result<Search> {
     let t0 = Instant::now();
-    let done = |t: &Threshold| t.rel_width().is_some_and(|w| w <= spec.rel_tol);
-    for t in ts.iter_mut().filter(|t| done(t)) {
+    let done = |t: &Threshold| t.stop == Stop::LineSearch || t.rel_width().is_some_and(|w| w <= spec.rel_tol);
+    for t in ts.iter_mut().filter(|t| done(t) && t.stop != Stop::LineSearch) {
         t.stop = Stop::RelTol;
     }
     let mut rounds = 0;

@@ -263,6 +263,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         "optimizers": blocks.iter().map(|b| serde_json::json!({
             "kind": b.optimizer,
             "schedule": b.schedule,
+            "linesearch": b.linesearch,
             "first_run": b.first_run,
             "runs": b.runs,
             "axes": b.axes.iter().map(|a| serde_json::json!({

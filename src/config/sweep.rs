@@ -4,7 +4,7 @@
 use super::raw::{RawOptimizer, RawSweep};
 use super::{Ctx, MAX_RUNS_PER_BLOCK};
 use crate::error::ConfigError;
-use crate::method::{OptimizerKind, ScheduleKind, CLIP_NORM, LR_SCALE};
+use crate::method::{KnobParam, LineSearchKind, OptimizerKind, ScheduleKind, CLIP_NORM, LR_SCALE};
 use crate::plan::{Axis, Block, Precision};
 use toml::{Spanned, Value};
 
@@ -45,9 +45,9 @@ pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOp
     let default_gd = tables.is_empty();
     let n_blocks = if default_gd { 1 } else { tables.len() };
     for bi in 0..n_blocks {
-        let (kind, own_lr, hyper_axes, schedule) = if default_gd {
+        let Table { kind, lr: own_lr, axes: hyper_axes, schedule, linesearch } = if default_gd {
             let h = OptimizerKind::Gd.hypers().iter().map(|h| Axis { name: h.name.into(), values: vec![h.default], log: false });
-            (OptimizerKind::Gd, None, h.collect(), None)
+            Table { kind: OptimizerKind::Gd, lr: None, axes: h.collect(), schedule: None, linesearch: None }
         } else {
             optimizer_table(cx, &tables[bi], bi, vars, precision)?
         };
@@ -82,7 +82,7 @@ pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOp
             }
         };
         let n_hypers = axes.len() - 1 - init_axes.len();
-        blocks.push(Block { optimizer: kind, axes, n_hypers, schedule, first_run, runs, lr_table: None });
+        blocks.push(Block { optimizer: kind, axes, n_hypers, schedule, linesearch, first_run, runs, lr_table: None });
         first_run += runs;
     }
     Ok(blocks)
@@ -217,7 +217,15 @@ pub fn spaced(lo: f64, hi: f64, n: usize, log: bool) -> Vec<f64> {
         .collect()
 }
 
-pub(super) type OptimizerAxes = (OptimizerKind, Option<Axis>, Vec<Axis>, Option<ScheduleKind>);
+/// What one `[[optimizer]]` table sets: the method, its own lr axis, its hyperparameter axes
+/// (the method's, then the knobs'), its schedule and line search.
+pub(super) struct Table {
+    kind: OptimizerKind,
+    lr: Option<Axis>,
+    axes: Vec<Axis>,
+    schedule: Option<ScheduleKind>,
+    linesearch: Option<LineSearchKind>,
+}
 
 pub(super) fn optimizer_table(
     cx: &Ctx,
@@ -225,7 +233,7 @@ pub(super) fn optimizer_table(
     index: usize,
     vars: &[String],
     p: Precision,
-) -> Result<OptimizerAxes, ConfigError> {
+) -> Result<Table, ConfigError> {
     let prefix = format!("optimizer[{index}]");
     let map = t.get_ref();
     let allowed_kinds: Vec<String> = OptimizerKind::ALL
@@ -253,14 +261,14 @@ pub(super) fn optimizer_table(
     };
     let hypers = kind.hypers();
     for (k, v) in map {
-        let knob = k == "kind" || k == "lr" || k == "clip_norm" || k == "lr_scale" || k == "schedule";
+        let knob = ["kind", "lr", "clip_norm", "lr_scale", "schedule", "linesearch"].contains(&k.as_str());
         if !knob && !hypers.iter().any(|h| h.name == k) {
             let names: Vec<&str> = hypers.iter().map(|h| h.name).collect();
             return Err(cx.err(
                 Some(v.span()),
                 format!("{prefix}.{k}"),
                 format!(
-                    "'{k}' is not a hyperparameter of {} (allowed: lr, {}, clip_norm, lr_scale, schedule)",
+                    "'{k}' is not a hyperparameter of {} (allowed: lr, {}, clip_norm, lr_scale, schedule, linesearch)",
                     kind.name(),
                     names.join(", ")
                 ),
@@ -286,62 +294,73 @@ pub(super) fn optimizer_table(
     }
     let schedule = match map.get("schedule") {
         Some(v) => {
-            let (sk, sa) = schedule(cx, v, &format!("{prefix}.schedule"), p)?;
+            let kinds: Vec<_> = ScheduleKind::ALL.iter().map(|&k| (k, k.name(), k.params())).collect();
+            let (sk, sa) = kinded(cx, v, &format!("{prefix}.schedule"), p, "schedule", "{ kind = \"cosine\", t_max = 1000 }", &kinds)?;
             axes.extend(sa);
             Some(sk)
         }
         None => None,
     };
-    Ok((kind, lr, axes, schedule))
+    let linesearch = match map.get("linesearch") {
+        Some(v) => {
+            let field = format!("{prefix}.linesearch");
+            let kinds: Vec<_> = LineSearchKind::ALL.iter().map(|&k| (k, k.name(), k.params())).collect();
+            let example = "{ kind = \"backtracking\", c = 1e-4, shrink = 0.5, max_steps = 30 }";
+            let (lk, la) = kinded(cx, v, &field, p, "linesearch", example, &kinds)?;
+            axes.extend(la);
+            Some(lk)
+        }
+        None => None,
+    };
+    Ok(Table { kind, lr, axes, schedule, linesearch })
 }
 
-/// `schedule = { kind = "cosine", t_max = 1000, eta_min = 0 }`; parameters may be axes.
-fn schedule(cx: &Ctx, v: &Spanned<Value>, field: &str, p: Precision) -> Result<(ScheduleKind, Vec<Axis>), ConfigError> {
-    let kinds: Vec<&str> = ScheduleKind::ALL.iter().map(|k| k.name()).collect();
-    let Value::Table(t) = v.get_ref() else {
-        return Err(cx.err(
-            Some(v.span()),
-            field,
-            format!("expected a table like {{ kind = \"cosine\", t_max = 1000 }} (kinds: {})", kinds.join(", ")),
-        ));
-    };
-    let kind = match t.get("kind").and_then(|k| k.as_str()) {
-        Some(name) => ScheduleKind::from_name(name).ok_or_else(|| {
-            cx.err(Some(v.span()), format!("{field}.kind"), format!("unknown schedule '{name}' (allowed: {})", kinds.join(", ")))
-        })?,
-        None => {
-            return Err(cx.err(Some(v.span()), format!("{field}.kind"), format!("a schedule needs kind (allowed: {})", kinds.join(", "))))
+/// A knob given by kind with parameters, each of which may be an axis (`<knob>_<param>`):
+/// `schedule = { kind = "cosine", t_max = 1000, eta_min = 0 }`, `linesearch = "backtracking"`
+/// (a kind alone, where no parameter is required). `kinds` are the knob's kinds with their
+/// names and parameters; `example` shows the table form.
+fn kinded<K: Copy>(cx: &Ctx, v: &Spanned<Value>, field: &str, p: Precision, knob: &str, example: &str, kinds: &[(K, &str, &'static [KnobParam])]) -> Result<(K, Vec<Axis>), ConfigError> {
+    let names: Vec<&str> = kinds.iter().map(|k| k.1).collect();
+    let empty = toml::value::Table::new();
+    let (name, t) = match v.get_ref() {
+        Value::String(name) => (Some(name.as_str()), &empty),
+        Value::Table(t) => (t.get("kind").and_then(|k| k.as_str()), t),
+        _ => {
+            return Err(cx.err(Some(v.span()), field, format!("expected a table like {example} or a kind (kinds: {})", names.join(", "))))
         }
     };
-    let params = kind.params();
+    let Some(name) = name else {
+        return Err(cx.err(Some(v.span()), format!("{field}.kind"), format!("a {knob} needs kind (allowed: {})", names.join(", "))));
+    };
+    let Some(&(kind, _, params)) = kinds.iter().find(|k| k.1 == name) else {
+        return Err(cx.err(Some(v.span()), format!("{field}.kind"), format!("unknown {knob} '{name}' (allowed: {})", names.join(", "))));
+    };
     for k in t.keys() {
         if k != "kind" && !params.iter().any(|q| q.hyper.name == k) {
-            let names: Vec<&str> = params.iter().map(|q| q.hyper.name).collect();
+            let allowed: Vec<&str> = params.iter().map(|q| q.hyper.name).collect();
             return Err(cx.err(
                 Some(v.span()),
                 format!("{field}.{k}"),
-                format!("'{k}' is not a parameter of the {} schedule (allowed: {})", kind.name(), names.join(", ")),
+                format!("'{k}' is not a parameter of the {name} {knob} (allowed: {})", allowed.join(", ")),
             ));
         }
     }
     let mut axes = Vec::new();
     for q in params {
-        let name = q.hyper.name;
-        let a = match t.get(name) {
+        let param = q.hyper.name;
+        let a = match t.get(param) {
             Some(item) => {
                 let one = Spanned::new(v.span(), item.clone());
-                let a = axis(cx, &one, &format!("{field}.{name}"), p, AxisKind::Hyper(q.hyper))?;
+                let a = axis(cx, &one, &format!("{field}.{param}"), p, AxisKind::Hyper(q.hyper))?;
                 if q.whole && a.values.iter().any(|x| x.fract() != 0.0) {
-                    return Err(cx.err(Some(v.span()), format!("{field}.{name}"), format!("{name} counts steps: use whole numbers >= 1")));
+                    return Err(cx.err(Some(v.span()), format!("{field}.{param}"), format!("{param} counts steps: use whole numbers >= 1")));
                 }
                 a
             }
-            None if q.required => {
-                return Err(cx.err(Some(v.span()), format!("{field}.{name}"), format!("the {} schedule needs {name}", kind.name())))
-            }
+            None if q.required => return Err(cx.err(Some(v.span()), format!("{field}.{param}"), format!("the {name} {knob} needs {param}"))),
             None => Axis { name: String::new(), values: vec![p.round(q.hyper.default)], log: false },
         };
-        axes.push(Axis { name: format!("schedule_{name}"), ..a });
+        axes.push(Axis { name: format!("{knob}_{param}"), ..a });
     }
     Ok((kind, axes))
 }

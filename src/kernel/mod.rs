@@ -7,7 +7,7 @@
 //! `b2t`, `step_size`, `bc2_sqrt`) match the names used there.
 
 use crate::problem::expr::{Func, Node, NodeId, Objective};
-use crate::method::SlotInit;
+use crate::method::{linesearch, SlotInit};
 use crate::outcome::Status;
 use crate::plan::layout::Info;
 use crate::plan::{Block, Plan, Precision, Rules, StateLayout, INFO_STRIDE, SEGMENTS};
@@ -159,7 +159,7 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     let ind = "        ";
     let mut constants = String::new();
     // The layout (plan::layout) and the status codes (outcome::Status), from their one definition.
-    for s in [Status::Running, Status::Converged, Status::Diverged, Status::MaxSteps] {
+    for s in [Status::Running, Status::Converged, Status::Diverged, Status::MaxSteps, Status::LineSearchFailed] {
         let _ = writeln!(constants, "const STATUS_{}: u32 = {}u;", s.name().to_uppercase(), s as u32);
     }
     let _ = writeln!(constants, "const SEGMENTS: u32 = {SEGMENTS}u;");
@@ -184,6 +184,7 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     let _ = writeln!(constants, "const BLOWUP: real = {};", literal(rules.blowup, p));
     let _ = writeln!(constants, "const MAX_PERIOD: u32 = {}u;", rules.max_period);
     let _ = writeln!(constants, "const CYCLE_TOL: real = {};", literal(rules.cycle_tol, p));
+    let _ = writeln!(constants, "const LS_ROUNDING: real = {};", literal(rules.loss_rounding(), p));
     let is_finite = match p {
         Precision::F32 => "return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;",
         // 64-bit values have no 32-bit bitcast in WGSL: |v| <= MAX is false for NaN and ±inf.
@@ -229,6 +230,14 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     let step = nest_max((0..dim).map(|j| format!("abs(x{j} - xo{j})")).collect());
     let x_finite = (0..dim).map(|j| format!("is_finite(x{j})")).collect::<Vec<_>>().join(" && ");
     let gn2 = (0..dim).map(|j| format!("g{j} * g{j}")).collect::<Vec<_>>().join(" + ");
+    let (ls_judge, ls_start) = match block.linesearch {
+        Some(_) => {
+            let step_from_lsx = nest_max((0..dim).map(|j| format!("abs(x{j} - lsx{j})")).collect());
+            let parts = linesearch::WgslParts { dim, x_finite: &x_finite, step_from_lsx: &step_from_lsx, x_inf: &x_inf };
+            (linesearch::wgsl_judge(&parts), linesearch::wgsl_start(dim))
+        }
+        None => (String::new(), String::new()),
+    };
     window_blocks(TEMPLATE, window)
         .replace("{{REAL}}", p.name())
         .replace("{{WORKGROUP_SIZE}}", &WORKGROUP_SIZE.to_string())
@@ -248,6 +257,8 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         .replace("{{X_SAVE}}\n", &x_save)
         .replace("{{STEP}}", &step)
         .replace("{{UPDATE}}", &update_wgsl(block, dim, p))
+        .replace("{{LS_JUDGE}}\n", &ls_judge)
+        .replace("{{LS_START}}\n", &ls_start)
         .replace("{{STORE}}", &store)
         .replace("{{WINDOW_DECLARE}}\n", &win_declare)
         .replace("{{WINDOW_LOAD}}\n", &win_load)

@@ -8,9 +8,12 @@
 //! 4. `lr_scale` (axes `lr_scale_<var>`): coordinate j steps with lr{j} = lr_t·scale_j;
 //! 5. `weight_decay`, decoupled form (AdamW): x ← x·(1 − lr{j}·weight_decay);
 //!
-//! then the method's update with `gd{j}` and `lr{j}`.
+//! then the method's update with `gd{j}` and `lr{j}`, and after it, with a line search, the
+//! search over the update's displacement (see [`super::linesearch`]: the kernel runs it, since
+//! it spans several evaluations).
 
 use super::lanes::{keep, LANES, V};
+use super::linesearch::LineSearchKind;
 use super::schedule::{self, ScheduleKind};
 use super::{Hyper, WeightDecay, IND};
 use crate::problem::real::{Precision, Real};
@@ -32,6 +35,8 @@ pub struct Knobs {
     pub lr_scale: Option<Vec<(usize, String)>>,
     /// The schedule and its parameters' positions, in [`ScheduleKind::params`] order.
     pub schedule: Option<(ScheduleKind, Vec<usize>)>,
+    /// The line search and its parameters' positions, in [`LineSearchKind::params`] order.
+    pub linesearch: Option<(LineSearchKind, Vec<usize>)>,
 }
 
 /// WGSL before the method's update: `lr_t`, `clip_coef`, `gd{j}`, `lr{j}`, decoupled decay.

@@ -23,9 +23,11 @@ macro_rules! emit {
 
 pub mod knobs;
 pub mod lanes;
+pub mod linesearch;
 pub mod schedule;
 
 pub use knobs::{CLIP_NORM, LR_SCALE, WEIGHT_DECAY};
+pub use linesearch::LineSearchKind;
 pub use schedule::ScheduleKind;
 
 use crate::problem::real::Real;
@@ -125,6 +127,17 @@ impl Hyper {
         let hi = if self.max_open { ")" } else { "]" };
         format!("{lo}{}, {}{hi}", self.min, if self.max.is_infinite() { "inf".into() } else { self.max.to_string() })
     }
+}
+
+/// A parameter of a knob given as a table with a kind (`schedule = { kind = "step", ... }`,
+/// `linesearch = { kind = "backtracking", ... }`): its key in the table; its axis and runs.csv
+/// column is `<knob>_<key>`. `required` parameters have no default.
+#[derive(Debug, Clone, Copy)]
+pub struct KnobParam {
+    pub hyper: Hyper,
+    pub required: bool,
+    /// Only whole numbers ≥ 1 (step counts).
+    pub whole: bool,
 }
 
 /// The ε added to denominators (Adam, AdamW, RMSprop: PyTorch's 1e-8).

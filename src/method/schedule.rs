@@ -11,7 +11,7 @@
 //! The running forms keep the current lr in a state slot, `lr_now` ([`LR_NOW`]).
 
 use super::lanes::{keep, LANES, V};
-use super::{Hyper, Slot, SlotInit, IND};
+use super::{Hyper, KnobParam, Slot, SlotInit, IND};
 use crate::problem::expr::Func;
 use crate::problem::real::{literal, Precision, Real};
 use serde::Serialize;
@@ -25,15 +25,6 @@ pub enum ScheduleKind {
     Cyclic,
 }
 
-/// A schedule parameter: its key in `schedule = { ... }`; its axis and runs.csv column is
-/// `schedule_<key>`. `required` parameters have no default.
-#[derive(Debug, Clone, Copy)]
-pub struct ScheduleParam {
-    pub hyper: Hyper,
-    pub required: bool,
-    /// Only whole numbers ≥ 1 (step counts).
-    pub whole: bool,
-}
 
 const GAMMA: Hyper = Hyper::positive("gamma", 0.1);
 const STEPS_PARAM: Hyper =
@@ -62,14 +53,14 @@ impl ScheduleKind {
         Self::ALL.into_iter().find(|k| k.name() == s)
     }
 
-    pub fn params(self) -> &'static [ScheduleParam] {
-        const fn p(hyper: Hyper, required: bool, whole: bool) -> ScheduleParam {
-            ScheduleParam { hyper, required, whole }
+    pub fn params(self) -> &'static [KnobParam] {
+        const fn p(hyper: Hyper, required: bool, whole: bool) -> KnobParam {
+            KnobParam { hyper, required, whole }
         }
-        const EXPONENTIAL: [ScheduleParam; 1] = [p(GAMMA, true, false)];
-        const STEP: [ScheduleParam; 2] = [p(STEPS_PARAM, true, true), p(GAMMA, false, false)];
-        const COSINE: [ScheduleParam; 2] = [p(T_MAX, true, false), p(ETA_MIN, false, false)];
-        const CYCLIC: [ScheduleParam; 2] = [p(MAX_LR, true, false), p(STEP_SIZE_UP, false, true)];
+        const EXPONENTIAL: [KnobParam; 1] = [p(GAMMA, true, false)];
+        const STEP: [KnobParam; 2] = [p(STEPS_PARAM, true, true), p(GAMMA, false, false)];
+        const COSINE: [KnobParam; 2] = [p(T_MAX, true, false), p(ETA_MIN, false, false)];
+        const CYCLIC: [KnobParam; 2] = [p(MAX_LR, true, false), p(STEP_SIZE_UP, false, true)];
         match self {
             ScheduleKind::Exponential => &EXPONENTIAL,
             ScheduleKind::Step => &STEP,

@@ -6,7 +6,7 @@
 //! | reals | what |
 //! |---|---|
 //! | dim | x |
-//! | slots | the method's slots, then the schedule's (see [`crate::method`]) |
+//! | slots | the method's slots, then the schedule's, then the line search's (see [`crate::method`]) |
 //! | dim | window record, where runs are classified: the anchor point (`WIN`) |
 //! | 1 | the anchor tolerance |
 //! | dim | the previous gradient |
@@ -83,8 +83,10 @@ impl StateLayout {
     pub fn new(block: &Block, dim: usize, windowed: bool) -> StateLayout {
         let method = block.optimizer.method().slots.iter();
         let knobs = block.schedule.and_then(|s| s.slot());
+        let search = if block.linesearch.is_some() { crate::method::linesearch::SLOTS } else { &[] };
         let slots = method
             .chain(knobs.iter())
+            .chain(search.iter())
             .flat_map(|s: &Slot| {
                 let n = if s.per_coordinate { dim } else { 1 };
                 (0..n).map(move |j| SlotPlace {

@@ -118,9 +118,14 @@ impl Rules {
         }
     }
 
+    /// The relative change of a loss that rounding can make: LOSS_ULPS·u.
+    pub fn loss_rounding(&self) -> f64 {
+        Self::LOSS_ULPS * self.unit_roundoff
+    }
+
     /// Whether a loss change from `a` to `b` is larger than rounding can make it.
     pub fn loss_changed(&self, a: f64, b: f64) -> bool {
-        (a - b).abs() > Self::LOSS_ULPS * self.unit_roundoff * a.abs().max(b.abs())
+        (a - b).abs() > self.loss_rounding() * a.abs().max(b.abs())
     }
 
     /// The classification window of a run of `steps` steps: (first step in it, segment length).
@@ -150,6 +155,8 @@ pub struct Block {
     pub n_hypers: usize,
     /// The learning-rate schedule; its parameters are hyperparameter axes `schedule_<param>`.
     pub schedule: Option<crate::method::ScheduleKind>,
+    /// The line search; its parameters are hyperparameter axes `linesearch_<param>`.
+    pub linesearch: Option<crate::method::LineSearchKind>,
     pub first_run: u64,
     pub runs: u64,
     /// Refinement blocks of the threshold search: each combination of the other axes (`rest`)
@@ -179,11 +186,15 @@ impl Block {
             weight_decay: if weight_decay { self.hyper_index("weight_decay") } else { None },
             decay: self.optimizer.method().weight_decay,
             lr_scale: (!scales.is_empty()).then_some(scales),
-            schedule: self.schedule.map(|kind| {
-                let at = kind.params().iter().map(|q| self.hyper_index(&format!("schedule_{}", q.hyper.name)).expect("config adds every schedule parameter"));
-                (kind, at.collect())
-            }),
+            schedule: self.schedule.map(|kind| (kind, self.param_positions("schedule", kind.params()))),
+            linesearch: self.linesearch.map(|kind| (kind, self.param_positions("linesearch", kind.params()))),
         }
+    }
+
+    /// Positions among the hyperparameters of a knob's parameters (axes `<knob>_<param>`).
+    fn param_positions(&self, knob: &str, params: &[crate::method::KnobParam]) -> Vec<usize> {
+        let at = |q: &crate::method::KnobParam| self.hyper_index(&format!("{knob}_{}", q.hyper.name));
+        params.iter().map(|q| at(q).expect("config adds every parameter of a knob")).collect()
     }
 
     /// Position of a hyperparameter among the block's hyperparameters.
@@ -209,7 +220,7 @@ impl Block {
         let mut axes = vec![Axis { name: self.axes[0].name.clone(), values: lrs, log: false }];
         axes.extend(self.axes.iter().enumerate().skip(1).map(|(k, a)| Axis { name: a.name.clone(), values: vec![self.axis_value(local, k)], log: false }));
         let runs = axes[0].values.len() as u64;
-        Block { optimizer: self.optimizer, axes, n_hypers: self.n_hypers, schedule: self.schedule, first_run, runs, lr_table: None }
+        Block { axes, first_run, runs, lr_table: None, ..self.clone() }
     }
 
     /// The value of axis `k` for block-local index `local`, without decoding the others.
@@ -297,7 +308,7 @@ impl Plan {
         eat(text.as_bytes());
         // The blocks, their axis values as bits (an axis may have millions of values).
         for b in &self.blocks {
-            eat(format!("|{:?}|{:?}|{}|{}|{}", b.optimizer, b.schedule, b.n_hypers, b.first_run, b.runs).as_bytes());
+            eat(format!("|{:?}|{:?}|{:?}|{}|{}|{}", b.optimizer, b.schedule, b.linesearch, b.n_hypers, b.first_run, b.runs).as_bytes());
             for a in &b.axes {
                 eat(format!("|{}|{}|{}", a.name, a.log, a.values.len()).as_bytes());
                 for v in &a.values {
@@ -372,11 +383,11 @@ impl Plan {
 
     /// The eigenvalues (ascending) of the curvature a step of run `local` of `block` sees,
     /// S(H + wd·I)S with S = diag(√lr_scale_<var>) and wd the L2 weight decay: where the
-    /// objective's Hessian H is constant, the block has no schedule and no clipping. None
-    /// otherwise (the step map is then not one linear map).
+    /// objective's Hessian H is constant, the block has no schedule, no line search and no
+    /// clipping. None otherwise (the step map is then not one linear map).
     pub fn step_curvature(&self, block: &Block, local: u64) -> Option<Vec<f64>> {
         let h = self.objective.constant_hessian()?;
-        if block.schedule.is_some() {
+        if block.schedule.is_some() || block.linesearch.is_some() {
             return None;
         }
         let value = |name: &str| block.hyper_index(name).map(|k| block.axis_value(local, 1 + k));

@@ -17,6 +17,7 @@ use crate::problem::real::Real;
 use super::tape::{Op, Tape};
 use crate::method::knobs::{self, CpuKnobStep, Knobs};
 use crate::method::lanes::{CpuStep, LANES, V};
+use crate::method::linesearch::{self, CpuPlace, CpuSearch, Verdicts};
 use crate::method::SlotInit;
 use crate::outcome::{finish, Finding, Results, RunEnd, Status, WindowRecord};
 use crate::plan::{Block, Rules, Selection, StateLayout, SEGMENTS};
@@ -33,6 +34,8 @@ pub struct Kernel<'a, F: Real> {
     pub grad_tol_rel: F,
     pub step_tol: F,
     pub blowup: F,
+    /// The line search's rounding allowance, relative (see method::linesearch).
+    pub loss_rounding: F,
     pub rules: Rules,
     /// The classification window: first step, segment length (0: none).
     window_start: u32,
@@ -46,6 +49,8 @@ pub struct Kernel<'a, F: Real> {
     layout: StateLayout,
     /// The schedule's `lr_now` among the slots, where it keeps one.
     lr_now: Option<usize>,
+    /// The line search's slots and parameters, where the block has one.
+    linesearch: Option<CpuPlace>,
 }
 
 impl<'a, F: Real> Kernel<'a, F> {
@@ -61,6 +66,7 @@ impl<'a, F: Real> Kernel<'a, F> {
             grad_tol_rel: F::from_f64(rules.grad_tol_rel),
             step_tol: F::from_f64(rules.step_tol),
             blowup: F::from_f64(rules.blowup),
+            loss_rounding: F::from_f64(rules.loss_rounding()),
             rules: *rules,
             window_start,
             segment_len,
@@ -68,6 +74,7 @@ impl<'a, F: Real> Kernel<'a, F> {
             cycle_tol: F::from_f64(rules.cycle_tol),
             knobs: block.knobs(),
             lr_now: block.schedule.and_then(|s| s.slot()).and_then(|s| layout.slot(s.name)),
+            linesearch: block.knobs().linesearch.map(|(_, at)| CpuPlace::new(layout.slot("lsx0").expect("a line search has its slots"), &at)),
             layout,
         }
     }
@@ -97,8 +104,12 @@ struct Lanes<F: Real> {
     evals: [u32; LANES],
     /// Position of the lane's run in the chunk's selection; `usize::MAX` when idle.
     slot_of: [usize; LANES],
-    /// Held out of this pass's update (freshly filled, or idle).
+    /// Held out of this pass's update (freshly filled, idle, or retrying a line search).
     hold: [bool; LANES],
+    /// The line search rejected the lane's point and set the next trial (method::linesearch).
+    retry: [bool; LANES],
+    /// The line search ended without sufficient decrease.
+    ls_failed: [bool; LANES],
     /// The window record, per lane (the window pipeline's registers: a{j}, anchor_tol, gp{j}, …).
     anchor: Vec<V<F>>,
     anchor_tol: V<F>,
@@ -150,6 +161,8 @@ impl<F: Real> Lanes<F> {
             evals: [0; LANES],
             slot_of: [usize::MAX; LANES],
             hold: [true; LANES],
+            retry: [false; LANES],
+            ls_failed: [false; LANES],
             anchor: vec![z; k.dim],
             anchor_tol: z,
             gprev: vec![z; k.dim],
@@ -197,6 +210,8 @@ impl<F: Real> Lanes<F> {
         self.evals[lane] = 1;
         self.slot_of[lane] = pos;
         self.hold[lane] = true;
+        self.retry[lane] = false;
+        self.ls_failed[lane] = false;
     }
 
     fn idle(&mut self, k: &Kernel<F>, lane: usize) {
@@ -352,7 +367,7 @@ impl<F: Real> Lanes<F> {
         let mut ev = false;
         for i in 0..LANES {
             let converged = (self.gn2[i] <= k.grad_tol_abs2) | ((self.gn2[i] <= self.gtol2[i]) & (self.last_step[i] <= self.step_res[i]));
-            ev |= (self.steps_done[i] == 0) | !ok[i] | converged | (self.steps_done[i] >= until);
+            ev |= (self.steps_done[i] == 0) | !ok[i] | converged | (self.steps_done[i] >= until) | self.ls_failed[i];
         }
         ev
     }
@@ -470,6 +485,11 @@ impl<F: Real> Lanes<F> {
             if pos == usize::MAX {
                 continue;
             }
+            if self.retry[lane] {
+                // A rejected trial: not a point of the run (still held).
+                any_active = true;
+                continue;
+            }
             let loss = self.regs[loss_reg][lane];
             let gn2 = self.gn2[lane];
             match self.outcome(k, lane) {
@@ -491,7 +511,7 @@ impl<F: Real> Lanes<F> {
                         step: self.last_step[lane].to_f64(),
                         step_res: self.step_res[lane].to_f64(),
                     };
-                    out.finding[pos] = finish(status, &rec, &end, &k.rules, k.max_steps);
+                    out.finding[pos] = finish(status, &rec, &end, &k.rules, k.max_steps, k.linesearch.is_some());
                     out.steps[pos] = self.steps_done[lane];
                     out.evals[pos] = self.evals[lane];
                     out.loss[pos] = loss.to_f64();
@@ -529,6 +549,9 @@ impl<F: Real> Lanes<F> {
             let gtol = k.grad_tol_rel * gn2.sqrt();
             self.gtol2[lane] = gtol * gtol;
         }
+        if self.ls_failed[lane] {
+            return Some(Status::LineSearchFailed);
+        }
         let x_finite = k.tape.vars.iter().all(|&r| self.regs[r as usize][lane].is_finite());
         if !(loss.is_finite() && x_finite && loss.abs() <= self.bound[lane]) {
             Some(Status::Diverged)
@@ -539,6 +562,25 @@ impl<F: Real> Lanes<F> {
         } else {
             None
         }
+    }
+
+    /// The shader's LS_JUDGE for every lane not held, where the block has a line search.
+    #[inline(always)]
+    fn judge(&mut self, k: &Kernel<F>) {
+        let Some(place) = k.linesearch else { return };
+        linesearch::cpu_judge(
+            search(k, place, &mut self.regs, &mut self.slots, &self.hyper),
+            Verdicts {
+                hold: &mut self.hold,
+                retry: &mut self.retry,
+                failed: &mut self.ls_failed,
+                evals: &mut self.evals,
+                last_step: &mut self.last_step,
+                step_res: &mut self.step_res,
+            },
+            k.step_tol,
+            k.loss_rounding,
+        );
     }
 
     /// The shader's UPDATE for every lane not held, then `steps_done += 1`.
@@ -567,8 +609,11 @@ impl<F: Real> Lanes<F> {
                 self.xo[j] = self.regs[tape.vars[j] as usize];
             }
         }
+        if let Some(place) = k.linesearch {
+            linesearch::cpu_begin::<F, MASKED>(search(k, place, &mut self.regs, &mut self.slots, &self.hyper), &self.hold);
+        }
         let (lr_now, method_slots) = match k.lr_now {
-            // lr_now is the last slot: split it off so the method's slots stay borrowable.
+            // lr_now follows the method's slots: split it off so they stay borrowable.
             Some(s) => {
                 let (rest, last) = self.slots.split_at_mut(s);
                 (Some(&mut last[0]), rest)
@@ -633,11 +678,22 @@ impl<F: Real> Lanes<F> {
                 self.step_res[i] = if on { minus_one } else { self.step_res[i] };
             }
         }
+        if let Some(place) = k.linesearch {
+            linesearch::cpu_start::<F, MASKED>(search(k, place, &mut self.regs, &mut self.slots, &self.hyper), &self.hold);
+        }
+        let hold = &self.hold;
         for i in 0..LANES {
             self.steps_done[i] += !(MASKED && hold[i]) as u32;
             self.evals[i] += !(MASKED && hold[i]) as u32;
         }
     }
+}
+
+/// What the line search's CPU twins see of the lanes (a function of the fields it borrows, so
+/// that the lanes' other fields stay free).
+#[inline(always)]
+fn search<'s, F: Real>(k: &'s Kernel<F>, place: CpuPlace, regs: &'s mut [V<F>], slots: &'s mut [V<F>], hyper: &'s [V<F>]) -> CpuSearch<'s, F> {
+    CpuSearch { dim: k.dim, regs, vars: &k.tape.vars, grad: &k.tape.grad, loss: k.tape.loss, slots: &mut slots[place.first_slot..], hyper, place }
 }
 
 /// Runs of the main pool that reached the window, waiting for a lane of the window pool: per
@@ -702,6 +758,12 @@ pub fn trace_run<F: Real>(k: &Kernel<F>, run_local: u64, record: impl Fn(u32) ->
     let (mut steps, mut xs) = (Vec::new(), Vec::new());
     loop {
         l.eval(k);
+        l.judge(k);
+        if l.retry[0] {
+            // A rejected trial point: not on the path.
+            l.hold[0] = false;
+            continue;
+        }
         let s = l.steps_done[0];
         let end = l.outcome(k, 0).is_some();
         if record(s) || end {
@@ -747,6 +809,7 @@ fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
     loop {
         if main_active {
             lanes.eval(k);
+            lanes.judge(k);
             if lanes.any_event(k, until) && !lanes.settle(k, false, &sel, &mut next, &mut parked, &mut out) {
                 main_active = false;
             }
@@ -766,6 +829,7 @@ fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
             }
             loop {
                 window.eval(k);
+                window.judge(k);
                 window.record_window(k);
                 if window.any_event(k, k.max_steps) && !window.settle(k, true, &sel, &mut next, &mut parked, &mut out) {
                     break;

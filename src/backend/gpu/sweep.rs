@@ -301,7 +301,7 @@ fn read_back(gpu: &Gpu, bufs: &Buffers, plan: &Plan, bi: usize, layout: &StateLa
                 step: st[layout.step_at()],
                 step_res: st[layout.step_res_at()],
             };
-            let f = finish(Status::from_u32(field(Info::Status)), &rec, &end, &plan.rules, plan.steps);
+            let f = finish(Status::from_u32(field(Info::Status)), &rec, &end, &plan.rules, plan.steps, block.linesearch.is_some());
             out.push(run, f, field(Info::Steps), field(Info::Evals), end.loss, end.gn2.sqrt(), &st[..layout.dim]);
         }
     }

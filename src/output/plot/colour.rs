@@ -22,6 +22,7 @@ pub fn status_colour(s: Status, steps: u32, max_steps: u32) -> RGBColor {
         Status::Chaotic => RGBColor(225, 70, 190),
         Status::Stalled => RGBColor(140, 140, 140),
         Status::Escaping => RGBColor(150, 200, 60),
+        Status::LineSearchFailed => RGBColor(120, 80, 40),
         Status::MaxSteps | Status::Running => RGBColor(235, 210, 60),
     }
 }

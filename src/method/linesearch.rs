@@ -1,0 +1,303 @@
+//! Line searches on the first-order methods: `linesearch = "backtracking"` or
+//! `linesearch = { kind = "backtracking", c = 1e-4, shrink = 0.5, max_steps = 30 }` in an
+//! `[[optimizer]]` table (each parameter may be an axis: `linesearch_c`, `linesearch_shrink`,
+//! `linesearch_max_steps`). WGSL and CPU twin side by side.
+//!
+//! ## Backtracking (Armijo)
+//! At x_k the method proposes x₊ = x_k + d as it always does (d holds the run's lr: the first
+//! trial step is the run's own step) and moves its state once (momentum, Adam's moments). The
+//! search then takes the first of
+//!
+//! x₊ (the method's point itself), x_k + s·d, x_k + s²·d, …  (s = `shrink`)
+//!
+//! whose loss is finite and satisfies the sufficient-decrease (Armijo) condition
+//!
+//! f(x_k + t·d) ≤ f(x_k) + c·t·∇f(x_k)ᵀd + ε,  ε = 16·u·|f(x_k)|
+//!
+//! (Armijo 1966; Nocedal & Wright, *Numerical Optimization*, 2nd ed., 2006, §3.1 and
+//! Algorithm 3.1; optax.scale_by_backtracking_linesearch with increase_factor = 1 and the
+//! guess reset to 1 at every step, after the method's own transform: `optax.chain(method,
+//! scale_by_backtracking_linesearch(...))`). The gradient is f's own (before clipping and L2
+//! weight decay). At most `max_steps` shrinks are tried per step; if none satisfies the
+//! condition, the run ends `line_search_failed` at its last trial point (whose loss and
+//! gradient runs.csv reports). Where d is not a descent direction (∇fᵀd ≥ 0: momentum,
+//! Adam) the condition may be unsatisfiable: that is what the status says.
+//!
+//! ε is the rounding of the loss (16 units of roundoff u of the run precision: the
+//! [`crate::plan::Rules::LOSS_ULPS`] below which the outcome rules call a loss change
+//! rounding), optax's `rtol` set to what the precision resolves. Without it, a run at its
+//! precision floor rejects every trial whose decrease the loss cannot show, shrinks until
+//! c·t·slope rounds away, accepts a step too small to move x, and stalls short of the
+//! gradient tolerance at ~25 evaluations a step; with it, a step whose change of f is rounding
+//! is taken as plain GD takes it, and the run converges as GD's does.
+//!
+//! A trial point that is rejected is only an evaluation: the outcome rules, the window record
+//! and `steps` see accepted points alone; `evals` counts every trial. The step rule of
+//! `converged` measures the accepted step x_{k+1} − x_k.
+//!
+//! With a line search no learning rate makes GD diverge on a function bounded below (a step
+//! that raises f is shrunk until it lowers it), so `[analysis.threshold]` has no threshold to
+//! find: its groups say `line_search` and the coarse grid as seen (see analysis::threshold).
+//!
+//! State (slots after the method's and the schedule's): `lsx{j}` = x_k, `lsd{j}` = d,
+//! `ls_f0` = f(x_k), `ls_slope` = ∇f(x_k)ᵀd, `ls_t` = the trial's t (0: not searching),
+//! `ls_shrinks` = shrinks so far this step.
+
+use super::lanes::{keep, LANES, V};
+use super::{Hyper, KnobParam, Slot, SlotInit, IND};
+use crate::problem::real::Real;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LineSearchKind {
+    Backtracking,
+}
+
+/// A number in (0, 1) with this default.
+const fn fraction(name: &'static str, default: f64) -> Hyper {
+    Hyper { name, default, min: 0.0, max: 1.0, max_open: true, min_open: true, switch: false }
+}
+
+const C: Hyper = fraction("c", 1e-4);
+const SHRINK: Hyper = fraction("shrink", 0.5);
+const MAX_STEPS: Hyper =
+    Hyper { name: "max_steps", default: 30.0, min: 1.0, max: 1000.0, max_open: false, min_open: false, switch: false };
+
+/// Positions of the parameters in [`LineSearchKind::params`] order.
+const P_C: usize = 0;
+const P_SHRINK: usize = 1;
+const P_MAX_STEPS: usize = 2;
+
+/// The slots of a line search, per coordinate first (see the module docs).
+pub const SLOTS: &[Slot] = &[
+    Slot::per_coordinate("lsx", SlotInit::Value(0.0)),
+    Slot::per_coordinate("lsd", SlotInit::Value(0.0)),
+    Slot::scalar("ls_f0", SlotInit::Value(0.0)),
+    Slot::scalar("ls_slope", SlotInit::Value(0.0)),
+    Slot::scalar("ls_t", SlotInit::Value(0.0)),
+    Slot::scalar("ls_shrinks", SlotInit::Value(0.0)),
+];
+
+impl LineSearchKind {
+    pub const ALL: [LineSearchKind; 1] = [LineSearchKind::Backtracking];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LineSearchKind::Backtracking => "backtracking",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    pub fn params(self) -> &'static [KnobParam] {
+        const BACKTRACKING: [KnobParam; 3] = [
+            KnobParam { hyper: C, required: false, whole: false },
+            KnobParam { hyper: SHRINK, required: false, whole: false },
+            KnobParam { hyper: MAX_STEPS, required: false, whole: true },
+        ];
+        match self {
+            LineSearchKind::Backtracking => &BACKTRACKING,
+        }
+    }
+}
+
+/// What the line search's WGSL is made of, from the kernel generator (kernel::kernel_wgsl):
+/// the exit tests' expressions, so that both are written once.
+pub struct WgslParts<'a> {
+    pub dim: usize,
+    /// Every coordinate finite (`is_finite(x0) && …`).
+    pub x_finite: &'a str,
+    /// ‖x − lsx‖∞ and ‖x‖∞.
+    pub step_from_lsx: &'a str,
+    pub x_inf: &'a str,
+}
+
+/// WGSL right after the evaluation at x: judge a trial point. A rejected one is replaced by
+/// the next (and the loop goes on to evaluate it); an accepted one ends the search and goes on
+/// to the exit tests like any point; `ls_failed` ends the run.
+pub fn wgsl_judge(w: &WgslParts) -> String {
+    let mut s = String::new();
+    emit!(s, "{IND}if (ls_t > real(0.0)) {{");
+    emit!(s, "{IND}    let ls_ok = is_finite(loss) && {} && loss <= ls_f0 + linesearch_c * ls_t * ls_slope + LS_ROUNDING * abs(ls_f0);", w.x_finite);
+    emit!(s, "{IND}    if (!ls_ok && ls_shrinks < linesearch_max_steps) {{");
+    emit!(s, "{IND}        ls_t = ls_t * linesearch_shrink;");
+    emit!(s, "{IND}        ls_shrinks = ls_shrinks + real(1.0);");
+    for j in 0..w.dim {
+        emit!(s, "{IND}        x{j} = lsx{j} + ls_t * lsd{j};");
+    }
+    emit!(s, "{IND}        evals = evals + 1u;");
+    emit!(s, "{IND}        continue;");
+    emit!(s, "{IND}    }}");
+    emit!(s, "{IND}    ls_failed = !ls_ok;");
+    emit!(s, "{IND}    ls_t = real(0.0);");
+    // The accepted step, where the update measured its step (step_res >= 0): x_{k+1} − x_k.
+    emit!(s, "{IND}    if (step_res >= real(0.0)) {{");
+    emit!(s, "{IND}        last_step = {};", w.step_from_lsx);
+    emit!(s, "{IND}        step_res = STEP_TOL * {};", w.x_inf);
+    emit!(s, "{IND}    }}");
+    emit!(s, "{IND}}}");
+    s
+}
+
+/// WGSL right after the method's update (x is its proposal x₊, `xo{j}` the point x_k it left):
+/// start the search with x₊ as the first trial.
+pub fn wgsl_start(dim: usize) -> String {
+    let mut s = String::new();
+    for j in 0..dim {
+        emit!(s, "{IND}lsx{j} = xo{j};");
+        emit!(s, "{IND}lsd{j} = x{j} - xo{j};");
+    }
+    let slope = (0..dim).map(|j| format!("g{j} * lsd{j}")).collect::<Vec<_>>().join(" + ");
+    emit!(s, "{IND}ls_f0 = loss;");
+    emit!(s, "{IND}ls_slope = {slope};");
+    emit!(s, "{IND}ls_t = real(1.0);");
+    emit!(s, "{IND}ls_shrinks = real(0.0);");
+    s
+}
+
+/// Where the line search's slots lie among the lanes' slots (they are contiguous, in
+/// [`SLOTS`] order), and its parameters among the hyperparameters.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuPlace {
+    pub first_slot: usize,
+    pub c: usize,
+    pub shrink: usize,
+    pub max_steps: usize,
+}
+
+impl CpuPlace {
+    /// From the slot index of `lsx0` and the parameters' positions ([`LineSearchKind::params`]
+    /// order).
+    pub fn new(first_slot: usize, at: &[usize]) -> CpuPlace {
+        CpuPlace { first_slot, c: at[P_C], shrink: at[P_SHRINK], max_steps: at[P_MAX_STEPS] }
+    }
+}
+
+/// The lane state the CPU twins read and write.
+pub struct CpuSearch<'a, F: Real> {
+    pub dim: usize,
+    pub regs: &'a mut [V<F>],
+    pub vars: &'a [u32],
+    pub grad: &'a [u32],
+    pub loss: u32,
+    /// The line search's slots only.
+    pub slots: &'a mut [V<F>],
+    pub hyper: &'a [V<F>],
+    pub place: CpuPlace,
+}
+
+/// Slot offsets inside the line search's slots.
+fn at_lsx(j: usize) -> usize {
+    j
+}
+fn at_lsd(dim: usize, j: usize) -> usize {
+    dim + j
+}
+fn at_scalar(dim: usize, k: usize) -> usize {
+    2 * dim + k
+}
+const F0: usize = 0;
+const SLOPE: usize = 1;
+const T: usize = 2;
+const SHRINKS: usize = 3;
+
+/// The lanes' verdicts and counters that the CPU twin of [`wgsl_judge`] writes.
+pub struct Verdicts<'a, F: Real> {
+    /// Lanes held out of this pass; a retried lane is added.
+    pub hold: &'a mut [bool; LANES],
+    /// The lane's point is a rejected trial replaced by the next: it skips the exit tests, the
+    /// window record and the update (held), and is evaluated on the next pass.
+    pub retry: &'a mut [bool; LANES],
+    pub failed: &'a mut [bool; LANES],
+    pub evals: &'a mut [u32; LANES],
+    /// The shader's `last_step`, `step_res`.
+    pub last_step: &'a mut V<F>,
+    pub step_res: &'a mut V<F>,
+}
+
+/// CPU twin of [`wgsl_judge`] for every lane not held.
+#[inline(always)]
+pub fn cpu_judge<F: Real>(s: CpuSearch<'_, F>, v: Verdicts<'_, F>, step_tol: F, rounding: F) {
+    let Verdicts { hold, retry, failed, evals, last_step, step_res } = v;
+    let d = s.dim;
+    let (c, shrink, max_steps) = (&s.hyper[s.place.c], &s.hyper[s.place.shrink], &s.hyper[s.place.max_steps]);
+    let ls = &mut *s.slots;
+    let loss = s.regs[s.loss as usize];
+    let zero = F::default();
+    for i in 0..LANES {
+        retry[i] = false;
+        if hold[i] || ls[at_scalar(d, T)][i] <= zero {
+            continue;
+        }
+        let t = ls[at_scalar(d, T)][i];
+        let x_finite = s.vars.iter().all(|&r| s.regs[r as usize][i].is_finite());
+        let f0 = ls[at_scalar(d, F0)][i];
+        let ok = loss[i].is_finite() && x_finite && loss[i] <= f0 + c[i] * t * ls[at_scalar(d, SLOPE)][i] + rounding * f0.abs();
+        if !ok && ls[at_scalar(d, SHRINKS)][i] < max_steps[i] {
+            let t = t * shrink[i];
+            ls[at_scalar(d, T)][i] = t;
+            ls[at_scalar(d, SHRINKS)][i] = ls[at_scalar(d, SHRINKS)][i] + F::from_f64(1.0);
+            for (j, &r) in s.vars.iter().enumerate() {
+                s.regs[r as usize][i] = ls[at_lsx(j)][i] + t * ls[at_lsd(d, j)][i];
+            }
+            evals[i] += 1;
+            retry[i] = true;
+            hold[i] = true;
+            continue;
+        }
+        failed[i] = !ok;
+        ls[at_scalar(d, T)][i] = zero;
+        if step_res[i] >= zero {
+            let (mut step, mut x_inf) = (zero, zero);
+            for (j, &r) in s.vars.iter().enumerate() {
+                let x = s.regs[r as usize][i];
+                let (dj, m) = ((x - ls[at_lsx(j)][i]).abs(), x.abs());
+                step = if j == 0 { dj } else { step.max(dj) };
+                x_inf = if j == 0 { m } else { x_inf.max(m) };
+            }
+            last_step[i] = step;
+            step_res[i] = step_tol * x_inf;
+        }
+    }
+}
+
+/// Before the method's update: x_k into `lsx` for every lane not held.
+#[inline(always)]
+pub fn cpu_begin<F: Real, const MASKED: bool>(s: CpuSearch<'_, F>, hold: &[bool; LANES]) {
+    for (j, &r) in s.vars.iter().enumerate() {
+        let (x, lsx) = (&s.regs[r as usize], &mut s.slots[at_lsx(j)]);
+        for i in 0..LANES {
+            lsx[i] = keep::<_, MASKED>(hold[i], lsx[i], x[i]);
+        }
+    }
+}
+
+/// CPU twin of [`wgsl_start`] for every lane not held (the loss and gradient registers still
+/// hold x_k's: the update evaluates nothing).
+#[inline(always)]
+pub fn cpu_start<F: Real, const MASKED: bool>(s: CpuSearch<'_, F>, hold: &[bool; LANES]) {
+    let d = s.dim;
+    let zero = F::default();
+    let mut slope = [zero; LANES];
+    for (j, (&r, &g)) in s.vars.iter().zip(s.grad).enumerate() {
+        let (x, g) = (&s.regs[r as usize], &s.regs[g as usize]);
+        let (head, tail) = s.slots.split_at_mut(at_lsd(d, j));
+        let (lsx, lsd) = (&head[at_lsx(j)], &mut tail[0]);
+        for i in 0..LANES {
+            let dj = x[i] - lsx[i];
+            lsd[i] = keep::<_, MASKED>(hold[i], lsd[i], dj);
+            slope[i] = if j == 0 { g[i] * dj } else { slope[i] + g[i] * dj };
+        }
+    }
+    let loss = &s.regs[s.loss as usize];
+    let (one, ls) = (F::from_f64(1.0), &mut *s.slots);
+    for i in 0..LANES {
+        ls[at_scalar(d, F0)][i] = keep::<_, MASKED>(hold[i], ls[at_scalar(d, F0)][i], loss[i]);
+        ls[at_scalar(d, SLOPE)][i] = keep::<_, MASKED>(hold[i], ls[at_scalar(d, SLOPE)][i], slope[i]);
+        ls[at_scalar(d, T)][i] = keep::<_, MASKED>(hold[i], ls[at_scalar(d, T)][i], one);
+        ls[at_scalar(d, SHRINKS)][i] = keep::<_, MASKED>(hold[i], ls[at_scalar(d, SHRINKS)][i], zero);
+    }
+}
