@@ -28,7 +28,7 @@ use crate::plan::{Rules, SEGMENTS};
 use crate::problem::expr::Objective;
 use serde::Serialize;
 
-/// The first four and `LineSearchFailed` are the shader's STATUS_* constants (injected from
+/// The first four, `LineSearchFailed` and `HessianSingular` are the shader's STATUS_* constants (injected from
 /// here); the rest are what [`classify`] makes of a run that reached `steps` (the shader's
 /// `max_steps`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -49,10 +49,13 @@ pub enum Status {
     /// The line search found no step with sufficient decrease within its `max_steps` shrinks
     /// (see method::linesearch).
     LineSearchFailed = 10,
+    /// Newton's system had a zero or non-finite pivot with regularisation off, or no shift made
+    /// it positive definite (see method::newton).
+    HessianSingular = 11,
 }
 
 impl Status {
-    pub const FINAL: [Status; 10] = [
+    pub const FINAL: [Status; 11] = [
         Status::Converged,
         Status::Diverged,
         Status::Diverging,
@@ -62,6 +65,7 @@ impl Status {
         Status::Chaotic,
         Status::Stalled,
         Status::LineSearchFailed,
+        Status::HessianSingular,
         Status::MaxSteps,
     ];
 
@@ -77,6 +81,7 @@ impl Status {
             8 => Status::Stalled,
             9 => Status::Escaping,
             10 => Status::LineSearchFailed,
+            11 => Status::HessianSingular,
             _ => Status::Running,
         }
     }
@@ -101,6 +106,16 @@ impl Status {
             Status::Stalled => "stalled",
             Status::Escaping => "escaping",
             Status::LineSearchFailed => "line_search_failed",
+            Status::HessianSingular => "hessian_singular",
+        }
+    }
+}
+
+impl From<crate::method::StopReason> for Status {
+    fn from(r: crate::method::StopReason) -> Status {
+        match r {
+            crate::method::StopReason::LineSearchFailed => Status::LineSearchFailed,
+            crate::method::StopReason::HessianSingular => Status::HessianSingular,
         }
     }
 }

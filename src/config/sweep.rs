@@ -302,6 +302,14 @@ pub(super) fn optimizer_table(
         None => None,
     };
     let linesearch = match map.get("linesearch") {
+        Some(v) if v.get_ref().as_str() == Some("none") => None,
+        None => match kind.method().default_linesearch {
+            Some(lk) => {
+                axes.extend(lk.params().iter().map(|q| Axis { name: format!("linesearch_{}", q.hyper.name), values: vec![p.round(q.hyper.default)], log: false }));
+                Some(lk)
+            }
+            None => None,
+        },
         Some(v) => {
             let field = format!("{prefix}.linesearch");
             let kinds: Vec<_> = LineSearchKind::ALL.iter().map(|&k| (k, k.name(), k.params())).collect();
@@ -310,8 +318,14 @@ pub(super) fn optimizer_table(
             axes.extend(la);
             Some(lk)
         }
-        None => None,
     };
+    if kind.method().hessian && vars.len() > crate::method::newton::MAX_DIM {
+        return Err(cx.err(
+            Some(t.span()),
+            format!("{prefix}.kind"),
+            format!("{} factors the Hessian in the kernel: at most {} variables (this objective has {})", kind.name(), crate::method::newton::MAX_DIM, vars.len()),
+        ));
+    }
     Ok(Table { kind, lr, axes, schedule, linesearch })
 }
 

@@ -43,9 +43,10 @@ fn func_name(f: Func) -> &'static str {
     }
 }
 
-/// `let` statements computing `loss` and `g0..g{d-1}` at x0..x{d-1}, one per graph node.
-pub fn eval_wgsl(obj: &Objective, p: Precision, indent: &str) -> String {
-    let roots = obj.step_roots();
+/// `let` statements computing `loss` and `g0..g{d-1}` (and with `hessian` the upper triangle
+/// `h{i}_{j}`, i ≤ j) at x0..x{d-1}, one per graph node.
+pub fn eval_wgsl(obj: &Objective, p: Precision, indent: &str, hessian: bool) -> String {
+    let roots = obj.step_roots(hessian);
     let mut out = String::new();
     for id in obj.graph.schedule(&roots) {
         let o = |c: NodeId| operand(obj, c, p);
@@ -64,6 +65,12 @@ pub fn eval_wgsl(obj: &Objective, p: Precision, indent: &str) -> String {
     let _ = writeln!(out, "{indent}let loss: real = {};", operand(obj, obj.loss, p));
     for (j, g) in obj.grad.iter().enumerate() {
         let _ = writeln!(out, "{indent}let g{j}: real = {};", operand(obj, *g, p));
+    }
+    if hessian {
+        let d = obj.dim();
+        for (h, (i, j)) in obj.hessian_upper().into_iter().zip((0..d).flat_map(|i| (i..d).map(move |j| (i, j)))) {
+            let _ = writeln!(out, "{indent}let h{i}_{j}: real = {};", operand(obj, h, p));
+        }
     }
     out
 }
@@ -162,6 +169,9 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     for s in [Status::Running, Status::Converged, Status::Diverged, Status::MaxSteps, Status::LineSearchFailed] {
         let _ = writeln!(constants, "const STATUS_{}: u32 = {}u;", s.name().to_uppercase(), s as u32);
     }
+    for r in crate::method::StopReason::ALL {
+        let _ = writeln!(constants, "const {}: u32 = {}u;", r.wgsl_name(), Status::from(r) as u32);
+    }
     let _ = writeln!(constants, "const SEGMENTS: u32 = {SEGMENTS}u;");
     let _ = writeln!(constants, "const STRIDE: u32 = {}u;", layout.stride());
     let _ = writeln!(constants, "const DIM: u32 = {dim}u;");
@@ -251,7 +261,7 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         .replace("{{DECLARE}}", &declare)
         .replace("{{INIT}}", &init)
         .replace("{{LOAD}}", &load)
-        .replace("{{EVAL}}", &eval_wgsl(obj, p, ind))
+        .replace("{{EVAL}}", &eval_wgsl(obj, p, ind, block.optimizer.method().hessian))
         .replace("{{X_FINITE}}", &x_finite)
         .replace("{{GRAD_NORM2}}", &gn2)
         .replace("{{X_SAVE}}\n", &x_save)

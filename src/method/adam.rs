@@ -34,6 +34,9 @@ pub const METHOD: Method = Method {
     weight_decay: WeightDecay::L2,
     wgsl,
     stability: None,
+    hessian: false,
+    may_stop: false,
+    default_linesearch: None,
 };
 
 pub fn wgsl(dim: usize) -> String {

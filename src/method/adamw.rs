@@ -17,6 +17,9 @@ pub const METHOD: Method = Method {
     weight_decay: WeightDecay::Decoupled,
     wgsl: super::adam::wgsl,
     stability: None,
+    hessian: false,
+    may_stop: false,
+    default_linesearch: None,
 };
 
 #[inline(always)]

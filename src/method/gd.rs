@@ -15,6 +15,9 @@ pub const METHOD: Method = Method {
     weight_decay: WeightDecay::L2,
     wgsl,
     stability: Some(|_| Some(2.0)),
+    hessian: false,
+    may_stop: false,
+    default_linesearch: None,
 };
 
 fn wgsl(dim: usize) -> String {

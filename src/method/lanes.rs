@@ -28,6 +28,11 @@ pub struct CpuStep<'a, F: Real> {
     pub hyper: &'a [V<F>],
     pub steps_done: &'a [u32; LANES],
     pub hold: &'a [bool; LANES],
+    /// The Hessian's upper triangle (registers; `Objective::hessian_upper` order), for the
+    /// methods that read it.
+    pub hess: &'a [u32],
+    /// Why the update ends the lane's run (a StopReason; 0: it does not), leaving x as it was.
+    pub stop: &'a mut [u32; LANES],
 }
 
 impl<F: Real> CpuStep<'_, F> {

@@ -211,7 +211,8 @@ pub struct Verdicts<'a, F: Real> {
     /// The lane's point is a rejected trial replaced by the next: it skips the exit tests, the
     /// window record and the update (held), and is evaluated on the next pass.
     pub retry: &'a mut [bool; LANES],
-    pub failed: &'a mut [bool; LANES],
+    /// Why a lane's run ends (a StopReason; 0: it goes on; LineSearchFailed set here).
+    pub stop: &'a mut [u32; LANES],
     pub evals: &'a mut [u32; LANES],
     /// The shader's `last_step`, `step_res`.
     pub last_step: &'a mut V<F>,
@@ -221,7 +222,7 @@ pub struct Verdicts<'a, F: Real> {
 /// CPU twin of [`wgsl_judge`] for every lane not held.
 #[inline(always)]
 pub fn cpu_judge<F: Real>(s: CpuSearch<'_, F>, v: Verdicts<'_, F>, step_tol: F, rounding: F) {
-    let Verdicts { hold, retry, failed, evals, last_step, step_res } = v;
+    let Verdicts { hold, retry, stop, evals, last_step, step_res } = v;
     let d = s.dim;
     let (c, shrink, max_steps) = (&s.hyper[s.place.c], &s.hyper[s.place.shrink], &s.hyper[s.place.max_steps]);
     let ls = &mut *s.slots;
@@ -248,7 +249,9 @@ pub fn cpu_judge<F: Real>(s: CpuSearch<'_, F>, v: Verdicts<'_, F>, step_tol: F, 
             hold[i] = true;
             continue;
         }
-        failed[i] = !ok;
+        if !ok {
+            stop[i] = super::StopReason::LineSearchFailed as u32;
+        }
         ls[at_scalar(d, T)][i] = zero;
         if step_res[i] >= zero {
             let (mut step, mut x_inf) = (zero, zero);

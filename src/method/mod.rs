@@ -78,6 +78,7 @@ registry! {
     Adamw => adamw,
     Rmsprop => rmsprop,
     Adagrad => adagrad,
+    Newton => newton,
 }
 
 /// A hyperparameter: its name in the config and in runs.csv, PyTorch's default, allowed range.
@@ -140,6 +141,34 @@ pub struct KnobParam {
     pub whole: bool,
 }
 
+/// Why a step ends a run (`CpuStep::stop`, `Verdicts::stop`; 0 there is none). The outcome
+/// layer names them as statuses (outcome::Status::from), the kernel injects each as the WGSL
+/// constant [`StopReason::wgsl_name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum StopReason {
+    /// The line search found no sufficient decrease (method::linesearch).
+    LineSearchFailed = 1,
+    /// Newton's system was singular (method::newton).
+    HessianSingular = 2,
+}
+
+impl StopReason {
+    pub const ALL: [StopReason; 2] = [StopReason::LineSearchFailed, StopReason::HessianSingular];
+
+    pub fn from_u32(v: u32) -> Option<StopReason> {
+        Self::ALL.into_iter().find(|r| *r as u32 == v)
+    }
+
+    /// The WGSL constant holding the status code of this reason.
+    pub fn wgsl_name(self) -> &'static str {
+        match self {
+            StopReason::LineSearchFailed => "STOP_LINE_SEARCH_FAILED",
+            StopReason::HessianSingular => "STOP_HESSIAN_SINGULAR",
+        }
+    }
+}
+
 /// The ε added to denominators (Adam, AdamW, RMSprop: PyTorch's 1e-8).
 pub const EPS: Hyper = Hyper::positive("eps", 1e-8);
 
@@ -200,6 +229,13 @@ pub struct Method {
     /// The factor c of the stability bound lr < c/λ_max on a quadratic whose Hessian has largest
     /// eigenvalue λ_max, from the run's hyperparameters (by name); None where not known.
     pub stability: Option<Stability>,
+    /// The update reads the Hessian (`h{i}_{j}`, i ≤ j; the CPU twin's `CpuStep::hess`).
+    pub hessian: bool,
+    /// The update can end a run (`CpuStep::stop`; in WGSL it sets `status` and breaks).
+    pub may_stop: bool,
+    /// The line search a block of this method has when its table names none (`linesearch =
+    /// "none"` turns it off).
+    pub default_linesearch: Option<LineSearchKind>,
 }
 
 impl OptimizerKind {

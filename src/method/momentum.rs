@@ -26,6 +26,9 @@ pub const METHOD: Method = Method {
         let (beta, dampening) = (h("beta")?, h("dampening").unwrap_or(0.0));
         (dampening < 1.0).then(|| 2.0 * (1.0 + beta) / (1.0 - dampening))
     }),
+    hessian: false,
+    may_stop: false,
+    default_linesearch: None,
 };
 
 fn wgsl(dim: usize) -> String {

@@ -23,6 +23,9 @@ pub const METHOD: Method = Method {
         let beta = h("beta")?;
         Some((2.0 + 2.0 * beta) / (1.0 + 2.0 * beta))
     }),
+    hessian: false,
+    may_stop: false,
+    default_linesearch: None,
 };
 
 fn wgsl(dim: usize) -> String {

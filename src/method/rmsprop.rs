@@ -30,6 +30,9 @@ pub const METHOD: Method = Method {
     weight_decay: WeightDecay::L2,
     wgsl,
     stability: None,
+    hessian: false,
+    may_stop: false,
+    default_linesearch: None,
 };
 
 fn wgsl(dim: usize) -> String {

@@ -325,7 +325,8 @@ impl Plan {
     /// Operations one step evaluates (the step graph's nodes): what a shader's size and the CPU
     /// tape's length go with.
     pub fn step_ops(&self) -> usize {
-        self.objective.graph.schedule(&self.objective.step_roots()).len()
+        let hessian = self.blocks.iter().any(|b| b.optimizer.method().hessian);
+        self.objective.graph.schedule(&self.objective.step_roots(hessian)).len()
     }
 
     /// Seconds the CPU backend takes at most, every run taking all its steps: 5e8 config-steps/s

@@ -108,8 +108,10 @@ struct Lanes<F: Real> {
     hold: [bool; LANES],
     /// The line search rejected the lane's point and set the next trial (method::linesearch).
     retry: [bool; LANES],
-    /// The line search ended without sufficient decrease.
-    ls_failed: [bool; LANES],
+    /// Why the step ended the run (a method::StopReason; 0: it did not): the line search found
+    /// no sufficient decrease, or Newton's system was singular (the shader's `ls_failed`, or
+    /// its `break` with the status inside the update).
+    stop: [u32; LANES],
     /// The window record, per lane (the window pipeline's registers: a{j}, anchor_tol, gp{j}, …).
     anchor: Vec<V<F>>,
     anchor_tol: V<F>,
@@ -162,7 +164,7 @@ impl<F: Real> Lanes<F> {
             slot_of: [usize::MAX; LANES],
             hold: [true; LANES],
             retry: [false; LANES],
-            ls_failed: [false; LANES],
+            stop: [0; LANES],
             anchor: vec![z; k.dim],
             anchor_tol: z,
             gprev: vec![z; k.dim],
@@ -211,7 +213,7 @@ impl<F: Real> Lanes<F> {
         self.slot_of[lane] = pos;
         self.hold[lane] = true;
         self.retry[lane] = false;
-        self.ls_failed[lane] = false;
+        self.stop[lane] = 0;
     }
 
     fn idle(&mut self, k: &Kernel<F>, lane: usize) {
@@ -367,7 +369,7 @@ impl<F: Real> Lanes<F> {
         let mut ev = false;
         for i in 0..LANES {
             let converged = (self.gn2[i] <= k.grad_tol_abs2) | ((self.gn2[i] <= self.gtol2[i]) & (self.last_step[i] <= self.step_res[i]));
-            ev |= (self.steps_done[i] == 0) | !ok[i] | converged | (self.steps_done[i] >= until) | self.ls_failed[i];
+            ev |= (self.steps_done[i] == 0) | !ok[i] | converged | (self.steps_done[i] >= until) | (self.stop[i] != 0);
         }
         ev
     }
@@ -549,8 +551,8 @@ impl<F: Real> Lanes<F> {
             let gtol = k.grad_tol_rel * gn2.sqrt();
             self.gtol2[lane] = gtol * gtol;
         }
-        if self.ls_failed[lane] {
-            return Some(Status::LineSearchFailed);
+        if let Some(reason) = crate::method::StopReason::from_u32(self.stop[lane]) {
+            return Some(Status::from(reason));
         }
         let x_finite = k.tape.vars.iter().all(|&r| self.regs[r as usize][lane].is_finite());
         if !(loss.is_finite() && x_finite && loss.abs() <= self.bound[lane]) {
@@ -573,7 +575,7 @@ impl<F: Real> Lanes<F> {
             Verdicts {
                 hold: &mut self.hold,
                 retry: &mut self.retry,
-                failed: &mut self.ls_failed,
+                stop: &mut self.stop,
                 evals: &mut self.evals,
                 last_step: &mut self.last_step,
                 step_res: &mut self.step_res,
@@ -588,7 +590,8 @@ impl<F: Real> Lanes<F> {
     fn update(&mut self, k: &Kernel<F>) {
         // Held lanes are rare (a refill, or the idle tail of a chunk): without any, the update
         // runs without per-lane selects, which compile to slow masked stores on some CPUs.
-        if self.hold.iter().any(|&h| h) {
+        // A method that can end runs in its update holds them after it: masked.
+        if k.block.optimizer.method().may_stop || self.hold.iter().any(|&h| h) {
             self.update_lanes::<true>(k)
         } else {
             self.update_lanes::<false>(k)
@@ -649,8 +652,14 @@ impl<F: Real> Lanes<F> {
                 hyper: &self.hyper,
                 steps_done: &self.steps_done,
                 hold: &self.hold,
+                hess: &tape.hess,
+                stop: &mut self.stop,
             },
         );
+        // A run the update ended (stop) took no step: it is held from here on.
+        for i in 0..LANES {
+            self.hold[i] |= self.stop[i] != 0;
+        }
         let hold = &self.hold;
         let (one, minus_one) = (F::from_f64(1.0), F::from_f64(-1.0));
         if any_measure {

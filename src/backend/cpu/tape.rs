@@ -51,15 +51,18 @@ pub struct Tape {
     pub instrs: Vec<Instr>,
     pub loss: u32,
     pub grad: Vec<u32>,
+    /// The Hessian's upper triangle (see `Objective::hessian_upper`), where the tape has it.
+    pub hess: Vec<u32>,
 }
 
 impl Tape {
-    pub fn new(obj: &Objective) -> Tape {
-        Self::build(obj, true)
+    /// The tape of one step: loss and gradient, and with `hessian` the Hessian too.
+    pub fn new(obj: &Objective, hessian: bool) -> Tape {
+        Self::build(obj, true, hessian)
     }
 
-    fn build(obj: &Objective, fuse: bool) -> Tape {
-        let roots = obj.step_roots();
+    fn build(obj: &Objective, fuse: bool, hessian: bool) -> Tape {
+        let roots = obj.step_roots(hessian);
         let schedule = obj.graph.schedule(&roots);
         let mut reg = vec![u32::MAX; obj.graph.nodes().len()];
         for (r, &id) in schedule.iter().enumerate() {
@@ -116,6 +119,7 @@ impl Tape {
             instrs,
             loss: reg[obj.loss as usize],
             grad: obj.grad.iter().map(|g| reg[*g as usize]).collect(),
+            hess: if hessian { obj.hessian_upper().iter().map(|h| reg[*h as usize]).collect() } else { Vec::new() },
         };
         if fuse {
             tape.fuse();
@@ -125,13 +129,13 @@ impl Tape {
 
     /// The tape without superinstructions (tests check that fusion changes no bit).
     pub fn unfused(obj: &Objective) -> Tape {
-        Self::build(obj, false)
+        Self::build(obj, false, false)
     }
 
     /// Peephole pass: fold single-use products into the additions that consume them.
     fn fuse(&mut self) {
         let mut uses = vec![0u32; self.n_regs];
-        for r in std::iter::once(self.loss).chain(self.grad.iter().copied()) {
+        for r in std::iter::once(self.loss).chain(self.grad.iter().copied()).chain(self.hess.iter().copied()) {
             uses[r as usize] += 2; // roots are read by the kernel: never fold them away
         }
         for ins in &self.instrs {
@@ -257,7 +261,7 @@ mod tests {
         let points = [[0.3, -1.7], [2.5, 0.25], [-3.1, 4.4], [1e-3, 7.0]];
         for e in CATALOGUE {
             let o = e.objective();
-            let (f, u) = (Tape::new(&o), Tape::unfused(&o));
+            let (f, u) = (Tape::new(&o, false), Tape::unfused(&o));
             assert!(f.instrs.len() <= u.instrs.len());
             for p in points {
                 let x = &p[..o.dim()];
@@ -269,6 +273,6 @@ mod tests {
             }
         }
         let forum = crate::problem::catalogue::find("forum_lstsq").unwrap().objective();
-        assert_eq!(Tape::new(&forum).instrs.len(), 5, "{:?}", Tape::new(&forum).instrs);
+        assert_eq!(Tape::new(&forum, false).instrs.len(), 5, "{:?}", Tape::new(&forum, false).instrs);
     }
 }

@@ -23,6 +23,7 @@ pub fn status_colour(s: Status, steps: u32, max_steps: u32) -> RGBColor {
         Status::Stalled => RGBColor(140, 140, 140),
         Status::Escaping => RGBColor(150, 200, 60),
         Status::LineSearchFailed => RGBColor(120, 80, 40),
+        Status::HessianSingular => RGBColor(60, 60, 60),
         Status::MaxSteps | Status::Running => RGBColor(235, 210, 60),
     }
 }

@@ -237,8 +237,18 @@ impl Objective {
     }
 
     /// The roots the sweep kernels evaluate every step: loss first, then the gradient.
-    pub fn step_roots(&self) -> Vec<NodeId> {
-        std::iter::once(self.loss).chain(self.grad.iter().copied()).collect()
+    /// The nodes one step evaluates: the loss and the gradient, and with `hessian` the
+    /// Hessian's upper triangle (row by row, i ≤ j: [`Objective::hessian_upper`]).
+    pub fn step_roots(&self, hessian: bool) -> Vec<NodeId> {
+        let h = if hessian { self.hessian_upper() } else { Vec::new() };
+        std::iter::once(self.loss).chain(self.grad.iter().copied()).chain(h).collect()
+    }
+
+    /// The Hessian's upper triangle, row by row (h₀₀, h₀₁, …, h₁₁, …): the nodes the kernels
+    /// name `h{i}_{j}`, i ≤ j.
+    pub fn hessian_upper(&self) -> Vec<NodeId> {
+        let d = self.dim();
+        (0..d).flat_map(|i| (i..d).map(move |j| (i, j))).map(|(i, j)| self.hessian[i][j]).collect()
     }
 }
 
