@@ -13,6 +13,7 @@
 //               SEGMENTS) and the outcome rules, all from their Rust definitions
 //   IS_FINITE   body of is_finite(v) for this precision
 //   MATH        real_exp, real_log, … (shaders/math_f32.wgsl or math_f64.wgsl)
+//   HELPERS     module-scope functions of the block's line search (method/zoom.rs), or nothing
 //   DECLARE     `var` for every coordinate x_i and optimizer slot
 //   DECODE      lr, hyperparameters and initial point from the run's block-local index
 //   INIT        x = initial point, optimizer slots = their initial values (step 0)
@@ -91,6 +92,8 @@ fn softplus(v: real) -> real {
     }
     return max(v, real(0.0)) + l;
 }
+
+{{HELPERS}}
 
 @compute @workgroup_size({{WORKGROUP_SIZE}})
 fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {

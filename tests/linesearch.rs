@@ -79,7 +79,7 @@ fn linesearch_tables_are_checked() {
         let e = gdsweep::config::parse("t.toml", &quadratic(0.1, extra), "t", Default::default()).expect_err(extra).to_string();
         assert!(e.contains(field) && e.contains(says), "{extra}: {e}");
     };
-    bad("linesearch = \"wolfe\"", "optimizer[0].linesearch.kind", "unknown linesearch 'wolfe' (allowed: backtracking)");
+    bad("linesearch = \"wolfe\"", "optimizer[0].linesearch.kind", "unknown linesearch 'wolfe' (allowed: backtracking, zoom, none)");
     bad("linesearch = { kind = \"backtracking\", c = 1.5 }", "optimizer[0].linesearch.c", "(0, 1)");
     bad("linesearch = { kind = \"backtracking\", shrink = 0 }", "optimizer[0].linesearch.shrink", "(0, 1)");
     bad("linesearch = { kind = \"backtracking\", max_steps = 2.5 }", "optimizer[0].linesearch.max_steps", "whole numbers");

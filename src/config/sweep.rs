@@ -295,7 +295,7 @@ pub(super) fn optimizer_table(
     let schedule = match map.get("schedule") {
         Some(v) => {
             let kinds: Vec<_> = ScheduleKind::ALL.iter().map(|&k| (k, k.name(), k.params())).collect();
-            let (sk, sa) = kinded(cx, v, &format!("{prefix}.schedule"), p, "schedule", "{ kind = \"cosine\", t_max = 1000 }", &kinds)?;
+            let (sk, sa) = kinded(cx, v, &format!("{prefix}.schedule"), p, "schedule", "{ kind = \"cosine\", t_max = 1000 }", &kinds, None)?;
             axes.extend(sa);
             Some(sk)
         }
@@ -314,7 +314,7 @@ pub(super) fn optimizer_table(
             let field = format!("{prefix}.linesearch");
             let kinds: Vec<_> = LineSearchKind::ALL.iter().map(|&k| (k, k.name(), k.params())).collect();
             let example = "{ kind = \"backtracking\", c = 1e-4, shrink = 0.5, max_steps = 30 }";
-            let (lk, la) = kinded(cx, v, &field, p, "linesearch", example, &kinds)?;
+            let (lk, la) = kinded(cx, v, &field, p, "linesearch", example, &kinds, Some("none"))?;
             axes.extend(la);
             Some(lk)
         }
@@ -333,8 +333,10 @@ pub(super) fn optimizer_table(
 /// `schedule = { kind = "cosine", t_max = 1000, eta_min = 0 }`, `linesearch = "backtracking"`
 /// (a kind alone, where no parameter is required). `kinds` are the knob's kinds with their
 /// names and parameters; `example` shows the table form.
-fn kinded<K: Copy>(cx: &Ctx, v: &Spanned<Value>, field: &str, p: Precision, knob: &str, example: &str, kinds: &[(K, &str, &'static [KnobParam])]) -> Result<(K, Vec<Axis>), ConfigError> {
-    let names: Vec<&str> = kinds.iter().map(|k| k.1).collect();
+/// `off` names the value that turns the knob off, where it has one (the caller handles it).
+#[allow(clippy::too_many_arguments)]
+fn kinded<K: Copy>(cx: &Ctx, v: &Spanned<Value>, field: &str, p: Precision, knob: &str, example: &str, kinds: &[(K, &str, &'static [KnobParam])], off: Option<&str>) -> Result<(K, Vec<Axis>), ConfigError> {
+    let names: Vec<&str> = kinds.iter().map(|k| k.1).chain(off).collect();
     let empty = toml::value::Table::new();
     let (name, t) = match v.get_ref() {
         Value::String(name) => (Some(name.as_str()), &empty),
@@ -366,7 +368,7 @@ fn kinded<K: Copy>(cx: &Ctx, v: &Spanned<Value>, field: &str, p: Precision, knob
             Some(item) => {
                 let one = Spanned::new(v.span(), item.clone());
                 let a = axis(cx, &one, &format!("{field}.{param}"), p, AxisKind::Hyper(q.hyper))?;
-                if q.whole && a.values.iter().any(|x| x.fract() != 0.0) {
+                if q.hyper.whole && a.values.iter().any(|x| x.fract() != 0.0) {
                     return Err(cx.err(Some(v.span()), format!("{field}.{param}"), format!("{param} counts steps: use whole numbers >= 1")));
                 }
                 a

@@ -78,7 +78,7 @@ pub fn eval_wgsl(obj: &Objective, p: Precision, indent: &str, hessian: bool) -> 
 /// One optimizer step in WGSL: the knobs' prologue, then the method's update (see
 /// [`crate::method`]).
 fn update_wgsl(block: &Block, dim: usize, p: Precision) -> String {
-    crate::method::knobs::wgsl(&block.knobs(), dim, p) + &(block.optimizer.method().wgsl)(dim)
+    crate::method::knobs::wgsl(&block.knobs(), dim, p) + &(block.optimizer.method().wgsl)(dim, block.memory())
 }
 
 /// The reals of one block's axis table (all its axes, concatenated) and each axis' offset.
@@ -237,14 +237,16 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     let x_inf = nest_max((0..dim).map(|j| format!("abs(x{j})")).collect());
     let turn_dot = (0..dim).map(|j| format!("g{j} * gp{j}")).collect::<Vec<_>>().join(" + ");
     let x_save = lines(&|j| format!("{ind}let xo{j} = x{j};"));
-    let step = nest_max((0..dim).map(|j| format!("abs(x{j} - xo{j})")).collect());
+    let unit = block.optimizer.method().unit_step();
+    let step = nest_max((0..dim).map(|j| if unit { format!("abs(x{j} - xo{j}) / lr") } else { format!("abs(x{j} - xo{j})") }).collect());
     let x_finite = (0..dim).map(|j| format!("is_finite(x{j})")).collect::<Vec<_>>().join(" && ");
     let gn2 = (0..dim).map(|j| format!("g{j} * g{j}")).collect::<Vec<_>>().join(" + ");
     let (ls_judge, ls_start) = match block.linesearch {
-        Some(_) => {
-            let step_from_lsx = nest_max((0..dim).map(|j| format!("abs(x{j} - lsx{j})")).collect());
+        Some(kind) => {
+            let from_lsx = |j: usize| if unit { format!("abs(x{j} - lsx{j}) / lr") } else { format!("abs(x{j} - lsx{j})") };
+            let step_from_lsx = nest_max((0..dim).map(from_lsx).collect());
             let parts = linesearch::WgslParts { dim, x_finite: &x_finite, step_from_lsx: &step_from_lsx, x_inf: &x_inf };
-            (linesearch::wgsl_judge(&parts), linesearch::wgsl_start(dim))
+            (linesearch::wgsl_judge(kind, &parts), linesearch::wgsl_start(kind, dim, block.optimizer.method().direction))
         }
         None => (String::new(), String::new()),
     };
@@ -253,6 +255,7 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         .replace("{{WORKGROUP_SIZE}}", &WORKGROUP_SIZE.to_string())
         .replace("{{CONSTANTS}}", &constants)
         .replace("{{IS_FINITE}}", is_finite)
+        .replace("{{HELPERS}}", &block.linesearch.map_or(String::new(), |kind| linesearch::wgsl_helpers(kind, p)))
         .replace("{{MATH}}", match p {
             Precision::F32 => MATH_F32,
             Precision::F64 => MATH_F64,

@@ -23,9 +23,10 @@ pub const METHOD: Method = Method {
     hessian: false,
     may_stop: false,
     default_linesearch: None,
+    direction: None,
 };
 
-fn wgsl(dim: usize) -> String {
+fn wgsl(dim: usize, _memory: usize) -> String {
     let mut s = String::new();
     for j in 0..dim {
         emit!(s, "{IND}let clr{j}: real = lr{j} / (real(1.0) + real(steps_done) * lr_decay);");

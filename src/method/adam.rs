@@ -37,9 +37,10 @@ pub const METHOD: Method = Method {
     hessian: false,
     may_stop: false,
     default_linesearch: None,
+    direction: None,
 };
 
-pub fn wgsl(dim: usize) -> String {
+pub fn wgsl(dim: usize, _memory: usize) -> String {
     let mut s = String::new();
     emit!(s, "{IND}b1t = b1t * beta1;");
     emit!(s, "{IND}b2t = b2t * beta2;");

@@ -20,6 +20,7 @@ pub const METHOD: Method = Method {
     hessian: false,
     may_stop: false,
     default_linesearch: None,
+    direction: None,
 };
 
 #[inline(always)]

@@ -18,9 +18,10 @@ pub const METHOD: Method = Method {
     hessian: false,
     may_stop: false,
     default_linesearch: None,
+    direction: None,
 };
 
-fn wgsl(dim: usize) -> String {
+fn wgsl(dim: usize, _memory: usize) -> String {
     let mut s = String::new();
     for j in 0..dim {
         emit!(s, "{IND}x{j} = x{j} - lr{j} * gd{j};");

@@ -13,6 +13,8 @@ pub type V<F> = [F; LANES];
 /// One update step of every lane, as the method's CPU twin sees it.
 pub struct CpuStep<'a, F: Real> {
     pub dim: usize,
+    /// Memory entries the slots hold room for (`plan::Block::memory`).
+    pub memory: usize,
     /// The objective's registers; coordinate j is `regs[vars[j]]` (the shader's `x{j}`).
     pub regs: &'a mut [V<F>],
     pub vars: &'a [u32],
@@ -40,7 +42,8 @@ impl<F: Real> CpuStep<'_, F> {
     /// per run): slots follow each other in order, a per-coordinate one taking `dim` places.
     #[inline(always)]
     pub fn slot(&self, slots: &[Slot], k: usize, j: usize) -> usize {
-        slots[..k].iter().map(|s| if s.per_coordinate { self.dim } else { 1 }).sum::<usize>() + j
+        let size = |s: &Slot| if s.per_coordinate { self.dim } else { 1 } * if s.per_memory { self.memory } else { 1 };
+        slots[..k].iter().map(size).sum::<usize>() + j
     }
 }
 

@@ -33,7 +33,8 @@
 //!
 //! A trial point that is rejected is only an evaluation: the outcome rules, the window record
 //! and `steps` see accepted points alone; `evals` counts every trial. The step rule of
-//! `converged` measures the accepted step x_{k+1} − x_k.
+//! `converged` measures the accepted step x_{k+1} − x_k (over lr for Newton and L-BFGS, see
+//! `Method::unit_step`).
 //!
 //! With a line search no learning rate makes GD diverge on a function bounded below (a step
 //! that raises f is shrunk until it lowers it), so `[analysis.threshold]` has no threshold to
@@ -44,7 +45,7 @@
 //! `ls_shrinks` = shrinks so far this step.
 
 use super::lanes::{keep, LANES, V};
-use super::{Hyper, KnobParam, Slot, SlotInit, IND};
+use super::{zoom, Hyper, KnobParam, Slot, SlotInit, IND};
 use crate::problem::real::Real;
 use serde::Serialize;
 
@@ -52,17 +53,13 @@ use serde::Serialize;
 #[serde(rename_all = "lowercase")]
 pub enum LineSearchKind {
     Backtracking,
+    /// optax's zoom (strong Wolfe), L-BFGS's default: see [`super::zoom`].
+    Zoom,
 }
 
-/// A number in (0, 1) with this default.
-const fn fraction(name: &'static str, default: f64) -> Hyper {
-    Hyper { name, default, min: 0.0, max: 1.0, max_open: true, min_open: true, switch: false }
-}
-
-const C: Hyper = fraction("c", 1e-4);
-const SHRINK: Hyper = fraction("shrink", 0.5);
-const MAX_STEPS: Hyper =
-    Hyper { name: "max_steps", default: 30.0, min: 1.0, max: 1000.0, max_open: false, min_open: false, switch: false };
+const C: Hyper = Hyper::fraction("c", 1e-4);
+const SHRINK: Hyper = Hyper::fraction("shrink", 0.5);
+const MAX_STEPS: Hyper = Hyper::count("max_steps", 30.0, 1000.0);
 
 /// Positions of the parameters in [`LineSearchKind::params`] order.
 const P_C: usize = 0;
@@ -80,11 +77,12 @@ pub const SLOTS: &[Slot] = &[
 ];
 
 impl LineSearchKind {
-    pub const ALL: [LineSearchKind; 1] = [LineSearchKind::Backtracking];
+    pub const ALL: [LineSearchKind; 2] = [LineSearchKind::Backtracking, LineSearchKind::Zoom];
 
     pub fn name(self) -> &'static str {
         match self {
             LineSearchKind::Backtracking => "backtracking",
+            LineSearchKind::Zoom => "zoom",
         }
     }
 
@@ -92,14 +90,23 @@ impl LineSearchKind {
         Self::ALL.into_iter().find(|k| k.name() == s)
     }
 
+    /// The search's state slots (x_k and the direction first, then its scalars).
+    pub fn slots(self) -> &'static [Slot] {
+        match self {
+            LineSearchKind::Backtracking => SLOTS,
+            LineSearchKind::Zoom => &zoom::SLOTS,
+        }
+    }
+
     pub fn params(self) -> &'static [KnobParam] {
         const BACKTRACKING: [KnobParam; 3] = [
-            KnobParam { hyper: C, required: false, whole: false },
-            KnobParam { hyper: SHRINK, required: false, whole: false },
-            KnobParam { hyper: MAX_STEPS, required: false, whole: true },
+            KnobParam { hyper: C, required: false },
+            KnobParam { hyper: SHRINK, required: false },
+            KnobParam { hyper: MAX_STEPS, required: false },
         ];
         match self {
             LineSearchKind::Backtracking => &BACKTRACKING,
+            LineSearchKind::Zoom => &zoom::PARAMS,
         }
     }
 }
@@ -110,7 +117,9 @@ pub struct WgslParts<'a> {
     pub dim: usize,
     /// Every coordinate finite (`is_finite(x0) && …`).
     pub x_finite: &'a str,
-    /// ‖x − lsx‖∞ and ‖x‖∞.
+    /// The step rule's measure of the accepted step, max_j |x_j − lsx_j| (/ lr_j for the
+    /// methods whose step is measured at lr = 1, `Method::unit_step`: over the run's lr), and
+    /// ‖x‖∞.
     pub step_from_lsx: &'a str,
     pub x_inf: &'a str,
 }
@@ -118,7 +127,10 @@ pub struct WgslParts<'a> {
 /// WGSL right after the evaluation at x: judge a trial point. A rejected one is replaced by
 /// the next (and the loop goes on to evaluate it); an accepted one ends the search and goes on
 /// to the exit tests like any point; `ls_failed` ends the run.
-pub fn wgsl_judge(w: &WgslParts) -> String {
+pub fn wgsl_judge(kind: LineSearchKind, w: &WgslParts) -> String {
+    if kind == LineSearchKind::Zoom {
+        return zoom::wgsl_judge(w);
+    }
     let mut s = String::new();
     emit!(s, "{IND}if (ls_t > real(0.0)) {{");
     emit!(s, "{IND}    let ls_ok = is_finite(loss) && {} && loss <= ls_f0 + linesearch_c * ls_t * ls_slope + LS_ROUNDING * abs(ls_f0);", w.x_finite);
@@ -133,22 +145,45 @@ pub fn wgsl_judge(w: &WgslParts) -> String {
     emit!(s, "{IND}    }}");
     emit!(s, "{IND}    ls_failed = !ls_ok;");
     emit!(s, "{IND}    ls_t = real(0.0);");
-    // The accepted step, where the update measured its step (step_res >= 0): x_{k+1} − x_k.
-    emit!(s, "{IND}    if (step_res >= real(0.0)) {{");
-    emit!(s, "{IND}        last_step = {};", w.step_from_lsx);
-    emit!(s, "{IND}        step_res = STEP_TOL * {};", w.x_inf);
-    emit!(s, "{IND}    }}");
+    s += &wgsl_measure(w, &format!("{IND}    "));
     emit!(s, "{IND}}}");
     s
 }
 
+/// WGSL at an accepted point: the step rule's measure of the accepted step x_{k+1} − x_k,
+/// where the update measured its own (step_res ≥ 0).
+pub fn wgsl_measure(w: &WgslParts, ind: &str) -> String {
+    let mut s = String::new();
+    emit!(s, "{ind}if (step_res >= real(0.0)) {{");
+    emit!(s, "{ind}    last_step = {};", w.step_from_lsx);
+    emit!(s, "{ind}    step_res = STEP_TOL * {};", w.x_inf);
+    emit!(s, "{ind}}}");
+    s
+}
+
+/// Module-scope WGSL functions the search calls.
+pub fn wgsl_helpers(kind: LineSearchKind, p: crate::problem::real::Precision) -> String {
+    match kind {
+        LineSearchKind::Backtracking => String::new(),
+        LineSearchKind::Zoom => zoom::wgsl_helpers(p),
+    }
+}
+
 /// WGSL right after the method's update (x is its proposal x₊, `xo{j}` the point x_k it left):
 /// start the search with x₊ as the first trial.
-pub fn wgsl_start(dim: usize) -> String {
+/// `direction`: the method's slot holding its displacement exactly (see `Method::direction`);
+/// without one, x₊ − x_k.
+pub fn wgsl_start(kind: LineSearchKind, dim: usize, direction: Option<&str>) -> String {
+    if kind == LineSearchKind::Zoom {
+        return zoom::wgsl_start(dim, direction);
+    }
     let mut s = String::new();
     for j in 0..dim {
         emit!(s, "{IND}lsx{j} = xo{j};");
-        emit!(s, "{IND}lsd{j} = x{j} - xo{j};");
+        match direction {
+            Some(d) => emit!(s, "{IND}lsd{j} = {d}{j};"),
+            None => emit!(s, "{IND}lsd{j} = x{j} - xo{j};"),
+        }
     }
     let slope = (0..dim).map(|j| format!("g{j} * lsd{j}")).collect::<Vec<_>>().join(" + ");
     emit!(s, "{IND}ls_f0 = loss;");
@@ -162,17 +197,19 @@ pub fn wgsl_start(dim: usize) -> String {
 /// [`SLOTS`] order), and its parameters among the hyperparameters.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuPlace {
+    pub kind: LineSearchKind,
     pub first_slot: usize,
-    pub c: usize,
-    pub shrink: usize,
-    pub max_steps: usize,
+    /// The parameters' positions, in [`LineSearchKind::params`] order.
+    pub at: [usize; 6],
 }
 
 impl CpuPlace {
     /// From the slot index of `lsx0` and the parameters' positions ([`LineSearchKind::params`]
     /// order).
-    pub fn new(first_slot: usize, at: &[usize]) -> CpuPlace {
-        CpuPlace { first_slot, c: at[P_C], shrink: at[P_SHRINK], max_steps: at[P_MAX_STEPS] }
+    pub fn new(kind: LineSearchKind, first_slot: usize, at: &[usize]) -> CpuPlace {
+        let mut a = [0; 6];
+        a[..at.len()].copy_from_slice(at);
+        CpuPlace { kind, first_slot, at: a }
     }
 }
 
@@ -183,8 +220,11 @@ pub struct CpuSearch<'a, F: Real> {
     pub vars: &'a [u32],
     pub grad: &'a [u32],
     pub loss: u32,
-    /// The line search's slots only.
+    /// The line search's slots only (from `lsx0`).
     pub slots: &'a mut [V<F>],
+    /// The run's lr, and whether the step rule measures steps at lr = 1 (`Method::unit_step`).
+    pub lr: &'a V<F>,
+    pub unit_step: bool,
     pub hyper: &'a [V<F>],
     pub place: CpuPlace,
 }
@@ -222,9 +262,13 @@ pub struct Verdicts<'a, F: Real> {
 /// CPU twin of [`wgsl_judge`] for every lane not held.
 #[inline(always)]
 pub fn cpu_judge<F: Real>(s: CpuSearch<'_, F>, v: Verdicts<'_, F>, step_tol: F, rounding: F) {
+    if s.place.kind == LineSearchKind::Zoom {
+        return cpu_judge_zoom(s, v, step_tol);
+    }
     let Verdicts { hold, retry, stop, evals, last_step, step_res } = v;
     let d = s.dim;
-    let (c, shrink, max_steps) = (&s.hyper[s.place.c], &s.hyper[s.place.shrink], &s.hyper[s.place.max_steps]);
+    let at = &s.place.at;
+    let (c, shrink, max_steps) = (&s.hyper[at[P_C]], &s.hyper[at[P_SHRINK]], &s.hyper[at[P_MAX_STEPS]]);
     let ls = &mut *s.slots;
     let loss = s.regs[s.loss as usize];
     let zero = F::default();
@@ -253,16 +297,65 @@ pub fn cpu_judge<F: Real>(s: CpuSearch<'_, F>, v: Verdicts<'_, F>, step_tol: F, 
             stop[i] = super::StopReason::LineSearchFailed as u32;
         }
         ls[at_scalar(d, T)][i] = zero;
-        if step_res[i] >= zero {
-            let (mut step, mut x_inf) = (zero, zero);
-            for (j, &r) in s.vars.iter().enumerate() {
-                let x = s.regs[r as usize][i];
-                let (dj, m) = ((x - ls[at_lsx(j)][i]).abs(), x.abs());
-                step = if j == 0 { dj } else { step.max(dj) };
-                x_inf = if j == 0 { m } else { x_inf.max(m) };
+        measure_accepted(s.vars, s.regs, ls, s.lr, s.unit_step, i, last_step, step_res, step_tol);
+    }
+}
+
+/// CPU twin of [`wgsl_measure`] for lane `i`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn measure_accepted<F: Real>(vars: &[u32], regs: &[V<F>], ls: &[V<F>], lr: &V<F>, unit_step: bool, i: usize, last_step: &mut V<F>, step_res: &mut V<F>, step_tol: F) {
+    let zero = F::default();
+    if step_res[i] >= zero {
+        let (mut step, mut x_inf) = (zero, zero);
+        for (j, &r) in vars.iter().enumerate() {
+            let x = regs[r as usize][i];
+            let dj = (x - ls[at_lsx(j)][i]).abs();
+            let (dj, m) = (if unit_step { dj / lr[i] } else { dj }, x.abs());
+            step = if j == 0 { dj } else { step.max(dj) };
+            x_inf = if j == 0 { m } else { x_inf.max(m) };
+        }
+        last_step[i] = step;
+        step_res[i] = step_tol * x_inf;
+    }
+}
+
+/// The zoom's CPU judge (see [`super::zoom`]), lane by lane as the shader's invocations.
+fn cpu_judge_zoom<F: Real>(s: CpuSearch<'_, F>, v: Verdicts<'_, F>, step_tol: F) {
+    let Verdicts { hold, retry, evals, last_step, step_res, .. } = v;
+    let d = s.dim;
+    let q = zoom::Params::new(&s.place.at);
+    let first = zoom::first_scalar(d);
+    let big = zoom::big::<F>();
+    let zero = F::default();
+    let loss = s.regs[s.loss as usize];
+    for i in 0..LANES {
+        retry[i] = false;
+        if hold[i] || s.slots[first + zoom::PHASE_AT][i] <= zero {
+            continue;
+        }
+        let mut sl = zero;
+        for (j, &g) in s.grad.iter().enumerate() {
+            let t = s.regs[g as usize][i] * s.slots[at_lsd(d, j)][i];
+            sl = if j == 0 { t } else { sl + t };
+        }
+        let mut z = zoom::load(s.slots, first, i);
+        match zoom::cpu_judge_lane(&mut z, loss[i], sl, s.hyper, q, i, big) {
+            Some(next) => {
+                z[zoom::T_AT] = next;
+                zoom::store(s.slots, first, i, &z);
+                for (j, &r) in s.vars.iter().enumerate() {
+                    s.regs[r as usize][i] = s.slots[at_lsx(j)][i] + next * s.slots[at_lsd(d, j)][i];
+                }
+                evals[i] += 1;
+                retry[i] = true;
+                hold[i] = true;
             }
-            last_step[i] = step;
-            step_res[i] = step_tol * x_inf;
+            None => {
+                (z[zoom::PHASE_AT], z[zoom::T_AT]) = (zero, zero);
+                zoom::store(s.slots, first, i, &z);
+                measure_accepted(s.vars, s.regs, s.slots, s.lr, s.unit_step, i, last_step, step_res, step_tol);
+            }
         }
     }
 }
@@ -281,7 +374,8 @@ pub fn cpu_begin<F: Real, const MASKED: bool>(s: CpuSearch<'_, F>, hold: &[bool;
 /// CPU twin of [`wgsl_start`] for every lane not held (the loss and gradient registers still
 /// hold x_k's: the update evaluates nothing).
 #[inline(always)]
-pub fn cpu_start<F: Real, const MASKED: bool>(s: CpuSearch<'_, F>, hold: &[bool; LANES]) {
+/// `direction`: the method's displacement lanes, where it leaves them (`Method::direction`).
+pub fn cpu_start<F: Real, const MASKED: bool>(s: CpuSearch<'_, F>, hold: &[bool; LANES], direction: Option<&[V<F>]>) {
     let d = s.dim;
     let zero = F::default();
     let mut slope = [zero; LANES];
@@ -290,12 +384,21 @@ pub fn cpu_start<F: Real, const MASKED: bool>(s: CpuSearch<'_, F>, hold: &[bool;
         let (head, tail) = s.slots.split_at_mut(at_lsd(d, j));
         let (lsx, lsd) = (&head[at_lsx(j)], &mut tail[0]);
         for i in 0..LANES {
-            let dj = x[i] - lsx[i];
+            let dj = direction.map_or(x[i] - lsx[i], |dir| dir[j][i]);
             lsd[i] = keep::<_, MASKED>(hold[i], lsd[i], dj);
             slope[i] = if j == 0 { g[i] * dj } else { slope[i] + g[i] * dj };
         }
     }
     let loss = &s.regs[s.loss as usize];
+    if s.place.kind == LineSearchKind::Zoom {
+        let first = zoom::first_scalar(d);
+        for i in 0..LANES {
+            if !(MASKED && hold[i]) {
+                zoom::store(s.slots, first, i, &zoom::start_lane(loss[i], slope[i]));
+            }
+        }
+        return;
+    }
     let (one, ls) = (F::from_f64(1.0), &mut *s.slots);
     for i in 0..LANES {
         ls[at_scalar(d, F0)][i] = keep::<_, MASKED>(hold[i], ls[at_scalar(d, F0)][i], loss[i]);

@@ -25,6 +25,7 @@ pub mod knobs;
 pub mod lanes;
 pub mod linesearch;
 pub mod schedule;
+pub mod zoom;
 
 pub use knobs::{CLIP_NORM, LR_SCALE, WEIGHT_DECAY};
 pub use linesearch::LineSearchKind;
@@ -79,6 +80,7 @@ registry! {
     Rmsprop => rmsprop,
     Adagrad => adagrad,
     Newton => newton,
+    Lbfgs => lbfgs,
 }
 
 /// A hyperparameter: its name in the config and in runs.csv, PyTorch's default, allowed range.
@@ -93,27 +95,42 @@ pub struct Hyper {
     pub min_open: bool,
     /// A switch: only 0 (off) or 1 (on).
     pub switch: bool,
+    /// Only whole numbers (counts: steps, memory entries).
+    pub whole: bool,
 }
 
 impl Hyper {
     /// A number in [0, 1) with this default (decay rates: β, α, momentum).
     pub const fn rate(name: &'static str, default: f64) -> Hyper {
-        Hyper { name, default, min: 0.0, max: 1.0, max_open: true, min_open: false, switch: false }
+        Hyper { name, default, min: 0.0, max: 1.0, max_open: true, min_open: false, switch: false, whole: false }
     }
 
     /// A number in [0, ∞) with this default.
     pub const fn non_negative(name: &'static str, default: f64) -> Hyper {
-        Hyper { name, default, min: 0.0, max: f64::INFINITY, max_open: true, min_open: false, switch: false }
+        Hyper { name, default, min: 0.0, max: f64::INFINITY, max_open: true, min_open: false, switch: false, whole: false }
     }
 
     /// A number in (0, ∞) with this default.
     pub const fn positive(name: &'static str, default: f64) -> Hyper {
-        Hyper { name, default, min: 0.0, max: f64::INFINITY, max_open: true, min_open: true, switch: false }
+        Hyper { name, default, min: 0.0, max: f64::INFINITY, max_open: true, min_open: true, switch: false, whole: false }
+    }
+
+    /// A number in (0, 1) with this default (line-search constants).
+    pub const fn fraction(name: &'static str, default: f64) -> Hyper {
+        Hyper { name, default, min: 0.0, max: 1.0, max_open: true, min_open: true, switch: false, whole: false }
+    }
+
+    /// A whole number in [1, max] with this default.
+    pub const fn count(name: &'static str, default: f64, max: f64) -> Hyper {
+        Hyper { name, default, min: 1.0, max, max_open: false, min_open: false, switch: false, whole: true }
     }
 
     pub fn allows(&self, v: f64) -> bool {
         if self.switch {
             return v == 0.0 || v == 1.0;
+        }
+        if self.whole && v.fract() != 0.0 {
+            return false;
         }
         let lo = if self.min_open { v > self.min } else { v >= self.min };
         let hi = if self.max_open { v < self.max } else { v <= self.max };
@@ -123,6 +140,9 @@ impl Hyper {
     pub fn range_text(&self) -> String {
         if self.switch {
             return "{0, 1} (0 = off, 1 = on)".into();
+        }
+        if self.whole {
+            return format!("whole numbers {} ..= {}", self.min, self.max);
         }
         let lo = if self.min_open { "(" } else { "[" };
         let hi = if self.max_open { ")" } else { "]" };
@@ -137,8 +157,6 @@ impl Hyper {
 pub struct KnobParam {
     pub hyper: Hyper,
     pub required: bool,
-    /// Only whole numbers ≥ 1 (step counts).
-    pub whole: bool,
 }
 
 /// Why a step ends a run (`CpuStep::stop`, `Verdicts::stop`; 0 there is none). The outcome
@@ -188,15 +206,22 @@ pub enum SlotInit {
 pub struct Slot {
     pub name: &'static str,
     pub per_coordinate: bool,
+    /// One per memory entry k (L-BFGS's pairs): `{name}{k}_{j}` or `{name}{k}`, for k below
+    /// the block's largest `memory_size` (see `plan::Block::memory`).
+    pub per_memory: bool,
     pub init: SlotInit,
 }
 
 impl Slot {
     pub const fn per_coordinate(name: &'static str, init: SlotInit) -> Slot {
-        Slot { name, per_coordinate: true, init }
+        Slot { name, per_coordinate: true, per_memory: false, init }
+    }
+    /// One per memory entry and coordinate (`{name}{k}_{j}`), or per memory entry.
+    pub const fn per_memory(name: &'static str, per_coordinate: bool, init: SlotInit) -> Slot {
+        Slot { name, per_coordinate, per_memory: true, init }
     }
     pub const fn scalar(name: &'static str, init: SlotInit) -> Slot {
-        Slot { name, per_coordinate: false, init }
+        Slot { name, per_coordinate: false, per_memory: false, init }
     }
 }
 
@@ -223,9 +248,10 @@ pub struct Method {
     /// State slots, in their order in the state after x.
     pub slots: &'static [Slot],
     pub weight_decay: WeightDecay,
-    /// The WGSL update of a run with `dim` coordinates: statements after the knobs' prologue
-    /// (which defines `gd{j}` and `lr{j}`).
-    pub wgsl: fn(dim: usize) -> String,
+    /// The WGSL update of a run with `dim` coordinates (and room for `memory` entries, for the
+    /// methods with a memory): statements after the knobs' prologue (which defines `gd{j}` and
+    /// `lr{j}`).
+    pub wgsl: fn(dim: usize, memory: usize) -> String,
     /// The factor c of the stability bound lr < c/λ_max on a quadratic whose Hessian has largest
     /// eigenvalue λ_max, from the run's hyperparameters (by name); None where not known.
     pub stability: Option<Stability>,
@@ -236,6 +262,22 @@ pub struct Method {
     /// The line search a block of this method has when its table names none (`linesearch =
     /// "none"` turns it off).
     pub default_linesearch: Option<LineSearchKind>,
+    /// The per-coordinate slot where the update leaves its displacement d exactly (x₊ = x + d):
+    /// the line search's direction, rather than x₊ − x, whose rounding in f32 is a few % of a
+    /// small step and which a search that grows η (the zoom) would amplify.
+    pub direction: Option<&'static str>,
+}
+
+impl Method {
+    /// Whether the step rule of `converged` measures the method's step at lr = 1, ‖x₊ − x‖∞/lr
+    /// (the run's lr, before lr_scale and schedules):
+    /// for the methods whose lr damps a step of their own (Newton's, L-BFGS's quasi-Newton
+    /// step; these are the methods with a line search of their own). With lr ≪ 1 their damped
+    /// step can fall below x's precision far from any minimum (L-BFGS whose curvature pairs know
+    /// only a stiff direction: γ ≈ 1/λ_max), which says the run is stuck, not converged.
+    pub fn unit_step(&self) -> bool {
+        self.default_linesearch.is_some()
+    }
 }
 
 impl OptimizerKind {

@@ -29,9 +29,10 @@ pub const METHOD: Method = Method {
     hessian: false,
     may_stop: false,
     default_linesearch: None,
+    direction: None,
 };
 
-fn wgsl(dim: usize) -> String {
+fn wgsl(dim: usize, _memory: usize) -> String {
     let mut s = String::new();
     for j in 0..dim {
         emit!(s, "{IND}if (steps_done == 0u) {{ v{j} = gd{j}; }} else {{ v{j} = beta * v{j} + (real(1.0) - dampening) * gd{j}; }}");

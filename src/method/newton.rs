@@ -45,6 +45,7 @@ pub const METHOD: Method = Method {
     hessian: true,
     may_stop: true,
     default_linesearch: Some(LineSearchKind::Backtracking),
+    direction: None,
 };
 
 /// a{i}_{j}: the Hessian entry (symmetric, i ≤ j stored) plus weight decay on the diagonal.
@@ -57,7 +58,7 @@ fn a(i: usize, j: usize) -> String {
     }
 }
 
-fn wgsl(dim: usize) -> String {
+fn wgsl(dim: usize, _memory: usize) -> String {
     let mut s = String::new();
     let diag: Vec<String> = (0..dim).map(|i| a(i, i)).collect();
     let nest = |f: &str, terms: &[String]| terms.iter().cloned().reduce(|x, y| format!("{f}({x}, {y})")).unwrap_or_default();

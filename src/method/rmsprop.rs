@@ -33,9 +33,10 @@ pub const METHOD: Method = Method {
     hessian: false,
     may_stop: false,
     default_linesearch: None,
+    direction: None,
 };
 
-fn wgsl(dim: usize) -> String {
+fn wgsl(dim: usize, _memory: usize) -> String {
     let mut s = String::new();
     for j in 0..dim {
         emit!(s, "{IND}sq{j} = alpha * sq{j} + (real(1.0) - alpha) * gd{j} * gd{j};");

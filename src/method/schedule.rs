@@ -27,8 +27,7 @@ pub enum ScheduleKind {
 
 
 const GAMMA: Hyper = Hyper::positive("gamma", 0.1);
-const STEPS_PARAM: Hyper =
-    Hyper { name: "step_size", default: 1.0, min: 1.0, max: 4294967295.0, max_open: false, min_open: false, switch: false };
+const STEPS_PARAM: Hyper = Hyper::count("step_size", 1.0, 4294967295.0);
 const T_MAX: Hyper = Hyper::positive("t_max", 1.0);
 const ETA_MIN: Hyper = Hyper::non_negative("eta_min", 0.0);
 const MAX_LR: Hyper = Hyper::non_negative("max_lr", 0.0);
@@ -54,13 +53,13 @@ impl ScheduleKind {
     }
 
     pub fn params(self) -> &'static [KnobParam] {
-        const fn p(hyper: Hyper, required: bool, whole: bool) -> KnobParam {
-            KnobParam { hyper, required, whole }
+        const fn p(hyper: Hyper, required: bool) -> KnobParam {
+            KnobParam { hyper, required }
         }
-        const EXPONENTIAL: [KnobParam; 1] = [p(GAMMA, true, false)];
-        const STEP: [KnobParam; 2] = [p(STEPS_PARAM, true, true), p(GAMMA, false, false)];
-        const COSINE: [KnobParam; 2] = [p(T_MAX, true, false), p(ETA_MIN, false, false)];
-        const CYCLIC: [KnobParam; 2] = [p(MAX_LR, true, false), p(STEP_SIZE_UP, false, true)];
+        const EXPONENTIAL: [KnobParam; 1] = [p(GAMMA, true)];
+        const STEP: [KnobParam; 2] = [p(STEPS_PARAM, true), p(GAMMA, false)];
+        const COSINE: [KnobParam; 2] = [p(T_MAX, true), p(ETA_MIN, false)];
+        const CYCLIC: [KnobParam; 2] = [p(MAX_LR, true), p(STEP_SIZE_UP, false)];
         match self {
             ScheduleKind::Exponential => &EXPONENTIAL,
             ScheduleKind::Step => &STEP,

@@ -83,15 +83,24 @@ impl StateLayout {
     pub fn new(block: &Block, dim: usize, windowed: bool) -> StateLayout {
         let method = block.optimizer.method().slots.iter();
         let knobs = block.schedule.and_then(|s| s.slot());
-        let search = if block.linesearch.is_some() { crate::method::linesearch::SLOTS } else { &[] };
+        let search = block.linesearch.map_or(&[][..], |k| k.slots());
+        let memory = block.memory();
         let slots = method
             .chain(knobs.iter())
             .chain(search.iter())
             .flat_map(|s: &Slot| {
                 let n = if s.per_coordinate { dim } else { 1 };
-                (0..n).map(move |j| SlotPlace {
-                    name: if s.per_coordinate { format!("{}{j}", s.name) } else { s.name.to_string() },
-                    init: s.init,
+                let entries: Vec<Option<usize>> = if s.per_memory { (0..memory).map(Some).collect() } else { vec![None] };
+                entries.into_iter().flat_map(move |k| {
+                    (0..n).map(move |j| SlotPlace {
+                        name: match (k, s.per_coordinate) {
+                            (Some(k), true) => format!("{}{k}_{j}", s.name),
+                            (Some(k), false) => format!("{}{k}", s.name),
+                            (None, true) => format!("{}{j}", s.name),
+                            (None, false) => s.name.to_string(),
+                        },
+                        init: s.init,
+                    })
                 })
             })
             .collect();

@@ -197,6 +197,12 @@ impl Block {
         params.iter().map(|q| at(q).expect("config adds every parameter of a knob")).collect()
     }
 
+    /// The most memory entries a run of this block keeps (its largest `memory_size`; 0 for
+    /// methods without a memory).
+    pub fn memory(&self) -> usize {
+        self.axes.iter().find(|a| a.name == "memory_size").map_or(0, |a| a.values.iter().fold(0.0f64, |m, &v| m.max(v)) as usize)
+    }
+
     /// Position of a hyperparameter among the block's hyperparameters.
     pub fn hyper_index(&self, name: &str) -> Option<usize> {
         self.hyper_names().position(|n| n == name)

@@ -51,6 +51,8 @@ pub struct Kernel<'a, F: Real> {
     lr_now: Option<usize>,
     /// The line search's slots and parameters, where the block has one.
     linesearch: Option<CpuPlace>,
+    /// The slot of the method's exact displacement (`Method::direction`), where it keeps one.
+    direction: Option<usize>,
 }
 
 impl<'a, F: Real> Kernel<'a, F> {
@@ -74,7 +76,8 @@ impl<'a, F: Real> Kernel<'a, F> {
             cycle_tol: F::from_f64(rules.cycle_tol),
             knobs: block.knobs(),
             lr_now: block.schedule.and_then(|s| s.slot()).and_then(|s| layout.slot(s.name)),
-            linesearch: block.knobs().linesearch.map(|(_, at)| CpuPlace::new(layout.slot("lsx0").expect("a line search has its slots"), &at)),
+            direction: block.optimizer.method().direction.and_then(|d| layout.slot(&format!("{d}0"))),
+            linesearch: block.knobs().linesearch.map(|(kind, at)| CpuPlace::new(kind, layout.slot("lsx0").expect("a line search has its slots"), &at)),
             layout,
         }
     }
@@ -571,7 +574,7 @@ impl<F: Real> Lanes<F> {
     fn judge(&mut self, k: &Kernel<F>) {
         let Some(place) = k.linesearch else { return };
         linesearch::cpu_judge(
-            search(k, place, &mut self.regs, &mut self.slots, &self.hyper),
+            search(k, place, &mut self.regs, &mut self.slots[place.first_slot..], &self.hyper, &self.lr),
             Verdicts {
                 hold: &mut self.hold,
                 retry: &mut self.retry,
@@ -613,7 +616,7 @@ impl<F: Real> Lanes<F> {
             }
         }
         if let Some(place) = k.linesearch {
-            linesearch::cpu_begin::<F, MASKED>(search(k, place, &mut self.regs, &mut self.slots, &self.hyper), &self.hold);
+            linesearch::cpu_begin::<F, MASKED>(search(k, place, &mut self.regs, &mut self.slots[place.first_slot..], &self.hyper, &self.lr), &self.hold);
         }
         let (lr_now, method_slots) = match k.lr_now {
             // lr_now follows the method's slots: split it off so they stay borrowable.
@@ -643,6 +646,7 @@ impl<F: Real> Lanes<F> {
             k.block.optimizer,
             CpuStep {
                 dim: k.dim,
+                memory: k.block.memory(),
                 regs: &mut self.regs,
                 vars: &tape.vars,
                 slots: method_slots,
@@ -667,10 +671,12 @@ impl<F: Real> Lanes<F> {
             // where measured.
             let zero = F::default();
             let (mut step, mut x_inf) = ([zero; LANES], [zero; LANES]);
+            let unit = k.block.optimizer.method().unit_step();
             for j in 0..k.dim {
-                let (x, xo) = (&self.regs[tape.vars[j] as usize], &self.xo[j]);
+                let (x, xo, lr) = (&self.regs[tape.vars[j] as usize], &self.xo[j], &self.lr);
                 for i in 0..LANES {
-                    let (d, m) = ((x[i] - xo[i]).abs(), x[i].abs());
+                    let d = (x[i] - xo[i]).abs();
+                    let (d, m) = (if unit { d / lr[i] } else { d }, x[i].abs());
                     step[i] = if j == 0 { d } else { step[i].max(d) };
                     x_inf[i] = if j == 0 { m } else { x_inf[i].max(m) };
                 }
@@ -688,7 +694,9 @@ impl<F: Real> Lanes<F> {
             }
         }
         if let Some(place) = k.linesearch {
-            linesearch::cpu_start::<F, MASKED>(search(k, place, &mut self.regs, &mut self.slots, &self.hyper), &self.hold);
+            let (front, ls) = self.slots.split_at_mut(place.first_slot);
+            let direction = k.direction.map(|at| &front[at..at + k.dim]);
+            linesearch::cpu_start::<F, MASKED>(search(k, place, &mut self.regs, ls, &self.hyper, &self.lr), &self.hold, direction);
         }
         let hold = &self.hold;
         for i in 0..LANES {
@@ -701,8 +709,9 @@ impl<F: Real> Lanes<F> {
 /// What the line search's CPU twins see of the lanes (a function of the fields it borrows, so
 /// that the lanes' other fields stay free).
 #[inline(always)]
-fn search<'s, F: Real>(k: &'s Kernel<F>, place: CpuPlace, regs: &'s mut [V<F>], slots: &'s mut [V<F>], hyper: &'s [V<F>]) -> CpuSearch<'s, F> {
-    CpuSearch { dim: k.dim, regs, vars: &k.tape.vars, grad: &k.tape.grad, loss: k.tape.loss, slots: &mut slots[place.first_slot..], hyper, place }
+fn search<'s, F: Real>(k: &'s Kernel<F>, place: CpuPlace, regs: &'s mut [V<F>], slots: &'s mut [V<F>], hyper: &'s [V<F>], lr: &'s V<F>) -> CpuSearch<'s, F> {
+    let unit_step = k.block.optimizer.method().unit_step();
+    CpuSearch { dim: k.dim, regs, vars: &k.tape.vars, grad: &k.tape.grad, loss: k.tape.loss, slots, hyper, lr, unit_step, place }
 }
 
 /// Runs of the main pool that reached the window, waiting for a lane of the window pool: per

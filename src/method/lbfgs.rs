@@ -1,0 +1,217 @@
+//! `lbfgs`: limited-memory BFGS with optax.lbfgs's semantics (optax/_src/transform.py,
+//! `scale_by_lbfgs` and `_precondition_by_lbfgs`; alias.py, `lbfgs`), and by default its zoom
+//! line search (see [`super::zoom`]). Nocedal & Wright, *Numerical Optimization*, 2nd ed., 2006,
+//! §7.2, Algorithm 7.4 (the two-loop recursion).
+//!
+//! At x_k with gradient g_k (`gd`, so with the L2 weight decay where it is set), step k:
+//! 1. the pair of the last step, stored now as optax stores it (on the next call):
+//!    s = x_k − x_{k−1}, y = g_k − g_{k−1}, ρ = 1/(yᵀs) (0 where yᵀs = 0); all 0 at k = 0;
+//! 2. the memory keeps the last `memory_size` pairs (10), newest first;
+//! 3. γ = sᵀy/yᵀy (1 where yᵀy = 0) with `scale_init = 1`, γ₀ = min(1, 1/‖g₀‖) at k = 0;
+//!    γ = 1 with `scale_init = 0`;
+//! 4. q = g; newest to oldest: αᵢ = ρᵢ sᵢᵀq, q ← q − αᵢyᵢ; r = γq; oldest to newest:
+//!    βᵢ = ρᵢ yᵢᵀr, r ← r + (αᵢ − βᵢ)sᵢ;
+//! 5. d = −lr·r (`lbd`, the line search's direction), x₊ = x_k + d, its first trial (optax's
+//!    learning_rate=None is lr = 1).
+//!
+//! The memory is a shift register (newest at entry 0) rather than optax's circular buffer: the
+//! same pairs in the same order, with every index known when the kernel is generated, so the
+//! state stays in registers. Entries past a run's `memory_size` stay 0, and a zero pair changes
+//! nothing (α = β = 0), so the layout holds the block's largest memory_size and each run uses
+//! its own. Per run that is 2·m·d + m + 2d + 1 reals for the method and 2d + 18 for the zoom.
+
+use super::lanes::{CpuStep, LANES};
+use super::{Hyper, LineSearchKind, Method, Slot, SlotInit, WeightDecay, IND, WEIGHT_DECAY};
+use crate::problem::real::Real;
+
+/// Most pairs a run may keep (the layout unrolls the memory into the kernel).
+pub const MAX_MEMORY: usize = 64;
+const MEMORY_SIZE: Hyper = Hyper::count("memory_size", 10.0, MAX_MEMORY as f64);
+const SCALE_INIT: Hyper = Hyper { default: 1.0, max_open: false, switch: true, ..Hyper::rate("scale_init", 1.0) };
+const H_MEMORY: usize = 0;
+const H_SCALE_INIT: usize = 1;
+
+/// The previous point and gradient, the pairs (s, y) and their ρ, newest first, and the steps
+/// taken (optax's `count`).
+const SLOTS: &[Slot] = &[
+    Slot::per_coordinate("lbp", SlotInit::Value(0.0)),
+    Slot::per_coordinate("lbg", SlotInit::Value(0.0)),
+    Slot::per_memory("lbs", true, SlotInit::Value(0.0)),
+    Slot::per_memory("lby", true, SlotInit::Value(0.0)),
+    Slot::per_memory("lbr", false, SlotInit::Value(0.0)),
+    Slot::scalar("lbn", SlotInit::Value(0.0)),
+    Slot::per_coordinate("lbd", SlotInit::Value(0.0)),
+];
+const P: usize = 0;
+const G: usize = 1;
+const S: usize = 2;
+const Y: usize = 3;
+const R: usize = 4;
+const N: usize = 5;
+const D: usize = 6;
+
+pub const METHOD: Method = Method {
+    name: "lbfgs",
+    aliases: &[],
+    hypers: &[MEMORY_SIZE, SCALE_INIT, WEIGHT_DECAY],
+    slots: SLOTS,
+    weight_decay: WeightDecay::L2,
+    wgsl,
+    stability: None,
+    hessian: false,
+    may_stop: false,
+    default_linesearch: Some(LineSearchKind::Zoom),
+    direction: Some("lbd"),
+};
+
+fn dot(a: impl Fn(usize) -> String, b: impl Fn(usize) -> String, dim: usize) -> String {
+    (0..dim).map(|j| format!("{} * {}", a(j), b(j))).collect::<Vec<_>>().join(" + ")
+}
+
+fn wgsl(dim: usize, memory: usize) -> String {
+    let mut s = String::new();
+    emit!(s, "{IND}let lb_first = lbn == real(0.0);");
+    for j in 0..dim {
+        emit!(s, "{IND}let lbs_new{j}: real = select(x{j} - lbp{j}, real(0.0), lb_first);");
+        emit!(s, "{IND}let lby_new{j}: real = select(gd{j} - lbg{j}, real(0.0), lb_first);");
+    }
+    emit!(s, "{IND}let lb_ys: real = {};", dot(|j| format!("lby_new{j}"), |j| format!("lbs_new{j}"), dim));
+    emit!(s, "{IND}let lb_yy: real = {};", dot(|j| format!("lby_new{j}"), |j| format!("lby_new{j}"), dim));
+    emit!(s, "{IND}let lb_rho: real = select(select(real(1.0) / lb_ys, real(0.0), lb_ys == real(0.0)), real(0.0), lb_first);");
+    // The shift register: entry k takes entry k − 1 (0 past the run's memory_size).
+    for k in (1..memory).rev() {
+        let keep = format!("real({k}.0) < memory_size");
+        for j in 0..dim {
+            emit!(s, "{IND}lbs{k}_{j} = select(real(0.0), lbs{}_{j}, {keep});", k - 1);
+            emit!(s, "{IND}lby{k}_{j} = select(real(0.0), lby{}_{j}, {keep});", k - 1);
+        }
+        emit!(s, "{IND}lbr{k} = select(real(0.0), lbr{}, {keep});", k - 1);
+    }
+    for j in 0..dim {
+        emit!(s, "{IND}lbs0_{j} = lbs_new{j};");
+        emit!(s, "{IND}lby0_{j} = lby_new{j};");
+    }
+    emit!(s, "{IND}lbr0 = lb_rho;");
+    emit!(s, "{IND}let lb_gnorm: real = sqrt({});", dot(|j| format!("gd{j}"), |j| format!("gd{j}"), dim));
+    emit!(s, "{IND}var lb_gamma: real = real(1.0);");
+    emit!(s, "{IND}if (scale_init != real(0.0)) {{");
+    emit!(s, "{IND}    lb_gamma = select(select(real(1.0), lb_ys / lb_yy, lb_yy > real(0.0)), min(real(1.0), real(1.0) / lb_gnorm), lb_first);");
+    emit!(s, "{IND}}}");
+    for j in 0..dim {
+        emit!(s, "{IND}var lbq{j}: real = gd{j};");
+    }
+    for k in 0..memory {
+        emit!(s, "{IND}let lba{k}: real = lbr{k} * ({});", dot(|j| format!("lbs{k}_{j}"), |j| format!("lbq{j}"), dim));
+        for j in 0..dim {
+            emit!(s, "{IND}lbq{j} = lbq{j} - lba{k} * lby{k}_{j};");
+        }
+    }
+    for j in 0..dim {
+        emit!(s, "{IND}lbq{j} = lb_gamma * lbq{j};");
+    }
+    for k in (0..memory).rev() {
+        emit!(s, "{IND}let lbb{k}: real = lbr{k} * ({});", dot(|j| format!("lby{k}_{j}"), |j| format!("lbq{j}"), dim));
+        for j in 0..dim {
+            emit!(s, "{IND}lbq{j} = lbq{j} + (lba{k} - lbb{k}) * lbs{k}_{j};");
+        }
+    }
+    for j in 0..dim {
+        emit!(s, "{IND}lbp{j} = x{j};");
+        emit!(s, "{IND}lbg{j} = gd{j};");
+        emit!(s, "{IND}lbd{j} = -(lr{j} * lbq{j});");
+        emit!(s, "{IND}x{j} = x{j} + lbd{j};");
+    }
+    emit!(s, "{IND}lbn = lbn + real(1.0);");
+    s
+}
+
+/// CPU twin of [`wgsl`], lane by lane, in the same order of operations.
+#[inline(always)]
+pub fn cpu_update<F: Real, const MASKED: bool>(st: CpuStep<'_, F>) {
+    let (d, m) = (st.dim, st.memory);
+    let zero = F::default();
+    let one = F::from_f64(1.0);
+    let at = |slot: usize, k: usize, j: usize| match slot {
+        P => j,
+        G => d + j,
+        S => 2 * d + k * d + j,
+        Y => 2 * d + m * d + k * d + j,
+        R => 2 * d + 2 * m * d + k,
+        N => 2 * d + 2 * m * d + m,
+        _ => 2 * d + 2 * m * d + m + 1 + j,
+    };
+    let sum = |terms: &mut dyn Iterator<Item = F>| terms.reduce(|a, b| a + b).unwrap_or(zero);
+    let mut s_new = vec![zero; d];
+    let mut y_new = vec![zero; d];
+    let mut q = vec![zero; d];
+    let mut alpha = vec![zero; m];
+    for i in 0..LANES {
+        if MASKED && st.hold[i] {
+            continue;
+        }
+        let first = st.slots[at(N, 0, 0)][i] == zero;
+        let x = |j: usize| st.regs[st.vars[j] as usize][i];
+        for j in 0..d {
+            s_new[j] = if first { zero } else { x(j) - st.slots[at(P, 0, j)][i] };
+            y_new[j] = if first { zero } else { st.gd[j][i] - st.slots[at(G, 0, j)][i] };
+        }
+        let ys = sum(&mut (0..d).map(|j| y_new[j] * s_new[j]));
+        let yy = sum(&mut (0..d).map(|j| y_new[j] * y_new[j]));
+        let rho = if first || ys == zero { zero } else { one / ys };
+        let memory_size = st.hyper[H_MEMORY][i];
+        for k in (1..m).rev() {
+            let keep = F::from_f64(k as f64) < memory_size;
+            for j in 0..d {
+                st.slots[at(S, k, j)][i] = if keep { st.slots[at(S, k - 1, j)][i] } else { zero };
+                st.slots[at(Y, k, j)][i] = if keep { st.slots[at(Y, k - 1, j)][i] } else { zero };
+            }
+            st.slots[at(R, k, 0)][i] = if keep { st.slots[at(R, k - 1, 0)][i] } else { zero };
+        }
+        for j in 0..d {
+            st.slots[at(S, 0, j)][i] = s_new[j];
+            st.slots[at(Y, 0, j)][i] = y_new[j];
+        }
+        st.slots[at(R, 0, 0)][i] = rho;
+        let gnorm = sum(&mut (0..d).map(|j| st.gd[j][i] * st.gd[j][i])).sqrt();
+        let gamma = if st.hyper[H_SCALE_INIT][i] == zero {
+            one
+        } else if first {
+            one.min(one / gnorm)
+        } else if yy > zero {
+            ys / yy
+        } else {
+            one
+        };
+        for j in 0..d {
+            q[j] = st.gd[j][i];
+        }
+        for k in 0..m {
+            let sq = sum(&mut (0..d).map(|j| st.slots[at(S, k, j)][i] * q[j]));
+            alpha[k] = st.slots[at(R, k, 0)][i] * sq;
+            for j in 0..d {
+                q[j] = q[j] - alpha[k] * st.slots[at(Y, k, j)][i];
+            }
+        }
+        for qj in q.iter_mut() {
+            *qj = gamma * *qj;
+        }
+        for k in (0..m).rev() {
+            let yr = sum(&mut (0..d).map(|j| st.slots[at(Y, k, j)][i] * q[j]));
+            let beta = st.slots[at(R, k, 0)][i] * yr;
+            for j in 0..d {
+                q[j] = q[j] + (alpha[k] - beta) * st.slots[at(S, k, j)][i];
+            }
+        }
+        for j in 0..d {
+            st.slots[at(P, 0, j)][i] = x(j);
+            st.slots[at(G, 0, j)][i] = st.gd[j][i];
+        }
+        for j in 0..d {
+            let dj = -(st.lrj[j][i] * q[j]);
+            st.slots[at(D, 0, j)][i] = dj;
+            let xr = &mut st.regs[st.vars[j] as usize][i];
+            *xr = *xr + dj;
+        }
+        st.slots[at(N, 0, 0)][i] = st.slots[at(N, 0, 0)][i] + one;
+    }
+}
