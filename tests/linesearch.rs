@@ -90,3 +90,22 @@ fn linesearch_tables_are_checked() {
     assert_eq!(p.total_runs(), 3);
     assert!(p.hyper_columns().iter().any(|c| c == "linesearch_shrink"));
 }
+
+/// CG (Polak–Ribière+) with its zoom search (curvature 0.1) on Rosenbrock from (−1.2, 1)
+/// converges in a fraction of GD's steps with the same search; with backtracking from lr, β
+/// clamps to ~0 and the run is GD's with backtracking, to 1e-7 (method::cg's note).
+fn cg_is_conjugate_with_a_wolfe_search(b: &dyn Backend, p: Precision) {
+    let src = |kind: &str, search: &str| {
+        format!("[objective]\nexpr = \"(1 - x)^2 + 100*(y - x^2)^2\"\n[sweep]\nlr = 1e-3\n[sweep.init]\nx = -1.2\ny = 1.0\n[[optimizer]]\nkind = \"{kind}\"\nlinesearch = \"{search}\"\n[run]\nsteps = 20000\n")
+    };
+    let cg = run_all(&plan(&src("cg", "zoom"), p), b);
+    let gd = run_all(&plan(&src("gd", "zoom"), p), b);
+    assert_eq!(cg.status[0], Status::Converged, "{}: {:?} at {:?}", b.name(), cg.status, cg.x);
+    assert!((cg.x[0] - 1.0).abs() < 1e-3 && (cg.x[1] - 1.0).abs() < 1e-3, "{}: {:?}", b.name(), cg.x);
+    assert!(cg.steps[0] * 10 < gd.steps[0], "{}: cg {} steps, gd {} ({:?})", b.name(), cg.steps[0], gd.steps[0], gd.status);
+    let cg_bt = run_all(&plan(&src("cg", "backtracking"), p), b);
+    let gd_bt = run_all(&plan(&src("gd", "backtracking"), p), b);
+    assert_eq!(cg_bt.status, gd_bt.status, "{}", b.name());
+    assert!(cg_bt.x.iter().zip(&gd_bt.x).all(|(a, g)| (a - g).abs() < 1e-5), "{}: {:?} {:?}", b.name(), cg_bt.x, gd_bt.x);
+}
+per_backend!(cg_is_conjugate_with_a_wolfe_search, [f32, f64]);

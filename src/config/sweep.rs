@@ -295,17 +295,22 @@ pub(super) fn optimizer_table(
     let schedule = match map.get("schedule") {
         Some(v) => {
             let kinds: Vec<_> = ScheduleKind::ALL.iter().map(|&k| (k, k.name(), k.params())).collect();
-            let (sk, sa) = kinded(cx, v, &format!("{prefix}.schedule"), p, "schedule", "{ kind = \"cosine\", t_max = 1000 }", &kinds, None)?;
+            let (sk, sa) = kinded(cx, v, &format!("{prefix}.schedule"), p, "schedule", "{ kind = \"cosine\", t_max = 1000 }", &kinds, None, &|q| q.hyper.default)?;
             axes.extend(sa);
             Some(sk)
         }
         None => None,
     };
+    // A parameter's default: the method's own where it sets one, else the search's.
+    let search_default = |q: &KnobParam| {
+        let own = kind.method().linesearch_defaults.iter().find(|(name, _)| *name == q.hyper.name);
+        own.map_or(q.hyper.default, |&(_, v)| v)
+    };
     let linesearch = match map.get("linesearch") {
         Some(v) if v.get_ref().as_str() == Some("none") => None,
         None => match kind.method().default_linesearch {
             Some(lk) => {
-                axes.extend(lk.params().iter().map(|q| Axis { name: format!("linesearch_{}", q.hyper.name), values: vec![p.round(q.hyper.default)], log: false }));
+                axes.extend(lk.params().iter().map(|q| Axis { name: format!("linesearch_{}", q.hyper.name), values: vec![p.round(search_default(q))], log: false }));
                 Some(lk)
             }
             None => None,
@@ -314,7 +319,7 @@ pub(super) fn optimizer_table(
             let field = format!("{prefix}.linesearch");
             let kinds: Vec<_> = LineSearchKind::ALL.iter().map(|&k| (k, k.name(), k.params())).collect();
             let example = "{ kind = \"backtracking\", c = 1e-4, shrink = 0.5, max_steps = 30 }";
-            let (lk, la) = kinded(cx, v, &field, p, "linesearch", example, &kinds, Some("none"))?;
+            let (lk, la) = kinded(cx, v, &field, p, "linesearch", example, &kinds, Some("none"), &search_default)?;
             axes.extend(la);
             Some(lk)
         }
@@ -335,7 +340,17 @@ pub(super) fn optimizer_table(
 /// names and parameters; `example` shows the table form.
 /// `off` names the value that turns the knob off, where it has one (the caller handles it).
 #[allow(clippy::too_many_arguments)]
-fn kinded<K: Copy>(cx: &Ctx, v: &Spanned<Value>, field: &str, p: Precision, knob: &str, example: &str, kinds: &[(K, &str, &'static [KnobParam])], off: Option<&str>) -> Result<(K, Vec<Axis>), ConfigError> {
+fn kinded<K: Copy>(
+    cx: &Ctx,
+    v: &Spanned<Value>,
+    field: &str,
+    p: Precision,
+    knob: &str,
+    example: &str,
+    kinds: &[(K, &str, &'static [KnobParam])],
+    off: Option<&str>,
+    default: &dyn Fn(&KnobParam) -> f64,
+) -> Result<(K, Vec<Axis>), ConfigError> {
     let names: Vec<&str> = kinds.iter().map(|k| k.1).chain(off).collect();
     let empty = toml::value::Table::new();
     let (name, t) = match v.get_ref() {
@@ -374,7 +389,7 @@ fn kinded<K: Copy>(cx: &Ctx, v: &Spanned<Value>, field: &str, p: Precision, knob
                 a
             }
             None if q.required => return Err(cx.err(Some(v.span()), format!("{field}.{param}"), format!("the {name} {knob} needs {param}"))),
-            None => Axis { name: String::new(), values: vec![p.round(q.hyper.default)], log: false },
+            None => Axis { name: String::new(), values: vec![p.round(default(q))], log: false },
         };
         axes.push(Axis { name: format!("{knob}_{param}"), ..a });
     }

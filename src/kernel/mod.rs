@@ -237,7 +237,7 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     let x_inf = nest_max((0..dim).map(|j| format!("abs(x{j})")).collect());
     let turn_dot = (0..dim).map(|j| format!("g{j} * gp{j}")).collect::<Vec<_>>().join(" + ");
     let x_save = lines(&|j| format!("{ind}let xo{j} = x{j};"));
-    let unit = block.optimizer.method().unit_step();
+    let unit = block.optimizer.method().unit_step;
     let step = nest_max((0..dim).map(|j| if unit { format!("abs(x{j} - xo{j}) / lr") } else { format!("abs(x{j} - xo{j})") }).collect());
     let x_finite = (0..dim).map(|j| format!("is_finite(x{j})")).collect::<Vec<_>>().join(" && ");
     let gn2 = (0..dim).map(|j| format!("g{j} * g{j}")).collect::<Vec<_>>().join(" + ");

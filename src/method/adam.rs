@@ -38,6 +38,8 @@ pub const METHOD: Method = Method {
     may_stop: false,
     default_linesearch: None,
     direction: None,
+    unit_step: false,
+    linesearch_defaults: &[],
 };
 
 pub fn wgsl(dim: usize, _memory: usize) -> String {

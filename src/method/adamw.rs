@@ -21,6 +21,8 @@ pub const METHOD: Method = Method {
     may_stop: false,
     default_linesearch: None,
     direction: None,
+    unit_step: false,
+    linesearch_defaults: &[],
 };
 
 #[inline(always)]

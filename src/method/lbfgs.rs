@@ -20,6 +20,10 @@
 //! nothing (α = β = 0), so the layout holds the block's largest memory_size and each run uses
 //! its own. Per run that is 2·m·d + m + 2d + 1 reals for the method and 2d + 18 for the zoom.
 
+//!
+//! Lint note: index loops mirror the shader's unrolled statements.
+#![allow(clippy::needless_range_loop)]
+
 use super::lanes::{CpuStep, LANES};
 use super::{Hyper, LineSearchKind, Method, Slot, SlotInit, WeightDecay, IND, WEIGHT_DECAY};
 use crate::problem::real::Real;
@@ -62,6 +66,8 @@ pub const METHOD: Method = Method {
     may_stop: false,
     default_linesearch: Some(LineSearchKind::Zoom),
     direction: Some("lbd"),
+    unit_step: true,
+    linesearch_defaults: &[],
 };
 
 fn dot(a: impl Fn(usize) -> String, b: impl Fn(usize) -> String, dim: usize) -> String {

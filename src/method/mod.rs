@@ -81,6 +81,7 @@ registry! {
     Adagrad => adagrad,
     Newton => newton,
     Lbfgs => lbfgs,
+    Cg => cg,
 }
 
 /// A hyperparameter: its name in the config and in runs.csv, PyTorch's default, allowed range.
@@ -266,18 +267,15 @@ pub struct Method {
     /// the line search's direction, rather than x₊ − x, whose rounding in f32 is a few % of a
     /// small step and which a search that grows η (the zoom) would amplify.
     pub direction: Option<&'static str>,
-}
-
-impl Method {
     /// Whether the step rule of `converged` measures the method's step at lr = 1, ‖x₊ − x‖∞/lr
-    /// (the run's lr, before lr_scale and schedules):
-    /// for the methods whose lr damps a step of their own (Newton's, L-BFGS's quasi-Newton
-    /// step; these are the methods with a line search of their own). With lr ≪ 1 their damped
-    /// step can fall below x's precision far from any minimum (L-BFGS whose curvature pairs know
-    /// only a stiff direction: γ ≈ 1/λ_max), which says the run is stuck, not converged.
-    pub fn unit_step(&self) -> bool {
-        self.default_linesearch.is_some()
-    }
+    /// (the run's lr, before lr_scale and schedules): for the methods whose lr damps a step
+    /// scaled by curvature (Newton's, L-BFGS's quasi-Newton step). With lr ≪ 1 their damped
+    /// step can fall below x's precision far from any minimum (L-BFGS whose curvature pairs
+    /// know only a stiff direction: γ ≈ 1/λ_max), which says the run is stuck, not converged.
+    pub unit_step: bool,
+    /// This method's defaults for parameters of its line search, where they differ from the
+    /// search's own (CG: the zoom's curvature 0.1, Nocedal & Wright's value for CG, §5.2).
+    pub linesearch_defaults: &'static [(&'static str, f64)],
 }
 
 impl OptimizerKind {

@@ -20,6 +20,10 @@
 //!
 //! On a quadratic with positive definite H, lr = 1 reaches the minimum in one step.
 
+//!
+//! Lint note: index loops mirror the shader's unrolled statements.
+#![allow(clippy::needless_range_loop)]
+
 use super::lanes::{CpuStep, LANES};
 use super::{Hyper, LineSearchKind, Method, StopReason, WeightDecay, IND, WEIGHT_DECAY};
 use crate::problem::real::Real;
@@ -46,6 +50,8 @@ pub const METHOD: Method = Method {
     may_stop: true,
     default_linesearch: Some(LineSearchKind::Backtracking),
     direction: None,
+    unit_step: true,
+    linesearch_defaults: &[],
 };
 
 /// a{i}_{j}: the Hessian entry (symmetric, i ≤ j stored) plus weight decay on the diagonal.

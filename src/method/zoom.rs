@@ -182,6 +182,7 @@ fn zoom_middle(low: real, flow: real, slow: real, high: real, fhigh: real, cref:
 }
 
 /// CPU twin of `zoom_decrease_error`.
+#[allow(clippy::too_many_arguments)]
 fn decrease_error<F: Real>(t: F, v: F, sl: F, f0: F, s0: F, c: F, approx: F, big: F) -> F {
     if !(v.is_finite() && sl.is_finite()) {
         return big;

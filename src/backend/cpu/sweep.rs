@@ -671,7 +671,7 @@ impl<F: Real> Lanes<F> {
             // where measured.
             let zero = F::default();
             let (mut step, mut x_inf) = ([zero; LANES], [zero; LANES]);
-            let unit = k.block.optimizer.method().unit_step();
+            let unit = k.block.optimizer.method().unit_step;
             for j in 0..k.dim {
                 let (x, xo, lr) = (&self.regs[tape.vars[j] as usize], &self.xo[j], &self.lr);
                 for i in 0..LANES {
@@ -710,7 +710,7 @@ impl<F: Real> Lanes<F> {
 /// that the lanes' other fields stay free).
 #[inline(always)]
 fn search<'s, F: Real>(k: &'s Kernel<F>, place: CpuPlace, regs: &'s mut [V<F>], slots: &'s mut [V<F>], hyper: &'s [V<F>], lr: &'s V<F>) -> CpuSearch<'s, F> {
-    let unit_step = k.block.optimizer.method().unit_step();
+    let unit_step = k.block.optimizer.method().unit_step;
     CpuSearch { dim: k.dim, regs, vars: &k.tape.vars, grad: &k.tape.grad, loss: k.tape.loss, slots, hyper, lr, unit_step, place }
 }
 
