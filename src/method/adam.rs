@@ -34,12 +34,7 @@ pub const METHOD: Method = Method {
     weight_decay: WeightDecay::L2,
     wgsl,
     stability: None,
-    hessian: false,
-    may_stop: false,
-    default_linesearch: None,
-    direction: None,
-    unit_step: false,
-    linesearch_defaults: &[],
+    ..super::FIRST_ORDER
 };
 
 pub fn wgsl(dim: usize, _memory: usize) -> String {

@@ -17,12 +17,7 @@ pub const METHOD: Method = Method {
     weight_decay: WeightDecay::Decoupled,
     wgsl: super::adam::wgsl,
     stability: None,
-    hessian: false,
-    may_stop: false,
-    default_linesearch: None,
-    direction: None,
-    unit_step: false,
-    linesearch_defaults: &[],
+    ..super::FIRST_ORDER
 };
 
 #[inline(always)]

@@ -161,6 +161,22 @@ pub fn wgsl_measure(w: &WgslParts, ind: &str) -> String {
     s
 }
 
+/// WGSL of every search's start: x_k, the direction d and f₀ = f(x_k), s₀ = ∇f(x_k)ᵀd.
+fn wgsl_start_line(dim: usize, direction: Option<&str>) -> String {
+    let mut s = String::new();
+    for j in 0..dim {
+        emit!(s, "{IND}lsx{j} = xo{j};");
+        match direction {
+            Some(d) => emit!(s, "{IND}lsd{j} = {d}{j};"),
+            None => emit!(s, "{IND}lsd{j} = x{j} - xo{j};"),
+        }
+    }
+    let slope = (0..dim).map(|j| format!("g{j} * lsd{j}")).collect::<Vec<_>>().join(" + ");
+    emit!(s, "{IND}ls_f0 = loss;");
+    emit!(s, "{IND}ls_slope = {slope};");
+    s
+}
+
 /// Module-scope WGSL functions the search calls.
 pub fn wgsl_helpers(kind: LineSearchKind, p: crate::problem::real::Precision) -> String {
     match kind {
@@ -174,20 +190,10 @@ pub fn wgsl_helpers(kind: LineSearchKind, p: crate::problem::real::Precision) ->
 /// `direction`: the method's slot holding its displacement exactly (see `Method::direction`);
 /// without one, x₊ − x_k.
 pub fn wgsl_start(kind: LineSearchKind, dim: usize, direction: Option<&str>) -> String {
+    let mut s = wgsl_start_line(dim, direction);
     if kind == LineSearchKind::Zoom {
-        return zoom::wgsl_start(dim, direction);
+        return s + &zoom::wgsl_start();
     }
-    let mut s = String::new();
-    for j in 0..dim {
-        emit!(s, "{IND}lsx{j} = xo{j};");
-        match direction {
-            Some(d) => emit!(s, "{IND}lsd{j} = {d}{j};"),
-            None => emit!(s, "{IND}lsd{j} = x{j} - xo{j};"),
-        }
-    }
-    let slope = (0..dim).map(|j| format!("g{j} * lsd{j}")).collect::<Vec<_>>().join(" + ");
-    emit!(s, "{IND}ls_f0 = loss;");
-    emit!(s, "{IND}ls_slope = {slope};");
     emit!(s, "{IND}ls_t = real(1.0);");
     emit!(s, "{IND}ls_shrinks = real(0.0);");
     s

@@ -1,4 +1,6 @@
-//! Optimizers, one module per method, with PyTorch's update rules and defaults. Each module
+//! Optimizers, one module per method: the first-order ones with PyTorch's update rules and
+//! defaults, `newton`, `lbfgs` (optax's) and `cg` (argmin's), with the line searches in
+//! [`linesearch`] (backtracking) and [`zoom`] (optax's zoom), run by the kernel. Each module
 //! holds the method's hyperparameters (defaults, bounds), its state slots by name, its WGSL
 //! update and right below it the CPU twin (same names, same order of operations, read side by
 //! side), its rule with its source, and its stability bound on quadratics where one is known.
@@ -277,6 +279,29 @@ pub struct Method {
     /// search's own (CG: the zoom's curvature 0.1, Nocedal & Wright's value for CG, §5.2).
     pub linesearch_defaults: &'static [(&'static str, f64)],
 }
+
+fn no_update(_dim: usize, _memory: usize) -> String {
+    String::new()
+}
+
+/// What the first-order methods share (`..FIRST_ORDER` in their definitions): no Hessian, no
+/// stop of their own, no line search unless the table asks for one, their step measured as
+/// taken. The fields before `hessian` are each method's own.
+pub const FIRST_ORDER: Method = Method {
+    name: "",
+    aliases: &[],
+    hypers: &[],
+    slots: &[],
+    weight_decay: WeightDecay::L2,
+    wgsl: no_update,
+    stability: None,
+    hessian: false,
+    may_stop: false,
+    default_linesearch: None,
+    direction: None,
+    unit_step: false,
+    linesearch_defaults: &[],
+};
 
 impl OptimizerKind {
     pub fn name(self) -> &'static str {

@@ -26,12 +26,7 @@ pub const METHOD: Method = Method {
         let (beta, dampening) = (h("beta")?, h("dampening").unwrap_or(0.0));
         (dampening < 1.0).then(|| 2.0 * (1.0 + beta) / (1.0 - dampening))
     }),
-    hessian: false,
-    may_stop: false,
-    default_linesearch: None,
-    direction: None,
-    unit_step: false,
-    linesearch_defaults: &[],
+    ..super::FIRST_ORDER
 };
 
 fn wgsl(dim: usize, _memory: usize) -> String {

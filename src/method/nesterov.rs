@@ -23,12 +23,7 @@ pub const METHOD: Method = Method {
         let beta = h("beta")?;
         Some((2.0 + 2.0 * beta) / (1.0 + 2.0 * beta))
     }),
-    hessian: false,
-    may_stop: false,
-    default_linesearch: None,
-    direction: None,
-    unit_step: false,
-    linesearch_defaults: &[],
+    ..super::FIRST_ORDER
 };
 
 fn wgsl(dim: usize, _memory: usize) -> String {

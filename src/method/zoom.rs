@@ -334,20 +334,11 @@ pub fn wgsl_judge(w: &super::linesearch::WgslParts) -> String {
     s
 }
 
-/// WGSL right after the method's update (x its proposal, `xo{j}` the point x_k): optax's
-/// init_fn, with the interval search's first trial η = 1, the proposal itself.
-pub fn wgsl_start(dim: usize, direction: Option<&str>) -> String {
+/// WGSL right after the method's update, after the start every search shares
+/// (linesearch::wgsl_start: x_k, d, f₀, s₀): optax's init_fn, with the interval search's first
+/// trial η = 1, the proposal itself.
+pub fn wgsl_start() -> String {
     let mut s = String::new();
-    for j in 0..dim {
-        emit!(s, "{IND}lsx{j} = xo{j};");
-        match direction {
-            Some(d) => emit!(s, "{IND}lsd{j} = {d}{j};"),
-            None => emit!(s, "{IND}lsd{j} = x{j} - xo{j};"),
-        }
-    }
-    let slope = (0..dim).map(|j| format!("g{j} * lsd{j}")).collect::<Vec<_>>().join(" + ");
-    emit!(s, "{IND}ls_f0 = loss;");
-    emit!(s, "{IND}ls_slope = {slope};");
     for (name, value) in [
         ("ls_prev_t", "real(0.0)"),
         ("ls_prev_f", "loss"),
