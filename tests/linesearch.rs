@@ -109,3 +109,22 @@ fn cg_is_conjugate_with_a_wolfe_search(b: &dyn Backend, p: Precision) {
     assert!(cg_bt.x.iter().zip(&gd_bt.x).all(|(a, g)| (a - g).abs() < 1e-5), "{}: {:?} {:?}", b.name(), cg_bt.x, gd_bt.x);
 }
 per_backend!(cg_is_conjugate_with_a_wolfe_search, [f32, f64]);
+
+/// `plan`'s time bound is one: a block of 4 runs costs a full group of lanes, a backtracking
+/// search multiplies the evaluations a step may take by 1 + max_steps, and the methods whose
+/// updates it does not model (newton, lbfgs, cg) get no bound at all rather than a wrong one.
+#[test]
+fn the_time_bound_counts_lanes_and_trials() {
+    let bound = |extra: &str, lrs: &str| {
+        let src = format!("[objective]\nexpr = \"x^2\"\n[sweep]\nlr = {lrs}\n[sweep.init]\nx = 1.0\n[[optimizer]]\nkind = \"gd\"\n{extra}\n[run]\nsteps = 1000\n");
+        gdsweep::config::parse("t.toml", &src, "t", Default::default()).unwrap().cpu_seconds_bound()
+    };
+    let four = bound("", "[0.1, 0.2, 0.3, 0.4]").unwrap();
+    let sixty_four = bound("", "{ lin = [0.01, 0.64], n = 64 }").unwrap();
+    assert_eq!(four, sixty_four, "a partly filled group of lanes costs a whole one");
+    let searched = bound("linesearch = { kind = \"backtracking\", max_steps = 9 }", "[0.1, 0.2, 0.3, 0.4]").unwrap();
+    assert!((searched / four - 10.0).abs() < 1e-9, "{searched} vs {four}");
+    assert_eq!(bound("linesearch = \"zoom\"", "0.1"), None);
+    let newton = "[objective]\nexpr = \"x^2\"\n[sweep]\nlr = 1.0\n[[optimizer]]\nkind = \"newton\"\n";
+    assert_eq!(gdsweep::config::parse("t.toml", newton, "t", Default::default()).unwrap().cpu_seconds_bound(), None);
+}

@@ -599,13 +599,18 @@ fn print_plan(plan: &Plan) -> Result<()> {
         plan.step_ops(),
         backend::gpu::compile_seconds_estimate(plan.step_ops())
     );
-    let compute = plan.cpu_seconds_estimate();
-    outln!(
-        "estimated time at most: {:.1} s on a 2-core CPU: {compute:.1} s of compute (much less where runs end early or on a GPU) and {:.1} s to write runs.csv (formatting timed here, disk at {:.0} MB/s), overlapped",
-        compute.max(cost.write_seconds),
-        cost.write_seconds,
-        pipeline::Estimate::DISK_BYTES_PER_SECOND / 1e6
-    );
+    let disk = pipeline::Estimate::DISK_BYTES_PER_SECOND / 1e6;
+    match plan.cpu_seconds_bound() {
+        Some(compute) => outln!(
+            "estimated time at most: {:.1} s on a 2-core CPU: {compute:.1} s of compute (much less where runs end early, line searches accept early, or on a GPU) and {:.1} s to write runs.csv (formatting timed here, disk at {disk:.0} MB/s), overlapped",
+            compute.max(cost.write_seconds),
+            cost.write_seconds,
+        ),
+        None => outln!(
+            "estimated time: no bound for newton, lbfgs, cg or a zoom search (their updates and searches cost many evaluations' worth a step: BENCHMARKS.md measures them); writing runs.csv takes about {:.1} s (disk at {disk:.0} MB/s)",
+            cost.write_seconds,
+        ),
+    }
     outln!("resolved config:\n{}", serde_json::to_string_pretty(&plan.resolved).unwrap_or_default());
     Ok(())
 }

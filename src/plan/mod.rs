@@ -335,10 +335,40 @@ impl Plan {
         self.objective.graph.schedule(&self.objective.step_roots(hessian)).len()
     }
 
-    /// Seconds the CPU backend takes at most, every run taking all its steps: 5e8 config-steps/s
-    /// on 2 cores for a 17-operation step (W1 measures 1.4e9 with early exits), scaled by the step's size.
+    /// Seconds the CPU backend takes, roughly, every run taking all its steps: 5e8 config-steps/s
+    /// on 2 cores for a 17-operation step (W1 measures 1.4e9 with early exits), scaled by the
+    /// step's size: what the automatic backend choice weighs against lavapipe's compile time
+    /// (`plan` prints [`Plan::cpu_seconds_bound`]).
     pub fn cpu_seconds_estimate(&self) -> f64 {
         self.total_runs() as f64 * self.steps as f64 / (5e8 * 17.0 / self.step_ops().max(10) as f64)
+    }
+
+    /// The CPU backend's compute time at most, every run taking all its steps, where this can
+    /// say: runs go in groups of [`crate::method::lanes::LANES`] lanes (a group of 4 runs costs
+    /// a full one), each group on one of 2 cores at 2.5e8 lane-steps/s for a 17-operation step,
+    /// and a step with a backtracking search evaluates up to 1 + `max_steps` points. None where
+    /// a block's update costs far more than the objective's operations (newton, lbfgs, cg: see
+    /// BENCHMARKS.md) or has a zoom search: no bound is claimed for them.
+    pub fn cpu_seconds_bound(&self) -> Option<f64> {
+        let lanes = crate::method::lanes::LANES as f64;
+        let per_core = 2.5e8 * 17.0 / self.step_ops().max(10) as f64;
+        let mut total = 0.0;
+        for b in &self.blocks {
+            let m = b.optimizer.method();
+            if m.default_linesearch.is_some() || m.hessian {
+                return None;
+            }
+            let evals_per_step = match b.linesearch {
+                None => 1.0,
+                Some(crate::method::LineSearchKind::Backtracking) => {
+                    1.0 + b.axes.iter().find(|a| a.name == "linesearch_max_steps").map_or(0.0, |a| a.values.iter().fold(0.0f64, |m, &v| m.max(v)))
+                }
+                Some(_) => return None,
+            };
+            let groups = (b.runs as f64 / lanes).ceil();
+            total += groups * lanes * self.steps as f64 * evals_per_step / (per_core * groups.min(2.0));
+        }
+        Some(total)
     }
 
     pub fn total_runs(&self) -> u64 {
