@@ -236,13 +236,13 @@ pub struct CpuSearch<'a, F: Real> {
 }
 
 /// Slot offsets inside the line search's slots.
-fn at_lsx(j: usize) -> usize {
+pub(super) fn at_lsx(j: usize) -> usize {
     j
 }
-fn at_lsd(dim: usize, j: usize) -> usize {
+pub(super) fn at_lsd(dim: usize, j: usize) -> usize {
     dim + j
 }
-fn at_scalar(dim: usize, k: usize) -> usize {
+pub(super) fn at_scalar(dim: usize, k: usize) -> usize {
     2 * dim + k
 }
 const F0: usize = 0;
@@ -269,7 +269,7 @@ pub struct Verdicts<'a, F: Real> {
 #[inline(always)]
 pub fn cpu_judge<F: Real>(s: CpuSearch<'_, F>, v: Verdicts<'_, F>, step_tol: F, rounding: F) {
     if s.place.kind == LineSearchKind::Zoom {
-        return cpu_judge_zoom(s, v, step_tol);
+        return zoom::cpu_judge(s, v, step_tol);
     }
     let Verdicts { hold, retry, stop, evals, last_step, step_res } = v;
     let d = s.dim;
@@ -310,7 +310,7 @@ pub fn cpu_judge<F: Real>(s: CpuSearch<'_, F>, v: Verdicts<'_, F>, step_tol: F, 
 /// CPU twin of [`wgsl_measure`] for lane `i`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn measure_accepted<F: Real>(vars: &[u32], regs: &[V<F>], ls: &[V<F>], lr: &V<F>, unit_step: bool, i: usize, last_step: &mut V<F>, step_res: &mut V<F>, step_tol: F) {
+pub(super) fn measure_accepted<F: Real>(vars: &[u32], regs: &[V<F>], ls: &[V<F>], lr: &V<F>, unit_step: bool, i: usize, last_step: &mut V<F>, step_res: &mut V<F>, step_tol: F) {
     let zero = F::default();
     if step_res[i] >= zero {
         let (mut step, mut x_inf) = (zero, zero);
@@ -323,46 +323,6 @@ fn measure_accepted<F: Real>(vars: &[u32], regs: &[V<F>], ls: &[V<F>], lr: &V<F>
         }
         last_step[i] = step;
         step_res[i] = step_tol * x_inf;
-    }
-}
-
-/// The zoom's CPU judge (see [`super::zoom`]), lane by lane as the shader's invocations.
-fn cpu_judge_zoom<F: Real>(s: CpuSearch<'_, F>, v: Verdicts<'_, F>, step_tol: F) {
-    let Verdicts { hold, retry, evals, last_step, step_res, .. } = v;
-    let d = s.dim;
-    let q = zoom::Params::new(&s.place.at);
-    let first = zoom::first_scalar(d);
-    let big = zoom::big::<F>();
-    let zero = F::default();
-    let loss = s.regs[s.loss as usize];
-    for i in 0..LANES {
-        retry[i] = false;
-        if hold[i] || s.slots[first + zoom::PHASE_AT][i] <= zero {
-            continue;
-        }
-        let mut sl = zero;
-        for (j, &g) in s.grad.iter().enumerate() {
-            let t = s.regs[g as usize][i] * s.slots[at_lsd(d, j)][i];
-            sl = if j == 0 { t } else { sl + t };
-        }
-        let mut z = zoom::load(s.slots, first, i);
-        match zoom::cpu_judge_lane(&mut z, loss[i], sl, s.hyper, q, i, big) {
-            Some(next) => {
-                z[zoom::T_AT] = next;
-                zoom::store(s.slots, first, i, &z);
-                for (j, &r) in s.vars.iter().enumerate() {
-                    s.regs[r as usize][i] = s.slots[at_lsx(j)][i] + next * s.slots[at_lsd(d, j)][i];
-                }
-                evals[i] += 1;
-                retry[i] = true;
-                hold[i] = true;
-            }
-            None => {
-                (z[zoom::PHASE_AT], z[zoom::T_AT]) = (zero, zero);
-                zoom::store(s.slots, first, i, &z);
-                measure_accepted(s.vars, s.regs, s.slots, s.lr, s.unit_step, i, last_step, step_res, step_tol);
-            }
-        }
     }
 }
 
@@ -397,13 +357,7 @@ pub fn cpu_start<F: Real, const MASKED: bool>(s: CpuSearch<'_, F>, hold: &[bool;
     }
     let loss = &s.regs[s.loss as usize];
     if s.place.kind == LineSearchKind::Zoom {
-        let first = zoom::first_scalar(d);
-        for i in 0..LANES {
-            if !(MASKED && hold[i]) {
-                zoom::store(s.slots, first, i, &zoom::start_lane(loss[i], slope[i]));
-            }
-        }
-        return;
+        return zoom::cpu_start::<F, MASKED>(s.slots, d, loss, &slope, hold);
     }
     let (one, ls) = (F::from_f64(1.0), &mut *s.slots);
     for i in 0..LANES {

@@ -27,7 +27,8 @@
 //! (optax relies on NaN comparisons being false; WGSL does not promise NaN, so both twins test
 //! it explicitly).
 
-use super::lanes::V;
+use super::lanes::{LANES, V};
+use super::linesearch::{at_lsd, at_lsx, at_scalar, measure_accepted, CpuSearch, Verdicts};
 use super::{Hyper, KnobParam, Slot, SlotInit, IND};
 use crate::problem::real::Real;
 
@@ -104,7 +105,7 @@ pub const SLOTS: [Slot; 20] = [
 ];
 
 /// The largest finite real, standing for optax's +∞ errors (WGSL has no infinity literal).
-pub fn big_literal(p: crate::problem::real::Precision) -> String {
+fn big_literal(p: crate::problem::real::Precision) -> String {
     crate::problem::real::literal(
         match p {
             crate::problem::real::Precision::F32 => f32::MAX as f64,
@@ -383,7 +384,7 @@ impl Params {
 /// search's scalars `z` (in [`SCALARS`] order) updated. Returns the next trial's η, or None
 /// where the search ends at the point just evaluated.
 #[allow(clippy::too_many_arguments)]
-pub fn cpu_judge_lane<F: Real>(z: &mut [F; 18], v: F, sl: F, hyper: &[V<F>], q: Params, i: usize, big: F) -> Option<F> {
+fn cpu_judge_lane<F: Real>(z: &mut [F; 18], v: F, sl: F, hyper: &[V<F>], q: Params, i: usize, big: F) -> Option<F> {
     let zero = F::default();
     let one = F::from_f64(1.0);
     if z[PHASE] == F::from_f64(3.0) {
@@ -449,18 +450,18 @@ pub fn cpu_judge_lane<F: Real>(z: &mut [F; 18], v: F, sl: F, hyper: &[V<F>], q: 
 }
 
 /// The search's scalars of lane `i` from its slots (`first` = the slot of `ls_t`), and back.
-pub fn load<F: Real>(slots: &[V<F>], first: usize, i: usize) -> [F; 18] {
+fn load<F: Real>(slots: &[V<F>], first: usize, i: usize) -> [F; 18] {
     std::array::from_fn(|k| slots[first + k][i])
 }
 
-pub fn store<F: Real>(slots: &mut [V<F>], first: usize, i: usize, z: &[F; 18]) {
+fn store<F: Real>(slots: &mut [V<F>], first: usize, i: usize, z: &[F; 18]) {
     for (k, v) in z.iter().enumerate() {
         slots[first + k][i] = *v;
     }
 }
 
 /// CPU twin of [`wgsl_start`]'s scalars for lane `i` (`f0`, `s0` computed by the caller).
-pub fn start_lane<F: Real>(f0: F, s0: F) -> [F; 18] {
+fn start_lane<F: Real>(f0: F, s0: F) -> [F; 18] {
     let (zero, one) = (F::default(), F::from_f64(1.0));
     let mut z = [zero; 18];
     z[F0] = f0;
@@ -476,7 +477,7 @@ pub fn start_lane<F: Real>(f0: F, s0: F) -> [F; 18] {
 }
 
 /// The largest finite real of `F` (the CPU's ZOOM_BIG).
-pub fn big<F: Real>() -> F {
+fn big<F: Real>() -> F {
     if std::mem::size_of::<F>() == 4 {
         F::from_f64(f32::MAX as f64)
     } else {
@@ -484,11 +485,53 @@ pub fn big<F: Real>() -> F {
     }
 }
 
-/// The slot of `ls_t` among the line search's slots (after lsx, lsd).
-pub fn first_scalar(dim: usize) -> usize {
-    2 * dim
+/// CPU twin of [`wgsl_judge`] for every lane not held, lane by lane as the shader's
+/// invocations.
+pub fn cpu_judge<F: Real>(s: CpuSearch<'_, F>, v: Verdicts<'_, F>, step_tol: F) {
+    let Verdicts { hold, retry, evals, last_step, step_res, .. } = v;
+    let d = s.dim;
+    let q = Params::new(&s.place.at);
+    let first = at_scalar(d, 0);
+    let big = big::<F>();
+    let zero = F::default();
+    let loss = s.regs[s.loss as usize];
+    for i in 0..LANES {
+        retry[i] = false;
+        if hold[i] || s.slots[first + PHASE][i] <= zero {
+            continue;
+        }
+        let mut sl = zero;
+        for (j, &g) in s.grad.iter().enumerate() {
+            let t = s.regs[g as usize][i] * s.slots[at_lsd(d, j)][i];
+            sl = if j == 0 { t } else { sl + t };
+        }
+        let mut z = load(s.slots, first, i);
+        match cpu_judge_lane(&mut z, loss[i], sl, s.hyper, q, i, big) {
+            Some(next) => {
+                z[T] = next;
+                store(s.slots, first, i, &z);
+                for (j, &r) in s.vars.iter().enumerate() {
+                    s.regs[r as usize][i] = s.slots[at_lsx(j)][i] + next * s.slots[at_lsd(d, j)][i];
+                }
+                evals[i] += 1;
+                retry[i] = true;
+                hold[i] = true;
+            }
+            None => {
+                (z[PHASE], z[T]) = (zero, zero);
+                store(s.slots, first, i, &z);
+                measure_accepted(s.vars, s.regs, s.slots, s.lr, s.unit_step, i, last_step, step_res, step_tol);
+            }
+        }
+    }
 }
 
-/// Positions of `ls_phase` and `ls_t` among the scalars.
-pub const PHASE_AT: usize = PHASE;
-pub const T_AT: usize = T;
+/// CPU twin of [`wgsl_start`]'s scalars for every lane not held (x_k, d, f₀ and s₀ set by
+/// linesearch::cpu_start).
+pub fn cpu_start<F: Real, const MASKED: bool>(slots: &mut [V<F>], dim: usize, loss: &V<F>, slope: &V<F>, hold: &[bool; LANES]) {
+    for i in 0..LANES {
+        if !(MASKED && hold[i]) {
+            store(slots, at_scalar(dim, 0), i, &start_lane(loss[i], slope[i]));
+        }
+    }
+}
