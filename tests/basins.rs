@@ -13,7 +13,7 @@ fn himmelblau_four_minima_at_known_locations(exec: &dyn Backend, p: Precision) {
     let known = catalogue::find("himmelblau").unwrap().minima;
     let plan = plan(src, p);
     let r = run_all(&plan, exec);
-    let map = find(&plan.objective, &r, plan.basins.unwrap());
+    let map = find(&plan.objective, &r, plan.basins.unwrap().tolerance);
     let minima: Vec<_> = map.basins.iter().filter(|b| b.kind == "minimum").collect();
     assert_eq!(minima.len(), 4, "{} {}: {:?}", exec.name(), p.name(), map.basins);
     for (point, _) in known {
@@ -50,7 +50,7 @@ fn double_well_counts_match_an_independent_computation(exec: &dyn Backend, _p: P
     assert_eq!(left + right, 401, "every start converges at lr 0.05");
     let plan = plan(src, Precision::F64);
     let r = run_all(&plan, exec);
-    let map = find(&plan.objective, &r, plan.basins.unwrap());
+    let map = find(&plan.objective, &r, plan.basins.unwrap().tolerance);
     assert_eq!(map.basins.len(), 2, "{:?}", map.basins);
     let at = |c: f64| map.basins.iter().position(|b| (b.centre[0] - c).abs() < 1e-3).expect("basin found");
     let (l, rt) = (at(-1.7139), at(1.4018));
@@ -68,3 +68,28 @@ fn double_well_counts_match_an_independent_computation(exec: &dyn Backend, _p: P
     assert!((h - (-(pl * pl.ln() + pr * pr.ln()))).abs() < 1e-12);
 }
 per_backend!(double_well_counts_match_an_independent_computation, [f64]);
+
+/// Pure Newton goes to Himmelblau's saddles and maximum too: with `critical_points = true`
+/// those stalled runs are clustered, each basin labelled by its kind; without, only minima.
+fn pure_newton_basins_take_in_saddles_and_the_maximum(exec: &dyn Backend, p: Precision) {
+    let src = "[objective]\nbuiltin = \"himmelblau\"\n[sweep]\nlr = 1.0\n[sweep.init]\nx = { lin = [-5, 5], n = 40 }\ny = { lin = [-5, 5], n = 40 }\n[[optimizer]]\nkind = \"newton\"\nregularize = 0\nlinesearch = \"none\"\n[run]\nsteps = 200\n[analysis.basins]\ncritical_points = true\n";
+    let plan = plan(src, p);
+    let spec = plan.basins.unwrap();
+    assert!(spec.critical_points);
+    let r = run_all(&plan, exec);
+    let all = gdsweep::analysis::basins::find_with(&plan.objective, &r, spec);
+    let count = |k: &str| all.basins.iter().filter(|b| b.kind == k).count();
+    assert_eq!((count("minimum"), count("saddle"), count("maximum")), (4, 4, 1), "{} {}: {:?}", exec.name(), p.name(), all.basins);
+    let max = all.basins.iter().find(|b| b.kind == "maximum").unwrap();
+    assert!((max.centre[0] + 0.270845).abs() < 1e-3 && (max.centre[1] + 0.923039).abs() < 1e-3, "{:?}", max.centre);
+    // The saddles' runs are stalled, and labelled; minima only leaves them out.
+    for (i, l) in all.label.iter().enumerate() {
+        if let Some(b) = l {
+            let want = if all.basins[*b].kind == "minimum" { gdsweep::outcome::Status::Converged } else { gdsweep::outcome::Status::Stalled };
+            assert_eq!(r.status[i], want);
+        }
+    }
+    let minima = find(&plan.objective, &r, spec.tolerance);
+    assert!(minima.basins.iter().all(|b| b.kind == "minimum") && minima.basins.len() == 4);
+}
+per_backend!(pure_newton_basins_take_in_saddles_and_the_maximum, [f32, f64]);

@@ -38,9 +38,9 @@ fn basin_map_cells_are_the_right_runs_and_the_picture_shows_them(exec: &dyn Back
     assert_eq!(spec.color, Colour::Basin);
     assert!(p.basins.is_some(), "basin colours turn basins on");
     let r = run_all(&p, exec);
-    let bm = basins::find(&p.objective, &r, p.basins.unwrap());
+    let bm = basins::find(&p.objective, &r, p.basins.unwrap().tolerance);
     let m = build(&p, &spec);
-    let cells = MapCells::of_results(&p, &m, &r, Some(&bm.label));
+    let cells = MapCells::of_results(&p, &m, &r, &gdsweep::analysis::Derived { basins: Some(bm.label.clone()), sharpness: None });
     assert_eq!((m.panels.len(), m.x.values.len(), m.y.as_ref().unwrap().values.len()), (2, 48, 40));
     assert_eq!((m.panels[0].label.as_str(), m.panels[1].label.as_str()), ("gd", "adam"));
     // Every cell holds the run started at its (x, y), in its panel's block.
@@ -100,7 +100,7 @@ y = "init_x"
     let r = run_all(&p, &gdsweep::backend::cpu::Cpu);
     let m = build(&p, &spec);
     assert!(m.x.log && !m.y.as_ref().unwrap().log);
-    let (px, _, _) = decode(&map_png(&p, &m, &MapCells::of_results(&p, &m, &r, None), None).unwrap());
+    let (px, _, _) = decode(&map_png(&p, &m, &MapCells::of_results(&p, &m, &r, &Default::default()), None).unwrap());
     // Fast and slow convergence and early escapes are all there, in their shades.
     let has = |s: Status, steps: u32| px.contains(&{
         let c = status_colour(s, steps, 1000);
@@ -119,7 +119,7 @@ y = "init_x"
     let r1 = run_all(&p1, &gdsweep::backend::cpu::Cpu);
     let m1 = build(&p1, p1.map.as_ref().unwrap());
     assert_eq!(m1.panels.iter().map(|q| q.label.as_str()).collect::<Vec<_>>(), ["init_x=-2", "init_x=0.5", "init_x=2.5"]);
-    let (px, w, h) = decode(&line_png(&p1, &m1, &MapCells::of_results(&p1, &m1, &r1, None), None).unwrap());
+    let (px, w, h) = decode(&line_png(&p1, &m1, &MapCells::of_results(&p1, &m1, &r1, &Default::default()), None).unwrap());
     assert!(w == 1000 && h >= 760, "{w}x{h}");
     for k in 0..3 {
         let c = gdsweep::output::plot::series_colour(k);
@@ -154,7 +154,7 @@ color = "steps"
     let r = run_all(&p, &gdsweep::backend::cpu::Cpu);
     let m = build(&p, p.map.as_ref().unwrap());
     assert_eq!(m.panels.len(), 1);
-    let cells = MapCells::of_results(&p, &m, &r, None);
+    let cells = MapCells::of_results(&p, &m, &r, &Default::default());
     let (px, _, _) = decode(&map_png(&p, &m, &cells, None).unwrap());
     let fastest = cells.panel(0).unwrap().iter().map(|c| c.steps).min().unwrap();
     let slowest = cells.panel(0).unwrap().iter().map(|c| c.steps).max().unwrap();
@@ -187,7 +187,7 @@ fn one_d_maps_draw_the_thresholds() {
     let search = gdsweep::analysis::threshold::search(&p, &cpu, &r, p.threshold.as_ref().unwrap()).unwrap();
     assert!(search.thresholds[0].lr_theory.is_some());
     let m = build(&p, p.map.as_ref().unwrap());
-    let cells = MapCells::of_results(&p, &m, &r, None);
+    let cells = MapCells::of_results(&p, &m, &r, &Default::default());
     let c = gdsweep::output::plot::series_colour(0);
     let tallest_column = |png: Vec<u8>| {
         let (px, w, _) = decode(&png);

@@ -22,8 +22,8 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
-/// 14 chunks of 2^14 runs (the last shorter) with basins, a map over the starts and thresholds:
-/// every analysis that needs the whole sweep.
+/// 14 chunks of 2^14 runs (the last shorter) with basins, a map over the starts, thresholds and
+/// every run's final sharpness: every analysis that needs the whole sweep.
 const SWEEP: &str = r#"
 name = "w"
 [objective]
@@ -42,9 +42,12 @@ points = 8
 x = "init_x"
 y = "lr"
 color = "basin"
+[analysis.sharpness]
+sample = 2
+every = 5
 "#;
 
-const COMPARED: [&str; 7] = ["runs.csv", "basins.csv", "thresholds.csv", "map.csv", "map_grid.csv", "map.png", "trajectories.csv"];
+const COMPARED: [&str; 8] = ["runs.csv", "basins.csv", "thresholds.csv", "map.csv", "map_grid.csv", "map.png", "trajectories.csv", "sharpness.csv"];
 
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

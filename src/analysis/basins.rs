@@ -1,6 +1,9 @@
 //! Basins of attraction (`[analysis.basins]`): which limit point each converged run reached.
 //!
-//! - **Clustering.** Final points of converged runs are grouped greedily, in run order: a point
+//! - **Which runs.** Converged runs; with `critical_points = true` also the `stalled` runs whose
+//!   final point is a saddle or a maximum (`Objective::critical_point`: pure Newton's, which
+//!   goes to any critical point). Plateaus and points that are no critical point stay out.
+//! - **Clustering.** Final points of those runs are grouped greedily, in run order: a point
 //!   joins the first basin whose centre is within `tolerance`·max(1, ‖centre‖∞) in the ∞-norm
 //!   (relative for large coordinates, absolute near 0), else it starts a new basin. Centres are
 //!   the running mean of their members. Converged runs stop at ‖g‖ ≈ the gradient tolerance, so
@@ -14,10 +17,11 @@
 //!   point is no critical point to the run's precision). The local GD threshold is 2/λ_max
 //!   (GD is locally stable at a minimum iff lr < 2/λ_max).
 //! - **Entropy.** Per optimizer and lr, H = −Σ p_b ln p_b over the basins' fractions of the
-//!   group's converged runs (0 for one basin; ln k for k equally likely ones).
+//!   group's clustered runs (0 for one basin; ln k for k equally likely ones).
 
 use crate::problem::expr::Objective;
 use crate::outcome::{Results, Status};
+use crate::plan::analyses::BasinSpec;
 use crate::plan::Plan;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -39,10 +43,15 @@ pub struct BasinMap {
     pub label: Vec<Option<usize>>,
 }
 
-/// All the results at once (see [`Clusters`], which this feeds).
+/// All the results at once (see [`Clusters`], which this feeds): minima only.
 pub fn find(obj: &Objective, r: &Results, tolerance: f64) -> BasinMap {
-    let mut c = Clusters::new(tolerance);
-    let label = c.observe(r);
+    find_with(obj, r, BasinSpec::minima(tolerance))
+}
+
+/// [`find`] as `spec` says (with `critical_points`, saddles and maxima too).
+pub fn find_with(obj: &Objective, r: &Results, spec: BasinSpec) -> BasinMap {
+    let mut c = Clusters::new(spec);
+    let label = c.observe(obj, r);
     BasinMap { basins: c.basins(obj), label }
 }
 
@@ -51,21 +60,34 @@ pub fn find(obj: &Objective, r: &Results, tolerance: f64) -> BasinMap {
 #[derive(Debug, Clone)]
 pub struct Clusters {
     tolerance: f64,
+    critical_points: bool,
     centres: Vec<Vec<f64>>,
     counts: Vec<u64>,
 }
 
 impl Clusters {
-    pub fn new(tolerance: f64) -> Clusters {
-        Clusters { tolerance, centres: Vec::new(), counts: Vec::new() }
+    pub fn new(spec: BasinSpec) -> Clusters {
+        Clusters { tolerance: spec.tolerance, critical_points: spec.critical_points, centres: Vec::new(), counts: Vec::new() }
     }
 
     /// The basin of each row of `r` (runs after every run observed before).
-    pub fn observe(&mut self, r: &Results) -> Vec<Option<usize>> {
+    pub fn observe(&mut self, obj: &Objective, r: &Results) -> Vec<Option<usize>> {
+        use rayon::prelude::*;
         let tolerance = self.tolerance;
+        // Which runs reached a limit point: converged ones, and with `critical_points` the
+        // stalled ones at a saddle or maximum (judged in parallel: a Hessian each).
+        let reached: Vec<bool> = (0..r.len())
+            .into_par_iter()
+            .with_min_len(1024)
+            .map(|i| match r.status[i] {
+                Status::Converged => true,
+                Status::Stalled if self.critical_points => matches!(obj.critical_point(r.point(i)).0, "saddle" | "maximum"),
+                _ => false,
+            })
+            .collect();
         let mut label = vec![None; r.len()];
         for (i, l) in label.iter_mut().enumerate() {
-            if r.status[i] != Status::Converged {
+            if !reached[i] {
                 continue;
             }
             let p = r.point(i);
@@ -126,7 +148,7 @@ pub struct GroupRow {
     pub entropy: f64,
 }
 
-/// Counts per (optimizer block, lr, basin), fractions of the group's converged runs, entropy.
+/// Counts per (optimizer block, lr, basin), fractions of the group's clustered runs, entropy.
 pub fn group_counts(plan: &Plan, r: &Results, map: &BasinMap) -> Vec<GroupRow> {
     let mut g = GroupCounts::default();
     g.observe(plan, r, &map.label);

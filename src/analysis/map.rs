@@ -7,12 +7,14 @@
 //! - `color`: `status` (default; converged in blues shaded by steps, diverged in reds shaded
 //!   by escape step, the other statuses in their own colours — the escape-time colouring of the
 //!   trainability-boundary pictures), `basin` (turns on `[analysis.basins]` with its default
-//!   tolerance where the config has no such table), `steps`, `evals`, `loss`, `rate`.
+//!   tolerance where the config has no such table), `steps`, `evals`, `loss`, `rate`,
+//!   `sharpness` and `edge_ratio` (see [`super::sharpness`]; they turn on its final values).
 //!
 //! Files: `map.csv` (tidy: one row per run on the map), `map_grid.csv` (2-D: per panel, one
 //! row per y value and one column per x value; 1-D: one row per x value and one column per
 //! series), `map.png` (see [`crate::output::plot`]).
 
+use super::Derived;
 use crate::error::{Error, Result};
 use crate::outcome::{Results, Status};
 use crate::plan::analyses::{axis_pos, Colour, MapSpec};
@@ -155,10 +157,14 @@ pub struct Cell {
     pub rate: f64,
     pub steps_left: f64,
     pub basin: Option<usize>,
+    /// λ_max at the final point and the run's edge of stability (NaN: not computed, or none).
+    pub sharpness: f64,
+    pub edge: f64,
 }
 
 impl Cell {
-    const BYTES: usize = 1 + 4 + 4 + 8 + 8 + 8 + 4;
+    /// Bytes of one cell in [`MapCells`].
+    pub const BYTES: usize = 1 + 4 + 4 + 8 + 8 + 8 + 4 + 8 + 8;
 
     fn encode(&self, out: &mut [u8]) {
         out[0] = self.status as u8;
@@ -168,6 +174,8 @@ impl Cell {
         out[17..25].copy_from_slice(&self.rate.to_le_bytes());
         out[25..33].copy_from_slice(&self.steps_left.to_le_bytes());
         out[33..37].copy_from_slice(&self.evals.to_le_bytes());
+        out[37..45].copy_from_slice(&self.sharpness.to_le_bytes());
+        out[45..53].copy_from_slice(&self.edge.to_le_bytes());
     }
 
     fn decode(b: &[u8]) -> Cell {
@@ -182,17 +190,22 @@ impl Cell {
             rate: f64_at(17),
             steps_left: f64_at(25),
             evals: u32_at(33),
+            sharpness: f64_at(37),
+            edge: f64_at(45),
         }
     }
 
     /// The value a continuous map shows, where it applies (NaN elsewhere): `steps` of converged
     /// runs (steps to converge; an escape step is another quantity), the final `loss` of stable
-    /// runs, the measured `rate` of runs classified at `steps`.
+    /// runs, the measured `rate` of runs classified at `steps`, the final `sharpness` of converged
+    /// runs and its ratio to the edge of stability (`edge_ratio`: the edge is about minima).
     pub fn continuous_value(&self, c: Colour) -> f64 {
         match c {
             Colour::Steps if self.status == Status::Converged => self.steps as f64,
             Colour::Evals if self.status == Status::Converged => self.evals as f64,
             Colour::Loss if !self.status.is_unstable() => self.loss,
+            Colour::Sharpness if self.status == Status::Converged => self.sharpness,
+            Colour::EdgeRatio if self.status == Status::Converged => self.sharpness / self.edge,
             Colour::Rate => self.rate,
             _ => f64::NAN,
         }
@@ -271,14 +284,15 @@ impl MapCells {
     }
 
     /// The cells of a whole sweep's results at once, in memory (tests, small maps).
-    pub fn of_results(plan: &Plan, map: &Map, r: &Results, labels: Option<&[Option<usize>]>) -> MapCells {
+    pub fn of_results(plan: &Plan, map: &Map, r: &Results, derived: &Derived) -> MapCells {
         let mut cells = MapCells::new(map, std::path::Path::new(".")).expect("small maps are in memory");
-        cells.observe(plan, map, r, labels).expect("memory writes cannot fail");
+        cells.observe(plan, map, r, derived).expect("memory writes cannot fail");
         cells
     }
 
-    /// Put the rows of `r` (with their basins) in their cells.
-    pub fn observe(&mut self, plan: &Plan, map: &Map, r: &Results, labels: Option<&[Option<usize>]>) -> Result<()> {
+    /// Put the rows of `r` (with their basins and sharpness) in their cells.
+    pub fn observe(&mut self, plan: &Plan, map: &Map, r: &Results, derived: &Derived) -> Result<()> {
+        let (labels, finals) = (derived.basins.as_deref(), derived.sharpness.as_ref());
         let mut placed: Vec<(u64, Cell)> = Vec::with_capacity(r.len());
         for i in 0..r.len() {
             let Some((k, c)) = map.place(plan, r.run[i]) else { continue };
@@ -290,6 +304,8 @@ impl MapCells {
                 rate: r.rate[i],
                 steps_left: r.steps_left[i],
                 basin: labels.and_then(|l| l[i]),
+                sharpness: finals.map_or(f64::NAN, |f| f.sharpness[i]),
+                edge: finals.map_or(f64::NAN, |f| f.edge[i]),
             };
             self.count(&cell);
             placed.push(((k * self.per_panel + c) as u64, cell));

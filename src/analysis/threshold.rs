@@ -348,8 +348,7 @@ pub fn refine(plan: &Plan, backend: &dyn Backend, mut ts: Vec<Threshold>, spec: 
 pub fn theory(plan: &Plan, block: &Block, rest: u64) -> Option<f64> {
     let ev = plan.step_curvature(block, rest)?;
     // The method's own bound (method::<kind>::METHOD.stability): lr < factor/λ_max.
-    let value = |name: &str| block.hyper_index(name).map(|k| block.axis_value(rest, 1 + k));
-    let factor = (block.optimizer.method().stability?)(&value)?;
+    let factor = plan.stability_factor(block, rest)?;
     let (lo, hi) = (ev[0], ev[ev.len() - 1]);
     (hi > 0.0 && lo >= -1e-12 * hi).then(|| factor / hi)
 }

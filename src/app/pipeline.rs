@@ -11,7 +11,7 @@
 use crate::analysis::basins::{Basin, Clusters, GroupCounts};
 use crate::analysis::map::{self, Map, MapCells};
 use crate::analysis::threshold::{self, Search, UnstableRuns};
-use crate::analysis::trajectory;
+use crate::analysis::{sharpness, trajectory, Derived, Extra};
 use crate::backend::{Backend, Progress};
 use crate::engine::{compute_chunk, Chunks};
 use crate::error::{Error, Result};
@@ -64,6 +64,8 @@ struct Streamed<'a> {
     parquet: Option<RunsParquet>,
     tally: Tally,
     clusters: Option<Clusters>,
+    /// runs.csv's extra columns.
+    extra: Extra,
     groups: GroupCounts,
     unstable: Option<UnstableRuns>,
     map: Option<(Map, MapCells)>,
@@ -80,37 +82,40 @@ impl<'a> Streamed<'a> {
             }
             None => None,
         };
-        let with_basins = plan.basins.is_some() && analyses;
-        let parquet = (analyses && plan.format == OutputFormat::Parquet).then(|| RunsParquet::create(dir, plan, with_basins)).transpose()?;
+        let parquet = (analyses && plan.format == OutputFormat::Parquet).then(|| RunsParquet::create(dir, plan, Extra::of(plan, analyses))).transpose()?;
         Ok(Streamed {
             plan,
             analyses,
             parquet,
             tally: Tally::default(),
             clusters: plan.basins.filter(|_| analyses).map(Clusters::new),
+            extra: Extra::of(plan, analyses),
             groups: GroupCounts::default(),
             unstable: plan.threshold.filter(|_| analyses).map(|_| UnstableRuns::new(plan.total_runs())),
             map,
         })
     }
 
-    /// Take in one chunk; its basin labels, where the sweep finds basins.
-    fn observe(&mut self, r: &Results) -> Result<Option<Vec<Option<usize>>>> {
+    /// Take in one chunk; what the analyses add to its runs (basins, final sharpness).
+    fn observe(&mut self, r: &Results) -> Result<Derived> {
         self.tally.add(r);
-        let labels = self.clusters.as_mut().map(|c| c.observe(r));
-        if let Some(l) = &labels {
+        let derived = Derived {
+            basins: self.clusters.as_mut().map(|c| c.observe(&self.plan.objective, r)),
+            sharpness: self.extra.sharpness.then(|| sharpness::finals(self.plan, r)),
+        };
+        if let Some(l) = &derived.basins {
             self.groups.observe(self.plan, r, l);
         }
         if let Some(u) = &mut self.unstable {
             u.observe(r);
         }
         if let Some((m, cells)) = &mut self.map {
-            cells.observe(self.plan, m, r, labels.as_deref())?;
+            cells.observe(self.plan, m, r, &derived)?;
         }
         if let Some(p) = &mut self.parquet {
-            p.write(self.plan, r, labels.as_deref())?;
+            p.write(self.plan, r, &derived)?;
         }
-        Ok(labels)
+        Ok(derived)
     }
 }
 
@@ -248,10 +253,9 @@ pub fn run(plan: &Plan, devices: &[&dyn Backend], dir: &Path, progress: Progress
     // The folder is locked by this process: a temporary file in it is an interrupted writer's.
     crate::output::folder::remove_temporaries(dir)?;
     let mut streamed = Streamed::new(plan, dir, analyses)?;
-    let with_basins = streamed.clusters.is_some();
     let fingerprint = plan.fingerprint();
     let fresh = Checkpoint { fingerprint: fingerprint.clone(), shard: opts.shard, chunk_runs: chunks.size, chunks_done: 0, bytes: 0 };
-    let header = files::runs_header(plan, with_basins);
+    let header = files::runs_header(plan, streamed.extra);
     let mut out = match partial::read_checkpoint(dir)? {
         Some(cp) if opts.resume && cp.same_sweep(&fresh) => PartialRuns::reopen(dir, cp, &header)?,
         Some(_) if opts.resume => {
@@ -308,8 +312,8 @@ pub fn run(plan: &Plan, devices: &[&dyn Backend], dir: &Path, progress: Progress
 
 /// One chunk, in run order: analysed, then appended to runs.csv with its basin labels.
 fn write_chunk(plan: &Plan, streamed: &mut Streamed, out: &mut PartialRuns, r: &Results) -> Result<()> {
-    let labels = streamed.observe(r)?;
-    let rows = files::runs_rows(plan, r, labels.as_deref()).map_err(|e| Error::io("formatting runs.csv", e))?;
+    let derived = streamed.observe(r)?;
+    let rows = files::runs_rows(plan, r, &derived).map_err(|e| Error::io("formatting runs.csv", e))?;
     out.append(&rows)
 }
 
@@ -372,7 +376,7 @@ pub fn merge(plan: &Plan, backend: &dyn Backend, shards: &[std::path::PathBuf], 
     let mut streamed = Streamed::new(plan, dir, true)?;
     let fingerprint = plan.fingerprint();
     let fresh = Checkpoint { fingerprint: fingerprint.clone(), shard: None, chunk_runs: chunks.size, chunks_done: 0, bytes: 0 };
-    let mut out = PartialRuns::create(dir, fresh, &files::runs_header(plan, streamed.clusters.is_some()))?;
+    let mut out = PartialRuns::create(dir, fresh, &files::runs_header(plan, streamed.extra))?;
     let readers: Vec<std::sync::Mutex<csv::Reader<std::fs::File>>> = shards
         .iter()
         .map(|d| {
@@ -447,6 +451,14 @@ fn finish(
         files::write_bytes(&dir.join("trajectories.png"), &png)?;
         written.push("trajectories.png");
     }
+    if let Some(spec) = plan.sharpness.as_ref().and_then(|s| s.trace.as_ref()).filter(|_| streamed.analyses) {
+        let traces = sharpness::trace(plan, backend, spec)?;
+        files::write_sharpness_csv(&dir.join("sharpness.csv"), plan, &traces)?;
+        written.push("sharpness.csv");
+        let png = plot::sharpness_png(plan, &traces).map_err(Error::Other)?;
+        files::write_bytes(&dir.join("sharpness.png"), &png)?;
+        written.push("sharpness.png");
+    }
     if let Some(search) = &thresholds {
         files::write_thresholds_csv(&dir.join("thresholds.csv"), plan, search)?;
         written.push("thresholds.csv");
@@ -503,13 +515,16 @@ impl Estimate {
             let f = Finding { status: crate::outcome::Status::Slow, rate: 0.999_876_543_21, period: 0, steps_left: 12_345.0 };
             r.push(id, f, plan.steps, plan.steps + 1, plan.precision.round(1.234_567_8e-3), plan.precision.round(2.345_678_9e-4), &x);
         }
-        let labels = plan.basins.map(|_| vec![Some(3usize); r.len()]);
         let t = Instant::now();
-        let text = files::runs_rows(plan, &r, labels.as_deref()).map(|t| t.len() as u64).unwrap_or(0);
+        let derived = Derived {
+            basins: plan.basins.map(|_| vec![Some(3usize); r.len()]),
+            sharpness: plan.sharpness.as_ref().map(|_| sharpness::finals(plan, &r)),
+        };
+        let text = files::runs_rows(plan, &r, &derived).map(|t| t.len() as u64).unwrap_or(0);
         let format_per_row = t.elapsed().as_secs_f64() / n.max(1) as f64;
         let per_row = text as f64 / n.max(1) as f64;
         let runs = plan.total_runs() as f64;
-        let map_cells = plan.map.as_ref().map_or(0, |spec| map::build(plan, spec).cells() * 33);
+        let map_cells = plan.map.as_ref().map_or(0, |spec| map::build(plan, spec).cells() * map::Cell::BYTES as u64);
         // In flight at once (one device): the chunk computing, two waiting, the one being
         // written; its text twice (the formatted pieces and the joined rows).
         let memory_bytes = 4 * chunks.size * Results::bytes_per_run(d) as u64

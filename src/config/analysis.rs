@@ -1,15 +1,17 @@
-//! `[analysis.basins]`, `[analysis.threshold]`, `[analysis.map]`, `[analysis.trajectories]`.
+//! `[analysis.basins]`, `[analysis.threshold]`, `[analysis.map]`, `[analysis.trajectories]`,
+//! `[analysis.sharpness]`.
 
-use super::raw::RawAnalysis;
+use super::raw::{RawAnalysis, RawTrajectories};
 use super::{Ctx, MAX_STEPS_PER_DISPATCH};
 use crate::error::ConfigError;
-use crate::plan::analyses::{check_map, sample, Colour, MapSpec, ThresholdSpec, TrajectorySpec, DEFAULT_BASIN_TOLERANCE};
+use crate::plan::analyses::{check_map, sample, BasinSpec, Colour, MapSpec, SharpnessSpec, ThresholdSpec, TrajectorySpec, DEFAULT_BASIN_TOLERANCE};
 use crate::plan::analyses::{DEFAULT_TRAJECTORY_POINTS, DEFAULT_TRAJECTORY_SAMPLE, MAX_TRAJECTORIES};
 use crate::plan::{Block, Rules};
+use toml::Spanned;
 
 /// The analyses that need only the `[run]` table: basins (tolerance), threshold and map specs.
 pub(super) struct Analyses {
-    pub basins: Option<f64>,
+    pub basins: Option<BasinSpec>,
     pub threshold: Option<ThresholdSpec>,
     pub map: Option<MapSpec>,
 }
@@ -17,9 +19,12 @@ pub(super) struct Analyses {
 pub(super) fn analyses(cx: &Ctx, raw: Option<&RawAnalysis>, rules: &Rules, steps: u32) -> Result<Analyses, ConfigError> {
     let basins = match raw.and_then(|a| a.basins.as_ref()) {
         None => None,
-        Some(b) => Some(match &b.tolerance {
-            None => DEFAULT_BASIN_TOLERANCE,
-            Some(t) => cx.non_negative(t, "analysis.basins.tolerance", Some(0.0))?,
+        Some(b) => Some(BasinSpec {
+            tolerance: match &b.tolerance {
+                None => DEFAULT_BASIN_TOLERANCE,
+                Some(t) => cx.non_negative(t, "analysis.basins.tolerance", Some(0.0))?,
+            },
+            critical_points: b.critical_points.unwrap_or(false),
         }),
     };
     let threshold = match raw.and_then(|a| a.threshold.as_ref()) {
@@ -66,7 +71,7 @@ pub(super) fn analyses(cx: &Ctx, raw: Option<&RawAnalysis>, rules: &Rules, steps
     };
     // Basin colours need basins: the default tolerance unless [analysis.basins] sets one.
     let basins = match (basins, &map) {
-        (None, Some(m)) if m.color == Colour::Basin => Some(DEFAULT_BASIN_TOLERANCE),
+        (None, Some(m)) if m.color == Colour::Basin => Some(BasinSpec::minima(DEFAULT_BASIN_TOLERANCE)),
         (b, _) => b,
     };
     Ok(Analyses { basins, threshold, map })
@@ -88,44 +93,58 @@ pub(super) fn check_map_axes(cx: &Ctx, raw: Option<&RawAnalysis>, map: &Option<M
 }
 
 /// `[analysis.trajectories]`: which runs (of `total_runs`), recorded every how many steps.
-pub(super) fn trajectories(cx: &Ctx, raw: Option<&RawAnalysis>, blocks: &[crate::plan::Block], steps: u32) -> Result<Option<TrajectorySpec>, ConfigError> {
-    let total_runs: u64 = blocks.iter().map(|b| b.runs).sum();
-    Ok(match raw.and_then(|a| a.trajectories.as_ref()) {
+pub(super) fn trajectories(cx: &Ctx, raw: Option<&RawAnalysis>, blocks: &[Block], steps: u32) -> Result<Option<TrajectorySpec>, ConfigError> {
+    match raw.and_then(|a| a.trajectories.as_ref()) {
+        None => Ok(None),
+        Some(t) => traced_runs(cx, t, "analysis.trajectories", 1, blocks, steps),
+    }
+}
+
+/// `[analysis.sharpness]` (on, without traces, where the map is coloured by sharpness).
+pub(super) fn sharpness(cx: &Ctx, raw: Option<&RawAnalysis>, map: &Option<MapSpec>, blocks: &[Block], steps: u32) -> Result<Option<SharpnessSpec>, ConfigError> {
+    Ok(match raw.and_then(|a| a.sharpness.as_ref()) {
+        Some(t) => Some(SharpnessSpec { trace: traced_runs(cx, t, "analysis.sharpness", 0, blocks, steps)? }),
+        None if map.as_ref().is_some_and(|m| matches!(m.color, Colour::Sharpness | Colour::EdgeRatio)) => Some(SharpnessSpec { trace: None }),
         None => None,
-        Some(t) => {
-            
-            let t_ref = t.get_ref();
-            let runs = match (&t_ref.runs, &t_ref.sample) {
-                (Some(_), Some(s)) => {
-                    return Err(cx.err(Some(s.span()), "analysis.trajectories.sample", "give either runs (ids) or sample (how many), not both"))
-                }
-                (Some(r), None) => {
-                    let ids = r.get_ref();
-                    if ids.is_empty() || ids.len() > MAX_TRAJECTORIES {
-                        return Err(cx.err(Some(r.span()), "analysis.trajectories.runs", format!("{} ids: give 1 ..= {MAX_TRAJECTORIES}", ids.len())));
-                    }
-                    if let Some(bad) = ids.iter().find(|&&id| id < 0 || id as u64 >= total_runs) {
-                        return Err(cx.err(
-                            Some(r.span()),
-                            "analysis.trajectories.runs",
-                            format!("run {bad} does not exist: ids are 0 ..= {} (see runs.csv or `gdsweep plan`)", total_runs - 1),
-                        ));
-                    }
-                    ids.iter().map(|&id| id as u64).collect()
-                }
-                (None, s) => {
-                    let n = match s {
-                        Some(s) => cx.int_in(s, "analysis.trajectories.sample", 1, MAX_TRAJECTORIES as i64, "")? as u64,
-                        None => DEFAULT_TRAJECTORY_SAMPLE,
-                    };
-                    sample(blocks, n)
-                }
-            };
-            let every = match &t_ref.every {
-                Some(e) => cx.int_in(e, "analysis.trajectories.every", 1, MAX_STEPS_PER_DISPATCH as i64, " (steps between recorded points)")?,
-                None => steps.div_ceil(DEFAULT_TRAJECTORY_POINTS).max(1),
-            };
-            Some(TrajectorySpec { runs, every })
-        }
     })
+}
+
+/// The runs a table of `runs` (ids) or `sample` (how many, at least `min_sample`; 0: none)
+/// names, recorded `every` so many steps.
+fn traced_runs(cx: &Ctx, t: &Spanned<RawTrajectories>, table: &str, min_sample: i64, blocks: &[Block], steps: u32) -> Result<Option<TrajectorySpec>, ConfigError> {
+    let total_runs: u64 = blocks.iter().map(|b| b.runs).sum();
+    let t_ref = t.get_ref();
+    let runs = match (&t_ref.runs, &t_ref.sample) {
+        (Some(_), Some(s)) => return Err(cx.err(Some(s.span()), format!("{table}.sample"), "give either runs (ids) or sample (how many), not both")),
+        (Some(r), None) => {
+            let ids = r.get_ref();
+            if ids.is_empty() || ids.len() > MAX_TRAJECTORIES {
+                return Err(cx.err(Some(r.span()), format!("{table}.runs"), format!("{} ids: give 1 ..= {MAX_TRAJECTORIES}", ids.len())));
+            }
+            if let Some(bad) = ids.iter().find(|&&id| id < 0 || id as u64 >= total_runs) {
+                return Err(cx.err(
+                    Some(r.span()),
+                    format!("{table}.runs"),
+                    format!("run {bad} does not exist: ids are 0 ..= {} (see runs.csv or `gdsweep plan`)", total_runs - 1),
+                ));
+            }
+            ids.iter().map(|&id| id as u64).collect()
+        }
+        (None, s) => {
+            let what = if min_sample == 0 { " (0: no traces)" } else { "" };
+            let n = match s {
+                Some(s) => cx.int_in(s, &format!("{table}.sample"), min_sample, MAX_TRAJECTORIES as i64, what)? as u64,
+                None => DEFAULT_TRAJECTORY_SAMPLE,
+            };
+            if n == 0 {
+                return Ok(None);
+            }
+            sample(blocks, n)
+        }
+    };
+    let every = match &t_ref.every {
+        Some(e) => cx.int_in(e, &format!("{table}.every"), 1, MAX_STEPS_PER_DISPATCH as i64, " (steps between recorded points)")?,
+        None => steps.div_ceil(DEFAULT_TRAJECTORY_POINTS).max(1),
+    };
+    Ok(Some(TrajectorySpec { runs, every }))
 }

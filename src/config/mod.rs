@@ -257,6 +257,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
     let blocks = sweep::blocks(cx, raw.sweep, raw.optimizer, &vars, precision)?;
     analysis::check_map_axes(cx, raw.analysis.as_ref(), &map, &blocks)?;
     let trajectories = analysis::trajectories(cx, raw.analysis.as_ref(), &blocks, steps)?;
+    let sharpness = analysis::sharpness(cx, raw.analysis.as_ref(), &map, &blocks, steps)?;
     let resolved = serde_json::json!({
         "name": name,
         "objective": { "formula": objective.formula, "vars": vars },
@@ -271,7 +272,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
                 "last": readable(a.values[a.values.len() - 1], precision), "log": a.log,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
-        "analysis": { "basins": basins.map(|t| serde_json::json!({ "tolerance": t })), "threshold": threshold, "map": map, "trajectories": trajectories },
+        "analysis": { "basins": basins, "threshold": threshold, "map": map, "trajectories": trajectories, "sharpness": sharpness },
         "output": { "format": format },
         "run": { "steps": steps, "steps_per_dispatch": steps_per_dispatch, "precision": precision,
                  "backend": backend, "rules": rules },
@@ -289,6 +290,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         threshold,
         map,
         trajectories,
+        sharpness,
         resolved,
         source: cx.file.to_string(),
         format,

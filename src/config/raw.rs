@@ -33,6 +33,8 @@ pub(super) struct RawAnalysis {
     pub(super) threshold: Option<Spanned<RawThreshold>>,
     pub(super) map: Option<Spanned<RawMap>>,
     pub(super) trajectories: Option<Spanned<RawTrajectories>>,
+    /// The same fields as trajectories (`sample = 0`: the final sharpness only).
+    pub(super) sharpness: Option<Spanned<RawTrajectories>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +65,7 @@ pub(super) struct RawThreshold {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawBasins {
     pub(super) tolerance: Option<Spanned<f64>>,
+    pub(super) critical_points: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,13 +2,14 @@
 //! renamed into place, so an interrupted run never leaves a half-written file over a good one,
 //! and existing results are only replaced with `--force`.
 
+use crate::analysis::{Derived, Extra};
 use crate::error::{Error, Result};
 use crate::outcome::{Results, Status};
 use crate::plan::{Plan, Precision};
 use std::io::Write;
 use std::path::Path;
 
-pub const RESULT_FILES: [&str; 12] = [
+pub const RESULT_FILES: [&str; 14] = [
     "runs.csv",
     "runs.parquet",
     "manifest.json",
@@ -19,6 +20,8 @@ pub const RESULT_FILES: [&str; 12] = [
     "map.png",
     "trajectories.csv",
     "trajectories.png",
+    "sharpness.csv",
+    "sharpness.png",
     "differences.csv",
     "verify.json",
 ];
@@ -313,34 +316,38 @@ fn write_fields<W: std::io::Write>(csv: &mut csv::Writer<W>, text: &str, ends: &
 /// `x_<var>`, rate, period, steps_left.
 pub fn write_runs_csv(path: &Path, plan: &Plan, r: &Results) -> Result<()> {
     write_atomically(path, |w| {
-        w.write_all(&runs_header(plan, false))?;
-        w.write_all(&runs_rows(plan, r, None)?)
+        w.write_all(&runs_header(plan, Extra::default()))?;
+        w.write_all(&runs_rows(plan, r, &Derived::default())?)
     })
 }
 
-/// runs.csv's header line (with the `basin` column where the sweep finds basins).
-pub fn runs_header(plan: &Plan, with_basins: bool) -> Vec<u8> {
+/// runs.csv's header line, with the `extra` columns of the sweep's analyses.
+pub fn runs_header(plan: &Plan, extra: Extra) -> Vec<u8> {
     let vars = &plan.objective.vars;
     let mut header = identity_header(plan, &plan.hyper_columns());
     header.extend(["status", "steps", "evals", "loss", "grad_norm"].map(String::from));
     header.extend(vars.iter().map(|v| format!("x_{v}")));
     header.extend(["rate", "period", "steps_left"].map(String::from));
-    if with_basins {
+    if extra.basin {
         header.push("basin".into());
+    }
+    if extra.sharpness {
+        header.extend(["sharpness", "edge_of_stability"].map(String::from));
     }
     let mut csv = csv::WriterBuilder::new().from_writer(Vec::new());
     csv.write_record(&header).expect("writing to memory");
     csv.into_inner().expect("writing to memory")
 }
 
-/// The runs.csv lines of the rows of `r`, in order, formatted in parallel pieces.
-pub fn runs_rows(plan: &Plan, r: &Results, basins: Option<&[Option<usize>]>) -> std::io::Result<Vec<u8>> {
+/// The runs.csv lines of the rows of `r` with their `derived` columns, in order, formatted in
+/// parallel pieces.
+pub fn runs_rows(plan: &Plan, r: &Results, derived: &Derived) -> std::io::Result<Vec<u8>> {
     use rayon::prelude::*;
     const PIECE: usize = 1 << 12;
     let identity = Identity::new(plan, &plan.hyper_columns());
     let parts: Vec<std::io::Result<Vec<u8>>> = (0..r.len().div_ceil(PIECE))
         .into_par_iter()
-        .map(|c| format_rows(plan, r, c * PIECE..((c + 1) * PIECE).min(r.len()), &identity, basins))
+        .map(|c| format_rows(plan, r, c * PIECE..((c + 1) * PIECE).min(r.len()), &identity, derived))
         .collect();
     let mut out = Vec::with_capacity(r.len() * 128);
     for part in parts {
@@ -352,7 +359,8 @@ pub fn runs_rows(plan: &Plan, r: &Results, basins: Option<&[Option<usize>]>) -> 
 /// Read `rows` rows of runs.csv from `reader` (positioned after the header) back into results:
 /// what a resumed or merged sweep rebuilds its analyses from. Numbers read back exactly as they
 /// were (runs.csv writes the shortest text that reads back to each value, and the results were
-/// rounded to it: [`Results::round_to`]); a `basin` column is not read (it is recomputed).
+/// rounded to it: [`Results::round_to`]); the analyses' extra columns (`basin`, `sharpness`,
+/// `edge_of_stability`) are not read (they are recomputed).
 pub fn read_runs<R: std::io::Read>(reader: &mut csv::Reader<R>, plan: &Plan, rows: u64, what: &str) -> Result<Results> {
     let bad = |m: String| Error::Usage(format!("{what}: {m}"));
     let header = reader.headers().map_err(|e| bad(e.to_string()))?.clone();
@@ -396,7 +404,7 @@ pub fn read_runs<R: std::io::Read>(reader: &mut csv::Reader<R>, plan: &Plan, row
     Ok(out)
 }
 
-fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, identity: &Identity, basins: Option<&[Option<usize>]>) -> std::io::Result<Vec<u8>> {
+fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, identity: &Identity, derived: &Derived) -> std::io::Result<Vec<u8>> {
     let p = plan.precision;
     let mut out: Vec<u8> = Vec::with_capacity(rows.len() * 128);
     let mut text = String::with_capacity(512);
@@ -433,11 +441,19 @@ fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, identity:
             push_number(&mut text, r.steps_left[i], Precision::F64);
         }
         ends.push(text.len());
-        if let Some(labels) = basins {
+        if let Some(labels) = &derived.basins {
             if let Some(b) = labels[i] {
                 text.push_str(int.format(b));
             }
             ends.push(text.len());
+        }
+        if let Some(f) = &derived.sharpness {
+            for v in [f.sharpness[i], f.edge[i]] {
+                if v.is_finite() {
+                    push_number(&mut text, v, Precision::F64);
+                }
+                ends.push(text.len());
+            }
         }
         // No field of runs.csv needs quoting (numbers, status and optimizer names), so the
         // record is its fields joined by commas, as the csv crate writes it.
@@ -631,9 +647,10 @@ fn push_map_value(out: &mut String, map: &crate::analysis::map::Map, cell: &crat
         Colour::Steps => out.push_str(int.format(cell.steps)),
         Colour::Evals => out.push_str(int.format(cell.evals)),
         Colour::Loss => push_number(out, cell.loss, p),
-        Colour::Rate => {
-            if !cell.rate.is_nan() {
-                push_number(out, cell.rate, Precision::F64);
+        Colour::Rate | Colour::Sharpness | Colour::EdgeRatio => {
+            let v = if map.spec.color == Colour::Rate { cell.rate } else { cell.continuous_value(map.spec.color) };
+            if v.is_finite() {
+                push_number(out, v, Precision::F64);
             }
         }
     }
@@ -749,14 +766,29 @@ pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::analysis::map::Map, 
 
 /// trajectories.csv: one row per recorded point: run, optimizer, lr, step, `x_<var>`, loss.
 pub fn write_trajectories_csv(path: &Path, plan: &Plan, traces: &[crate::analysis::trajectory::Trace]) -> Result<()> {
+    let rows: Vec<(&crate::analysis::trajectory::Trace, Vec<[f64; 0]>)> = traces.iter().map(|t| (t, Vec::new())).collect();
+    write_traces_csv(path, plan, &[], &rows)
+}
+
+/// sharpness.csv: trajectories.csv's columns and, per recorded point, `sharpness` (λ_max in
+/// f64) and the run's `edge_of_stability` (empty where it has none).
+pub fn write_sharpness_csv(path: &Path, plan: &Plan, traces: &[crate::analysis::sharpness::SharpnessTrace]) -> Result<()> {
+    let rows: Vec<_> = traces.iter().map(|t| (&t.trace, t.sharpness.iter().map(|&v| [v, t.edge]).collect())).collect();
+    write_traces_csv(path, plan, &["sharpness", "edge_of_stability"], &rows)
+}
+
+/// One row per recorded point of each trace: run, optimizer, lr, step, `x_<var>`, loss, and
+/// the point's `extra` values (f64; empty where not finite).
+fn write_traces_csv<const N: usize>(path: &Path, plan: &Plan, extra: &[&str], traces: &[(&crate::analysis::trajectory::Trace, Vec<[f64; N]>)]) -> Result<()> {
     let p = plan.precision;
     write_atomically(path, |w| {
         let mut csv = csv::WriterBuilder::new().from_writer(w);
         let mut header = vec!["run".to_string(), "optimizer".into(), "lr".into(), "step".into()];
         header.extend(plan.objective.vars.iter().map(|v| format!("x_{v}")));
         header.push("loss".into());
+        header.extend(extra.iter().map(|e| e.to_string()));
         csv.write_record(&header)?;
-        for t in traces {
+        for (t, values) in traces {
             let (bi, local) = plan.locate(t.run).expect("traced runs come from the plan");
             let b = &plan.blocks[bi];
             let (name, lr) = (b.optimizer.name().to_string(), number(b.axis_value(local, 0), p));
@@ -764,6 +796,9 @@ pub fn write_trajectories_csv(path: &Path, plan: &Plan, traces: &[crate::analysi
                 let mut rec = vec![t.run.to_string(), name.clone(), lr.clone(), step.to_string()];
                 rec.extend(t.point(k).iter().map(|&v| number(v, p)));
                 rec.push(number(t.loss[k], Precision::F64));
+                if let Some(v) = values.get(k) {
+                    rec.extend(v.iter().map(|&v| if v.is_finite() { number(v, Precision::F64) } else { String::new() }));
+                }
                 csv.write_record(&rec)?;
             }
         }

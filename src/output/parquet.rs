@@ -3,7 +3,8 @@
 //!
 //! - Numbers are FLOAT for an f32 sweep and DOUBLE for an f64 one (the run-precision value,
 //!   exactly); `rate` and `steps_left` are DOUBLE. Columns that may not apply are nullable:
-//!   hyperparameters a run's optimizer does not have, `rate`, `period`, `steps_left`, `basin`.
+//!   hyperparameters a run's optimizer does not have, `rate`, `period`, `steps_left`, `basin`,
+//!   `sharpness` and `edge_of_stability` (DOUBLE: computed in f64).
 //! - `status` and `optimizer` are UTF-8 strings, dictionary-encoded (a handful of values).
 //! - `run`, `steps` and `basin` are INT64, `block` and `period` INT32. Pages are Snappy-compressed.
 //!
@@ -11,6 +12,7 @@
 //! [`super::partial`]): a resumed sweep writes the row groups of its finished chunks again from
 //! it, and runs.parquet replaces it once complete.
 
+use crate::analysis::{Derived, Extra};
 use crate::error::{Error, Result};
 use crate::outcome::Results;
 use crate::plan::{Plan, Precision};
@@ -26,7 +28,7 @@ fn err(e: parquet::errors::ParquetError) -> Error {
 }
 
 /// The message type of runs.parquet for `plan`.
-pub fn schema(plan: &Plan, with_basins: bool) -> String {
+pub fn schema(plan: &Plan, extra: Extra) -> String {
     let real = match plan.precision {
         Precision::F32 => "float",
         Precision::F64 => "double",
@@ -39,8 +41,11 @@ pub fn schema(plan: &Plan, with_basins: bool) -> String {
     cols.extend([format!("required {real} loss;"), format!("required {real} grad_norm;")]);
     cols.extend(plan.objective.vars.iter().map(|v| format!("required {real} x_{v};")));
     cols.extend(["optional double rate;".to_string(), "optional int32 period;".into(), "optional double steps_left;".into()]);
-    if with_basins {
+    if extra.basin {
         cols.push("optional int64 basin;".into());
+    }
+    if extra.sharpness {
+        cols.extend(["optional double sharpness;".to_string(), "optional double edge_of_stability;".into()]);
     }
     format!("message runs {{\n  {}\n}}", cols.join("\n  "))
 }
@@ -51,7 +56,7 @@ pub struct RunsParquet {
     writer: SerializedFileWriter<std::fs::File>,
     tmp: tempfile::TempPath,
     hyper_cols: Vec<String>,
-    with_basins: bool,
+    extra: Extra,
 }
 
 /// One column's values and, for a nullable column, its definition levels (1: present).
@@ -74,10 +79,10 @@ fn nullable<T>(items: impl Iterator<Item = Option<T>>) -> (Vec<T>, Option<Vec<i1
 }
 
 impl RunsParquet {
-    pub fn create(dir: &Path, plan: &Plan, with_basins: bool) -> Result<RunsParquet> {
+    pub fn create(dir: &Path, plan: &Plan, extra: Extra) -> Result<RunsParquet> {
         let io = |e| Error::io(format!("creating runs.parquet in {}", dir.display()), e);
         let (file, tmp) = super::files::temporary_in(dir).map_err(io)?.into_parts();
-        let schema = Arc::new(parquet::schema::parser::parse_message_type(&schema(plan, with_basins)).map_err(err)?);
+        let schema = Arc::new(parquet::schema::parser::parse_message_type(&schema(plan, extra)).map_err(err)?);
         let props = Arc::new(
             WriterProperties::builder()
                 .set_compression(Compression::SNAPPY)
@@ -85,11 +90,12 @@ impl RunsParquet {
                 .build(),
         );
         let writer = SerializedFileWriter::new(file, schema, props).map_err(err)?;
-        Ok(RunsParquet { writer, tmp, hyper_cols: plan.hyper_columns(), with_basins })
+        Ok(RunsParquet { writer, tmp, hyper_cols: plan.hyper_columns(), extra })
     }
 
     /// One chunk's rows as one row group.
-    pub fn write(&mut self, plan: &Plan, r: &Results, labels: Option<&[Option<usize>]>) -> Result<()> {
+    pub fn write(&mut self, plan: &Plan, r: &Results, derived: &Derived) -> Result<()> {
+        assert_eq!(derived.columns(), self.extra, "a chunk has the extra columns of its sweep");
         let f32s = plan.precision == Precision::F32;
         let real = |v: Vec<f64>, def: Option<Vec<i16>>| if f32s { Column::F32(v.into_iter().map(|x| x as f32).collect(), def) } else { Column::F64(v, def) };
         let place: Vec<(usize, u64)> = r.run.iter().map(|&id| plan.locate(id).expect("result ids come from the plan")).collect();
@@ -123,10 +129,15 @@ impl RunsParquet {
         cols.push(Column::I32(v, def));
         let (v, def) = nullable(r.steps_left.iter().map(|&v| (!v.is_nan()).then_some(v)));
         cols.push(Column::F64(v, def));
-        if self.with_basins {
-            let labels = labels.expect("a sweep with basins labels every chunk");
+        if let Some(labels) = &derived.basins {
             let (v, def) = nullable(labels.iter().map(|l| l.map(|b| b as i64)));
             cols.push(Column::I64(v, def));
+        }
+        if let Some(f) = &derived.sharpness {
+            for values in [&f.sharpness, &f.edge] {
+                let (v, def) = nullable(values.iter().map(|&v| v.is_finite().then_some(v)));
+                cols.push(Column::F64(v, def));
+            }
         }
         let mut group = self.writer.next_row_group().map_err(err)?;
         for col in cols {

@@ -7,6 +7,21 @@ use serde::Serialize;
 /// `[analysis.basins]`: the default clustering tolerance (see analysis::basins).
 pub const DEFAULT_BASIN_TOLERANCE: f64 = 1e-2;
 
+/// `[analysis.basins]`, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BasinSpec {
+    pub tolerance: f64,
+    /// Also cluster the `stalled` runs that ended at a saddle or a maximum (pure Newton's).
+    pub critical_points: bool,
+}
+
+impl BasinSpec {
+    /// Minima only, at this tolerance.
+    pub fn minima(tolerance: f64) -> BasinSpec {
+        BasinSpec { tolerance, critical_points: false }
+    }
+}
+
 pub const DEFAULT_REL_TOL: f64 = 1e-6;
 pub const DEFAULT_THRESHOLD_POINTS: u32 = 64;
 pub const DEFAULT_MAX_ROUNDS: u32 = 20;
@@ -38,10 +53,14 @@ pub enum Colour {
     Evals,
     Loss,
     Rate,
+    /// λ_max of the Hessian at the final point (turns on `[analysis.sharpness]`).
+    Sharpness,
+    /// That sharpness over the method's edge of stability (2/lr for GD): 1 is the edge.
+    EdgeRatio,
 }
 
 impl Colour {
-    pub const NAMES: &'static str = "status, basin, steps, evals, loss, rate";
+    pub const NAMES: &'static str = "status, basin, steps, evals, loss, rate, sharpness, edge_ratio";
 
     pub fn from_name(s: &str) -> Option<Colour> {
         Some(match s {
@@ -51,6 +70,8 @@ impl Colour {
             "evals" => Colour::Evals,
             "loss" => Colour::Loss,
             "rate" => Colour::Rate,
+            "sharpness" => Colour::Sharpness,
+            "edge_ratio" => Colour::EdgeRatio,
             _ => return None,
         })
     }
@@ -63,6 +84,8 @@ impl Colour {
             Colour::Evals => "evals",
             Colour::Loss => "loss",
             Colour::Rate => "rate",
+            Colour::Sharpness => "sharpness",
+            Colour::EdgeRatio => "edge_ratio",
         }
     }
 }
@@ -148,6 +171,14 @@ pub const DEFAULT_TRAJECTORY_POINTS: u32 = 1000;
 pub struct TrajectorySpec {
     pub runs: Vec<u64>,
     pub every: u32,
+}
+
+/// `[analysis.sharpness]`, resolved: every run's final sharpness (runs.csv's `sharpness` and
+/// `edge_of_stability` columns) and, where `trace` is given, the sharpness along those runs'
+/// paths (sharpness.csv, sharpness.png).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SharpnessSpec {
+    pub trace: Option<TrajectorySpec>,
 }
 
 /// `n` runs spread over the grid: dealt to the blocks in turn, and placed within a block by

@@ -260,14 +260,17 @@ pub struct Plan {
     pub precision: Precision,
     pub backend: BackendChoice,
     pub rules: Rules,
-    /// `[analysis.basins]`: the clustering tolerance, where the config asks for basins.
-    pub basins: Option<f64>,
+    /// `[analysis.basins]`, where the config asks for basins.
+    pub basins: Option<analyses::BasinSpec>,
     /// `[analysis.threshold]`, where the config asks for learning-rate thresholds.
     pub threshold: Option<analyses::ThresholdSpec>,
     /// `[analysis.map]`: the axes and colouring of map.csv and map.png.
     pub map: Option<analyses::MapSpec>,
     /// `[analysis.trajectories]`: the runs whose paths are recorded.
     pub trajectories: Option<analyses::TrajectorySpec>,
+    /// `[analysis.sharpness]` (or a map coloured by sharpness): final sharpness of every run,
+    /// and its traces along chosen runs.
+    pub sharpness: Option<analyses::SharpnessSpec>,
     /// The resolved configuration, for manifest.json and `gdsweep plan`.
     pub resolved: serde_json::Value,
     /// The config file this plan came from (for error messages at run time).
@@ -295,7 +298,7 @@ impl Plan {
             }
         };
         let text = format!(
-            "{}|{:?}|{}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            "{}|{:?}|{}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
             env!("CARGO_PKG_VERSION"),
             o.vars,
             o.graph.fingerprint(),
@@ -310,6 +313,7 @@ impl Plan {
             self.threshold,
             self.map,
             self.trajectories,
+            self.sharpness,
         );
         eat(text.as_bytes());
         // The blocks, their axis values as bits (an axis may have millions of values).
@@ -424,19 +428,42 @@ impl Plan {
     /// clipping. None otherwise (the step map is then not one linear map).
     pub fn step_curvature(&self, block: &Block, local: u64) -> Option<Vec<f64>> {
         let h = self.objective.constant_hessian()?;
-        if block.schedule.is_some() || block.linesearch.is_some() {
+        if !Self::linear_step(block, local) {
             return None;
         }
         let value = |name: &str| block.hyper_index(name).map(|k| block.axis_value(local, 1 + k));
-        if value("clip_norm").is_some_and(f64::is_finite) {
-            return None;
-        }
         let wd = value("weight_decay").unwrap_or(0.0);
         let vars = &self.objective.vars;
         let s: Vec<f64> = vars.iter().map(|v| value(&format!("lr_scale_{v}")).unwrap_or(1.0).sqrt()).collect();
         let d = vars.len();
         let m = (0..d).map(|i| (0..d).map(|j| s[i] * (h[i][j] + if i == j { wd } else { 0.0 }) * s[j]).collect()).collect();
         Some(crate::problem::linalg::symmetric_eigenvalues(m))
+    }
+
+    /// Whether a step of run `local` of `block` is its method's rule alone near a minimum: no
+    /// schedule, no line search, no finite clipping (each makes the step map nonlinear in lr).
+    fn linear_step(block: &Block, local: u64) -> bool {
+        let clip = block.hyper_index("clip_norm").map(|k| block.axis_value(local, 1 + k));
+        block.schedule.is_none() && block.linesearch.is_none() && !clip.is_some_and(f64::is_finite)
+    }
+
+    /// The factor c of run `local`'s stability bound lr < c/λ_max on a quadratic
+    /// (`Method::stability`, from the run's hyperparameters); None where the method has none.
+    pub fn stability_factor(&self, block: &Block, local: u64) -> Option<f64> {
+        let value = |name: &str| block.hyper_index(name).map(|k| block.axis_value(local, 1 + k));
+        (block.optimizer.method().stability?)(&value)
+    }
+
+    /// The edge of stability of run `local` (Cohen et al. 2021): the sharpness λ_max above which
+    /// its method cannot stay near a minimum, c/lr (2/lr for GD). Only where that is the whole
+    /// story: the method has a bound, the step is linear ([`Self::linear_step`]) and the run has
+    /// no per-coordinate lr and no weight decay (either changes the curvature a step sees, so the
+    /// loss's λ_max alone would not decide). None otherwise.
+    pub fn edge_of_stability(&self, block: &Block, local: u64) -> Option<f64> {
+        let value = |name: &str| block.hyper_index(name).map(|k| block.axis_value(local, 1 + k));
+        let plain = self.objective.vars.iter().all(|v| value(&format!("lr_scale_{v}")).unwrap_or(1.0) == 1.0) && value("weight_decay").unwrap_or(0.0) == 0.0;
+        let lr = block.axis_value(local, 0);
+        (plain && Self::linear_step(block, local) && lr > 0.0).then(|| self.stability_factor(block, local)).flatten().map(|c| c / lr)
     }
 
     /// Where each real of a block's per-run state lies (see [`layout`]).

@@ -2,8 +2,16 @@
 //! (a few variables).
 
 /// Eigenvalues of a symmetric matrix, ascending (cyclic Jacobi rotations).
-pub fn symmetric_eigenvalues(mut a: Vec<Vec<f64>>) -> Vec<f64> {
+pub fn symmetric_eigenvalues(a: Vec<Vec<f64>>) -> Vec<f64> {
+    symmetric_eigen(a).0
+}
+
+/// Eigenvalues of a symmetric matrix, ascending, and their unit eigenvectors in the same order
+/// (cyclic Jacobi rotations, accumulated; Golub & Van Loan, Matrix Computations §8.5).
+pub fn symmetric_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
     let n = a.len();
+    // Columns of v are the eigenvectors: v ← v·J for every rotation J.
+    let mut v: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect()).collect();
     for _sweep in 0..100 {
         let off: f64 = (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| a[i][j] * a[i][j]).sum();
         let diag: f64 = (0..n).map(|i| a[i][i] * a[i][i]).sum();
@@ -31,12 +39,19 @@ pub fn symmetric_eigenvalues(mut a: Vec<Vec<f64>>) -> Vec<f64> {
                     a[p][k] = c * apk - s * aqk;
                     a[q][k] = s * apk + c * aqk;
                 }
+                for row in v.iter_mut() {
+                    let (vkp, vkq) = (row[p], row[q]);
+                    row[p] = c * vkp - s * vkq;
+                    row[q] = s * vkp + c * vkq;
+                }
             }
         }
     }
-    let mut ev: Vec<f64> = (0..n).map(|i| a[i][i]).collect();
-    ev.sort_by(|x, y| x.total_cmp(y));
-    ev
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| a[i][i].total_cmp(&a[j][j]));
+    let values = order.iter().map(|&i| a[i][i]).collect();
+    let vectors = order.iter().map(|&i| v.iter().map(|row| row[i]).collect()).collect();
+    (values, vectors)
 }
 
 /// What a stationary point is, from its Hessian's eigenvalues (ascending): `minimum` if all
@@ -98,6 +113,20 @@ mod tests {
         assert!((trace - 2.0).abs() < 1e-10);
         assert!(ev[0] < 0.0 && ev[2] > 4.0, "{ev:?}");
         assert_eq!(symmetric_eigenvalues(vec![vec![-5.0]]), vec![-5.0]);
+    }
+
+    #[test]
+    fn jacobi_eigenvectors() {
+        let a = vec![vec![4.0, 1.0, 0.5], vec![1.0, -3.0, 0.2], vec![0.5, 0.2, 1.0]];
+        let (values, vectors) = symmetric_eigen(a.clone());
+        for (l, v) in values.iter().zip(&vectors) {
+            let norm: f64 = v.iter().map(|x| x * x).sum();
+            assert!((norm - 1.0).abs() < 1e-12);
+            for i in 0..3 {
+                let av: f64 = (0..3).map(|j| a[i][j] * v[j]).sum();
+                assert!((av - l * v[i]).abs() < 1e-10, "A·v ≠ λ·v for λ = {l}");
+            }
+        }
     }
 
     #[test]

@@ -21,12 +21,20 @@ pub(super) enum Paint<'a> {
     Continuous { lo: f64, hi: f64, log: bool, max_steps: u32 },
 }
 
+/// A run a continuous map's value does not cover: its status colour, pale, so that no such
+/// cell reads as a value of the bar (slow's teal is viridis' middle).
+fn uncovered_colour(s: Status, max_steps: u32) -> RGBColor {
+    lerp_rgb(status_colour(s, max_steps / 8, max_steps), WHITE, 0.55)
+}
+
 /// What a continuous map's colour bar is: the value and the runs it covers.
 fn bar_caption(c: Colour) -> &'static str {
     match c {
         Colour::Steps => "steps to converge (converged runs)",
         Colour::Evals => "evaluations to converge (converged runs)",
         Colour::Loss => "final loss (stable runs)",
+        Colour::Sharpness => "final sharpness λ_max (converged runs)",
+        Colour::EdgeRatio => "final sharpness ÷ edge of stability (2/lr for GD; converged runs)",
         _ => "rate: per-step factor of |g| (classified runs)",
     }
 }
@@ -43,7 +51,10 @@ impl Paint<'_> {
             Paint::Continuous { lo, hi, log, max_steps, .. } => {
                 let v = cell.continuous_value(c);
                 if !v.is_finite() || (*log && v <= 0.0) {
-                    return status_colour(cell.status, if c == Colour::Steps { cell.steps } else { max_steps / 8 }, *max_steps);
+                    if c == Colour::Steps && cell.status == Status::Diverged {
+                        return status_colour(cell.status, cell.steps, *max_steps);
+                    }
+                    return uncovered_colour(cell.status, *max_steps);
                 }
                 let f = |v: f64| if *log { v.log10() } else { v };
                 viridis(if hi > lo { (f(v) - f(*lo)) / (f(*hi) - f(*lo)) } else { 0.5 })
@@ -64,10 +75,10 @@ pub fn map_png(plan: &Plan, map: &Map, cells: &MapCells, basins: Option<&[Basin]
             let b = basins.ok_or("basin colours need basins")?;
             Paint::Basin(b, basin_colours(&cells.stats, b.len()))
         }
-        Colour::Steps | Colour::Evals | Colour::Loss | Colour::Rate => {
+        Colour::Steps | Colour::Evals | Colour::Loss | Colour::Rate | Colour::Sharpness | Colour::EdgeRatio => {
             let (lo, hi) = (cells.stats.lo, cells.stats.hi);
             let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
-            let log = c != Colour::Rate && lo > 0.0 && hi / lo > 100.0;
+            let log = !matches!(c, Colour::Rate | Colour::EdgeRatio) && lo > 0.0 && hi / lo > 100.0;
             Paint::Continuous { lo, hi, log, max_steps: plan.steps }
         }
     };
@@ -291,7 +302,7 @@ pub(super) fn draw_legend(area: &Area, paint: &Paint, stats: &CellStats, map: &M
                         (Colour::Loss, Status::Diverged | Status::Diverging) => s.name().to_string(),
                         _ => format!("{} ({})", s.name(), if matches!(c, Colour::Steps | Colour::Evals) { "did not converge" } else { "value not finite" }),
                     };
-                    swatch(area, y, status_colour(s, m / 8, m), &what)?;
+                    swatch(area, y, uncovered_colour(s, m), &what)?;
                     y += 22;
                 }
             }
@@ -305,7 +316,7 @@ mod tests {
     use super::*;
 
     fn cell(status: Status, steps: u32, loss: f64) -> Cell {
-        Cell { status, steps, evals: steps + 1, loss, rate: f64::NAN, steps_left: f64::NAN, basin: None }
+        Cell { status, steps, evals: steps + 1, loss, rate: f64::NAN, steps_left: f64::NAN, basin: None, sharpness: f64::NAN, edge: f64::NAN }
     }
 
     /// A steps map paints converged runs by steps taken, diverged ones on their own escape-step
@@ -317,11 +328,11 @@ mod tests {
         let c: Vec<RGBColor> = cells.iter().map(|x| paint.colour(Colour::Steps, x)).collect();
         assert_eq!(c[0], viridis(0.5));
         assert_eq!(c[1], status_colour(Status::Diverged, 10, 1000));
-        assert_eq!(c[2], status_colour(Status::Slow, 125, 1000));
+        assert_eq!(c[2], uncovered_colour(Status::Slow, 1000));
         assert!(c[0] != c[1] && c[1] != c[2]);
         // A rate map has no rate for converged or diverged runs: their status colours.
         let paint = Paint::Continuous { lo: 0.9, hi: 1.0, log: false, max_steps: 1000 };
-        assert_eq!(paint.colour(Colour::Rate, &cells[1]), status_colour(Status::Diverged, 125, 1000));
+        assert_eq!(paint.colour(Colour::Rate, &cells[1]), uncovered_colour(Status::Diverged, 1000));
     }
 
     /// Basins ranked by share get the categorical colours; beyond 20, the smallest share one.

@@ -1,4 +1,4 @@
-//! Pictures: map.png (2-D maps, 1-D line plots) and trajectories.png, drawn with plotters onto
+//! Pictures: map.png (2-D maps, 1-D line plots), trajectories.png and sharpness.png, drawn with plotters onto
 //! an RGB buffer and encoded with png.
 //!
 //! Axes are drawn in their own scale: log axes (`log` ranges such as lr) in log10 space, with
@@ -17,7 +17,7 @@ pub use colour::{series_colour, status_colour, viridis};
 pub use line::line_png;
 pub use map::{basin_colours, map_png};
 pub use scale::Scale;
-pub use trajectories::trajectories_png;
+pub use trajectories::{sharpness_png, trajectories_png};
 
 use plotters::prelude::*;
 use plotters::style::FontStyle;

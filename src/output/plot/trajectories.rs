@@ -12,7 +12,9 @@ pub(super) fn trace_label(plan: &Plan, t: &crate::analysis::trajectory::Trace) -
     let (bi, local) = plan.locate(t.run).expect("traced runs come from the plan");
     let b = &plan.blocks[bi];
     let start: Vec<String> = t.point(0).iter().map(|&v| short(v)).collect();
-    format!("run {}: {} lr={} from ({})", t.run, b.optimizer.name(), short(b.axis_value(local, 0)), start.join(", "))
+    // A searched run says so: "gd lr=0.1" alone would claim a fixed step.
+    let search = b.linesearch.map_or(String::new(), |k| format!(" + {}", k.name()));
+    format!("run {}: {}{search} lr={} from ({})", t.run, b.optimizer.name(), short(b.axis_value(local, 0)), start.join(", "))
 }
 
 /// trajectories.png: for 2-D objectives the paths over a contour plot of the objective (the
@@ -142,25 +144,46 @@ pub fn trajectories_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trac
     encode_png(&buf, w, h)
 }
 
+/// One line of a picture against the step: its label, the recorded steps and values, and a
+/// level drawn dashed in the same colour (a run's edge of stability).
+pub(super) struct StepCurve<'a> {
+    pub label: String,
+    pub steps: &'a [u32],
+    pub values: &'a [f64],
+    pub level: Option<f64>,
+}
+
 /// The loss against the step, one line per traced run (objectives that are not 2-D).
 pub(super) fn loss_curves_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trace]) -> Result<Vec<u8>, String> {
+    let curves: Vec<StepCurve> = traces.iter().map(|t| StepCurve { label: trace_label(plan, t), steps: &t.steps, values: &t.loss, level: None }).collect();
+    step_curves_png(&format!("{}: loss along the paths of {}", plan.name, plan.objective.formula), "loss", true, &curves, &[])
+}
+
+/// Values against the step, one line per curve (log scale where `log_if_positive` and every
+/// value is positive), with each curve's level dashed and `notes` under the legend.
+pub(super) fn step_curves_png(title: &str, y_name: &str, log_if_positive: bool, curves: &[StepCurve], notes: &[&str]) -> Result<Vec<u8>, String> {
+    register_font();
     let (w, h) = (1000u32, 600u32);
     let mut buf = vec![255u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        let title = wrap(&format!("{}: loss along the paths of {}", plan.name, plan.objective.formula), 90);
-        let (top, body) = root.split_vertically(14 + 26 * title.len() as u32);
+        let title = wrap(title, 90);
+        let (top, body) = root.split_vertically(14 + 26 * title.len() as u32 + 20 * notes.len() as u32);
         for (k, line) in title.iter().enumerate() {
             top.draw_text(line, &(FONT, 20).into_font().color(&BLACK), (14, 10 + 26 * k as i32)).map_err(err)?;
         }
-        let vals: Vec<f64> = traces.iter().flat_map(|t| t.loss.iter().copied()).filter(|v| v.is_finite()).collect();
-        let positive = !vals.is_empty() && vals.iter().all(|&v| v > 0.0);
+        for (k, note) in notes.iter().enumerate() {
+            top.draw_text(note, &(FONT, 14).into_font().color(&BLACK), (14, 10 + 26 * title.len() as i32 + 20 * k as i32)).map_err(err)?;
+        }
+        let levels = curves.iter().filter_map(|c| c.level);
+        let vals: Vec<f64> = curves.iter().flat_map(|c| c.values.iter().copied()).chain(levels).filter(|v| v.is_finite()).collect();
+        let positive = log_if_positive && !vals.is_empty() && vals.iter().all(|&v| v > 0.0);
         let fy = |v: f64| if positive { v.log10() } else { v };
         let lo = vals.iter().copied().map(fy).fold(f64::INFINITY, f64::min);
         let hi = vals.iter().copied().map(fy).fold(f64::NEG_INFINITY, f64::max);
         let (lo, hi) = if lo.is_finite() { (lo, hi.max(lo + 1e-9)) } else { (0.0, 1.0) };
         let pad = (hi - lo) * 0.05;
-        let last = traces.iter().flat_map(|t| t.steps.last().copied()).max().unwrap_or(1).max(1) as f64;
+        let last = curves.iter().flat_map(|c| c.steps.last().copied()).max().unwrap_or(1).max(1) as f64;
         let mut chart = ChartBuilder::on(&body)
             .margin(12)
             .x_label_area_size(44)
@@ -175,23 +198,43 @@ pub(super) fn loss_curves_png(plan: &Plan, traces: &[crate::analysis::trajectory
             .x_label_formatter(&fx)
             .y_label_formatter(&fyl)
             .x_desc("step")
-            .y_desc(desc("loss", positive))
+            .y_desc(desc(y_name, positive))
             .label_style((FONT, 12))
             .axis_desc_style((FONT, 13))
             .draw()
             .map_err(err)?;
-        for (k, t) in traces.iter().enumerate() {
+        for (k, c) in curves.iter().enumerate() {
             let colour = series_colour(k);
+            if let Some(level) = c.level.filter(|v| v.is_finite() && (!positive || *v > 0.0)) {
+                let ends = [(0.0, fy(level)), (last, fy(level))];
+                chart.draw_series(std::iter::once(plotters::element::DashedPathElement::new(ends, 8, 6, colour.stroke_width(1)))).map_err(err)?;
+            }
             let pts: Vec<(f64, f64)> =
-                t.steps.iter().zip(&t.loss).filter(|(_, l)| l.is_finite() && (!positive || **l > 0.0)).map(|(&s, &l)| (s as f64, fy(l))).collect();
+                c.steps.iter().zip(c.values).filter(|(_, v)| v.is_finite() && (!positive || **v > 0.0)).map(|(&s, &v)| (s as f64, fy(v))).collect();
             chart
                 .draw_series(std::iter::once(PathElement::new(pts, colour.stroke_width(2))))
                 .map_err(err)?
-                .label(trace_label(plan, t))
+                .label(c.label.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
         }
         draw_series_legend(&mut chart)?;
         root.present().map_err(err)?;
     }
     encode_png(&buf, w, h)
+}
+
+/// sharpness.png: the sharpness λ_max along each traced run, with its edge of stability
+/// (2/lr for GD) dashed in the run's colour.
+pub fn sharpness_png(plan: &Plan, traces: &[crate::analysis::sharpness::SharpnessTrace]) -> Result<Vec<u8>, String> {
+    let curves: Vec<StepCurve> = traces
+        .iter()
+        .map(|t| StepCurve {
+            label: trace_label(plan, &t.trace),
+            steps: &t.trace.steps,
+            values: &t.sharpness,
+            level: t.edge.is_finite().then_some(t.edge),
+        })
+        .collect();
+    let title = format!("{}: sharpness λ_max of the Hessian along the paths of {}", plan.name, plan.objective.formula);
+    step_curves_png(&title, "sharpness λ_max", false, &curves, &["dashed: the run's edge of stability (2/lr for GD)"])
 }

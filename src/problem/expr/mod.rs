@@ -14,7 +14,7 @@ pub mod parse;
 
 pub use graph::{Func, Graph, Node, NodeId};
 use parse::{Ast, BinOp};
-use crate::problem::linalg::{point_kind, solve, symmetric_eigenvalues};
+use crate::problem::linalg::{point_kind, solve, symmetric_eigen, symmetric_eigenvalues};
 
 /// An error in an expression, with the 1-based column where it was found.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -106,6 +106,19 @@ fn lower(g: &mut Graph, ast: &Ast, vars: &[String]) -> Result<NodeId, ExprError>
 /// How much (relative) a Hessian eigenvalue may change over the Newton step for the point's
 /// kind to be trusted (see [`Objective::critical_point`]).
 pub const NEWTON_EIGEN_CHANGE: f64 = 0.1;
+
+/// A Hessian eigenvalue no larger than FLAT_SLOPE·‖∇f‖/max(1, ‖x‖∞) counts as flat: a run that
+/// stopped a distance δ across a valley of minima sees its flat eigenvalues moved by about
+/// δ times the third derivatives, and its gradient is about δ times the curved eigenvalues
+/// (½(1 − xy)²: flat eigenvalue ≈ 2(1 − xy)/(x² + y²), ‖∇f‖ = |1 − xy|·‖x‖).
+pub const FLAT_SLOPE: f64 = 10.0;
+
+/// The most of the gradient that may point along the flat directions at a point of a valley of
+/// minima (across the valley the gradient is the curvature times the offset; along it, 0).
+pub const FLAT_GRADIENT_SHARE: f64 = 1e-3;
+
+/// How far (relative to max(1, ‖x‖∞)) a valley's floor is probed along each flat direction.
+pub const FLAT_PROBE: f64 = 1e-3;
 
 impl Objective {
     /// Parse `src`. `vars` fixes the variable order; without it, names are taken in order of
@@ -215,19 +228,68 @@ impl Objective {
     /// [`NEWTON_EIGEN_CHANGE`] of its value at x. Otherwise x is `not_critical`: the
     /// gradient is not small against how fast H changes (a degenerate critical point further
     /// on, as for x³ or x⁴ at their converged points, or none at all, as for softplus).
+    ///
+    /// A Hessian with flat directions (eigenvalues of about 0, or no larger than the gradient
+    /// could leave there: [`FLAT_SLOPE`]·‖∇f‖/max(1, ‖x‖∞)) is judged on its curved directions
+    /// alone: x is `valley` (a point of a valley of minima, as ½(1 − xy)²'s xy = 1) where every
+    /// curved eigenvalue is positive, the gradient lies in the curved directions (its flat part
+    /// at most [`FLAT_GRADIENT_SHARE`] of it: along a valley floor the loss does not change)
+    /// the Newton step within them keeps those eigenvalues as above, and the loss does not fall
+    /// along any flat direction from there ([`FLAT_PROBE`] either way); else `degenerate`.
     pub fn critical_point(&self, x: &[f64]) -> (&'static str, Vec<f64>) {
         let h = self.hessian_f64(x);
-        let ev = symmetric_eigenvalues(h.clone());
-        let kind = point_kind(&ev);
-        if kind == "degenerate" {
-            return (kind, ev);
-        }
+        let (ev, vectors) = symmetric_eigen(h.clone());
         let g = self.grad_f64(x);
+        let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        let scale = x.iter().fold(1f64, |m, v| m.max(v.abs()));
+        let flat = FLAT_SLOPE * norm(&g) / scale;
+        let kind = point_kind(&ev);
+        if kind == "degenerate" || ev.iter().any(|l| l.abs() <= flat) {
+            return (self.valley(x, &g, &ev, &vectors, flat), ev);
+        }
         let Some(d) = solve(h, g) else { return ("degenerate", ev) };
         let newton: Vec<f64> = x.iter().zip(&d).map(|(a, b)| a - b).collect();
         let ev2 = symmetric_eigenvalues(self.hessian_f64(&newton));
         let holds = ev.iter().zip(&ev2).all(|(a, b)| a.signum() == b.signum() && (a - b).abs() <= NEWTON_EIGEN_CHANGE * a.abs());
         (if holds { kind } else { "not_critical" }, ev)
+    }
+
+    /// `valley` or `degenerate` (see [`Self::critical_point`]): `ev`, `vectors` are the Hessian's
+    /// at x, `flat` the eigenvalue below which a direction counts as flat.
+    fn valley(&self, x: &[f64], g: &[f64], ev: &[f64], vectors: &[Vec<f64>], flat: f64) -> &'static str {
+        let top = ev.iter().fold(0f64, |m, v| m.max(v.abs()));
+        let flat = flat.max(1e-8 * top.max(1.0));
+        let curved: Vec<usize> = (0..ev.len()).filter(|&i| ev[i].abs() > flat).collect();
+        if curved.is_empty() || curved.iter().any(|&i| ev[i] < 0.0) {
+            return "degenerate";
+        }
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
+        let along: Vec<f64> = curved.iter().map(|&i| dot(&vectors[i], g)).collect();
+        let g2 = dot(g, g);
+        let curved2: f64 = along.iter().map(|a| a * a).sum();
+        if (g2 - curved2).max(0.0).sqrt() > FLAT_GRADIENT_SHARE * g2.sqrt() {
+            return "degenerate";
+        }
+        let mut newton = x.to_vec();
+        for (k, &i) in curved.iter().enumerate() {
+            for (n, v) in newton.iter_mut().zip(&vectors[i]) {
+                *n -= along[k] / ev[i] * v;
+            }
+        }
+        let after = symmetric_eigenvalues(self.hessian_f64(&newton));
+        // Curved eigenvalues are the top ones (all positive), in the same ascending order.
+        let kept = curved.iter().all(|&i| (after[i] - ev[i]).abs() <= NEWTON_EIGEN_CHANGE * ev[i]);
+        // Along a valley floor the loss does not fall either way (higher-order terms can lower
+        // it along a flat direction: x² + y³ at y → 0⁺, which is no minimum).
+        let f0 = self.loss_f64(&newton);
+        let t = FLAT_PROBE * x.iter().fold(1f64, |m, v| m.max(v.abs()));
+        let holds = (0..ev.len()).filter(|i| !curved.contains(i)).all(|i| {
+            [t, -t].iter().all(|&s| {
+                let probe: Vec<f64> = newton.iter().zip(&vectors[i]).map(|(n, v)| n + s * v).collect();
+                self.loss_f64(&probe) >= f0 - 1e-12 * f0.abs().max(1e-300)
+            })
+        });
+        if kept && holds { "valley" } else { "degenerate" }
     }
 
     /// The Hessian, where it is the same everywhere (quadratics, least squares): every entry of
@@ -258,6 +320,29 @@ mod tests {
 
     fn obj(s: &str) -> Objective {
         Objective::from_expr(s, None).unwrap()
+    }
+
+    #[test]
+    fn valleys_of_minima_are_told_from_plateaus_and_saddles() {
+        // ½(1 − xy)² a little off its valley (as a converged f32 or f64 run stops), on both
+        // sides: the flat eigenvalue is ±2(1 − xy)/(x² + y²) there.
+        let v = obj("0.5*(1 - x*y)^2");
+        for r in [1e-4, -1e-4, 1e-9, -1e-9] {
+            let (x, y) = (2.0, (1.0 - r) / 2.0);
+            assert_eq!(v.critical_point(&[x, y]).0, "valley", "1 − xy = {r}");
+        }
+        // Its saddle at the origin, and a point away from the valley.
+        assert_eq!(v.critical_point(&[1e-9, -1e-9]).0, "saddle");
+        assert_ne!(v.critical_point(&[2.0, 0.3]).0, "valley");
+        // x² + y³ near 0: no minimum, whether the gradient runs along y (y = 1e-6) or not
+        // (y = 1e-9: 6y is flat, and y³ falls towards y < 0).
+        assert_ne!(obj("x^2 + y^3").critical_point(&[1e-12, 1e-6]).0, "valley");
+        assert_eq!(obj("x^2 + y^3").critical_point(&[1e-12, 1e-9]).0, "degenerate");
+        // x² + y⁴ there is a minimum with a flat direction: the floor rises both ways.
+        assert_eq!(obj("x^2 + y^4").critical_point(&[1e-12, 1e-9]).0, "valley");
+        // A saturated sigmoid's plateau and x³'s flat approach stay what they were.
+        assert_ne!(obj("0.5*(sigmoid(x) - 0.8)^2").critical_point(&[25.0]).0, "valley");
+        assert_eq!(obj("x^3").critical_point(&[1e-3]).0, "not_critical");
     }
 
     #[test]
