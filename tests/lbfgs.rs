@@ -62,7 +62,8 @@ fn against_optax<const D: usize>(b: &dyn Backend, objective: &str, reference: &[
     let init: Vec<(&str, f64)> = reference[0].0.iter().enumerate().map(|(j, &v)| (vars[j], v)).collect();
     let steps = reference.len() as u32 - 1;
     let plan = plan(&config(objective, &init, steps), Precision::F64);
-    let (at, x) = b.trace_first_run(&plan, 0).unwrap_or_else(|e| panic!("{e}"));
+    let path = b.trace_first_run(&plan, 0).unwrap_or_else(|e| panic!("{e}"));
+    let (at, x) = (&path.steps, &path.x);
     let r = run_all(&plan, b);
     let what = format!("{} {objective}", b.name());
     let last = r.steps[0] as usize;
@@ -72,6 +73,9 @@ fn against_optax<const D: usize>(b: &dyn Backend, objective: &str, reference: &[
             let ours = x[i * D + j];
             assert!((ours - xk[j]).abs() <= tol * xk[j].abs().max(1.0), "{what}: step {k}, x_{j} = {ours:e}, optax {:e}", xk[j]);
         }
+        // Evaluations along the path: the start, then optax's line-search steps of each iteration.
+        let evals_k = 1 + reference[1..=k].iter().map(|r| r.1).sum::<u32>();
+        assert_eq!(path.evals[i], evals_k, "{what}: evaluations after step {k}");
     }
     let evals = 1 + reference[1..=last].iter().map(|r| r.1).sum::<u32>();
     assert_eq!(r.evals[0], evals, "{what}: evaluations after {last} steps");

@@ -77,6 +77,8 @@ fn gd_paths_on_a_quadratic_follow_the_closed_form(exec: &dyn Backend, _p: Precis
         if k + 1 < t.steps.len() {
             assert_eq!(s % 3, 0);
         }
+        // Without a line search, one evaluation per point reached: the start and each step.
+        assert_eq!(t.evals[k], s + 1, "{} step {s}", exec.name());
     }
 }
 per_backend!(gd_paths_on_a_quadratic_follow_the_closed_form, [f64]);
@@ -86,11 +88,14 @@ fn pictures_of_paths() {
     let p = plan(PATHS, Precision::F32);
     let traces = trace(&p, &Cpu, p.trajectories.as_ref().unwrap()).unwrap();
     let (px, w, h) = decode_png(&gdsweep::output::plot::trajectories_png(&p, &traces).unwrap());
-    assert_eq!((w, h), (1040, 760));
-    // Each path's colour is drawn.
+    assert_eq!((w, h), (1040, 1180));
+    // Each path's colour is drawn, over the contours (the top 760 rows) and in the loss against
+    // the evaluations below them.
+    let (paths, curves) = px.split_at(1040 * 760);
     for k in 0..traces.len() {
         let c = gdsweep::output::plot::series_colour(k);
-        assert!(px.iter().filter(|&&q| q == [c.0, c.1, c.2]).count() > 20, "path {k}");
+        assert!(paths.iter().filter(|&&q| q == [c.0, c.1, c.2]).count() > 20, "path {k}");
+        assert!(curves.iter().filter(|&&q| q == [c.0, c.1, c.2]).count() > 20, "loss curve {k}");
     }
     // 1-D objectives: loss curves.
     let p1 = plan("[objective]\nbuiltin = \"double_well\"\n[sweep]\nlr = [0.01, 0.05]\n[sweep.init]\nx = [-2.5, 2.5]\n[analysis.trajectories]\n", Precision::F64);

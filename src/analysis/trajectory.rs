@@ -16,6 +16,8 @@ use crate::plan::Plan;
 pub struct Trace {
     pub run: u64,
     pub steps: Vec<u32>,
+    /// Evaluations of the loss and gradient made up to each point (line-search trials too).
+    pub evals: Vec<u32>,
     /// Points, flattened: point k is x[k·dim .. (k+1)·dim].
     pub x: Vec<f64>,
     pub loss: Vec<f64>,
@@ -45,9 +47,9 @@ pub fn trace(plan: &Plan, backend: &dyn Backend, spec: &TrajectorySpec) -> Resul
     let dim = plan.objective.dim();
     let mut out = Vec::with_capacity(spec.runs.len());
     for (bi, &run) in spec.runs.iter().enumerate() {
-        let (steps, x) = backend.trace_first_run(&sub, bi)?;
-        let loss = x.chunks(dim).map(|p| plan.objective.loss_f64(p)).collect();
-        out.push(Trace { run, steps, x, loss });
+        let path = backend.trace_first_run(&sub, bi)?;
+        let loss = path.x.chunks(dim).map(|p| plan.objective.loss_f64(p)).collect();
+        out.push(Trace { run, steps: path.steps, evals: path.evals, x: path.x, loss });
     }
     Ok(out)
 }

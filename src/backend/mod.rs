@@ -29,9 +29,15 @@ pub struct AdapterSummary {
     pub shader_f64: bool,
 }
 
-/// A path recorded by [`Backend::trace_first_run`]: the steps at which points were recorded
-/// and the points, flattened (point k is `x[k·dim .. (k+1)·dim]`).
-pub type Path = (Vec<u32>, Vec<f64>);
+/// A path recorded by [`Backend::trace_first_run`]: the steps at which points were recorded,
+/// the evaluations of the loss and gradient made up to each (line-search trials included), and
+/// the points, flattened (point k is `x[k·dim .. (k+1)·dim]`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Path {
+    pub steps: Vec<u32>,
+    pub evals: Vec<u32>,
+    pub x: Vec<f64>,
+}
 
 /// An opened backend: created once, then given every block of every plan it runs.
 pub trait Backend: Send + Sync {

@@ -764,7 +764,8 @@ pub fn write_map_csvs(dir: &Path, plan: &Plan, map: &crate::analysis::map::Map, 
     })
 }
 
-/// trajectories.csv: one row per recorded point: run, optimizer, lr, step, `x_<var>`, loss.
+/// trajectories.csv: one row per recorded point: run, optimizer, lr, step, evals, `x_<var>`,
+/// loss.
 pub fn write_trajectories_csv(path: &Path, plan: &Plan, traces: &[crate::analysis::trajectory::Trace]) -> Result<()> {
     let rows: Vec<(&crate::analysis::trajectory::Trace, Vec<[f64; 0]>)> = traces.iter().map(|t| (t, Vec::new())).collect();
     write_traces_csv(path, plan, &[], &rows)
@@ -783,7 +784,7 @@ fn write_traces_csv<const N: usize>(path: &Path, plan: &Plan, extra: &[&str], tr
     let p = plan.precision;
     write_atomically(path, |w| {
         let mut csv = csv::WriterBuilder::new().from_writer(w);
-        let mut header = vec!["run".to_string(), "optimizer".into(), "lr".into(), "step".into()];
+        let mut header = vec!["run".to_string(), "optimizer".into(), "lr".into(), "step".into(), "evals".into()];
         header.extend(plan.objective.vars.iter().map(|v| format!("x_{v}")));
         header.push("loss".into());
         header.extend(extra.iter().map(|e| e.to_string()));
@@ -793,7 +794,7 @@ fn write_traces_csv<const N: usize>(path: &Path, plan: &Plan, extra: &[&str], tr
             let b = &plan.blocks[bi];
             let (name, lr) = (b.optimizer.name().to_string(), number(b.axis_value(local, 0), p));
             for (k, &step) in t.steps.iter().enumerate() {
-                let mut rec = vec![t.run.to_string(), name.clone(), lr.clone(), step.to_string()];
+                let mut rec = vec![t.run.to_string(), name.clone(), lr.clone(), step.to_string(), t.evals[k].to_string()];
                 rec.extend(t.point(k).iter().map(|&v| number(v, p)));
                 rec.push(number(t.loss[k], Precision::F64));
                 if let Some(v) = values.get(k) {

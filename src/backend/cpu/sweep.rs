@@ -767,13 +767,13 @@ impl<F: Real> Parked<F> {
 /// The path of one run (block-local index `run_local`): its point after every step `s` with
 /// `record(s)`, and its last point, as (steps, x flattened). The same eval and update as the
 /// sweep, in lane 0 with the others idle; no window record (a path needs no classification).
-pub fn trace_run<F: Real>(k: &Kernel<F>, run_local: u64, record: impl Fn(u32) -> bool) -> (Vec<u32>, Vec<f64>) {
+pub fn trace_run<F: Real>(k: &Kernel<F>, run_local: u64, record: impl Fn(u32) -> bool) -> crate::backend::Path {
     let mut l = Lanes::<F>::new(k);
     l.fill(k, 0, 0, run_local);
     for lane in 1..LANES {
         l.idle(k, lane);
     }
-    let (mut steps, mut xs) = (Vec::new(), Vec::new());
+    let mut path = crate::backend::Path::default();
     loop {
         l.eval(k);
         l.judge(k);
@@ -785,11 +785,12 @@ pub fn trace_run<F: Real>(k: &Kernel<F>, run_local: u64, record: impl Fn(u32) ->
         let s = l.steps_done[0];
         let end = l.outcome(k, 0).is_some();
         if record(s) || end {
-            steps.push(s);
-            xs.extend(k.tape.vars.iter().map(|&r| l.regs[r as usize][0].to_f64()));
+            path.steps.push(s);
+            path.evals.push(l.evals[0]);
+            path.x.extend(k.tape.vars.iter().map(|&r| l.regs[r as usize][0].to_f64()));
         }
         if end {
-            return (steps, xs);
+            return path;
         }
         l.hold[0] = false;
         l.update(k);

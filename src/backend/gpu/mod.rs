@@ -284,18 +284,20 @@ impl Backend for Gpu {
         let (r, paths) = sweep::trace_block(self, plan, block, one)?;
         let b = &plan.blocks[block];
         let dim = plan.objective.dim();
-        let mut steps = vec![0];
-        let mut x: Vec<f64> = (0..dim).map(|j| b.axes[1 + b.n_hypers() + j].values[0]).collect();
-        for (s, p) in paths.into_iter().next().unwrap_or_default() {
+        // The start: one evaluation made.
+        let mut path = Path { steps: vec![0], evals: vec![1], x: (0..dim).map(|j| b.axes[1 + b.n_hypers() + j].values[0]).collect() };
+        for (s, evals, p) in paths.into_iter().next().unwrap_or_default() {
             if s < r.steps[0] {
-                steps.push(s);
-                x.extend(p);
+                path.steps.push(s);
+                path.evals.push(evals);
+                path.x.extend(p);
             }
         }
         if r.steps[0] > 0 {
-            steps.push(r.steps[0]);
-            x.extend_from_slice(r.point(0));
+            path.steps.push(r.steps[0]);
+            path.evals.push(r.evals[0]);
+            path.x.extend_from_slice(r.point(0));
         }
-        Ok((steps, x))
+        Ok(path)
     }
 }

@@ -63,10 +63,10 @@ pub fn run_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: Pr
     run_block_inner(gpu, plan, bi, sel, progress, None)
 }
 
-/// Each selected run's points (step, x) read back after every dispatch (the plan's
+/// Each selected run's points (step, evaluations so far, x) read back after every dispatch (the plan's
 /// `steps_per_dispatch` sets how often), and the results. For trajectories of a few runs: every
 /// dispatch is its own submission.
-pub type Paths = Vec<Vec<(u32, Vec<f64>)>>;
+pub type Paths = Vec<Vec<(u32, u32, Vec<f64>)>>;
 
 pub fn trace_block(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection) -> Result<(Results, Paths)> {
     let mut paths: Paths = vec![Vec::new(); sel.count as usize];
@@ -234,20 +234,27 @@ fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: 
                     pass.dispatch_workgroups(gx, gy, 1);
                 }
                 enc.copy_buffer_to_buffer(&bufs.state, 0, &bufs.state_read, 0, n * per_run);
+                enc.copy_buffer_to_buffer(&bufs.info, 0, &bufs.info_read, 0, n * info_per_run);
                 gpu.queue.submit([std::mem::replace(&mut enc, dev.create_command_encoder(&Default::default())).finish()]);
                 let slice = bufs.state_read.slice(0..n * per_run);
+                let info_slice = bufs.info_read.slice(0..n * info_per_run);
                 slice.map_async(wgpu::MapMode::Read, |_| {});
+                info_slice.map_async(wgpu::MapMode::Read, |_| {});
                 dev.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the trace: {e}")))?;
                 gpu.check("tracing")?;
                 {
                     let sv = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading the trace back: {e}")))?;
+                    let iv = info_slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading the trace back: {e}")))?;
+                    let info: &[u32] = bytemuck::cast_slice(&iv);
                     let step = ph.first_step + ((d + 1) * plan.steps_per_dispatch).min(ph.steps);
                     for r in 0..n as usize {
                         let at = r * per_run as usize;
-                        paths[done as usize + r].push((step, reals(&sv[at..at + real as usize * dim], p)));
+                        let evals = info[INFO_STRIDE * r + Info::Evals as usize];
+                        paths[done as usize + r].push((step, evals, reals(&sv[at..at + real as usize * dim], p)));
                     }
                 }
                 bufs.state_read.unmap();
+                bufs.info_read.unmap();
             }
         }
         enc.copy_buffer_to_buffer(&bufs.state, 0, &bufs.state_read, 0, n * per_run);

@@ -18,7 +18,8 @@ pub(super) fn trace_label(plan: &Plan, t: &crate::analysis::trajectory::Trace) -
 }
 
 /// trajectories.png: for 2-D objectives the paths over a contour plot of the objective (the
-/// frame holds every start and last point, with a margin; paths that leave it are cut);
+/// frame holds every start and last point, with a margin; paths that leave it are cut) above
+/// the loss against the evaluations (log-log: the fair count, line-search trials included);
 /// otherwise the loss against the step, one line per run.
 pub fn trajectories_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trace]) -> Result<Vec<u8>, String> {
     register_font();
@@ -26,6 +27,8 @@ pub fn trajectories_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trac
         return loss_curves_png(plan, traces);
     }
     let (w, h) = (1040u32, 760u32);
+    // Below the paths: the loss against the evaluations.
+    let (curves_h, total_h) = (420u32, 760u32 + 420);
     let legend_w = 340u32;
     // The frame: starts, and points within reach of them.
     let reach = 100.0 * traces.iter().flat_map(|t| t.point(0).iter().map(|v| v.abs())).fold(1f64, f64::max);
@@ -54,10 +57,21 @@ pub fn trajectories_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trac
     let title = wrap(&format!("{}: paths over {}", plan.name, plan.objective.formula), (w / 11) as usize);
     let title_h = 14 + 26 * title.len() as u32;
     let vars = &plan.objective.vars;
-    let mut buf = vec![255u8; (w * h * 3) as usize];
-    // Pass 1: the frame; pass 2 (below): the paths on top of the filled contours.
+    let mut buf = vec![255u8; (w * total_h * 3) as usize];
+    let curves: Vec<Curve> = traces
+        .iter()
+        .map(|t| Curve { label: trace_label(plan, t), at: t.evals.iter().map(|&e| e as f64).collect(), values: &t.loss, level: None })
+        .collect();
+    // Pass 1: the frame and the loss curves; pass 2 (below): the paths on top of the filled contours.
     let chart_on = |buf: &mut [u8], draw_frame: bool| -> Result<(std::ops::Range<i32>, std::ops::Range<i32>), String> {
-        let root = BitMapBackend::with_buffer(buf, (w, h)).into_drawing_area();
+        let whole = BitMapBackend::with_buffer(buf, (w, total_h)).into_drawing_area();
+        let (root, lower) = whole.split_vertically(h);
+        if draw_frame {
+            let (caption, plot) = lower.split_vertically(30);
+            caption.draw_text("loss against evaluations of the loss and gradient (line-search trials included)", &(FONT, 15).into_font().color(&BLACK), (14, 8)).map_err(err)?;
+            let (plot, _) = plot.split_vertically(curves_h - 30);
+            draw_curves(&plot, "evaluations", true, "loss", true, &curves)?;
+        }
         let (top, body) = root.split_vertically(title_h);
         let (plot, legend) = body.split_horizontally(w - legend_w);
         let mut chart = ChartBuilder::on(&plot)
@@ -110,7 +124,7 @@ pub fn trajectories_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trac
             legend.draw_text("filled dot: start; ring: last point", &style, (10, y)).map_err(err)?;
             legend.draw_text("background: ln(1 + f − min f), contours", &style, (10, y + 18)).map_err(err)?;
         }
-        root.present().map_err(err)?;
+        whole.present().map_err(err)?;
         Ok(range)
     };
     let (px, py) = chart_on(&mut buf, true)?;
@@ -141,27 +155,34 @@ pub fn trajectories_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trac
         }
     }
     chart_on(&mut buf, false)?;
-    encode_png(&buf, w, h)
+    encode_png(&buf, w, total_h)
 }
 
-/// One line of a picture against the step: its label, the recorded steps and values, and a
-/// level drawn dashed in the same colour (a run's edge of stability).
-pub(super) struct StepCurve<'a> {
+/// One line of a picture against the step or the evaluations: its label, its x values (steps
+/// or evaluations) and values, and a level drawn dashed in the same colour (a run's edge of
+/// stability).
+pub(super) struct Curve<'a> {
     pub label: String,
-    pub steps: &'a [u32],
+    pub at: Vec<f64>,
     pub values: &'a [f64],
     pub level: Option<f64>,
 }
 
-/// The loss against the step, one line per traced run (objectives that are not 2-D).
-pub(super) fn loss_curves_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trace]) -> Result<Vec<u8>, String> {
-    let curves: Vec<StepCurve> = traces.iter().map(|t| StepCurve { label: trace_label(plan, t), steps: &t.steps, values: &t.loss, level: None }).collect();
-    step_curves_png(&format!("{}: loss along the paths of {}", plan.name, plan.objective.formula), "loss", true, &curves, &[])
+impl<'a> Curve<'a> {
+    /// A traced run's `values` against its steps.
+    fn by_step(plan: &Plan, t: &crate::analysis::trajectory::Trace, values: &'a [f64]) -> Curve<'a> {
+        Curve { label: trace_label(plan, t), at: t.steps.iter().map(|&s| s as f64).collect(), values, level: None }
+    }
 }
 
-/// Values against the step, one line per curve (log scale where `log_if_positive` and every
-/// value is positive), with each curve's level dashed and `notes` under the legend.
-pub(super) fn step_curves_png(title: &str, y_name: &str, log_if_positive: bool, curves: &[StepCurve], notes: &[&str]) -> Result<Vec<u8>, String> {
+/// The loss against the step, one line per traced run (objectives that are not 2-D).
+pub(super) fn loss_curves_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trace]) -> Result<Vec<u8>, String> {
+    let curves: Vec<Curve> = traces.iter().map(|t| Curve::by_step(plan, t, &t.loss)).collect();
+    curves_png(&format!("{}: loss along the paths of {}", plan.name, plan.objective.formula), &[], |area| draw_curves(area, "step", false, "loss", true, &curves))
+}
+
+/// A 1000 × 600 picture: the title and `notes` above what `draw` puts in the rest.
+fn curves_png(title: &str, notes: &[&str], draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<(), String>) -> Result<Vec<u8>, String> {
     register_font();
     let (w, h) = (1000u32, 600u32);
     let mut buf = vec![255u8; (w * h * 3) as usize];
@@ -175,66 +196,75 @@ pub(super) fn step_curves_png(title: &str, y_name: &str, log_if_positive: bool, 
         for (k, note) in notes.iter().enumerate() {
             top.draw_text(note, &(FONT, 14).into_font().color(&BLACK), (14, 10 + 26 * title.len() as i32 + 20 * k as i32)).map_err(err)?;
         }
-        let levels = curves.iter().filter_map(|c| c.level);
-        let vals: Vec<f64> = curves.iter().flat_map(|c| c.values.iter().copied()).chain(levels).filter(|v| v.is_finite()).collect();
-        let positive = log_if_positive && !vals.is_empty() && vals.iter().all(|&v| v > 0.0);
-        let fy = |v: f64| if positive { v.log10() } else { v };
-        let lo = vals.iter().copied().map(fy).fold(f64::INFINITY, f64::min);
-        let hi = vals.iter().copied().map(fy).fold(f64::NEG_INFINITY, f64::max);
-        let (lo, hi) = if lo.is_finite() { (lo, hi.max(lo + 1e-9)) } else { (0.0, 1.0) };
-        let pad = (hi - lo) * 0.05;
-        let last = curves.iter().flat_map(|c| c.steps.last().copied()).max().unwrap_or(1).max(1) as f64;
-        let mut chart = ChartBuilder::on(&body)
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(70)
-            .build_cartesian_2d(TickAxis::new(0.0..last, false, true), TickAxis::new((lo - pad)..(hi + pad), positive, false))
-            .map_err(err)?;
-        let (ax, ay) = (TickAxis::new(0.0..last, false, true), TickAxis::new((lo - pad)..(hi + pad), positive, false));
-        let (fx, fyl) = (|t: &f64| ax.label(*t), |t: &f64| ay.label(*t));
-        chart
-            .configure_mesh()
-            .light_line_style(RGBColor(235, 235, 235))
-            .x_label_formatter(&fx)
-            .y_label_formatter(&fyl)
-            .x_desc("step")
-            .y_desc(desc(y_name, positive))
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 13))
-            .draw()
-            .map_err(err)?;
-        for (k, c) in curves.iter().enumerate() {
-            let colour = series_colour(k);
-            if let Some(level) = c.level.filter(|v| v.is_finite() && (!positive || *v > 0.0)) {
-                let ends = [(0.0, fy(level)), (last, fy(level))];
-                chart.draw_series(std::iter::once(plotters::element::DashedPathElement::new(ends, 8, 6, colour.stroke_width(1)))).map_err(err)?;
-            }
-            let pts: Vec<(f64, f64)> =
-                c.steps.iter().zip(c.values).filter(|(_, v)| v.is_finite() && (!positive || **v > 0.0)).map(|(&s, &v)| (s as f64, fy(v))).collect();
-            chart
-                .draw_series(std::iter::once(PathElement::new(pts, colour.stroke_width(2))))
-                .map_err(err)?
-                .label(c.label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
-        }
-        draw_series_legend(&mut chart)?;
+        draw(&body)?;
         root.present().map_err(err)?;
     }
     encode_png(&buf, w, h)
 }
 
+/// Values against x, one line per curve, on `area`: log scales where asked and some value is
+/// positive, each curve's level dashed in its colour, a legend of the labels.
+fn draw_curves(area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, x_name: &str, log_x: bool, y_name: &str, log_y: bool, curves: &[Curve]) -> Result<(), String> {
+    // A scale: log10 where asked and some value is positive (the others are left out: a loss
+    // of exactly 0 has no place on it); its range, padded.
+    let scale = |vals: Vec<f64>, log: bool, pad: f64| {
+        let vals: Vec<f64> = vals.into_iter().filter(|v| v.is_finite()).collect();
+        let log = log && vals.iter().any(|&v| v > 0.0);
+        let vals: Vec<f64> = vals.into_iter().filter(|&v| !log || v > 0.0).collect();
+        let f = move |v: f64| if log { v.log10() } else { v };
+        let lo = vals.iter().copied().map(f).fold(f64::INFINITY, f64::min);
+        let hi = vals.iter().copied().map(f).fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = if lo.is_finite() { (lo, hi.max(lo + 1e-9)) } else { (0.0, 1.0) };
+        let p = (hi - lo) * pad;
+        (log, f, (lo - p)..(hi + p))
+    };
+    let (lx, fx, xr) = scale(curves.iter().flat_map(|c| c.at.iter().copied()).collect(), log_x, 0.0);
+    let xr = if lx { xr } else { 0f64.min(xr.start)..xr.end };
+    let (ly, fy, yr) = scale(curves.iter().flat_map(|c| c.values.iter().copied()).chain(curves.iter().filter_map(|c| c.level)).collect(), log_y, 0.05);
+    let integer_x = !lx && curves.iter().all(|c| c.at.iter().all(|v| v.fract() == 0.0));
+    let (ax, ay) = (TickAxis::new(xr.clone(), lx, integer_x), TickAxis::new(yr.clone(), ly, false));
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d(TickAxis::new(xr.clone(), lx, integer_x), TickAxis::new(yr, ly, false))
+        .map_err(err)?;
+    let (fxl, fyl) = (|t: &f64| ax.label(*t), |t: &f64| ay.label(*t));
+    chart
+        .configure_mesh()
+        .light_line_style(RGBColor(235, 235, 235))
+        .x_label_formatter(&fxl)
+        .y_label_formatter(&fyl)
+        .x_desc(desc(x_name, lx))
+        .y_desc(desc(y_name, ly))
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 13))
+        .draw()
+        .map_err(err)?;
+    let fine = |v: f64, log: bool| v.is_finite() && (!log || v > 0.0);
+    for (k, c) in curves.iter().enumerate() {
+        let colour = series_colour(k);
+        if let Some(level) = c.level.filter(|&v| fine(v, ly)) {
+            let ends = [(xr.start, fy(level)), (xr.end, fy(level))];
+            chart.draw_series(std::iter::once(plotters::element::DashedPathElement::new(ends, 8, 6, colour.stroke_width(1)))).map_err(err)?;
+        }
+        let pts: Vec<(f64, f64)> = c.at.iter().zip(c.values).filter(|(a, v)| fine(**a, lx) && fine(**v, ly)).map(|(&a, &v)| (fx(a), fy(v))).collect();
+        chart
+            .draw_series(std::iter::once(PathElement::new(pts, colour.stroke_width(2))))
+            .map_err(err)?
+            .label(c.label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+    }
+    draw_series_legend(&mut chart)
+}
+
 /// sharpness.png: the sharpness λ_max along each traced run, with its edge of stability
 /// (2/lr for GD) dashed in the run's colour.
 pub fn sharpness_png(plan: &Plan, traces: &[crate::analysis::sharpness::SharpnessTrace]) -> Result<Vec<u8>, String> {
-    let curves: Vec<StepCurve> = traces
+    let curves: Vec<Curve> = traces
         .iter()
-        .map(|t| StepCurve {
-            label: trace_label(plan, &t.trace),
-            steps: &t.trace.steps,
-            values: &t.sharpness,
-            level: t.edge.is_finite().then_some(t.edge),
-        })
+        .map(|t| Curve { level: t.edge.is_finite().then_some(t.edge), ..Curve::by_step(plan, &t.trace, &t.sharpness) })
         .collect();
     let title = format!("{}: sharpness λ_max of the Hessian along the paths of {}", plan.name, plan.objective.formula);
-    step_curves_png(&title, "sharpness λ_max", false, &curves, &["dashed: the run's edge of stability (2/lr for GD)"])
+    curves_png(&title, &["dashed: the run's edge of stability (2/lr for GD)"], |area| draw_curves(area, "step", false, "sharpness λ_max", false, &curves))
 }
