@@ -359,9 +359,9 @@ fn trajectories_write_csv_and_png() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let csv = std::fs::read_to_string(dir.path().join("results/paths/trajectories.csv")).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next().unwrap(), "run,optimizer,lr,step,x_x,x_y,loss");
-    assert!(lines.next().unwrap().starts_with("1,gd,0.01,0,-4.0,4.0,"));
-    assert!(csv.lines().any(|l| l.starts_with("3,gd,0.01,10,")));
+    assert_eq!(lines.next().unwrap(), "run,optimizer,lr,step,evals,x_x,x_y,loss");
+    assert!(lines.next().unwrap().starts_with("1,gd,0.01,0,1,-4.0,4.0,"));
+    assert!(csv.lines().any(|l| l.starts_with("3,gd,0.01,10,11,")));
     assert_eq!(&std::fs::read(dir.path().join("results/paths/trajectories.png")).unwrap()[1..4], b"PNG");
 
     let with = |t: &str| format!("{OK_HEAD}[sweep]\nlr = [0.1, 0.2]\n[analysis.trajectories]\n{t}\n");
