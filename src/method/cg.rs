@@ -22,7 +22,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::lanes::{CpuStep, LANES};
-use super::{Hyper, LineSearchKind, Method, Slot, SlotInit, WeightDecay, IND, WEIGHT_DECAY};
+use super::{cpu_dot, wgsl_dot, Hyper, LineSearchKind, Method, Slot, SlotInit, WeightDecay, IND, WEIGHT_DECAY};
 use crate::problem::real::Real;
 
 const RESTART_EVERY: Hyper = Hyper { min: 0.0, ..Hyper::count("restart_every", 0.0, 4294967295.0) };
@@ -54,23 +54,19 @@ pub const METHOD: Method = Method {
     linesearch_defaults: &[("curvature", 0.1)],
 };
 
-fn sum(terms: impl Iterator<Item = String>) -> String {
-    terms.collect::<Vec<_>>().join(" + ")
-}
-
 fn wgsl(dim: usize, _memory: usize) -> String {
     let mut s = String::new();
-    emit!(s, "{IND}let cg_gg: real = {};", sum((0..dim).map(|j| format!("gd{j} * gd{j}"))));
-    emit!(s, "{IND}let cg_prev2: real = {};", sum((0..dim).map(|j| format!("cgg{j} * cgg{j}"))));
-    emit!(s, "{IND}let cg_cross: real = {};", sum((0..dim).map(|j| format!("gd{j} * cgg{j}"))));
-    emit!(s, "{IND}let cg_pr: real = ({}) / cg_prev2;", sum((0..dim).map(|j| format!("gd{j} * (gd{j} - cgg{j})"))));
+    emit!(s, "{IND}let cg_gg: real = {};", wgsl_dot(dim, |j| format!("gd{j}"), |j| format!("gd{j}")));
+    emit!(s, "{IND}let cg_prev2: real = {};", wgsl_dot(dim, |j| format!("cgg{j}"), |j| format!("cgg{j}")));
+    emit!(s, "{IND}let cg_cross: real = {};", wgsl_dot(dim, |j| format!("gd{j}"), |j| format!("cgg{j}")));
+    emit!(s, "{IND}let cg_pr: real = ({}) / cg_prev2;", wgsl_dot(dim, |j| format!("gd{j}"), |j| format!("(gd{j} - cgg{j})")));
     emit!(s, "{IND}let cg_periodic = restart_every > real(0.0) && cgn - floor(cgn / restart_every) * restart_every == real(0.0);");
     emit!(s, "{IND}let cg_parallel = cg_gg > real(0.0) && abs(cg_cross) / cg_gg >= restart_orthogonality;");
     emit!(s, "{IND}let cg_beta: real = select(max(cg_pr, real(0.0)), real(0.0), cgn == real(0.0) || cg_periodic || cg_parallel);");
     for j in 0..dim {
         emit!(s, "{IND}var cgd{j}: real = -gd{j} + cg_beta * cgp{j};");
     }
-    emit!(s, "{IND}if ({} >= real(0.0)) {{", sum((0..dim).map(|j| format!("gd{j} * cgd{j}"))));
+    emit!(s, "{IND}if ({} >= real(0.0)) {{", wgsl_dot(dim, |j| format!("gd{j}"), |j| format!("cgd{j}")));
     for j in 0..dim {
         emit!(s, "{IND}    cgd{j} = -gd{j};");
     }
@@ -90,7 +86,6 @@ pub fn cpu_update<F: Real, const MASKED: bool>(st: CpuStep<'_, F>) {
     let d = st.dim;
     let zero = F::default();
     let (g_at, p_at, n_at) = (0, d, 2 * d);
-    let sum = |terms: &mut dyn Iterator<Item = F>| terms.reduce(|a, b| a + b).unwrap_or(zero);
     let mut p = vec![zero; d];
     for i in 0..LANES {
         if MASKED && st.hold[i] {
@@ -98,10 +93,10 @@ pub fn cpu_update<F: Real, const MASKED: bool>(st: CpuStep<'_, F>) {
         }
         let g = |j: usize| st.gd[j][i];
         let gp = |j: usize| st.slots[g_at + j][i];
-        let gg = sum(&mut (0..d).map(|j| g(j) * g(j)));
-        let prev2 = sum(&mut (0..d).map(|j| gp(j) * gp(j)));
-        let cross = sum(&mut (0..d).map(|j| g(j) * gp(j)));
-        let pr = sum(&mut (0..d).map(|j| g(j) * (g(j) - gp(j)))) / prev2;
+        let gg = cpu_dot(d, g, g);
+        let prev2 = cpu_dot(d, gp, gp);
+        let cross = cpu_dot(d, g, gp);
+        let pr = cpu_dot(d, g, |j| g(j) - gp(j)) / prev2;
         let (n, every) = (st.slots[n_at][i], st.hyper[H_EVERY][i]);
         let periodic = every > zero && n - (n / every).floor() * every == zero;
         let parallel = gg > zero && cross.abs() / gg >= st.hyper[H_ORTHOGONALITY][i];
@@ -109,7 +104,7 @@ pub fn cpu_update<F: Real, const MASKED: bool>(st: CpuStep<'_, F>) {
         for j in 0..d {
             p[j] = -g(j) + beta * st.slots[p_at + j][i];
         }
-        if sum(&mut (0..d).map(|j| g(j) * p[j])) >= zero {
+        if cpu_dot(d, g, |j| p[j]) >= zero {
             for j in 0..d {
                 p[j] = -g(j);
             }

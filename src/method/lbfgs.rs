@@ -25,7 +25,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::lanes::{CpuStep, LANES};
-use super::{Hyper, LineSearchKind, Method, Slot, SlotInit, WeightDecay, IND, WEIGHT_DECAY};
+use super::{cpu_dot, wgsl_dot, Hyper, LineSearchKind, Method, Slot, SlotInit, WeightDecay, IND, WEIGHT_DECAY};
 use crate::problem::real::Real;
 
 /// Most pairs a run may keep (the layout unrolls the memory into the kernel).
@@ -70,10 +70,6 @@ pub const METHOD: Method = Method {
     linesearch_defaults: &[],
 };
 
-fn dot(a: impl Fn(usize) -> String, b: impl Fn(usize) -> String, dim: usize) -> String {
-    (0..dim).map(|j| format!("{} * {}", a(j), b(j))).collect::<Vec<_>>().join(" + ")
-}
-
 fn wgsl(dim: usize, memory: usize) -> String {
     let mut s = String::new();
     emit!(s, "{IND}let lb_first = lbn == real(0.0);");
@@ -81,8 +77,8 @@ fn wgsl(dim: usize, memory: usize) -> String {
         emit!(s, "{IND}let lbs_new{j}: real = select(x{j} - lbp{j}, real(0.0), lb_first);");
         emit!(s, "{IND}let lby_new{j}: real = select(gd{j} - lbg{j}, real(0.0), lb_first);");
     }
-    emit!(s, "{IND}let lb_ys: real = {};", dot(|j| format!("lby_new{j}"), |j| format!("lbs_new{j}"), dim));
-    emit!(s, "{IND}let lb_yy: real = {};", dot(|j| format!("lby_new{j}"), |j| format!("lby_new{j}"), dim));
+    emit!(s, "{IND}let lb_ys: real = {};", wgsl_dot(dim, |j| format!("lby_new{j}"), |j| format!("lbs_new{j}")));
+    emit!(s, "{IND}let lb_yy: real = {};", wgsl_dot(dim, |j| format!("lby_new{j}"), |j| format!("lby_new{j}")));
     emit!(s, "{IND}let lb_rho: real = select(select(real(1.0) / lb_ys, real(0.0), lb_ys == real(0.0)), real(0.0), lb_first);");
     // The shift register: entry k takes entry k − 1 (0 past the run's memory_size).
     for k in (1..memory).rev() {
@@ -98,7 +94,7 @@ fn wgsl(dim: usize, memory: usize) -> String {
         emit!(s, "{IND}lby0_{j} = lby_new{j};");
     }
     emit!(s, "{IND}lbr0 = lb_rho;");
-    emit!(s, "{IND}let lb_gnorm: real = sqrt({});", dot(|j| format!("gd{j}"), |j| format!("gd{j}"), dim));
+    emit!(s, "{IND}let lb_gnorm: real = sqrt({});", wgsl_dot(dim, |j| format!("gd{j}"), |j| format!("gd{j}")));
     emit!(s, "{IND}var lb_gamma: real = real(1.0);");
     emit!(s, "{IND}if (scale_init != real(0.0)) {{");
     emit!(s, "{IND}    lb_gamma = select(select(real(1.0), lb_ys / lb_yy, lb_yy > real(0.0)), min(real(1.0), real(1.0) / lb_gnorm), lb_first);");
@@ -107,7 +103,7 @@ fn wgsl(dim: usize, memory: usize) -> String {
         emit!(s, "{IND}var lbq{j}: real = gd{j};");
     }
     for k in 0..memory {
-        emit!(s, "{IND}let lba{k}: real = lbr{k} * ({});", dot(|j| format!("lbs{k}_{j}"), |j| format!("lbq{j}"), dim));
+        emit!(s, "{IND}let lba{k}: real = lbr{k} * ({});", wgsl_dot(dim, |j| format!("lbs{k}_{j}"), |j| format!("lbq{j}")));
         for j in 0..dim {
             emit!(s, "{IND}lbq{j} = lbq{j} - lba{k} * lby{k}_{j};");
         }
@@ -116,7 +112,7 @@ fn wgsl(dim: usize, memory: usize) -> String {
         emit!(s, "{IND}lbq{j} = lb_gamma * lbq{j};");
     }
     for k in (0..memory).rev() {
-        emit!(s, "{IND}let lbb{k}: real = lbr{k} * ({});", dot(|j| format!("lby{k}_{j}"), |j| format!("lbq{j}"), dim));
+        emit!(s, "{IND}let lbb{k}: real = lbr{k} * ({});", wgsl_dot(dim, |j| format!("lby{k}_{j}"), |j| format!("lbq{j}")));
         for j in 0..dim {
             emit!(s, "{IND}lbq{j} = lbq{j} + (lba{k} - lbb{k}) * lbs{k}_{j};");
         }
@@ -146,7 +142,6 @@ pub fn cpu_update<F: Real, const MASKED: bool>(st: CpuStep<'_, F>) {
         N => 2 * d + 2 * m * d + m,
         _ => 2 * d + 2 * m * d + m + 1 + j,
     };
-    let sum = |terms: &mut dyn Iterator<Item = F>| terms.reduce(|a, b| a + b).unwrap_or(zero);
     let mut s_new = vec![zero; d];
     let mut y_new = vec![zero; d];
     let mut q = vec![zero; d];
@@ -161,8 +156,8 @@ pub fn cpu_update<F: Real, const MASKED: bool>(st: CpuStep<'_, F>) {
             s_new[j] = if first { zero } else { x(j) - st.slots[at(P, 0, j)][i] };
             y_new[j] = if first { zero } else { st.gd[j][i] - st.slots[at(G, 0, j)][i] };
         }
-        let ys = sum(&mut (0..d).map(|j| y_new[j] * s_new[j]));
-        let yy = sum(&mut (0..d).map(|j| y_new[j] * y_new[j]));
+        let ys = cpu_dot(d, |j| y_new[j], |j| s_new[j]);
+        let yy = cpu_dot(d, |j| y_new[j], |j| y_new[j]);
         let rho = if first || ys == zero { zero } else { one / ys };
         let memory_size = st.hyper[H_MEMORY][i];
         for k in (1..m).rev() {
@@ -178,7 +173,7 @@ pub fn cpu_update<F: Real, const MASKED: bool>(st: CpuStep<'_, F>) {
             st.slots[at(Y, 0, j)][i] = y_new[j];
         }
         st.slots[at(R, 0, 0)][i] = rho;
-        let gnorm = sum(&mut (0..d).map(|j| st.gd[j][i] * st.gd[j][i])).sqrt();
+        let gnorm = cpu_dot(d, |j| st.gd[j][i], |j| st.gd[j][i]).sqrt();
         let gamma = if st.hyper[H_SCALE_INIT][i] == zero {
             one
         } else if first {
@@ -192,7 +187,7 @@ pub fn cpu_update<F: Real, const MASKED: bool>(st: CpuStep<'_, F>) {
             q[j] = st.gd[j][i];
         }
         for k in 0..m {
-            let sq = sum(&mut (0..d).map(|j| st.slots[at(S, k, j)][i] * q[j]));
+            let sq = cpu_dot(d, |j| st.slots[at(S, k, j)][i], |j| q[j]);
             alpha[k] = st.slots[at(R, k, 0)][i] * sq;
             for j in 0..d {
                 q[j] = q[j] - alpha[k] * st.slots[at(Y, k, j)][i];
@@ -202,7 +197,7 @@ pub fn cpu_update<F: Real, const MASKED: bool>(st: CpuStep<'_, F>) {
             *qj = gamma * *qj;
         }
         for k in (0..m).rev() {
-            let yr = sum(&mut (0..d).map(|j| st.slots[at(Y, k, j)][i] * q[j]));
+            let yr = cpu_dot(d, |j| st.slots[at(Y, k, j)][i], |j| q[j]);
             let beta = st.slots[at(R, k, 0)][i] * yr;
             for j in 0..d {
                 q[j] = q[j] + (alpha[k] - beta) * st.slots[at(S, k, j)][i];

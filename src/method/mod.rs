@@ -324,5 +324,17 @@ impl OptimizerKind {
     }
 }
 
+/// The WGSL expression a(0) * b(0) + a(1) * b(1) + … over `dim` coordinates (added left to
+/// right, as its twin [`cpu_dot`] adds).
+pub(crate) fn wgsl_dot(dim: usize, a: impl Fn(usize) -> String, b: impl Fn(usize) -> String) -> String {
+    (0..dim).map(|j| format!("{} * {}", a(j), b(j))).collect::<Vec<_>>().join(" + ")
+}
+
+/// The CPU twin of [`wgsl_dot`]: the same products, added left to right.
+#[inline(always)]
+pub(crate) fn cpu_dot<F: Real>(dim: usize, a: impl Fn(usize) -> F, b: impl Fn(usize) -> F) -> F {
+    (0..dim).map(|j| a(j) * b(j)).reduce(|x, y| x + y).unwrap_or_default()
+}
+
 /// Indentation of the update's statements in the shader's step loop.
 pub(crate) const IND: &str = "        ";

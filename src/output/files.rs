@@ -648,7 +648,7 @@ fn push_map_value(out: &mut String, map: &crate::analysis::map::Map, cell: &crat
         Colour::Evals => out.push_str(int.format(cell.evals)),
         Colour::Loss => push_number(out, cell.loss, p),
         Colour::Rate | Colour::Sharpness | Colour::EdgeRatio => {
-            let v = if map.spec.color == Colour::Rate { cell.rate } else { cell.continuous_value(map.spec.color) };
+            let v = cell.continuous_value(map.spec.color);
             if v.is_finite() {
                 push_number(out, v, Precision::F64);
             }
