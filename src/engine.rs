@@ -46,7 +46,7 @@ pub fn execute_with_progress(plan: &Plan, backend: &dyn Backend, sel: &[Selectio
 /// minimum become `stalled`, and `steps_left` is kept only where it can be trusted (see
 /// [`crate::outcome`]).
 fn finish_results(plan: &Plan, r: &mut Results) {
-    crate::outcome::mark_stalled_points(&plan.objective, r);
+    crate::outcome::mark_stalled_points(|id| plan.objective_of_run(id), r);
     crate::outcome::judge_steps_left(plan, r);
 }
 

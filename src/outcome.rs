@@ -491,19 +491,34 @@ fn not_a_minimum(obj: &Objective, x: &[f64]) -> bool {
 /// the flat approach to a degenerate point such as x³'s at 0). The Hessian is evaluated in f64
 /// at each such run's final point; where it is constant (quadratics, least squares) and has
 /// no negative eigenvalue, nowhere.
-pub fn mark_stalled_points(obj: &Objective, r: &mut Results) {
+pub fn mark_stalled_points<'a>(objective_of_run: impl Fn(u64) -> &'a Objective + Sync, r: &mut Results) {
     use crate::problem::linalg::{point_kind, symmetric_eigenvalues};
     use rayon::prelude::*;
-    if let Some(h) = obj.constant_hessian() {
-        if !matches!(point_kind(&symmetric_eigenvalues(h)), "saddle" | "maximum") {
-            return;
-        }
-    }
     let d = r.dim;
-    let (x, status) = (&r.x, &mut r.status);
+    let (x, status, run) = (&r.x, &mut r.status, &r.run);
+    // Where the Hessian is constant (quadratics, least squares, linear regression) and has no
+    // negative eigenvalue, no point is a saddle or maximum: one eigen-decomposition per objective.
+    let mut cleared: Vec<(usize, bool)> = Vec::new();
+    let addr = |o: &Objective| o as *const Objective as usize;
+    let mut all_clear = true;
+    for &id in run {
+        let obj = objective_of_run(id);
+        if cleared.iter().any(|&(p, _)| p == addr(obj)) {
+            continue;
+        }
+        let clear = obj.constant_hessian().is_some_and(|h| !matches!(point_kind(&symmetric_eigenvalues(h)), "saddle" | "maximum"));
+        all_clear &= clear;
+        cleared.push((addr(obj), clear));
+    }
+    if all_clear {
+        return;
+    }
     status.par_iter_mut().enumerate().with_min_len(1024).for_each(|(i, s)| {
-        if *s == Status::Converged && not_a_minimum(obj, &x[i * d..(i + 1) * d]) {
-            *s = Status::Stalled;
+        if *s == Status::Converged {
+            let obj = objective_of_run(run[i]);
+            if !cleared.iter().any(|&(p, c)| p == addr(obj) && c) && not_a_minimum(obj, &x[i * d..(i + 1) * d]) {
+                *s = Status::Stalled;
+            }
         }
     });
 }

@@ -54,7 +54,7 @@ pub fn edge_of(plan: &Plan, id: u64) -> f64 {
 /// The final sharpness and edge of every run of `r`.
 pub fn finals(plan: &Plan, r: &Results) -> Finals {
     use rayon::prelude::*;
-    let sharpness = (0..r.len()).into_par_iter().map(|i| sharpness(&plan.objective, r.point(i))).collect();
+    let sharpness = (0..r.len()).into_par_iter().map(|i| sharpness(plan.objective_of_run(r.run[i]), r.point(i))).collect();
     let edge = r.run.iter().map(|&id| edge_of(plan, id)).collect();
     Finals { sharpness, edge }
 }
@@ -73,7 +73,7 @@ pub fn trace(plan: &Plan, backend: &dyn Backend, spec: &TrajectorySpec) -> Resul
     Ok(trajectory::trace(plan, backend, spec)?
         .into_iter()
         .map(|t| {
-            let sharpness = t.x.chunks(dim).map(|p| sharpness(&plan.objective, p)).collect();
+            let sharpness = t.x.chunks(dim).map(|p| sharpness(plan.objective_of_run(t.run), p)).collect();
             let edge = edge_of(plan, t.run);
             SharpnessTrace { trace: t, sharpness, edge }
         })

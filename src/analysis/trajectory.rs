@@ -48,7 +48,7 @@ pub fn trace(plan: &Plan, backend: &dyn Backend, spec: &TrajectorySpec) -> Resul
     let mut out = Vec::with_capacity(spec.runs.len());
     for (bi, &run) in spec.runs.iter().enumerate() {
         let path = backend.trace_first_run(&sub, bi)?;
-        let loss = path.x.chunks(dim).map(|p| plan.objective.loss_f64(p)).collect();
+        let loss = path.x.chunks(dim).map(|p| plan.objective_of_run(run).loss_f64(p)).collect();
         out.push(Trace { run, steps: path.steps, evals: path.evals, x: path.x, loss });
     }
     Ok(out)

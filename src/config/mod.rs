@@ -244,7 +244,31 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
 
     let RunTable { precision, backend, steps, steps_per_dispatch, rules } = run::run_table(cx, raw.run, ov)?;
     let Analyses { basins, threshold, map } = analysis::analyses(cx, raw.analysis.as_ref(), &rules, steps)?;
-    let objective = objective::objective(cx, &raw.objective)?;
+    let standardize = sweep::standardize(cx, raw.sweep.as_ref())?;
+    let (objective, variants, data_axis) = match objective::objective(cx, &raw.objective, precision)? {
+        objective::Described::Objective(o) => {
+            if let Some((_, span)) = standardize {
+                return Err(cx.err(Some(span), "sweep.standardize", "only used with [objective] data (a model trained on a data table)"));
+            }
+            (o, Vec::new(), None)
+        }
+        objective::Described::Data(m) => {
+            let values = standardize.map_or(vec![false], |(v, _)| v);
+            let scaled = m.table.standardized(&m.table.scaling());
+            let mut objectives: Vec<crate::problem::expr::Objective> = values
+                .iter()
+                .map(|&s| {
+                    let mut o = crate::problem::model::objective(if s { &scaled } else { &m.table }, &m.spec);
+                    if s {
+                        o.formula.push_str(", features standardised (z-scores, population std)");
+                    }
+                    o
+                })
+                .collect();
+            let first = objectives.remove(0);
+            (first, objectives, Some(values.iter().map(|&s| if s { 1.0 } else { 0.0 }).collect::<Vec<f64>>()))
+        }
+    };
     objective::check_constants(cx, &raw.objective, &objective, precision)?;
     let vars = objective.vars.clone();
 
@@ -254,13 +278,13 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         (None, Some(f)) => crate::plan::OutputFormat::from_name(f.get_ref())
             .ok_or_else(|| cx.err(Some(f.span()), "output.format", format!("'{}' is not allowed: use csv or parquet", f.get_ref())))?,
     };
-    let blocks = sweep::blocks(cx, raw.sweep, raw.optimizer, &vars, precision)?;
+    let blocks = sweep::blocks(cx, raw.sweep, raw.optimizer, &vars, precision, data_axis.as_deref().map(|v| ("standardize", v)))?;
     analysis::check_map_axes(cx, raw.analysis.as_ref(), &map, &blocks)?;
     let trajectories = analysis::trajectories(cx, raw.analysis.as_ref(), &blocks, steps)?;
     let sharpness = analysis::sharpness(cx, raw.analysis.as_ref(), &map, &blocks, steps)?;
     let resolved = serde_json::json!({
         "name": name,
-        "objective": { "formula": objective.formula, "vars": vars },
+        "objective": { "formula": objective.formula, "vars": vars, "rows": objective.rows.as_ref().map(|r| r.count()) },
         "optimizers": blocks.iter().map(|b| serde_json::json!({
             "kind": b.optimizer,
             "schedule": b.schedule,
@@ -280,6 +304,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
     let plan = Plan {
         name,
         objective,
+        variants,
         blocks,
         steps,
         steps_per_dispatch,

@@ -1,22 +1,40 @@
-//! `[objective]`: exactly one of expr, builtin, least_squares, quadratic.
+//! `[objective]`: exactly one of expr, builtin, least_squares, quadratic, data (a model trained
+//! on a data table: with features, target, model, loss, l2, huber_delta, bias).
 
 use super::raw::RawObjective;
 use super::Ctx;
 use crate::error::ConfigError;
 use crate::problem::catalogue;
+use crate::problem::data::{DataError, Table};
+use crate::problem::model::{LossKind, ModelKind, ModelSpec};
 use crate::problem::expr::graph::Node;
 use crate::problem::expr::Objective;
 use crate::problem::real::Precision;
 use toml::Spanned;
 
 
-pub(super) fn objective(cx: &Ctx, raw: &Spanned<RawObjective>) -> Result<Objective, ConfigError> {
+/// A model trained on data, as the config states it: the table as read (not standardised) and
+/// what is trained on it. The objectives are built from it once the sweep's `standardize` is
+/// known ([`crate::problem::model::objective`]).
+pub(super) struct DataModel {
+    pub table: Table,
+    pub spec: ModelSpec,
+}
+
+/// What `[objective]` describes: an objective, or a model trained on data.
+pub(super) enum Described {
+    Objective(Objective),
+    Data(DataModel),
+}
+
+pub(super) fn objective(cx: &Ctx, raw: &Spanned<RawObjective>, precision: Precision) -> Result<Described, ConfigError> {
     let o = raw.get_ref();
     let given: Vec<&str> = [
         o.expr.as_ref().map(|_| "expr"),
         o.builtin.as_ref().map(|_| "builtin"),
         o.least_squares.as_ref().map(|_| "least_squares"),
         o.quadratic.as_ref().map(|_| "quadratic"),
+        o.data.as_ref().map(|_| "data"),
     ]
     .into_iter()
     .flatten()
@@ -26,11 +44,31 @@ pub(super) fn objective(cx: &Ctx, raw: &Spanned<RawObjective>) -> Result<Objecti
             Some(raw.span()),
             "objective",
             format!(
-                "give exactly one of expr, builtin, least_squares, quadratic (found {})",
+                "give exactly one of expr, builtin, least_squares, quadratic, data (found {})",
                 if given.is_empty() { "none".to_string() } else { given.join(", ") }
             ),
         ));
     }
+    if o.data.is_some() {
+        return data_model(cx, o, precision).map(Described::Data);
+    }
+    let model_fields = [
+        ("features", o.features.as_ref().map(|f| f.span())),
+        ("target", o.target.as_ref().map(|f| f.span())),
+        ("model", o.model.as_ref().map(|f| f.span())),
+        ("loss", o.loss.as_ref().map(|f| f.span())),
+        ("l2", o.l2.as_ref().map(|f| f.span())),
+        ("huber_delta", o.huber_delta.as_ref().map(|f| f.span())),
+        ("bias", o.bias.as_ref().map(|f| f.span())),
+    ];
+    if let Some((name, span)) = model_fields.into_iter().find_map(|(n, s)| s.map(|s| (n, s))) {
+        return Err(cx.err(Some(span), format!("objective.{name}"), "only used with data (a model trained on a data table)"));
+    }
+    objective_of_kind(cx, raw).map(Described::Objective)
+}
+
+fn objective_of_kind(cx: &Ctx, raw: &Spanned<RawObjective>) -> Result<Objective, ConfigError> {
+    let o = raw.get_ref();
     let vars = o.vars.as_ref().map(|v| (v.get_ref().clone(), v.span()));
     if let Some((v, span)) = &vars {
         if v.is_empty() {
@@ -117,6 +155,120 @@ pub(super) fn objective(cx: &Ctx, raw: &Spanned<RawObjective>) -> Result<Objecti
     Ok(Objective::quadratic(q.h.get_ref(), &g, names))
 }
 
+/// `[objective] data = …` with its model fields: the table (a CSV file relative to the config's
+/// folder, or inline `{ x = [[…]], y = […] }`) and what is trained on it.
+fn data_model(cx: &Ctx, o: &RawObjective, precision: Precision) -> Result<DataModel, ConfigError> {
+    let data = o.data.as_ref().expect("called with data");
+    if let Some(v) = &o.vars {
+        return Err(cx.err(Some(v.span()), "objective.vars", "not used with data: the parameters are named w_<feature> and b"));
+    }
+    let features = o.features.as_ref().map(|f| f.get_ref().clone());
+    let table = match data.get_ref() {
+        toml::Value::String(path) => {
+            let target = o.target.as_ref().ok_or_else(|| {
+                cx.err(Some(data.span()), "objective.target", "a data file needs target = \"<column>\": the column the model predicts")
+            })?;
+            let full = std::path::Path::new(cx.file).parent().unwrap_or(std::path::Path::new("")).join(path);
+            let text = std::fs::read_to_string(&full)
+                .map_err(|e| cx.err(Some(data.span()), "objective.data", format!("cannot read the data file {}: {e}", full.display())))?;
+            let file = full.display().to_string();
+            let table = Table::from_csv(&text, features.as_deref(), target.get_ref()).map_err(|e| data_error(cx, &file, e, data, target.span()))?;
+            representable(&file, &table, precision)?;
+            table
+        }
+        toml::Value::Table(t) => {
+            if let Some(target) = &o.target {
+                return Err(cx.err(Some(target.span()), "objective.target", "not used with inline data: the target is y"));
+            }
+            let field = |name: &str| t.get(name).cloned();
+            let bad = |msg: String| cx.err(Some(data.span()), "objective.data", msg);
+            if let Some(k) = t.keys().find(|k| !["x", "y"].contains(&k.as_str())) {
+                return Err(bad(format!("unknown key '{k}': inline data is {{ x = [[...], ...], y = [...] }}")));
+            }
+            let x: Vec<Vec<f64>> = field("x")
+                .ok_or_else(|| bad("inline data needs x, a list of rows of numbers".into()))?
+                .try_into()
+                .map_err(|_| bad("x must be a list of rows of numbers, e.g. [[1.0, 2.0], [3.0, 4.0]]".into()))?;
+            let y: Vec<f64> = field("y")
+                .ok_or_else(|| bad("inline data needs y, a list of numbers (one per row of x)".into()))?
+                .try_into()
+                .map_err(|_| bad("y must be a list of numbers, one per row of x".into()))?;
+            let table = Table::inline(&x, &y, features.as_deref()).map_err(|e| bad(format!("{}: {}", e.field, e.message)))?;
+            representable(cx.file, &table, precision).map_err(|e| bad(e.message))?;
+            table
+        }
+        _ => return Err(cx.err(Some(data.span()), "objective.data", "use a CSV file name (\"houses.csv\") or an inline table { x = [[...]], y = [...] }")),
+    };
+    let model = match &o.model {
+        None => ModelKind::Linear,
+        Some(m) => ModelKind::from_name(m.get_ref()).ok_or_else(|| {
+            cx.err(Some(m.span()), "objective.model", format!("unknown model '{}' (allowed: {})", m.get_ref(), ModelKind::NAMES.join(", ")))
+        })?,
+    };
+    let delta = match &o.huber_delta {
+        Some(d) => cx.non_negative(d, "objective.huber_delta", Some(0.0))?,
+        None => 1.0,
+    };
+    let loss = match o.loss.as_ref().map(|l| (l.get_ref().as_str(), l.span())) {
+        None => if model == ModelKind::Logistic { LossKind::Bce } else { LossKind::Mse },
+        Some(("mse", _)) => LossKind::Mse,
+        Some(("mae", _)) => LossKind::Mae,
+        Some(("huber", _)) => LossKind::Huber { delta },
+        Some(("bce", span)) => {
+            if model != ModelKind::Logistic {
+                return Err(cx.err(Some(span), "objective.loss", "bce needs probabilities: use model = \"logistic\" (or mse, mae, huber)"));
+            }
+            LossKind::Bce
+        }
+        Some((other, span)) => {
+            return Err(cx.err(Some(span), "objective.loss", format!("unknown loss '{other}' (allowed: {})", LossKind::NAMES.join(", "))))
+        }
+    };
+    if let (Some(d), false) = (&o.huber_delta, matches!(loss, LossKind::Huber { .. })) {
+        return Err(cx.err(Some(d.span()), "objective.huber_delta", "only used with loss = \"huber\""));
+    }
+    if loss == LossKind::Bce {
+        if let Some(i) = table.y.iter().position(|&y| !(0.0..=1.0).contains(&y)) {
+            return Err(cx.err(Some(data.span()), "objective.data", format!("row {} has the target {}: bce needs targets in [0, 1] (class labels 0 and 1)", i + 1, table.y[i])));
+        }
+    }
+    let l2 = match &o.l2 {
+        Some(l) => cx.non_negative(l, "objective.l2", None)?,
+        None => 0.0,
+    };
+    let bias = o.bias.as_ref().is_none_or(|b| *b.get_ref());
+    Ok(DataModel { table, spec: ModelSpec { model, loss, l2, bias } })
+}
+
+/// A data table's error as a config error: the data file's line and column, or, for a table
+/// error without a line (a missing column), the config's field.
+fn data_error(cx: &Ctx, file: &str, e: DataError, data: &Spanned<toml::Value>, target: std::ops::Range<usize>) -> ConfigError {
+    match e.line {
+        Some(line) => ConfigError { file: file.to_string(), line: Some(line), field: e.field, message: e.message },
+        None => {
+            let span = if e.field == "target" { target } else { data.span() };
+            cx.err(Some(span), format!("objective.{}", if e.field == "target" || e.field == "features" { e.field.as_str() } else { "data" }), format!("{file}: {}", e.message))
+        }
+    }
+}
+
+/// Every value of a table must be finite at the run precision.
+fn representable(file: &str, t: &Table, p: Precision) -> Result<(), ConfigError> {
+    if p == Precision::F64 {
+        return Ok(());
+    }
+    let d = t.dim();
+    for i in 0..t.rows() {
+        for (j, &v) in t.row(i).iter().chain(std::iter::once(&t.y[i])).enumerate() {
+            if !(v as f32).is_finite() {
+                let column = if j < d { t.features[j].clone() } else { "target".to_string() };
+                return Err(ConfigError { file: file.to_string(), line: Some(i + 2), field: column, message: format!("{v:e} rounds to infinity in f32: rescale the column or use precision = \"f64\"") });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Every constant of the objective's graph (written ones, and those folded from them: exp(100)
 /// is 2.7e43) must be finite at the run precision.
 pub(super) fn check_constants(cx: &Ctx, raw: &Spanned<RawObjective>, obj: &Objective, p: Precision) -> Result<(), ConfigError> {
@@ -127,6 +279,8 @@ pub(super) fn check_constants(cx: &Ctx, raw: &Spanned<RawObjective>, obj: &Objec
         ("objective.least_squares", ls.span())
     } else if let Some(q) = &o.quadratic {
         ("objective.quadratic", q.span())
+    } else if let Some(d) = &o.data {
+        ("objective", d.span())
     } else {
         ("objective.builtin", raw.span())
     };

@@ -76,6 +76,15 @@ pub(super) struct RawObjective {
     pub(super) builtin: Option<Spanned<String>>,
     pub(super) least_squares: Option<Spanned<RawLeastSquares>>,
     pub(super) quadratic: Option<Spanned<RawQuadratic>>,
+    /// A data table: a CSV path (relative to the config's folder) or `{ x = [[…]], y = […] }`.
+    pub(super) data: Option<Spanned<toml::Value>>,
+    pub(super) features: Option<Spanned<Vec<String>>>,
+    pub(super) target: Option<Spanned<String>>,
+    pub(super) model: Option<Spanned<String>>,
+    pub(super) loss: Option<Spanned<String>>,
+    pub(super) l2: Option<Spanned<f64>>,
+    pub(super) huber_delta: Option<Spanned<f64>>,
+    pub(super) bias: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,6 +105,8 @@ pub(super) struct RawQuadratic {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSweep {
     pub(super) lr: Option<Spanned<Value>>,
+    /// Standardise the data's features: false, true, or [false, true] (an axis).
+    pub(super) standardize: Option<Spanned<Value>>,
     pub(super) init: Option<BTreeMap<String, Spanned<Value>>>,
 }
 

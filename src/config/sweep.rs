@@ -13,9 +13,27 @@ pub const MAX_AXIS_POINTS: u64 = 1 << 27;
 
 /// The optimizer blocks: one per `[[optimizer]]` table (plain GD without one), each the
 /// product of its lr, hyperparameter and initial-point axes, with consecutive run ids.
-pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOptimizer>>, vars: &[String], precision: Precision) -> Result<Vec<Block>, ConfigError> {
+/// `[sweep] standardize`: false, true or a list of them (each value once). None where not set.
+pub(super) fn standardize(cx: &Ctx, sweep: Option<&RawSweep>) -> Result<Option<(Vec<bool>, std::ops::Range<usize>)>, ConfigError> {
+    let Some(v) = sweep.and_then(|s| s.standardize.as_ref()) else { return Ok(None) };
+    let bad = || cx.err(Some(v.span()), "sweep.standardize", "use true, false or [false, true] (each value once)");
+    let values: Vec<bool> = match v.get_ref() {
+        Value::Boolean(b) => vec![*b],
+        Value::Array(a) => a.iter().map(|x| x.as_bool().ok_or_else(bad)).collect::<Result<_, _>>()?,
+        _ => return Err(bad()),
+    };
+    if values.is_empty() || (values.len() == 2 && values[0] == values[1]) || values.len() > 2 {
+        return Err(bad());
+    }
+    Ok(Some((values, v.span())))
+}
+
+/// The blocks of the sweep: one per `[[optimizer]]` table (GD without one), and with a data
+/// axis (`standardize`, one objective per value: `variants`) one per table and value, the
+/// value a one-valued hyperparameter axis after the table's own.
+pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOptimizer>>, vars: &[String], precision: Precision, variants: Option<(&str, &[f64])>) -> Result<Vec<Block>, ConfigError> {
     // Axes shared by every optimizer block.
-    let sweep = sweep.unwrap_or(RawSweep { lr: None, init: None });
+    let sweep = sweep.unwrap_or(RawSweep { lr: None, standardize: None, init: None });
     let shared_lr = match &sweep.lr {
         Some(v) => Some(axis(cx, v, "sweep.lr", precision, AxisKind::Lr)?),
         None => None,
@@ -82,8 +100,24 @@ pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOp
             }
         };
         let n_hypers = axes.len() - 1 - init_axes.len();
-        blocks.push(Block { optimizer: kind, axes, n_hypers, schedule, linesearch, first_run, runs, lr_table: None });
-        first_run += runs;
+        let block = Block { optimizer: kind, axes, n_hypers, schedule, linesearch, first_run, runs, lr_table: None, variant: 0 };
+        match variants {
+            None => {
+                blocks.push(block);
+                first_run += runs;
+            }
+            Some((name, values)) => {
+                for (k, &v) in values.iter().enumerate() {
+                    let mut b = block.clone();
+                    b.axes.insert(1 + n_hypers, Axis { name: name.to_string(), values: vec![v], log: false });
+                    b.n_hypers += 1;
+                    b.variant = k;
+                    b.first_run = first_run;
+                    blocks.push(b);
+                    first_run += runs;
+                }
+            }
+        }
     }
     Ok(blocks)
 }

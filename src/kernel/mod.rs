@@ -6,7 +6,7 @@
 //! schedule and the same update formulas in the same order; names here (`x{j}`, `g{j}`, `gd{j}`, `v{j}`, `m{j}`, `b1t`,
 //! `b2t`, `step_size`, `bc2_sqrt`) match the names used there.
 
-use crate::problem::expr::{Func, Node, NodeId, Objective};
+use crate::problem::expr::{Func, Node, NodeId, Objective, Phase};
 use crate::method::{linesearch, SlotInit};
 use crate::outcome::Status;
 use crate::plan::layout::Info;
@@ -23,6 +23,7 @@ fn operand(obj: &Objective, id: NodeId, p: Precision) -> String {
     match obj.graph.node(id) {
         Node::Const(c) => literal(c, p),
         Node::Var(j) => format!("x{j}"),
+        Node::Data(c) => format!("d{c}"),
         _ => format!("t{id}"),
     }
 }
@@ -44,23 +45,54 @@ fn func_name(f: Func) -> &'static str {
 }
 
 /// `let` statements computing `loss` and `g0..g{d-1}` (and with `hessian` the upper triangle
-/// `h{i}_{j}`, i ≤ j) at x0..x{d-1}, one per graph node.
+/// `h{i}_{j}`, i ≤ j) at x0..x{d-1}, one per graph node. Over a data table the nodes come in
+/// their phases (see problem::expr::graph): those of the point, then a loop over the table's
+/// rows (in `axis_values` from DATA_AT, COLS per row) that reads each row's columns `d{c}`,
+/// computes the row's nodes and adds each mean's argument to its sum `acc{k}`, then the means
+/// (sum / ROWS) and the nodes after them. The CPU twin is `Lanes::eval`.
 pub fn eval_wgsl(obj: &Objective, p: Precision, indent: &str, hessian: bool) -> String {
     let roots = obj.step_roots(hessian);
+    let schedule = obj.graph.schedule(&roots);
     let mut out = String::new();
-    for id in obj.graph.schedule(&roots) {
-        let o = |c: NodeId| operand(obj, c, p);
-        let rhs = match obj.graph.node(id) {
-            Node::Const(_) | Node::Var(_) => continue,
-            Node::Add(a, b) => format!("{} + {}", o(a), o(b)),
-            Node::Sub(a, b) => format!("{} - {}", o(a), o(b)),
-            Node::Mul(a, b) => format!("{} * {}", o(a), o(b)),
-            Node::Div(a, b) => format!("{} / {}", o(a), o(b)),
-            Node::Neg(a) => format!("-{}", o(a)),
-            Node::Pow(a, b) => format!("real_pow({}, {})", o(a), o(b)),
-            Node::Func(f, a) => format!("{}({})", func_name(f), o(a)),
-        };
-        let _ = writeln!(out, "{indent}let t{id}: real = {rhs};");
+    let lets = |out: &mut String, phase: Phase, indent: &str| {
+        for &id in schedule.iter().filter(|&&id| obj.graph.phase(id) == phase) {
+            let o = |c: NodeId| operand(obj, c, p);
+            let rhs = match obj.graph.node(id) {
+                Node::Const(_) | Node::Var(_) | Node::Data(_) | Node::RowMean(_) => continue,
+                Node::Add(a, b) => format!("{} + {}", o(a), o(b)),
+                Node::Sub(a, b) => format!("{} - {}", o(a), o(b)),
+                Node::Mul(a, b) => format!("{} * {}", o(a), o(b)),
+                Node::Div(a, b) => format!("{} / {}", o(a), o(b)),
+                Node::Neg(a) => format!("-{}", o(a)),
+                Node::Pow(a, b) => format!("real_pow({}, {})", o(a), o(b)),
+                Node::Func(f, a) => format!("{}({})", func_name(f), o(a)),
+            };
+            let _ = writeln!(out, "{indent}let t{id}: real = {rhs};");
+        }
+    };
+    lets(&mut out, Phase::Point, indent);
+    let means: Vec<(NodeId, NodeId)> =
+        schedule.iter().filter_map(|&id| if let Node::RowMean(a) = obj.graph.node(id) { Some((id, a)) } else { None }).collect();
+    if !means.is_empty() {
+        let inner = format!("{indent}    ");
+        for k in 0..means.len() {
+            let _ = writeln!(out, "{indent}var acc{k}: real = real(0.0);");
+        }
+        let _ = writeln!(out, "{indent}for (var row = 0u; row < ROWS; row = row + 1u) {{");
+        for &id in &schedule {
+            if let Node::Data(c) = obj.graph.node(id) {
+                let _ = writeln!(out, "{inner}let d{c}: real = axis_values[DATA_AT + row * COLS + {c}u];");
+            }
+        }
+        lets(&mut out, Phase::Row, &inner);
+        for (k, &(_, a)) in means.iter().enumerate() {
+            let _ = writeln!(out, "{inner}acc{k} = acc{k} + {};", operand(obj, a, p));
+        }
+        let _ = writeln!(out, "{indent}}}");
+        for (k, &(id, _)) in means.iter().enumerate() {
+            let _ = writeln!(out, "{indent}let t{id}: real = acc{k} / real(ROWS);");
+        }
+        lets(&mut out, Phase::Reduced, indent);
     }
     let _ = writeln!(out, "{indent}let loss: real = {};", operand(obj, obj.loss, p));
     for (j, g) in obj.grad.iter().enumerate() {
@@ -93,6 +125,17 @@ pub fn axis_table(block: &Block) -> (Vec<f64>, Vec<usize>) {
         }
     }
     (values, offsets)
+}
+
+/// The reals of `axis_values`, the one read-only table every invocation shares: the block's
+/// axis table ([`axis_table`]), then the objective's data rows from DATA_AT on (none without
+/// a data table).
+pub fn read_only_table(obj: &Objective, block: &Block) -> Vec<f64> {
+    let (mut values, _) = axis_table(block);
+    if let Some(rows) = &obj.rows {
+        values.extend_from_slice(&rows.values);
+    }
+    values
 }
 
 /// The decoded names of a block's axes in WGSL: lr, hyperparameters, init_<j>.
@@ -140,7 +183,7 @@ fn decode_wgsl(block: &Block) -> String {
 /// `window` the window pipeline's (see shaders/sweep.wgsl).
 pub fn sweep_wgsl(plan: &Plan, block_index: usize, window: bool) -> String {
     let block = &plan.blocks[block_index];
-    kernel_wgsl(&plan.objective, block, plan.precision, &plan.rules, &plan.layout(block), window)
+    kernel_wgsl(plan.objective_of(block), block, plan.precision, &plan.rules, &plan.layout(block), window)
 }
 
 /// The template with its `// WINDOW{` … `// }WINDOW` blocks kept (markers dropped) or cut out.
@@ -185,6 +228,12 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     let _ = writeln!(constants, "const STEP: u32 = {}u;", layout.step_at());
     let _ = writeln!(constants, "const STEP_RES: u32 = {}u;", layout.step_res_at());
     let _ = writeln!(constants, "const INFO_STRIDE: u32 = {INFO_STRIDE}u;");
+    // The data table, where the objective reads one (see `eval_wgsl`).
+    if let Some(rows) = &obj.rows {
+        let _ = writeln!(constants, "const DATA_AT: u32 = {}u;", axis_table(block).0.len());
+        let _ = writeln!(constants, "const COLS: u32 = {}u;", rows.cols);
+        let _ = writeln!(constants, "const ROWS: u32 = {}u;", rows.count());
+    }
     for f in Info::ALL {
         let _ = writeln!(constants, "const {}: u32 = {}u;", f.wgsl_name(), f as usize);
     }

@@ -163,6 +163,9 @@ pub struct Block {
     /// has its own learning rates, and run `local` takes `lr_table[rest·K + d]` where d is its lr
     /// digit (K = the lr axis' length, whose values are then only indices). None for sweeps.
     pub lr_table: Option<Vec<f64>>,
+    /// Which of the plan's objectives the block minimises ([`Plan::objective_of`]): 0 but for a
+    /// data axis (`standardize`), whose value the block's `standardize` axis holds.
+    pub variant: usize,
 }
 
 impl Block {
@@ -253,7 +256,11 @@ pub struct Selection {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub name: String,
+    /// The objective (with a data axis, its first value's: the variables, the graph and the
+    /// formula are the same for every value, only the data differ).
     pub objective: Objective,
+    /// With a data axis, the objectives of its other values, in order (see [`Block::variant`]).
+    pub variants: Vec<Objective>,
     pub blocks: Vec<Block>,
     pub steps: u32,
     pub steps_per_dispatch: u32,
@@ -316,9 +323,18 @@ impl Plan {
             self.sharpness,
         );
         eat(text.as_bytes());
+        // The data tables, as bits.
+        for o in std::iter::once(&self.objective).chain(&self.variants) {
+            if let Some(rows) = &o.rows {
+                eat(format!("|rows {}", rows.cols).as_bytes());
+                for v in &rows.values {
+                    eat(&v.to_bits().to_le_bytes());
+                }
+            }
+        }
         // The blocks, their axis values as bits (an axis may have millions of values).
         for b in &self.blocks {
-            eat(format!("|{:?}|{:?}|{:?}|{}|{}|{}", b.optimizer, b.schedule, b.linesearch, b.n_hypers, b.first_run, b.runs).as_bytes());
+            eat(format!("|{:?}|{:?}|{:?}|{}|{}|{}|{}", b.optimizer, b.schedule, b.linesearch, b.n_hypers, b.first_run, b.runs, b.variant).as_bytes());
             for a in &b.axes {
                 eat(format!("|{}|{}|{}", a.name, a.log, a.values.len()).as_bytes());
                 for v in &a.values {
@@ -375,6 +391,19 @@ impl Plan {
         Some(total)
     }
 
+    /// The objective block `b` minimises.
+    pub fn objective_of(&self, b: &Block) -> &Objective {
+        match b.variant {
+            0 => &self.objective,
+            k => &self.variants[k - 1],
+        }
+    }
+
+    /// The objective run `id` minimises.
+    pub fn objective_of_run(&self, id: u64) -> &Objective {
+        self.locate(id).map_or(&self.objective, |(bi, _)| self.objective_of(&self.blocks[bi]))
+    }
+
     pub fn total_runs(&self) -> u64 {
         self.blocks.iter().map(|b| b.runs).sum()
     }
@@ -427,7 +456,7 @@ impl Plan {
     /// objective's Hessian H is constant, the block has no schedule, no line search and no
     /// clipping. None otherwise (the step map is then not one linear map).
     pub fn step_curvature(&self, block: &Block, local: u64) -> Option<Vec<f64>> {
-        let h = self.objective.constant_hessian()?;
+        let h = self.objective_of(block).constant_hessian()?;
         if !Self::linear_step(block, local) {
             return None;
         }

@@ -5,4 +5,5 @@ pub mod catalogue;
 pub mod data;
 pub mod expr;
 pub mod linalg;
+pub mod model;
 pub mod real;

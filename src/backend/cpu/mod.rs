@@ -43,8 +43,9 @@ impl Backend for Cpu {
     /// [`sweep::trace_run`]).
     fn trace_first_run(&self, plan: &Plan, block: usize) -> Result<Path> {
         fn as_<F: Real>(plan: &Plan, bi: usize) -> Path {
-            let tape = Tape::new(&plan.objective, plan.blocks[bi].optimizer.method().hessian);
-            let kernel = Kernel::<F>::new(&tape, &plan.blocks[bi], plan.objective.dim(), plan.steps, &plan.rules);
+            let obj = plan.objective_of(&plan.blocks[bi]);
+            let tape = Tape::new(obj, plan.blocks[bi].optimizer.method().hessian);
+            let kernel = Kernel::<F>::new(&tape, obj, &plan.blocks[bi], plan.steps, &plan.rules);
             sweep::trace_run(&kernel, 0, |s| plan.dispatch_boundary(s, plan.steps_per_dispatch))
         }
         Ok(match plan.precision {
@@ -65,8 +66,9 @@ pub fn name() -> String {
 
 fn run_block_as<F: Real>(plan: &Plan, bi: usize, sel: Selection, progress: Progress) -> Results {
     let block = &plan.blocks[bi];
-    let tape = Tape::new(&plan.objective, block.optimizer.method().hessian);
-    let kernel = Kernel::<F>::new(&tape, block, plan.objective.dim(), plan.steps, &plan.rules);
+    let obj = plan.objective_of(block);
+    let tape = Tape::new(obj, block.optimizer.method().hessian);
+    let kernel = Kernel::<F>::new(&tape, obj, block, plan.steps, &plan.rules);
     // Enough chunks for every thread to steal from, none smaller than a few lane-fills.
     let threads = rayon::current_num_threads() as u64;
     let chunk = (sel.count / (threads * 16)).clamp(4 * LANES as u64, 8192);

@@ -14,13 +14,14 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::problem::real::Real;
-use super::tape::{Op, Tape};
+use super::tape::{Instr, Op, Tape};
 use crate::method::knobs::{self, CpuKnobStep, Knobs};
 use crate::method::lanes::{CpuStep, LANES, V};
 use crate::method::linesearch::{self, CpuPlace, CpuSearch, Verdicts};
 use crate::method::SlotInit;
 use crate::outcome::{finish, Finding, Results, RunEnd, Status, WindowRecord};
 use crate::plan::{Block, Rules, Selection, StateLayout, SEGMENTS};
+use crate::problem::expr::Objective;
 
 
 /// Everything a chunk of runs of one block needs, shared read-only by all threads.
@@ -53,10 +54,15 @@ pub struct Kernel<'a, F: Real> {
     linesearch: Option<CpuPlace>,
     /// The slot of the method's exact displacement (`Method::direction`), where it keeps one.
     direction: Option<usize>,
+    /// The objective's data table at the run precision, row-major, `rows_cols` per row (empty
+    /// without one).
+    rows: Vec<F>,
+    rows_cols: usize,
 }
 
 impl<'a, F: Real> Kernel<'a, F> {
-    pub fn new(tape: &'a Tape, block: &'a Block, dim: usize, max_steps: u32, rules: &Rules) -> Self {
+    pub fn new(tape: &'a Tape, obj: &Objective, block: &'a Block, max_steps: u32, rules: &Rules) -> Self {
+        let dim = obj.dim();
         let (window_start, segment_len) = rules.window_of(max_steps);
         let layout = StateLayout::new(block, dim, segment_len > 0);
         Kernel {
@@ -79,6 +85,8 @@ impl<'a, F: Real> Kernel<'a, F> {
             direction: block.optimizer.method().direction.and_then(|d| layout.slot(&format!("{d}0"))),
             linesearch: block.knobs().linesearch.map(|(kind, at)| CpuPlace::new(kind, layout.slot("lsx0").expect("a line search has its slots"), &at)),
             layout,
+            rows: obj.rows.as_ref().map_or(Vec::new(), |r| r.values.iter().map(|&v| F::from_f64(v)).collect()),
+            rows_cols: obj.rows.as_ref().map_or(1, |r| r.cols),
         }
     }
 }
@@ -87,6 +95,8 @@ impl<'a, F: Real> Kernel<'a, F> {
 struct Lanes<F: Real> {
     /// The tape's registers; coordinate j lives in `regs[tape.vars[j]]` (the shader's `x{j}`).
     regs: Vec<V<F>>,
+    /// The running sums of the tape's means over the rows (the shader's `acc{k}`).
+    acc: Vec<V<F>>,
     slots: Vec<V<F>>,
     lr: V<F>,
     /// Each coordinate's learning rate (the shader's `lr{j}`: lr·lr_scale_<var>, or lr).
@@ -151,6 +161,7 @@ impl<F: Real> Lanes<F> {
         }
         Lanes {
             regs,
+            acc: vec![z; k.tape.means.len()],
             slots: vec![z; k.layout.slots.len()],
             lr: z,
             lrj: vec![z; k.dim],
@@ -227,11 +238,46 @@ impl<F: Real> Lanes<F> {
         }
     }
 
-    /// The shader's EVAL and GRAD_NORM2 for every lane.
+    /// The shader's EVAL and GRAD_NORM2 for every lane: the point's instructions, then over a
+    /// data table the rows in order (each row's columns into the data registers, the body, each
+    /// mean's running sum), the means (sum / rows) and the instructions after them.
     #[inline(always)]
     fn eval(&mut self, k: &Kernel<F>) {
         let tape = k.tape;
-        for ins in &tape.instrs {
+        self.exec(&tape.instrs);
+        if !tape.means.is_empty() {
+            let cols = k.rows_cols;
+            for a in self.acc.iter_mut() {
+                *a = [F::default(); LANES];
+            }
+            for row in k.rows.chunks_exact(cols) {
+                for &(reg, c) in &tape.data {
+                    self.regs[reg as usize] = [row[c as usize]; LANES];
+                }
+                self.exec(&tape.body);
+                for (a, &(_, arg)) in self.acc.iter_mut().zip(&tape.means) {
+                    let v = &self.regs[arg as usize];
+                    for i in 0..LANES {
+                        a[i] = a[i] + v[i];
+                    }
+                }
+            }
+            let count = F::from_f64((k.rows.len() / cols) as f64);
+            for (a, &(out, _)) in self.acc.iter().zip(&tape.means) {
+                let o = &mut self.regs[out as usize];
+                for i in 0..LANES {
+                    o[i] = a[i] / count;
+                }
+            }
+            self.exec(&tape.post);
+        }
+        self.grad_norm2(k);
+    }
+
+    /// Run a list of tape instructions on every lane.
+    #[inline(always)]
+    fn exec(&mut self, instrs: &[Instr]) {
+        for ins in instrs {
             let (lo, hi) = self.regs.split_at_mut(ins.out as usize);
             let o = &mut hi[0];
             match ins.op {
@@ -339,6 +385,12 @@ impl<F: Real> Lanes<F> {
                 }
             }
         }
+    }
+
+    /// The shader's GRAD_NORM2.
+    #[inline(always)]
+    fn grad_norm2(&mut self, k: &Kernel<F>) {
+        let tape = k.tape;
         // gn2 = g0*g0 + g1*g1 + …, left to right as in the shader. Summed in a local (kept in
         // registers) and stored once: summing into the field made every coordinate a 64-byte
         // store and reload (measured: 5 % of W1, more where the lane arrays sit unaligned).

@@ -1,7 +1,12 @@
 //! The objective graph as a register tape for the CPU: one instruction per graph node, in the
 //! order the WGSL generator emits its `let`s (see `kernel::eval_wgsl`).
+//!
+//! An objective over a data table has three instruction lists, one per [`Phase`] (see
+//! `problem::expr::graph`): `instrs` once per point, `body` once per row with the row's columns
+//! in the `data` registers, then the rows' means (`means`: a running sum over the rows divided
+//! by their count, as the shader's loop) and `post` once after them.
 
-use crate::problem::expr::{Func, Node, Objective};
+use crate::problem::expr::{Func, Node, Objective, Phase, Rows};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Op {
@@ -48,7 +53,16 @@ pub struct Tape {
     /// The register of each variable. It holds the coordinate itself (the CPU keeps x there);
     /// variables the objective does not read get registers past the schedule's.
     pub vars: Vec<u32>,
+    /// Instructions that read x alone (all of them, without a data table).
     pub instrs: Vec<Instr>,
+    /// Instructions evaluated once per row, after the row's columns are in the `data` registers.
+    pub body: Vec<Instr>,
+    /// (register, column) of every data column the body reads.
+    pub data: Vec<(u32, u32)>,
+    /// (register of the mean, register of the per-row value it averages).
+    pub means: Vec<(u32, u32)>,
+    /// Instructions that read the means, after the rows.
+    pub post: Vec<Instr>,
     pub loss: u32,
     pub grad: Vec<u32>,
     /// The Hessian's upper triangle (see `Objective::hessian_upper`), where the tape has it.
@@ -70,7 +84,8 @@ impl Tape {
         }
         let mut consts = Vec::new();
         let mut vars = vec![None; obj.dim()];
-        let mut instrs = Vec::new();
+        let (mut instrs, mut body, mut post) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut data, mut means) = (Vec::new(), Vec::new());
         for &id in &schedule {
             let out = reg[id as usize];
             let r = |c: u32| reg[c as usize];
@@ -92,6 +107,14 @@ impl Tape {
                     vars[j as usize] = Some(out);
                     continue;
                 }
+                Node::Data(c) => {
+                    data.push((out, c));
+                    continue;
+                }
+                Node::RowMean(a) => {
+                    means.push((out, r(a)));
+                    continue;
+                }
                 Node::Add(a, b) => Op::Add(r(a), r(b)),
                 Node::Sub(a, b) => Op::Sub(r(a), r(b)),
                 Node::Mul(a, b) => Op::Mul(r(a), r(b)),
@@ -100,7 +123,12 @@ impl Tape {
                 Node::Pow(a, b) => Op::Pow(r(a), r(b)),
                 Node::Func(f, a) => Op::Func(f, r(a)),
             };
-            instrs.push(Instr { out, op });
+            let list = match obj.graph.phase(id) {
+                Phase::Point => &mut instrs,
+                Phase::Row => &mut body,
+                Phase::Reduced => &mut post,
+            };
+            list.push(Instr { out, op });
         }
         let mut n_regs = schedule.len();
         let vars = vars
@@ -117,6 +145,10 @@ impl Tape {
             consts,
             vars,
             instrs,
+            body,
+            data,
+            means,
+            post,
             loss: reg[obj.loss as usize],
             grad: obj.grad.iter().map(|g| reg[*g as usize]).collect(),
             hess: if hessian { obj.hessian_upper().iter().map(|h| reg[*h as usize]).collect() } else { Vec::new() },
@@ -132,79 +164,29 @@ impl Tape {
         Self::build(obj, false, false)
     }
 
-    /// Peephole pass: fold single-use products into the additions that consume them.
+    /// Peephole pass: fold single-use products into the additions that consume them, within
+    /// each phase's list (a product of another phase is computed in another loop).
     fn fuse(&mut self) {
         let mut uses = vec![0u32; self.n_regs];
-        for r in std::iter::once(self.loss).chain(self.grad.iter().copied()).chain(self.hess.iter().copied()) {
-            uses[r as usize] += 2; // roots are read by the kernel: never fold them away
+        // Roots and the means' per-row values are read by the kernel: never fold them away.
+        let read = self.means.iter().map(|m| m.1);
+        for r in std::iter::once(self.loss).chain(self.grad.iter().copied()).chain(self.hess.iter().copied()).chain(read) {
+            uses[r as usize] += 2;
         }
-        for ins in &self.instrs {
+        for ins in self.instrs.iter().chain(&self.body).chain(&self.post) {
             for r in ins.op.inputs() {
                 uses[r as usize] += 1;
             }
         }
-        let mut def: Vec<Option<Op>> = vec![None; self.n_regs];
-        for ins in &self.instrs {
-            def[ins.out as usize] = Some(ins.op);
+        let n = self.n_regs;
+        for list in [&mut self.instrs, &mut self.body, &mut self.post] {
+            *list = fuse_list(list, &uses, n);
         }
-        let single = |r: u32| uses[r as usize] == 1;
-        let mut dead = vec![false; self.n_regs];
-        let mut out = Vec::with_capacity(self.instrs.len());
-        for ins in &self.instrs {
-            let mulc = |r: u32| match def[r as usize] {
-                Some(Op::MulC(a, k)) if single(r) => Some((a, k)),
-                _ => None,
-            };
-            let mul = |r: u32| match def[r as usize] {
-                Some(Op::Mul(a, b)) if single(r) => Some((a, b)),
-                _ => None,
-            };
-            let fused = match ins.op {
-                Op::Add(x, y) | Op::Sub(x, y) => {
-                    let sign = if matches!(ins.op, Op::Sub(..)) { -1.0 } else { 1.0 };
-                    match (mulc(x), mulc(y), mul(x), mul(y)) {
-                        (Some((a, ka)), Some((b, kb)), _, _) => {
-                            dead[x as usize] = true;
-                            dead[y as usize] = true;
-                            Op::Lin2(a, ka, b, sign * kb)
-                        }
-                        (_, _, Some((a, b)), Some((c, d))) if sign > 0.0 => {
-                            dead[x as usize] = true;
-                            dead[y as usize] = true;
-                            Op::MulAdd2(a, b, c, d)
-                        }
-                        (Some((a, ka)), None, _, _) if sign > 0.0 => {
-                            dead[x as usize] = true;
-                            Op::MulCAdd(a, ka, y)
-                        }
-                        (None, Some((b, kb)), _, _) => {
-                            dead[y as usize] = true;
-                            Op::MulCAdd(b, sign * kb, x)
-                        }
-                        _ => ins.op,
-                    }
-                }
-                Op::AddC(x, c) | Op::SubC(x, c) => {
-                    let c = if matches!(ins.op, Op::SubC(..)) { -c } else { c };
-                    match def[x as usize] {
-                        Some(Op::Lin2(a, ka, b, kb)) if single(x) => {
-                            dead[x as usize] = true;
-                            Op::Lin2C(a, ka, b, kb, c)
-                        }
-                        _ => ins.op,
-                    }
-                }
-                op => op,
-            };
-            def[ins.out as usize] = Some(fused);
-            out.push(Instr { out: ins.out, op: fused });
-        }
-        out.retain(|ins| !dead[ins.out as usize]);
-        self.instrs = out;
     }
 
-    /// Evaluate loss and gradient at one point in f64 (tests).
-    pub fn eval_f64(&self, x: &[f64]) -> (f64, Vec<f64>) {
+    /// Evaluate loss and gradient at one point in f64, over the data table where the tape reads
+    /// one (tests).
+    pub fn eval_f64(&self, x: &[f64], rows: Option<&Rows>) -> (f64, Vec<f64>) {
         let mut v = vec![0.0f64; self.n_regs];
         for &(r, c) in &self.consts {
             v[r as usize] = c;
@@ -212,29 +194,113 @@ impl Tape {
         for (j, r) in self.vars.iter().enumerate() {
             v[*r as usize] = x[j];
         }
-        for ins in &self.instrs {
-            let g = |r: u32| v[r as usize];
-            v[ins.out as usize] = match ins.op {
-                Op::Add(a, b) => g(a) + g(b),
-                Op::Sub(a, b) => g(a) - g(b),
-                Op::Mul(a, b) => g(a) * g(b),
-                Op::Div(a, b) => g(a) / g(b),
-                Op::Neg(a) => -g(a),
-                Op::Pow(a, b) => g(a).powf(g(b)),
-                Op::Func(f, a) => f.eval_f64(g(a)),
-                Op::AddC(a, c) => g(a) + c,
-                Op::SubC(a, c) => g(a) - c,
-                Op::CSub(c, a) => c - g(a),
-                Op::MulC(a, c) => g(a) * c,
-                Op::DivC(a, c) => g(a) / c,
-                Op::CDiv(c, a) => c / g(a),
-                Op::Lin2(a, ka, b, kb) => g(a) * ka + g(b) * kb,
-                Op::Lin2C(a, ka, b, kb, c) => (g(a) * ka + g(b) * kb) + c,
-                Op::MulCAdd(a, ka, b) => g(a) * ka + g(b),
-                Op::MulAdd2(a, b, c, d) => g(a) * g(b) + g(c) * g(d),
-            };
+        let rows = rows.filter(|_| !self.means.is_empty());
+        exec_f64(&self.instrs, &mut v);
+        if let Some(rows) = rows {
+            let mut acc = vec![0.0f64; self.means.len()];
+            for r in 0..rows.count() {
+                for &(reg, c) in &self.data {
+                    v[reg as usize] = rows.row(r)[c as usize];
+                }
+                exec_f64(&self.body, &mut v);
+                for (a, &(_, arg)) in acc.iter_mut().zip(&self.means) {
+                    *a += v[arg as usize];
+                }
+            }
+            for (a, &(out, _)) in acc.iter().zip(&self.means) {
+                v[out as usize] = a / rows.count() as f64;
+            }
+            exec_f64(&self.post, &mut v);
         }
         (v[self.loss as usize], self.grad.iter().map(|r| v[*r as usize]).collect())
+    }
+}
+
+/// [`Tape::fuse`] on one list of instructions, with every register's use count.
+fn fuse_list(instrs: &[Instr], uses: &[u32], n_regs: usize) -> Vec<Instr> {
+    let mut def: Vec<Option<Op>> = vec![None; n_regs];
+    for ins in instrs {
+        def[ins.out as usize] = Some(ins.op);
+    }
+    let single = |r: u32| uses[r as usize] == 1;
+    let mut dead = vec![false; n_regs];
+    let mut out = Vec::with_capacity(instrs.len());
+    for ins in instrs {
+        let mulc = |r: u32| match def[r as usize] {
+            Some(Op::MulC(a, k)) if single(r) => Some((a, k)),
+            _ => None,
+        };
+        let mul = |r: u32| match def[r as usize] {
+            Some(Op::Mul(a, b)) if single(r) => Some((a, b)),
+            _ => None,
+        };
+        let fused = match ins.op {
+            Op::Add(x, y) | Op::Sub(x, y) => {
+                let sign = if matches!(ins.op, Op::Sub(..)) { -1.0 } else { 1.0 };
+                match (mulc(x), mulc(y), mul(x), mul(y)) {
+                    (Some((a, ka)), Some((b, kb)), _, _) => {
+                        dead[x as usize] = true;
+                        dead[y as usize] = true;
+                        Op::Lin2(a, ka, b, sign * kb)
+                    }
+                    (_, _, Some((a, b)), Some((c, d))) if sign > 0.0 => {
+                        dead[x as usize] = true;
+                        dead[y as usize] = true;
+                        Op::MulAdd2(a, b, c, d)
+                    }
+                    (Some((a, ka)), None, _, _) if sign > 0.0 => {
+                        dead[x as usize] = true;
+                        Op::MulCAdd(a, ka, y)
+                    }
+                    (None, Some((b, kb)), _, _) => {
+                        dead[y as usize] = true;
+                        Op::MulCAdd(b, sign * kb, x)
+                    }
+                    _ => ins.op,
+                }
+            }
+            Op::AddC(x, c) | Op::SubC(x, c) => {
+                let c = if matches!(ins.op, Op::SubC(..)) { -c } else { c };
+                match def[x as usize] {
+                    Some(Op::Lin2(a, ka, b, kb)) if single(x) => {
+                        dead[x as usize] = true;
+                        Op::Lin2C(a, ka, b, kb, c)
+                    }
+                    _ => ins.op,
+                }
+            }
+            op => op,
+        };
+        def[ins.out as usize] = Some(fused);
+        out.push(Instr { out: ins.out, op: fused });
+    }
+    out.retain(|ins| !dead[ins.out as usize]);
+    out
+}
+
+/// Run `instrs` on f64 registers (tests).
+fn exec_f64(instrs: &[Instr], v: &mut [f64]) {
+    for ins in instrs {
+        let g = |r: u32| v[r as usize];
+        v[ins.out as usize] = match ins.op {
+            Op::Add(a, b) => g(a) + g(b),
+            Op::Sub(a, b) => g(a) - g(b),
+            Op::Mul(a, b) => g(a) * g(b),
+            Op::Div(a, b) => g(a) / g(b),
+            Op::Neg(a) => -g(a),
+            Op::Pow(a, b) => g(a).powf(g(b)),
+            Op::Func(f, a) => f.eval_f64(g(a)),
+            Op::AddC(a, c) => g(a) + c,
+            Op::SubC(a, c) => g(a) - c,
+            Op::CSub(c, a) => c - g(a),
+            Op::MulC(a, c) => g(a) * c,
+            Op::DivC(a, c) => g(a) / c,
+            Op::CDiv(c, a) => c / g(a),
+            Op::Lin2(a, ka, b, kb) => g(a) * ka + g(b) * kb,
+            Op::Lin2C(a, ka, b, kb, c) => (g(a) * ka + g(b) * kb) + c,
+            Op::MulCAdd(a, ka, b) => g(a) * ka + g(b),
+            Op::MulAdd2(a, b, c, d) => g(a) * g(b) + g(c) * g(d),
+        };
     }
 }
 
@@ -265,7 +331,7 @@ mod tests {
             assert!(f.instrs.len() <= u.instrs.len());
             for p in points {
                 let x = &p[..o.dim()];
-                let (a, b) = (f.eval_f64(x), u.eval_f64(x));
+                let (a, b) = (f.eval_f64(x, None), u.eval_f64(x, None));
                 assert_eq!(a.0.to_bits(), b.0.to_bits(), "{}: loss at {x:?}", e.name);
                 for (ga, gb) in a.1.iter().zip(&b.1) {
                     assert_eq!(ga.to_bits(), gb.to_bits(), "{}: gradient at {x:?}", e.name);

@@ -10,7 +10,7 @@
 //! Batches of runs go through every phase in one submission.
 
 use super::Gpu;
-use crate::kernel::{axis_table, sweep_wgsl, WORKGROUP_SIZE};
+use crate::kernel::{read_only_table, sweep_wgsl, WORKGROUP_SIZE};
 use crate::backend::Progress;
 use crate::error::{Error, Result};
 use crate::outcome::{finish, Results, RunEnd, Status, WindowRecord};
@@ -175,7 +175,7 @@ fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: 
     let (window_start, segment_len) = plan.rules.window_of(plan.steps);
     let phases = phases(gpu, plan, bi)?;
 
-    let (axis_values, _) = axis_table(block);
+    let axis_values = read_only_table(plan.objective_of(block), block);
     let axis_bytes: Vec<u8> = match p {
         Precision::F32 => bytemuck::cast_slice(&axis_values.iter().map(|&v| v as f32).collect::<Vec<_>>()).to_vec(),
         Precision::F64 => bytemuck::cast_slice(&axis_values).to_vec(),

@@ -7,6 +7,15 @@
 //! Integer powers are lowered to multiplications when built (x^4 = (x·x)·(x·x)), so both
 //! backends compute them with the same roundings; real powers stay `pow`.
 //!
+//! ## Sums over a data table
+//! A model trained on data has the loss (1/m)·Σᵢ ℓ(x, rowᵢ). Its graph reads the current row's
+//! columns as [`Node::Data`] leaves and averages a per-row subexpression over the rows with
+//! [`Node::RowMean`]; the derivative of a mean is the mean of the derivatives, so the gradient
+//! and Hessian are means too, and every node falls in one of three [`Phase`]s: it depends on x
+//! alone (computed once per point), on the row (computed once per row, inside the loop), or on a
+//! mean (computed after the loop). Both backends evaluate the phases in that order, the rows in
+//! table order, each mean as a running sum divided by the row count.
+//!
 //! Lint note: simplifications test constants with explicit `==` guards rather than float
 //! literal patterns, which read as structural matches but are comparisons.
 #![allow(clippy::redundant_guards)]
@@ -29,6 +38,37 @@ pub enum Node {
     /// Real power a^b (integer powers never reach here: they are multiplications).
     Pow(NodeId, NodeId),
     Func(Func, NodeId),
+    /// Column `c` of the current row of the data table.
+    Data(u32),
+    /// The mean over the table's rows (or a mini-batch's) of a per-row subexpression.
+    RowMean(NodeId),
+}
+
+/// When a node can be computed (see the module docs): from x alone, per row of the data, or
+/// after the rows' means. A node's phase is the latest of its children's; `Data` is `Row` and
+/// `RowMean` is `Reduced`. No node reads both a row and a mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    Point,
+    Row,
+    Reduced,
+}
+
+/// A data table as the kernels read it: row-major reals, `cols` per row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows {
+    pub values: Vec<f64>,
+    pub cols: usize,
+}
+
+impl Rows {
+    pub fn count(&self) -> usize {
+        self.values.len() / self.cols.max(1)
+    }
+
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.values[i * self.cols..(i + 1) * self.cols]
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,6 +82,8 @@ enum Key {
     Neg(NodeId),
     Pow(NodeId, NodeId),
     Func(Func, NodeId),
+    Data(u32),
+    RowMean(NodeId),
 }
 
 impl Node {
@@ -56,14 +98,16 @@ impl Node {
             Node::Neg(a) => Key::Neg(a),
             Node::Pow(a, b) => Key::Pow(a, b),
             Node::Func(f, a) => Key::Func(f, a),
+            Node::Data(c) => Key::Data(c),
+            Node::RowMean(a) => Key::RowMean(a),
         }
     }
 
     /// The children of this node, in order.
     pub fn children(&self) -> impl Iterator<Item = NodeId> {
         let (a, b) = match *self {
-            Node::Const(_) | Node::Var(_) => (None, None),
-            Node::Neg(a) | Node::Func(_, a) => (Some(a), None),
+            Node::Const(_) | Node::Var(_) | Node::Data(_) => (None, None),
+            Node::Neg(a) | Node::Func(_, a) | Node::RowMean(a) => (Some(a), None),
             Node::Add(a, b) | Node::Sub(a, b) | Node::Mul(a, b) | Node::Div(a, b) | Node::Pow(a, b) => {
                 (Some(a), Some(b))
             }
@@ -77,6 +121,7 @@ impl Node {
 pub struct Graph {
     nodes: Vec<Node>,
     index: HashMap<Key, NodeId>,
+    phase: Vec<Phase>,
 }
 
 impl Graph {
@@ -104,9 +149,54 @@ impl Graph {
             return id;
         }
         let id = self.nodes.len() as NodeId;
+        let phase = match n {
+            Node::Data(_) => Phase::Row,
+            Node::RowMean(a) => {
+                assert_eq!(self.phase(a), Phase::Row, "a row mean averages a per-row expression");
+                Phase::Reduced
+            }
+            _ => {
+                let p = n.children().map(|c| self.phase(c)).max().unwrap_or(Phase::Point);
+                assert!(
+                    !(n.children().any(|c| self.phase(c) == Phase::Row) && p == Phase::Reduced),
+                    "a node reads both a row and a mean over the rows"
+                );
+                p
+            }
+        };
         self.nodes.push(n);
+        self.phase.push(phase);
         self.index.insert(key, id);
         id
+    }
+
+    /// When node `id` can be computed (see [`Phase`]).
+    pub fn phase(&self, id: NodeId) -> Phase {
+        self.phase[id as usize]
+    }
+
+    /// Whether the graph reads a data table.
+    pub fn has_rows(&self) -> bool {
+        self.phase.iter().any(|&p| p != Phase::Point)
+    }
+
+    /// Column `c` of the current row.
+    pub fn data(&mut self, c: u32) -> NodeId {
+        self.intern(Node::Data(c))
+    }
+
+    /// The mean over the rows of `a`; an `a` that does not read the row is its own mean.
+    pub fn row_mean(&mut self, a: NodeId) -> NodeId {
+        match self.phase(a) {
+            Phase::Point => a,
+            _ => self.intern(Node::RowMean(a)),
+        }
+    }
+
+    /// Whether node `id` depends on the variables (a Hessian entry that does not is the same
+    /// at every point).
+    pub fn reads_vars(&self, id: NodeId) -> bool {
+        self.schedule(&[id]).iter().any(|&n| matches!(self.node(n), Node::Var(_)))
     }
 
     pub fn constant(&mut self, c: f64) -> NodeId {
@@ -296,8 +386,12 @@ impl Graph {
             return d;
         }
         let d = match self.node(id) {
-            Node::Const(_) => self.constant(0.0),
+            Node::Const(_) | Node::Data(_) => self.constant(0.0),
             Node::Var(v) => self.constant(if v == var { 1.0 } else { 0.0 }),
+            Node::RowMean(a) => {
+                let da = self.diff(a, var, memo);
+                self.row_mean(da)
+            }
             Node::Add(a, b) => {
                 let (da, db) = (self.diff(a, var, memo), self.diff(b, var, memo));
                 self.add(da, db)
@@ -393,11 +487,19 @@ impl Graph {
         }
     }
 
-    /// Evaluate the given roots at `x` in f64 (every node in id order, each once).
+    /// Evaluate the given roots at `x` in f64 (every node in id order, each once). Panics on a
+    /// graph that reads a data table: use [`Graph::eval_rows_f64`].
     pub fn eval_f64(&self, roots: &[NodeId], x: &[f64]) -> Vec<f64> {
+        self.eval_rows_f64(roots, x, None)
+    }
+
+    /// Evaluate the given roots at `x` in f64 over the data table `rows`: the phases in order
+    /// (see the module docs), each node once per point or once per row.
+    pub fn eval_rows_f64(&self, roots: &[NodeId], x: &[f64], rows: Option<&Rows>) -> Vec<f64> {
         let max = roots.iter().copied().max().map_or(0, |m| m as usize + 1);
         let mut v = vec![0.0f64; max];
-        for (i, n) in self.nodes[..max].iter().enumerate() {
+        let mut sums: Vec<(usize, usize)> = Vec::new();
+        let step = |v: &mut Vec<f64>, i: usize, n: &Node, row: Option<&[f64]>| {
             v[i] = match *n {
                 Node::Const(c) => c,
                 Node::Var(k) => x[k as usize],
@@ -408,7 +510,38 @@ impl Graph {
                 Node::Neg(a) => -v[a as usize],
                 Node::Pow(a, b) => v[a as usize].powf(v[b as usize]),
                 Node::Func(f, a) => f.eval_f64(v[a as usize]),
+                Node::Data(c) => row.expect("a row is being read")[c as usize],
+                Node::RowMean(_) => v[i],
             };
+        };
+        for (i, n) in self.nodes[..max].iter().enumerate() {
+            if self.phase[i] == Phase::Point {
+                step(&mut v, i, n, None);
+            } else if let Node::RowMean(a) = *n {
+                sums.push((i, a as usize));
+            }
+        }
+        if !sums.is_empty() {
+            let rows = rows.expect("the objective reads a data table");
+            let mut acc = vec![0.0f64; sums.len()];
+            for r in 0..rows.count() {
+                for (i, n) in self.nodes[..max].iter().enumerate() {
+                    if self.phase[i] == Phase::Row {
+                        step(&mut v, i, n, Some(rows.row(r)));
+                    }
+                }
+                for (a, &(_, arg)) in acc.iter_mut().zip(&sums) {
+                    *a += v[arg];
+                }
+            }
+            for (a, &(i, _)) in acc.iter().zip(&sums) {
+                v[i] = a / rows.count() as f64;
+            }
+            for (i, n) in self.nodes[..max].iter().enumerate() {
+                if self.phase[i] == Phase::Reduced && !matches!(n, Node::RowMean(_)) {
+                    step(&mut v, i, n, None);
+                }
+            }
         }
         roots.iter().map(|&r| v[r as usize]).collect()
     }

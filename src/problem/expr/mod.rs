@@ -12,7 +12,7 @@
 pub mod graph;
 pub mod parse;
 
-pub use graph::{Func, Graph, Node, NodeId};
+pub use graph::{Func, Graph, Node, NodeId, Phase, Rows};
 use parse::{Ast, BinOp};
 use crate::problem::linalg::{point_kind, solve, symmetric_eigen, symmetric_eigenvalues};
 
@@ -41,6 +41,8 @@ pub struct Objective {
     pub hessian: Vec<Vec<NodeId>>,
     /// Human-readable formula, as the user wrote it or as the catalogue states it.
     pub formula: String,
+    /// The data table the graph's [`Node::Data`] leaves read, for a model trained on data.
+    pub rows: Option<std::sync::Arc<Rows>>,
 }
 
 const CONSTANTS: [(&str, f64); 1] = [("pi", std::f64::consts::PI)];
@@ -191,7 +193,9 @@ impl Objective {
         Self::with_derivatives(g, loss, vars, formula)
     }
 
-    fn with_derivatives(mut graph: Graph, loss: NodeId, vars: Vec<String>, formula: String) -> Objective {
+    /// The objective `loss` of `graph` with its symbolic gradient and Hessian; `rows` is the
+    /// data table where the graph reads one.
+    pub fn with_derivatives(mut graph: Graph, loss: NodeId, vars: Vec<String>, formula: String) -> Objective {
         let n = vars.len();
         let grad: Vec<NodeId> = (0..n).map(|i| graph.derivative(loss, i as u32)).collect();
         let mut hessian = vec![vec![0; n]; n];
@@ -202,23 +206,39 @@ impl Objective {
                 hessian[j][i] = h;
             }
         }
-        Objective { vars, graph, loss, grad, hessian, formula }
+        Objective { vars, graph, loss, grad, hessian, formula, rows: None }
     }
 
     pub fn dim(&self) -> usize {
         self.vars.len()
     }
 
+    /// The given nodes at x in f64, over the data table where there is one.
+    pub fn eval_f64(&self, roots: &[NodeId], x: &[f64]) -> Vec<f64> {
+        self.graph.eval_rows_f64(roots, x, self.rows.as_deref())
+    }
+
     pub fn loss_f64(&self, x: &[f64]) -> f64 {
-        self.graph.eval_f64(&[self.loss], x)[0]
+        self.eval_f64(&[self.loss], x)[0]
     }
 
     pub fn grad_f64(&self, x: &[f64]) -> Vec<f64> {
-        self.graph.eval_f64(&self.grad, x)
+        self.eval_f64(&self.grad, x)
     }
 
     pub fn hessian_f64(&self, x: &[f64]) -> Vec<Vec<f64>> {
-        self.hessian.iter().map(|row| self.graph.eval_f64(row, x)).collect()
+        let upper = self.eval_f64(&self.hessian_upper(), x);
+        let d = self.dim();
+        let mut h = vec![vec![0.0; d]; d];
+        let mut k = 0;
+        for i in 0..d {
+            for j in i..d {
+                h[i][j] = upper[k];
+                h[j][i] = upper[k];
+                k += 1;
+            }
+        }
+        h
     }
 
     /// What the point x is (see [`point_kind`]), with the Hessian's eigenvalues there
@@ -292,9 +312,14 @@ impl Objective {
         if kept && holds { "valley" } else { "degenerate" }
     }
 
-    /// The Hessian, where it is the same everywhere (quadratics, least squares): every entry of
-    /// the symbolic Hessian folded to a constant.
+    /// The Hessian, where it is the same everywhere (quadratics, least squares, a linear model
+    /// with the squared error): every entry of the symbolic Hessian folded to a constant, or,
+    /// over a data table, a mean that does not read the variables.
     pub fn constant_hessian(&self) -> Option<Vec<Vec<f64>>> {
+        if self.rows.is_some() {
+            let constant = self.hessian_upper().iter().all(|&h| !self.graph.reads_vars(h));
+            return constant.then(|| self.hessian_f64(&vec![0.0; self.dim()]));
+        }
         self.hessian.iter().map(|row| row.iter().map(|&h| self.graph.as_const(h)).collect()).collect()
     }
 
