@@ -47,6 +47,7 @@ pub fn execute_with_progress(plan: &Plan, backend: &dyn Backend, sel: &[Selectio
 /// [`crate::outcome`]).
 fn finish_results(plan: &Plan, r: &mut Results) {
     crate::outcome::mark_stalled_points(|id| plan.objective_of_run(id), r);
+    crate::outcome::mark_separable_escapes(|id| plan.objective_of_run(id), r);
     crate::outcome::judge_steps_left(plan, r);
 }
 

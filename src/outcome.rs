@@ -485,6 +485,27 @@ fn not_a_minimum(obj: &Objective, x: &[f64]) -> bool {
     }
 }
 
+/// Relabel `slow` runs of a logistic model whose final parameters classify every row right as
+/// `escaping`: the data are then linearly separable, the loss has no minimum and the run is
+/// heading for ‖w‖ → ∞ ([`crate::problem::model::separates`]); it still descends, but towards
+/// no point. Each run is judged on its own final point, so chunks, resumes and shards agree.
+/// (A `converged` run there is no critical point either, and [`mark_stalled_points`] makes it
+/// `stalled`.)
+pub fn mark_separable_escapes<'a>(objective_of_run: impl Fn(u64) -> &'a Objective + Sync, r: &mut Results) {
+    use rayon::prelude::*;
+    if !r.run.iter().any(|&id| objective_of_run(id).model.is_some_and(|m| m.model == crate::problem::model::ModelKind::Logistic)) {
+        return;
+    }
+    let d = r.dim;
+    let (x, status, run, left) = (&r.x, &mut r.status, &r.run, &mut r.steps_left);
+    status.par_iter_mut().zip(left.par_iter_mut()).enumerate().with_min_len(1024).for_each(|(i, (s, left))| {
+        if *s == Status::Slow && crate::problem::model::separates(objective_of_run(run[i]), &x[i * d..(i + 1) * d]) {
+            *s = Status::Escaping;
+            *left = f64::NAN;
+        }
+    });
+}
+
 /// Relabel `converged` runs whose final point is not a minimum as `stalled`: a saddle or a
 /// maximum (the gradient vanished there), or a point where the gradient fell below the
 /// tolerance without being at a critical point (a plateau such as a saturated sigmoid's, or

@@ -242,7 +242,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         None => default_name.to_string(),
     };
 
-    let RunTable { precision, backend, steps, steps_per_dispatch, rules } = run::run_table(cx, raw.run, ov)?;
+    let RunTable { precision, backend, steps, steps_per_dispatch, steps_per_dispatch_set, rules } = run::run_table(cx, raw.run, ov)?;
     let Analyses { basins, threshold, map } = analysis::analyses(cx, raw.analysis.as_ref(), &rules, steps)?;
     let standardize = sweep::standardize(cx, raw.sweep.as_ref())?;
     let (objective, variants, data_axis) = match objective::objective(cx, &raw.objective, precision)? {
@@ -271,6 +271,10 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
     };
     objective::check_constants(cx, &raw.objective, &objective, precision)?;
     let vars = objective.vars.clone();
+    if let (Some(_), false) = (&basins, variants.is_empty()) {
+        let span = raw.sweep.as_ref().and_then(|s| s.standardize.as_ref()).map(|s| s.span());
+        return Err(cx.err(span, "sweep.standardize", "basins (asked for by [analysis.basins] or a map coloured by basin) need one standardize value: each value has its own parameter space (run one value per sweep)"));
+    }
 
     let format = match (ov.format, raw.output.as_ref().and_then(|o| o.format.as_ref())) {
         (Some(f), _) => f,
@@ -301,7 +305,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         "run": { "steps": steps, "steps_per_dispatch": steps_per_dispatch, "precision": precision,
                  "backend": backend, "rules": rules },
     });
-    let plan = Plan {
+    let mut plan = Plan {
         name,
         objective,
         variants,
@@ -322,6 +326,24 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         config_text: cx.src.to_string(),
         default_name: default_name.to_string(),
     };
+    // A dispatch holds at most MAX_STEPS_PER_DISPATCH loop iterations (lavapipe's limit): with
+    // a data table or a line search, fewer steps than the default 1000.
+    let per_step = plan.blocks.iter().map(|b| plan.loop_iterations_per_step(b)).max().unwrap_or(1);
+    let most = (MAX_STEPS_PER_DISPATCH as u64 / per_step).max(1) as u32;
+    match steps_per_dispatch_set {
+        Some(span) if steps_per_dispatch > most => {
+            return Err(cx.err(
+                Some(span),
+                "run.steps_per_dispatch",
+                format!("{steps_per_dispatch} is not allowed here: a step makes up to {per_step} loop iterations (evaluations × data rows), and a dispatch may hold {MAX_STEPS_PER_DISPATCH} (lavapipe ends shader loops after 65,535): use 1 ..= {most}"),
+            ))
+        }
+        None if steps_per_dispatch > most => {
+            plan.steps_per_dispatch = most;
+            plan.resolved["run"]["steps_per_dispatch"] = serde_json::json!(most);
+        }
+        _ => {}
+    }
     Ok(plan)
 }
 

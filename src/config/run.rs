@@ -11,6 +11,8 @@ pub(super) struct RunTable {
     pub backend: BackendChoice,
     pub steps: u32,
     pub steps_per_dispatch: u32,
+    /// Where `steps_per_dispatch` was set (None: the default).
+    pub steps_per_dispatch_set: Option<std::ops::Range<usize>>,
     pub rules: Rules,
 }
 
@@ -113,5 +115,6 @@ pub(super) fn run_table(cx: &Ctx, raw: Option<RawRun>, ov: Overrides) -> Result<
     if let Some(s) = &run.max_period {
         rules.max_period = cx.int_in(s, "run.max_period", 1, 1 << 20, "")?;
     }
-    Ok(RunTable { precision, backend, steps, steps_per_dispatch, rules })
+    let steps_per_dispatch_set = run.steps_per_dispatch.as_ref().map(|s| s.span());
+    Ok(RunTable { precision, backend, steps, steps_per_dispatch, steps_per_dispatch_set, rules })
 }

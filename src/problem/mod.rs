@@ -6,4 +6,5 @@ pub mod data;
 pub mod expr;
 pub mod linalg;
 pub mod model;
+pub mod random;
 pub mod real;

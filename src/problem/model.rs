@@ -179,7 +179,27 @@ pub fn objective(table: &Table, spec: &ModelSpec) -> Objective {
         values.push(table.y[i]);
     }
     obj.rows = Some(Arc::new(Rows { values, cols: d + 1 }));
+    obj.model = Some(*spec);
     obj
+}
+
+/// Whether the parameters x prove that `obj` has no minimum: a logistic model without an L2
+/// penalty on targets that are all 0 or 1, and x classifies every row strictly right
+/// (z > 0 where y = 1, z < 0 where y = 0). Then x scaled by any t > 1 lowers every row's loss,
+/// so the infimum is approached as ‖x‖ → ∞ and never reached (the data are linearly separable,
+/// x is the witness; Soudry et al., "The implicit bias of gradient descent on separable data",
+/// JMLR 2018, for where GD goes instead). Without a bias the scaling argument is the same.
+pub fn separates(obj: &Objective, x: &[f64]) -> bool {
+    let (Some(spec), Some(rows)) = (&obj.model, &obj.rows) else { return false };
+    if spec.model != ModelKind::Logistic || spec.l2 != 0.0 || !x.iter().all(|v| v.is_finite()) {
+        return false;
+    }
+    let d = rows.cols - 1;
+    (0..rows.count()).all(|i| {
+        let row = rows.row(i);
+        let z = (0..d).map(|j| x[j] * row[j]).sum::<f64>() + if spec.bias { x[d] } else { 0.0 };
+        (row[d] == 1.0 && z > 0.0) || (row[d] == 0.0 && z < 0.0)
+    })
 }
 
 #[cfg(test)]

@@ -341,4 +341,27 @@ mod tests {
         let forum = crate::problem::catalogue::find("forum_lstsq").unwrap().objective();
         assert_eq!(Tape::new(&forum, false).instrs.len(), 5, "{:?}", Tape::new(&forum, false).instrs);
     }
+
+    /// Over a data table, the tape's three phases give the graph's values, fused or not, bit
+    /// for bit (the rows in order, each mean a running sum divided by the count).
+    #[test]
+    fn a_data_objective_loops_over_its_rows() {
+        use crate::problem::data::Table;
+        use crate::problem::model::{objective, LossKind, ModelKind, ModelSpec};
+        let t = Table::inline(&[vec![1.0, -2.0], vec![2.5, 0.5], vec![-1.0, 3.0]], &[1.0, 0.0, 1.0], None).unwrap();
+        for (model, loss) in [(ModelKind::Linear, LossKind::Huber { delta: 1.0 }), (ModelKind::Logistic, LossKind::Bce)] {
+            let o = objective(&t, &ModelSpec { model, loss, l2: 0.1, bias: true });
+            let (f, u) = (Tape::new(&o, false), Tape::unfused(&o));
+            assert!(!f.body.is_empty() && f.means.len() == 1 + o.dim() && !f.post.is_empty());
+            let x = [0.3, -0.7, 0.2];
+            let (want_loss, want_grad) = (o.loss_f64(&x), o.grad_f64(&x));
+            for tape in [&f, &u] {
+                let (loss, grad) = tape.eval_f64(&x, o.rows.as_deref());
+                assert_eq!(loss.to_bits(), want_loss.to_bits());
+                for (a, b) in grad.iter().zip(&want_grad) {
+                    assert_eq!(a.to_bits(), b.to_bits());
+                }
+            }
+        }
+    }
 }

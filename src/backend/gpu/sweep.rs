@@ -173,6 +173,16 @@ fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: 
     let real = p.bytes() as u64;
     let layout = plan.layout(block);
     let (window_start, segment_len) = plan.rules.window_of(plan.steps);
+    // lavapipe ends a shader's loops after 65,535 iterations in all, silently: a dispatch whose
+    // steps hold more (a data table too large for even one step) would return wrong results.
+    let per_dispatch = plan.loop_iterations_per_step(block) * plan.steps_per_dispatch as u64;
+    if gpu.adapter.device_type == "Cpu" && per_dispatch > crate::config::MAX_STEPS_PER_DISPATCH as u64 {
+        return Err(Error::Usage(format!(
+            "{}: a dispatch would make {per_dispatch} loop iterations (evaluations × data rows), more than the {} this CPU Vulkan driver runs before it stops a shader's loops: use --backend cpu",
+            gpu.adapter.name,
+            crate::config::MAX_STEPS_PER_DISPATCH
+        )));
+    }
     let phases = phases(gpu, plan, bi)?;
 
     let axis_values = read_only_table(plan.objective_of(block), block);

@@ -122,7 +122,10 @@ pub fn trajectories_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trac
             let y = 30 + 36 * traces.len() as i32 + 10;
             let style = (FONT, 12).into_font().color(&BLACK);
             legend.draw_text("filled dot: start; ring: last point", &style, (10, y)).map_err(err)?;
-            legend.draw_text("background: ln(1 + f − min f), contours", &style, (10, y + 18)).map_err(err)?;
+            let first = traces.first().map(|t| plan.objective_of_run(t.run) as *const _);
+            let mixed = traces.iter().any(|t| Some(plan.objective_of_run(t.run) as *const _) != first);
+            let whose = if mixed { " of the first path's objective" } else { "" };
+            legend.draw_text(&format!("background: ln(1 + f − min f){whose}, contours"), &style, (10, y + 18)).map_err(err)?;
         }
         whole.present().map_err(err)?;
         Ok(range)
@@ -132,11 +135,14 @@ pub fn trajectories_png(plan: &Plan, traces: &[crate::analysis::trajectory::Trac
     // level (one of 16 equal steps) changes between neighbouring pixels.
     let (nw, nh) = ((px.end - px.start) as usize, (py.end - py.start) as usize);
     let mut v = vec![f64::NAN; nw * nh];
+    // The first path's objective (with a data axis, each `standardize` value has its own; the
+    // legend then says whose the background is).
+    let background = traces.first().map_or(&plan.objective, |t| plan.objective_of_run(t.run));
     for r in 0..nh {
         let y = yr.end - (r as f64 + 0.5) / nh as f64 * (yr.end - yr.start);
         for c in 0..nw {
             let x = xr.start + (c as f64 + 0.5) / nw as f64 * (xr.end - xr.start);
-            v[r * nw + c] = plan.objective.loss_f64(&[x, y]);
+            v[r * nw + c] = background.loss_f64(&[x, y]);
         }
     }
     let fmin = v.iter().copied().filter(|f| f.is_finite()).fold(f64::INFINITY, f64::min);

@@ -43,6 +43,8 @@ pub struct Objective {
     pub formula: String,
     /// The data table the graph's [`Node::Data`] leaves read, for a model trained on data.
     pub rows: Option<std::sync::Arc<Rows>>,
+    /// The model trained on `rows`, where the objective is one (see problem::model).
+    pub model: Option<crate::problem::model::ModelSpec>,
 }
 
 const CONSTANTS: [(&str, f64); 1] = [("pi", std::f64::consts::PI)];
@@ -206,7 +208,7 @@ impl Objective {
                 hessian[j][i] = h;
             }
         }
-        Objective { vars, graph, loss, grad, hessian, formula, rows: None }
+        Objective { vars, graph, loss, grad, hessian, formula, rows: None, model: None }
     }
 
     pub fn dim(&self) -> usize {

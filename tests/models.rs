@@ -1,0 +1,261 @@
+//! Models trained on data (`[objective] data`): the forum's regressions against numpy, GD's
+//! threshold with and without standardisation against 2/λ_max, logistic regression on separable
+//! data, every model kind × optimizer on both backends, and the config's errors.
+mod common;
+
+use common::{backends, dump_both, gpu, plan, run_all};
+use gdsweep::analysis::threshold::search;
+use gdsweep::analysis::verify::compare;
+use gdsweep::backend::cpu::Cpu;
+use gdsweep::config::{load, Overrides};
+use gdsweep::method::OptimizerKind;
+use gdsweep::outcome::Status;
+use gdsweep::plan::Precision;
+
+/// Seed 001, the forum's regression: X = [[1, 1], [1, 2], [1, 3], [1, 4]] (a bias column and one
+/// feature), y = [2, 3.8, 5.9, 7.8], mean squared error, w from 0, lr 0.01, 1000 steps.
+const SEED001: &str = r#"
+[objective]
+data = { x = [[1.0], [2.0], [3.0], [4.0]], y = [2.0, 3.8, 5.9, 7.8] }
+features = ["x"]
+[sweep]
+lr = 0.01
+[run]
+steps = 1000
+"#;
+
+/// numpy's full-batch GD on seed 001 (tests/scripts/numpy_models.py): [w_x, b].
+const SEED001_NUMPY: [f64; 2] = [1.939917286149935, 0.02964440827272743];
+
+/// Seed 003: X = [[1000, 2], [2000, 3], [3000, 4]], y = [12, 23, 34], a bias, raw and
+/// standardised: numpy's 2/λ_max of 2X̃ᵀX̃/m (tests/scripts/numpy_models.py).
+const SEED003_NUMPY: [f64; 2] = [2.1428523761036718e-07, 0.5];
+
+const SEED003: &str = r#"
+[objective]
+data = { x = [[1000.0, 2.0], [2000.0, 3.0], [3000.0, 4.0]], y = [12.0, 23.0, 34.0] }
+features = ["size", "bedrooms"]
+[sweep]
+lr = { log = [1e-8, 10.0], n = 200 }
+standardize = [false, true]
+[run]
+steps = 20000
+[analysis.threshold]
+"#;
+
+/// numpy's numbers, recomputed where the tests have a Python with numpy (CI's venv): the
+/// constants above are then checked against numpy itself, not only against the value once
+/// printed.
+#[test]
+fn the_reference_numbers_are_numpys() {
+    let Some(python) = std::env::var_os("GDSWEEP_TEST_PYTHON") else {
+        eprintln!("SKIPPED: GDSWEEP_TEST_PYTHON is not set (CI sets it to a venv with numpy)");
+        return;
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts/numpy_models.py");
+    let out = std::process::Command::new(python).arg(script).output().expect("python runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let w: Vec<f64> = v["seed001"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    for (a, b) in w.iter().zip(SEED001_NUMPY) {
+        assert!((a - b).abs() <= 1e-15 * b.abs().max(1.0), "{w:?} vs {SEED001_NUMPY:?}");
+    }
+    for (key, want) in [("seed003_raw", SEED003_NUMPY[0]), ("seed003_standardized", SEED003_NUMPY[1])] {
+        let got = v[key].as_f64().unwrap();
+        assert!((got / want - 1.0).abs() < 1e-12, "{key}: {got:e} vs {want:e}");
+    }
+}
+
+#[test]
+fn seed_001_final_weights_equal_numpys_gd_in_f64() {
+    let p = plan(SEED001, Precision::F64);
+    assert_eq!(p.objective.vars, ["w_x", "b"]);
+    for b in backends(Precision::F64) {
+        let r = run_all(&p, b.as_ref());
+        assert_eq!(r.steps[0], 1000, "{}: GD is still going at lr 0.01 (status {:?})", b.name(), r.status[0]);
+        let x = r.point(0);
+        for (j, (got, want)) in x.iter().zip(SEED001_NUMPY).enumerate() {
+            assert!((got - want).abs() <= 1e-6, "{}: {} = {got}, numpy {want}", b.name(), p.objective.vars[j]);
+        }
+    }
+}
+
+#[test]
+fn seed_003_thresholds_raw_and_standardised_are_two_over_lambda_max() {
+    let p = plan(SEED003, Precision::F64);
+    assert_eq!(p.blocks.len(), 2, "one block per standardize value");
+    assert_eq!(p.objective.vars, ["w_size", "w_bedrooms", "b"]);
+    for b in backends(Precision::F64) {
+        let coarse = run_all(&p, b.as_ref());
+        let s = search(&p, b.as_ref(), &coarse, p.threshold.as_ref().unwrap()).unwrap();
+        assert_eq!(s.thresholds.len(), 2);
+        for (t, want) in s.thresholds.iter().zip(SEED003_NUMPY) {
+            let what = format!("{} block {} (standardize = {})", b.name(), t.block, p.blocks[t.block].variant == 1);
+            let theory = t.lr_theory.expect("a linear model's squared error has a constant Hessian");
+            assert!((theory / want - 1.0).abs() < 1e-9, "{what}: lr_theory {theory:e}, numpy {want:e}");
+            let (lo, hi) = (t.lr_stable.unwrap(), t.lr_unstable.unwrap());
+            assert!(lo <= want && want <= hi && hi / lo - 1.0 < 1e-4, "{what}: bracket [{lo:e}, {hi:e}] vs 2/λ_max {want:e}");
+        }
+    }
+}
+
+/// Logistic regression on separable data has no minimum: no run may say it converged or is
+/// slowly converging; the runs whose weights already separate the classes say `escaping`. On
+/// overlapping classes the same model converges.
+#[test]
+fn logistic_regression_says_when_the_data_have_no_minimum() {
+    let config = |y: &str| {
+        format!(
+            "[objective]\ndata = {{ x = [[-2.0], [-1.0], [1.0], [2.0]], y = {y} }}\nmodel = \"logistic\"\n[sweep]\nlr = {{ log = [0.01, 100.0], n = 9 }}\n[run]\nsteps = 20000\n"
+        )
+    };
+    for precision in [Precision::F32, Precision::F64] {
+        let separable = plan(&config("[0.0, 0.0, 1.0, 1.0]"), precision);
+        let overlapping = plan(&config("[0.0, 1.0, 0.0, 1.0]"), precision);
+        for b in backends(precision) {
+            let what = format!("{} {}", b.name(), precision.name());
+            let r = run_all(&separable, b.as_ref());
+            assert!(!r.status.iter().any(|s| matches!(s, Status::Converged | Status::Slow)), "{what}: {:?}", r.status);
+            assert!(r.status.iter().filter(|&&s| s == Status::Escaping).count() >= 5, "{what}: {:?}", r.status);
+            let r = run_all(&overlapping, b.as_ref());
+            let converged = r.status.iter().filter(|&&s| s == Status::Converged).count();
+            assert!(converged >= 6, "{what}: {:?}", r.status);
+        }
+    }
+}
+
+/// A small table that no line separates, with two features on different scales.
+fn table(labels: bool) -> String {
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for i in 0..12 {
+        let (a, b) = ((i as f64 * 0.37).sin() * 2.0, (i as f64 * 0.91).cos() * 0.5 + 0.1 * i as f64);
+        x.push(format!("[{a:.4}, {b:.4}]"));
+        let target = 0.8 * a - 1.5 * b + 0.3 * ((i * 7 % 5) as f64 - 2.0);
+        y.push(if labels { if (target > 0.0) != (i % 4 == 0) { "1.0".to_string() } else { "0.0".to_string() } } else { format!("{target:.4}") });
+    }
+    format!("data = {{ x = [{}], y = [{}] }}", x.join(", "), y.join(", "))
+}
+
+/// Every model kind × loss × optimizer agrees between the GPU and the CPU reference by the
+/// rules of tests/agreement.rs: the 99.9 % bar over all fixed-step runs, each case 99 %, and a
+/// line search at the precision floor 90 % (f32) or 95 % (f64), where whether a run creeps on
+/// to the convergence rule or stalls is rounding chaos (CG, linear + huber, f32: 2 runs of 72).
+/// Where both converged, to the same point.
+fn agreement(precision: Precision) {
+    let Some(g) = gpu(precision == Precision::F64) else { return };
+    let models = [("linear", "mse"), ("linear", "mae"), ("linear", "huber"), ("logistic", "bce"), ("logistic", "mse")];
+    let (mut agreeing, mut judged) = (0u64, 0u64);
+    for (model, loss) in models {
+        for kind in OptimizerKind::ALL {
+            let lr = if kind.method().unit_step { "{ lin = [0.25, 1.0], n = 4 }" } else { "{ log = [1e-3, 3.0], n = 8 }" };
+            let src = format!(
+                "[objective]\n{}\nmodel = \"{model}\"\nloss = \"{loss}\"\nl2 = 0.01\n[sweep]\nlr = {lr}\nstandardize = [false, true]\n[sweep.init]\nw_x_1 = {{ lin = [-1.0, 1.0], n = 3 }}\nb = [0.0, 0.5]\n[[optimizer]]\nkind = \"{}\"\n[run]\nsteps = 300\n",
+                table(model == "logistic"),
+                kind.name()
+            );
+            let p = plan(&src, precision);
+            let (rg, rc) = (run_all(&p, g.as_ref()), run_all(&p, &Cpu));
+            let v = compare(&p, &rg, &rc);
+            let what = format!("{model} + {loss} / {} / {}", kind.name(), precision.name());
+            let searched = p.blocks[0].linesearch.is_some();
+            let bar = match (searched, precision) {
+                (false, _) => 0.99,
+                (true, Precision::F32) => 0.90,
+                (true, Precision::F64) => 0.95,
+            };
+            let tol = if precision == Precision::F64 { 1e-6 } else { 5e-2 };
+            if v.agreement < bar || v.max_point_difference > tol {
+                let dir = dump_both(&p, &what, &rg, &rc);
+                panic!("{what}: agreement {:.4}, point difference {:e}, examples {:?} (both results in {})", v.agreement, v.max_point_difference, v.examples, dir.display());
+            }
+            assert!(!rg.status.iter().any(|s| *s == Status::Running), "{what}: a GPU run was left running");
+            if !searched {
+                agreeing += v.agreeing;
+                judged += v.agreeing + v.disagreeing;
+            }
+        }
+    }
+    let overall = agreeing as f64 / judged as f64;
+    assert!(overall >= gdsweep::analysis::verify::AGREEMENT_BAR, "overall agreement {overall} over {judged} runs");
+}
+
+#[test]
+fn models_agree_between_backends_f32() {
+    agreement(Precision::F32);
+}
+
+#[test]
+fn models_agree_between_backends_f64() {
+    agreement(Precision::F64);
+}
+
+/// A config next to its data file, in a fresh folder.
+fn files(config: &str, csv: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/houses.csv"), csv).unwrap();
+    let path = dir.path().join("sweep.toml");
+    std::fs::write(&path, config).unwrap();
+    (dir, path)
+}
+
+const HOUSES: &str = "size,bedrooms,price\n1000,2,12\n2000,3,23\n3000,4,34\n";
+
+#[test]
+fn a_csv_next_to_the_config_is_read_by_name() {
+    let config = "[objective]\ndata = \"data/houses.csv\"\ntarget = \"price\"\n[sweep]\nlr = 1e-7\nstandardize = true\n";
+    let (_dir, path) = files(config, HOUSES);
+    let p = load(&path, Overrides::default()).unwrap();
+    assert_eq!(p.objective.vars, ["w_size", "w_bedrooms", "b"]);
+    assert_eq!(p.objective.rows.as_ref().unwrap().count(), 3);
+    assert!(p.objective.formula.contains("standardised"), "{}", p.objective.formula);
+    // The standardised table: z-scores, then the target.
+    let row0 = p.objective.rows.as_ref().unwrap().row(0).to_vec();
+    assert!((row0[0] + 1.224744871391589).abs() < 1e-12 && row0[2] == 12.0, "{row0:?}");
+}
+
+#[test]
+fn bad_data_and_model_fields_say_where_and_what_is_allowed() {
+    let err = |config: &str, csv: &str| {
+        let (_dir, path) = files(config, csv);
+        load(&path, Overrides::default()).map(|_| ()).unwrap_err().to_string()
+    };
+    let base = "[objective]\ndata = \"data/houses.csv\"\ntarget = \"price\"\n";
+    let sweep = "[sweep]\nlr = 0.1\n";
+    // A bad value in the data file: its file, line and column.
+    let e = err(&format!("{base}{sweep}"), "size,bedrooms,price\n1000,2,12\n2000,x,23\n");
+    assert!(e.contains("houses.csv:3: field `bedrooms`") && e.contains("'x' is not allowed: use a finite number"), "{e}");
+    let e = err(&format!("{base}{sweep}"), "size,bedrooms,price\n1e39,2,12\n");
+    assert!(e.contains("houses.csv:2: field `size`") && e.contains("rounds to infinity in f32"), "{e}");
+    let e = err(&format!("[objective]\ndata = \"data/houses.csv\"\ntarget = \"cost\"\n{sweep}"), HOUSES);
+    assert!(e.contains("sweep.toml:3: field `objective.target`") && e.contains("no column 'cost' (columns: size, bedrooms, price)"), "{e}");
+    let e = err(&format!("[objective]\ndata = \"data/none.csv\"\ntarget = \"price\"\n{sweep}"), HOUSES);
+    assert!(e.contains("field `objective.data`") && e.contains("cannot read the data file"), "{e}");
+    let e = err(&format!("[objective]\ndata = \"data/houses.csv\"\n{sweep}"), HOUSES);
+    assert!(e.contains("field `objective.target`"), "{e}");
+    // Model fields.
+    let e = err(&format!("{base}model = \"mlp2\"\n{sweep}"), HOUSES);
+    assert!(e.contains("sweep.toml:4: field `objective.model`") && e.contains("allowed: linear, logistic"), "{e}");
+    let e = err(&format!("{base}loss = \"bce\"\n{sweep}"), HOUSES);
+    assert!(e.contains("field `objective.loss`") && e.contains("model = \"logistic\""), "{e}");
+    let e = err(&format!("{base}model = \"logistic\"\n{sweep}"), HOUSES);
+    assert!(e.contains("bce needs targets in [0, 1]"), "{e}");
+    let e = err(&format!("{base}loss = \"cross\"\n{sweep}"), HOUSES);
+    assert!(e.contains("allowed: mse, mae, huber, bce"), "{e}");
+    let e = err(&format!("{base}l2 = -1.0\n{sweep}"), HOUSES);
+    assert!(e.contains("field `objective.l2`") && e.contains(">= 0"), "{e}");
+    let e = err(&format!("{base}huber_delta = 2.0\n{sweep}"), HOUSES);
+    assert!(e.contains("only used with loss = \"huber\""), "{e}");
+    let e = err(&format!("[objective]\nbuiltin = \"rosenbrock\"\nloss = \"mse\"\n{sweep}"), HOUSES);
+    assert!(e.contains("sweep.toml:3: field `objective.loss`") && e.contains("only used with data"), "{e}");
+    let e = err(&format!("[objective]\ndata = {{ x = [[1.0], [2.0]], y = [1.0] }}\n{sweep}"), HOUSES);
+    assert!(e.contains("field `objective.data`") && e.contains("1 values for 2 rows"), "{e}");
+    // The standardize axis.
+    let e = err(&format!("[objective]\nbuiltin = \"rosenbrock\"\n{sweep}standardize = [false, true]\n"), HOUSES);
+    assert!(e.contains("field `sweep.standardize`") && e.contains("only used with [objective] data"), "{e}");
+    let e = err(&format!("{base}{sweep}standardize = [true, true]\n"), HOUSES);
+    assert!(e.contains("[false, true] (each value once)"), "{e}");
+    let e = err(&format!("{base}{sweep}standardize = [false, true]\n[analysis.basins]\n"), HOUSES);
+    assert!(e.contains("need one standardize value"), "{e}");
+}
