@@ -15,7 +15,8 @@
 //   MATH        real_exp, real_log, … (shaders/math_f32.wgsl or math_f64.wgsl)
 //   HELPERS     module-scope functions of the block's line search (method/zoom.rs), or nothing
 //   DECLARE     `var` for every coordinate x_i and optimizer slot
-//   DECODE      lr, hyperparameters and initial point from the run's block-local index
+//   DECODE      lr, hyperparameters and initial point from the run's block-local index, and
+//               `noisy` (the run takes mini-batches: never converged here)
 //   INIT        x = initial point, optimizer slots = their initial values (step 0)
 //   LOAD        x and slots from `state` (later dispatches)
 //   EVAL        `let loss`, `let g_i` at x: the objective graph, one `let` per node
@@ -221,7 +222,7 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         let diverged = !(is_finite(loss) && {{X_FINITE}} && abs(loss) <= bound);
         // At a critical point to the run's precision: the gradient is small in absolute terms,
         // or small against the first one while the steps no longer move x (outcome.rs).
-        let converged = gn2 <= GRAD_TOL_ABS2 || (gn2 <= gtol2 && last_step <= step_res);
+        let converged = !noisy && (gn2 <= GRAD_TOL_ABS2 || (gn2 <= gtol2 && last_step <= step_res));
         let at_max = steps_done >= params.max_steps;
         if (ls_failed || diverged || converged || at_max || k >= params.steps_this_dispatch || steps_done >= params.pause_at) {
             status = select(select(select(select(STATUS_RUNNING, STATUS_MAX_STEPS, at_max), STATUS_CONVERGED, converged), STATUS_DIVERGED, diverged), STATUS_LINE_SEARCH_FAILED, ls_failed);

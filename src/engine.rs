@@ -2,7 +2,7 @@
 
 use crate::backend::{AdapterSummary, Backend, Progress};
 use crate::error::{Error, Result};
-use crate::outcome::Results;
+use crate::outcome::{Results, Status};
 use crate::plan::{Plan, Selection};
 use std::time::Instant;
 
@@ -46,9 +46,40 @@ pub fn execute_with_progress(plan: &Plan, backend: &dyn Backend, sel: &[Selectio
 /// minimum become `stalled`, and `steps_left` is kept only where it can be trusted (see
 /// [`crate::outcome`]).
 fn finish_results(plan: &Plan, r: &mut Results) {
+    mark_noisy_runs(plan, r);
     crate::outcome::mark_stalled_points(|id| plan.objective_of_run(id), r);
     crate::outcome::mark_separable_escapes(|id| plan.objective_of_run(id), r);
     crate::outcome::judge_steps_left(plan, r);
+}
+
+/// The outcome of a run of mini-batches ([`Plan::noisy`]): its gradients are noisy estimates,
+/// so neither the kernel's convergence rule nor the window's classes apply (SGD with a
+/// constant lr does not settle on a point; a segment's largest batch gradient says little of
+/// the objective's). Such a run keeps `diverged` (a blow-up is one) and a line search's or
+/// Newton's failure; otherwise it is judged on the whole table at its final point, in f64:
+/// `converged` where ‖∇f‖ ≤ grad_tol_abs there (as SGD does where every row can be fitted),
+/// else `max_steps`, with `loss` and `grad_norm` the full objective's there.
+pub fn mark_noisy_runs(plan: &Plan, r: &mut Results) {
+    use rayon::prelude::*;
+    if !plan.blocks.iter().any(|b| b.sampling.is_some()) {
+        return;
+    }
+    let d = r.dim;
+    let tol = plan.rules.grad_tol_abs;
+    let Results { run, status, x, loss, grad_norm, rate, period, steps_left, .. } = r;
+    (status, loss, grad_norm, rate, period, steps_left).into_par_iter().enumerate().for_each(|(i, (s, loss, grad_norm, rate, period, left))| {
+        let (bi, local) = plan.locate(run[i]).expect("result ids come from the plan");
+        if !plan.noisy(&plan.blocks[bi], local) || matches!(*s, Status::Diverged | Status::LineSearchFailed | Status::HessianSingular) {
+            return;
+        }
+        let obj = plan.objective_of(&plan.blocks[bi]);
+        let at = &x[i * d..(i + 1) * d];
+        let g = obj.grad_f64(at).iter().map(|v| v * v).sum::<f64>().sqrt();
+        *loss = obj.loss_f64(at);
+        *grad_norm = g;
+        *s = if g <= tol { Status::Converged } else { Status::MaxSteps };
+        (*rate, *period, *left) = (f64::NAN, 0, f64::NAN);
+    });
 }
 
 /// A sweep's runs stream to disk, resume and split into shards in *chunks* of consecutive run

@@ -38,7 +38,8 @@ pub enum Status {
     Running = 0,
     Converged = 1,
     Diverged = 2,
-    /// Reached `steps` with a window too short to classify (steps < 8).
+    /// Reached `steps` with a window too short to classify (steps < 8), or a run of
+    /// mini-batches that did not converge on the whole table (engine::mark_noisy_runs).
     MaxSteps = 3,
     Diverging = 4,
     Slow = 5,

@@ -259,3 +259,103 @@ fn bad_data_and_model_fields_say_where_and_what_is_allowed() {
     let e = err(&format!("{base}{sweep}standardize = [false, true]\n[analysis.basins]\n"), HOUSES);
     assert!(e.contains("need one standardize value"), "{e}");
 }
+
+/// Mini-batch SGD on a 7-row regression: `extra` adds to `[sweep]` and `[run]`.
+fn sgd(batch: &str, sampling: &str, steps: u32) -> String {
+    format!(
+        "[objective]\ndata = {{ x = [[1.0], [2.0], [3.0], [4.0], [5.0], [6.0], [7.0]], y = [2.0, 3.8, 5.9, 7.8, 10.1, 12.2, 13.7] }}\n[sweep]\nlr = [0.001, 0.01, 0.03]\nbatch_size = {batch}\nseed = {{ lin = [0, 5], n = 6 }}\n[[optimizer]]\nkind = \"gd\"\n[[optimizer]]\nkind = \"adam\"\n[run]\nsteps = {steps}\nsampling = \"{sampling}\"\n"
+    )
+}
+
+/// The GPU and the CPU take the same batches: in f64, where both compute the same roundings,
+/// every run's final point is the same to the bit, for both samplings, every batch size and
+/// seed (a single different batch anywhere would move it).
+#[test]
+fn minibatches_are_the_same_on_both_backends() {
+    let Some(g) = gpu(true) else { return };
+    for sampling in ["shuffle", "replacement"] {
+        let p = plan(&sgd("[1, 2, 3, 5]", sampling, 700), Precision::F64);
+        let (rg, rc) = (run_all(&p, g.as_ref()), run_all(&p, &Cpu));
+        for i in 0..rc.len() {
+            let same = rg.point(i).iter().zip(rc.point(i)).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same && rg.status[i] == rc.status[i] && rg.steps[i] == rc.steps[i], "{sampling}, run {i}: gpu {:?} {:?}, cpu {:?} {:?}", rg.status[i], rg.point(i), rc.status[i], rc.point(i));
+        }
+    }
+}
+
+/// A shuffled batch of every row is the table in order: full-batch GD exactly, on every backend
+/// and precision.
+#[test]
+fn a_batch_of_every_row_is_full_batch_gd() {
+    for precision in [Precision::F32, Precision::F64] {
+        let batched = plan(&sgd("7", "shuffle", 500), precision);
+        let full = plan(&sgd("7", "shuffle", 500).replace("batch_size = 7\nseed = { lin = [0, 5], n = 6 }\n", "").replace("sampling = \"shuffle\"\n", ""), precision);
+        assert!(full.blocks[0].sampling.is_none());
+        for b in backends(precision) {
+            let (rb, rf) = (run_all(&batched, b.as_ref()), run_all(&full, b.as_ref()));
+            let per_lr = 6; // seeds per learning rate in the batched sweep
+            for i in 0..rb.len() {
+                let j = i / per_lr;
+                let same = rb.point(i).iter().zip(rf.point(j)).all(|(a, c)| a.to_bits() == c.to_bits());
+                assert!(same && rb.status[i] == rf.status[j] && rb.steps[i] == rf.steps[j], "{} {}: run {i} {:?} {:?} vs full batch {:?} {:?}", b.name(), precision.name(), rb.status[i], rb.point(i), rf.status[j], rf.point(j));
+            }
+        }
+    }
+}
+
+/// A run of mini-batches is not classified from its noisy window: it ends diverged, converged
+/// (the whole table's gradient vanished at its final point, as where every row can be fitted)
+/// or max_steps, with the whole table's loss and gradient norm.
+#[test]
+fn noisy_runs_say_only_what_the_whole_table_shows() {
+    let exact = sgd("[1, 3]", "shuffle", 4000).replace("y = [2.0, 3.8, 5.9, 7.8, 10.1, 12.2, 13.7]", "y = [3.0, 5.0, 7.0, 9.0, 11.0, 13.0, 15.0]");
+    for (src, fits) in [(sgd("[1, 3]", "shuffle", 4000), false), (sgd("[1, 3]", "replacement", 4000), false), (exact, true)] {
+        let p = plan(&src, Precision::F64);
+        for b in backends(Precision::F64) {
+            let r = run_all(&p, b.as_ref());
+            for i in 0..r.len() {
+                let s = r.status[i];
+                assert!(matches!(s, Status::Converged | Status::Diverged | Status::MaxSteps), "{}: run {i} is {s:?}", b.name());
+                if s == Status::Diverged {
+                    continue;
+                }
+                let obj = p.objective_of_run(r.run[i]);
+                let g = obj.grad_f64(r.point(i)).iter().map(|v| v * v).sum::<f64>().sqrt();
+                assert_eq!(r.grad_norm[i], g, "run {i}: the whole table's gradient norm");
+                assert_eq!(r.loss[i], obj.loss_f64(r.point(i)));
+                assert_eq!(s == Status::Converged, g <= p.rules.grad_tol_abs, "run {i}");
+            }
+            let converged = r.status.iter().filter(|&&s| s == Status::Converged).count();
+            if fits {
+                assert!(converged >= 12, "{}: SGD fits a line through every row: {:?}", b.name(), r.status);
+            } else {
+                assert_eq!(converged, 0, "{}: the residuals keep the batch gradients apart", b.name());
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_settings_are_checked() {
+    let err = |src: &str| gdsweep::config::parse("t.toml", src, "t", Overrides::default()).map(|_| ()).unwrap_err().to_string();
+    let data = "[objective]\ndata = { x = [[1.0], [2.0], [3.0]], y = [1.0, 2.0, 3.0] }\n";
+    let e = err("[objective]\nbuiltin = \"rosenbrock\"\n[sweep]\nlr = 0.1\nbatch_size = 2\n");
+    assert!(e.contains("field `sweep.batch_size`") && e.contains("only used with [objective] data"), "{e}");
+    let e = err(&format!("{data}[sweep]\nlr = 0.1\nseed = 3\n"));
+    assert!(e.contains("field `sweep.seed`") && e.contains("set batch_size too"), "{e}");
+    let e = err(&format!("{data}[sweep]\nlr = 0.1\n[run]\nsampling = \"shuffle\"\n"));
+    assert!(e.contains("field `run.sampling`") && e.contains("set [sweep] batch_size too"), "{e}");
+    let e = err(&format!("{data}[sweep]\nlr = 0.1\nbatch_size = 2\n[run]\nsampling = \"bootstrap\"\n"));
+    assert!(e.contains("use shuffle or replacement"), "{e}");
+    let e = err(&format!("{data}[sweep]\nlr = 0.1\nbatch_size = 0\n"));
+    assert!(e.contains("field `sweep.batch_size`") && e.contains("batch_size = 0 is not allowed"), "{e}");
+    let e = err(&format!("{data}[sweep]\nlr = 0.1\nbatch_size = 2\nseed = 0.5\n"));
+    assert!(e.contains("seed = 0.5 is not allowed"), "{e}");
+    let e = err(&format!("{data}[sweep]\nlr = 0.1\nbatch_size = [1, 2]\n[run]\nepochs = 5\n"));
+    assert!(e.contains("field `run.epochs`") && e.contains("one batch_size"), "{e}");
+    let e = err(&format!("{data}[sweep]\nlr = 0.1\n[run]\nsteps = 10\nepochs = 5\n"));
+    assert!(e.contains("give steps or epochs, not both"), "{e}");
+    // An epoch of 3 rows in batches of 2 is 2 steps.
+    let p = gdsweep::config::parse("t.toml", &format!("{data}[sweep]\nlr = 0.1\nbatch_size = 2\n[run]\nepochs = 5\n"), "t", Overrides::default()).unwrap();
+    assert_eq!(p.steps, 10);
+}

@@ -242,18 +242,25 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         None => default_name.to_string(),
     };
 
-    let RunTable { precision, backend, steps, steps_per_dispatch, steps_per_dispatch_set, rules } = run::run_table(cx, raw.run, ov)?;
-    let Analyses { basins, threshold, map } = analysis::analyses(cx, raw.analysis.as_ref(), &rules, steps)?;
+    let RunTable { precision, backend, mut steps, mut steps_per_dispatch, steps_per_dispatch_set, rules, epochs, sampling } = run::run_table(cx, raw.run, ov)?;
     let standardize = sweep::standardize(cx, raw.sweep.as_ref())?;
+    let (batch, batch_span) = sweep::batch_axes(cx, raw.sweep.as_ref(), precision)?;
     let (objective, variants, data_axis) = match objective::objective(cx, &raw.objective, precision)? {
         objective::Described::Objective(o) => {
-            if let Some((_, span)) = standardize {
-                return Err(cx.err(Some(span), "sweep.standardize", "only used with [objective] data (a model trained on a data table)"));
+            let data_only = [
+                ("sweep.standardize", standardize.as_ref().map(|s| s.1.clone())),
+                ("sweep.batch_size", batch_span.clone()),
+                ("sweep.seed", raw.sweep.as_ref().and_then(|s| s.seed.as_ref()).map(|s| s.span())),
+                ("run.sampling", sampling.as_ref().map(|s| s.1.clone())),
+                ("run.epochs", epochs.as_ref().map(|e| e.1.clone())),
+            ];
+            if let Some((field, span)) = data_only.into_iter().find_map(|(f, s)| s.map(|s| (f, s))) {
+                return Err(cx.err(Some(span), field, "only used with [objective] data (a model trained on a data table)"));
             }
             (o, Vec::new(), None)
         }
         objective::Described::Data(m) => {
-            let values = standardize.map_or(vec![false], |(v, _)| v);
+            let values = standardize.as_ref().map_or(vec![false], |(v, _)| v.clone());
             let scaled = m.table.standardized(&m.table.scaling());
             let mut objectives: Vec<crate::problem::expr::Objective> = values
                 .iter()
@@ -269,12 +276,34 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
             (first, objectives, Some(values.iter().map(|&s| if s { 1.0 } else { 0.0 }).collect::<Vec<f64>>()))
         }
     };
+    if let (Some((_, span)), true) = (&sampling, batch.is_empty()) {
+        return Err(cx.err(Some(span.clone()), "run.sampling", "how mini-batches are drawn: set [sweep] batch_size too"));
+    }
+    // Epochs: passes over the data, ⌈m/batch_size⌉ steps each (one batch size only).
+    if let Some((n, span)) = &epochs {
+        let rows = objective.rows.as_ref().map_or(1, |r| r.count()) as u64;
+        let batch_sizes = batch.first().map_or(vec![rows as f64], |a| a.values.clone());
+        if batch_sizes.len() > 1 {
+            return Err(cx.err(Some(span.clone()), "run.epochs", "an epoch is a different number of steps for each batch size: give steps, or one batch_size"));
+        }
+        let per_epoch = rows.div_ceil((batch_sizes[0] as u64).min(rows));
+        steps = u32::try_from(*n as u64 * per_epoch).ok().filter(|&s| s < u32::MAX).ok_or_else(|| cx.err(Some(span.clone()), "run.epochs", format!("{n} epochs of {per_epoch} steps are more than {} steps", u32::MAX - 1)))?;
+        if steps_per_dispatch_set.is_none() {
+            steps_per_dispatch = 1000.min(steps);
+        }
+    }
+    let Analyses { basins, threshold, map } = analysis::analyses(cx, raw.analysis.as_ref(), &rules, steps)?;
     objective::check_constants(cx, &raw.objective, &objective, precision)?;
     let vars = objective.vars.clone();
     if let (Some(_), false) = (&basins, variants.is_empty()) {
         let span = raw.sweep.as_ref().and_then(|s| s.standardize.as_ref()).map(|s| s.span());
         return Err(cx.err(span, "sweep.standardize", "basins (asked for by [analysis.basins] or a map coloured by basin) need one standardize value: each value has its own parameter space (run one value per sweep)"));
     }
+    let data_axes = sweep::DataAxes {
+        standardize: data_axis.as_deref(),
+        sampling: (!batch.is_empty()).then(|| sampling.map_or(crate::plan::Sampling::Shuffle, |s| s.0)),
+        batch,
+    };
 
     let format = match (ov.format, raw.output.as_ref().and_then(|o| o.format.as_ref())) {
         (Some(f), _) => f,
@@ -282,7 +311,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         (None, Some(f)) => crate::plan::OutputFormat::from_name(f.get_ref())
             .ok_or_else(|| cx.err(Some(f.span()), "output.format", format!("'{}' is not allowed: use csv or parquet", f.get_ref())))?,
     };
-    let blocks = sweep::blocks(cx, raw.sweep, raw.optimizer, &vars, precision, data_axis.as_deref().map(|v| ("standardize", v)))?;
+    let blocks = sweep::blocks(cx, raw.sweep, raw.optimizer, &vars, precision, data_axes)?;
     analysis::check_map_axes(cx, raw.analysis.as_ref(), &map, &blocks)?;
     let trajectories = analysis::trajectories(cx, raw.analysis.as_ref(), &blocks, steps)?;
     let sharpness = analysis::sharpness(cx, raw.analysis.as_ref(), &map, &blocks, steps)?;

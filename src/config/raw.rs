@@ -107,6 +107,10 @@ pub(super) struct RawSweep {
     pub(super) lr: Option<Spanned<Value>>,
     /// Standardise the data's features: false, true, or [false, true] (an axis).
     pub(super) standardize: Option<Spanned<Value>>,
+    /// Mini-batch sizes (an axis); default: the whole table.
+    pub(super) batch_size: Option<Spanned<Value>>,
+    /// Seeds of the batches' random order (an axis).
+    pub(super) seed: Option<Spanned<Value>>,
     pub(super) init: Option<BTreeMap<String, Spanned<Value>>>,
 }
 
@@ -124,4 +128,8 @@ pub(super) struct RawRun {
     pub(super) window: Option<Spanned<i64>>,
     pub(super) max_period: Option<Spanned<i64>>,
     pub(super) cycle_tol: Option<Spanned<f64>>,
+    /// How mini-batches are drawn: "shuffle" or "replacement".
+    pub(super) sampling: Option<Spanned<String>>,
+    /// Steps as passes over the data: steps = epochs·⌈m/batch_size⌉.
+    pub(super) epochs: Option<Spanned<i64>>,
 }

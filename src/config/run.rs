@@ -14,6 +14,10 @@ pub(super) struct RunTable {
     /// Where `steps_per_dispatch` was set (None: the default).
     pub steps_per_dispatch_set: Option<std::ops::Range<usize>>,
     pub rules: Rules,
+    /// `epochs` (steps as passes over the data), where set.
+    pub epochs: Option<(u32, std::ops::Range<usize>)>,
+    /// `sampling`, where set.
+    pub sampling: Option<(crate::plan::Sampling, std::ops::Range<usize>)>,
 }
 
 pub(super) fn run_table(cx: &Ctx, raw: Option<RawRun>, ov: Overrides) -> Result<RunTable, ConfigError> {
@@ -29,6 +33,8 @@ pub(super) fn run_table(cx: &Ctx, raw: Option<RawRun>, ov: Overrides) -> Result<
         window: None,
         max_period: None,
         cycle_tol: None,
+        sampling: None,
+        epochs: None,
     });
     let precision = match (ov.precision, &run.precision) {
         (Some(p), _) => p,
@@ -116,5 +122,21 @@ pub(super) fn run_table(cx: &Ctx, raw: Option<RawRun>, ov: Overrides) -> Result<
         rules.max_period = cx.int_in(s, "run.max_period", 1, 1 << 20, "")?;
     }
     let steps_per_dispatch_set = run.steps_per_dispatch.as_ref().map(|s| s.span());
-    Ok(RunTable { precision, backend, steps, steps_per_dispatch, steps_per_dispatch_set, rules })
+    let steps_set = run.steps.as_ref().map(|s| s.span());
+    let epochs = match &run.epochs {
+        None => None,
+        Some(e) => Some((cx.int_in(e, "run.epochs", 1, u32::MAX as i64 - 1, " (passes over the data)")?, e.span())),
+    };
+    if let (Some(s), Some(_)) = (&steps_set, &epochs) {
+        return Err(cx.err(Some(s.clone()), "run.steps", "give steps or epochs, not both"));
+    }
+    let sampling = match &run.sampling {
+        None => None,
+        Some(s) => Some((
+            crate::plan::Sampling::from_name(s.get_ref())
+                .ok_or_else(|| cx.err(Some(s.span()), "run.sampling", format!("'{}' is not allowed: use shuffle or replacement", s.get_ref())))?,
+            s.span(),
+        )),
+    };
+    Ok(RunTable { precision, backend, steps, steps_per_dispatch, steps_per_dispatch_set, rules, epochs, sampling })
 }

@@ -28,12 +28,47 @@ pub(super) fn standardize(cx: &Ctx, sweep: Option<&RawSweep>) -> Result<Option<(
     Ok(Some((values, v.span())))
 }
 
+/// The sweep's axes over the data, for a model trained on data.
+#[derive(Default)]
+pub(super) struct DataAxes<'a> {
+    /// `standardize`'s values as 0 and 1: one objective, and one block per table, each.
+    pub standardize: Option<&'a [f64]>,
+    /// The `batch_size` and `seed` axes, hyperparameters of every block, and how batches are
+    /// drawn (None: full batch).
+    pub batch: Vec<Axis>,
+    pub sampling: Option<crate::plan::Sampling>,
+}
+
+/// The largest seed: seeds are whole numbers a run decodes from a real, exactly in f32.
+pub const MAX_SEED: f64 = 16_777_215.0;
+
+/// `[sweep] batch_size` and `seed`: the mini-batch axes (empty where batch_size is not set).
+/// Returns the axes and the span of whichever was given, for messages.
+pub(super) fn batch_axes(cx: &Ctx, sweep: Option<&RawSweep>, p: Precision) -> Result<(Vec<Axis>, Option<std::ops::Range<usize>>), ConfigError> {
+    use crate::method::Hyper;
+    let Some(sweep) = sweep else { return Ok((Vec::new(), None)) };
+    let batch = Hyper::count("batch_size", 1.0, MAX_SEED);
+    let seed = Hyper { name: "seed", default: 0.0, min: 0.0, max: MAX_SEED, max_open: false, min_open: false, switch: false, whole: true };
+    match (&sweep.batch_size, &sweep.seed) {
+        (None, None) => Ok((Vec::new(), None)),
+        (None, Some(s)) => Err(cx.err(Some(s.span()), "sweep.seed", "seeds order the mini-batches: set batch_size too")),
+        (Some(b), s) => {
+            let mut axes = vec![axis(cx, b, "sweep.batch_size", p, AxisKind::Hyper(batch))?];
+            axes.push(match s {
+                Some(s) => axis(cx, s, "sweep.seed", p, AxisKind::Hyper(seed))?,
+                None => Axis { name: "seed".into(), values: vec![0.0], log: false },
+            });
+            Ok((axes, Some(b.span())))
+        }
+    }
+}
+
 /// The blocks of the sweep: one per `[[optimizer]]` table (GD without one), and with a data
-/// axis (`standardize`, one objective per value: `variants`) one per table and value, the
-/// value a one-valued hyperparameter axis after the table's own.
-pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOptimizer>>, vars: &[String], precision: Precision, variants: Option<(&str, &[f64])>) -> Result<Vec<Block>, ConfigError> {
+/// axis (`standardize`, one objective per value) one per table and value, the value a
+/// one-valued hyperparameter axis after the table's own and the batch axes.
+pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOptimizer>>, vars: &[String], precision: Precision, data: DataAxes) -> Result<Vec<Block>, ConfigError> {
     // Axes shared by every optimizer block.
-    let sweep = sweep.unwrap_or(RawSweep { lr: None, standardize: None, init: None });
+    let sweep = sweep.unwrap_or(RawSweep { lr: None, standardize: None, batch_size: None, seed: None, init: None });
     let shared_lr = match &sweep.lr {
         Some(v) => Some(axis(cx, v, "sweep.lr", precision, AxisKind::Lr)?),
         None => None,
@@ -82,6 +117,7 @@ pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOp
         };
         let mut axes = vec![lr];
         axes.extend(hyper_axes);
+        axes.extend(data.batch.iter().cloned());
         axes.extend(init_axes.iter().cloned());
         let runs = axes.iter().try_fold(1u64, |acc, a| acc.checked_mul(a.values.len() as u64));
         let field = if default_gd { "sweep".to_string() } else { format!("optimizer[{bi}]") };
@@ -100,8 +136,8 @@ pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOp
             }
         };
         let n_hypers = axes.len() - 1 - init_axes.len();
-        let block = Block { optimizer: kind, axes, n_hypers, schedule, linesearch, first_run, runs, lr_table: None, variant: 0 };
-        match variants {
+        let block = Block { optimizer: kind, axes, n_hypers, schedule, linesearch, first_run, runs, lr_table: None, variant: 0, sampling: data.sampling };
+        match data.standardize.map(|v| ("standardize", v)) {
             None => {
                 blocks.push(block);
                 first_run += runs;

@@ -10,7 +10,7 @@ use crate::problem::expr::{Func, Node, NodeId, Objective, Phase};
 use crate::method::{linesearch, SlotInit};
 use crate::outcome::Status;
 use crate::plan::layout::Info;
-use crate::plan::{Block, Plan, Precision, Rules, StateLayout, INFO_STRIDE, SEGMENTS};
+use crate::plan::{Block, Plan, Precision, Rules, Sampling, StateLayout, INFO_STRIDE, SEGMENTS};
 use crate::problem::real::literal;
 use std::fmt::Write;
 
@@ -50,7 +50,7 @@ fn func_name(f: Func) -> &'static str {
 /// rows (in `axis_values` from DATA_AT, COLS per row) that reads each row's columns `d{c}`,
 /// computes the row's nodes and adds each mean's argument to its sum `acc{k}`, then the means
 /// (sum / ROWS) and the nodes after them. The CPU twin is `Lanes::eval`.
-pub fn eval_wgsl(obj: &Objective, p: Precision, indent: &str, hessian: bool) -> String {
+pub fn eval_wgsl(obj: &Objective, p: Precision, indent: &str, hessian: bool, sampling: Option<Sampling>) -> String {
     let roots = obj.step_roots(hessian);
     let schedule = obj.graph.schedule(&roots);
     let mut out = String::new();
@@ -78,7 +78,31 @@ pub fn eval_wgsl(obj: &Objective, p: Precision, indent: &str, hessian: bool) -> 
         for k in 0..means.len() {
             let _ = writeln!(out, "{indent}var acc{k}: real = real(0.0);");
         }
-        let _ = writeln!(out, "{indent}for (var row = 0u; row < ROWS; row = row + 1u) {{");
+        // Which rows: all, in order, or this step's mini-batch (problem::random; the CPU twin is
+        // `Lanes::eval`). `batch_count` rows are summed and the means divide by it.
+        match sampling {
+            None => {
+                let _ = writeln!(out, "{indent}let batch_count = ROWS;");
+                let _ = writeln!(out, "{indent}for (var slot = 0u; slot < batch_count; slot = slot + 1u) {{");
+                let _ = writeln!(out, "{inner}let row = slot;");
+            }
+            Some(Sampling::Shuffle) => {
+                let _ = write!(
+                    out,
+                    "{indent}var batch_count = ROWS;\n{indent}var batch_first = 0u;\n{indent}var batch_keys = vec4<u32>(0u);\n{indent}let batch_whole = u32(batch_size) >= ROWS;\n\
+                     {indent}if (!batch_whole) {{\n{inner}let per_epoch = (ROWS + u32(batch_size) - 1u) / u32(batch_size);\n\
+                     {inner}batch_first = (steps_done % per_epoch) * u32(batch_size);\n{inner}batch_count = min(u32(batch_size), ROWS - batch_first);\n\
+                     {inner}batch_keys = philox4x32_10(vec4<u32>(steps_done / per_epoch, 0u, 0u, 0u), vec2<u32>(u32(seed), SHUFFLE_STREAM));\n{indent}}}\n\
+                     {indent}for (var slot = 0u; slot < batch_count; slot = slot + 1u) {{\n{inner}var row = slot;\n\
+                     {inner}if (!batch_whole) {{\n{inner}    row = shuffled_row(batch_first + slot, ROWS, batch_keys);\n{inner}}}\n"
+                );
+            }
+            Some(Sampling::Replacement) => {
+                let _ = writeln!(out, "{indent}let batch_count = u32(batch_size);");
+                let _ = writeln!(out, "{indent}for (var slot = 0u; slot < batch_count; slot = slot + 1u) {{");
+                let _ = writeln!(out, "{inner}let row = replacement_row(u32(seed), steps_done, slot, ROWS);");
+            }
+        }
         for &id in &schedule {
             if let Node::Data(c) = obj.graph.node(id) {
                 let _ = writeln!(out, "{inner}let d{c}: real = axis_values[DATA_AT + row * COLS + {c}u];");
@@ -90,7 +114,7 @@ pub fn eval_wgsl(obj: &Objective, p: Precision, indent: &str, hessian: bool) -> 
         }
         let _ = writeln!(out, "{indent}}}");
         for (k, &(id, _)) in means.iter().enumerate() {
-            let _ = writeln!(out, "{indent}let t{id}: real = acc{k} / real(ROWS);");
+            let _ = writeln!(out, "{indent}let t{id}: real = acc{k} / real(batch_count);");
         }
         lets(&mut out, Phase::Reduced, indent);
     }
@@ -155,6 +179,15 @@ fn axis_idents(block: &Block) -> Vec<String> {
 }
 
 fn decode_wgsl(block: &Block) -> String {
+    let noisy = match block.sampling {
+        None => "false".to_string(),
+        Some(Sampling::Replacement) => "true".to_string(),
+        Some(Sampling::Shuffle) => "u32(batch_size) < ROWS".to_string(),
+    };
+    decode_axes(block) + &format!("    // A mini-batch gradient says nothing of convergence (see engine::mark_noisy_runs).\n    let noisy = {noisy};\n")
+}
+
+fn decode_axes(block: &Block) -> String {
     let (_, offsets) = axis_table(block);
     let names = axis_idents(block);
     let mut s = String::from("    var rem = run_local;\n");
@@ -304,7 +337,7 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         .replace("{{WORKGROUP_SIZE}}", &WORKGROUP_SIZE.to_string())
         .replace("{{CONSTANTS}}", &constants)
         .replace("{{IS_FINITE}}", is_finite)
-        .replace("{{HELPERS}}", &block.linesearch.map_or(String::new(), |kind| linesearch::wgsl_helpers(kind, p)))
+        .replace("{{HELPERS}}", &(block.linesearch.map_or(String::new(), |kind| linesearch::wgsl_helpers(kind, p)) + if block.sampling.is_some() { crate::problem::random::WGSL } else { "" }))
         .replace("{{MATH}}", match p {
             Precision::F32 => MATH_F32,
             Precision::F64 => MATH_F64,
@@ -313,7 +346,7 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         .replace("{{DECLARE}}", &declare)
         .replace("{{INIT}}", &init)
         .replace("{{LOAD}}", &load)
-        .replace("{{EVAL}}", &eval_wgsl(obj, p, ind, block.optimizer.method().hessian))
+        .replace("{{EVAL}}", &eval_wgsl(obj, p, ind, block.optimizer.method().hessian, block.sampling))
         .replace("{{X_FINITE}}", &x_finite)
         .replace("{{GRAD_NORM2}}", &gn2)
         .replace("{{X_SAVE}}\n", &x_save)

@@ -137,6 +137,25 @@ impl Rules {
     }
 }
 
+/// How a block's runs draw their mini-batches (see problem::random): without replacement
+/// within each epoch, or with replacement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sampling {
+    Shuffle,
+    Replacement,
+}
+
+impl Sampling {
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "shuffle" => Some(Self::Shuffle),
+            "replacement" => Some(Self::Replacement),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Axis {
     /// `lr`, a hyperparameter name, or `init_<var>`.
@@ -166,6 +185,9 @@ pub struct Block {
     /// Which of the plan's objectives the block minimises ([`Plan::objective_of`]): 0 but for a
     /// data axis (`standardize`), whose value the block's `standardize` axis holds.
     pub variant: usize,
+    /// Mini-batches: how they are drawn, their sizes and seeds being the hyperparameter axes
+    /// `batch_size` and `seed`. None: every evaluation sees the whole table.
+    pub sampling: Option<Sampling>,
 }
 
 impl Block {
@@ -334,7 +356,7 @@ impl Plan {
         }
         // The blocks, their axis values as bits (an axis may have millions of values).
         for b in &self.blocks {
-            eat(format!("|{:?}|{:?}|{:?}|{}|{}|{}|{}", b.optimizer, b.schedule, b.linesearch, b.n_hypers, b.first_run, b.runs, b.variant).as_bytes());
+            eat(format!("|{:?}|{:?}|{:?}|{}|{}|{}|{}|{:?}", b.optimizer, b.schedule, b.linesearch, b.n_hypers, b.first_run, b.runs, b.variant, b.sampling).as_bytes());
             for a in &b.axes {
                 eat(format!("|{}|{}|{}", a.name, a.log, a.values.len()).as_bytes());
                 for v in &a.values {
@@ -367,6 +389,14 @@ impl Plan {
         let trials = b.axes.iter().find(|a| a.name == "linesearch_max_steps").map_or(0.0, |a| a.values.iter().fold(0.0f64, |m, &v| m.max(v)));
         let rows = self.objective_of(b).rows.as_ref().map(|r| r.count() as u64);
         let evals = if b.linesearch.is_some() { (1 + trials as u64) * if rows.is_some() { 4 } else { 1 } } else { 1 };
+        // A mini-batch's rows: a shuffled one's cycle walk makes a few passes per row (fewer
+        // than 4 on average: the Feistel domain is under 4 times the rows; counted 4 more).
+        let batch = b.axes.iter().find(|a| a.name == "batch_size").map(|a| a.values.iter().fold(0.0f64, |m, &v| m.max(v)) as u64);
+        let rows = match (rows, batch, b.sampling) {
+            (Some(m), Some(batch), Some(Sampling::Shuffle)) if batch < m => Some(5 * batch),
+            (Some(_), Some(batch), Some(Sampling::Replacement)) => Some(batch),
+            (rows, _, _) => rows,
+        };
         evals * (1 + rows.unwrap_or(0))
     }
 
@@ -404,6 +434,15 @@ impl Plan {
             total += groups * lanes * self.steps as f64 * evals_per_step / (per_core * groups.min(2.0));
         }
         Some(total)
+    }
+
+    /// Whether run `local` of `b` takes mini-batches smaller than the table (or draws with
+    /// replacement): its gradients are noisy estimates of the objective's.
+    pub fn noisy(&self, b: &Block, local: u64) -> bool {
+        let Some(sampling) = b.sampling else { return false };
+        let rows = self.objective_of(b).rows.as_ref().map_or(0, |r| r.count()) as f64;
+        let batch = b.hyper_index("batch_size").map_or(rows, |q| b.axis_value(local, 1 + q));
+        sampling == Sampling::Replacement || batch < rows
     }
 
     /// The objective block `b` minimises.

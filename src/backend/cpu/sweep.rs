@@ -20,7 +20,7 @@ use crate::method::lanes::{CpuStep, LANES, V};
 use crate::method::linesearch::{self, CpuPlace, CpuSearch, Verdicts};
 use crate::method::SlotInit;
 use crate::outcome::{finish, Finding, Results, RunEnd, Status, WindowRecord};
-use crate::plan::{Block, Rules, Selection, StateLayout, SEGMENTS};
+use crate::plan::{Block, Rules, Sampling, Selection, StateLayout, SEGMENTS};
 use crate::problem::expr::Objective;
 
 
@@ -58,6 +58,9 @@ pub struct Kernel<'a, F: Real> {
     /// without one).
     rows: Vec<F>,
     rows_cols: usize,
+    /// Mini-batches: how they are drawn, and the positions of `batch_size` and `seed` among
+    /// the hyperparameters (see problem::random).
+    sampling: Option<(Sampling, usize, usize)>,
 }
 
 impl<'a, F: Real> Kernel<'a, F> {
@@ -87,6 +90,7 @@ impl<'a, F: Real> Kernel<'a, F> {
             layout,
             rows: obj.rows.as_ref().map_or(Vec::new(), |r| r.values.iter().map(|&v| F::from_f64(v)).collect()),
             rows_cols: obj.rows.as_ref().map_or(1, |r| r.cols),
+            sampling: block.sampling.map(|s| (s, block.hyper_index("batch_size").expect("a batched block has batch_size"), block.hyper_index("seed").expect("a batched block has seed"))),
         }
     }
 }
@@ -97,6 +101,9 @@ struct Lanes<F: Real> {
     regs: Vec<V<F>>,
     /// The running sums of the tape's means over the rows (the shader's `acc{k}`).
     acc: Vec<V<F>>,
+    /// The lane's run takes mini-batches (the shader's `noisy`), and this evaluation's rows.
+    noisy: [bool; LANES],
+    batch: [Vec<u32>; LANES],
     slots: Vec<V<F>>,
     lr: V<F>,
     /// Each coordinate's learning rate (the shader's `lr{j}`: lr·lr_scale_<var>, or lr).
@@ -162,6 +169,8 @@ impl<F: Real> Lanes<F> {
         Lanes {
             regs,
             acc: vec![z; k.tape.means.len()],
+            noisy: [false; LANES],
+            batch: std::array::from_fn(|_| Vec::new()),
             slots: vec![z; k.layout.slots.len()],
             lr: z,
             lrj: vec![z; k.dim],
@@ -220,6 +229,7 @@ impl<F: Real> Lanes<F> {
                 }
             };
         }
+        self.set_noisy(k, lane);
         self.last_step[lane] = F::from_f64(1.0);
         self.step_res[lane] = F::from_f64(-1.0);
         self.steps_done[lane] = 0;
@@ -228,6 +238,15 @@ impl<F: Real> Lanes<F> {
         self.hold[lane] = true;
         self.retry[lane] = false;
         self.stop[lane] = 0;
+    }
+
+    /// The shader's `noisy`, from the lane's hyperparameters.
+    fn set_noisy(&mut self, k: &Kernel<F>, lane: usize) {
+        self.noisy[lane] = match k.sampling {
+            None => false,
+            Some((Sampling::Replacement, _, _)) => true,
+            Some((Sampling::Shuffle, q, _)) => (self.hyper[q][lane].to_f64() as usize) < k.rows.len() / k.rows_cols,
+        };
     }
 
     fn idle(&mut self, k: &Kernel<F>, lane: usize) {
@@ -250,28 +269,68 @@ impl<F: Real> Lanes<F> {
             for a in self.acc.iter_mut() {
                 *a = [F::default(); LANES];
             }
-            for row in k.rows.chunks_exact(cols) {
-                for &(reg, c) in &tape.data {
-                    self.regs[reg as usize] = [row[c as usize]; LANES];
-                }
-                self.exec(&tape.body);
-                for (a, &(_, arg)) in self.acc.iter_mut().zip(&tape.means) {
-                    let v = &self.regs[arg as usize];
-                    for i in 0..LANES {
-                        a[i] = a[i] + v[i];
+            let count: V<F> = match k.sampling {
+                None => {
+                    for row in k.rows.chunks_exact(cols) {
+                        for &(reg, c) in &tape.data {
+                            self.regs[reg as usize] = [row[c as usize]; LANES];
+                        }
+                        self.exec(&tape.body);
+                        for (a, &(_, arg)) in self.acc.iter_mut().zip(&tape.means) {
+                            let v = &self.regs[arg as usize];
+                            for i in 0..LANES {
+                                a[i] = a[i] + v[i];
+                            }
+                        }
                     }
+                    [F::from_f64((k.rows.len() / cols) as f64); LANES]
                 }
-            }
-            let count = F::from_f64((k.rows.len() / cols) as f64);
+                Some(sampling) => self.batch_sums(k, sampling),
+            };
             for (a, &(out, _)) in self.acc.iter().zip(&tape.means) {
                 let o = &mut self.regs[out as usize];
                 for i in 0..LANES {
-                    o[i] = a[i] / count;
+                    o[i] = a[i] / count[i];
                 }
             }
             self.exec(&tape.post);
         }
         self.grad_norm2(k);
+    }
+
+    /// The means' sums over each lane's mini-batch of this step (the shader's batch loop), and
+    /// each lane's batch size: slot k of every lane in turn, each lane's row gathered into the
+    /// data registers, added only where the lane's batch has a slot k.
+    fn batch_sums(&mut self, k: &Kernel<F>, (sampling, q_batch, q_seed): (Sampling, usize, usize)) -> V<F> {
+        let tape = k.tape;
+        let (cols, m) = (k.rows_cols, (k.rows.len() / k.rows_cols) as u32);
+        let mut most = 0;
+        for i in 0..LANES {
+            let batch = (self.hyper[q_batch][i].to_f64() as u32).max(1);
+            let seed = self.hyper[q_seed][i].to_f64() as u32;
+            let rows = crate::problem::random::batch_rows(seed, self.steps_done[i], batch, m, sampling == Sampling::Shuffle);
+            most = most.max(rows.len());
+            self.batch[i] = rows;
+        }
+        for slot in 0..most {
+            for &(reg, c) in &tape.data {
+                let r = &mut self.regs[reg as usize];
+                for i in 0..LANES {
+                    let row = self.batch[i].get(slot).copied().unwrap_or(0) as usize;
+                    r[i] = k.rows[row * cols + c as usize];
+                }
+            }
+            self.exec(&tape.body);
+            for (a, &(_, arg)) in self.acc.iter_mut().zip(&tape.means) {
+                let v = &self.regs[arg as usize];
+                for i in 0..LANES {
+                    if slot < self.batch[i].len() {
+                        a[i] = a[i] + v[i];
+                    }
+                }
+            }
+        }
+        std::array::from_fn(|i| F::from_f64(self.batch[i].len() as f64))
     }
 
     /// Run a list of tape instructions on every lane.
@@ -423,7 +482,7 @@ impl<F: Real> Lanes<F> {
         }
         let mut ev = false;
         for i in 0..LANES {
-            let converged = (self.gn2[i] <= k.grad_tol_abs2) | ((self.gn2[i] <= self.gtol2[i]) & (self.last_step[i] <= self.step_res[i]));
+            let converged = !self.noisy[i] & ((self.gn2[i] <= k.grad_tol_abs2) | ((self.gn2[i] <= self.gtol2[i]) & (self.last_step[i] <= self.step_res[i])));
             ev |= (self.steps_done[i] == 0) | !ok[i] | converged | (self.steps_done[i] >= until) | (self.stop[i] != 0);
         }
         ev
@@ -612,7 +671,7 @@ impl<F: Real> Lanes<F> {
         let x_finite = k.tape.vars.iter().all(|&r| self.regs[r as usize][lane].is_finite());
         if !(loss.is_finite() && x_finite && loss.abs() <= self.bound[lane]) {
             Some(Status::Diverged)
-        } else if gn2 <= k.grad_tol_abs2 || (gn2 <= self.gtol2[lane] && self.last_step[lane] <= self.step_res[lane]) {
+        } else if !self.noisy[lane] && (gn2 <= k.grad_tol_abs2 || (gn2 <= self.gtol2[lane] && self.last_step[lane] <= self.step_res[lane])) {
             Some(Status::Converged)
         } else if self.steps_done[lane] >= k.max_steps {
             Some(Status::MaxSteps)
@@ -813,6 +872,7 @@ impl<F: Real> Parked<F> {
         l.steps_done[lane] = steps;
         l.evals[lane] = evals;
         l.hold[lane] = false;
+        l.set_noisy(k, lane);
     }
 }
 
