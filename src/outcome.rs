@@ -494,7 +494,7 @@ fn not_a_minimum(obj: &Objective, x: &[f64]) -> bool {
 /// `stalled`.)
 pub fn mark_separable_escapes<'a>(objective_of_run: impl Fn(u64) -> &'a Objective + Sync, r: &mut Results) {
     use rayon::prelude::*;
-    if !r.run.iter().any(|&id| objective_of_run(id).model.is_some_and(|m| m.model == crate::problem::model::ModelKind::Logistic)) {
+    if !r.run.iter().any(|&id| objective_of_run(id).model.as_ref().is_some_and(|m| m.model == crate::problem::model::ModelKind::Logistic)) {
         return;
     }
     let d = r.dim;

@@ -176,6 +176,29 @@ fn agreement(precision: Precision) {
             }
         }
     }
+    // A small network (2 → 3 → 1, tanh, biases: 13 parameters, Newton included), seeded init.
+    for kind in OptimizerKind::ALL {
+        let lr = if kind.method().unit_step { "{ lin = [0.25, 1.0], n = 4 }" } else { "{ log = [1e-3, 3.0], n = 8 }" };
+        let src = format!(
+            "[objective]\n{}\nmodel = {{ mlp = {{ hidden = [3], activation = \"tanh\" }} }}\n[sweep]\nlr = {lr}\nstandardize = [false, true]\n[sweep.init]\nscheme = \"xavier_normal\"\nseed = 3\n[[optimizer]]\nkind = \"{}\"\n[run]\nsteps = 300\n",
+            table(false),
+            kind.name()
+        );
+        let p = plan(&src, precision);
+        let (rg, rc) = (run_all(&p, g.as_ref()), run_all(&p, &Cpu));
+        let v = compare(&p, &rg, &rc);
+        let what = format!("mlp / {} / {}", kind.name(), precision.name());
+        let bar = if p.blocks[0].linesearch.is_some() { 0.9 } else { 0.99 };
+        let tol = if precision == Precision::F64 { 1e-6 } else { 5e-2 };
+        if v.agreement < bar || v.max_point_difference > tol {
+            let dir = dump_both(&p, &what, &rg, &rc);
+            panic!("{what}: agreement {:.4}, point difference {:e}, examples {:?} (both results in {})", v.agreement, v.max_point_difference, v.examples, dir.display());
+        }
+        if p.blocks[0].linesearch.is_none() {
+            agreeing += v.agreeing;
+            judged += v.agreeing + v.disagreeing;
+        }
+    }
     let overall = agreeing as f64 / judged as f64;
     assert!(overall >= gdsweep::analysis::verify::AGREEMENT_BAR, "overall agreement {overall} over {judged} runs");
 }
@@ -358,4 +381,55 @@ fn batch_settings_are_checked() {
     // An epoch of 3 rows in batches of 2 is 2 steps.
     let p = gdsweep::config::parse("t.toml", &format!("{data}[sweep]\nlr = 0.1\nbatch_size = 2\n[run]\nepochs = 5\n"), "t", Overrides::default()).unwrap();
     assert_eq!(p.steps, 10);
+}
+
+/// A network's parameters are named by layer, start where a seeded scheme puts them, and step
+/// with their layer's learning rate.
+#[test]
+fn networks_have_named_layers_seeded_inits_and_layer_learning_rates() {
+    let src = "[objective]\ndata = { x = [[0.5, -1.0], [1.5, 0.2], [-0.7, 0.9]], y = [0.3, 1.2, -0.5] }\nmodel = { mlp = { hidden = [2], activation = \"tanh\", bias = false, scaling = \"mean_field\" } }\n[sweep]\nlr = 1.0\n[sweep.init]\nscheme = \"he_normal\"\nscale = 2.0\nseed = 7\n[[optimizer]]\nkind = \"gd\"\nlr_scale = { l1 = [0.0, 0.5], l2 = 0.25 }\n[run]\nsteps = 1\nprecision = \"f64\"\n";
+    let p = plan(src, Precision::F64);
+    assert_eq!(p.objective.vars[0], "l1.w[0][0]");
+    assert_eq!(p.objective.vars[5], "l2.w[1][0]");
+    // he_normal: 2·√(2/fan_in)·N(0, 1), fan_in 2 in both layers.
+    let b = &p.blocks[0];
+    for j in 0..6 {
+        let want = 2.0 * (2.0f64 / 2.0).sqrt() * gdsweep::problem::random::normal(7, j as u32);
+        assert_eq!(b.axis_value(0, 1 + b.n_hypers + j), want, "init of {}", p.objective.vars[j]);
+    }
+    assert_eq!(p.blocks.iter().map(|b| b.runs).sum::<u64>(), 2, "one axis per layer, not per parameter");
+    for bk in backends(Precision::F64) {
+        let r = run_all(&p, bk.as_ref());
+        let x0: Vec<f64> = (0..6).map(|j| b.axis_value(0, 1 + b.n_hypers + j)).collect();
+        let g = p.objective.grad_f64(&x0);
+        for (run, s1) in [(0usize, 0.0), (1, 0.5)] {
+            for j in 0..6 {
+                let scale = if j < 4 { s1 } else { 0.25 };
+                let want = x0[j] - scale * g[j];
+                assert!((r.point(run)[j] - want).abs() < 1e-15, "{}: run {run}, {}", bk.name(), p.objective.vars[j]);
+            }
+        }
+    }
+}
+
+#[test]
+fn network_settings_are_checked() {
+    let err = |src: &str| gdsweep::config::parse("t.toml", src, "t", Overrides::default()).map(|_| ()).unwrap_err().to_string();
+    let data = "[objective]\ndata = { x = [[1.0], [2.0], [3.0]], y = [1.0, 2.0, 3.0] }\n";
+    let e = err(&format!("{data}model = {{ mlp = {{ hidden = [0] }} }}\n[sweep]\nlr = 0.1\n"));
+    assert!(e.contains("field `objective.model`") && e.contains("1 ..= 4096 units"), "{e}");
+    let e = err(&format!("{data}model = {{ mlp = {{ hidden = [4], activation = \"gelu\" }} }}\n[sweep]\nlr = 0.1\n"));
+    assert!(e.contains("allowed: tanh, sigmoid, relu, identity"), "{e}");
+    let e = err(&format!("{data}model = {{ mlp = {{ hidden = [4] }} }}\nloss = \"bce\"\n[sweep]\nlr = 0.1\n"));
+    assert!(e.contains("a network's output is not one"), "{e}");
+    let e = err(&format!("{data}model = {{ mlp = {{ hidden = [2] }} }}\n[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"gd\"\nlr_scale = [1, 2, 3, 4, 5, 6, 7]\n"));
+    assert!(e.contains("per layer: lr_scale = { l1 = [...] }"), "{e}");
+    let e = err(&format!("{data}model = {{ mlp = {{ hidden = [2] }} }}\n[sweep]\nlr = 0.1\n[[optimizer]]\nkind = \"gd\"\nlr_scale = {{ l3 = 2.0 }}\n"));
+    assert!(e.contains("'l3' is not a layer of the network (layers: l1, l2)"), "{e}");
+    let e = err("[objective]\nbuiltin = \"rosenbrock\"\n[sweep]\nlr = 0.1\n[sweep.init]\nscheme = \"normal\"\n");
+    assert!(e.contains("field `sweep.init.scheme`") && e.contains("models trained on data"), "{e}");
+    let e = err(&format!("{data}[sweep]\nlr = 0.1\n[sweep.init]\nseed = 3\n"));
+    assert!(e.contains("field `sweep.init.seed`") && e.contains("only used with scheme"), "{e}");
+    let e = err(&format!("{data}[sweep]\nlr = 0.1\n[sweep.init]\nscheme = \"uniform\"\n"));
+    assert!(e.contains("use normal, xavier_normal or he_normal"), "{e}");
 }

@@ -245,7 +245,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
     let RunTable { precision, backend, mut steps, mut steps_per_dispatch, steps_per_dispatch_set, rules, epochs, sampling } = run::run_table(cx, raw.run, ov)?;
     let standardize = sweep::standardize(cx, raw.sweep.as_ref())?;
     let (batch, batch_span) = sweep::batch_axes(cx, raw.sweep.as_ref(), precision)?;
-    let (objective, variants, data_axis) = match objective::objective(cx, &raw.objective, precision)? {
+    let (objective, variants, data_axis, data_fans) = match objective::objective(cx, &raw.objective, precision)? {
         objective::Described::Objective(o) => {
             let data_only = [
                 ("sweep.standardize", standardize.as_ref().map(|s| s.1.clone())),
@@ -257,9 +257,10 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
             if let Some((field, span)) = data_only.into_iter().find_map(|(f, s)| s.map(|s| (f, s))) {
                 return Err(cx.err(Some(span), field, "only used with [objective] data (a model trained on a data table)"));
             }
-            (o, Vec::new(), None)
+            (o, Vec::new(), None, None)
         }
         objective::Described::Data(m) => {
+            let fans = crate::problem::model::fans(&m.table, &m.spec);
             let values = standardize.as_ref().map_or(vec![false], |(v, _)| v.clone());
             let scaled = m.table.standardized(&m.table.scaling());
             let mut objectives: Vec<crate::problem::expr::Objective> = values
@@ -273,7 +274,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
                 })
                 .collect();
             let first = objectives.remove(0);
-            (first, objectives, Some(values.iter().map(|&s| if s { 1.0 } else { 0.0 }).collect::<Vec<f64>>()))
+            (first, objectives, Some(values.iter().map(|&s| if s { 1.0 } else { 0.0 }).collect::<Vec<f64>>()), Some(fans))
         }
     };
     if let (Some((_, span)), true) = (&sampling, batch.is_empty()) {
@@ -300,6 +301,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         return Err(cx.err(span, "sweep.standardize", "basins (asked for by [analysis.basins] or a map coloured by basin) need one standardize value: each value has its own parameter space (run one value per sweep)"));
     }
     let data_axes = sweep::DataAxes {
+        fans: data_fans,
         standardize: data_axis.as_deref(),
         sampling: (!batch.is_empty()).then(|| sampling.map_or(crate::plan::Sampling::Shuffle, |s| s.0)),
         batch,

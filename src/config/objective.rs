@@ -6,7 +6,7 @@ use super::Ctx;
 use crate::error::ConfigError;
 use crate::problem::catalogue;
 use crate::problem::data::{DataError, Table};
-use crate::problem::model::{LossKind, ModelKind, ModelSpec};
+use crate::problem::model::{Activation, LossKind, MlpSpec, ModelKind, ModelSpec};
 use crate::problem::expr::graph::Node;
 use crate::problem::expr::Objective;
 use crate::problem::real::Precision;
@@ -199,11 +199,9 @@ fn data_model(cx: &Ctx, o: &RawObjective, precision: Precision) -> Result<DataMo
         }
         _ => return Err(cx.err(Some(data.span()), "objective.data", "use a CSV file name (\"houses.csv\") or an inline table { x = [[...]], y = [...] }")),
     };
-    let model = match &o.model {
-        None => ModelKind::Linear,
-        Some(m) => ModelKind::from_name(m.get_ref()).ok_or_else(|| {
-            cx.err(Some(m.span()), "objective.model", format!("unknown model '{}' (allowed: {})", m.get_ref(), ModelKind::NAMES.join(", ")))
-        })?,
+    let (model, mlp) = match &o.model {
+        None => (ModelKind::Linear, None),
+        Some(m) => model_kind(cx, m)?,
     };
     let delta = match &o.huber_delta {
         Some(d) => cx.non_negative(d, "objective.huber_delta", Some(0.0))?,
@@ -216,6 +214,9 @@ fn data_model(cx: &Ctx, o: &RawObjective, precision: Precision) -> Result<DataMo
         Some(("huber", _)) => LossKind::Huber { delta },
         Some(("bce", span)) => {
             if model != ModelKind::Logistic {
+                if model == ModelKind::Mlp {
+                    return Err(cx.err(Some(span), "objective.loss", "bce needs probabilities: a network's output is not one (use mse, mae or huber)"));
+                }
                 return Err(cx.err(Some(span), "objective.loss", "bce needs probabilities: use model = \"logistic\" (or mse, mae, huber)"));
             }
             LossKind::Bce
@@ -236,8 +237,57 @@ fn data_model(cx: &Ctx, o: &RawObjective, precision: Precision) -> Result<DataMo
         Some(l) => cx.non_negative(l, "objective.l2", None)?,
         None => 0.0,
     };
+    if let (Some(b), Some(_)) = (&o.bias, &mlp) {
+        return Err(cx.err(Some(b.span()), "objective.bias", "a network says it in its own table: model = { mlp = { ..., bias = true } }"));
+    }
     let bias = o.bias.as_ref().is_none_or(|b| *b.get_ref());
-    Ok(DataModel { table, spec: ModelSpec { model, loss, l2, bias } })
+    Ok(DataModel { table, spec: ModelSpec { model, loss, l2, bias, mlp } })
+}
+
+/// `model = "linear"`, `"logistic"` or `{ mlp = { hidden = [16], activation = "tanh",
+/// bias = true, scaling = "standard" } }` (activation: tanh, sigmoid, relu, identity; scaling:
+/// standard or mean_field).
+fn model_kind(cx: &Ctx, m: &Spanned<toml::Value>) -> Result<(ModelKind, Option<MlpSpec>), ConfigError> {
+    let bad = |msg: String| cx.err(Some(m.span()), "objective.model", msg);
+    let allowed = "linear, logistic, or { mlp = { hidden = [16], activation = \"tanh\", bias = true, scaling = \"standard\" } }";
+    match m.get_ref() {
+        toml::Value::String(s) => match s.as_str() {
+            "linear" => Ok((ModelKind::Linear, None)),
+            "logistic" => Ok((ModelKind::Logistic, None)),
+            other => Err(bad(format!("unknown model '{other}' (allowed: {allowed})"))),
+        },
+        toml::Value::Table(t) => {
+            let Some(toml::Value::Table(net)) = t.get("mlp").filter(|_| t.len() == 1) else {
+                return Err(bad(format!("a table here is {{ mlp = {{ ... }} }} (allowed: {allowed})")));
+            };
+            if let Some(k) = net.keys().find(|k| !["hidden", "activation", "bias", "scaling"].contains(&k.as_str())) {
+                return Err(bad(format!("unknown key '{k}' of mlp (allowed: hidden, activation, bias, scaling)")));
+            }
+            let hidden: Vec<i64> = net
+                .get("hidden")
+                .and_then(|h| h.as_array())
+                .and_then(|a| a.iter().map(|v| v.as_integer()).collect())
+                .ok_or_else(|| bad("mlp needs hidden = [units, ...], whole numbers, e.g. [16]".into()))?;
+            if hidden.is_empty() || hidden.iter().any(|&u| !(1..=4096).contains(&u)) {
+                return Err(bad(format!("mlp.hidden = {hidden:?} is not allowed: use one or more layers of 1 ..= 4096 units")));
+            }
+            let activation = match net.get("activation") {
+                None => Activation::Tanh,
+                Some(a) => a.as_str().and_then(Activation::from_name).ok_or_else(|| bad(format!("mlp.activation = {a} is not allowed (allowed: {})", Activation::NAMES.join(", "))))?,
+            };
+            let bias = match net.get("bias") {
+                None => true,
+                Some(b) => b.as_bool().ok_or_else(|| bad("mlp.bias must be true or false".into()))?,
+            };
+            let mean_field = match net.get("scaling").map(|s| s.as_str()) {
+                None | Some(Some("standard")) => false,
+                Some(Some("mean_field")) => true,
+                Some(_) => return Err(bad("mlp.scaling must be \"standard\" or \"mean_field\"".into())),
+            };
+            Ok((ModelKind::Mlp, Some(MlpSpec { hidden: hidden.into_iter().map(|u| u as usize).collect(), activation, bias, mean_field })))
+        }
+        other => Err(bad(format!("found {}, expected {allowed}", other.type_str()))),
+    }
 }
 
 /// A data table's error as a config error: the data file's line and column, or, for a table

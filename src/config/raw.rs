@@ -80,7 +80,7 @@ pub(super) struct RawObjective {
     pub(super) data: Option<Spanned<toml::Value>>,
     pub(super) features: Option<Spanned<Vec<String>>>,
     pub(super) target: Option<Spanned<String>>,
-    pub(super) model: Option<Spanned<String>>,
+    pub(super) model: Option<Spanned<toml::Value>>,
     pub(super) loss: Option<Spanned<String>>,
     pub(super) l2: Option<Spanned<f64>>,
     pub(super) huber_delta: Option<Spanned<f64>>,

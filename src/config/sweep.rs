@@ -37,6 +37,47 @@ pub(super) struct DataAxes<'a> {
     /// drawn (None: full batch).
     pub batch: Vec<Axis>,
     pub sampling: Option<crate::plan::Sampling>,
+    /// Each parameter's (fan-in, fan-out, is a bias), for seeded inits.
+    pub fans: Option<Vec<(usize, usize, bool)>>,
+}
+
+/// `[sweep.init] scheme = "normal" | "xavier_normal" | "he_normal"`, `scale` and `seed`: a
+/// seeded initial point, parameter j drawn as scale·σ_j·N(0, 1) ([`crate::problem::random::normal`]),
+/// σ_j = 1 (normal), √(2/(fan_in + fan_out)) (Glorot & Bengio 2010) or √(2/fan_in) (He et
+/// al. 2015); biases start at 0. Returns the values, or None without a scheme.
+fn seeded_init(cx: &Ctx, init: &mut std::collections::BTreeMap<String, Spanned<Value>>, fans: Option<&[(usize, usize, bool)]>) -> Result<Option<Vec<f64>>, ConfigError> {
+    let (scheme, scale, seed) = (init.remove("scheme"), init.remove("scale"), init.remove("seed"));
+    let Some(scheme) = scheme else {
+        if let Some((k, v)) = [("scale", &scale), ("seed", &seed)].into_iter().find_map(|(k, v)| v.as_ref().map(|v| (k, v))) {
+            return Err(cx.err(Some(v.span()), format!("sweep.init.{k}"), "only used with scheme (normal, xavier_normal, he_normal)"));
+        }
+        return Ok(None);
+    };
+    let Some(fans) = fans else {
+        return Err(cx.err(Some(scheme.span()), "sweep.init.scheme", "seeded inits are for models trained on data ([objective] data)"));
+    };
+    let std = |fan_in: usize, fan_out: usize| -> Option<f64> {
+        match scheme.get_ref().as_str() {
+            Some("normal") => Some(1.0),
+            Some("xavier_normal") => Some((2.0 / (fan_in + fan_out) as f64).sqrt()),
+            Some("he_normal") => Some((2.0 / fan_in as f64).sqrt()),
+            _ => None,
+        }
+    };
+    if std(1, 1).is_none() {
+        return Err(cx.err(Some(scheme.span()), "sweep.init.scheme", "use normal, xavier_normal or he_normal"));
+    }
+    let scale = match &scale {
+        None => 1.0,
+        Some(s) => s.get_ref().as_float().or(s.get_ref().as_integer().map(|i| i as f64)).filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| cx.err(Some(s.span()), "sweep.init.scale", "use a finite number >= 0"))?,
+    };
+    let seed = match &seed {
+        None => 0,
+        Some(s) => s.get_ref().as_integer().filter(|v| (0..=MAX_SEED as i64).contains(v)).ok_or_else(|| {
+            cx.err(Some(s.span()), "sweep.init.seed", format!("use one whole number in 0 ..= {MAX_SEED} (a seed axis for inits is not available yet)"))
+        })? as u32,
+    };
+    Ok(Some(fans.iter().enumerate().map(|(j, &(fi, fo, bias))| if bias { 0.0 } else { scale * std(fi, fo).unwrap_or(1.0) * crate::problem::random::normal(seed, j as u32) }).collect()))
 }
 
 /// The largest seed: seeds are whole numbers a run decodes from a real, exactly in f32.
@@ -73,7 +114,8 @@ pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOp
         Some(v) => Some(axis(cx, v, "sweep.lr", precision, AxisKind::Lr)?),
         None => None,
     };
-    let init_map = sweep.init.unwrap_or_default();
+    let mut init_map = sweep.init.unwrap_or_default();
+    let seeded = seeded_init(cx, &mut init_map, data.fans.as_deref())?;
     for (k, v) in &init_map {
         if !vars.contains(k) {
             return Err(cx.err(
@@ -88,7 +130,7 @@ pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOp
         let name = format!("init_{var}");
         init_axes.push(match init_map.get(var) {
             Some(v) => Axis { name, ..axis(cx, v, &format!("sweep.init.{var}"), precision, AxisKind::Init)? },
-            None => Axis { name, values: vec![0.0], log: false },
+            None => Axis { name, values: vec![precision.round(seeded.as_ref().map_or(0.0, |v| v[init_axes.len()]))], log: false },
         });
     }
 
@@ -98,9 +140,9 @@ pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOp
     let default_gd = tables.is_empty();
     let n_blocks = if default_gd { 1 } else { tables.len() };
     for bi in 0..n_blocks {
-        let Table { kind, lr: own_lr, axes: hyper_axes, schedule, linesearch } = if default_gd {
+        let Table { kind, lr: own_lr, axes: hyper_axes, schedule, linesearch, scale_of } = if default_gd {
             let h = OptimizerKind::Gd.hypers().iter().map(|h| Axis { name: h.name.into(), values: vec![h.default], log: false });
-            Table { kind: OptimizerKind::Gd, lr: None, axes: h.collect(), schedule: None, linesearch: None }
+            Table { kind: OptimizerKind::Gd, lr: None, axes: h.collect(), schedule: None, linesearch: None, scale_of: None }
         } else {
             optimizer_table(cx, &tables[bi], bi, vars, precision)?
         };
@@ -136,7 +178,7 @@ pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOp
             }
         };
         let n_hypers = axes.len() - 1 - init_axes.len();
-        let block = Block { optimizer: kind, axes, n_hypers, schedule, linesearch, first_run, runs, lr_table: None, variant: 0, sampling: data.sampling };
+        let block = Block { optimizer: kind, axes, n_hypers, schedule, linesearch, first_run, runs, lr_table: None, variant: 0, sampling: data.sampling, scale_of };
         match data.standardize.map(|v| ("standardize", v)) {
             None => {
                 blocks.push(block);
@@ -295,6 +337,7 @@ pub(super) struct Table {
     axes: Vec<Axis>,
     schedule: Option<ScheduleKind>,
     linesearch: Option<LineSearchKind>,
+    scale_of: Option<Vec<usize>>,
 }
 
 pub(super) fn optimizer_table(
@@ -350,6 +393,7 @@ pub(super) fn optimizer_table(
         None => None,
     };
     let mut axes = Vec::new();
+    let mut scale_of = None;
     for h in hypers {
         axes.push(match map.get(h.name) {
             Some(v) => axis(cx, v, &format!("{prefix}.{}", h.name), p, AxisKind::Hyper(*h))?,
@@ -360,7 +404,9 @@ pub(super) fn optimizer_table(
         axes.push(axis(cx, v, &format!("{prefix}.clip_norm"), p, AxisKind::Hyper(CLIP_NORM))?);
     }
     if let Some(v) = map.get("lr_scale") {
-        axes.extend(lr_scale(cx, v, &format!("{prefix}.lr_scale"), vars, p)?);
+        let (scale_axes, map) = lr_scale(cx, v, &format!("{prefix}.lr_scale"), vars, p)?;
+        axes.extend(scale_axes);
+        scale_of = map;
     }
     let schedule = match map.get("schedule") {
         Some(v) => {
@@ -401,7 +447,7 @@ pub(super) fn optimizer_table(
             format!("{} factors the Hessian in the kernel: at most {} variables (this objective has {})", kind.name(), crate::method::newton::MAX_DIM, vars.len()),
         ));
     }
-    Ok(Table { kind, lr, axes, schedule, linesearch })
+    Ok(Table { kind, lr, axes, schedule, linesearch, scale_of })
 }
 
 /// A knob given by kind with parameters, each of which may be an axis (`<knob>_<param>`):
@@ -467,8 +513,43 @@ fn kinded<K: Copy>(
 }
 
 /// `lr_scale = [s_1, …, s_n]` (one factor per variable, in variable order) or
-/// `lr_scale = { y = [1, 10, 100] }` (an axis per variable named; the others keep 1).
-fn lr_scale(cx: &Ctx, v: &Spanned<Value>, field: &str, vars: &[String], p: Precision) -> Result<Vec<Axis>, ConfigError> {
+/// `lr_scale = { y = [1, 10, 100] }` (an axis per variable named; the others keep 1), or per
+/// layer, `lr_scale = { l1 = [...], l2 = [...] }`: one axis per group of the variables named
+/// `<group>.…` (a network's layers), the groups not named keeping 1. Returns the axes and, per
+/// group, each coordinate's axis.
+fn lr_scale(cx: &Ctx, v: &Spanned<Value>, field: &str, vars: &[String], p: Precision) -> Result<(Vec<Axis>, Option<Vec<usize>>), ConfigError> {
+    let kind = AxisKind::Hyper(LR_SCALE);
+    let group = |var: &str| var.split_once('.').map(|(g, _)| g.to_string());
+    let mut groups: Vec<String> = Vec::new();
+    for g in vars.iter().filter_map(|v| group(v)) {
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    if let (Value::Table(t), false) = (v.get_ref(), groups.is_empty()) {
+        if let Some(k) = t.keys().find(|k| !groups.contains(k)) {
+            return Err(cx.err(Some(v.span()), format!("{field}.{k}"), format!("'{k}' is not a layer of the network (layers: {})", groups.join(", "))));
+        }
+        let axes = groups
+            .iter()
+            .map(|g| match t.get(g) {
+                Some(item) => {
+                    let a = axis(cx, &Spanned::new(v.span(), item.clone()), &format!("{field}.{g}"), p, kind)?;
+                    Ok(Axis { name: format!("lr_scale_{g}"), ..a })
+                }
+                None => Ok(Axis { name: format!("lr_scale_{g}"), values: vec![1.0], log: false }),
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        let map = vars.iter().map(|v| group(v).and_then(|g| groups.iter().position(|x| *x == g)).unwrap_or(0)).collect();
+        return Ok((axes, Some(map)));
+    }
+    if !groups.is_empty() {
+        return Err(cx.err(Some(v.span()), field, format!("a network's learning rates are per layer: lr_scale = {{ {} = [...] }} (layers: {})", groups[0], groups.join(", "))));
+    }
+    lr_scale_per_variable(cx, v, field, vars, p).map(|a| (a, None))
+}
+
+fn lr_scale_per_variable(cx: &Ctx, v: &Spanned<Value>, field: &str, vars: &[String], p: Precision) -> Result<Vec<Axis>, ConfigError> {
     let kind = AxisKind::Hyper(LR_SCALE);
     let named = |var: &String, values: Vec<f64>| Axis { name: format!("lr_scale_{var}"), values, log: false };
     match v.get_ref() {

@@ -188,9 +188,26 @@ pub struct Block {
     /// Mini-batches: how they are drawn, their sizes and seeds being the hyperparameter axes
     /// `batch_size` and `seed`. None: every evaluation sees the whole table.
     pub sampling: Option<Sampling>,
+    /// Per-layer learning rates: for each coordinate, which of the block's `lr_scale_*` axes
+    /// (in hyperparameter order) scales it, where they are per group (`lr_scale_l1` for every
+    /// `l1.*` parameter). None: one `lr_scale_<var>` axis per variable, in variable order.
+    pub scale_of: Option<Vec<usize>>,
 }
 
 impl Block {
+    /// Coordinate j's lr_scale for run `local` (1 without lr_scale).
+    pub fn lr_scale(&self, local: u64, j: usize) -> f64 {
+        let scales: Vec<usize> = self.hyper_names().enumerate().filter(|(_, n)| n.starts_with("lr_scale_")).map(|(q, _)| q).collect();
+        if scales.is_empty() {
+            return 1.0;
+        }
+        let q = match &self.scale_of {
+            Some(map) => scales[map[j]],
+            None => scales[j],
+        };
+        self.axis_value(local, 1 + q)
+    }
+
     pub fn n_hypers(&self) -> usize {
         self.n_hypers
     }
@@ -206,6 +223,10 @@ impl Block {
         let weight_decay = self.axes.iter().find(|a| a.name == "weight_decay").is_some_and(|a| a.values != [0.0]);
         let scales: Vec<(usize, String)> =
             self.hyper_names().enumerate().filter(|(_, n)| n.starts_with("lr_scale_")).map(|(q, n)| (q, n.to_string())).collect();
+        let scales = match &self.scale_of {
+            Some(map) if !scales.is_empty() => map.iter().map(|&k| scales[k].clone()).collect(),
+            _ => scales,
+        };
         Knobs {
             clip_norm: self.hyper_index("clip_norm"),
             weight_decay: if weight_decay { self.hyper_index("weight_decay") } else { None },
@@ -517,7 +538,7 @@ impl Plan {
         let value = |name: &str| block.hyper_index(name).map(|k| block.axis_value(local, 1 + k));
         let wd = value("weight_decay").unwrap_or(0.0);
         let vars = &self.objective.vars;
-        let s: Vec<f64> = vars.iter().map(|v| value(&format!("lr_scale_{v}")).unwrap_or(1.0).sqrt()).collect();
+        let s: Vec<f64> = (0..vars.len()).map(|j| block.lr_scale(local, j).sqrt()).collect();
         let d = vars.len();
         let m = (0..d).map(|i| (0..d).map(|j| s[i] * (h[i][j] + if i == j { wd } else { 0.0 }) * s[j]).collect()).collect();
         Some(crate::problem::linalg::symmetric_eigenvalues(m))
@@ -544,7 +565,7 @@ impl Plan {
     /// loss's λ_max alone would not decide). None otherwise.
     pub fn edge_of_stability(&self, block: &Block, local: u64) -> Option<f64> {
         let value = |name: &str| block.hyper_index(name).map(|k| block.axis_value(local, 1 + k));
-        let plain = self.objective.vars.iter().all(|v| value(&format!("lr_scale_{v}")).unwrap_or(1.0) == 1.0) && value("weight_decay").unwrap_or(0.0) == 0.0;
+        let plain = (0..self.objective.dim()).all(|j| block.lr_scale(local, j) == 1.0) && value("weight_decay").unwrap_or(0.0) == 0.0;
         let lr = block.axis_value(local, 0);
         (plain && Self::linear_step(block, local) && lr > 0.0).then(|| self.stability_factor(block, local)).flatten().map(|c| c / lr)
     }

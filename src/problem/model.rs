@@ -27,10 +27,53 @@ use std::sync::Arc;
 pub enum ModelKind {
     Linear,
     Logistic,
+    /// A multilayer perceptron ([`MlpSpec`]).
+    Mlp,
+}
+
+/// The hidden units' nonlinearity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    Tanh,
+    Sigmoid,
+    Relu,
+    Identity,
+}
+
+impl Activation {
+    pub const NAMES: [&'static str; 4] = ["tanh", "sigmoid", "relu", "identity"];
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "tanh" => Some(Self::Tanh),
+            "sigmoid" => Some(Self::Sigmoid),
+            "relu" => Some(Self::Relu),
+            "identity" => Some(Self::Identity),
+            _ => None,
+        }
+    }
+}
+
+/// A multilayer perceptron: `hidden` units per hidden layer, one output.
+///
+/// - `standard`: z = x·W + b per layer, a = act(z), the output the last z;
+/// - `mean_field` (Sohl-Dickstein, "The boundary of neural network trainability is fractal",
+///   2024, as its notebook's `net`): z = x·W/√fan_in (+ b), a = tanh(√2·z) (relu: √2·relu(z);
+///   sigmoid: σ(z); identity: z), the output the last z divided by √fan_in once more.
+///
+/// The parameters, layer by layer (l1 the first): the weights `l<L>.w[i][o]` from input i to
+/// unit o, then, with `bias`, `l<L>.b[o]`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MlpSpec {
+    pub hidden: Vec<usize>,
+    pub activation: Activation,
+    pub bias: bool,
+    pub mean_field: bool,
 }
 
 impl ModelKind {
-    pub const NAMES: [&'static str; 2] = ["linear", "logistic"];
+    pub const NAMES: [&'static str; 3] = ["linear", "logistic", "{ mlp = { hidden = [...] } }"];
 
     pub fn from_name(s: &str) -> Option<Self> {
         match s {
@@ -63,13 +106,120 @@ impl LossKind {
     }
 }
 
-/// What is trained: the model, the loss, the L2 penalty and whether the model has a bias.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+/// What is trained: the model, the loss, the L2 penalty and whether the model has a bias (for
+/// a network: `mlp`, whose own `bias` then says).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ModelSpec {
     pub model: ModelKind,
     pub loss: LossKind,
     pub l2: f64,
     pub bias: bool,
+    pub mlp: Option<MlpSpec>,
+}
+
+/// Each parameter's fan-in and fan-out, and whether it is a bias (seeded inits scale by them).
+pub fn fans(table: &Table, spec: &ModelSpec) -> Vec<(usize, usize, bool)> {
+    let d = table.dim();
+    match &spec.mlp {
+        None => (0..d).map(|_| (d, 1, false)).chain(spec.bias.then_some((d, 1, true))).collect(),
+        Some(m) => {
+            let mut out = Vec::new();
+            for (n_in, n_out) in layer_sizes(d, m) {
+                out.extend((0..n_in * n_out).map(|_| (n_in, n_out, false)));
+                if m.bias {
+                    out.extend((0..n_out).map(|_| (n_in, n_out, true)));
+                }
+            }
+            out
+        }
+    }
+}
+
+/// (inputs, outputs) of each layer of a network on d features.
+fn layer_sizes(d: usize, m: &MlpSpec) -> Vec<(usize, usize)> {
+    let widths: Vec<usize> = std::iter::once(d).chain(m.hidden.iter().copied()).chain(std::iter::once(1)).collect();
+    widths.windows(2).map(|w| (w[0], w[1])).collect()
+}
+
+/// The parameters' names of a network (see [`MlpSpec`]).
+fn mlp_names(d: usize, m: &MlpSpec) -> Vec<String> {
+    let mut names = Vec::new();
+    for (l, (n_in, n_out)) in layer_sizes(d, m).into_iter().enumerate() {
+        for i in 0..n_in {
+            for o in 0..n_out {
+                names.push(format!("l{}.w[{i}][{o}]", l + 1));
+            }
+        }
+        if m.bias {
+            names.extend((0..n_out).map(|o| format!("l{}.b[{o}]", l + 1)));
+        }
+    }
+    names
+}
+
+/// The network's output for the row's features `x` (data columns 0..d), its weights' ids (for
+/// the L2 penalty) appended to `weights`.
+fn mlp_output(g: &mut Graph, d: usize, m: &MlpSpec, weights: &mut Vec<NodeId>) -> NodeId {
+    let mut a: Vec<NodeId> = (0..d).map(|j| g.data(j as u32)).collect();
+    let mut var = 0u32;
+    let layers = layer_sizes(d, m);
+    let mut out = 0;
+    for (l, &(n_in, n_out)) in layers.iter().enumerate() {
+        let first_w = var;
+        var += (n_in * n_out) as u32;
+        let first_b = var;
+        if m.bias {
+            var += n_out as u32;
+        }
+        let inv_sqrt = g.constant(1.0 / (n_in as f64).sqrt());
+        let mut z = Vec::with_capacity(n_out);
+        for o in 0..n_out {
+            let mut sum: Option<NodeId> = None;
+            for (i, &ai) in a.iter().enumerate() {
+                let w = g.var(first_w + (i * n_out + o) as u32);
+                weights.push(w);
+                let t = g.mul(ai, w);
+                sum = Some(match sum {
+                    Some(s) => g.add(s, t),
+                    None => t,
+                });
+            }
+            let mut zo = sum.expect("a layer has inputs");
+            if m.mean_field {
+                zo = g.mul(inv_sqrt, zo);
+            }
+            if m.bias {
+                let b = g.var(first_b + o as u32);
+                zo = g.add(zo, b);
+            }
+            z.push(zo);
+        }
+        if l + 1 == layers.len() {
+            out = if m.mean_field { g.mul(inv_sqrt, z[0]) } else { z[0] };
+        } else {
+            let gain = g.constant(if m.mean_field { std::f64::consts::SQRT_2 } else { 1.0 });
+            a = z
+                .into_iter()
+                .map(|zo| match m.activation {
+                    Activation::Tanh => {
+                        let s = g.mul(gain, zo);
+                        g.func(Func::Tanh, s)
+                    }
+                    Activation::Sigmoid => g.func(Func::Sigmoid, zo),
+                    Activation::Relu => {
+                        // relu(z) = (z + |z|)/2
+                        let az = g.func(Func::Abs, zo);
+                        let s = g.add(zo, az);
+                        let half = g.constant(0.5);
+                        let r = g.mul(half, s);
+                        g.mul(gain, r)
+                    }
+                    Activation::Identity => zo,
+                })
+                .collect();
+        }
+    }
+    out
 }
 
 /// A parameter name for a feature: `w_<feature>`, with every character that cannot be in a
@@ -92,8 +242,21 @@ pub fn parameter_names(table: &Table, bias: bool) -> Vec<String> {
 /// read it: the features, then the target (column d).
 pub fn objective(table: &Table, spec: &ModelSpec) -> Objective {
     let d = table.dim();
-    let vars = parameter_names(table, spec.bias);
     let mut g = Graph::new();
+    let mut weights = Vec::new();
+    let (vars, z) = match &spec.mlp {
+        Some(m) => (mlp_names(d, m), mlp_output(&mut g, d, m, &mut weights)),
+        None => {
+            let z = linear_output(&mut g, d, spec.bias);
+            weights = (0..d).map(|j| g.var(j as u32)).collect();
+            (parameter_names(table, spec.bias), z)
+        }
+    };
+    finish(g, z, vars, weights, table, spec)
+}
+
+/// z = w_1·x_1 + … + w_d·x_d (+ b)
+fn linear_output(g: &mut Graph, d: usize, bias: bool) -> NodeId {
     // z = w_1·x_1 + … + w_d·x_d (+ b)
     let mut z: Option<NodeId> = None;
     for j in 0..d {
@@ -105,13 +268,19 @@ pub fn objective(table: &Table, spec: &ModelSpec) -> Objective {
         });
     }
     let mut z = z.expect("a table has at least one feature");
-    if spec.bias {
+    if bias {
         let b = g.var(d as u32);
         z = g.add(z, b);
     }
+    z
+}
+
+/// The loss of the model's output z over the rows, with the penalty on `weights`.
+fn finish(mut g: Graph, z: NodeId, vars: Vec<String>, weights: Vec<NodeId>, table: &Table, spec: &ModelSpec) -> Objective {
+    let d = table.dim();
     let y = g.data(d as u32);
     let pred = match spec.model {
-        ModelKind::Linear => z,
+        ModelKind::Linear | ModelKind::Mlp => z,
         ModelKind::Logistic => g.func(Func::Sigmoid, z),
     };
     let per_row = match spec.loss {
@@ -145,8 +314,7 @@ pub fn objective(table: &Table, spec: &ModelSpec) -> Objective {
     let mut loss = g.row_mean(per_row);
     if spec.l2 != 0.0 {
         let mut penalty: Option<NodeId> = None;
-        for j in 0..d {
-            let w = g.var(j as u32);
+        for &w in &weights {
             let w2 = g.mul(w, w);
             penalty = Some(match penalty {
                 Some(p) => g.add(p, w2),
@@ -157,15 +325,25 @@ pub fn objective(table: &Table, spec: &ModelSpec) -> Objective {
         let p = g.mul(l2, penalty.expect("at least one weight"));
         loss = g.add(loss, p);
     }
-    let prediction = match spec.model {
-        ModelKind::Linear => "x·w + b",
-        ModelKind::Logistic => "sigmoid(x·w + b)",
+    let prediction = match (&spec.model, &spec.mlp) {
+        (ModelKind::Mlp, Some(m)) => format!(
+            "{}{:?} → 1, {:?}{}{}",
+            d,
+            m.hidden,
+            m.activation,
+            if m.mean_field { ", mean-field" } else { "" },
+            if m.bias { ", biases" } else { "" }
+        )
+        .to_lowercase(),
+        (ModelKind::Logistic, _) => "sigmoid(x·w + b)".to_string(),
+        _ => "x·w + b".to_string(),
     };
     let formula = format!(
         "{} model, {} loss over {} rows ({prediction}; features {}{})",
         match spec.model {
             ModelKind::Linear => "linear",
             ModelKind::Logistic => "logistic",
+            ModelKind::Mlp => "mlp",
         },
         spec.loss.name(),
         table.rows(),
@@ -179,7 +357,7 @@ pub fn objective(table: &Table, spec: &ModelSpec) -> Objective {
         values.push(table.y[i]);
     }
     obj.rows = Some(Arc::new(Rows { values, cols: d + 1 }));
-    obj.model = Some(*spec);
+    obj.model = Some(spec.clone());
     obj
 }
 
@@ -214,7 +392,7 @@ mod tests {
     #[test]
     fn linear_mse_is_the_mean_squared_residual_with_the_known_hessian() {
         let t = forum_table();
-        let spec = ModelSpec { model: ModelKind::Linear, loss: LossKind::Mse, l2: 0.0, bias: true };
+        let spec = ModelSpec { model: ModelKind::Linear, loss: LossKind::Mse, l2: 0.0, bias: true, mlp: None };
         let o = objective(&t, &spec);
         assert_eq!(o.vars, ["w_x", "b"]);
         let (w, b) = (1.5, 0.2);
@@ -237,7 +415,7 @@ mod tests {
         let at = [0.5, -0.3];
         let r: Vec<f64> = (0..4).map(|i| at[0] * t.row(i)[0] + at[1] - t.y[i]).collect();
         let mean = |f: &dyn Fn(f64) -> f64| r.iter().map(|&v| f(v)).sum::<f64>() / 4.0;
-        let spec = |loss| ModelSpec { model: ModelKind::Linear, loss, l2: 0.0, bias: true };
+        let spec = |loss| ModelSpec { model: ModelKind::Linear, loss, l2: 0.0, bias: true, mlp: None };
         let mae = objective(&t, &spec(LossKind::Mae));
         assert!((mae.loss_f64(&at) - mean(&|v| v.abs())).abs() < 1e-12);
         let huber = objective(&t, &spec(LossKind::Huber { delta: 2.0 }));
@@ -249,7 +427,7 @@ mod tests {
         assert!((huber.grad_f64(&at)[0] - gw).abs() < 1e-12);
         // Logistic with cross-entropy, against its textbook form, and its gradient mean((σ(z) − y)x).
         let labels = Table::inline(&[vec![-1.0], vec![0.5], vec![2.0]], &[0.0, 1.0, 1.0], None).unwrap();
-        let bce = objective(&labels, &ModelSpec { model: ModelKind::Logistic, loss: LossKind::Bce, l2: 0.1, bias: true });
+        let bce = objective(&labels, &ModelSpec { model: ModelKind::Logistic, loss: LossKind::Bce, l2: 0.1, bias: true, mlp: None });
         assert_eq!(bce.vars, ["w_x_1", "b"]);
         let s = |z: f64| 1.0 / (1.0 + (-z).exp());
         let z: Vec<f64> = (0..3).map(|i| at[0] * labels.row(i)[0] + at[1]).collect();
@@ -258,5 +436,43 @@ mod tests {
         let gb = (0..3).map(|i| s(z[i]) - labels.y[i]).sum::<f64>() / 3.0;
         assert!((bce.grad_f64(&at)[1] - gb).abs() < 1e-12, "the bias has no penalty");
         assert!(bce.constant_hessian().is_none());
+    }
+
+    /// The mean-field network is the fractal notebook's `net`: z = x·W/√n, a = tanh(√2·z), the
+    /// output (a·W₂/√n)/√n; its gradient matches central differences, as does a standard
+    /// relu network's with biases.
+    #[test]
+    fn networks_compute_their_formulas_and_gradients() {
+        let t = Table::inline(&[vec![0.5, -1.0], vec![1.5, 0.2], vec![-0.7, 0.9]], &[0.3, 1.2, -0.5], None).unwrap();
+        let mf = MlpSpec { hidden: vec![2], activation: Activation::Tanh, bias: false, mean_field: true };
+        let spec = ModelSpec { model: ModelKind::Mlp, loss: LossKind::Mse, l2: 0.0, bias: false, mlp: Some(mf) };
+        let o = objective(&t, &spec);
+        assert_eq!(o.vars, ["l1.w[0][0]", "l1.w[0][1]", "l1.w[1][0]", "l1.w[1][1]", "l2.w[0][0]", "l2.w[1][0]"]);
+        let theta = [0.3, -0.8, 1.1, 0.4, -0.6, 0.9];
+        let net = |x: &[f64]| {
+            let n = 2f64.sqrt();
+            let a: Vec<f64> = (0..2).map(|o| ((x[0] * theta[o] + x[1] * theta[2 + o]) / n * 2f64.sqrt()).tanh()).collect();
+            (a[0] * theta[4] + a[1] * theta[5]) / n / n
+        };
+        let want = (0..3).map(|i| (net(t.row(i)) - t.y[i]).powi(2)).sum::<f64>() / 3.0;
+        assert!((o.loss_f64(&theta) - want).abs() < 1e-14, "{} vs {want}", o.loss_f64(&theta));
+        let relu = MlpSpec { hidden: vec![3, 2], activation: Activation::Relu, bias: true, mean_field: false };
+        let r = objective(&t, &ModelSpec { model: ModelKind::Mlp, loss: LossKind::Huber { delta: 0.5 }, l2: 0.01, bias: true, mlp: Some(relu) });
+        assert_eq!(r.dim(), 2 * 3 + 3 + 3 * 2 + 2 + 2 + 1);
+        for (o, x) in [(&o, theta.to_vec()), (&r, (0..r.dim()).map(|j| ((j * 7 % 11) as f64 - 5.0) / 7.0).collect())] {
+            let g = o.grad_f64(&x);
+            for j in 0..x.len() {
+                let h = 1e-6;
+                let (mut a, mut b) = (x.clone(), x.clone());
+                a[j] += h;
+                b[j] -= h;
+                let fd = (o.loss_f64(&a) - o.loss_f64(&b)) / (2.0 * h);
+                assert!((g[j] - fd).abs() < 1e-6 * (1.0 + fd.abs()), "{}: d/d{} = {} vs {fd}", o.formula, o.vars[j], g[j]);
+            }
+        }
+        // No symbolic Hessian past HESSIAN_MAX_DIM: what reads it says it cannot tell.
+        let wide = MlpSpec { hidden: vec![16], activation: Activation::Tanh, bias: false, mean_field: true };
+        let w = objective(&t, &ModelSpec { model: ModelKind::Mlp, loss: LossKind::Mse, l2: 0.0, bias: false, mlp: Some(wide) });
+        assert!(!w.has_hessian() && w.critical_point(&vec![0.1; w.dim()]).0 == "unknown" && w.constant_hessian().is_none());
     }
 }

@@ -29,6 +29,18 @@ const W1: u32 = 0xBB67_AE85;
 pub const SHUFFLE_STREAM: u32 = 0x5348_5546; // "SHUF"
 pub const REPLACEMENT_STREAM: u32 = 0x5245_504C; // "REPL"
 
+/// The second key word of seeded initial points.
+pub const INIT_STREAM: u32 = 0x494E_4954; // "INIT"
+
+/// A standard normal draw for parameter `index` of an initial point with `seed` (host only, f64):
+/// Box–Muller on the first two words of Philox4x32-10(counter (index, 0, 0, 0), key
+/// (seed, INIT_STREAM)), u₁ = (w₀ + 1)/2³² ∈ (0, 1], u₂ = w₁/2³²: √(−2 ln u₁)·cos(2πu₂).
+pub fn normal(seed: u32, index: u32) -> f64 {
+    let w = philox4x32_10([index, 0, 0, 0], [seed, INIT_STREAM]);
+    let (u1, u2) = ((w[0] as f64 + 1.0) / 4294967296.0, w[1] as f64 / 4294967296.0);
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
 /// The WGSL twin (shaders/random.wgsl).
 pub const WGSL: &str = include_str!("../../shaders/random.wgsl");
 
@@ -136,6 +148,15 @@ mod tests {
         assert_ne!(batch_rows(1, 0, 5, 100, true), batch_rows(1, 20, 5, 100, true));
         assert_ne!(batch_rows(1, 0, 5, 100, true), batch_rows(2, 0, 5, 100, true));
         assert_eq!(order(3, 0).len(), 1000);
+    }
+
+    #[test]
+    fn normal_draws_have_mean_0_and_variance_1() {
+        let z: Vec<f64> = (0..20000).map(|i| normal(5, i)).collect();
+        let mean = z.iter().sum::<f64>() / z.len() as f64;
+        let var = z.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / z.len() as f64;
+        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.04, "{mean} {var}");
+        assert_ne!(normal(5, 0), normal(6, 0));
     }
 
     #[test]

@@ -350,7 +350,7 @@ mod tests {
         use crate::problem::model::{objective, LossKind, ModelKind, ModelSpec};
         let t = Table::inline(&[vec![1.0, -2.0], vec![2.5, 0.5], vec![-1.0, 3.0]], &[1.0, 0.0, 1.0], None).unwrap();
         for (model, loss) in [(ModelKind::Linear, LossKind::Huber { delta: 1.0 }), (ModelKind::Logistic, LossKind::Bce)] {
-            let o = objective(&t, &ModelSpec { model, loss, l2: 0.1, bias: true });
+            let o = objective(&t, &ModelSpec { model, loss, l2: 0.1, bias: true, mlp: None });
             let (f, u) = (Tape::new(&o, false), Tape::unfused(&o));
             assert!(!f.body.is_empty() && f.means.len() == 1 + o.dim() && !f.post.is_empty());
             let x = [0.3, -0.7, 0.2];

@@ -107,6 +107,11 @@ fn lower(g: &mut Graph, ast: &Ast, vars: &[String]) -> Result<NodeId, ExprError>
     })
 }
 
+/// The most variables whose symbolic Hessian is built: beyond, a network's n² second
+/// derivatives would outweigh everything else, and what reads the Hessian says it cannot tell
+/// (no sharpness, critical points `unknown`, no Newton).
+pub const HESSIAN_MAX_DIM: usize = 32;
+
 /// How much (relative) a Hessian eigenvalue may change over the Newton step for the point's
 /// kind to be trusted (see [`Objective::critical_point`]).
 pub const NEWTON_EIGEN_CHANGE: f64 = 0.1;
@@ -200,6 +205,9 @@ impl Objective {
     pub fn with_derivatives(mut graph: Graph, loss: NodeId, vars: Vec<String>, formula: String) -> Objective {
         let n = vars.len();
         let grad: Vec<NodeId> = (0..n).map(|i| graph.derivative(loss, i as u32)).collect();
+        if n > HESSIAN_MAX_DIM {
+            return Objective { vars, graph, loss, grad, hessian: Vec::new(), formula, rows: None, model: None };
+        }
         let mut hessian = vec![vec![0; n]; n];
         for i in 0..n {
             for j in i..n {
@@ -213,6 +221,11 @@ impl Objective {
 
     pub fn dim(&self) -> usize {
         self.vars.len()
+    }
+
+    /// Whether the symbolic Hessian exists (at most [`HESSIAN_MAX_DIM`] variables).
+    pub fn has_hessian(&self) -> bool {
+        self.hessian.len() == self.dim()
     }
 
     /// The given nodes at x in f64, over the data table where there is one.
@@ -229,6 +242,9 @@ impl Objective {
     }
 
     pub fn hessian_f64(&self, x: &[f64]) -> Vec<Vec<f64>> {
+        if !self.has_hessian() {
+            return Vec::new();
+        }
         let upper = self.eval_f64(&self.hessian_upper(), x);
         let d = self.dim();
         let mut h = vec![vec![0.0; d]; d];
@@ -259,6 +275,9 @@ impl Objective {
     /// the Newton step within them keeps those eigenvalues as above, and the loss does not fall
     /// along any flat direction from there ([`FLAT_PROBE`] either way); else `degenerate`.
     pub fn critical_point(&self, x: &[f64]) -> (&'static str, Vec<f64>) {
+        if !self.has_hessian() {
+            return ("unknown", Vec::new());
+        }
         let h = self.hessian_f64(x);
         let (ev, vectors) = symmetric_eigen(h.clone());
         let g = self.grad_f64(x);
@@ -318,6 +337,9 @@ impl Objective {
     /// with the squared error): every entry of the symbolic Hessian folded to a constant, or,
     /// over a data table, a mean that does not read the variables.
     pub fn constant_hessian(&self) -> Option<Vec<Vec<f64>>> {
+        if !self.has_hessian() {
+            return None;
+        }
         if self.rows.is_some() {
             let constant = self.hessian_upper().iter().all(|&h| !self.graph.reads_vars(h));
             return constant.then(|| self.hessian_f64(&vec![0.0; self.dim()]));
@@ -336,6 +358,9 @@ impl Objective {
     /// The Hessian's upper triangle, row by row (h₀₀, h₀₁, …, h₁₁, …): the nodes the kernels
     /// name `h{i}_{j}`, i ≤ j.
     pub fn hessian_upper(&self) -> Vec<NodeId> {
+        if !self.has_hessian() {
+            return Vec::new();
+        }
         let d = self.dim();
         (0..d).flat_map(|i| (i..d).map(move |j| (i, j))).map(|(i, j)| self.hessian[i][j]).collect()
     }
