@@ -433,3 +433,25 @@ fn network_settings_are_checked() {
     let e = err(&format!("{data}[sweep]\nlr = 0.1\n[sweep.init]\nscheme = \"uniform\"\n"));
     assert!(e.contains("use normal, xavier_normal or he_normal"), "{e}");
 }
+
+/// The fractal paper's network (16 → 16 → 1, 272 parameters) makes a kernel that naga accepts:
+/// per-coordinate maxima are a balanced tree, not a chain deeper than its parser allows.
+#[test]
+fn a_network_of_272_parameters_makes_a_valid_kernel() {
+    let mut x = Vec::new();
+    for i in 0..20 {
+        x.push(format!("[{}]", (0..16).map(|j| format!("{:.3}", ((i * 16 + j) as f64 * 0.37).sin())).collect::<Vec<_>>().join(", ")));
+    }
+    let y: Vec<String> = (0..20).map(|i| format!("{:.3}", (i as f64 * 0.7).cos())).collect();
+    let src = format!(
+        "[objective]\ndata = {{ x = [{}], y = [{}] }}\nmodel = {{ mlp = {{ hidden = [16], activation = \"tanh\", bias = false, scaling = \"mean_field\" }} }}\n[sweep]\nlr = 1.0\n[sweep.init]\nscheme = \"normal\"\n[[optimizer]]\nkind = \"gd\"\nlr_scale = {{ l1 = [0.1, 1.0], l2 = [0.1, 1.0] }}\n[run]\nsteps = 50\n",
+        x.join(", "),
+        y.join(", ")
+    );
+    let p = plan(&src, Precision::F32);
+    assert_eq!(p.objective.dim(), 272);
+    for window in [false, true] {
+        let wgsl = gdsweep::kernel::sweep_wgsl(&p, 0, window);
+        gdsweep::kernel::validate_wgsl(&wgsl, false).unwrap_or_else(|e| panic!("{e}"));
+    }
+}

@@ -305,7 +305,7 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         let _ = writeln!(store, "    state[base + {at}u] = {name};");
     }
     // The window record: anchor a{j} at WIN + j, previous gradient gp{j} at WIN + DIM + 1 + j.
-    let nest_max = |terms: Vec<String>| terms.into_iter().reduce(|a, b| format!("max({a}, {b})")).unwrap_or_default();
+    let nest_max = |terms: Vec<String>| balanced_max(&terms);
     let lines = |f: &dyn Fn(usize) -> String| (0..dim).map(|j| f(j) + "\n").collect::<String>();
     let win_declare = lines(&|j| format!("    var a{j}: real;\n    var gp{j}: real;"));
     let win_load = lines(&|j| {
@@ -363,6 +363,17 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         .replace("{{ANCHOR_DIST}}", &anchor_dist)
         .replace("{{X_INF}}", &x_inf)
         .replace("{{TURN_DOT}}", &format!("({turn_dot})"))
+}
+
+/// max over `terms` as a balanced tree of `max` calls: the same value in any grouping (max is
+/// exact), nested only log₂(n) deep, where a chain of n would pass naga's parser recursion limit
+/// for a network's hundreds of coordinates.
+fn balanced_max(terms: &[String]) -> String {
+    match terms.len() {
+        0 => String::new(),
+        1 => terms[0].clone(),
+        n => format!("max({}, {})", balanced_max(&terms[..n / 2]), balanced_max(&terms[n / 2..])),
+    }
 }
 
 /// Parse and validate WGSL with naga, with f64 allowed where asked: what a GPU driver would
