@@ -4,6 +4,13 @@
 //! - W1: the forum matrix, GD, 2²⁰ learning rates log-spaced in [1e-6, 1e-4], 1000 steps, f32.
 //! - W2: Himmelblau, Adam, 1024 × 1024 starts in [−5, 5]², 1000 steps, f32.
 //!
+//! - W3: linear regression with a bias on 1000 rows × 8 features (a fixed formula), MSE, GD,
+//!   256 learning rates in [1e-3, 1] × runs/256 initial biases, 1000 steps, f32.
+//! - W4: the fractal paper's network (16 → 16 → 1, tanh, mean-field, 272 parameters) on 272
+//!   rows, GD with per-layer learning rates on a side² log grid over [0.1, 10]², 200 steps, f32.
+//!
+//! W3 and W4 run with `--models`; their JAX peers are src/app/bench_models.py (same data).
+//!
 //! Throughput is nominal config-steps per second (runs × steps / wall time, upload, readback
 //! and result decoding included), the measure the peers print.
 
@@ -27,6 +34,92 @@ pub fn w2(side: u64, steps: u32) -> String {
     )
 }
 
+/// A table of `rows` rows whose features and target are fixed formulas (the peer script computes
+/// the same), as an inline `data = { x, y }`.
+fn formula_table(rows: usize, cols: usize, x: impl Fn(usize, usize) -> f64, y: impl Fn(usize, &[f64]) -> f64) -> String {
+    let mut xs = Vec::with_capacity(rows);
+    let mut ys = Vec::with_capacity(rows);
+    for i in 0..rows {
+        let row: Vec<f64> = (0..cols).map(|j| x(i, j)).collect();
+        ys.push(format!("{:?}", y(i, &row)));
+        xs.push(format!("[{}]", row.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")));
+    }
+    format!("data = {{ x = [{}], y = [{}] }}", xs.join(", "), ys.join(", "))
+}
+
+/// W3 with `runs` runs (a multiple of 256).
+pub fn w3(runs: u64, steps: u32) -> String {
+    let data = formula_table(
+        1000,
+        8,
+        |i, j| (1.3 * i as f64 + 0.7 * j as f64 + 0.01 * (i * j) as f64).sin(),
+        |i, x| x.iter().enumerate().map(|(j, v)| 0.1 * (j + 1) as f64 * v).sum::<f64>() + 0.05 * (3.0 * i as f64).sin(),
+    );
+    format!(
+        "name = \"W3\"\n[objective]\n{data}\n[sweep]\nlr = {{ log = [1e-3, 1.0], n = 256 }}\n[sweep.init]\nb = {{ lin = [-1.0, 1.0], n = {} }}\n[run]\nsteps = {steps}\nwindow = 0\n",
+        (runs / 256).max(1)
+    )
+}
+
+/// W4 on a side × side grid of per-layer learning rates.
+pub fn w4(side: u64, steps: u32) -> String {
+    let data = formula_table(272, 16, |i, j| (0.37 * (16 * i + j) as f64).sin() * 1.5, |i, _| (0.7 * i as f64).cos());
+    format!(
+        "name = \"W4\"\n[objective]\n{data}\nmodel = {{ mlp = {{ hidden = [16], activation = \"tanh\", bias = false, scaling = \"mean_field\" }} }}\n[sweep]\nlr = 1.0\n[sweep.init]\nscheme = \"normal\"\n[[optimizer]]\nkind = \"gd\"\nlr_scale = {{ l1 = {{ log = [0.1, 10.0], n = {side} }}, l2 = {{ log = [0.1, 10.0], n = {side} }} }}\n[run]\nsteps = {steps}\nwindow = 0\n"
+    )
+}
+
+/// W3 (`runs`) and W4 (`side`²) on each backend, best of `repeat`.
+pub fn run_models(runs: u64, side: u64, backends: &[Box<dyn Backend>], repeat: u32) -> Result<Vec<BenchRow>> {
+    let mut rows = Vec::new();
+    for (name, src) in [("W3", w3(runs, 1000)), ("W4", w4(side, 200))] {
+        let plan = parse(name, &src, name, Overrides::default())?;
+        for backend in backends {
+            rows.extend(best_of(&plan, name, backend.as_ref(), repeat)?);
+        }
+    }
+    Ok(rows)
+}
+
+/// The fastest of `repeat` runs of `plan` on `backend`.
+fn best_of(plan: &crate::plan::Plan, name: &str, backend: &dyn Backend, repeat: u32) -> Result<Option<BenchRow>> {
+    let sel = plan.selections(None);
+    let mut best: Option<BenchRow> = None;
+    for _ in 0..repeat.max(1) {
+        let report = execute(plan, backend, &sel)?;
+        if best.as_ref().is_none_or(|r| report.seconds < r.seconds) {
+            best = Some(BenchRow {
+                workload: name.into(),
+                backend: backend.name().into(),
+                device: backend.adapter().map_or_else(|| backend.device(), |a| format!("{} ({})", a.name, a.backend)),
+                seconds: report.seconds,
+                config_steps_per_s: report.nominal_rate(plan.steps),
+            });
+        }
+    }
+    Ok(best)
+}
+
+/// The JAX peer of W3 or W4 (src/app/bench_models.py) with `python`: one row, or None where it
+/// did not run (reported on stderr).
+pub fn run_model_peer(python: &str, workload: &str, size: u64, steps: u32, repeat: u32) -> Result<Option<PeerRow>> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/app/bench_models.py");
+    let mut best: Option<PeerRow> = None;
+    for _ in 0..repeat.max(1) {
+        let out = std::process::Command::new(python)
+            .arg(&script)
+            .args([workload.to_lowercase(), size.to_string(), steps.to_string()])
+            .output()
+            .map_err(|e| crate::error::Error::Usage(format!("cannot run {python} {}: {e}", script.display())))?;
+        match String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str::<PeerRow>(l).ok()).next() {
+            Some(r) if best.as_ref().is_none_or(|b| r.seconds < b.seconds) => best = Some(r),
+            Some(_) => {}
+            None => eprintln!("peer for {workload} did not run: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")),
+        }
+    }
+    Ok(best)
+}
+
 #[derive(Debug, Clone)]
 pub struct BenchRow {
     pub workload: String,
@@ -43,21 +136,7 @@ pub fn run(n: u64, side: u64, steps: u32, backends: &[Box<dyn Backend>], repeat:
     for (name, src) in [("W1", w1(n, steps, Some(0))), ("W1c", w1(n, steps, None)), ("W2", w2(side, steps))] {
         let plan = parse(name, &src, name, Overrides::default())?;
         for backend in backends {
-            let sel = plan.selections(None);
-            let mut best: Option<BenchRow> = None;
-            for _ in 0..repeat.max(1) {
-                let report = execute(&plan, backend.as_ref(), &sel)?;
-                if best.as_ref().is_none_or(|r| report.seconds < r.seconds) {
-                    best = Some(BenchRow {
-                        workload: name.into(),
-                        backend: backend.name().into(),
-                        device: backend.adapter().map_or_else(|| backend.device(), |a| format!("{} ({})", a.name, a.backend)),
-                        seconds: report.seconds,
-                        config_steps_per_s: report.nominal_rate(plan.steps),
-                    });
-                }
-            }
-            rows.extend(best);
+            rows.extend(best_of(&plan, name, backend.as_ref(), repeat)?);
         }
     }
     Ok(rows)

@@ -197,6 +197,16 @@ enum Cmd {
         /// Runs of each measurement; the best is reported.
         #[arg(long, default_value_t = 3)]
         repeat: u32,
+        /// The model workloads W3 (linear regression) and W4 (a 272-parameter network) instead
+        /// of W1 and W2, with their JAX peers (src/app/bench_models.py) where --peers is given.
+        #[arg(long)]
+        models: bool,
+        /// Runs of W3 (a multiple of 256; the size is 65536).
+        #[arg(long, default_value_t = 65536)]
+        w3_runs: u64,
+        /// Side of W4's grid of per-layer learning rates (the size is 256).
+        #[arg(long, default_value_t = 256)]
+        w4_side: u64,
     },
 }
 
@@ -250,8 +260,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Init { path, force } => init(&path, force),
         Cmd::Devices => devices(),
         Cmd::Objectives => objectives(),
-        Cmd::Bench { n, side, steps, backend, peers, python, peer_list, repeat } => {
-            bench(n, side, steps, overrides(backend, None).backend, peers, &python, &peer_list, repeat)
+        Cmd::Bench { n, side, steps, backend, peers, python, peer_list, repeat, models, w3_runs, w4_side } => {
+            bench(n, side, steps, overrides(backend, None).backend, peers, &python, &peer_list, repeat, models.then_some((w3_runs, w4_side)))
         }
     }
 }
@@ -498,6 +508,7 @@ fn bench(
     python: &str,
     peer_list: &str,
     repeat: u32,
+    models: Option<(u64, u64)>,
 ) -> Result<ExitCode> {
     // Each backend opened once (W1 and W2 are f32: no f64 needed).
     let open = |choice| backend::open(choice, Precision::F32, "bench");
@@ -512,6 +523,22 @@ fn bench(
     };
     outln!("| workload | backend | device | seconds | config-steps/s |");
     outln!("|---|---|---|---|---|");
+    if let Some((w3_runs, w4_side)) = models {
+        let rows = bench::run_models(w3_runs, w4_side, &backends, repeat)?;
+        for r in &rows {
+            outln!("| {} | {} | {} | {:.3} | {:.3e} |", r.workload, r.backend, r.device, r.seconds, r.config_steps_per_s);
+        }
+        if peers.is_some() {
+            for (workload, size, steps) in [("W3", w3_runs, 1000), ("W4", w4_side, 200)] {
+                let Some(p) = bench::run_model_peer(python, workload, size, steps, repeat)? else { continue };
+                outln!("| {workload} | peer {} | {} | {:.3} | {:.3e} |", p.peer, backend::cpu::name(), p.seconds, p.config_steps_per_s);
+                for r in rows.iter().filter(|r| r.workload == workload) {
+                    outln!("| {workload} ratio | {} / {} | | | {:.3}x |", r.backend, p.peer, r.config_steps_per_s / p.config_steps_per_s);
+                }
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let rows = bench::run(n, side, steps, &backends, repeat)?;
     for r in &rows {
         outln!("| {} | {} | {} | {:.3} | {:.3e} |", r.workload, r.backend, r.device, r.seconds, r.config_steps_per_s);
