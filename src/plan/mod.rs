@@ -246,7 +246,12 @@ impl Block {
     /// The most memory entries a run of this block keeps (its largest `memory_size`; 0 for
     /// methods without a memory).
     pub fn memory(&self) -> usize {
-        self.axes.iter().find(|a| a.name == "memory_size").map_or(0, |a| a.values.iter().fold(0.0f64, |m, &v| m.max(v)) as usize)
+        self.axis_max("memory_size").map_or(0, |m| m as usize)
+    }
+
+    /// The largest value of the axis `name`, where the block has it.
+    pub fn axis_max(&self, name: &str) -> Option<f64> {
+        self.axes.iter().find(|a| a.name == name).map(|a| a.values.iter().fold(0.0f64, |m, &v| m.max(v)))
     }
 
     /// Position of a hyperparameter among the block's hyperparameters.
@@ -407,12 +412,12 @@ impl Plan {
     /// a data table, lavapipe stopped runs at 3.7 times fewer (L-BFGS's zoom on 12 rows: at 85
     /// steps of 16 evaluations a dispatch): such steps count 4 times.
     pub fn loop_iterations_per_step(&self, b: &Block) -> u64 {
-        let trials = b.axes.iter().find(|a| a.name == "linesearch_max_steps").map_or(0.0, |a| a.values.iter().fold(0.0f64, |m, &v| m.max(v)));
+        let trials = b.axis_max("linesearch_max_steps").unwrap_or(0.0);
         let rows = self.objective_of(b).rows.as_ref().map(|r| r.count() as u64);
         let evals = if b.linesearch.is_some() { (1 + trials as u64) * if rows.is_some() { 4 } else { 1 } } else { 1 };
         // A mini-batch's rows: a shuffled one's cycle walk makes a few passes per row (fewer
         // than 4 on average: the Feistel domain is under 4 times the rows; counted 4 more).
-        let batch = b.axes.iter().find(|a| a.name == "batch_size").map(|a| a.values.iter().fold(0.0f64, |m, &v| m.max(v)) as u64);
+        let batch = b.axis_max("batch_size").map(|v| v as u64);
         let rows = match (rows, batch, b.sampling) {
             (Some(m), Some(batch), Some(Sampling::Shuffle)) if batch < m => Some(5 * batch),
             (Some(_), Some(batch), Some(Sampling::Replacement)) => Some(batch),
@@ -447,7 +452,7 @@ impl Plan {
             let evals_per_step = match b.linesearch {
                 None => 1.0,
                 Some(crate::method::LineSearchKind::Backtracking) => {
-                    1.0 + b.axes.iter().find(|a| a.name == "linesearch_max_steps").map_or(0.0, |a| a.values.iter().fold(0.0f64, |m, &v| m.max(v)))
+                    1.0 + b.axis_max("linesearch_max_steps").unwrap_or(0.0)
                 }
                 Some(_) => return None,
             };

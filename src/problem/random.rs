@@ -103,16 +103,25 @@ pub fn shuffled_row(p: u32, m: u32, keys: [u32; 4]) -> u32 {
 
 /// The rows of step t of a run with `seed`, batch size `batch` and m rows (see the module docs).
 pub fn batch_rows(seed: u32, t: u32, batch: u32, m: u32, shuffle: bool) -> Vec<u32> {
+    let mut rows = Vec::new();
+    batch_rows_into(&mut rows, seed, t, batch, m, shuffle);
+    rows
+}
+
+/// [`batch_rows`] into `rows` (cleared first), so a hot loop reuses its buffer.
+pub fn batch_rows_into(rows: &mut Vec<u32>, seed: u32, t: u32, batch: u32, m: u32, shuffle: bool) {
+    rows.clear();
     if shuffle {
         if batch >= m {
-            return (0..m).collect();
+            rows.extend(0..m);
+            return;
         }
         let per_epoch = m.div_ceil(batch);
         let (epoch, j) = (t / per_epoch, t % per_epoch);
         let keys = philox4x32_10([epoch, 0, 0, 0], [seed, SHUFFLE_STREAM]);
-        (j * batch..((j + 1) * batch).min(m)).map(|p| shuffled_row(p, m, keys)).collect()
+        rows.extend((j * batch..((j + 1) * batch).min(m)).map(|p| shuffled_row(p, m, keys)));
     } else {
-        (0..batch).map(|k| mulhilo(philox4x32_10([t, k, 0, 0], [seed, REPLACEMENT_STREAM])[0], m).0).collect()
+        rows.extend((0..batch).map(|k| mulhilo(philox4x32_10([t, k, 0, 0], [seed, REPLACEMENT_STREAM])[0], m).0));
     }
 }
 

@@ -308,9 +308,8 @@ impl<F: Real> Lanes<F> {
         for i in 0..LANES {
             let batch = (self.hyper[q_batch][i].to_f64() as u32).max(1);
             let seed = self.hyper[q_seed][i].to_f64() as u32;
-            let rows = crate::problem::random::batch_rows(seed, self.steps_done[i], batch, m, sampling == Sampling::Shuffle);
-            most = most.max(rows.len());
-            self.batch[i] = rows;
+            crate::problem::random::batch_rows_into(&mut self.batch[i], seed, self.steps_done[i], batch, m, sampling == Sampling::Shuffle);
+            most = most.max(self.batch[i].len());
         }
         for slot in 0..most {
             for &(reg, c) in &tape.data {
