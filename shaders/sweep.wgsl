@@ -42,6 +42,9 @@
 // earlier point): a return within anchor_tol after `period` steps is a candidate period,
 // confirmed by each further return after exactly `period` steps. Runs that end before the
 // window never pay for it.
+//
+// The TRAINABILITY{ … }TRAINABILITY blocks are kept in both pipelines where the plan records
+// trainability (plan::Rules::trainability), and cut out elsewhere.
 
 alias real = {{REAL}};
 
@@ -160,6 +163,19 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         next_flush = select(NEVER, params.window_start + (seg + 1u) * params.segment_len - 1u, seg < SEGMENTS - 1u);
     }
     // }WINDOW
+    // TRAINABILITY{
+    // The trainability record (outcome::Trainability): L_0 and the sums of v = min(L/L_0, cap).
+    var train_loss0: real;
+    var train_sum: real;
+    var train_inv: real;
+    var train_tail: real;
+    if (steps_done > 0u) {
+        train_loss0 = state[base + TRAIN_AT];
+        train_sum = state[base + TRAIN_AT + 1u];
+        train_inv = state[base + TRAIN_AT + 2u];
+        train_tail = state[base + TRAIN_AT + 3u];
+    }
+    // }TRAINABILITY
     var k = 0u;
     // Set where a line search ends without sufficient decrease (method/linesearch.rs).
     var ls_failed = false;
@@ -172,6 +188,26 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
             let gtol = GRAD_TOL_REL * sqrt(gn2);
             gtol2 = gtol * gtol;
         }
+        // TRAINABILITY{
+        // Each accepted point before `steps` once (a dispatch re-evaluates the previous one's
+        // last point first); a non-finite ratio counts as the cap. CPU twin:
+        // Lanes::record_trainability.
+        if (steps_done == 0u) {
+            train_loss0 = loss;
+            train_sum = real(0.0);
+            train_inv = real(0.0);
+            train_tail = real(0.0);
+        }
+        if ((k > 0u || steps_done == 0u) && steps_done < params.max_steps) {
+            let ratio = loss / train_loss0;
+            let v = select(TRAIN_CAP, min(ratio, TRAIN_CAP), is_finite(ratio));
+            train_sum = train_sum + v;
+            train_inv = train_inv + real(1.0) / v;
+            if (steps_done + TRAIN_TAIL >= params.max_steps) {
+                train_tail = train_tail + v;
+            }
+        }
+        // }TRAINABILITY
         // WINDOW{
         // Record each point once: a dispatch re-evaluates the previous one's last point first.
         if (k > 0u || steps_done == params.window_start) {
@@ -257,6 +293,12 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
     info[ii + INFO_LOSS_ROSE] = loss_rose;
     info[ii + INFO_TURNS] = turns;
     // }WINDOW
+    // TRAINABILITY{
+    state[base + TRAIN_AT] = train_loss0;
+    state[base + TRAIN_AT + 1u] = train_sum;
+    state[base + TRAIN_AT + 2u] = train_inv;
+    state[base + TRAIN_AT + 3u] = train_tail;
+    // }TRAINABILITY
     state[base + BOUND] = bound;
     state[base + GTOL2] = gtol2;
     state[base + LAST_LOSS] = last_loss;

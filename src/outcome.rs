@@ -279,6 +279,100 @@ pub fn finish(raw: Status, rec: &WindowRecord, end: &RunEnd, rules: &Rules, step
     }
 }
 
+/// The trainability record of Sohl-Dickstein, "The boundary of neural network trainability is
+/// fractal" (2024), as its notebook computes it (`convergence_measure`): over the losses L_k
+/// at the points k = 0 … steps − 1 (the loss before each update; not the final point's), the
+/// normalised losses v_k = min(L_k / L_0, [`TRAIN_CAP`]), a non-finite L_k counting as the cap,
+/// and
+/// - `trained` iff the mean of the last [`TRAIN_TAIL`] v_k is below 1 (the paper's
+///   "converged"; its own name here, since gdsweep's `converged` is a gradient rule);
+/// - the map value: −Σ v_k where trained (blues), Σ 1/v_k where not (reds).
+///
+/// The kernels sum v, 1/v and the tail's v at every accepted point (shaders/sweep.wgsl's
+/// TRAINABILITY block, `Lanes::record_trainability`); a run that ends before `steps` is
+/// completed on the host by [`Trainability::complete`]. (The notebook replaces a non-finite
+/// loss by the cap *before* dividing by L_0, and its `v*fin` turns an infinite loss into NaN
+/// instead; the cap after dividing is what both mean to do.)
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trainability {
+    /// Σ v_k, Σ 1/v_k and the mean of the last [`TRAIN_TAIL`] v_k; NaN where the rule cannot
+    /// tell (L_0 not positive and finite, or a run that stopped for another reason than
+    /// converging or diverging).
+    pub ratio_sum: f64,
+    pub inverse_sum: f64,
+    pub tail_mean: f64,
+}
+
+/// The notebook's `v[-20:]` and `max_val`.
+pub const TRAIN_TAIL: u32 = 20;
+pub const TRAIN_CAP: f64 = 1e6;
+
+/// The record as the kernel leaves it (plan::layout's TRAIN_AT): L_0 and the three sums over
+/// the points it counted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainSums {
+    pub loss0: f64,
+    pub ratio_sum: f64,
+    pub inverse_sum: f64,
+    pub tail_sum: f64,
+}
+
+impl Trainability {
+    pub const UNKNOWN: Trainability = Trainability { ratio_sum: f64::NAN, inverse_sum: f64::NAN, tail_mean: f64::NAN };
+
+    /// The notebook's v of a loss.
+    pub fn ratio(loss: f64, loss0: f64) -> f64 {
+        let v = loss / loss0;
+        if v.is_finite() { v.min(TRAIN_CAP) } else { TRAIN_CAP }
+    }
+
+    /// The record of a run with raw status `raw` at point `steps` (of `max_steps`) from its
+    /// kernel sums. The kernel counted the points 0 ..= min(steps, max_steps − 1); the points
+    /// after a run that stopped early are the ones it would have reached had it gone on:
+    /// - converged: its gradient vanished, so x and the loss stay where they are: each further
+    ///   v is the last one (`last_loss`);
+    /// - diverged: past the blow-up bound (the default 10¹⁰·max(|L_0|, 1) already puts v at
+    ///   the cap) or not finite, a run stays there: each further v is the cap.
+    ///
+    /// A run that stopped for another reason (a line search's or Newton's failure) has no
+    /// such continuation: unknown.
+    pub fn complete(raw: Status, steps: u32, max_steps: u32, sums: TrainSums, last_loss: f64) -> Trainability {
+        if !(sums.loss0.is_finite() && sums.loss0 > 0.0) || max_steps == 0 {
+            return Trainability::UNKNOWN;
+        }
+        let rest = max_steps.saturating_sub(steps + 1);
+        let v = match raw {
+            Status::MaxSteps => 0.0,
+            Status::Converged => Self::ratio(last_loss, sums.loss0),
+            Status::Diverged => TRAIN_CAP,
+            _ => return Trainability::UNKNOWN,
+        };
+        let tail_points = TRAIN_TAIL.min(max_steps);
+        // Of the points steps + 1 … max_steps − 1 added here, those in the last tail_points.
+        let rest_in_tail = rest.min(tail_points);
+        let n = rest as f64;
+        Trainability {
+            ratio_sum: sums.ratio_sum + n * v,
+            inverse_sum: sums.inverse_sum + if rest > 0 { n / v } else { 0.0 },
+            tail_mean: (sums.tail_sum + rest_in_tail as f64 * v) / tail_points as f64,
+        }
+    }
+
+    /// The paper's verdict; None where the record is unknown.
+    pub fn trained(&self) -> Option<bool> {
+        (!self.tail_mean.is_nan()).then_some(self.tail_mean < 1.0)
+    }
+
+    /// The notebook's map value: −Σv where trained, Σ1/v where not (NaN: unknown).
+    pub fn measure(&self) -> f64 {
+        match self.trained() {
+            Some(true) => -self.ratio_sum,
+            Some(false) => self.inverse_sum,
+            None => f64::NAN,
+        }
+    }
+}
+
 /// Results of a contiguous range of runs, as columns.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Results {
@@ -297,13 +391,15 @@ pub struct Results {
     pub steps_left: Vec<f64>,
     /// Final points, `dim` values per run.
     pub x: Vec<f64>,
+    /// Each run's [`Trainability`] where the plan records it (`Rules::trainability`), else empty.
+    pub train: Vec<Trainability>,
 }
 
 impl Results {
     /// Host memory one run's row takes (id, status, steps, evals, loss, grad_norm, rate,
-    /// period, steps_left, final point).
+    /// period, steps_left, final point, trainability record).
     pub fn bytes_per_run(dim: usize) -> usize {
-        8 + std::mem::size_of::<Status>() + 4 + 4 + 8 + 8 + 8 + 4 + 8 + 8 * dim
+        8 + std::mem::size_of::<Status>() + 4 + 4 + 8 + 8 + 8 + 4 + 8 + 8 * dim + std::mem::size_of::<Trainability>()
     }
 
     pub fn with_capacity(dim: usize, n: usize) -> Self {
@@ -319,6 +415,7 @@ impl Results {
             period: Vec::with_capacity(n),
             steps_left: Vec::with_capacity(n),
             x: Vec::with_capacity(n * dim),
+            train: Vec::new(),
         }
     }
 
@@ -360,6 +457,7 @@ impl Results {
         self.period.extend(other.period);
         self.steps_left.extend(other.steps_left);
         self.x.extend(other.x);
+        self.train.extend(other.train);
     }
 
     pub fn counts(&self) -> [(Status, u64); Status::FINAL.len()] {

@@ -28,7 +28,8 @@ fn every_generated_shader_validates() {
             for p in [Precision::F32, Precision::F64] {
                 for wd in [0.0, 1e-2] {
                     let b = block(kind, obj.dim(), wd);
-                    let layout = StateLayout::new(&b, obj.dim(), true);
+                    // (With weight decay, also the trainability record.)
+                    let layout = StateLayout::new(&b, obj.dim(), true, wd > 0.0);
                     for window in [false, true] {
                         let src = kernel_wgsl(&obj, &b, p, &Rules::defaults(p), &layout, window);
                         if let Err(e) = validate_wgsl(&src, p == Precision::F64) {
@@ -52,7 +53,7 @@ fn params_layout_matches_the_shader() {
     let entry = &CATALOGUE[0];
     let obj = entry.objective();
     let b = block(OptimizerKind::Gd, obj.dim(), 0.0);
-    let src = kernel_wgsl(&obj, &b, Precision::F32, &Rules::defaults(Precision::F32), &StateLayout::new(&b, obj.dim(), true), true);
+    let src = kernel_wgsl(&obj, &b, Precision::F32, &Rules::defaults(Precision::F32), &StateLayout::new(&b, obj.dim(), true, false), true);
     let module = validate_wgsl(&src, false).unwrap();
     let (members, span) = module
         .types
@@ -94,7 +95,7 @@ fn layout_and_status_constants_are_the_rust_ones() {
     let obj = CATALOGUE.iter().find(|e| e.name == "himmelblau").unwrap().objective();
     for kind in [OptimizerKind::Gd, OptimizerKind::Adam] {
         let b = block(kind, obj.dim(), 0.0);
-        let layout = StateLayout::new(&b, obj.dim(), true);
+        let layout = StateLayout::new(&b, obj.dim(), true, false);
         let src = kernel_wgsl(&obj, &b, Precision::F32, &Rules::defaults(Precision::F32), &layout, true);
         let module = validate_wgsl(&src, false).unwrap();
         let value = |name: &str| -> u32 {
@@ -145,11 +146,11 @@ fn layout_and_status_constants_are_the_rust_ones() {
 #[test]
 fn slots_are_laid_out_by_name() {
     let b = block(OptimizerKind::Adam, 2, 0.0);
-    let names: Vec<String> = StateLayout::new(&b, 2, false).slots.iter().map(|s| s.name.clone()).collect();
+    let names: Vec<String> = StateLayout::new(&b, 2, false, false).slots.iter().map(|s| s.name.clone()).collect();
     assert_eq!(names, ["m0", "m1", "v0", "v1", "b1t", "b2t"]);
     let mut b = block(OptimizerKind::Momentum, 2, 0.0);
     b.schedule = Some(gdsweep::method::ScheduleKind::Exponential);
-    let layout = StateLayout::new(&b, 2, true);
+    let layout = StateLayout::new(&b, 2, true, false);
     let names: Vec<&str> = layout.slots.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["v0", "v1", "lr_now"]);
     assert_eq!(layout.stride(), 2 + 3 + (2 * 2 + 1 + 8 + 1) + 6);

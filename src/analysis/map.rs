@@ -8,7 +8,10 @@
 //!   by escape step, the other statuses in their own colours — the escape-time colouring of the
 //!   trainability-boundary pictures), `basin` (turns on `[analysis.basins]` with its default
 //!   tolerance where the config has no such table), `steps`, `evals`, `loss`, `rate`,
-//!   `sharpness` and `edge_ratio` (see [`super::sharpness`]; they turn on its final values).
+//!   `sharpness` and `edge_ratio` (see [`super::sharpness`]; they turn on its final values),
+//!   and `trainability` (Sohl-Dickstein 2024, [`crate::outcome::Trainability`]: trained runs in
+//!   blues, the others in reds, each shaded by the rank of its value among its side's, as the
+//!   paper's notebook does; turns on `[analysis.trainability]`).
 //!
 //! Files: `map.csv` (tidy: one row per run on the map), `map_grid.csv` (2-D: per panel, one
 //! row per y value and one column per x value; 1-D: one row per x value and one column per
@@ -160,11 +163,13 @@ pub struct Cell {
     /// λ_max at the final point and the run's edge of stability (NaN: not computed, or none).
     pub sharpness: f64,
     pub edge: f64,
+    /// The trainability measure (outcome::Trainability::measure; NaN: not recorded, or unknown).
+    pub trainability: f64,
 }
 
 impl Cell {
     /// Bytes of one cell in [`MapCells`].
-    pub const BYTES: usize = 1 + 4 + 4 + 8 + 8 + 8 + 4 + 8 + 8;
+    pub const BYTES: usize = 1 + 4 + 4 + 8 + 8 + 8 + 4 + 8 + 8 + 8;
 
     fn encode(&self, out: &mut [u8]) {
         out[0] = self.status as u8;
@@ -176,6 +181,7 @@ impl Cell {
         out[33..37].copy_from_slice(&self.evals.to_le_bytes());
         out[37..45].copy_from_slice(&self.sharpness.to_le_bytes());
         out[45..53].copy_from_slice(&self.edge.to_le_bytes());
+        out[53..61].copy_from_slice(&self.trainability.to_le_bytes());
     }
 
     fn decode(b: &[u8]) -> Cell {
@@ -192,13 +198,15 @@ impl Cell {
             evals: u32_at(33),
             sharpness: f64_at(37),
             edge: f64_at(45),
+            trainability: f64_at(53),
         }
     }
 
     /// The value a continuous map shows, where it applies (NaN elsewhere): `steps` of converged
     /// runs (steps to converge; an escape step is another quantity), the final `loss` of stable
     /// runs, the measured `rate` of runs classified at `steps`, the final `sharpness` of converged
-    /// runs and its ratio to the edge of stability (`edge_ratio`: the edge is about minima).
+    /// runs and its ratio to the edge of stability (`edge_ratio`: the edge is about minima), and
+    /// the trainability measure of every run whose record is known.
     pub fn continuous_value(&self, c: Colour) -> f64 {
         match c {
             Colour::Steps if self.status == Status::Converged => self.steps as f64,
@@ -207,6 +215,7 @@ impl Cell {
             Colour::Sharpness if self.status == Status::Converged => self.sharpness,
             Colour::EdgeRatio if self.status == Status::Converged => self.sharpness / self.edge,
             Colour::Rate => self.rate,
+            Colour::Trainability => self.trainability,
             _ => f64::NAN,
         }
     }
@@ -306,6 +315,7 @@ impl MapCells {
                 basin: labels.and_then(|l| l[i]),
                 sharpness: finals.map_or(f64::NAN, |f| f.sharpness[i]),
                 edge: finals.map_or(f64::NAN, |f| f.edge[i]),
+                trainability: r.train.get(i).map_or(f64::NAN, |t| t.measure()),
             };
             self.count(&cell);
             placed.push(((k * self.per_panel + c) as u64, cell));

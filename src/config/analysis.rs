@@ -1,5 +1,5 @@
 //! `[analysis.basins]`, `[analysis.threshold]`, `[analysis.map]`, `[analysis.trajectories]`,
-//! `[analysis.sharpness]`.
+//! `[analysis.sharpness]`, `[analysis.trainability]`.
 
 use super::raw::{RawAnalysis, RawTrajectories};
 use super::{Ctx, MAX_STEPS_PER_DISPATCH};
@@ -14,6 +14,8 @@ pub(super) struct Analyses {
     pub basins: Option<BasinSpec>,
     pub threshold: Option<ThresholdSpec>,
     pub map: Option<MapSpec>,
+    /// Record trainability ([`Rules::trainability`]), and where it was asked for.
+    pub trainability: Option<Option<std::ops::Range<usize>>>,
 }
 
 pub(super) fn analyses(cx: &Ctx, raw: Option<&RawAnalysis>, rules: &Rules, steps: u32) -> Result<Analyses, ConfigError> {
@@ -74,7 +76,27 @@ pub(super) fn analyses(cx: &Ctx, raw: Option<&RawAnalysis>, rules: &Rules, steps
         (None, Some(m)) if m.color == Colour::Basin => Some(BasinSpec::minima(DEFAULT_BASIN_TOLERANCE)),
         (b, _) => b,
     };
-    Ok(Analyses { basins, threshold, map })
+    // The trainability record: asked for, or needed by the map's colour.
+    let trainability = match raw.and_then(|a| a.trainability.as_ref()) {
+        Some(t) => Some(Some(t.span())),
+        None => map_raw.filter(|_| map.as_ref().is_some_and(|m| m.color == Colour::Trainability)).map(|m| m.get_ref().color.as_ref().map(|c| c.span())),
+    };
+    Ok(Analyses { basins, threshold, map, trainability })
+}
+
+/// A run of mini-batches evaluates its loss on its batch: the notebook's losses are the whole
+/// table's, so the trainability record refuses such blocks.
+pub(super) fn check_trainability(cx: &Ctx, asked: &Option<Option<std::ops::Range<usize>>>, blocks: &[Block]) -> Result<(), ConfigError> {
+    if let Some(span) = asked {
+        if blocks.iter().any(|b| b.sampling.is_some()) {
+            return Err(cx.err(
+                span.clone(),
+                "analysis.trainability",
+                "the trainability record sums the losses of full-batch steps (Sohl-Dickstein 2024), and a run of mini-batches evaluates its loss on its batch only: drop [sweep] batch_size, or the trainability record",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Check the map's axes against the optimizer blocks.

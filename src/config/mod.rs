@@ -242,7 +242,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         None => default_name.to_string(),
     };
 
-    let RunTable { precision, backend, mut steps, mut steps_per_dispatch, steps_per_dispatch_set, rules, epochs, sampling } = run::run_table(cx, raw.run, ov)?;
+    let RunTable { precision, backend, mut steps, mut steps_per_dispatch, steps_per_dispatch_set, mut rules, epochs, sampling } = run::run_table(cx, raw.run, ov)?;
     let standardize = sweep::standardize(cx, raw.sweep.as_ref())?;
     let (batch, batch_span) = sweep::batch_axes(cx, raw.sweep.as_ref(), precision)?;
     let (objective, variants, data_axis, data_fans) = match objective::objective(cx, &raw.objective, precision)? {
@@ -293,7 +293,8 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
             steps_per_dispatch = 1000.min(steps);
         }
     }
-    let Analyses { basins, threshold, map } = analysis::analyses(cx, raw.analysis.as_ref(), &rules, steps)?;
+    let Analyses { basins, threshold, map, trainability } = analysis::analyses(cx, raw.analysis.as_ref(), &rules, steps)?;
+    rules.trainability = trainability.is_some();
     objective::check_constants(cx, &raw.objective, &objective, precision)?;
     let vars = objective.vars.clone();
     if let (Some(_), false) = (&basins, variants.is_empty()) {
@@ -315,6 +316,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
     };
     let blocks = sweep::blocks(cx, raw.sweep, raw.optimizer, &vars, precision, data_axes)?;
     analysis::check_map_axes(cx, raw.analysis.as_ref(), &map, &blocks)?;
+    analysis::check_trainability(cx, &trainability, &blocks)?;
     let trajectories = analysis::trajectories(cx, raw.analysis.as_ref(), &blocks, steps)?;
     let sharpness = analysis::sharpness(cx, raw.analysis.as_ref(), &map, &blocks, steps)?;
     let resolved = serde_json::json!({

@@ -35,7 +35,13 @@ pub(super) struct RawAnalysis {
     pub(super) trajectories: Option<Spanned<RawTrajectories>>,
     /// The same fields as trajectories (`sample = 0`: the final sharpness only).
     pub(super) sharpness: Option<Spanned<RawTrajectories>>,
+    /// No fields: the paper's rule is fixed (outcome::Trainability).
+    pub(super) trainability: Option<Spanned<RawTrainability>>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTrainability {}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

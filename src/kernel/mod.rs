@@ -219,14 +219,15 @@ pub fn sweep_wgsl(plan: &Plan, block_index: usize, window: bool) -> String {
     kernel_wgsl(plan.objective_of(block), block, plan.precision, &plan.rules, &plan.layout(block), window)
 }
 
-/// The template with its `// WINDOW{` … `// }WINDOW` blocks kept (markers dropped) or cut out.
-fn window_blocks(template: &str, keep: bool) -> String {
+/// The template with its `// NAME{` … `// }NAME` blocks kept (markers dropped) or cut out.
+fn optional_blocks(template: &str, name: &str, keep: bool) -> String {
+    let (open, close) = (format!("// {name}{{"), format!("// }}{name}"));
     let mut out = String::with_capacity(template.len());
     let mut inside = false;
     for line in template.lines() {
         match line.trim() {
-            "// WINDOW{" => inside = true,
-            "// }WINDOW" => inside = false,
+            l if l == open => inside = true,
+            l if l == close => inside = false,
             _ if !inside || keep => {
                 out.push_str(line);
                 out.push('\n');
@@ -261,6 +262,11 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     let _ = writeln!(constants, "const STEP: u32 = {}u;", layout.step_at());
     let _ = writeln!(constants, "const STEP_RES: u32 = {}u;", layout.step_res_at());
     let _ = writeln!(constants, "const INFO_STRIDE: u32 = {INFO_STRIDE}u;");
+    if layout.trained {
+        let _ = writeln!(constants, "const TRAIN_AT: u32 = {}u;", layout.train_at());
+        let _ = writeln!(constants, "const TRAIN_TAIL: u32 = {}u;", crate::outcome::TRAIN_TAIL);
+        let _ = writeln!(constants, "const TRAIN_CAP: real = {};", literal(crate::outcome::TRAIN_CAP, p));
+    }
     // The data table, where the objective reads one (see `eval_wgsl`).
     if let Some(rows) = &obj.rows {
         let _ = writeln!(constants, "const DATA_AT: u32 = {}u;", axis_table(block).0.len());
@@ -332,7 +338,7 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         }
         None => (String::new(), String::new()),
     };
-    window_blocks(TEMPLATE, window)
+    optional_blocks(&optional_blocks(TEMPLATE, "WINDOW", window), "TRAINABILITY", layout.trained)
         .replace("{{REAL}}", p.name())
         .replace("{{WORKGROUP_SIZE}}", &WORKGROUP_SIZE.to_string())
         .replace("{{CONSTANTS}}", &constants)

@@ -4,7 +4,7 @@
 
 use crate::analysis::{Derived, Extra};
 use crate::error::{Error, Result};
-use crate::outcome::{Results, Status};
+use crate::outcome::{Results, Status, Trainability};
 use crate::plan::{Plan, Precision};
 use std::io::Write;
 use std::path::Path;
@@ -321,6 +321,10 @@ pub fn write_runs_csv(path: &Path, plan: &Plan, r: &Results) -> Result<()> {
     })
 }
 
+/// runs.csv's trainability columns (outcome::Trainability), where the plan records it: the
+/// paper's verdict and map value, then the three numbers they come from (the ones read back).
+pub const TRAINABILITY_COLUMNS: [&str; 5] = ["trained", "trainability", "loss_ratio_sum", "inverse_loss_ratio_sum", "tail_loss_ratio"];
+
 /// runs.csv's header line, with the `extra` columns of the sweep's analyses.
 pub fn runs_header(plan: &Plan, extra: Extra) -> Vec<u8> {
     let vars = &plan.objective.vars;
@@ -328,6 +332,9 @@ pub fn runs_header(plan: &Plan, extra: Extra) -> Vec<u8> {
     header.extend(["status", "steps", "evals", "loss", "grad_norm"].map(String::from));
     header.extend(vars.iter().map(|v| format!("x_{v}")));
     header.extend(["rate", "period", "steps_left"].map(String::from));
+    if plan.rules.trainability {
+        header.extend(TRAINABILITY_COLUMNS.map(String::from));
+    }
     if extra.basin {
         header.push("basin".into());
     }
@@ -369,6 +376,10 @@ pub fn read_runs<R: std::io::Read>(reader: &mut csv::Reader<R>, plan: &Plan, row
     let c_evals = col("evals")?;
     let c_x: Vec<usize> = plan.objective.vars.iter().map(|v| col(&format!("x_{v}"))).collect::<Result<_>>()?;
     let (c_rate, c_period, c_left) = (col("rate")?, col("period")?, col("steps_left")?);
+    let c_train = match plan.rules.trainability {
+        true => Some([col(TRAINABILITY_COLUMNS[2])?, col(TRAINABILITY_COLUMNS[3])?, col(TRAINABILITY_COLUMNS[4])?]),
+        false => None,
+    };
     let d = plan.objective.dim();
     let mut out = Results::with_capacity(d, rows as usize);
     let mut rec = csv::ByteRecord::new();
@@ -400,6 +411,9 @@ pub fn read_runs<R: std::io::Read>(reader: &mut csv::Reader<R>, plan: &Plan, row
         out.rate.push(optional(c_rate)?);
         out.period.push(if field(c_period).is_empty() { 0 } else { field(c_period).parse().map_err(|_| fail(c_period))? });
         out.steps_left.push(optional(c_left)?);
+        if let Some([sum, inv, tail]) = c_train {
+            out.train.push(Trainability { ratio_sum: optional(sum)?, inverse_sum: optional(inv)?, tail_mean: optional(tail)? });
+        }
     }
     Ok(out)
 }
@@ -441,6 +455,19 @@ fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, identity:
             push_number(&mut text, r.steps_left[i], Precision::F64);
         }
         ends.push(text.len());
+        if let Some(t) = r.train.get(i) {
+            // Unknown: every field empty.
+            if let Some(trained) = t.trained() {
+                text.push_str(if trained { "true" } else { "false" });
+            }
+            ends.push(text.len());
+            for v in [t.measure(), t.ratio_sum, t.inverse_sum, t.tail_mean] {
+                if !v.is_nan() {
+                    push_number(&mut text, v, Precision::F64);
+                }
+                ends.push(text.len());
+            }
+        }
         if let Some(labels) = &derived.basins {
             if let Some(b) = labels[i] {
                 text.push_str(int.format(b));
@@ -647,7 +674,7 @@ fn push_map_value(out: &mut String, map: &crate::analysis::map::Map, cell: &crat
         Colour::Steps => out.push_str(int.format(cell.steps)),
         Colour::Evals => out.push_str(int.format(cell.evals)),
         Colour::Loss => push_number(out, cell.loss, p),
-        Colour::Rate | Colour::Sharpness | Colour::EdgeRatio => {
+        Colour::Rate | Colour::Sharpness | Colour::EdgeRatio | Colour::Trainability => {
             let v = cell.continuous_value(map.spec.color);
             if v.is_finite() {
                 push_number(out, v, Precision::F64);

@@ -4,7 +4,8 @@
 //! - Numbers are FLOAT for an f32 sweep and DOUBLE for an f64 one (the run-precision value,
 //!   exactly); `rate` and `steps_left` are DOUBLE. Columns that may not apply are nullable:
 //!   hyperparameters a run's optimizer does not have, `rate`, `period`, `steps_left`, `basin`,
-//!   `sharpness` and `edge_of_stability` (DOUBLE: computed in f64).
+//!   `sharpness` and `edge_of_stability` (DOUBLE: computed in f64), and the trainability
+//!   columns (`trained` BOOLEAN, the rest DOUBLE; empty where the rule cannot tell).
 //! - `status` and `optimizer` are UTF-8 strings, dictionary-encoded (a handful of values).
 //! - `run`, `steps` and `basin` are INT64, `block` and `period` INT32. Pages are Snappy-compressed.
 //!
@@ -14,10 +15,10 @@
 
 use crate::analysis::{Derived, Extra};
 use crate::error::{Error, Result};
-use crate::outcome::Results;
+use crate::outcome::{Results, Trainability};
 use crate::plan::{Plan, Precision};
 use parquet::basic::Compression;
-use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, FloatType, Int32Type, Int64Type};
+use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, FloatType, Int32Type, Int64Type};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use std::path::Path;
@@ -41,6 +42,11 @@ pub fn schema(plan: &Plan, extra: Extra) -> String {
     cols.extend([format!("required {real} loss;"), format!("required {real} grad_norm;")]);
     cols.extend(plan.objective.vars.iter().map(|v| format!("required {real} x_{v};")));
     cols.extend(["optional double rate;".to_string(), "optional int32 period;".into(), "optional double steps_left;".into()]);
+    if plan.rules.trainability {
+        let [trained, rest @ ..] = super::files::TRAINABILITY_COLUMNS;
+        cols.push(format!("optional boolean {trained};"));
+        cols.extend(rest.iter().map(|c| format!("optional double {c};")));
+    }
     if extra.basin {
         cols.push("optional int64 basin;".into());
     }
@@ -65,6 +71,7 @@ enum Column {
     I32(Vec<i32>, Option<Vec<i16>>),
     F32(Vec<f32>, Option<Vec<i16>>),
     F64(Vec<f64>, Option<Vec<i16>>),
+    Bool(Vec<bool>, Option<Vec<i16>>),
     Str(Vec<ByteArray>),
 }
 
@@ -129,6 +136,14 @@ impl RunsParquet {
         cols.push(Column::I32(v, def));
         let (v, def) = nullable(r.steps_left.iter().map(|&v| (!v.is_nan()).then_some(v)));
         cols.push(Column::F64(v, def));
+        if plan.rules.trainability {
+            let (v, def) = nullable(r.train.iter().map(|t| t.trained()));
+            cols.push(Column::Bool(v, def));
+            for value in [|t: &Trainability| t.measure(), |t: &Trainability| t.ratio_sum, |t: &Trainability| t.inverse_sum, |t: &Trainability| t.tail_mean] {
+                let (v, def) = nullable(r.train.iter().map(|t| Some(value(t)).filter(|v| !v.is_nan())));
+                cols.push(Column::F64(v, def));
+            }
+        }
         if let Some(labels) = &derived.basins {
             let (v, def) = nullable(labels.iter().map(|l| l.map(|b| b as i64)));
             cols.push(Column::I64(v, def));
@@ -147,6 +162,7 @@ impl RunsParquet {
                 Column::I32(v, d) => w.typed::<Int32Type>().write_batch(v, d.as_deref(), None),
                 Column::F32(v, d) => w.typed::<FloatType>().write_batch(v, d.as_deref(), None),
                 Column::F64(v, d) => w.typed::<DoubleType>().write_batch(v, d.as_deref(), None),
+                Column::Bool(v, d) => w.typed::<BoolType>().write_batch(v, d.as_deref(), None),
                 Column::Str(v) => w.typed::<ByteArrayType>().write_batch(v, None, None),
             }
             .map_err(err)?;

@@ -57,10 +57,13 @@ pub enum Colour {
     Sharpness,
     /// That sharpness over the method's edge of stability (2/lr for GD): 1 is the edge.
     EdgeRatio,
+    /// The trainability measure of Sohl-Dickstein (2024) (outcome::Trainability), in its
+    /// notebook's colours (turns on `[analysis.trainability]`).
+    Trainability,
 }
 
 impl Colour {
-    pub const NAMES: &'static str = "status, basin, steps, evals, loss, rate, sharpness, edge_ratio";
+    pub const NAMES: &'static str = "status, basin, steps, evals, loss, rate, sharpness, edge_ratio, trainability";
 
     pub fn from_name(s: &str) -> Option<Colour> {
         Some(match s {
@@ -72,6 +75,7 @@ impl Colour {
             "rate" => Colour::Rate,
             "sharpness" => Colour::Sharpness,
             "edge_ratio" => Colour::EdgeRatio,
+            "trainability" => Colour::Trainability,
             _ => return None,
         })
     }
@@ -86,6 +90,7 @@ impl Colour {
             Colour::Rate => "rate",
             Colour::Sharpness => "sharpness",
             Colour::EdgeRatio => "edge_ratio",
+            Colour::Trainability => "trainability",
         }
     }
 }

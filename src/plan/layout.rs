@@ -12,6 +12,7 @@
 //! | dim | the previous gradient |
 //! | [`SEGMENTS`] | each window segment's largest ‖g‖² (`SEG`) |
 //! | 1 | the loss at the window's first point |
+//! | 4 | where trainability is recorded (`TRAIN_AT`): L_0, Σv, Σ1/v, the last steps' Σv (see [`crate::outcome::Trainability`]) |
 //! | 6 | the blow-up bound, the relative gradient tolerance², the last loss, the last ‖g‖², the last step's size (see [`crate::outcome`]), the step resolution step_tol·‖x‖∞ |
 //!
 //! `info[INFO_STRIDE·i ..]`: the [`Info`] fields, u32 each.
@@ -77,10 +78,12 @@ pub struct StateLayout {
     pub slots: Vec<SlotPlace>,
     /// Whether the window record is there (runs are classified at `steps`).
     pub windowed: bool,
+    /// Whether the trainability record is there ([`crate::plan::Rules::trainability`]).
+    pub trained: bool,
 }
 
 impl StateLayout {
-    pub fn new(block: &Block, dim: usize, windowed: bool) -> StateLayout {
+    pub fn new(block: &Block, dim: usize, windowed: bool, trained: bool) -> StateLayout {
         let method = block.optimizer.method().slots.iter();
         let knobs = block.schedule.and_then(|s| s.slot());
         let search = block.linesearch.map_or(&[][..], |k| k.slots());
@@ -104,7 +107,7 @@ impl StateLayout {
                 })
             })
             .collect();
-        StateLayout { dim, slots, windowed }
+        StateLayout { dim, slots, windowed, trained }
     }
 
     /// Index of slot `name` among the slots.
@@ -120,7 +123,15 @@ impl StateLayout {
 
     /// Reals per run.
     pub fn stride(&self) -> usize {
-        self.dim + self.slots.len() + if self.windowed { Self::window_reals(self.dim) } else { 0 } + Self::TAIL
+        self.train_at() + if self.trained { Self::TRAIN_REALS } else { 0 } + Self::TAIL
+    }
+
+    /// Reals of the trainability record: L_0, Σv, Σ1/v, the tail's Σv.
+    pub const TRAIN_REALS: usize = 4;
+
+    /// The trainability record (`TRAIN_AT`), after the window record.
+    pub fn train_at(&self) -> usize {
+        self.window_at() + if self.windowed { Self::window_reals(self.dim) } else { 0 }
     }
 
     /// The first slot (`state[base + dim + k]` is slot k).

@@ -84,6 +84,9 @@ pub struct Rules {
     pub max_period: u32,
     /// A point returns to an earlier one when ‖x − x_earlier‖∞ ≤ cycle_tol·‖x_earlier‖∞.
     pub cycle_tol: f64,
+    /// Record every run's [`crate::outcome::Trainability`] (`[analysis.trainability]`, or a map
+    /// coloured by it): four more reals of state per run and a few operations per step.
+    pub trainability: bool,
 }
 
 impl Rules {
@@ -104,6 +107,7 @@ impl Rules {
                 window: DEFAULT_WINDOW,
                 max_period: DEFAULT_MAX_PERIOD,
                 cycle_tol: 1e-5,
+                trainability: false,
             },
             Precision::F64 => Rules {
                 grad_tol_abs: 1e-10,
@@ -114,6 +118,7 @@ impl Rules {
                 window: DEFAULT_WINDOW,
                 max_period: DEFAULT_MAX_PERIOD,
                 cycle_tol: 1e-9,
+                trainability: false,
             },
         }
     }
@@ -577,6 +582,6 @@ impl Plan {
 
     /// Where each real of a block's per-run state lies (see [`layout`]).
     pub fn layout(&self, block: &Block) -> StateLayout {
-        StateLayout::new(block, self.objective.dim(), self.rules.window_of(self.steps).1 > 0)
+        StateLayout::new(block, self.objective.dim(), self.rules.window_of(self.steps).1 > 0, self.rules.trainability)
     }
 }

@@ -19,7 +19,7 @@ use crate::method::knobs::{self, CpuKnobStep, Knobs};
 use crate::method::lanes::{CpuStep, LANES, V};
 use crate::method::linesearch::{self, CpuPlace, CpuSearch, Verdicts};
 use crate::method::SlotInit;
-use crate::outcome::{finish, Finding, Results, RunEnd, Status, WindowRecord};
+use crate::outcome::{finish, Finding, Results, RunEnd, Status, TrainSums, Trainability, WindowRecord, TRAIN_CAP, TRAIN_TAIL};
 use crate::plan::{Block, Rules, Sampling, Selection, StateLayout, SEGMENTS};
 use crate::problem::expr::Objective;
 
@@ -67,7 +67,7 @@ impl<'a, F: Real> Kernel<'a, F> {
     pub fn new(tape: &'a Tape, obj: &Objective, block: &'a Block, max_steps: u32, rules: &Rules) -> Self {
         let dim = obj.dim();
         let (window_start, segment_len) = rules.window_of(max_steps);
-        let layout = StateLayout::new(block, dim, segment_len > 0);
+        let layout = StateLayout::new(block, dim, segment_len > 0, rules.trainability);
         Kernel {
             tape,
             block,
@@ -139,6 +139,12 @@ struct Lanes<F: Real> {
     gcur: V<F>,
     loss_start: V<F>,
     last_loss: V<F>,
+    /// The trainability record (the shader's `train_loss0`, `train_sum`, `train_inv`,
+    /// `train_tail`).
+    train_loss0: V<F>,
+    train_sum: V<F>,
+    train_inv: V<F>,
+    train_tail: V<F>,
     anchor_step: [u32; LANES],
     period: [u32; LANES],
     returns: [u32; LANES],
@@ -157,6 +163,8 @@ struct ChunkOut {
     loss: Vec<f64>,
     grad_norm: Vec<f64>,
     x: Vec<f64>,
+    /// Where trainability is recorded (else empty).
+    train: Vec<Trainability>,
 }
 
 impl<F: Real> Lanes<F> {
@@ -194,6 +202,10 @@ impl<F: Real> Lanes<F> {
             gcur: z,
             loss_start: z,
             last_loss: z,
+            train_loss0: z,
+            train_sum: z,
+            train_inv: z,
+            train_tail: z,
             anchor_step: [0; LANES],
             period: [0; LANES],
             returns: [0; LANES],
@@ -487,6 +499,37 @@ impl<F: Real> Lanes<F> {
         ev
     }
 
+    /// The shader's TRAINABILITY record of the point each lane just evaluated, where it is an
+    /// accepted point before `steps` not counted yet: in the window pool, the first point is
+    /// the one the main pool parked the run at (the shader's `k > 0u || steps_done == 0u`).
+    #[inline(always)]
+    fn record_trainability(&mut self, k: &Kernel<F>, window_pool: bool) {
+        if !k.layout.trained {
+            return;
+        }
+        let loss = &self.regs[k.tape.loss as usize];
+        let (zero, one, cap) = (F::default(), F::from_f64(1.0), F::from_f64(TRAIN_CAP));
+        for i in 0..LANES {
+            let s = self.steps_done[i];
+            if self.slot_of[i] == usize::MAX || self.retry[i] {
+                continue;
+            }
+            if s == 0 {
+                self.train_loss0[i] = loss[i];
+                (self.train_sum[i], self.train_inv[i], self.train_tail[i]) = (zero, zero, zero);
+            }
+            if (!(window_pool && s == k.window_start) || s == 0) && s < k.max_steps {
+                let ratio = loss[i] / self.train_loss0[i];
+                let v = if ratio.is_finite() { ratio.min(cap) } else { cap };
+                self.train_sum[i] = self.train_sum[i] + v;
+                self.train_inv[i] = self.train_inv[i] + one / v;
+                if s + TRAIN_TAIL >= k.max_steps {
+                    self.train_tail[i] = self.train_tail[i] + v;
+                }
+            }
+        }
+    }
+
     /// The window pipeline's record of the point just evaluated, for every lane not held (in
     /// the window pool every active lane is in its window). Branch-free over lanes, like the
     /// shader's selects, so it vectorizes.
@@ -633,6 +676,15 @@ impl<F: Real> Lanes<F> {
                     out.grad_norm[pos] = gn2.sqrt().to_f64();
                     for j in 0..k.dim {
                         out.x[pos * k.dim + j] = self.regs[k.tape.vars[j] as usize][lane].to_f64();
+                    }
+                    if k.layout.trained {
+                        let sums = TrainSums {
+                            loss0: self.train_loss0[lane].to_f64(),
+                            ratio_sum: self.train_sum[lane].to_f64(),
+                            inverse_sum: self.train_inv[lane].to_f64(),
+                            tail_sum: self.train_tail[lane].to_f64(),
+                        };
+                        out.train[pos] = Trainability::complete(status, self.steps_done[lane], k.max_steps, sums, loss.to_f64());
                     }
                 }
                 None if !window_pool && self.steps_done[lane] >= k.pause_at => parked.park(self, k, lane),
@@ -825,8 +877,8 @@ fn search<'s, F: Real>(k: &'s Kernel<F>, place: CpuPlace, regs: &'s mut [V<F>], 
 }
 
 /// Runs of the main pool that reached the window, waiting for a lane of the window pool: per
-/// run x, slots, per-coordinate lr, hyperparameters, lr, bound, gtol2, last step, step resolution (`width` reals), and its
-/// position, steps and evaluations.
+/// run x, slots, per-coordinate lr, hyperparameters, lr, bound, gtol2, last step, step resolution,
+/// the trainability record (`width` reals), and its position, steps and evaluations.
 struct Parked<F: Real> {
     reals: Vec<F>,
     meta: Vec<(usize, u32, u32)>,
@@ -835,7 +887,7 @@ struct Parked<F: Real> {
 
 impl<F: Real> Parked<F> {
     fn new(k: &Kernel<F>) -> Self {
-        Parked { reals: Vec::new(), meta: Vec::new(), width: 2 * k.dim + k.layout.slots.len() + k.block.n_hypers() + 5 }
+        Parked { reals: Vec::new(), meta: Vec::new(), width: 2 * k.dim + k.layout.slots.len() + k.block.n_hypers() + 9 }
     }
 
     fn len(&self) -> usize {
@@ -848,6 +900,7 @@ impl<F: Real> Parked<F> {
         self.reals.extend(l.lrj.iter().map(|s| s[lane]));
         self.reals.extend(l.hyper.iter().map(|s| s[lane]));
         self.reals.extend([l.lr[lane], l.bound[lane], l.gtol2[lane], l.last_step[lane], l.step_res[lane]]);
+        self.reals.extend([l.train_loss0[lane], l.train_sum[lane], l.train_inv[lane], l.train_tail[lane]]);
         self.meta.push((l.slot_of[lane], l.steps_done[lane], l.evals[lane]));
     }
 
@@ -867,6 +920,9 @@ impl<F: Real> Parked<F> {
         l.gtol2[lane] = it.next().unwrap();
         l.last_step[lane] = it.next().unwrap();
         l.step_res[lane] = it.next().unwrap();
+        for v in [&mut l.train_loss0, &mut l.train_sum, &mut l.train_inv, &mut l.train_tail] {
+            v[lane] = it.next().unwrap();
+        }
         l.slot_of[lane] = pos;
         l.steps_done[lane] = steps;
         l.evals[lane] = evals;
@@ -918,6 +974,7 @@ fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
         loss: vec![0.0; n],
         grad_norm: vec![0.0; n],
         x: vec![0.0; n * k.dim],
+        train: if k.layout.trained { vec![Trainability::UNKNOWN; n] } else { Vec::new() },
     };
     // Two pools of lanes: the main one runs every run up to its window, the window one runs
     // the window with its record (the shader's two pipelines). Parked runs wait between them;
@@ -940,6 +997,7 @@ fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
         if main_active {
             lanes.eval(k);
             lanes.judge(k);
+            lanes.record_trainability(k, false);
             if lanes.any_event(k, until) && !lanes.settle(k, false, &sel, &mut next, &mut parked, &mut out) {
                 main_active = false;
             }
@@ -961,6 +1019,7 @@ fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
                 window.eval(k);
                 window.judge(k);
                 window.record_window(k);
+                window.record_trainability(k, true);
                 if window.any_event(k, k.max_steps) && !window.settle(k, true, &sel, &mut next, &mut parked, &mut out) {
                     break;
                 }
@@ -985,6 +1044,7 @@ fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
         loss: out.loss,
         grad_norm: out.grad_norm,
         x: out.x,
+        train: out.train,
     }
 }
 

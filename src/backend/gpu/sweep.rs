@@ -13,7 +13,7 @@ use super::Gpu;
 use crate::kernel::{read_only_table, sweep_wgsl, WORKGROUP_SIZE};
 use crate::backend::Progress;
 use crate::error::{Error, Result};
-use crate::outcome::{finish, Results, RunEnd, Status, WindowRecord};
+use crate::outcome::{finish, Results, RunEnd, Status, TrainSums, Trainability, WindowRecord};
 use crate::plan::layout::Info;
 use crate::plan::{Plan, Precision, Selection, StateLayout, INFO_STRIDE};
 
@@ -320,6 +320,11 @@ fn read_back(gpu: &Gpu, bufs: &Buffers, plan: &Plan, bi: usize, layout: &StateLa
             };
             let f = finish(Status::from_u32(field(Info::Status)), &rec, &end, &plan.rules, plan.steps, block.linesearch.is_some());
             out.push(run, f, field(Info::Steps), field(Info::Evals), end.loss, end.gn2.sqrt(), &st[..layout.dim]);
+            if layout.trained {
+                let t = &st[layout.train_at()..layout.train_at() + StateLayout::TRAIN_REALS];
+                let sums = TrainSums { loss0: t[0], ratio_sum: t[1], inverse_sum: t[2], tail_sum: t[3] };
+                out.train.push(Trainability::complete(Status::from_u32(field(Info::Status)), field(Info::Steps), plan.steps, sums, end.loss));
+            }
         }
     }
     bufs.state_read.unmap();

@@ -97,3 +97,24 @@ pub fn viridis(t: f64) -> RGBColor {
 pub(super) fn lerp_rgb(a: RGBColor, b: RGBColor, s: f64) -> RGBColor {
     lerp((a.0, a.1, a.2), (b.0, b.1, b.2), s)
 }
+
+/// ColorBrewer's Spectral (11 classes, as matplotlib's `Spectral`), linearly interpolated:
+/// dark red at 0, pale yellow at ½, violet blue at 1 — the trainability pictures' palette.
+pub fn spectral(t: f64) -> RGBColor {
+    const STOPS: [(u8, u8, u8); 11] = [
+        (0x9e, 0x01, 0x42),
+        (0xd5, 0x3e, 0x4f),
+        (0xf4, 0x6d, 0x43),
+        (0xfd, 0xae, 0x61),
+        (0xfe, 0xe0, 0x8b),
+        (0xff, 0xff, 0xbf),
+        (0xe6, 0xf5, 0x98),
+        (0xab, 0xdd, 0xa4),
+        (0x66, 0xc2, 0xa5),
+        (0x32, 0x88, 0xbd),
+        (0x5e, 0x4f, 0xa2),
+    ];
+    let t = if t.is_nan() { 0.5 } else { t.clamp(0.0, 1.0) } * 10.0;
+    let i = (t.floor() as usize).min(9);
+    lerp(STOPS[i], STOPS[i + 1], t - i as f64)
+}

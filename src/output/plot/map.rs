@@ -19,6 +19,47 @@ pub(super) enum Paint<'a> {
     /// it means the same thing for (see [`Cell::continuous_value`]); the others in their status
     /// colours, diverged runs of a steps map on their own escape-step scale.
     Continuous { lo: f64, hi: f64, log: bool, max_steps: u32 },
+    /// The trainability measure in its notebook's colours (`cdf_img` with `Spectral`): the
+    /// trained runs' values (−Σv) and the others' (Σ1/v), each sorted, so that a value's rank
+    /// on its side sets its shade. Unknown records in their status colours, pale.
+    Trainability { trained: Vec<f64>, untrained: Vec<f64>, max_steps: u32 },
+}
+
+/// Most values [`trainability_ranks`] sorts: beyond, every k-th cell (ranks to 2⁻²²).
+const RANKED_VALUES: u64 = 1 << 22;
+
+/// The sorted trainability values of a map's cells, trained (negative) and not.
+fn trainability_ranks(cells: &MapCells, map: &Map) -> Result<(Vec<f64>, Vec<f64>), String> {
+    let every = cells.stats.cells.div_ceil(RANKED_VALUES).max(1) as usize;
+    let (mut trained, mut untrained) = (Vec::new(), Vec::new());
+    let (nx, per_panel) = (map.nx(), map.cells_per_panel());
+    let mut seen = 0usize;
+    for k in 0..map.panels.len() {
+        for row in (0..per_panel).step_by(nx) {
+            for cell in cells.read(k, row..row + nx).map_err(|e| e.to_string())? {
+                if seen % every == 0 && !cell.trainability.is_nan() {
+                    if cell.trainability < 0.0 { trained.push(cell.trainability) } else { untrained.push(cell.trainability) }
+                }
+                seen += 1;
+            }
+        }
+    }
+    trained.sort_by(f64::total_cmp);
+    untrained.sort_by(f64::total_cmp);
+    Ok((trained, untrained))
+}
+
+/// The notebook's `cdf_img` of one value: its rank among the sorted values of its side, spread
+/// over [0.25, 1] (trained, the blue half of Spectral) or [−1, −0.25] (not trained, the red
+/// half), as a position on the palette.
+fn trainability_shade(v: f64, trained: &[f64], untrained: &[f64]) -> f64 {
+    let rank = |side: &[f64]| match side.len() {
+        0 | 1 => 0.5,
+        n => side.partition_point(|&u| u < v) as f64 / (n - 1) as f64,
+    };
+    // cdf_img's y for v, negated as it returns it; the palette runs from −1 (red) to 1 (blue).
+    let y = if v < 0.0 { -1.0 + 0.75 * rank(trained) } else { 0.25 + 0.75 * rank(untrained) };
+    (1.0 - y) / 2.0
 }
 
 /// A run a continuous map's value does not cover: its status colour, pale, so that no such
@@ -34,6 +75,7 @@ fn bar_caption(c: Colour) -> &'static str {
         Colour::Evals => "evaluations to converge (converged runs)",
         Colour::Loss => "final loss (stable runs)",
         Colour::Sharpness => "final sharpness λ_max (converged runs)",
+        Colour::Trainability => "trainability (Sohl-Dickstein 2024)",
         Colour::EdgeRatio => "final sharpness ÷ edge of stability (2/lr for GD; converged runs)",
         _ => "rate: per-step factor of |g| (classified runs)",
     }
@@ -59,6 +101,10 @@ impl Paint<'_> {
                 let f = |v: f64| if *log { v.log10() } else { v };
                 viridis(if hi > lo { (f(v) - f(*lo)) / (f(*hi) - f(*lo)) } else { 0.5 })
             }
+            Paint::Trainability { trained, untrained, max_steps } => match cell.trainability {
+                v if v.is_nan() => uncovered_colour(cell.status, *max_steps),
+                v => spectral(trainability_shade(v, trained, untrained)),
+            },
         }
     }
 }
@@ -80,6 +126,10 @@ pub fn map_png(plan: &Plan, map: &Map, cells: &MapCells, basins: Option<&[Basin]
             let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
             let log = !matches!(c, Colour::Rate | Colour::EdgeRatio) && lo > 0.0 && hi / lo > 100.0;
             Paint::Continuous { lo, hi, log, max_steps: plan.steps }
+        }
+        Colour::Trainability => {
+            let (trained, untrained) = trainability_ranks(cells, map)?;
+            Paint::Trainability { trained, untrained, max_steps: plan.steps }
         }
     };
     let n = map.panels.len();
@@ -257,6 +307,31 @@ pub(super) fn draw_legend(area: &Area, paint: &Paint, stats: &CellStats, map: &M
                 y += 22;
             }
         }
+        Paint::Trainability { trained, untrained, max_steps } => {
+            area.draw_text(bar_caption(c), &head, (16, y - 22)).map_err(err)?;
+            let small = (FONT, 12).into_font().color(&BLACK);
+            let n = |v: &[f64]| format!("{:.1} %", 100.0 * v.len() as f64 / (trained.len() + untrained.len()).max(1) as f64);
+            if !trained.is_empty() {
+                for (k, line) in ["trained: mean of the last 20 L/L₀ < 1", &format!("{} of the runs; shade: rank of Σ L/L₀", n(trained))].iter().enumerate() {
+                    area.draw_text(line, &small, (16, y + 16 * k as i32)).map_err(err)?;
+                }
+                gradient(area, y + 36, |t| spectral(0.625 + 0.375 * t), "fast", "slow")?;
+                y += 72;
+            }
+            if !untrained.is_empty() {
+                for (k, line) in ["not trained", &format!("{} of the runs; shade: rank of Σ L₀/L", n(untrained))].iter().enumerate() {
+                    area.draw_text(line, &small, (16, y + 16 * k as i32)).map_err(err)?;
+                }
+                gradient(area, y + 36, |t| spectral(0.375 - 0.375 * t), "fast blow-up", "slow")?;
+                y += 72;
+            }
+            for s in Status::FINAL {
+                if stats.not_finite[s as usize] {
+                    swatch(area, y, uncovered_colour(s, *max_steps), &format!("{}: unknown (rule cannot tell)", s.name()))?;
+                    y += 22;
+                }
+            }
+        }
         Paint::Continuous { lo, hi, log, max_steps } => {
             for (k, line) in wrap(bar_caption(c), 34).iter().enumerate() {
                 area.draw_text(line, &head, (16, y - 22 + 17 * k as i32)).map_err(err)?;
@@ -316,7 +391,7 @@ mod tests {
     use super::*;
 
     fn cell(status: Status, steps: u32, loss: f64) -> Cell {
-        Cell { status, steps, evals: steps + 1, loss, rate: f64::NAN, steps_left: f64::NAN, basin: None, sharpness: f64::NAN, edge: f64::NAN }
+        Cell { status, steps, evals: steps + 1, loss, rate: f64::NAN, steps_left: f64::NAN, basin: None, sharpness: f64::NAN, edge: f64::NAN, trainability: f64::NAN }
     }
 
     /// A steps map paints converged runs by steps taken, diverged ones on their own escape-step
@@ -333,6 +408,23 @@ mod tests {
         // A rate map has no rate for converged or diverged runs: their status colours.
         let paint = Paint::Continuous { lo: 0.9, hi: 1.0, log: false, max_steps: 1000 };
         assert_eq!(paint.colour(Colour::Rate, &cells[1]), uncovered_colour(Status::Diverged, 1000));
+    }
+
+    /// The notebook's stretch: a trained run's shade lies in Spectral's blue half, slower
+    /// (more negative −Σv) deeper; the others' in the red half, later blow-ups (larger Σ1/v)
+    /// deeper; the rank, not the value, sets it.
+    #[test]
+    fn trainability_shades_follow_the_notebook() {
+        let trained = [-300.0, -150.0, -20.0];
+        let untrained = [1.0, 2.0, 500.0];
+        let shade = |v: f64| trainability_shade(v, &trained, &untrained);
+        assert_eq!([shade(-300.0), shade(-150.0), shade(-20.0)], [1.0, 0.8125, 0.625]);
+        assert_eq!([shade(1.0), shade(2.0), shade(500.0)], [0.375, 0.1875, 0.0]);
+        let (blue, red) = (spectral(shade(-150.0)), spectral(shade(2.0)));
+        assert!(blue.2 > blue.0 && red.0 > red.2, "{blue:?} {red:?}");
+        let paint = Paint::Trainability { trained: trained.to_vec(), untrained: untrained.to_vec(), max_steps: 10 };
+        let unknown = Cell { trainability: f64::NAN, ..cell(Status::LineSearchFailed, 3, 1.0) };
+        assert_eq!(paint.colour(Colour::Trainability, &unknown), uncovered_colour(Status::LineSearchFailed, 10));
     }
 
     /// Basins ranked by share get the categorical colours; beyond 20, the smallest share one.
