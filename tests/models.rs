@@ -412,6 +412,55 @@ fn networks_have_named_layers_seeded_inits_and_layer_learning_rates() {
     }
 }
 
+/// A seed axis for inits (`[sweep.init] seed = { lin = [0, 3], n = 4 }`): one hyperparameter
+/// `init_seed`, each seed's point drawn whole from Philox of (seed, j), an explicit entry fixing
+/// its parameter for every seed; each seed's runs end exactly where a sweep with that one seed
+/// ends them, on both backends.
+#[test]
+fn a_seed_axis_for_inits_equals_one_sweep_per_seed() {
+    let src = |seed: &str| format!("[objective]\ndata = {{ x = [[0.5, -1.0], [1.5, 0.2], [-0.7, 0.9]], y = [0.3, 1.2, -0.5] }}\nmodel = {{ mlp = {{ hidden = [2], activation = \"tanh\", bias = true }} }}\n[sweep]\nlr = [0.1, 0.5]\n[sweep.init]\nscheme = \"xavier_normal\"\nseed = {seed}\n\"l2.b[0]\" = 0.25\n[run]\nsteps = 40\n");
+    for precision in [Precision::F32, Precision::F64] {
+        let p = plan(&src("{ lin = [0, 3], n = 4 }"), precision);
+        let b = &p.blocks[0];
+        assert_eq!(b.runs, 8);
+        assert!(b.hyper_index("init_seed").is_some(), "{:?}", b.hyper_names().collect::<Vec<_>>());
+        let d = p.objective.dim();
+        let bias = p.objective.vars.iter().position(|v| v == "l2.b[0]").unwrap();
+        for bk in backends(precision) {
+            let r = run_all(&p, bk.as_ref());
+            for seed in 0..4u64 {
+                let one = plan(&src(&seed.to_string()), precision);
+                let r1 = run_all(&one, bk.as_ref());
+                for lr in 0..2u64 {
+                    let run = (lr * 4 + seed) as usize;
+                    let start: Vec<f64> = (0..d).map(|j| b.axis_value(run as u64, 1 + b.n_hypers + j)).collect();
+                    let start1: Vec<f64> = (0..d).map(|j| one.blocks[0].axis_value(lr, 1 + one.blocks[0].n_hypers + j)).collect();
+                    assert_eq!(start, start1, "{} seed {seed}", bk.name());
+                    assert_eq!(start[bias], 0.25, "the explicit entry holds for every seed");
+                    assert_eq!(r.point(run), r1.point(lr as usize), "{} {precision:?} seed {seed} lr {lr}", bk.name());
+                    assert_eq!((r.status[run], r.steps[run]), (r1.status[lr as usize], r1.steps[lr as usize]));
+                }
+            }
+            // Different seeds start at different points, and runs.csv says which.
+            assert_ne!(b.axis_value(0, 1 + b.n_hypers), b.axis_value(1, 1 + b.n_hypers));
+            let dir = tempfile::tempdir().unwrap();
+            gdsweep::output::files::write_runs_csv(&dir.path().join("runs.csv"), &p, &r).unwrap();
+            let mut rows = csv::Reader::from_path(dir.path().join("runs.csv")).unwrap();
+            let header = rows.headers().unwrap().clone();
+            let (c_seed, c_init) = (header.iter().position(|h| h == "init_seed").unwrap(), header.iter().position(|h| h == "init_l1.w[0][0]").unwrap());
+            for (run, row) in rows.records().enumerate() {
+                let row = row.unwrap();
+                assert_eq!(row[c_seed].parse::<f64>().unwrap(), (run % 4) as f64);
+                assert_eq!(precision.round(row[c_init].parse::<f64>().unwrap()), precision.round(b.axis_value(run as u64, 1 + b.n_hypers)), "run {run}");
+            }
+        }
+    }
+    let e = gdsweep::config::parse("t.toml", &src("[0, 1]").replace("\"l2.b[0]\" = 0.25", "\"l2.b[0]\" = [0.1, 0.2]"), "t", Overrides::default()).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("field `sweep.init.l2.b[0]`") && e.contains("one value"), "{e}");
+    let e = gdsweep::config::parse("t.toml", &src("[0, 1.5]"), "t", Overrides::default()).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("sweep.init.seed"), "{e}");
+}
+
 #[test]
 fn network_settings_are_checked() {
     let err = |src: &str| gdsweep::config::parse("t.toml", src, "t", Overrides::default()).map(|_| ()).unwrap_err().to_string();

@@ -16,7 +16,7 @@ fn block(kind: OptimizerKind, dim: usize, weight_decay: f64) -> Block {
         axes.push(Axis { name: format!("init_{j}"), values: vec![-1.0, 0.5, 2.0], log: false });
     }
     let runs = axes.iter().map(|a| a.values.len() as u64).product();
-    Block { optimizer: kind, axes, n_hypers: kind.hypers().len(), schedule: None, linesearch: None, first_run: 0, runs, lr_table: None, variant: 0, sampling: None, scale_of: None }
+    Block { optimizer: kind, axes, n_hypers: kind.hypers().len(), schedule: None, linesearch: None, first_run: 0, runs, lr_table: None, variant: 0, sampling: None, scale_of: None, init_table: None }
 }
 
 #[test]

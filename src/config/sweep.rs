@@ -41,11 +41,19 @@ pub(super) struct DataAxes<'a> {
     pub fans: Option<Vec<(usize, usize, bool)>>,
 }
 
-/// `[sweep.init] scheme = "normal" | "xavier_normal" | "he_normal"`, `scale` and `seed`: a
-/// seeded initial point, parameter j drawn as scale·σ_j·N(0, 1) ([`crate::problem::random::normal`]),
-/// σ_j = 1 (normal), √(2/(fan_in + fan_out)) (Glorot & Bengio 2010) or √(2/fan_in) (He et
-/// al. 2015); biases start at 0. Returns the values, or None without a scheme.
-fn seeded_init(cx: &Ctx, init: &mut std::collections::BTreeMap<String, Spanned<Value>>, fans: Option<&[(usize, usize, bool)]>) -> Result<Option<Vec<f64>>, ConfigError> {
+/// Seeded initial points: the seeds (an axis `init_seed`, one value or many) and each seed's
+/// point.
+struct Seeded {
+    seeds: Axis,
+    points: Vec<Vec<f64>>,
+}
+
+/// `[sweep.init] scheme = "normal" | "xavier_normal" | "he_normal"`, `scale` and `seed` (one
+/// seed, or an axis of them): seeded initial points, parameter j drawn as scale·σ_j·N(0, 1)
+/// ([`crate::problem::random::normal`] of (seed, j)), σ_j = 1 (normal), √(2/(fan_in + fan_out))
+/// (Glorot & Bengio 2010) or √(2/fan_in) (He et al. 2015); biases start at 0. None without a
+/// scheme.
+fn seeded_init(cx: &Ctx, init: &mut std::collections::BTreeMap<String, Spanned<Value>>, fans: Option<&[(usize, usize, bool)]>, p: Precision) -> Result<Option<Seeded>, ConfigError> {
     let (scheme, scale, seed) = (init.remove("scheme"), init.remove("scale"), init.remove("seed"));
     let Some(scheme) = scheme else {
         if let Some((k, v)) = [("scale", &scale), ("seed", &seed)].into_iter().find_map(|(k, v)| v.as_ref().map(|v| (k, v))) {
@@ -71,14 +79,17 @@ fn seeded_init(cx: &Ctx, init: &mut std::collections::BTreeMap<String, Spanned<V
         None => 1.0,
         Some(s) => s.get_ref().as_float().or(s.get_ref().as_integer().map(|i| i as f64)).filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| cx.err(Some(s.span()), "sweep.init.scale", "use a finite number >= 0"))?,
     };
-    let seed = match &seed {
-        None => 0,
-        Some(s) => s.get_ref().as_integer().filter(|v| (0..=MAX_SEED as i64).contains(v)).ok_or_else(|| {
-            cx.err(Some(s.span()), "sweep.init.seed", format!("use one whole number in 0 ..= {MAX_SEED} (a seed axis for inits is not available yet)"))
-        })? as u32,
+    let seeds = match &seed {
+        None => Axis { name: INIT_SEED.into(), values: vec![0.0], log: false },
+        Some(s) => Axis { name: INIT_SEED.into(), ..axis(cx, s, "sweep.init.seed", p, AxisKind::Hyper(crate::method::Hyper { name: "seed", default: 0.0, min: 0.0, max: MAX_SEED, max_open: false, min_open: false, switch: false, whole: true }))? },
     };
-    Ok(Some(fans.iter().enumerate().map(|(j, &(fi, fo, bias))| if bias { 0.0 } else { scale * std(fi, fo).unwrap_or(1.0) * crate::problem::random::normal(seed, j as u32) }).collect()))
+    let point = |seed: u32| fans.iter().enumerate().map(|(j, &(fi, fo, bias))| if bias { 0.0 } else { p.round(scale * std(fi, fo).unwrap_or(1.0) * crate::problem::random::normal(seed, j as u32)) }).collect();
+    let points = seeds.values.iter().map(|&s| point(s as u32)).collect();
+    Ok(Some(Seeded { seeds, points }))
 }
+
+/// The hyperparameter axis of the init seeds, where `[sweep.init] seed` has several values.
+pub const INIT_SEED: &str = "init_seed";
 
 /// The largest seed: seeds are whole numbers a run decodes from a real, exactly in f32.
 pub const MAX_SEED: f64 = 16_777_215.0;
@@ -115,7 +126,10 @@ pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOp
         None => None,
     };
     let mut init_map = sweep.init.unwrap_or_default();
-    let seeded = seeded_init(cx, &mut init_map, data.fans.as_deref())?;
+    let seeded = seeded_init(cx, &mut init_map, data.fans.as_deref(), precision)?;
+    // With several seeds, each seed's point is a row of the blocks' init table and the seeds
+    // a hyperparameter axis; explicit entries then fix their parameter for every seed.
+    let seed_axis = seeded.as_ref().filter(|s| s.seeds.values.len() > 1).map(|s| s.seeds.clone());
     for (k, v) in &init_map {
         if !vars.contains(k) {
             return Err(cx.err(
@@ -126,13 +140,24 @@ pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOp
         }
     }
     let mut init_axes = Vec::new();
-    for var in vars {
+    let mut seed_points = seeded.map(|s| s.points);
+    for (j, var) in vars.iter().enumerate() {
         let name = format!("init_{var}");
         init_axes.push(match init_map.get(var) {
-            Some(v) => Axis { name, ..axis(cx, v, &format!("sweep.init.{var}"), precision, AxisKind::Init)? },
-            None => Axis { name, values: vec![precision.round(seeded.as_ref().map_or(0.0, |v| v[init_axes.len()]))], log: false },
+            Some(v) => {
+                let a = Axis { name, ..axis(cx, v, &format!("sweep.init.{var}"), precision, AxisKind::Init)? };
+                if let (Some(points), Some(seeds)) = (seed_points.as_mut(), &seed_axis) {
+                    if a.values.len() > 1 {
+                        return Err(cx.err(Some(v.span()), format!("sweep.init.{var}"), format!("with {} seeds (sweep.init.seed), a parameter's explicit start is one value (each seed's point is drawn whole)", seeds.values.len())));
+                    }
+                    points.iter_mut().for_each(|p| p[j] = a.values[0]);
+                }
+                a
+            }
+            None => Axis { name, values: vec![seed_points.as_ref().map_or(0.0, |p| p[0][j])], log: false },
         });
     }
+    let seed_table: Option<Vec<f64>> = seed_axis.as_ref().and_then(|_| seed_points.map(|p| p.concat()));
 
     let tables = tables.unwrap_or_default();
     let mut blocks = Vec::new();
@@ -160,6 +185,8 @@ pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOp
         let mut axes = vec![lr];
         axes.extend(hyper_axes);
         axes.extend(data.batch.iter().cloned());
+        axes.extend(seed_axis.iter().cloned());
+        let init_table = seed_table.as_ref().map(|values| crate::plan::InitTable { seed_axis: axes.len() - 1, values: values.clone() });
         axes.extend(init_axes.iter().cloned());
         let runs = axes.iter().try_fold(1u64, |acc, a| acc.checked_mul(a.values.len() as u64));
         let field = if default_gd { "sweep".to_string() } else { format!("optimizer[{bi}]") };
@@ -178,7 +205,7 @@ pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOp
             }
         };
         let n_hypers = axes.len() - 1 - init_axes.len();
-        let block = Block { optimizer: kind, axes, n_hypers, schedule, linesearch, first_run, runs, lr_table: None, variant: 0, sampling: data.sampling, scale_of };
+        let block = Block { optimizer: kind, axes, n_hypers, schedule, linesearch, first_run, runs, lr_table: None, variant: 0, sampling: data.sampling, scale_of, init_table };
         match data.standardize.map(|v| ("standardize", v)) {
             None => {
                 blocks.push(block);

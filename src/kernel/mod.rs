@@ -137,7 +137,8 @@ fn update_wgsl(block: &Block, dim: usize, p: Precision) -> String {
     crate::method::knobs::wgsl(&block.knobs(), dim, p) + &(block.optimizer.method().wgsl)(dim, block.memory())
 }
 
-/// The reals of one block's axis table (all its axes, concatenated) and each axis' offset.
+/// The reals of one block's axis table (all its axes, concatenated, then its seed table of
+/// initial points where it has one) and each axis' offset (then the seed table's).
 pub fn axis_table(block: &Block) -> (Vec<f64>, Vec<usize>) {
     let mut values = Vec::new();
     let mut offsets = Vec::new();
@@ -147,6 +148,10 @@ pub fn axis_table(block: &Block) -> (Vec<f64>, Vec<usize>) {
             (Some(table), 0) => values.extend_from_slice(table),
             _ => values.extend_from_slice(&a.values),
         }
+    }
+    if let Some(t) = &block.init_table {
+        offsets.push(values.len());
+        values.extend_from_slice(&t.values);
     }
     (values, offsets)
 }
@@ -207,7 +212,16 @@ fn decode_axes(block: &Block) -> String {
             let _ = writeln!(s, "    let lr: real = axis_values[{}u + (run_local % {inner}u) * {n}u{}];", offsets[0], digit[0]);
             continue;
         }
-        let _ = writeln!(s, "    let {}: real = axis_values[{}u{}];", names[k], offsets[k], digit[k]);
+        match &block.init_table {
+            // A seed axis: the seed's row of the table (Block::init_value).
+            Some(t) if k > block.n_hypers() => {
+                let (dim, j) = (block.axes.len() - 1 - block.n_hypers(), k - 1 - block.n_hypers());
+                let _ = writeln!(s, "    let {}: real = axis_values[{}u + d{} * {dim}u + {j}u];", names[k], offsets[block.axes.len()], t.seed_axis);
+            }
+            _ => {
+                let _ = writeln!(s, "    let {}: real = axis_values[{}u{}];", names[k], offsets[k], digit[k]);
+            }
+        }
     }
     s
 }

@@ -261,7 +261,7 @@ impl Identity {
                     .axes
                     .iter()
                     .enumerate()
-                    .map(|(k, a)| (a.values.len() <= Self::CACHED_AXIS && !(k == 0 && b.lr_table.is_some())).then(|| a.values.iter().map(|&v| number(v, plan.precision)).collect()))
+                    .map(|(k, a)| (a.values.len() <= Self::CACHED_AXIS && !(k == 0 && b.lr_table.is_some()) && !(k > b.n_hypers() && b.init_table.is_some())).then(|| a.values.iter().map(|&v| number(v, plan.precision)).collect()))
                     .collect();
                 BlockText { stride, hyper_axis: hyper_cols.iter().map(|c| b.hyper_index(c).map(|k| 1 + k)).collect(), text }
             })

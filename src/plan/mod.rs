@@ -197,6 +197,20 @@ pub struct Block {
     /// (in hyperparameter order) scales it, where they are per group (`lr_scale_l1` for every
     /// `l1.*` parameter). None: one `lr_scale_<var>` axis per variable, in variable order.
     pub scale_of: Option<Vec<usize>>,
+    /// Seeded initial points with a seed axis (`[sweep.init] seed = { lin = [0, 255], n = 256 }`):
+    /// each seed's whole initial point, drawn on the host. None: the `init_<var>` axes hold the
+    /// initial points.
+    pub init_table: Option<InitTable>,
+}
+
+/// The initial points of a seed axis: for the s-th value of the hyperparameter axis
+/// `init_seed` (axis `seed_axis` of the block), coordinate j starts at `values[s·dim + j]`; the
+/// block's `init_<var>` axes then hold one value each, unread.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitTable {
+    pub seed_axis: usize,
+    #[serde(skip)]
+    pub values: Vec<f64>,
 }
 
 impl Block {
@@ -282,17 +296,33 @@ impl Block {
         let mut axes = vec![Axis { name: self.axes[0].name.clone(), values: lrs, log: false }];
         axes.extend(self.axes.iter().enumerate().skip(1).map(|(k, a)| Axis { name: a.name.clone(), values: vec![self.axis_value(local, k)], log: false }));
         let runs = axes[0].values.len() as u64;
-        Block { axes, first_run, runs, lr_table: None, ..self.clone() }
+        Block { axes, first_run, runs, lr_table: None, init_table: None, ..self.clone() }
     }
 
-    /// The value of axis `k` for block-local index `local`, without decoding the others.
+    /// The value of axis `k` for block-local index `local`, without decoding the others (an
+    /// `init_<var>` axis: the run's initial coordinate, from the seed table where there is one).
     pub fn axis_value(&self, local: u64, k: usize) -> f64 {
-        let inner: u64 = self.axes[k + 1..].iter().map(|a| a.values.len() as u64).product();
-        let axis = &self.axes[k];
-        let digit = (local / inner) % axis.values.len() as u64;
-        match (&self.lr_table, k) {
-            (Some(table), 0) => table[((local % inner) * axis.values.len() as u64 + digit) as usize],
-            _ => axis.values[digit as usize],
+        let digit = |k: usize| {
+            let inner: u64 = self.axes[k + 1..].iter().map(|a| a.values.len() as u64).product();
+            (local / inner) % self.axes[k].values.len() as u64
+        };
+        let first_init = 1 + self.n_hypers;
+        match (&self.lr_table, &self.init_table, k) {
+            (Some(table), _, 0) => {
+                let inner: u64 = self.axes[1..].iter().map(|a| a.values.len() as u64).product();
+                table[((local % inner) * self.axes[0].values.len() as u64 + digit(0)) as usize]
+            }
+            (_, Some(t), k) if k >= first_init => t.values[digit(t.seed_axis) as usize * (self.axes.len() - first_init) + k - first_init],
+            _ => self.axes[k].values[digit(k) as usize],
+        }
+    }
+
+    /// Coordinate j of the initial point of the run whose axis digits are `digits`.
+    pub fn init_value(&self, digits: &[usize], j: usize) -> f64 {
+        let k = 1 + self.n_hypers + j;
+        match &self.init_table {
+            Some(t) => t.values[digits[t.seed_axis] * (self.axes.len() - 1 - self.n_hypers) + j],
+            None => self.axes[k].values[digits[k]],
         }
     }
 }

@@ -228,7 +228,7 @@ impl<F: Real> Lanes<F> {
             self.hyper[q][lane] = value(1 + q);
         }
         for j in 0..k.dim {
-            self.regs[k.tape.vars[j] as usize][lane] = value(1 + h + j);
+            self.regs[k.tape.vars[j] as usize][lane] = F::from_f64(k.block.init_value(&digits, j));
         }
         knobs::cpu_lrj(&k.knobs, &self.lr, &self.hyper, &mut self.lrj, Some(lane));
         for (s, slot) in k.layout.slots.iter().enumerate() {
