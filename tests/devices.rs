@@ -30,7 +30,7 @@ fn manifest(dir: &Path) -> serde_json::Value {
 
 fn results(dir: &Path, plan: &gdsweep::plan::Plan) -> gdsweep::outcome::Results {
     let mut reader = csv::Reader::from_path(dir.join("runs.csv")).unwrap();
-    gdsweep::output::files::read_runs(&mut reader, plan, plan.total_runs(), "runs.csv").unwrap()
+    gdsweep::output::files::read_runs(&mut reader, plan, plan.total_runs(), "runs.csv", None).unwrap()
 }
 
 #[test]

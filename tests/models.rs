@@ -461,6 +461,21 @@ fn a_seed_axis_for_inits_equals_one_sweep_per_seed() {
     assert!(e.contains("sweep.init.seed"), "{e}");
 }
 
+/// Beyond 64 parameters the final points go to parameters.npy by default; `[output]
+/// parameters` chooses, and an unknown choice names what is allowed.
+#[test]
+fn a_network_writes_its_parameters_to_npy_by_default() {
+    let data = "[objective]\ndata = { x = [[0.5, -1.0], [1.5, 0.2], [-0.7, 0.9]], y = [0.3, 1.2, -0.5] }\n";
+    let net = |hidden: usize, output: &str| format!("{data}model = {{ mlp = {{ hidden = [{hidden}] }} }}\n[sweep]\nlr = 0.1\n{output}");
+    assert!(plan(&net(2, ""), Precision::F32).point_columns(), "9 parameters: columns");
+    let big = plan(&net(40, ""), Precision::F32);
+    assert_eq!(big.objective.dim(), 161);
+    assert!(!big.point_columns() && big.init_columns().is_empty());
+    assert!(plan(&net(40, "[output]\nparameters = \"columns\"\n"), Precision::F32).point_columns());
+    let e = gdsweep::config::parse("t.toml", &net(2, "[output]\nparameters = \"parquet\"\n"), "t", Overrides::default()).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("t.toml:") && e.contains("field `output.parameters`") && e.contains("use columns") && e.contains("or npy"), "{e}");
+}
+
 #[test]
 fn network_settings_are_checked() {
     let err = |src: &str| gdsweep::config::parse("t.toml", src, "t", Overrides::default()).map(|_| ()).unwrap_err().to_string();

@@ -47,11 +47,15 @@ sample = 2
 every = 5
 "#;
 
-const COMPARED: [&str; 8] = ["runs.csv", "basins.csv", "thresholds.csv", "map.csv", "map_grid.csv", "map.png", "trajectories.csv", "sharpness.csv"];
+const COMPARED: [&str; 9] = ["runs.csv", "parameters.npy", "basins.csv", "thresholds.csv", "map.csv", "map_grid.csv", "map.png", "trajectories.csv", "sharpness.csv"];
 
 fn setup() -> tempfile::TempDir {
+    setup_with(SWEEP)
+}
+
+fn setup_with(config: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.toml"), SWEEP).unwrap();
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
     dir
 }
 
@@ -86,10 +90,43 @@ fn reference(dir: &Path) -> PathBuf {
 fn resume_after_kill_9_is_byte_identical() {
     let dir = setup();
     let reference = reference(dir.path());
+    kill_and_resume(dir.path(), &reference, 40);
+}
+
+/// The same with the final points in parameters.npy (`[output] parameters = "npy"`): it is cut
+/// back and resumed with runs.csv, and the basins a resume rebuilds come from it.
+#[test]
+fn parameters_npy_resumes_and_merges_byte_identical() {
+    let dir = setup_with(&format!("{SWEEP}[output]\nparameters = \"npy\"\n"));
+    let reference = reference(dir.path());
+    let npy = std::fs::read(reference.join("parameters.npy")).unwrap();
+    assert_eq!(npy.len(), 128 + 40 * 5700 * 4, "header and one f32 per run");
+    let header = std::fs::read_to_string(reference.join("runs.csv")).unwrap().lines().next().unwrap().to_string();
+    assert!(!header.contains("x_x") && header.contains("init_x"), "the swept start stays a column: {header}");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reference.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["parameters"]["names"], serde_json::json!(["x"]));
+    kill_and_resume(dir.path(), &reference, 8);
+    for i in 0..2 {
+        let o = gdsweep(&["run", "c.toml", "-b", "cpu", "-q", "--out", &format!("s{i}"), "--shard", &format!("{i}/2")], dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = gdsweep(&["merge", "--out", "merged", "-b", "cpu", "-q", "s0", "s1"], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    same_files(&reference, &dir.path().join("merged"));
+    if let Ok(python) = std::env::var("GDSWEEP_TEST_PYTHON") {
+        let code = "import numpy, sys; a = numpy.load(sys.argv[1]); print(a.shape, a.dtype)";
+        let o = Command::new(python).args(["-c", code]).arg(reference.join("parameters.npy")).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "(228000, 1) float32", "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+/// Kill -9 a `--resume` run of `dir`'s c.toml at random moments until `kills` have landed,
+/// resuming each time: every finished folder is `reference`, byte for byte.
+fn kill_and_resume(dir: &Path, reference: &Path, kill_target: u32) {
     // How long a whole run takes, kept up to date: the machine's speed changes while other
     // tests run beside this one, and a stale figure would make most kills land after the end.
     let t = std::time::Instant::now();
-    gdsweep(&["run", "c.toml", "-b", "cpu", "-q", "--out", "timing"], dir.path());
+    gdsweep(&["run", "c.toml", "-b", "cpu", "-q", "--out", "timing"], dir);
     let mut full_ms = (t.elapsed().as_millis() as u64).max(20);
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut rand = move || {
@@ -99,8 +136,8 @@ fn resume_after_kill_9_is_byte_identical() {
         seed
     };
     let (mut kills, mut trials, mut resumed_chunks) = (0, 0, 0u64);
-    let out = dir.path().join("out");
-    while kills < 40 {
+    let out = dir.join("out");
+    while kills < kill_target {
         assert!(trials < 200, "{kills} kills in {trials} trials");
         trials += 1;
         let _ = std::fs::remove_dir_all(&out);
@@ -111,7 +148,7 @@ fn resume_after_kill_9_is_byte_identical() {
             let start = std::time::Instant::now();
             let mut child = command()
                 .args(["run", "c.toml", "-b", "cpu", "-q", "--out", "out", "--resume"])
-                .current_dir(dir.path())
+                .current_dir(dir)
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -135,14 +172,14 @@ fn resume_after_kill_9_is_byte_identical() {
         }
         let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
         resumed_chunks += m["resumed_chunks"].as_u64().unwrap_or(0);
-        same_files(&reference, &out);
-        assert!(!out.join(".gdsweep-runs.partial").exists() && !out.join(".gdsweep-resume.json").exists());
+        same_files(reference, &out);
+        assert!(!out.join(".gdsweep-runs.partial").exists() && !out.join(".gdsweep-resume.json").exists() && !out.join(".gdsweep-parameters.partial").exists());
     }
     assert!(resumed_chunks > 0, "no chunk was ever resumed");
     eprintln!("{kills} kills in {trials} trials; {resumed_chunks} chunks found complete by the finishing resumes");
     // Resuming a complete folder changes nothing.
     let before = std::fs::read(out.join("manifest.json")).unwrap();
-    let o = gdsweep(&["run", "c.toml", "-b", "cpu", "--out", "out", "--resume"], dir.path());
+    let o = gdsweep(&["run", "c.toml", "-b", "cpu", "--out", "out", "--resume"], dir);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("nothing to resume"), "{}", stderr(&o));
     assert_eq!(std::fs::read(out.join("manifest.json")).unwrap(), before);

@@ -161,7 +161,7 @@ fn runs_csv_holds_the_record_and_reads_it_back() {
     let at = |c: &str| row[header.iter().position(|h| *h == c).unwrap()];
     assert_eq!((at("trained"), at("trainability").parse::<f64>().unwrap()), ("false", 30.0), "lr 1: not trained, Σ1/v = 30");
     let mut reader = csv::Reader::from_path(&path).unwrap();
-    let back = gdsweep::output::files::read_runs(&mut reader, &plan, 3, "runs.csv").unwrap();
+    let back = gdsweep::output::files::read_runs(&mut reader, &plan, 3, "runs.csv", None).unwrap();
     assert_eq!(back.train, r.train);
 }
 

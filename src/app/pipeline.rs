@@ -254,24 +254,26 @@ pub fn run(plan: &Plan, devices: &[&dyn Backend], dir: &Path, progress: Progress
     crate::output::folder::remove_temporaries(dir)?;
     let mut streamed = Streamed::new(plan, dir, analyses)?;
     let fingerprint = plan.fingerprint();
-    let fresh = Checkpoint { fingerprint: fingerprint.clone(), shard: opts.shard, chunk_runs: chunks.size, chunks_done: 0, bytes: 0 };
+    let fresh = Checkpoint { fingerprint: fingerprint.clone(), shard: opts.shard, chunk_runs: chunks.size, chunks_done: 0, bytes: 0, point_bytes: 0 };
     let header = files::runs_header(plan, streamed.extra);
+    let points_header = points_header(plan, order.iter().map(|&k| chunks.len(k)).sum());
     let mut out = match partial::read_checkpoint(dir)? {
-        Some(cp) if opts.resume && cp.same_sweep(&fresh) => PartialRuns::reopen(dir, cp, &header)?,
+        Some(cp) if opts.resume && cp.same_sweep(&fresh) => PartialRuns::reopen(dir, cp, &header, points_header.as_deref())?,
         Some(_) if opts.resume => {
             return Err(Error::Usage(format!(
                 "{} holds the checkpoint of another sweep (another config, version or --shard): pass --force to replace it, or --out DIR",
                 dir.display()
             )))
         }
-        _ => PartialRuns::create(dir, fresh, &header)?,
+        _ => PartialRuns::create(dir, fresh, &header, points_header.as_deref())?,
     };
     // Chunks already written: read back, in order, for the analyses only.
     let resumed = out.checkpoint.chunks_done.min(order.len() as u64);
     if resumed > 0 {
         let mut reader = out.reader()?;
+        let mut points = out.points_reader()?;
         for &k in &order[..resumed as usize] {
-            let r = files::read_runs(&mut reader, plan, chunks.len(k), "the partial runs.csv")?;
+            let r = files::read_runs(&mut reader, plan, chunks.len(k), "the partial runs.csv", points.as_mut().map(|p| p as &mut dyn std::io::Read))?;
             streamed.observe(&r)?;
             progress(r.len() as u64);
         }
@@ -310,11 +312,18 @@ pub fn run(plan: &Plan, devices: &[&dyn Backend], dir: &Path, progress: Progress
     finish(plan, devices[0], &backend_name, dir, streamed, out, identity, seconds, resumed)
 }
 
-/// One chunk, in run order: analysed, then appended to runs.csv with its basin labels.
+/// One chunk, in run order: analysed, then appended to runs.csv with its basin labels (and its
+/// final points to parameters.npy, where they go there).
 fn write_chunk(plan: &Plan, streamed: &mut Streamed, out: &mut PartialRuns, r: &Results) -> Result<()> {
     let derived = streamed.observe(r)?;
     let rows = files::runs_rows(plan, r, &derived).map_err(|e| Error::io("formatting runs.csv", e))?;
-    out.append(&rows)
+    let points = if plan.point_columns() { Vec::new() } else { crate::output::npy::rows(r, plan.precision) };
+    out.append(&rows, &points)
+}
+
+/// parameters.npy's header for a folder of `runs` runs, where the final points go there.
+fn points_header(plan: &Plan, runs: u64) -> Option<Vec<u8>> {
+    (!plan.point_columns()).then(|| crate::output::npy::header(runs, plan.objective.dim(), plan.precision))
 }
 
 /// The shards of one sweep, checked: every folder is a complete shard of the same sweep (the
@@ -375,8 +384,8 @@ pub fn merge(plan: &Plan, backend: &dyn Backend, shards: &[std::path::PathBuf], 
     let n = shards.len() as u64;
     let mut streamed = Streamed::new(plan, dir, true)?;
     let fingerprint = plan.fingerprint();
-    let fresh = Checkpoint { fingerprint: fingerprint.clone(), shard: None, chunk_runs: chunks.size, chunks_done: 0, bytes: 0 };
-    let mut out = PartialRuns::create(dir, fresh, &files::runs_header(plan, streamed.extra))?;
+    let fresh = Checkpoint { fingerprint: fingerprint.clone(), shard: None, chunk_runs: chunks.size, chunks_done: 0, bytes: 0, point_bytes: 0 };
+    let mut out = PartialRuns::create(dir, fresh, &files::runs_header(plan, streamed.extra), points_header(plan, plan.total_runs()).as_deref())?;
     let readers: Vec<std::sync::Mutex<csv::Reader<std::fs::File>>> = shards
         .iter()
         .map(|d| {
@@ -384,10 +393,25 @@ pub fn merge(plan: &Plan, backend: &dyn Backend, shards: &[std::path::PathBuf], 
             std::fs::File::open(&path).map(|f| std::sync::Mutex::new(csv::Reader::from_reader(f))).map_err(|e| Error::io(format!("reading {}", path.display()), e))
         })
         .collect::<Result<_>>()?;
+    // Their parameters.npy, positioned at the first row, where the final points are there.
+    let points: Vec<std::sync::Mutex<Option<std::io::BufReader<std::fs::File>>>> = shards
+        .iter()
+        .map(|d| {
+            if plan.point_columns() {
+                return Ok(std::sync::Mutex::new(None));
+            }
+            let path = d.join("parameters.npy");
+            let io = |e| Error::io(format!("reading {}", path.display()), e);
+            let mut r = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&path).map_err(io)?);
+            crate::output::npy::skip_header(&mut r).map_err(io)?;
+            Ok(std::sync::Mutex::new(Some(r)))
+        })
+        .collect::<Result<_>>()?;
     let name = |i: u64| shards[i as usize].join("runs.csv").display().to_string();
     let produce = |_: usize, k: u64| {
         let mut reader = readers[(k % n) as usize].lock().unwrap_or_else(|e| e.into_inner());
-        let r = files::read_runs(&mut reader, plan, chunks.len(k), &name(k % n))?;
+        let mut points = points[(k % n) as usize].lock().unwrap_or_else(|e| e.into_inner());
+        let r = files::read_runs(&mut reader, plan, chunks.len(k), &name(k % n), points.as_mut().map(|p| p as &mut dyn std::io::Read))?;
         let expected = chunks.range(k).start;
         if r.run.first() != Some(&expected) {
             return Err(Error::Usage(format!("{}: chunk {k} should start at run {expected}, not {:?}", name(k % n), r.run.first())));
@@ -423,6 +447,9 @@ fn finish(
 ) -> Result<Sweep> {
     let parquet = streamed.parquet.is_some();
     let mut written: Vec<&str> = vec![if parquet { "runs.parquet" } else { "runs.csv" }];
+    if !plan.point_columns() {
+        written.push("parameters.npy");
+    }
     let basins = streamed.clusters.as_ref().map(|c| c.basins(&plan.objective));
     if let Some(b) = &basins {
         files::write_basins_csv(&dir.join("basins.csv"), plan, b, &streamed.groups.rows(plan))?;
@@ -466,7 +493,10 @@ fn finish(
     // runs.parquet replaces the CSV record (removed with the checkpoint, after the manifest);
     // runs.csv is the record itself, renamed into place.
     match streamed.parquet.take() {
-        Some(p) => p.finish(&dir.join("runs.parquet"))?,
+        Some(p) => {
+            p.finish(&dir.join("runs.parquet"))?;
+            out.commit_points()?;
+        }
         None => out.commit()?,
     }
     let mut manifest = files::manifest_of(plan, &streamed.tally, backend_name, backend.adapter(), compute_seconds);
@@ -481,6 +511,9 @@ fn finish(
     manifest["sweep"] = identity;
     manifest["resumed_chunks"] = resumed_chunks.into();
     manifest["files"] = serde_json::json!(written);
+    if !plan.point_columns() {
+        manifest["parameters"] = serde_json::json!({ "file": "parameters.npy", "names": plan.objective.vars });
+    }
     files::write_manifest(&dir.join("manifest.json"), &manifest)?;
     partial::finish(dir)?;
     Ok(Sweep { tally: streamed.tally, compute_seconds, basins, thresholds, resumed_chunks })

@@ -314,6 +314,12 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         (None, Some(f)) => crate::plan::OutputFormat::from_name(f.get_ref())
             .ok_or_else(|| cx.err(Some(f.span()), "output.format", format!("'{}' is not allowed: use csv or parquet", f.get_ref())))?,
     };
+    let parameters = match raw.output.as_ref().and_then(|o| o.parameters.as_ref()) {
+        None if vars.len() > crate::plan::PARAMETER_COLUMNS_MAX => crate::plan::ParameterOutput::Npy,
+        None => crate::plan::ParameterOutput::Columns,
+        Some(f) => crate::plan::ParameterOutput::from_name(f.get_ref())
+            .ok_or_else(|| cx.err(Some(f.span()), "output.parameters", format!("'{}' is not allowed: use columns (init_<var> and x_<var> in runs.csv) or npy (parameters.npy)", f.get_ref())))?,
+    };
     let blocks = sweep::blocks(cx, raw.sweep, raw.optimizer, &vars, precision, data_axes)?;
     analysis::check_map_axes(cx, raw.analysis.as_ref(), &map, &blocks)?;
     analysis::check_trainability(cx, &trainability, &blocks)?;
@@ -334,7 +340,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "analysis": { "basins": basins, "threshold": threshold, "map": map, "trajectories": trajectories, "sharpness": sharpness },
-        "output": { "format": format },
+        "output": { "format": format, "parameters": parameters },
         "run": { "steps": steps, "steps_per_dispatch": steps_per_dispatch, "precision": precision,
                  "backend": backend, "rules": rules },
     });
@@ -356,6 +362,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         resolved,
         source: cx.file.to_string(),
         format,
+        parameters,
         config_text: cx.src.to_string(),
         default_name: default_name.to_string(),
     };

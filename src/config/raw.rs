@@ -24,6 +24,8 @@ pub(super) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawOutput {
     pub(super) format: Option<Spanned<String>>,
+    /// `columns` or `npy` (see plan::ParameterOutput).
+    pub(super) parameters: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

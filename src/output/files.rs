@@ -9,8 +9,9 @@ use crate::plan::{Plan, Precision};
 use std::io::Write;
 use std::path::Path;
 
-pub const RESULT_FILES: [&str; 14] = [
+pub const RESULT_FILES: [&str; 15] = [
     "runs.csv",
+    "parameters.npy",
     "runs.parquet",
     "manifest.json",
     "basins.csv",
@@ -226,7 +227,7 @@ fn write_atomically(path: &Path, body: impl FnOnce(&mut std::io::BufWriter<std::
 fn identity_header(plan: &Plan, hyper_cols: &[String]) -> Vec<String> {
     let mut header: Vec<String> = ["run", "optimizer", "block", "lr"].map(String::from).to_vec();
     header.extend(hyper_cols.iter().cloned());
-    header.extend(plan.objective.vars.iter().map(|v| format!("init_{v}")));
+    header.extend(plan.init_columns().into_iter().map(|j| format!("init_{}", plan.objective.vars[j])));
     header
 }
 
@@ -235,6 +236,8 @@ fn identity_header(plan: &Plan, hyper_cols: &[String]) -> Vec<String> {
 /// text of every value of axes short enough to keep ([`Identity::CACHED_AXIS`]).
 struct Identity {
     blocks: Vec<BlockText>,
+    /// The variables with an `init_<var>` column ([`Plan::init_columns`]).
+    init_columns: Vec<usize>,
 }
 
 struct BlockText {
@@ -266,7 +269,7 @@ impl Identity {
                 BlockText { stride, hyper_axis: hyper_cols.iter().map(|c| b.hyper_index(c).map(|k| 1 + k)).collect(), text }
             })
             .collect();
-        Identity { blocks }
+        Identity { blocks, init_columns: plan.init_columns() }
     }
 
     /// The identity fields of run `id`, each appended to `text` with its end in `ends`.
@@ -294,7 +297,7 @@ impl Identity {
                 None => ends.push(text.len()),
             }
         }
-        for j in 0..plan.objective.dim() {
+        for &j in &self.init_columns {
             axis(text, ends, 1 + block.n_hypers() + j);
         }
     }
@@ -330,7 +333,9 @@ pub fn runs_header(plan: &Plan, extra: Extra) -> Vec<u8> {
     let vars = &plan.objective.vars;
     let mut header = identity_header(plan, &plan.hyper_columns());
     header.extend(["status", "steps", "evals", "loss", "grad_norm"].map(String::from));
-    header.extend(vars.iter().map(|v| format!("x_{v}")));
+    if plan.point_columns() {
+        header.extend(vars.iter().map(|v| format!("x_{v}")));
+    }
     header.extend(["rate", "period", "steps_left"].map(String::from));
     if plan.rules.trainability {
         header.extend(TRAINABILITY_COLUMNS.map(String::from));
@@ -367,14 +372,16 @@ pub fn runs_rows(plan: &Plan, r: &Results, derived: &Derived) -> std::io::Result
 /// what a resumed or merged sweep rebuilds its analyses from. Numbers read back exactly as they
 /// were (runs.csv writes the shortest text that reads back to each value, and the results were
 /// rounded to it: [`Results::round_to`]); the analyses' extra columns (`basin`, `sharpness`,
-/// `edge_of_stability`) are not read (they are recomputed).
-pub fn read_runs<R: std::io::Read>(reader: &mut csv::Reader<R>, plan: &Plan, rows: u64, what: &str) -> Result<Results> {
+/// `edge_of_stability`) are not read (they are recomputed). Without `x_<var>` columns
+/// ([`Plan::point_columns`]) the final points are the same rows of `points` (parameters.npy,
+/// positioned at the first of them).
+pub fn read_runs<R: std::io::Read>(reader: &mut csv::Reader<R>, plan: &Plan, rows: u64, what: &str, points: Option<&mut dyn std::io::Read>) -> Result<Results> {
     let bad = |m: String| Error::Usage(format!("{what}: {m}"));
     let header = reader.headers().map_err(|e| bad(e.to_string()))?.clone();
     let col = |name: &str| header.iter().position(|h| h == name).ok_or_else(|| bad(format!("no column '{name}'")));
     let (c_run, c_status, c_steps, c_loss, c_gn) = (col("run")?, col("status")?, col("steps")?, col("loss")?, col("grad_norm")?);
     let c_evals = col("evals")?;
-    let c_x: Vec<usize> = plan.objective.vars.iter().map(|v| col(&format!("x_{v}"))).collect::<Result<_>>()?;
+    let c_x: Vec<usize> = if plan.point_columns() { plan.objective.vars.iter().map(|v| col(&format!("x_{v}"))).collect::<Result<_>>()? } else { Vec::new() };
     let (c_rate, c_period, c_left) = (col("rate")?, col("period")?, col("steps_left")?);
     let c_train = match plan.rules.trainability {
         true => Some([col(TRAINABILITY_COLUMNS[2])?, col(TRAINABILITY_COLUMNS[3])?, col(TRAINABILITY_COLUMNS[4])?]),
@@ -415,6 +422,10 @@ pub fn read_runs<R: std::io::Read>(reader: &mut csv::Reader<R>, plan: &Plan, row
             out.train.push(Trainability { ratio_sum: optional(sum)?, inverse_sum: optional(inv)?, tail_mean: optional(tail)? });
         }
     }
+    if !plan.point_columns() {
+        let points = points.ok_or_else(|| bad("its final points are in parameters.npy, which was not given".into()))?;
+        crate::output::npy::read_rows(points, rows as usize, d, p, &mut out.x).map_err(|e| bad(format!("reading its rows of parameters.npy: {e}")))?;
+    }
     Ok(out)
 }
 
@@ -438,9 +449,11 @@ fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, identity:
         ends.push(text.len());
         push_number(&mut text, r.grad_norm[i], p);
         ends.push(text.len());
-        for &v in r.point(i) {
-            push_number(&mut text, v, p);
-            ends.push(text.len());
+        if plan.point_columns() {
+            for &v in r.point(i) {
+                push_number(&mut text, v, p);
+                ends.push(text.len());
+            }
         }
         // Not applicable: empty (rate and steps_left are NaN, period 0).
         if !r.rate[i].is_nan() {
@@ -508,7 +521,7 @@ pub fn write_differences_csv(path: &Path, plan: &Plan, gpu: &Results, cpu: &Resu
         for col in ["status", "steps", "evals", "loss", "grad_norm"] {
             header.extend([format!("{col}_gpu"), format!("{col}_cpu")]);
         }
-        for v in &plan.objective.vars {
+        for v in plan.objective.vars.iter().filter(|_| plan.point_columns()) {
             header.extend([format!("x_{v}_gpu"), format!("x_{v}_cpu")]);
         }
         csv.write_record(&header)?;
@@ -540,7 +553,7 @@ pub fn write_differences_csv(path: &Path, plan: &Plan, gpu: &Results, cpu: &Resu
                 push_number(&mut text, r.grad_norm[i], p);
                 ends.push(text.len());
             }
-            for j in 0..cpu.dim {
+            for j in (0..cpu.dim).filter(|_| plan.point_columns()) {
                 for r in [gpu, cpu] {
                     push_number(&mut text, r.point(i)[j], p);
                     ends.push(text.len());

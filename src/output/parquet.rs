@@ -37,10 +37,10 @@ pub fn schema(plan: &Plan, extra: Extra) -> String {
     let mut cols = vec!["required int64 run;".to_string(), "required binary optimizer (STRING);".into(), "required int32 block;".into()];
     cols.push(format!("required {real} lr;"));
     cols.extend(plan.hyper_columns().iter().map(|h| format!("optional {real} {h};")));
-    cols.extend(plan.objective.vars.iter().map(|v| format!("required {real} init_{v};")));
+    cols.extend(plan.init_columns().into_iter().map(|j| format!("required {real} init_{};", plan.objective.vars[j])));
     cols.extend(["required binary status (STRING);".to_string(), "required int64 steps;".into(), "required int64 evals;".into()]);
     cols.extend([format!("required {real} loss;"), format!("required {real} grad_norm;")]);
-    cols.extend(plan.objective.vars.iter().map(|v| format!("required {real} x_{v};")));
+    cols.extend(plan.objective.vars.iter().filter(|_| plan.point_columns()).map(|v| format!("required {real} x_{v};")));
     cols.extend(["optional double rate;".to_string(), "optional int32 period;".into(), "optional double steps_left;".into()]);
     if plan.rules.trainability {
         let [trained, rest @ ..] = super::files::TRAINABILITY_COLUMNS;
@@ -119,7 +119,7 @@ impl RunsParquet {
             let (v, def) = nullable(axis(&|b| b.hyper_index(h).map(|k| 1 + k)).into_iter());
             cols.push(real(v, def));
         }
-        for j in 0..plan.objective.dim() {
+        for j in plan.init_columns() {
             cols.push(real(axis(&|b| Some(1 + b.n_hypers() + j)).into_iter().flatten().collect(), None));
         }
         cols.push(Column::Str(r.status.iter().map(|s| ByteArray::from(s.name())).collect()));
@@ -127,7 +127,7 @@ impl RunsParquet {
         cols.push(Column::I64(r.evals.iter().map(|&s| s as i64).collect(), None));
         cols.push(real(r.loss.clone(), None));
         cols.push(real(r.grad_norm.clone(), None));
-        for j in 0..plan.objective.dim() {
+        for j in (0..plan.objective.dim()).filter(|_| plan.point_columns()) {
             cols.push(real((0..r.len()).map(|i| r.point(i)[j]).collect(), None));
         }
         let (v, def) = nullable(r.rate.iter().map(|&v| (!v.is_nan()).then_some(v)));

@@ -60,6 +60,32 @@ impl OutputFormat {
     }
 }
 
+/// `[output] parameters`: where each run's initial and final parameters go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParameterOutput {
+    /// `init_<var>` and `x_<var>` columns of runs.csv (the default up to
+    /// [`PARAMETER_COLUMNS_MAX`] parameters).
+    Columns,
+    /// parameters.npy: every run's final point, a (runs, parameters) array in run order (see
+    /// output::npy); runs.csv keeps the `init_<var>` columns of swept starts only (the default
+    /// beyond [`PARAMETER_COLUMNS_MAX`] parameters: a network's are too many for columns).
+    Npy,
+}
+
+impl ParameterOutput {
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "columns" => Some(Self::Columns),
+            "npy" => Some(Self::Npy),
+            _ => None,
+        }
+    }
+}
+
+/// Most parameters runs.csv gives columns by default.
+pub const PARAMETER_COLUMNS_MAX: usize = 64;
+
 pub const DEFAULT_WINDOW: u32 = 256;
 pub const DEFAULT_MAX_PERIOD: u32 = 64;
 
@@ -367,6 +393,8 @@ pub struct Plan {
     pub source: String,
     /// `[output] format`: runs.csv or runs.parquet.
     pub format: OutputFormat,
+    /// Where the parameters go (`[output] parameters`).
+    pub parameters: ParameterOutput,
     /// The config text the plan was parsed from (with `--set` applied) and the name a sweep
     /// without `name` takes: `gdsweep merge` rebuilds the plan from these.
     pub config_text: String,
@@ -378,6 +406,21 @@ impl Plan {
     /// precision, rules, analyses and the gdsweep version; not the backend or the file name):
     /// FNV-1a, 64 bits, in hex. Resume, shards and merge use it to refuse mixing two sweeps;
     /// it guards against mistakes, not against forgery.
+    /// runs.csv has the `x_<var>` columns (else the final points are in parameters.npy).
+    pub fn point_columns(&self) -> bool {
+        self.parameters == ParameterOutput::Columns
+    }
+
+    /// The variables whose `init_<var>` column runs.csv and the other run tables have: all of
+    /// them, or with parameters.npy those whose start is swept (more than one value in a block).
+    pub fn init_columns(&self) -> Vec<usize> {
+        let d = self.objective.dim();
+        match self.parameters {
+            ParameterOutput::Columns => (0..d).collect(),
+            ParameterOutput::Npy => (0..d).filter(|&j| self.blocks.iter().any(|b| b.axes[1 + b.n_hypers() + j].values.len() > 1)).collect(),
+        }
+    }
+
     pub fn fingerprint(&self) -> String {
         let o = &self.objective;
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -424,10 +467,11 @@ impl Plan {
                     eat(&v.to_bits().to_le_bytes());
                 }
             }
-            for v in b.lr_table.iter().flatten() {
+            for v in b.lr_table.iter().flatten().chain(b.init_table.iter().flat_map(|t| &t.values)) {
                 eat(&v.to_bits().to_le_bytes());
             }
         }
+        eat(format!("|{:?}", self.parameters).as_bytes());
         format!("{h:016x}")
     }
 
