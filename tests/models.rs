@@ -476,6 +476,79 @@ fn a_network_writes_its_parameters_to_npy_by_default() {
     assert!(e.contains("t.toml:") && e.contains("field `output.parameters`") && e.contains("use columns") && e.contains("or npy"), "{e}");
 }
 
+/// Input optimisation: f(u, v) = (2u − v + 0.5 − 3)², the inputs of the linear model with
+/// w = (2, −1), b = 0.5 driven to the output 3. Its minima are the line 2u − v = 2.5; GD from 0
+/// moves along the gradient's direction (2, −1) only, so it ends at (1, −0.5), on both backends.
+#[test]
+fn input_optimisation_finds_the_input_of_a_fixed_linear_model() {
+    let src = "[objective]\ninputs = [\"u\", \"v\"]\nparameters = [2.0, -1.0, 0.5]\noutput = 3.0\n[sweep]\nlr = 0.05\n[run]\nsteps = 2000\n";
+    let p = plan(src, Precision::F64);
+    assert_eq!(p.objective.vars, ["u", "v"]);
+    assert_eq!(p.objective.loss_f64(&[0.0, 0.0]), 6.25);
+    assert_eq!(p.objective.grad_f64(&[0.0, 0.0]), [-10.0, 5.0]);
+    for b in backends(Precision::F64) {
+        let r = run_all(&p, b.as_ref());
+        assert_eq!(r.status[0], Status::Converged, "{}", b.name());
+        assert!((r.point(0)[0] - 1.0).abs() < 1e-9 && (r.point(0)[1] + 0.5).abs() < 1e-9, "{}: {:?}", b.name(), r.point(0));
+    }
+}
+
+/// A network trained by one sweep (its final parameters in parameters.npy), then the inputs
+/// that drive its output to 0.4 found by another: the input objective is the trained model's
+/// loss with the roles swapped (the same value as the model's objective on a one-row table of
+/// that input), whether the parameters come from the file or are written out.
+#[test]
+fn input_optimisation_reads_a_trained_networks_parameters() {
+    use gdsweep::problem::{data::Table, model};
+    let dir = tempfile::tempdir().unwrap();
+    let train = "[objective]\ndata = { x = [[0.5, -1.0], [1.5, 0.2], [-0.7, 0.9]], y = [0.3, 1.2, -0.5] }\nmodel = { mlp = { hidden = [3], activation = \"tanh\" } }\n[sweep]\nlr = 0.2\n[sweep.init]\nscheme = \"xavier_normal\"\n[run]\nsteps = 300\nprecision = \"f64\"\n[output]\nparameters = \"npy\"\n";
+    std::fs::write(dir.path().join("train.toml"), train).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gdsweep")).args(["run", "train.toml", "-b", "cpu", "-q", "--out", "net"]).current_dir(dir.path()).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let trained = gdsweep::problem::npy::read_row(&dir.path().join("net/parameters.npy"), 0).unwrap();
+    assert_eq!(trained.len(), 13);
+    let net = "model = { mlp = { hidden = [3], activation = \"tanh\" } }\ninputs = [\"a\", \"b\"]\noutput = 0.4\n";
+    let rest = "[sweep]\nlr = 0.1\n[sweep.init]\na = 0.3\nb = -0.2\n[[optimizer]]\nkind = \"lbfgs\"\n[run]\nsteps = 200\n";
+    let from_file = format!("[objective]\n{net}parameters = {{ npy = \"net/parameters.npy\", row = 0 }}\n{rest}");
+    std::fs::write(dir.path().join("inputs.toml"), &from_file).unwrap();
+    let p = load(&dir.path().join("inputs.toml"), Overrides { precision: Some(Precision::F64), ..Default::default() }).unwrap();
+    let listed = plan(&format!("[objective]\n{net}parameters = {trained:?}\n{rest}"), Precision::F64);
+    assert!(listed.objective.model.is_none(), "an input objective is no model on data");
+    let mlp = model::MlpSpec { hidden: vec![3], activation: model::Activation::Tanh, bias: true, mean_field: false };
+    let spec = model::ModelSpec { model: model::ModelKind::Mlp, loss: model::LossKind::Mse, l2: 0.0, bias: true, mlp: Some(mlp) };
+    for u in [[0.0, 0.0], [0.3, -0.2], [1.5, 2.0]] {
+        let one_row = model::objective(&Table::inline(&[u.to_vec()], &[0.4], None).unwrap(), &spec);
+        let want = one_row.loss_f64(&trained);
+        assert_eq!(p.objective.loss_f64(&u), want, "at {u:?}");
+        assert_eq!(listed.objective.loss_f64(&u), want, "at {u:?}");
+    }
+    for b in backends(Precision::F64) {
+        let r = run_all(&p, b.as_ref());
+        assert_eq!(r.status[0], Status::Converged, "{}: {:?}", b.name(), r.point(0));
+        assert!(r.loss[0] < 1e-20, "{}: the output reaches 0.4 ({})", b.name(), r.loss[0]);
+    }
+}
+
+#[test]
+fn input_optimisation_settings_are_checked() {
+    let err = |src: &str| gdsweep::config::parse("t.toml", src, "t", Overrides::default()).map(|_| ()).unwrap_err().to_string();
+    let base = "[objective]\ninputs = [\"u\", \"v\"]\n";
+    let e = err(&format!("{base}parameters = [2.0, -1.0]\noutput = 3.0\n[sweep]\nlr = 0.1\n"));
+    assert!(e.contains("field `objective.parameters`") && e.contains("2 values, but this model has 3 parameters (w_u, w_v, b"), "{e}");
+    let e = err(&format!("{base}parameters = [2.0, -1.0, 0.5]\n[sweep]\nlr = 0.1\n"));
+    assert!(e.contains("field `objective.output`"), "{e}");
+    let e = err(&format!("{base}output = 1.0\n[sweep]\nlr = 0.1\n"));
+    assert!(e.contains("field `objective.parameters`") && e.contains("3 parameters"), "{e}");
+    let e = err(&format!("{base}parameters = {{ npy = \"missing.npy\" }}\noutput = 1.0\n[sweep]\nlr = 0.1\n"));
+    assert!(e.contains("missing.npy"), "{e}");
+    let e = err("[objective]\nexpr = \"x^2\"\noutput = 1.0\n[sweep]\nlr = 0.1\n");
+    assert!(e.contains("field `objective.output`") && e.contains("only used with inputs"), "{e}");
+    let e = err(&format!("{base}data = {{ x = [[1.0]], y = [1.0] }}\noutput = 1.0\n[sweep]\nlr = 0.1\n"));
+    assert!(e.contains("exactly one of") && e.contains("data, inputs"), "{e}");
+    let e = err(&format!("{base}parameters = [2.0, -1.0, 0.5]\noutput = 1.0\nl2 = 0.1\n[sweep]\nlr = 0.1\n"));
+    assert!(e.contains("field `objective.l2`") && e.contains("not used with inputs"), "{e}");
+}
+
 #[test]
 fn network_settings_are_checked() {
     let err = |src: &str| gdsweep::config::parse("t.toml", src, "t", Overrides::default()).map(|_| ()).unwrap_err().to_string();

@@ -317,13 +317,13 @@ pub fn run(plan: &Plan, devices: &[&dyn Backend], dir: &Path, progress: Progress
 fn write_chunk(plan: &Plan, streamed: &mut Streamed, out: &mut PartialRuns, r: &Results) -> Result<()> {
     let derived = streamed.observe(r)?;
     let rows = files::runs_rows(plan, r, &derived).map_err(|e| Error::io("formatting runs.csv", e))?;
-    let points = if plan.point_columns() { Vec::new() } else { crate::output::npy::rows(r, plan.precision) };
+    let points = if plan.point_columns() { Vec::new() } else { crate::problem::npy::rows(&r.x, plan.precision) };
     out.append(&rows, &points)
 }
 
 /// parameters.npy's header for a folder of `runs` runs, where the final points go there.
 fn points_header(plan: &Plan, runs: u64) -> Option<Vec<u8>> {
-    (!plan.point_columns()).then(|| crate::output::npy::header(runs, plan.objective.dim(), plan.precision))
+    (!plan.point_columns()).then(|| crate::problem::npy::header(runs, plan.objective.dim(), plan.precision))
 }
 
 /// The shards of one sweep, checked: every folder is a complete shard of the same sweep (the
@@ -403,7 +403,7 @@ pub fn merge(plan: &Plan, backend: &dyn Backend, shards: &[std::path::PathBuf], 
             let path = d.join("parameters.npy");
             let io = |e| Error::io(format!("reading {}", path.display()), e);
             let mut r = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&path).map_err(io)?);
-            crate::output::npy::skip_header(&mut r).map_err(io)?;
+            crate::problem::npy::skip_header(&mut r).map_err(io)?;
             Ok(std::sync::Mutex::new(Some(r)))
         })
         .collect::<Result<_>>()?;

@@ -1,5 +1,6 @@
 //! `[objective]`: exactly one of expr, builtin, least_squares, quadratic, data (a model trained
-//! on a data table: with features, target, model, loss, l2, huber_delta, bias).
+//! on a data table: with features, target, model, loss, l2, huber_delta, bias), inputs (the
+//! inputs of a fixed model: with parameters, output, model, loss, huber_delta, bias).
 
 use super::raw::RawObjective;
 use super::Ctx;
@@ -35,6 +36,7 @@ pub(super) fn objective(cx: &Ctx, raw: &Spanned<RawObjective>, precision: Precis
         o.least_squares.as_ref().map(|_| "least_squares"),
         o.quadratic.as_ref().map(|_| "quadratic"),
         o.data.as_ref().map(|_| "data"),
+        o.inputs.as_ref().map(|_| "inputs"),
     ]
     .into_iter()
     .flatten()
@@ -44,13 +46,22 @@ pub(super) fn objective(cx: &Ctx, raw: &Spanned<RawObjective>, precision: Precis
             Some(raw.span()),
             "objective",
             format!(
-                "give exactly one of expr, builtin, least_squares, quadratic, data (found {})",
+                "give exactly one of expr, builtin, least_squares, quadratic, data, inputs (found {})",
                 if given.is_empty() { "none".to_string() } else { given.join(", ") }
             ),
         ));
     }
+    let input_fields = [("parameters", o.parameters.as_ref().map(|f| f.span())), ("output", o.output.as_ref().map(|f| f.span()))];
+    if o.inputs.is_none() {
+        if let Some((name, span)) = input_fields.into_iter().find_map(|(n, s)| s.map(|s| (n, s))) {
+            return Err(cx.err(Some(span), format!("objective.{name}"), "only used with inputs (optimising the inputs of a fixed model)"));
+        }
+    }
     if o.data.is_some() {
         return data_model(cx, o, precision).map(Described::Data);
+    }
+    if o.inputs.is_some() {
+        return input_model(cx, o).map(Described::Objective);
     }
     let model_fields = [
         ("features", o.features.as_ref().map(|f| f.span())),
@@ -199,6 +210,17 @@ fn data_model(cx: &Ctx, o: &RawObjective, precision: Precision) -> Result<DataMo
         }
         _ => return Err(cx.err(Some(data.span()), "objective.data", "use a CSV file name (\"houses.csv\") or an inline table { x = [[...]], y = [...] }")),
     };
+    let spec = model_spec(cx, o)?;
+    if spec.loss == LossKind::Bce {
+        if let Some(i) = table.y.iter().position(|&y| !(0.0..=1.0).contains(&y)) {
+            return Err(cx.err(Some(data.span()), "objective.data", format!("row {} has the target {}: bce needs targets in [0, 1] (class labels 0 and 1)", i + 1, table.y[i])));
+        }
+    }
+    Ok(DataModel { table, spec })
+}
+
+/// The model, loss, l2, huber_delta and bias fields of `[objective]`.
+fn model_spec(cx: &Ctx, o: &RawObjective) -> Result<ModelSpec, ConfigError> {
     let (model, mlp) = match &o.model {
         None => (ModelKind::Linear, None),
         Some(m) => model_kind(cx, m)?,
@@ -228,11 +250,6 @@ fn data_model(cx: &Ctx, o: &RawObjective, precision: Precision) -> Result<DataMo
     if let (Some(d), false) = (&o.huber_delta, matches!(loss, LossKind::Huber { .. })) {
         return Err(cx.err(Some(d.span()), "objective.huber_delta", "only used with loss = \"huber\""));
     }
-    if loss == LossKind::Bce {
-        if let Some(i) = table.y.iter().position(|&y| !(0.0..=1.0).contains(&y)) {
-            return Err(cx.err(Some(data.span()), "objective.data", format!("row {} has the target {}: bce needs targets in [0, 1] (class labels 0 and 1)", i + 1, table.y[i])));
-        }
-    }
     let l2 = match &o.l2 {
         Some(l) => cx.non_negative(l, "objective.l2", None)?,
         None => 0.0,
@@ -241,7 +258,56 @@ fn data_model(cx: &Ctx, o: &RawObjective, precision: Precision) -> Result<DataMo
         return Err(cx.err(Some(b.span()), "objective.bias", "a network says it in its own table: model = { mlp = { ..., bias = true } }"));
     }
     let bias = o.bias.as_ref().is_none_or(|b| *b.get_ref());
-    Ok(DataModel { table, spec: ModelSpec { model, loss, l2, bias, mlp } })
+    Ok(ModelSpec { model, loss, l2, bias, mlp })
+}
+
+/// `[objective] inputs = ["u", "v"]`: optimise the inputs of a fixed model (`model`, `loss`,
+/// `bias` as for data) with the given `parameters` (a list in gdsweep's parameter order, or a
+/// row of a parameters.npy a training sweep wrote) towards its `output`: f(u) = loss(model(u),
+/// output), the same graph as the model trained on data with the roles swapped
+/// ([`crate::problem::model::input_objective`]).
+fn input_model(cx: &Ctx, o: &RawObjective) -> Result<Objective, ConfigError> {
+    let inputs = o.inputs.as_ref().expect("called with inputs");
+    for (name, span) in [("features", o.features.as_ref().map(|f| f.span())), ("target", o.target.as_ref().map(|f| f.span())), ("vars", o.vars.as_ref().map(|f| f.span())), ("l2", o.l2.as_ref().map(|f| f.span()))] {
+        if let Some(span) = span {
+            return Err(cx.err(Some(span), format!("objective.{name}"), "not used with inputs: the variables are the inputs, the model's parameters are fixed (parameters), the target is output"));
+        }
+    }
+    let names = inputs.get_ref().clone();
+    if names.is_empty() || names.iter().any(|n| n.is_empty()) || (1..names.len()).any(|i| names[..i].contains(&names[i])) {
+        return Err(cx.err(Some(inputs.span()), "objective.inputs", "name each input once: inputs = [\"u\", \"v\"]"));
+    }
+    let output = o.output.as_ref().ok_or_else(|| cx.err(Some(inputs.span()), "objective.output", "inputs need output = <number>: the model output to reach"))?;
+    let spec = model_spec(cx, o)?;
+    if spec.loss == LossKind::Bce && !(0.0..=1.0).contains(output.get_ref()) {
+        return Err(cx.err(Some(output.span()), "objective.output", format!("{} is not allowed with bce: use a probability in [0, 1]", output.get_ref())));
+    }
+    let table = Table::inline(&[vec![0.0; names.len()]], &[*output.get_ref()], Some(&names)).map_err(|e| cx.err(Some(inputs.span()), "objective.inputs", e.message))?;
+    let model = crate::problem::model::objective(&table, &spec);
+    let raw = o.parameters.as_ref().ok_or_else(|| {
+        cx.err(Some(inputs.span()), "objective.parameters", format!("inputs need the model's {} parameters: parameters = [...] ({}, …) or {{ npy = \"parameters.npy\", row = 0 }}", model.dim(), model.vars[..model.dim().min(3)].join(", ")))
+    })?;
+    let bad = |msg: String| cx.err(Some(raw.span()), "objective.parameters", msg);
+    let values: Vec<f64> = match raw.get_ref() {
+        toml::Value::Array(_) => raw.get_ref().clone().try_into().map_err(|_| bad("a list of numbers".into()))?,
+        toml::Value::Table(t) => {
+            if let Some(k) = t.keys().find(|k| !["npy", "row"].contains(&k.as_str())) {
+                return Err(bad(format!("unknown key '{k}': use {{ npy = \"parameters.npy\", row = 0 }}")));
+            }
+            let file = t.get("npy").and_then(|v| v.as_str()).ok_or_else(|| bad("give npy = \"<file>\": a parameters.npy a sweep wrote".into()))?;
+            let row = t.get("row").map_or(Some(0), |v| v.as_integer()).filter(|&r| r >= 0).ok_or_else(|| bad("row must be a whole number >= 0 (a run's row of the file)".into()))?;
+            let full = std::path::Path::new(cx.file).parent().unwrap_or(std::path::Path::new("")).join(file);
+            crate::problem::npy::read_row(&full, row as u64).map_err(|e| bad(format!("{}: {e}", full.display())))?
+        }
+        _ => return Err(bad("use a list of numbers, or { npy = \"parameters.npy\", row = 0 }".into())),
+    };
+    if values.len() != model.dim() {
+        return Err(bad(format!("{} values, but this model has {} parameters ({}, …)", values.len(), model.dim(), model.vars[..model.dim().min(3)].join(", "))));
+    }
+    if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+        return Err(bad(format!("{v} is not allowed: every parameter must be finite")));
+    }
+    Ok(crate::problem::model::input_objective(&model, &values, names))
 }
 
 /// `model = "linear"`, `"logistic"` or `{ mlp = { hidden = [16], activation = "tanh",

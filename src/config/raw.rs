@@ -93,6 +93,12 @@ pub(super) struct RawObjective {
     pub(super) l2: Option<Spanned<f64>>,
     pub(super) huber_delta: Option<Spanned<f64>>,
     pub(super) bias: Option<Spanned<bool>>,
+    /// Input optimisation: the variables are these inputs of a fixed model ...
+    pub(super) inputs: Option<Spanned<Vec<String>>>,
+    /// ... with these parameters (a list, or `{ npy = "parameters.npy", row = 17 }`) ...
+    pub(super) parameters: Option<Spanned<toml::Value>>,
+    /// ... whose output should reach this value.
+    pub(super) output: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -424,7 +424,7 @@ pub fn read_runs<R: std::io::Read>(reader: &mut csv::Reader<R>, plan: &Plan, row
     }
     if !plan.point_columns() {
         let points = points.ok_or_else(|| bad("its final points are in parameters.npy, which was not given".into()))?;
-        crate::output::npy::read_rows(points, rows as usize, d, p, &mut out.x).map_err(|e| bad(format!("reading its rows of parameters.npy: {e}")))?;
+        crate::problem::npy::read_rows(points, rows as usize, d, p, &mut out.x).map_err(|e| bad(format!("reading its rows of parameters.npy: {e}")))?;
     }
     Ok(out)
 }

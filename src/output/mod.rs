@@ -3,7 +3,6 @@
 //! streams through a checkpointed partial file while its sweep runs ([`partial`]), runs.parquet
 //! beside it where asked ([`parquet`]).
 pub mod files;
-pub mod npy;
 pub mod folder;
 pub mod parquet;
 pub mod partial;

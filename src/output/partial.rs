@@ -171,7 +171,7 @@ impl PartialRuns {
         let mut f = f.try_clone().map_err(io)?;
         std::io::Seek::rewind(&mut f).map_err(io)?;
         let mut r = std::io::BufReader::with_capacity(1 << 20, f.take(self.checkpoint.point_bytes));
-        super::npy::skip_header(&mut r).map_err(io)?;
+        crate::problem::npy::skip_header(&mut r).map_err(io)?;
         Ok(Some(r))
     }
 

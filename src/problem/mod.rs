@@ -6,5 +6,6 @@ pub mod data;
 pub mod expr;
 pub mod linalg;
 pub mod model;
+pub mod npy;
 pub mod random;
 pub mod real;

@@ -361,6 +361,27 @@ fn finish(mut g: Graph, z: NodeId, vars: Vec<String>, weights: Vec<NodeId>, tabl
     obj
 }
 
+/// Input optimisation: the objective of `model` (a model's objective on a table of one row,
+/// its inputs and the output to reach) with its parameters fixed at `parameters` and its inputs
+/// as the variables `inputs`: f(u) = loss(model(u; parameters), output). The same graph with
+/// the roles of the leaves swapped (parameter j → the constant parameters[j], column c < d →
+/// input c, the target column → the output), so its derivatives (and a Hessian: inputs are
+/// few) come from the same symbolic differentiation.
+pub fn input_objective(model: &Objective, parameters: &[f64], inputs: Vec<String>) -> Objective {
+    let rows = model.rows.as_ref().expect("a model's objective has its table");
+    let d = inputs.len();
+    let output = rows.values[d];
+    let (g, loss) = model.graph.substitute(model.loss, |g, j| g.constant(parameters[j as usize]), |g, c| if (c as usize) < d { g.var(c) } else { g.constant(output) });
+    let spec = model.model.as_ref().expect("a model's objective has its spec");
+    let kind = match spec.model {
+        ModelKind::Linear => "linear".to_string(),
+        ModelKind::Logistic => "logistic".to_string(),
+        ModelKind::Mlp => format!("mlp {:?}", spec.mlp.as_ref().map_or(Vec::new(), |m| m.hidden.clone())),
+    };
+    let formula = format!("{} loss of a fixed {kind} model's output at ({}) against {output} ({} parameters fixed)", spec.loss.name(), inputs.join(", "), parameters.len());
+    Objective::with_derivatives(g, loss, inputs, formula)
+}
+
 /// Whether the parameters x prove that `obj` has no minimum: a logistic model without an L2
 /// penalty on targets that are all 0 or 1, and x classifies every row strictly right
 /// (z > 0 where y = 1, z < 0 where y = 0). Then x scaled by any t > 1 lowers every row's loss,

@@ -546,6 +546,34 @@ impl Graph {
         roots.iter().map(|&r| v[r as usize]).collect()
     }
 
+    /// `root`'s expression rebuilt in a new graph with every leaf replaced: `Var(j)` by
+    /// `var(j)`, `Data(c)` by `data(c)` (each a node of the new graph, made by the callbacks),
+    /// and a mean over the rows by its argument (a table of one row). The builders fold what
+    /// becomes constant.
+    pub fn substitute(&self, root: NodeId, var: impl Fn(&mut Graph, u32) -> NodeId, data: impl Fn(&mut Graph, u32) -> NodeId) -> (Graph, NodeId) {
+        let mut g = Graph::new();
+        let mut map: HashMap<NodeId, NodeId> = HashMap::new();
+        for id in self.schedule(&[root]) {
+            let m = |c: NodeId| map[&c];
+            let new = match self.node(id) {
+                Node::Const(c) => g.constant(c),
+                Node::Var(j) => var(&mut g, j),
+                Node::Data(c) => data(&mut g, c),
+                Node::RowMean(a) => m(a),
+                Node::Add(a, b) => g.add(m(a), m(b)),
+                Node::Sub(a, b) => g.sub(m(a), m(b)),
+                Node::Mul(a, b) => g.mul(m(a), m(b)),
+                Node::Div(a, b) => g.div(m(a), m(b)),
+                Node::Neg(a) => g.neg(m(a)),
+                Node::Pow(a, b) => g.pow(m(a), m(b)),
+                Node::Func(f, a) => g.func(f, m(a)),
+            };
+            map.insert(id, new);
+        }
+        let r = map[&root];
+        (g, r)
+    }
+
     /// The nodes reachable from `roots`, in id (topological) order.
     pub fn schedule(&self, roots: &[NodeId]) -> Vec<NodeId> {
         let mut live = vec![false; self.nodes.len()];

@@ -3,10 +3,11 @@
 //! (a shard's file: its runs, in its order). The format is numpy's NPY version 1.0
 //! (numpy.lib.format): the magic string, a header dict padded with spaces to a multiple of 64
 //! bytes and ended by a newline, then the raw values. `numpy.load` reads it; the columns are the
-//! objective's variables in order (manifest.json's `parameters.names`).
+//! objective's variables in order (manifest.json's `parameters.names`). Here, below the rest, as
+//! the inputs' CSV tables are (problem::data): an input optimisation reads a row back
+//! ([`read_row`]).
 
-use crate::outcome::Results;
-use crate::plan::Precision;
+use crate::problem::real::Precision;
 
 const MAGIC: &[u8] = b"\x93NUMPY\x01\x00";
 
@@ -32,10 +33,10 @@ pub fn row_bytes(dim: usize, p: Precision) -> usize {
     dim * p.bytes()
 }
 
-/// The rows of `r`'s final points at precision `p`.
-pub fn rows(r: &Results, p: Precision) -> Vec<u8> {
-    let mut out = Vec::with_capacity(r.x.len() * p.bytes());
-    for &v in &r.x {
+/// The rows of the final points `x` (runs × dim, row-major) at precision `p`.
+pub fn rows(x: &[f64], p: Precision) -> Vec<u8> {
+    let mut out = Vec::with_capacity(x.len() * p.bytes());
+    for &v in x {
         match p {
             Precision::F32 => out.extend_from_slice(&(v as f32).to_le_bytes()),
             Precision::F64 => out.extend_from_slice(&v.to_le_bytes()),
@@ -67,6 +68,44 @@ pub fn skip_header(from: &mut dyn std::io::Read) -> std::io::Result<()> {
 
 }
 
+/// Row `row` of a 2-D NPY 1.0 file of little-endian f32 or f64 (a parameters.npy).
+pub fn read_row(path: &std::path::Path, row: u64) -> Result<Vec<f64>, String> {
+    use std::io::{Read, Seek};
+    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut start = [0u8; 10];
+    f.read_exact(&mut start).map_err(|_| "not an NPY file".to_string())?;
+    if &start[..8] != MAGIC {
+        return Err("not an NPY 1.0 file".into());
+    }
+    let mut dict = vec![0u8; u16::from_le_bytes([start[8], start[9]]) as usize];
+    f.read_exact(&mut dict).map_err(|_| "its header is cut short".to_string())?;
+    let dict = String::from_utf8_lossy(&dict);
+    let p = if dict.contains("'descr': '<f4'") {
+        Precision::F32
+    } else if dict.contains("'descr': '<f8'") {
+        Precision::F64
+    } else {
+        return Err("holds no little-endian f32 or f64 values".into());
+    };
+    if dict.contains("'fortran_order': True") {
+        return Err("is in Fortran order".into());
+    }
+    let shape: Vec<u64> = dict
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|t| t.split(')').next())
+        .map(|t| t.split(',').filter(|v| !v.trim().is_empty()).filter_map(|v| v.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    let [runs, dim] = shape[..] else { return Err(format!("is not a 2-D array (shape {shape:?})")) };
+    if row >= runs {
+        return Err(format!("has {runs} rows: row {row} is not one of them"));
+    }
+    f.seek(std::io::SeekFrom::Start(10 + dict.len() as u64 + row * row_bytes(dim as usize, p) as u64)).map_err(|e| e.to_string())?;
+    let mut x = Vec::with_capacity(dim as usize);
+    read_rows(&mut f, 1, dim as usize, p, &mut x).map_err(|e| e.to_string())?;
+    Ok(x)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,15 +119,15 @@ mod tests {
             let text = String::from_utf8_lossy(&h[10..]);
             assert!(text.contains(&format!("'shape': ({runs}, {dim})")), "{text}");
         }
-        let r = Results { dim: 2, x: vec![1.5, -2.0, 0.1, 3.0], ..Default::default() };
+        let x = vec![1.5, -2.0, 0.1, 3.0];
         for p in [Precision::F32, Precision::F64] {
             let mut file = header(2, 2, p);
-            file.extend(rows(&r, p));
+            file.extend(rows(&x, p));
             let mut at = &file[..];
             skip_header(&mut at).unwrap();
-            let mut x = Vec::new();
-            read_rows(&mut at, 2, 2, p, &mut x).unwrap();
-            assert_eq!(x, r.x.iter().map(|&v| p.round(v)).collect::<Vec<_>>());
+            let mut back = Vec::new();
+            read_rows(&mut at, 2, 2, p, &mut back).unwrap();
+            assert_eq!(back, x.iter().map(|&v| p.round(v)).collect::<Vec<_>>());
             assert!(at.is_empty());
         }
     }
