@@ -23,6 +23,9 @@
 //!   absolute near zero, where minima put the loss.
 //! - Every run whose status differs is listed with its class (see [`Difference`]), for
 //!   `verify`'s differences.csv.
+//! - Where the sweep records trainability, a run's `trained` verdict is part of its outcome: a
+//!   run the backends give the same status but different verdicts differs (its example reads
+//!   `trained` / `not trained`).
 
 use crate::outcome::{Results, Status};
 use crate::plan::Plan;
@@ -106,9 +109,16 @@ pub fn compare(plan: &Plan, gpu: &Results, cpu: &Results) -> Verdict {
         examples: Vec::new(),
         differences: Vec::new(),
     };
+    let verdict = |r: &Results, i: usize| r.train.get(i).and_then(|t| t.trained());
+    let label = |t: Option<bool>| match t {
+        Some(true) => "trained",
+        Some(false) => "not trained",
+        None => "trained unknown",
+    };
     for i in 0..n {
         let (g, c) = (gpu.status[i], cpu.status[i]);
-        let same = g == c;
+        let same_trained = verdict(gpu, i) == verdict(cpu, i);
+        let same = g == c && same_trained;
         if !same && (g == Status::Chaotic || c == Status::Chaotic) {
             v.rounding_chaos += 1;
             v.differences.push((i, Difference::RoundingChaos));
@@ -134,7 +144,7 @@ pub fn compare(plan: &Plan, gpu: &Results, cpu: &Results) -> Verdict {
             v.disagreeing += 1;
             v.differences.push((i, Difference::Differs));
             if v.examples.len() < 10 {
-                v.examples.push((cpu.run[i], g.name(), c.name()));
+                v.examples.push(if g == c { (cpu.run[i], label(verdict(gpu, i)), label(verdict(cpu, i))) } else { (cpu.run[i], g.name(), c.name()) });
             }
         }
         if same && g == Status::Converged {
@@ -177,6 +187,19 @@ mod tests {
         assert_eq!((v.agreeing, v.disagreeing, v.boundary), (5, 1, 0));
         assert!(!v.passed());
         assert_eq!(v.examples, vec![(3, "slow", "converged")]);
+    }
+
+    /// The same status with different `trained` verdicts is a disagreement.
+    #[test]
+    fn a_different_trained_verdict_disagrees() {
+        use crate::outcome::Trainability;
+        let mut cpu = results(&[Status::Converged; 6], &[10; 6]);
+        cpu.train = vec![Trainability { ratio_sum: 3.0, inverse_sum: 5.0, tail_mean: 0.5 }; 6];
+        let mut gpu = cpu.clone();
+        gpu.train[2].tail_mean = 1.0;
+        let v = compare(&plan(6), &gpu, &cpu);
+        assert_eq!((v.agreeing, v.disagreeing), (5, 1));
+        assert_eq!(v.examples, vec![(2, "not trained", "trained")]);
     }
 
     #[test]

@@ -431,7 +431,8 @@ fn verify(plan: Plan, sample: Option<u64>, out: Option<PathBuf>, force: bool, wa
     if v.judged() == 0 {
         outln!("  status agreement:     none judged: all {} compared runs were boundary runs or rounding chaos", v.compared);
     } else {
-        outln!("  status agreement:     {:.4} % ({} agree, {} differ)", 100.0 * v.agreement, v.agreeing, v.disagreeing);
+        let what = if plan.rules.trainability { "status and trained agree" } else { "agree" };
+        outln!("  status agreement:     {:.4} % ({} {what}, {} differ)", 100.0 * v.agreement, v.agreeing, v.disagreeing);
     }
     outln!("  converged on both:    {}", v.converged_on_both);
     outln!("  max loss difference:  {:.3e} (relative to max(1, |loss|))", v.max_loss_difference);
