@@ -121,13 +121,20 @@ fn the_papers_network_matches_numpys_notebook_rule() {
     assert!(compared[0] >= 2 && compared[1] >= 2, "both sides compared: {compared:?}");
 }
 
-/// f32 on the GPU and the CPU, on a corner of the paper's map: the same verdicts, and the same
-/// values to f32's rounding (the backends' tanh and sums round differently, and the record sums
-/// 60 losses), except where a run is chaotic: there a rounding grows until the paths part.
+/// f32 on the GPU and the CPU, on a corner of the paper's map with 4 hidden units (the 16-unit
+/// network's kernel takes lavapipe about a minute to compile: BENCHMARKS.md): the same
+/// verdicts, and for the trained runs the same values to f32's rounding (the backends' tanh and
+/// sums round differently, and the record sums 60 losses), except where a run is chaotic: there
+/// a rounding grows until the paths part.
 #[test]
 fn the_backends_record_the_same_trainability() {
     let Some(g) = gpu(false) else { return };
-    let plan = fractal(&["optimizer[0].lr_scale={ l1 = { log = [1, 1e4], n = 4 }, l2 = { log = [1, 1e4], n = 4 } }", "run.steps=60"]);
+    let plan = fractal(&[
+        "objective.model={ mlp = { hidden = [4], activation = \"tanh\", bias = false, scaling = \"mean_field\" } }",
+        "optimizer[0].lr_scale={ l1 = { log = [1, 1e4], n = 4 }, l2 = { log = [1, 1e4], n = 4 } }",
+        "run.steps=60",
+    ]);
+    assert_eq!(plan.objective.dim(), 16 * 4 + 4);
     let (a, c) = (run_all(&plan, g.as_ref()), run_all(&plan, &Cpu));
     let mut compared = [0, 0];
     for i in 0..a.len() {
@@ -136,7 +143,11 @@ fn the_backends_record_the_same_trainability() {
         }
         let (ta, tc) = (a.train[i], c.train[i]);
         assert_eq!(ta.trained(), tc.trained(), "run {i}: {ta:?} vs {tc:?}");
-        assert!(close(ta.measure(), tc.measure(), 1e-4), "run {i}: {ta:?} vs {tc:?}");
+        // Values compare where the runs trained: a blow-up amplifies every rounding on the way
+        // (Σ1/v of a slow one differs by 0.7 % here), and one a step apart moves Σ1/v by a term.
+        if ta.trained() == Some(true) {
+            assert!(close(ta.measure(), tc.measure(), 1e-4), "run {i}: {ta:?} vs {tc:?}");
+        }
         compared[ta.trained().unwrap() as usize] += 1;
     }
     assert!(compared[0] >= 2 && compared[1] >= 2, "both sides compared: {compared:?}");
