@@ -89,9 +89,15 @@ pub fn viridis(t: f64) -> RGBColor {
         (170, 220, 50),
         (253, 231, 37),
     ];
-    let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) } * 8.0;
-    let i = (t.floor() as usize).min(7);
-    lerp(STOPS[i], STOPS[i + 1], t - i as f64)
+    along(&STOPS, if t.is_nan() { 0.0 } else { t })
+}
+
+/// The colour at t ∈ [0, 1] of evenly spaced `stops`, linearly interpolated.
+fn along(stops: &[(u8, u8, u8)], t: f64) -> RGBColor {
+    let n = stops.len() - 1;
+    let t = t.clamp(0.0, 1.0) * n as f64;
+    let i = (t.floor() as usize).min(n - 1);
+    lerp(stops[i], stops[i + 1], t - i as f64)
 }
 
 pub(super) fn lerp_rgb(a: RGBColor, b: RGBColor, s: f64) -> RGBColor {
@@ -114,7 +120,5 @@ pub fn spectral(t: f64) -> RGBColor {
         (0x32, 0x88, 0xbd),
         (0x5e, 0x4f, 0xa2),
     ];
-    let t = if t.is_nan() { 0.5 } else { t.clamp(0.0, 1.0) } * 10.0;
-    let i = (t.floor() as usize).min(9);
-    lerp(STOPS[i], STOPS[i + 1], t - i as f64)
+    along(&STOPS, if t.is_nan() { 0.5 } else { t })
 }
