@@ -215,7 +215,7 @@ fn decode_axes(block: &Block) -> String {
         match &block.init_table {
             // A seed axis: the seed's row of the table (Block::init_value).
             Some(t) if k > block.n_hypers() => {
-                let (dim, j) = (block.axes.len() - 1 - block.n_hypers(), k - 1 - block.n_hypers());
+                let (dim, j) = (block.n_init(), k - 1 - block.n_hypers());
                 let _ = writeln!(s, "    let {}: real = axis_values[{}u + d{} * {dim}u + {j}u];", names[k], offsets[block.axes.len()], t.seed_axis);
             }
             _ => {

@@ -123,10 +123,10 @@ impl PartialRuns {
     /// before anything was recorded).
     pub fn reopen(dir: &Path, checkpoint: Checkpoint, header: &[u8], points_header: Option<&[u8]>) -> Result<PartialRuns> {
         let names = [(PARTIAL, "runs.csv", true), (POINTS_PARTIAL, POINTS_FILE, points_header.is_some())];
-        for &(partial, done, used) in names.iter().filter(|n| n.2) {
+        for &(partial, done, _) in names.iter().filter(|n| n.2) {
             let path = dir.join(partial);
             // Killed between the renames and the manifest: the file has its final name now.
-            if used && !path.exists() && dir.join(done).exists() {
+            if !path.exists() && dir.join(done).exists() {
                 std::fs::rename(dir.join(done), &path).map_err(|e| Error::io(format!("renaming {}", path.display()), e))?;
             }
         }

@@ -338,16 +338,21 @@ impl Block {
                 let inner: u64 = self.axes[1..].iter().map(|a| a.values.len() as u64).product();
                 table[((local % inner) * self.axes[0].values.len() as u64 + digit(0)) as usize]
             }
-            (_, Some(t), k) if k >= first_init => t.values[digit(t.seed_axis) as usize * (self.axes.len() - first_init) + k - first_init],
+            (_, Some(t), k) if k >= first_init => t.values[digit(t.seed_axis) as usize * self.n_init() + k - first_init],
             _ => self.axes[k].values[digit(k) as usize],
         }
+    }
+
+    /// The coordinates of the block's initial points (its `init_<var>` axes, the last ones).
+    pub fn n_init(&self) -> usize {
+        self.axes.len() - 1 - self.n_hypers
     }
 
     /// Coordinate j of the initial point of the run whose axis digits are `digits`.
     pub fn init_value(&self, digits: &[usize], j: usize) -> f64 {
         let k = 1 + self.n_hypers + j;
         match &self.init_table {
-            Some(t) => t.values[digits[t.seed_axis] * (self.axes.len() - 1 - self.n_hypers) + j],
+            Some(t) => t.values[digits[t.seed_axis] * self.n_init() + j],
             None => self.axes[k].values[digits[k]],
         }
     }

@@ -887,7 +887,7 @@ struct Parked<F: Real> {
 
 impl<F: Real> Parked<F> {
     fn new(k: &Kernel<F>) -> Self {
-        Parked { reals: Vec::new(), meta: Vec::new(), width: 2 * k.dim + k.layout.slots.len() + k.block.n_hypers() + 9 }
+        Parked { reals: Vec::new(), meta: Vec::new(), width: 2 * k.dim + k.layout.slots.len() + k.block.n_hypers() + 5 + StateLayout::TRAIN_REALS }
     }
 
     fn len(&self) -> usize {
