@@ -171,55 +171,221 @@ fn mlp_output(g: &mut Graph, d: usize, m: &MlpSpec, weights: &mut Vec<NodeId>) -
         if m.bias {
             var += n_out as u32;
         }
-        let inv_sqrt = g.constant(1.0 / (n_in as f64).sqrt());
         let mut z = Vec::with_capacity(n_out);
         for o in 0..n_out {
-            let mut sum: Option<NodeId> = None;
-            for (i, &ai) in a.iter().enumerate() {
-                let w = g.var(first_w + (i * n_out + o) as u32);
-                weights.push(w);
-                let t = g.mul(ai, w);
-                sum = Some(match sum {
-                    Some(s) => g.add(s, t),
-                    None => t,
-                });
-            }
-            let mut zo = sum.expect("a layer has inputs");
-            if m.mean_field {
-                zo = g.mul(inv_sqrt, zo);
-            }
-            if m.bias {
-                let b = g.var(first_b + o as u32);
-                zo = g.add(zo, b);
-            }
-            z.push(zo);
+            let w: Vec<NodeId> = (0..n_in).map(|i| g.var(first_w + (i * n_out + o) as u32)).collect();
+            weights.extend_from_slice(&w);
+            let sum = weighted_sum(g, &a, &w);
+            let b = m.bias.then(|| g.var(first_b + o as u32));
+            z.push(pre_activation(g, m, n_in, sum, b));
         }
         if l + 1 == layers.len() {
-            out = if m.mean_field { g.mul(inv_sqrt, z[0]) } else { z[0] };
+            out = output_of(g, m, n_in, z[0]);
         } else {
-            let gain = g.constant(if m.mean_field { std::f64::consts::SQRT_2 } else { 1.0 });
-            a = z
-                .into_iter()
-                .map(|zo| match m.activation {
-                    Activation::Tanh => {
-                        let s = g.mul(gain, zo);
-                        g.func(Func::Tanh, s)
-                    }
-                    Activation::Sigmoid => g.func(Func::Sigmoid, zo),
-                    Activation::Relu => {
-                        // relu(z) = (z + |z|)/2
-                        let az = g.func(Func::Abs, zo);
-                        let s = g.add(zo, az);
-                        let half = g.constant(0.5);
-                        let r = g.mul(half, s);
-                        g.mul(gain, r)
-                    }
-                    Activation::Identity => zo,
-                })
-                .collect();
+            a = z.into_iter().map(|zo| activate(g, m, zo)).collect();
         }
     }
     out
+}
+
+/// a_1·w_1 + … + a_n·w_n, added left to right.
+fn weighted_sum(g: &mut Graph, a: &[NodeId], w: &[NodeId]) -> NodeId {
+    let mut sum: Option<NodeId> = None;
+    for (&ai, &wi) in a.iter().zip(w) {
+        let t = g.mul(ai, wi);
+        sum = Some(match sum {
+            Some(s) => g.add(s, t),
+            None => t,
+        });
+    }
+    sum.expect("a layer has inputs")
+}
+
+/// A unit's pre-activation from its weighted sum over `n_in` inputs: scaled by 1/√n_in in the
+/// mean-field form, then the bias added.
+fn pre_activation(g: &mut Graph, m: &MlpSpec, n_in: usize, sum: NodeId, bias: Option<NodeId>) -> NodeId {
+    let mut zo = sum;
+    if m.mean_field {
+        let inv_sqrt = g.constant(1.0 / (n_in as f64).sqrt());
+        zo = g.mul(inv_sqrt, zo);
+    }
+    match bias {
+        Some(b) => g.add(zo, b),
+        None => zo,
+    }
+}
+
+/// The network's output from the last layer's pre-activation over `n_in` inputs (divided by
+/// √n_in once more in the mean-field form).
+fn output_of(g: &mut Graph, m: &MlpSpec, n_in: usize, z: NodeId) -> NodeId {
+    if m.mean_field {
+        let inv_sqrt = g.constant(1.0 / (n_in as f64).sqrt());
+        g.mul(inv_sqrt, z)
+    } else {
+        z
+    }
+}
+
+/// A network with one hidden layer split by hidden unit, for a kernel that spreads the units
+/// of one run over the threads of a workgroup: thread o holds the unit's own parameters and
+/// computes its term of the output sum, the threads meet once per row for the output and the
+/// row's loss, and each then adds its own gradient. Written with the same functions as
+/// [`mlp_output`] and [`row_loss`], so that the parts compose to the full objective's loss and
+/// gradient (the tests check it); their derivatives come from the same symbolic differentiation.
+///
+/// With d features and H hidden units, unit o's local coordinates are, in order: its input
+/// weights `l1.w[i][o]` (i < d), its bias `l1.b[o]` (with biases), its output weight
+/// `l2.w[o][0]`, then the output bias `l2.b[0]` (with biases; the same in every unit, and
+/// counted once). Local coordinate j of unit o is the network's parameter [`UnitSplit::global`].
+#[derive(Debug, Clone)]
+pub struct UnitSplit {
+    pub features: usize,
+    pub units: usize,
+    /// Whether the network has biases (then the last local coordinate is the shared `l2.b[0]`).
+    pub bias: bool,
+    /// The unit's graph: variables its local coordinates but the shared bias, data the row's
+    /// features (columns 0..d).
+    pub unit: Graph,
+    /// The unit's term of the output's sum: a_o·w_o, and its derivative by each of the unit's
+    /// own coordinates.
+    pub term: NodeId,
+    pub term_grad: Vec<NodeId>,
+    /// The unit's share of the L2 penalty's sum (its weights squared, added in order) and its
+    /// derivatives; None without a penalty.
+    pub penalty: Option<(NodeId, Vec<NodeId>)>,
+    /// The row's graph: variable 0 the output's sum S over the units, variable 1 the output
+    /// bias, data the row's target (column d).
+    pub head: Graph,
+    /// The row's loss ℓ(output(S, b), y) and its derivatives by S and by the output bias.
+    pub row_loss: NodeId,
+    pub row_loss_ds: NodeId,
+    pub row_loss_db: NodeId,
+    pub l2: f64,
+}
+
+impl UnitSplit {
+    /// The split of `spec` on d features, where it is a network with one hidden layer.
+    pub fn new(d: usize, spec: &ModelSpec) -> Option<UnitSplit> {
+        let m = spec.mlp.as_ref().filter(|m| m.hidden.len() == 1)?;
+        let h = m.hidden[0];
+        let mut unit = Graph::new();
+        let x: Vec<NodeId> = (0..d).map(|j| unit.data(j as u32)).collect();
+        let w: Vec<NodeId> = (0..d).map(|i| unit.var(i as u32)).collect();
+        let b = m.bias.then(|| unit.var(d as u32));
+        let sum = weighted_sum(&mut unit, &x, &w);
+        let pre = pre_activation(&mut unit, m, d, sum, b);
+        let a = activate(&mut unit, m, pre);
+        let own = d + usize::from(m.bias) + 1;
+        let w_out = unit.var(own as u32 - 1);
+        let term = unit.mul(a, w_out);
+        let term_grad = (0..own as u32).map(|j| unit.derivative(term, j)).collect();
+        let penalty = (spec.l2 != 0.0).then(|| {
+            let mut p: Option<NodeId> = None;
+            for &wi in w.iter().chain(std::iter::once(&w_out)) {
+                let w2 = unit.mul(wi, wi);
+                p = Some(match p {
+                    Some(p) => unit.add(p, w2),
+                    None => w2,
+                });
+            }
+            let p = p.expect("a unit has weights");
+            (p, (0..own as u32).map(|j| unit.derivative(p, j)).collect())
+        });
+        let mut head = Graph::new();
+        let s = head.var(0);
+        let b_out = m.bias.then(|| head.var(1));
+        let z = pre_activation(&mut head, m, h, s, b_out);
+        let out = output_of(&mut head, m, h, z);
+        let y = head.data(d as u32);
+        let row_loss = self::row_loss(&mut head, spec, out, y);
+        let (row_loss_ds, row_loss_db) = (head.derivative(row_loss, 0), head.derivative(row_loss, 1));
+        Some(UnitSplit { features: d, units: h, bias: m.bias, unit, term, term_grad, penalty, head, row_loss, row_loss_ds, row_loss_db, l2: spec.l2 })
+    }
+
+    /// Local coordinates per unit (the shared output bias included).
+    pub fn local_dim(&self) -> usize {
+        self.features + 1 + 2 * usize::from(self.bias)
+    }
+
+    /// Whether local coordinate j is the output bias, the same in every unit.
+    pub fn shared(&self, j: usize) -> bool {
+        self.bias && j + 1 == self.local_dim()
+    }
+
+    /// The network's parameter index of unit o's local coordinate j: parameters come layer by
+    /// layer, weights `[i][o]` row-major then biases (see [`MlpSpec`]), so it is j·H + o, and
+    /// j·H for the shared output bias, the last.
+    pub fn global(&self, o: usize, j: usize) -> usize {
+        j * self.units + if self.shared(j) { 0 } else { o }
+    }
+
+    /// Loss and gradient of the network at its parameters θ on `rows`, composed from the parts
+    /// in f64 in the order the workgroup kernel composes them: per row the units' terms added
+    /// in unit order, the row's loss and its derivatives; per coordinate the rows' products
+    /// added in row order and divided by the row count; then the penalty.
+    pub fn loss_and_grad(&self, theta: &[f64], rows: &Rows) -> (f64, Vec<f64>) {
+        let (h, l) = (self.units, self.local_dim());
+        let own = l - usize::from(self.bias);
+        let local = |o: usize| -> Vec<f64> { (0..own).map(|j| theta[self.global(o, j)]).collect() };
+        let b_out = if self.bias { theta[self.global(0, l - 1)] } else { 0.0 };
+        let mut grad = vec![0.0; theta.len()];
+        let mut loss = 0.0;
+        let mut roots = vec![self.term];
+        roots.extend(&self.term_grad);
+        for r in 0..rows.count() {
+            let row = rows.row(r);
+            let per_unit: Vec<Vec<f64>> = (0..h).map(|o| self.unit.eval_at_row_f64(&roots, &local(o), row)).collect();
+            let s = per_unit.iter().map(|v| v[0]).reduce(|a, b| a + b).expect("a network has units");
+            let head = self.head.eval_at_row_f64(&[self.row_loss, self.row_loss_ds, self.row_loss_db], &[s, b_out], row);
+            loss += head[0];
+            for (o, v) in per_unit.iter().enumerate() {
+                for j in 0..own {
+                    grad[self.global(o, j)] += head[1] * v[1 + j];
+                }
+            }
+            if self.bias {
+                grad[self.global(0, l - 1)] += head[2];
+            }
+        }
+        let m = rows.count() as f64;
+        loss /= m;
+        grad.iter_mut().for_each(|g| *g /= m);
+        if let Some((p, dp)) = &self.penalty {
+            let mut roots = vec![*p];
+            roots.extend(dp);
+            let mut total = 0.0;
+            for o in 0..h {
+                let v = self.unit.eval_f64(&roots, &local(o));
+                total += v[0];
+                for j in 0..own {
+                    grad[self.global(o, j)] += self.l2 * v[1 + j];
+                }
+            }
+            loss += self.l2 * total;
+        }
+        (loss, grad)
+    }
+}
+
+/// The hidden unit's activation of its pre-activation z (see [`MlpSpec`]).
+fn activate(g: &mut Graph, m: &MlpSpec, zo: NodeId) -> NodeId {
+    let gain = g.constant(if m.mean_field { std::f64::consts::SQRT_2 } else { 1.0 });
+    match m.activation {
+        Activation::Tanh => {
+            let s = g.mul(gain, zo);
+            g.func(Func::Tanh, s)
+        }
+        Activation::Sigmoid => g.func(Func::Sigmoid, zo),
+        Activation::Relu => {
+            // relu(z) = (z + |z|)/2
+            let az = g.func(Func::Abs, zo);
+            let s = g.add(zo, az);
+            let half = g.constant(0.5);
+            let r = g.mul(half, s);
+            g.mul(gain, r)
+        }
+        Activation::Identity => zo,
+    }
 }
 
 /// A parameter name for a feature: `w_<feature>`, with every character that cannot be in a
@@ -275,15 +441,14 @@ fn linear_output(g: &mut Graph, d: usize, bias: bool) -> NodeId {
     z
 }
 
-/// The loss of the model's output z over the rows, with the penalty on `weights`.
-fn finish(mut g: Graph, z: NodeId, vars: Vec<String>, weights: Vec<NodeId>, table: &Table, spec: &ModelSpec) -> Objective {
-    let d = table.dim();
-    let y = g.data(d as u32);
+/// The loss of one row: the model's output z against the row's target y (see the module's
+/// documentation).
+fn row_loss(g: &mut Graph, spec: &ModelSpec, z: NodeId, y: NodeId) -> NodeId {
     let pred = match spec.model {
         ModelKind::Linear | ModelKind::Mlp => z,
         ModelKind::Logistic => g.func(Func::Sigmoid, z),
     };
-    let per_row = match spec.loss {
+    match spec.loss {
         LossKind::Bce => {
             let sp = g.func(Func::Softplus, z);
             let yz = g.mul(y, z);
@@ -310,7 +475,14 @@ fn finish(mut g: Graph, z: NodeId, vars: Vec<String>, weights: Vec<NodeId>, tabl
                 LossKind::Bce => unreachable!("handled above"),
             }
         }
-    };
+    }
+}
+
+/// The loss of the model's output z over the rows, with the penalty on `weights`.
+fn finish(mut g: Graph, z: NodeId, vars: Vec<String>, weights: Vec<NodeId>, table: &Table, spec: &ModelSpec) -> Objective {
+    let d = table.dim();
+    let y = g.data(d as u32);
+    let per_row = row_loss(&mut g, spec, z, y);
     let mut loss = g.row_mean(per_row);
     if spec.l2 != 0.0 {
         let mut penalty: Option<NodeId> = None;
@@ -495,5 +667,49 @@ mod tests {
         let wide = MlpSpec { hidden: vec![16], activation: Activation::Tanh, bias: false, mean_field: true };
         let w = objective(&t, &ModelSpec { model: ModelKind::Mlp, loss: LossKind::Mse, l2: 0.0, bias: false, mlp: Some(wide) });
         assert!(!w.has_hessian() && w.critical_point(&vec![0.1; w.dim()]).0 == "unknown" && w.constant_hessian().is_none());
+    }
+
+    /// The split by hidden unit composes to the full network's loss and gradient, for each
+    /// activation and loss, with and without biases and a penalty; its local coordinates name
+    /// the parameters they say; deeper networks have no split.
+    #[test]
+    fn the_unit_split_composes_to_the_network() {
+        let t = Table::inline(&[vec![0.5, -1.0, 0.3], vec![1.5, 0.2, -0.4], vec![-0.7, 0.9, 1.1], vec![0.1, 0.1, -2.0]], &[0.3, 1.0, 0.0, 1.0], None).unwrap();
+        let nets = [
+            (Activation::Tanh, false, true, LossKind::Mse, 0.0),
+            (Activation::Relu, true, false, LossKind::Huber { delta: 0.5 }, 0.01),
+            (Activation::Sigmoid, true, true, LossKind::Bce, 0.1),
+            (Activation::Identity, false, false, LossKind::Mae, 0.0),
+        ];
+        for (activation, bias, mean_field, loss, l2) in nets {
+            let m = MlpSpec { hidden: vec![5], activation, bias, mean_field };
+            let spec = ModelSpec { model: ModelKind::Mlp, loss, l2, bias, mlp: Some(m) };
+            let o = objective(&t, &spec);
+            let split = UnitSplit::new(t.dim(), &spec).expect("one hidden layer");
+            let theta: Vec<f64> = (0..o.dim()).map(|j| ((j * 7 % 13) as f64 - 6.0) / 5.0).collect();
+            let (loss, grad) = split.loss_and_grad(&theta, o.rows.as_ref().unwrap());
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-13 * (1.0 + b.abs());
+            assert!(close(loss, o.loss_f64(&theta)), "{}: {loss} vs {}", o.formula, o.loss_f64(&theta));
+            for (j, (a, b)) in grad.iter().zip(o.grad_f64(&theta)).enumerate() {
+                assert!(close(*a, b), "{}: d/d{} = {a} vs {b}", o.formula, o.vars[j]);
+            }
+            let mut named = vec![0; o.dim()];
+            for u in 0..5 {
+                for j in 0..split.local_dim() {
+                    let want = match (j, bias) {
+                        (j, _) if j < 3 => format!("l1.w[{j}][{u}]"),
+                        (3, true) => format!("l1.b[{u}]"),
+                        (3, false) | (4, true) => format!("l2.w[{u}][0]"),
+                        _ => "l2.b[0]".to_string(),
+                    };
+                    assert_eq!(o.vars[split.global(u, j)], want);
+                    named[split.global(u, j)] += 1;
+                }
+            }
+            // Every parameter is some unit's coordinate; the shared bias is in every unit.
+            assert!(named.iter().enumerate().all(|(k, &n)| n == if bias && k + 1 == o.dim() { 5 } else { 1 }), "{named:?}");
+        }
+        let deep = ModelSpec { model: ModelKind::Mlp, loss: LossKind::Mse, l2: 0.0, bias: false, mlp: Some(MlpSpec { hidden: vec![3, 2], activation: Activation::Tanh, bias: false, mean_field: false }) };
+        assert!(UnitSplit::new(3, &deep).is_none());
     }
 }

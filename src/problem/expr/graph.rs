@@ -499,21 +499,7 @@ impl Graph {
         let max = roots.iter().copied().max().map_or(0, |m| m as usize + 1);
         let mut v = vec![0.0f64; max];
         let mut sums: Vec<(usize, usize)> = Vec::new();
-        let step = |v: &mut Vec<f64>, i: usize, n: &Node, row: Option<&[f64]>| {
-            v[i] = match *n {
-                Node::Const(c) => c,
-                Node::Var(k) => x[k as usize],
-                Node::Add(a, b) => v[a as usize] + v[b as usize],
-                Node::Sub(a, b) => v[a as usize] - v[b as usize],
-                Node::Mul(a, b) => v[a as usize] * v[b as usize],
-                Node::Div(a, b) => v[a as usize] / v[b as usize],
-                Node::Neg(a) => -v[a as usize],
-                Node::Pow(a, b) => v[a as usize].powf(v[b as usize]),
-                Node::Func(f, a) => f.eval_f64(v[a as usize]),
-                Node::Data(c) => row.expect("a row is being read")[c as usize],
-                Node::RowMean(_) => v[i],
-            };
-        };
+        let step = |v: &mut Vec<f64>, i: usize, n: &Node, row: Option<&[f64]>| v[i] = eval_node(n, v, i, x, row);
         for (i, n) in self.nodes[..max].iter().enumerate() {
             if self.phase[i] == Phase::Point {
                 step(&mut v, i, n, None);
@@ -542,6 +528,18 @@ impl Graph {
                     step(&mut v, i, n, None);
                 }
             }
+        }
+        roots.iter().map(|&r| v[r as usize]).collect()
+    }
+
+    /// Evaluate the given roots at `x` for one row of data: every node in id order, each once,
+    /// as one row's share of a sum over the table (a graph with a mean over the rows is refused).
+    pub fn eval_at_row_f64(&self, roots: &[NodeId], x: &[f64], row: &[f64]) -> Vec<f64> {
+        let max = roots.iter().copied().max().map_or(0, |m| m as usize + 1);
+        let mut v = vec![0.0f64; max];
+        for (i, n) in self.nodes[..max].iter().enumerate() {
+            assert!(!matches!(n, Node::RowMean(_)), "a per-row graph has no mean over the rows");
+            v[i] = eval_node(n, &v, i, x, Some(row));
         }
         roots.iter().map(|&r| v[r as usize]).collect()
     }
@@ -585,5 +583,23 @@ impl Graph {
             stack.extend(self.node(id).children());
         }
         (0..self.nodes.len() as NodeId).filter(|&i| live[i as usize]).collect()
+    }
+}
+
+/// One node's value in f64 from its children's in `v` (a mean over the rows keeps `v[i]`, set
+/// by the caller), the variables `x` and the row being read.
+fn eval_node(n: &Node, v: &[f64], i: usize, x: &[f64], row: Option<&[f64]>) -> f64 {
+    match *n {
+        Node::Const(c) => c,
+        Node::Var(k) => x[k as usize],
+        Node::Add(a, b) => v[a as usize] + v[b as usize],
+        Node::Sub(a, b) => v[a as usize] - v[b as usize],
+        Node::Mul(a, b) => v[a as usize] * v[b as usize],
+        Node::Div(a, b) => v[a as usize] / v[b as usize],
+        Node::Neg(a) => -v[a as usize],
+        Node::Pow(a, b) => v[a as usize].powf(v[b as usize]),
+        Node::Func(f, a) => f.eval_f64(v[a as usize]),
+        Node::Data(c) => row.expect("a row is being read")[c as usize],
+        Node::RowMean(_) => v[i],
     }
 }
