@@ -190,15 +190,26 @@ fn mlp_output(g: &mut Graph, d: usize, m: &MlpSpec, weights: &mut Vec<NodeId>) -
 
 /// a_1·w_1 + … + a_n·w_n, added left to right.
 fn weighted_sum(g: &mut Graph, a: &[NodeId], w: &[NodeId]) -> NodeId {
+    sum_in_order(g, a.len(), |g, i| g.mul(a[i], w[i])).expect("a layer has inputs")
+}
+
+/// term(0) + term(1) + … + term(n − 1), added left to right, each term made just before it is
+/// added; None for n = 0.
+fn sum_in_order(g: &mut Graph, n: usize, mut term: impl FnMut(&mut Graph, usize) -> NodeId) -> Option<NodeId> {
     let mut sum: Option<NodeId> = None;
-    for (&ai, &wi) in a.iter().zip(w) {
-        let t = g.mul(ai, wi);
+    for k in 0..n {
+        let t = term(g, k);
         sum = Some(match sum {
             Some(s) => g.add(s, t),
             None => t,
         });
     }
-    sum.expect("a layer has inputs")
+    sum
+}
+
+/// w_1² + … + w_n², added left to right: the L2 penalty's sum.
+fn sum_of_squares(g: &mut Graph, w: &[NodeId]) -> Option<NodeId> {
+    sum_in_order(g, w.len(), |g, k| g.mul(w[k], w[k]))
 }
 
 /// A unit's pre-activation from its weighted sum over `n_in` inputs: scaled by 1/√n_in in the
@@ -280,15 +291,8 @@ impl UnitSplit {
         let term = unit.mul(a, w_out);
         let term_grad = (0..own as u32).map(|j| unit.derivative(term, j)).collect();
         let penalty = (spec.l2 != 0.0).then(|| {
-            let mut p: Option<NodeId> = None;
-            for &wi in w.iter().chain(std::iter::once(&w_out)) {
-                let w2 = unit.mul(wi, wi);
-                p = Some(match p {
-                    Some(p) => unit.add(p, w2),
-                    None => w2,
-                });
-            }
-            let p = p.expect("a unit has weights");
+            let own_weights: Vec<NodeId> = w.iter().copied().chain(std::iter::once(w_out)).collect();
+            let p = sum_of_squares(&mut unit, &own_weights).expect("a unit has weights");
             (p, (0..own as u32).map(|j| unit.derivative(p, j)).collect())
         });
         let mut head = Graph::new();
@@ -424,16 +428,11 @@ pub fn objective(table: &Table, spec: &ModelSpec) -> Objective {
 /// z = w_1·x_1 + … + w_d·x_d (+ b)
 fn linear_output(g: &mut Graph, d: usize, bias: bool) -> NodeId {
     // z = w_1·x_1 + … + w_d·x_d (+ b)
-    let mut z: Option<NodeId> = None;
-    for j in 0..d {
+    let mut z = sum_in_order(g, d, |g, j| {
         let (w, x) = (g.var(j as u32), g.data(j as u32));
-        let t = g.mul(w, x);
-        z = Some(match z {
-            Some(z) => g.add(z, t),
-            None => t,
-        });
-    }
-    let mut z = z.expect("a table has at least one feature");
+        g.mul(w, x)
+    })
+    .expect("a table has at least one feature");
     if bias {
         let b = g.var(d as u32);
         z = g.add(z, b);
@@ -485,14 +484,7 @@ fn finish(mut g: Graph, z: NodeId, vars: Vec<String>, weights: Vec<NodeId>, tabl
     let per_row = row_loss(&mut g, spec, z, y);
     let mut loss = g.row_mean(per_row);
     if spec.l2 != 0.0 {
-        let mut penalty: Option<NodeId> = None;
-        for &w in &weights {
-            let w2 = g.mul(w, w);
-            penalty = Some(match penalty {
-                Some(p) => g.add(p, w2),
-                None => w2,
-            });
-        }
+        let penalty = sum_of_squares(&mut g, &weights);
         let l2 = g.constant(spec.l2);
         let p = g.mul(l2, penalty.expect("at least one weight"));
         loss = g.add(loss, p);
