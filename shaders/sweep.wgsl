@@ -1,5 +1,6 @@
-// gdsweep's sweep kernel: one invocation per run, up to `steps_this_dispatch` optimizer steps per
-// dispatch with the whole state in registers, early exit per run.
+// gdsweep's sweep kernel: one invocation per run (or one workgroup per run: see below), up to
+// `steps_this_dispatch` optimizer steps per dispatch with the whole state in registers, early
+// exit per run.
 //
 // Its CPU port is src/backend/cpu/sweep.rs (`Lanes::fill` = INIT, `eval`, `settle` = the exit test,
 // `update_lanes` = UPDATE, whose statements and their CPU twins live side by side in
@@ -13,7 +14,10 @@
 //               SEGMENTS) and the outcome rules, all from their Rust definitions
 //   IS_FINITE   body of is_finite(v) for this precision
 //   MATH        real_exp, real_log, … (shaders/math_f32.wgsl or math_f64.wgsl)
-//   HELPERS     module-scope functions of the block's line search (method/zoom.rs), or nothing
+//   HELPERS     module-scope functions of the block's line search (method/zoom.rs), or nothing;
+//               in the workgroup layout its memory and reductions (kernel/workgroup.rs)
+//   ENTRY       the entry point's head: the run index `i` and `lead`, the thread that stores the
+//               run's scalars (always true with one invocation per run)
 //   DECLARE     `var` for every coordinate x_i and optimizer slot
 //   DECODE      lr, hyperparameters and initial point from the run's block-local index, and
 //               `noisy` (the run takes mini-batches: never converged here)
@@ -42,6 +46,11 @@
 // earlier point): a return within anchor_tol after `period` steps is a candidate period,
 // confirmed by each further return after exactly `period` steps. Runs that end before the
 // window never pay for it.
+//
+// In the workgroup layout (plan::workgroup, kernel/workgroup.rs) x_i, g_i and the slots below
+// are the thread's own coordinates, EVAL and the whole-vector quantities (GRAD_NORM2, X_INF,
+// …) meet in workgroup memory, and every thread holds the same scalars: every branch is
+// uniform over the workgroup, and only `lead` stores the scalars.
 //
 // The TRAINABILITY{ … }TRAINABILITY blocks are kept in both pipelines where the plan records
 // trainability (plan::Rules::trainability), and cut out elsewhere.
@@ -99,10 +108,7 @@ fn softplus(v: real) -> real {
 
 {{HELPERS}}
 
-@compute @workgroup_size({{WORKGROUP_SIZE}})
-fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x + gid.y * params.row_pitch;
-    if (i >= params.run_count) {
+{{ENTRY}}    if (i >= params.run_count) {
         return;
     }
     let ii = INFO_STRIDE * i;
@@ -242,7 +248,9 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
 {{GPREV_SET}}
             if (steps_done == next_flush) {
-                state[base + SEG + seg] = gcur;
+                if (lead) {
+                    state[base + SEG + seg] = gcur;
+                }
                 gcur = real(0.0);
                 seg = seg + 1u;
                 next_flush = select(NEVER, next_flush + params.segment_len, seg < SEGMENTS - 1u);
@@ -284,6 +292,11 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
 {{STORE}}
     // WINDOW{
 {{WINDOW_STORE}}
+    // }WINDOW
+    if (!lead) {
+        return;
+    }
+    // WINDOW{
     state[base + WIN + DIM] = anchor_tol;
     state[base + SEG + seg] = gcur;
     state[base + LOSS_START] = loss_start;

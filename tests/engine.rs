@@ -11,9 +11,11 @@ use gdsweep::analysis::verify::compare;
 
 #[test]
 fn dispatch_geometry() {
-    assert_eq!(dispatch_size(1, 65535), (1, 1));
-    assert_eq!(dispatch_size(64 * 65535, 65535), (65535, 1));
-    assert_eq!(dispatch_size(64 * 65535 + 1, 65535), (65535, 2));
+    assert_eq!(dispatch_size(1, 64, 65535), (1, 1));
+    assert_eq!(dispatch_size(64 * 65535, 64, 65535), (65535, 1));
+    assert_eq!(dispatch_size(64 * 65535 + 1, 64, 65535), (65535, 2));
+    // One run per workgroup (the workgroup layout).
+    assert_eq!(dispatch_size(65536, 1, 65535), (65535, 2));
 }
 
 /// Splitting a run into many short dispatches (state through the buffer) changes nothing.

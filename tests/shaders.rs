@@ -4,7 +4,7 @@
 use gdsweep::problem::catalogue::CATALOGUE;
 use gdsweep::kernel::{kernel_wgsl, validate_wgsl};
 use gdsweep::method::OptimizerKind;
-use gdsweep::plan::{Axis, Block, Precision, Rules, StateLayout};
+use gdsweep::plan::{Axis, Block, Layout, Precision, Rules, StateLayout};
 
 fn block(kind: OptimizerKind, dim: usize, weight_decay: f64) -> Block {
     let mut axes = vec![Axis { name: "lr".into(), values: vec![1e-3, 1e-2], log: false }];
@@ -16,7 +16,7 @@ fn block(kind: OptimizerKind, dim: usize, weight_decay: f64) -> Block {
         axes.push(Axis { name: format!("init_{j}"), values: vec![-1.0, 0.5, 2.0], log: false });
     }
     let runs = axes.iter().map(|a| a.values.len() as u64).product();
-    Block { optimizer: kind, axes, n_hypers: kind.hypers().len(), schedule: None, linesearch: None, first_run: 0, runs, lr_table: None, variant: 0, sampling: None, scale_of: None, init_table: None }
+    Block { optimizer: kind, axes, n_hypers: kind.hypers().len(), schedule: None, linesearch: None, first_run: 0, runs, lr_table: None, variant: 0, sampling: None, scale_of: None, init_table: None, layout: Layout::Invocation }
 }
 
 #[test]

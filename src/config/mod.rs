@@ -242,7 +242,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         None => default_name.to_string(),
     };
 
-    let RunTable { precision, backend, mut steps, mut steps_per_dispatch, steps_per_dispatch_set, mut rules, epochs, sampling } = run::run_table(cx, raw.run, ov)?;
+    let RunTable { precision, backend, mut steps, mut steps_per_dispatch, steps_per_dispatch_set, mut rules, epochs, sampling, layout } = run::run_table(cx, raw.run, ov)?;
     let standardize = sweep::standardize(cx, raw.sweep.as_ref())?;
     let (batch, batch_span) = sweep::batch_axes(cx, raw.sweep.as_ref(), precision)?;
     let (objective, variants, data_axis, data_fans) = match objective::objective(cx, &raw.objective, precision)? {
@@ -320,7 +320,18 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         Some(f) => crate::plan::ParameterOutput::from_name(f.get_ref())
             .ok_or_else(|| cx.err(Some(f.span()), "output.parameters", format!("'{}' is not allowed: use columns (init_<var> and x_<var> in runs.csv) or npy (parameters.npy)", f.get_ref())))?,
     };
-    let blocks = sweep::blocks(cx, raw.sweep, raw.optimizer, &vars, precision, data_axes)?;
+    let mut blocks = sweep::blocks(cx, raw.sweep, raw.optimizer, &vars, precision, data_axes)?;
+    for (k, b) in blocks.iter_mut().enumerate() {
+        let obj = if b.variant == 0 { &objective } else { &variants[b.variant - 1] };
+        b.layout = match &layout {
+            None => crate::plan::workgroup::auto(obj, b, precision),
+            Some((crate::plan::Layout::Workgroup, span)) => match crate::plan::workgroup::fit(obj, b, precision) {
+                Ok(_) => crate::plan::Layout::Workgroup,
+                Err(why) => return Err(cx.err(Some(span.clone()), "run.layout", format!("'workgroup' does not fit optimizer {} ('{}'): {why}; use auto or invocation", k + 1, b.optimizer.name()))),
+            },
+            Some((l, _)) => *l,
+        };
+    }
     analysis::check_map_axes(cx, raw.analysis.as_ref(), &map, &blocks)?;
     analysis::check_trainability(cx, &trainability, &blocks)?;
     let trajectories = analysis::trajectories(cx, raw.analysis.as_ref(), &blocks, steps)?;
@@ -334,6 +345,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
             "linesearch": b.linesearch,
             "first_run": b.first_run,
             "runs": b.runs,
+            "layout": b.layout,
             "axes": b.axes.iter().map(|a| serde_json::json!({
                 "name": a.name, "n": a.values.len(), "first": readable(a.values[0], precision),
                 "last": readable(a.values[a.values.len() - 1], precision), "log": a.log,
@@ -365,7 +377,9 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
         parameters,
         config_text: cx.src.to_string(),
         default_name: default_name.to_string(),
+        composed: Vec::new(),
     };
+    plan.compose_workgroup_objectives();
     // A dispatch holds at most MAX_STEPS_PER_DISPATCH loop iterations (lavapipe's limit): with
     // a data table or a line search, fewer steps than the default 1000.
     let per_step = plan.blocks.iter().map(|b| plan.loop_iterations_per_step(b)).max().unwrap_or(1);

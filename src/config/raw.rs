@@ -146,4 +146,6 @@ pub(super) struct RawRun {
     pub(super) sampling: Option<Spanned<String>>,
     /// Steps as passes over the data: steps = epochs·⌈m/batch_size⌉.
     pub(super) epochs: Option<Spanned<i64>>,
+    /// Where a run lives on the GPU: "auto", "invocation" or "workgroup" (plan::workgroup).
+    pub(super) layout: Option<Spanned<String>>,
 }

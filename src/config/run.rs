@@ -18,6 +18,8 @@ pub(super) struct RunTable {
     pub epochs: Option<(u32, std::ops::Range<usize>)>,
     /// `sampling`, where set.
     pub sampling: Option<(crate::plan::Sampling, std::ops::Range<usize>)>,
+    /// `layout`: None for auto (plan::workgroup::auto), else the layout asked for and where.
+    pub layout: Option<(crate::plan::Layout, std::ops::Range<usize>)>,
 }
 
 pub(super) fn run_table(cx: &Ctx, raw: Option<RawRun>, ov: Overrides) -> Result<RunTable, ConfigError> {
@@ -35,6 +37,7 @@ pub(super) fn run_table(cx: &Ctx, raw: Option<RawRun>, ov: Overrides) -> Result<
         cycle_tol: None,
         sampling: None,
         epochs: None,
+        layout: None,
     });
     let precision = match (ov.precision, &run.precision) {
         (Some(p), _) => p,
@@ -138,5 +141,14 @@ pub(super) fn run_table(cx: &Ctx, raw: Option<RawRun>, ov: Overrides) -> Result<
             s.span(),
         )),
     };
-    Ok(RunTable { precision, backend, steps, steps_per_dispatch, steps_per_dispatch_set, rules, epochs, sampling })
+    let layout = match &run.layout {
+        None => None,
+        Some(l) => match l.get_ref().as_str() {
+            "auto" => None,
+            "invocation" => Some((crate::plan::Layout::Invocation, l.span())),
+            "workgroup" => Some((crate::plan::Layout::Workgroup, l.span())),
+            other => return Err(cx.err(Some(l.span()), "run.layout", format!("'{other}' is not allowed: use auto, invocation or workgroup"))),
+        },
+    };
+    Ok(RunTable { precision, backend, steps, steps_per_dispatch, steps_per_dispatch_set, rules, epochs, sampling, layout })
 }

@@ -205,7 +205,7 @@ pub(super) fn blocks(cx: &Ctx, sweep: Option<RawSweep>, tables: Option<Vec<RawOp
             }
         };
         let n_hypers = axes.len() - 1 - init_axes.len();
-        let block = Block { optimizer: kind, axes, n_hypers, schedule, linesearch, first_run, runs, lr_table: None, variant: 0, sampling: data.sampling, scale_of, init_table };
+        let block = Block { optimizer: kind, axes, n_hypers, schedule, linesearch, first_run, runs, lr_table: None, variant: 0, sampling: data.sampling, scale_of, init_table, layout: crate::plan::Layout::Invocation };
         match data.standardize.map(|v| ("standardize", v)) {
             None => {
                 blocks.push(block);

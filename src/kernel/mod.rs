@@ -6,25 +6,66 @@
 //! schedule and the same update formulas in the same order; names here (`x{j}`, `g{j}`, `gd{j}`, `v{j}`, `m{j}`, `b1t`,
 //! `b2t`, `step_size`, `bc2_sqrt`) match the names used there.
 
-use crate::problem::expr::{Func, Node, NodeId, Objective, Phase};
+use crate::problem::expr::{Func, Graph, Node, NodeId, Objective, Phase};
 use crate::method::{linesearch, SlotInit};
 use crate::outcome::Status;
 use crate::plan::layout::Info;
-use crate::plan::{Block, Plan, Precision, Rules, Sampling, StateLayout, INFO_STRIDE, SEGMENTS};
+use crate::plan::{self, Block, Layout, Plan, Precision, Rules, Sampling, StateLayout, INFO_STRIDE, SEGMENTS};
 use crate::problem::real::literal;
 use std::fmt::Write;
+
+mod workgroup;
+use workgroup::Spread;
 
 pub const TEMPLATE: &str = include_str!("../../shaders/sweep.wgsl");
 pub const MATH_F32: &str = include_str!("../../shaders/math_f32.wgsl");
 pub const MATH_F64: &str = include_str!("../../shaders/math_f64.wgsl");
+/// Invocations per workgroup in the invocation layout (one run each).
 pub const WORKGROUP_SIZE: u32 = 64;
 
-fn operand(obj: &Objective, id: NodeId, p: Precision) -> String {
-    match obj.graph.node(id) {
+/// Runs per workgroup: WORKGROUP_SIZE with one invocation per run, one in the workgroup layout.
+pub fn runs_per_workgroup(layout: Layout) -> u32 {
+    match layout {
+        Layout::Invocation => WORKGROUP_SIZE,
+        Layout::Workgroup => 1,
+    }
+}
+
+/// How a graph's leaves and nodes are named in WGSL: node n is `{node}{n}`.
+pub(crate) struct Names<'a> {
+    pub node: &'a str,
+    pub var: &'a dyn Fn(u32) -> String,
+    pub data: &'a dyn Fn(u32) -> String,
+}
+
+/// The objective's names: `x{j}`, `d{c}`, `t{n}`.
+const OBJECTIVE_NAMES: Names<'static> = Names { node: "t", var: &|j| format!("x{j}"), data: &|c| format!("d{c}") };
+
+pub(crate) fn operand(g: &Graph, id: NodeId, p: Precision, names: &Names) -> String {
+    match g.node(id) {
         Node::Const(c) => literal(c, p),
-        Node::Var(j) => format!("x{j}"),
-        Node::Data(c) => format!("d{c}"),
-        _ => format!("t{id}"),
+        Node::Var(j) => (names.var)(j),
+        Node::Data(c) => (names.data)(c),
+        _ => format!("{}{id}", names.node),
+    }
+}
+
+/// One `let` per node of `ids` that is an operation (leaves and means are named, not
+/// computed), in order.
+pub(crate) fn node_lets(out: &mut String, g: &Graph, ids: impl IntoIterator<Item = NodeId>, p: Precision, names: &Names, indent: &str) {
+    for id in ids {
+        let o = |c: NodeId| operand(g, c, p, names);
+        let rhs = match g.node(id) {
+            Node::Const(_) | Node::Var(_) | Node::Data(_) | Node::RowMean(_) => continue,
+            Node::Add(a, b) => format!("{} + {}", o(a), o(b)),
+            Node::Sub(a, b) => format!("{} - {}", o(a), o(b)),
+            Node::Mul(a, b) => format!("{} * {}", o(a), o(b)),
+            Node::Div(a, b) => format!("{} / {}", o(a), o(b)),
+            Node::Neg(a) => format!("-{}", o(a)),
+            Node::Pow(a, b) => format!("real_pow({}, {})", o(a), o(b)),
+            Node::Func(f, a) => format!("{}({})", func_name(f), o(a)),
+        };
+        let _ = writeln!(out, "{indent}let {}{id}: real = {rhs};", names.node);
     }
 }
 
@@ -55,21 +96,9 @@ pub fn eval_wgsl(obj: &Objective, p: Precision, indent: &str, hessian: bool, sam
     let schedule = obj.graph.schedule(&roots);
     let mut out = String::new();
     let lets = |out: &mut String, phase: Phase, indent: &str| {
-        for &id in schedule.iter().filter(|&&id| obj.graph.phase(id) == phase) {
-            let o = |c: NodeId| operand(obj, c, p);
-            let rhs = match obj.graph.node(id) {
-                Node::Const(_) | Node::Var(_) | Node::Data(_) | Node::RowMean(_) => continue,
-                Node::Add(a, b) => format!("{} + {}", o(a), o(b)),
-                Node::Sub(a, b) => format!("{} - {}", o(a), o(b)),
-                Node::Mul(a, b) => format!("{} * {}", o(a), o(b)),
-                Node::Div(a, b) => format!("{} / {}", o(a), o(b)),
-                Node::Neg(a) => format!("-{}", o(a)),
-                Node::Pow(a, b) => format!("real_pow({}, {})", o(a), o(b)),
-                Node::Func(f, a) => format!("{}({})", func_name(f), o(a)),
-            };
-            let _ = writeln!(out, "{indent}let t{id}: real = {rhs};");
-        }
+        node_lets(out, &obj.graph, schedule.iter().copied().filter(|&id| obj.graph.phase(id) == phase), p, &OBJECTIVE_NAMES, indent);
     };
+    let operand = |_: &Objective, id: NodeId, p: Precision| operand(&obj.graph, id, p, &OBJECTIVE_NAMES);
     lets(&mut out, Phase::Point, indent);
     let means: Vec<(NodeId, NodeId)> =
         schedule.iter().filter_map(|&id| if let Node::RowMean(a) = obj.graph.node(id) { Some((id, a)) } else { None }).collect();
@@ -133,8 +162,8 @@ pub fn eval_wgsl(obj: &Objective, p: Precision, indent: &str, hessian: bool, sam
 
 /// One optimizer step in WGSL: the knobs' prologue, then the method's update (see
 /// [`crate::method`]).
-fn update_wgsl(block: &Block, dim: usize, p: Precision) -> String {
-    crate::method::knobs::wgsl(&block.knobs(), dim, p) + &(block.optimizer.method().wgsl)(dim, block.memory())
+fn update_wgsl(knobs: &crate::method::knobs::Knobs, block: &Block, dim: usize, p: Precision) -> String {
+    crate::method::knobs::wgsl(knobs, dim, p) + &(block.optimizer.method().wgsl)(dim, block.memory())
 }
 
 /// The reals of one block's axis table (all its axes, concatenated, then its seed table of
@@ -183,16 +212,18 @@ fn axis_idents(block: &Block) -> Vec<String> {
         .collect()
 }
 
-fn decode_wgsl(block: &Block) -> String {
+fn decode_wgsl(block: &Block, spread: Option<&Spread>) -> String {
     let noisy = match block.sampling {
         None => "false".to_string(),
         Some(Sampling::Replacement) => "true".to_string(),
         Some(Sampling::Shuffle) => "u32(batch_size) < ROWS".to_string(),
     };
-    decode_axes(block) + &format!("    // A mini-batch gradient says nothing of convergence (see engine::mark_noisy_runs).\n    let noisy = {noisy};\n")
+    decode_axes(block, spread) + &format!("    // A mini-batch gradient says nothing of convergence (see engine::mark_noisy_runs).\n    let noisy = {noisy};\n")
 }
 
-fn decode_axes(block: &Block) -> String {
+/// The run's axis values from its block-local index; in the workgroup layout the initial point's
+/// coordinates are the thread's own (`init{j}` for local j).
+fn decode_axes(block: &Block, spread: Option<&Spread>) -> String {
     let (_, offsets) = axis_table(block);
     let names = axis_idents(block);
     let mut s = String::from("    var rem = run_local;\n");
@@ -210,6 +241,21 @@ fn decode_axes(block: &Block) -> String {
             let n = block.axes[0].values.len() as u64;
             let inner = block.runs / n;
             let _ = writeln!(s, "    let lr: real = axis_values[{}u + (run_local % {inner}u) * {n}u{}];", offsets[0], digit[0]);
+            continue;
+        }
+        if let (Some(sp), true) = (spread, k > block.n_hypers()) {
+            if k == 1 + block.n_hypers() {
+                // The thread's coordinates of the initial point (plan::workgroup::fit: a seed
+                // axis, or one initial point, whose init axes lie one after another).
+                for j in 0..sp.n() {
+                    let at = match &block.init_table {
+                        Some(t) if block.axes[t.seed_axis].values.len() > 1 => format!("{}u + d{} * {}u + {}", offsets[block.axes.len()], t.seed_axis, block.n_init(), sp.at(j)),
+                        Some(_) => format!("{}u + {}", offsets[block.axes.len()], sp.at(j)),
+                        None => format!("{}u + {}", offsets[k], sp.at(j)),
+                    };
+                    let _ = writeln!(s, "    let init{j}: real = axis_values[{at}];");
+                }
+            }
             continue;
         }
         match &block.init_table {
@@ -302,48 +348,76 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         // 64-bit values have no 32-bit bitcast in WGSL: |v| <= MAX is false for NaN and ±inf.
         Precision::F64 => "return abs(v) <= f64(1.7976931348623157e308);",
     };
+    // The workgroup layout (plan::workgroup): each thread holds its unit's n local coordinates.
+    let fit = (block.layout == Layout::Workgroup).then(|| plan::workgroup::fit(obj, block, p).expect("the config checked that the block fits the workgroup layout"));
+    let spread = fit.as_ref().map(|fit| Spread { fit });
+    let spread = spread.as_ref();
+    // This thread's coordinates: n of them, coordinate j at `at(j)` among a run's
+    // per-coordinate reals; `guard(j)`: stored by the lead thread alone (the shared output bias).
+    let n = spread.map_or(dim, Spread::n);
+    let at = |j: usize| spread.map_or(format!("{j}u"), |s| s.at(j));
+    let guard = |j: usize, line: String| if spread.is_some_and(|s| s.shared(j)) { format!("    if (lead) {{\n    {line}\n    }}\n") } else { line + "\n" };
     let mut declare = String::new();
     let mut init = String::new();
     let mut load = String::new();
     let mut store = String::new();
-    for j in 0..dim {
+    for j in 0..n {
         let _ = writeln!(declare, "    var x{j}: real;");
         let _ = writeln!(init, "{ind}x{j} = init{j};");
-        let _ = writeln!(load, "{ind}x{j} = state[base + {j}u];");
-        let _ = writeln!(store, "    state[base + {j}u] = x{j};");
+        let _ = writeln!(load, "{ind}x{j} = state[base + {}];", at(j));
+        store += &guard(j, format!("    state[base + {}] = x{j};", at(j)));
     }
-    for (k, slot) in layout.slots.iter().enumerate() {
-        let (name, at) = (&slot.name, layout.slots_at() + k);
-        let _ = writeln!(declare, "    var {name}: real;");
+    let mut cursor = layout.slots_at();
+    for slot in StateLayout::kinds(block) {
         let value = match slot.init {
             SlotInit::Value(v) => literal(v, p),
             SlotInit::Hyper(h) => h.to_string(),
             SlotInit::Lr => "lr".to_string(),
         };
-        let _ = writeln!(init, "{ind}{name} = {value};");
-        let _ = writeln!(load, "{ind}{name} = state[base + {at}u];");
-        let _ = writeln!(store, "    state[base + {at}u] = {name};");
+        let entries: Vec<Option<usize>> = if slot.per_memory { (0..block.memory()).map(Some).collect() } else { vec![None] };
+        for k in entries {
+            let per_coordinate: Vec<(String, String, bool)> = if slot.per_coordinate {
+                let name = |j: usize| k.map_or(format!("{}{j}", slot.name), |k| format!("{}{k}_{j}", slot.name));
+                (0..n).map(|j| (name(j), format!("{cursor}u + {}", at(j)), spread.is_some_and(|s| s.shared(j)))).collect()
+            } else {
+                let name = k.map_or(slot.name.to_string(), |k| format!("{}{k}", slot.name));
+                vec![(name, format!("{cursor}u"), spread.is_some())]
+            };
+            cursor += if slot.per_coordinate { dim } else { 1 };
+            for (name, at, lead_only) in per_coordinate {
+                let _ = writeln!(declare, "    var {name}: real;");
+                let _ = writeln!(init, "{ind}{name} = {value};");
+                let _ = writeln!(load, "{ind}{name} = state[base + {at}];");
+                let line = format!("    state[base + {at}] = {name};");
+                store += &if lead_only { format!("    if (lead) {{\n    {line}\n    }}\n") } else { line + "\n" };
+            }
+        }
     }
+    debug_assert_eq!(cursor, layout.slots_at() + layout.slots.len());
     // The window record: anchor a{j} at WIN + j, previous gradient gp{j} at WIN + DIM + 1 + j.
-    let nest_max = |terms: Vec<String>| balanced_max(&terms);
-    let lines = |f: &dyn Fn(usize) -> String| (0..dim).map(|j| f(j) + "\n").collect::<String>();
+    let lines = |f: &dyn Fn(usize) -> String| (0..n).map(|j| f(j) + "\n").collect::<String>();
     let win_declare = lines(&|j| format!("    var a{j}: real;\n    var gp{j}: real;"));
-    let win_load = lines(&|j| {
-        format!("        a{j} = state[base + WIN + {j}u];\n        gp{j} = state[base + WIN + DIM + {}u];", 1 + j)
-    });
-    let win_store =
-        lines(&|j| format!("    state[base + WIN + {j}u] = a{j};\n    state[base + WIN + DIM + {}u] = gp{j};", 1 + j));
+    let win_load = lines(&|j| format!("        a{j} = state[base + WIN + {}];\n        gp{j} = state[base + WIN + DIM + 1u + {}];", at(j), at(j)));
+    let win_store: String = (0..n).map(|j| guard(j, format!("    state[base + WIN + {}] = a{j};\n    state[base + WIN + DIM + 1u + {}] = gp{j};", at(j), at(j)))).collect();
     let anchor_set = lines(&|j| format!("                a{j} = x{j};"));
     let gprev_set = lines(&|j| format!("            gp{j} = g{j};"));
-    let anchor_dist = nest_max((0..dim).map(|j| format!("abs(x{j} - a{j})")).collect());
-    let x_inf = nest_max((0..dim).map(|j| format!("abs(x{j})")).collect());
-    let turn_dot = (0..dim).map(|j| format!("g{j} * gp{j}")).collect::<Vec<_>>().join(" + ");
+    // Whole-vector quantities: over this thread's coordinates, then (workgroup) over the threads.
+    let nest_max = |terms: Vec<String>| {
+        let local = balanced_max(&terms);
+        spread.map_or(local.clone(), |s| s.max(local))
+    };
+    let sum = |term: &dyn Fn(usize) -> String| spread.map_or_else(|| (0..n).map(term).collect::<Vec<_>>().join(" + "), |s| s.sum(term));
+    let anchor_dist = nest_max((0..n).map(|j| format!("abs(x{j} - a{j})")).collect());
+    let x_inf = nest_max((0..n).map(|j| format!("abs(x{j})")).collect());
+    let turn_dot = sum(&|j| format!("g{j} * gp{j}"));
     let x_save = lines(&|j| format!("{ind}let xo{j} = x{j};"));
     let unit = block.optimizer.method().unit_step;
-    let step = nest_max((0..dim).map(|j| if unit { format!("abs(x{j} - xo{j}) / lr") } else { format!("abs(x{j} - xo{j})") }).collect());
-    let x_finite = (0..dim).map(|j| format!("is_finite(x{j})")).collect::<Vec<_>>().join(" && ");
-    let gn2 = (0..dim).map(|j| format!("g{j} * g{j}")).collect::<Vec<_>>().join(" + ");
+    let step = nest_max((0..n).map(|j| if unit { format!("abs(x{j} - xo{j}) / lr") } else { format!("abs(x{j} - xo{j})") }).collect());
+    let local_finite = (0..n).map(|j| format!("is_finite(x{j})")).collect::<Vec<_>>().join(" && ");
+    let x_finite = spread.map_or(local_finite.clone(), |s| s.all(local_finite));
+    let gn2 = sum(&|j| format!("g{j} * g{j}"));
     let (ls_judge, ls_start) = match block.linesearch {
+        // (plan::workgroup::fit keeps line searches in the invocation layout)
         Some(kind) => {
             let from_lsx = |j: usize| if unit { format!("abs(x{j} - lsx{j}) / lr") } else { format!("abs(x{j} - lsx{j})") };
             let step_from_lsx = nest_max((0..dim).map(from_lsx).collect());
@@ -352,26 +426,42 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         }
         None => (String::new(), String::new()),
     };
+    let (entry, eval, update, helpers) = match spread {
+        None => (
+            format!("@compute @workgroup_size({WORKGROUP_SIZE})\nfn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {{\n    let i = gid.x + gid.y * params.row_pitch;\n    let lead = true;\n"),
+            eval_wgsl(obj, p, ind, block.optimizer.method().hessian, block.sampling),
+            update_wgsl(&block.knobs(), block, dim, p),
+            String::new(),
+        ),
+        Some(s) => {
+            // Each local coordinate's learning-rate scale is its unit's (the same in every unit: fit).
+            let mut knobs = block.knobs();
+            if let Some(scales) = &mut knobs.lr_scale {
+                *scales = (0..n).map(|j| scales[s.fit.split.global(0, j)].clone()).collect();
+            }
+            (s.entry(), s.eval(p, ind), update_wgsl(&knobs, block, n, p), s.module_scope(p))
+        }
+    };
     optional_blocks(&optional_blocks(TEMPLATE, "WINDOW", window), "TRAINABILITY", layout.trained)
         .replace("{{REAL}}", p.name())
-        .replace("{{WORKGROUP_SIZE}}", &WORKGROUP_SIZE.to_string())
+        .replace("{{ENTRY}}", &entry)
         .replace("{{CONSTANTS}}", &constants)
         .replace("{{IS_FINITE}}", is_finite)
-        .replace("{{HELPERS}}", &(block.linesearch.map_or(String::new(), |kind| linesearch::wgsl_helpers(kind, p)) + if block.sampling.is_some() { crate::problem::random::WGSL } else { "" }))
+        .replace("{{HELPERS}}", &(helpers + &block.linesearch.map_or(String::new(), |kind| linesearch::wgsl_helpers(kind, p)) + if block.sampling.is_some() { crate::problem::random::WGSL } else { "" }))
         .replace("{{MATH}}", match p {
             Precision::F32 => MATH_F32,
             Precision::F64 => MATH_F64,
         })
-        .replace("{{DECODE}}", &decode_wgsl(block))
+        .replace("{{DECODE}}", &decode_wgsl(block, spread))
         .replace("{{DECLARE}}", &declare)
         .replace("{{INIT}}", &init)
         .replace("{{LOAD}}", &load)
-        .replace("{{EVAL}}", &eval_wgsl(obj, p, ind, block.optimizer.method().hessian, block.sampling))
+        .replace("{{EVAL}}", &eval)
         .replace("{{X_FINITE}}", &x_finite)
         .replace("{{GRAD_NORM2}}", &gn2)
         .replace("{{X_SAVE}}\n", &x_save)
         .replace("{{STEP}}", &step)
-        .replace("{{UPDATE}}", &update_wgsl(block, dim, p))
+        .replace("{{UPDATE}}", &update)
         .replace("{{LS_JUDGE}}\n", &ls_judge)
         .replace("{{LS_START}}\n", &ls_start)
         .replace("{{STORE}}", &store)

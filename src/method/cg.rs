@@ -52,6 +52,7 @@ pub const METHOD: Method = Method {
     direction: None,
     unit_step: false,
     linesearch_defaults: &[("curvature", 0.1)],
+    coordinatewise: false,
 };
 
 fn wgsl(dim: usize, _memory: usize) -> String {

@@ -68,6 +68,7 @@ pub const METHOD: Method = Method {
     direction: Some("lbd"),
     unit_step: true,
     linesearch_defaults: &[],
+    coordinatewise: false,
 };
 
 fn wgsl(dim: usize, memory: usize) -> String {

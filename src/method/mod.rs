@@ -278,6 +278,11 @@ pub struct Method {
     /// This method's defaults for parameters of its line search, where they differ from the
     /// search's own (CG: the zoom's curvature 0.1, Nocedal & Wright's value for CG, §5.2).
     pub linesearch_defaults: &'static [(&'static str, f64)],
+    /// Whether the update of each coordinate reads only that coordinate's own values (its x, g,
+    /// slots and lr) and the run's scalars: then the coordinates can be spread over the threads
+    /// of a workgroup (plan::workgroup). Not for the methods that take dot products or solve
+    /// with the whole vector (CG, L-BFGS, Newton).
+    pub coordinatewise: bool,
 }
 
 fn no_update(_dim: usize, _memory: usize) -> String {
@@ -301,6 +306,7 @@ pub const FIRST_ORDER: Method = Method {
     direction: None,
     unit_step: false,
     linesearch_defaults: &[],
+    coordinatewise: true,
 };
 
 impl OptimizerKind {

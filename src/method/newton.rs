@@ -52,6 +52,7 @@ pub const METHOD: Method = Method {
     direction: None,
     unit_step: true,
     linesearch_defaults: &[],
+    coordinatewise: false,
 };
 
 /// a{i}_{j}: the Hessian entry (symmetric, i ≤ j stored) plus weight decay on the diagonal.

@@ -83,15 +83,20 @@ pub struct StateLayout {
 }
 
 impl StateLayout {
-    pub fn new(block: &Block, dim: usize, windowed: bool, trained: bool) -> StateLayout {
-        let method = block.optimizer.method().slots.iter();
+    /// The kinds of slot of `block`'s state, in order: the method's, the schedule's, the line
+    /// search's.
+    pub fn kinds(block: &Block) -> Vec<Slot> {
+        let method = block.optimizer.method().slots.iter().copied();
         let knobs = block.schedule.and_then(|s| s.slot());
-        let search = block.linesearch.map_or(&[][..], |k| k.slots());
+        let search = block.linesearch.map_or(&[][..], |k| k.slots()).iter().copied();
+        method.chain(knobs).chain(search).collect()
+    }
+
+    pub fn new(block: &Block, dim: usize, windowed: bool, trained: bool) -> StateLayout {
         let memory = block.memory();
-        let slots = method
-            .chain(knobs.iter())
-            .chain(search.iter())
-            .flat_map(|s: &Slot| {
+        let slots = Self::kinds(block)
+            .into_iter()
+            .flat_map(|s: Slot| {
                 let n = if s.per_coordinate { dim } else { 1 };
                 let entries: Vec<Option<usize>> = if s.per_memory { (0..memory).map(Some).collect() } else { vec![None] };
                 entries.into_iter().flat_map(move |k| {

@@ -14,8 +14,10 @@
 
 pub mod analyses;
 pub mod layout;
+pub mod workgroup;
 
 pub use layout::{StateLayout, INFO_STRIDE, SEGMENTS};
+pub use workgroup::Layout;
 
 use crate::problem::expr::Objective;
 pub use crate::problem::real::Precision;
@@ -227,6 +229,9 @@ pub struct Block {
     /// each seed's whole initial point, drawn on the host. None: the `init_<var>` axes hold the
     /// initial points.
     pub init_table: Option<InitTable>,
+    /// Where each run lives on the GPU, one invocation or one workgroup (plan::workgroup); the
+    /// CPU backend mirrors it ([`Plan::step_objective`]).
+    pub layout: Layout,
 }
 
 /// The initial points of a seed axis: for the s-th value of the hyperparameter axis
@@ -404,6 +409,9 @@ pub struct Plan {
     /// without `name` takes: `gdsweep merge` rebuilds the plan from these.
     pub config_text: String,
     pub default_name: String,
+    /// Per objective (0 the plan's, k its k-th variant) that a workgroup block minimises, the
+    /// network's split composed in the kernel's order (see [`Plan::step_objective`]).
+    pub composed: Vec<Option<Objective>>,
 }
 
 impl Plan {
@@ -496,6 +504,10 @@ impl Plan {
     /// a data table, lavapipe stopped runs at 3.7 times fewer (L-BFGS's zoom on 12 rows: at 85
     /// steps of 16 evaluations a dispatch): such steps count 4 times.
     pub fn loop_iterations_per_step(&self, b: &Block) -> u64 {
+        if b.layout == Layout::Workgroup {
+            let obj = self.objective_of(b);
+            return workgroup::fit(obj, b, self.precision).expect("the config checked the workgroup layout").loop_iterations_per_step(obj);
+        }
         let trials = b.axis_max("linesearch_max_steps").unwrap_or(0.0);
         let rows = self.objective_of(b).rows.as_ref().map(|r| r.count() as u64);
         let evals = if b.linesearch.is_some() { (1 + trials as u64) * if rows.is_some() { 4 } else { 1 } } else { 1 };
@@ -561,6 +573,31 @@ impl Plan {
             0 => &self.objective,
             k => &self.variants[k - 1],
         }
+    }
+
+    /// The objective whose graph block `b`'s steps evaluate: the one it minimises, or in the
+    /// workgroup layout the same function composed from its units in the kernel's order, so
+    /// that the CPU backend computes what the GPU kernel computes (plan::workgroup).
+    pub fn step_objective(&self, b: &Block) -> &Objective {
+        match (b.layout, self.composed.get(b.variant)) {
+            (Layout::Workgroup, Some(Some(c))) => c,
+            (Layout::Workgroup, _) => panic!("a workgroup block's objective is composed when the plan is made"),
+            (Layout::Invocation, _) => self.objective_of(b),
+        }
+    }
+
+    /// The composed objectives of the workgroup blocks ([`Plan::composed`]), from the blocks'
+    /// layouts and fits.
+    pub fn compose_workgroup_objectives(&mut self) {
+        let n = 1 + self.variants.len();
+        self.composed = (0..n)
+            .map(|v| {
+                let b = self.blocks.iter().find(|b| b.variant == v && b.layout == Layout::Workgroup)?;
+                let obj = self.objective_of(b);
+                let fit = workgroup::fit(obj, b, self.precision).expect("a workgroup block fits its layout");
+                Some(fit.split.composed(obj))
+            })
+            .collect();
     }
 
     /// The objective run `id` minimises.

@@ -261,8 +261,8 @@ pub struct UnitSplit {
     /// own coordinates.
     pub term: NodeId,
     pub term_grad: Vec<NodeId>,
-    /// The unit's share of the L2 penalty's sum (its weights squared, added in order) and its
-    /// derivatives; None without a penalty.
+    /// The unit's share of the L2 penalty's sum (its weights squared, added in order) and the
+    /// penalty's gradient by each own coordinate, l2·∂(share); None without a penalty.
     pub penalty: Option<(NodeId, Vec<NodeId>)>,
     /// The row's graph: variable 0 the output's sum S over the units, variable 1 the output
     /// bias, data the row's target (column d).
@@ -293,7 +293,14 @@ impl UnitSplit {
         let penalty = (spec.l2 != 0.0).then(|| {
             let own_weights: Vec<NodeId> = w.iter().copied().chain(std::iter::once(w_out)).collect();
             let p = sum_of_squares(&mut unit, &own_weights).expect("a unit has weights");
-            (p, (0..own as u32).map(|j| unit.derivative(p, j)).collect())
+            let l2 = unit.constant(spec.l2);
+            let grads = (0..own as u32)
+                .map(|j| {
+                    let dp = unit.derivative(p, j);
+                    unit.mul(l2, dp)
+                })
+                .collect();
+            (p, grads)
         });
         let mut head = Graph::new();
         let s = head.var(0);
@@ -323,51 +330,50 @@ impl UnitSplit {
         j * self.units + if self.shared(j) { 0 } else { o }
     }
 
-    /// Loss and gradient of the network at its parameters θ on `rows`, composed from the parts
-    /// in f64 in the order the workgroup kernel composes them: per row the units' terms added
-    /// in unit order, the row's loss and its derivatives; per coordinate the rows' products
-    /// added in row order and divided by the row count; then the penalty.
-    pub fn loss_and_grad(&self, theta: &[f64], rows: &Rows) -> (f64, Vec<f64>) {
+    /// The network's objective `net` composed from the parts, one graph for the whole
+    /// parameter vector that computes what the workgroup kernel computes, operation for
+    /// operation, so that the CPU backend's tape mirrors that kernel (kernel::workgroup): per
+    /// row the units' terms added in unit order, the row's loss ℓ and its derivatives ∂ℓ/∂S and
+    /// ∂ℓ/∂b by the head; each coordinate's gradient the mean over the rows of ∂ℓ/∂S times the
+    /// unit's ∂term, plus the penalty's; the loss the mean of ℓ plus l2 times the units' shares
+    /// of the penalty, added in unit order. The same function as `net` up to rounding (the
+    /// tests check it); no symbolic Hessian (the layout serves first-order methods only).
+    pub fn composed(&self, net: &Objective) -> Objective {
         let (h, l) = (self.units, self.local_dim());
         let own = l - usize::from(self.bias);
-        let local = |o: usize| -> Vec<f64> { (0..own).map(|j| theta[self.global(o, j)]).collect() };
-        let b_out = if self.bias { theta[self.global(0, l - 1)] } else { 0.0 };
-        let mut grad = vec![0.0; theta.len()];
-        let mut loss = 0.0;
         let mut roots = vec![self.term];
         roots.extend(&self.term_grad);
-        for r in 0..rows.count() {
-            let row = rows.row(r);
-            let per_unit: Vec<Vec<f64>> = (0..h).map(|o| self.unit.eval_at_row_f64(&roots, &local(o), row)).collect();
-            let s = per_unit.iter().map(|v| v[0]).reduce(|a, b| a + b).expect("a network has units");
-            let head = self.head.eval_at_row_f64(&[self.row_loss, self.row_loss_ds, self.row_loss_db], &[s, b_out], row);
-            loss += head[0];
-            for (o, v) in per_unit.iter().enumerate() {
-                for j in 0..own {
-                    grad[self.global(o, j)] += head[1] * v[1 + j];
+        if let Some((p, pg)) = &self.penalty {
+            roots.push(*p);
+            roots.extend(pg);
+        }
+        let mut g = Graph::new();
+        let units: Vec<Vec<NodeId>> = (0..h).map(|o| g.import(&self.unit, &roots, |g, j| g.var(self.global(o, j as usize) as u32), |g, c| g.data(c), false)).collect();
+        let s = sum_in_order(&mut g, h, |_, o| units[o][0]).expect("a network has units");
+        let b_out = g.var(self.global(0, l - 1) as u32);
+        let head = g.import(&self.head, &[self.row_loss, self.row_loss_ds, self.row_loss_db], |_, j| if j == 0 { s } else { b_out }, |g, c| g.data(c), false);
+        let mut loss = g.row_mean(head[0]);
+        let mut grad = vec![0; net.dim()];
+        for (o, unit) in units.iter().enumerate() {
+            for j in 0..own {
+                let per_row = g.mul(head[1], unit[1 + j]);
+                let mut gj = g.row_mean(per_row);
+                if self.penalty.is_some() {
+                    gj = g.add(gj, unit[2 + own + j]);
                 }
-            }
-            if self.bias {
-                grad[self.global(0, l - 1)] += head[2];
+                grad[self.global(o, j)] = gj;
             }
         }
-        let m = rows.count() as f64;
-        loss /= m;
-        grad.iter_mut().for_each(|g| *g /= m);
-        if let Some((p, dp)) = &self.penalty {
-            let mut roots = vec![*p];
-            roots.extend(dp);
-            let mut total = 0.0;
-            for o in 0..h {
-                let v = self.unit.eval_f64(&roots, &local(o));
-                total += v[0];
-                for j in 0..own {
-                    grad[self.global(o, j)] += self.l2 * v[1 + j];
-                }
-            }
-            loss += self.l2 * total;
+        if self.bias {
+            grad[self.global(0, l - 1)] = g.row_mean(head[2]);
         }
-        (loss, grad)
+        if self.penalty.is_some() {
+            let total = sum_in_order(&mut g, h, |_, o| units[o][1 + own]).expect("a network has units");
+            let l2 = g.constant(self.l2);
+            let p = g.mul(l2, total);
+            loss = g.add(loss, p);
+        }
+        Objective { vars: net.vars.clone(), graph: g, loss, grad, hessian: Vec::new(), formula: net.formula.clone(), rows: net.rows.clone(), model: net.model.clone() }
     }
 }
 
@@ -679,9 +685,11 @@ mod tests {
             let o = objective(&t, &spec);
             let split = UnitSplit::new(t.dim(), &spec).expect("one hidden layer");
             let theta: Vec<f64> = (0..o.dim()).map(|j| ((j * 7 % 13) as f64 - 6.0) / 5.0).collect();
-            let (loss, grad) = split.loss_and_grad(&theta, o.rows.as_ref().unwrap());
+            let c = split.composed(&o);
+            let (loss, grad) = (c.loss_f64(&theta), c.grad_f64(&theta));
             let close = |a: f64, b: f64| (a - b).abs() <= 1e-13 * (1.0 + b.abs());
             assert!(close(loss, o.loss_f64(&theta)), "{}: {loss} vs {}", o.formula, o.loss_f64(&theta));
+            assert_eq!((c.vars.len(), c.grad.len(), c.has_hessian()), (o.dim(), o.dim(), false));
             for (j, (a, b)) in grad.iter().zip(o.grad_f64(&theta)).enumerate() {
                 assert!(close(*a, b), "{}: d/d{} = {a} vs {b}", o.formula, o.vars[j]);
             }

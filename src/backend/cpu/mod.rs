@@ -43,7 +43,7 @@ impl Backend for Cpu {
     /// [`sweep::trace_run`]).
     fn trace_first_run(&self, plan: &Plan, block: usize) -> Result<Path> {
         fn as_<F: Real>(plan: &Plan, bi: usize) -> Path {
-            let obj = plan.objective_of(&plan.blocks[bi]);
+            let obj = plan.step_objective(&plan.blocks[bi]);
             let tape = Tape::new(obj, plan.blocks[bi].optimizer.method().hessian);
             let kernel = Kernel::<F>::new(&tape, obj, &plan.blocks[bi], plan.steps, &plan.rules);
             sweep::trace_run(&kernel, 0, |s| plan.dispatch_boundary(s, plan.steps_per_dispatch))
@@ -66,7 +66,7 @@ pub fn name() -> String {
 
 fn run_block_as<F: Real>(plan: &Plan, bi: usize, sel: Selection, progress: Progress) -> Results {
     let block = &plan.blocks[bi];
-    let obj = plan.objective_of(block);
+    let obj = plan.step_objective(block);
     let tape = Tape::new(obj, block.optimizer.method().hessian);
     let kernel = Kernel::<F>::new(&tape, obj, block, plan.steps, &plan.rules);
     // Enough chunks for every thread to steal from, none smaller than a few lane-fills.

@@ -10,7 +10,7 @@
 //! Batches of runs go through every phase in one submission.
 
 use super::Gpu;
-use crate::kernel::{read_only_table, sweep_wgsl, WORKGROUP_SIZE};
+use crate::kernel::{read_only_table, runs_per_workgroup, sweep_wgsl};
 use crate::backend::Progress;
 use crate::error::{Error, Result};
 use crate::outcome::{finish, Results, RunEnd, Status, TrainSums, Trainability, WindowRecord};
@@ -40,9 +40,10 @@ pub struct Params {
 pub const MAX_BATCH: u64 = 1 << 23;
 pub const BATCH_STATE_BYTES: u64 = 256 << 20;
 
-/// Workgroup counts (x, y) covering `n` invocations, 2-D beyond the per-dimension limit.
-pub fn dispatch_size(n: u64, max_per_dim: u32) -> (u32, u32) {
-    let groups = n.div_ceil(WORKGROUP_SIZE as u64).max(1);
+/// Workgroup counts (x, y) covering `n` runs of `per_group` each, 2-D beyond the per-dimension
+/// limit.
+pub fn dispatch_size(n: u64, per_group: u32, max_per_dim: u32) -> (u32, u32) {
+    let groups = n.div_ceil(per_group as u64).max(1);
     if groups <= max_per_dim as u64 {
         (groups as u32, 1)
     } else {
@@ -204,17 +205,18 @@ fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: 
     gpu.check("creating the sweep buffers")?;
 
     let mut out = Results::with_capacity(dim, sel.count as usize);
+    let per_group = runs_per_workgroup(block.layout);
     let mut done = 0u64;
     while done < sel.count {
         let n = batch.min(sel.count - done);
-        let (gx, gy) = dispatch_size(n, gpu.limits.max_compute_workgroups_per_dimension);
+        let (gx, gy) = dispatch_size(n, per_group, gpu.limits.max_compute_workgroups_per_dimension);
         let params = Params {
             run_offset: u32::try_from(sel.offset + done * sel.stride).map_err(|_| Error::Other("run index over 2^32".into()))?,
             run_stride: sel.stride as u32,
             run_count: n as u32,
             steps_this_dispatch: plan.steps_per_dispatch,
             max_steps: plan.steps,
-            row_pitch: gx * WORKGROUP_SIZE,
+            row_pitch: gx * per_group,
             window_start,
             segment_len,
             pause_at: u32::MAX,

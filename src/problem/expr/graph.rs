@@ -550,26 +550,35 @@ impl Graph {
     /// becomes constant.
     pub fn substitute(&self, root: NodeId, var: impl Fn(&mut Graph, u32) -> NodeId, data: impl Fn(&mut Graph, u32) -> NodeId) -> (Graph, NodeId) {
         let mut g = Graph::new();
+        let r = g.import(self, &[root], var, data, false)[0];
+        (g, r)
+    }
+
+    /// `roots` of `src` rebuilt in this graph, node by node with this graph's builders, every
+    /// leaf replaced as in [`Graph::substitute`]; a mean over the rows stays a mean with
+    /// `keep_means`, else becomes its argument. A graph built by the same builders comes out
+    /// with the same operations, so it computes the same values in every precision.
+    pub fn import(&mut self, src: &Graph, roots: &[NodeId], var: impl Fn(&mut Graph, u32) -> NodeId, data: impl Fn(&mut Graph, u32) -> NodeId, keep_means: bool) -> Vec<NodeId> {
         let mut map: HashMap<NodeId, NodeId> = HashMap::new();
-        for id in self.schedule(&[root]) {
+        for id in src.schedule(roots) {
             let m = |c: NodeId| map[&c];
-            let new = match self.node(id) {
-                Node::Const(c) => g.constant(c),
-                Node::Var(j) => var(&mut g, j),
-                Node::Data(c) => data(&mut g, c),
+            let new = match src.node(id) {
+                Node::Const(c) => self.constant(c),
+                Node::Var(j) => var(self, j),
+                Node::Data(c) => data(self, c),
+                Node::RowMean(a) if keep_means => self.row_mean(m(a)),
                 Node::RowMean(a) => m(a),
-                Node::Add(a, b) => g.add(m(a), m(b)),
-                Node::Sub(a, b) => g.sub(m(a), m(b)),
-                Node::Mul(a, b) => g.mul(m(a), m(b)),
-                Node::Div(a, b) => g.div(m(a), m(b)),
-                Node::Neg(a) => g.neg(m(a)),
-                Node::Pow(a, b) => g.pow(m(a), m(b)),
-                Node::Func(f, a) => g.func(f, m(a)),
+                Node::Add(a, b) => self.add(m(a), m(b)),
+                Node::Sub(a, b) => self.sub(m(a), m(b)),
+                Node::Mul(a, b) => self.mul(m(a), m(b)),
+                Node::Div(a, b) => self.div(m(a), m(b)),
+                Node::Neg(a) => self.neg(m(a)),
+                Node::Pow(a, b) => self.pow(m(a), m(b)),
+                Node::Func(f, a) => self.func(f, m(a)),
             };
             map.insert(id, new);
         }
-        let r = map[&root];
-        (g, r)
+        roots.iter().map(|r| map[r]).collect()
     }
 
     /// The nodes reachable from `roots`, in id (topological) order.
