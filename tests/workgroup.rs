@@ -1,7 +1,7 @@
 //! The workgroup layout (`[run] layout`, plan::workgroup): one workgroup per run for a network
 //! with one hidden layer, thread o holding hidden unit o. Its kernels validate for every
 //! method it serves; on lavapipe it agrees with the CPU's mirror of it and with the invocation
-//! layout; `auto` takes it from plan::workgroup::AUTO_MIN_UNITS units; and the configs it cannot
+//! layout; `auto` takes it where its cost model says it is faster; and the configs it cannot
 //! serve say why.
 mod common;
 
@@ -11,7 +11,6 @@ use gdsweep::backend::cpu::Cpu;
 use gdsweep::config::{parse, Overrides};
 use gdsweep::method::OptimizerKind;
 use gdsweep::outcome::Status;
-use gdsweep::plan::workgroup::AUTO_MIN_UNITS;
 use gdsweep::plan::{Layout, Precision};
 
 /// A table of 12 rows and `d` features, y a smooth function of them.
@@ -116,15 +115,18 @@ fn the_workgroup_layout_agrees_with_the_cpu_and_the_invocation_layout_f64() {
     agreement(Precision::F64);
 }
 
-/// `auto` takes the workgroup layout for a network from AUTO_MIN_UNITS hidden units where it
-/// fits, and the invocation layout otherwise; the resolved config says which.
+/// `auto` takes the workgroup layout where the invocation kernel's compile would outweigh the
+/// workgroup's slower steps (plan::workgroup's cost model): a wide network on a small grid, not
+/// a narrow one nor a large grid, and never where the layout does not fit. The resolved config
+/// says which.
 #[test]
-fn auto_takes_the_workgroup_for_wide_networks_only() {
-    let layout = |h: usize, kind: OptimizerKind| plan(&network(2, h, kind, "", "auto"), Precision::F32).blocks[0].layout;
-    assert_eq!(layout(AUTO_MIN_UNITS, OptimizerKind::Adam), Layout::Workgroup);
-    assert_eq!(layout(AUTO_MIN_UNITS - 1, OptimizerKind::Adam), Layout::Invocation);
-    assert_eq!(layout(AUTO_MIN_UNITS, OptimizerKind::Lbfgs), Layout::Invocation);
-    let p = plan(&network(2, AUTO_MIN_UNITS, OptimizerKind::Gd, "", "auto"), Precision::F32);
+fn auto_takes_the_workgroup_for_small_sweeps_of_wide_networks() {
+    let layout = |src: String| plan(&src, Precision::F32).blocks[0].layout;
+    assert_eq!(layout(network(2, 32, OptimizerKind::Adam, "", "auto")), Layout::Workgroup);
+    assert_eq!(layout(network(2, 4, OptimizerKind::Adam, "", "auto")), Layout::Invocation);
+    assert_eq!(layout(network(2, 32, OptimizerKind::Adam, "", "auto").replace("n = 8 }", "n = 100000 }")), Layout::Invocation);
+    assert_eq!(layout(network(2, 32, OptimizerKind::Lbfgs, "", "auto")), Layout::Invocation);
+    let p = plan(&network(2, 32, OptimizerKind::Gd, "", "auto"), Precision::F32);
     assert_eq!(p.resolved["optimizers"][0]["layout"], "workgroup", "{}", p.resolved);
 }
 

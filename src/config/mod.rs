@@ -324,7 +324,7 @@ fn validate(cx: &Ctx, raw: RawConfig, default_name: &str, ov: Overrides) -> Resu
     for (k, b) in blocks.iter_mut().enumerate() {
         let obj = if b.variant == 0 { &objective } else { &variants[b.variant - 1] };
         b.layout = match &layout {
-            None => crate::plan::workgroup::auto(obj, b, precision),
+            None => crate::plan::workgroup::auto(obj, b, precision, steps),
             Some((crate::plan::Layout::Workgroup, span)) => match crate::plan::workgroup::fit(obj, b, precision) {
                 Ok(_) => crate::plan::Layout::Workgroup,
                 Err(why) => return Err(cx.err(Some(span.clone()), "run.layout", format!("'workgroup' does not fit optimizer {} ('{}'): {why}; use auto or invocation", k + 1, b.optimizer.name()))),

@@ -356,7 +356,8 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     // per-coordinate reals; `guard(j)`: stored by the lead thread alone (the shared output bias).
     let n = spread.map_or(dim, Spread::n);
     let at = |j: usize| spread.map_or(format!("{j}u"), |s| s.at(j));
-    let guard = |j: usize, line: String| if spread.is_some_and(|s| s.shared(j)) { format!("    if (lead) {{\n    {line}\n    }}\n") } else { line + "\n" };
+    let store_line = |lead_only: bool, line: String| if lead_only { format!("    if (lead) {{\n    {line}\n    }}\n") } else { line + "\n" };
+    let guard = |j: usize, line: String| store_line(spread.is_some_and(|s| s.shared(j)), line);
     let mut declare = String::new();
     let mut init = String::new();
     let mut load = String::new();
@@ -388,8 +389,7 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
                 let _ = writeln!(declare, "    var {name}: real;");
                 let _ = writeln!(init, "{ind}{name} = {value};");
                 let _ = writeln!(load, "{ind}{name} = state[base + {at}];");
-                let line = format!("    state[base + {at}] = {name};");
-                store += &if lead_only { format!("    if (lead) {{\n    {line}\n    }}\n") } else { line + "\n" };
+                store += &store_line(lead_only, format!("    state[base + {at}] = {name};"));
             }
         }
     }

@@ -35,9 +35,16 @@ pub const MAX_UNITS: usize = 256;
 /// `max_compute_workgroup_storage_size`, which every adapter offers.
 pub const WORKGROUP_MEMORY: usize = 16384;
 
-/// Hidden units from which `layout = "auto"` takes the workgroup layout where it fits
-/// (measured: BENCHMARKS.md, "One invocation or one workgroup per run").
-pub const AUTO_MIN_UNITS: usize = 8;
+/// `layout = "auto"`'s cost model, from lavapipe on the project's 2-core machine (BENCHMARKS.md,
+/// "One invocation or one workgroup per run"; a hardware GPU's figures are not measured yet):
+/// the invocation kernel compiles in INVOCATION_COMPILE_272 seconds at 272 parameters, growing
+/// as the parameter count to the power INVOCATION_COMPILE_EXPONENT (its straight-line code has
+/// one expression per parameter's gradient); the workgroup kernel costs WORKGROUP_FIXED seconds
+/// more to set up and WORKGROUP_EXTRA seconds more per row × parameter × config-step.
+pub const INVOCATION_COMPILE_272: f64 = 71.0;
+pub const INVOCATION_COMPILE_EXPONENT: f64 = 2.1;
+pub const WORKGROUP_FIXED: f64 = 3.0;
+pub const WORKGROUP_EXTRA: f64 = 1.5e-9;
 
 /// A block's workgroup layout: the network's split and the rows the threads evaluate between
 /// two meetings (each thread one row's output; bounded by the workgroup memory).
@@ -102,11 +109,20 @@ pub fn fit(obj: &Objective, block: &Block, p: Precision) -> Result<Fit, String> 
     Ok(Fit { split, chunk })
 }
 
-/// The layout `auto` takes: the workgroup where it fits a network of at least
-/// [`AUTO_MIN_UNITS`] hidden units.
-pub fn auto(obj: &Objective, block: &Block, p: Precision) -> Layout {
-    match fit(obj, block, p) {
-        Ok(f) if f.split.units >= AUTO_MIN_UNITS => Layout::Workgroup,
-        _ => Layout::Invocation,
+/// The layout `auto` takes for `block` run for `steps`: the workgroup where it fits and the
+/// cost model says the invocation kernel's compile would take longer than the workgroup's
+/// slower steps (small sweeps of wide networks), else the invocation.
+pub fn auto(obj: &Objective, block: &Block, p: Precision, steps: u32) -> Layout {
+    if fit(obj, block, p).is_err() {
+        return Layout::Invocation;
+    }
+    let params = obj.dim() as f64;
+    let rows = obj.rows.as_ref().map_or(1, |r| r.count()) as f64;
+    let compile = INVOCATION_COMPILE_272 * (params / 272.0).powf(INVOCATION_COMPILE_EXPONENT);
+    let extra = WORKGROUP_FIXED + block.runs as f64 * steps as f64 * rows * params * WORKGROUP_EXTRA;
+    if compile > extra {
+        Layout::Workgroup
+    } else {
+        Layout::Invocation
     }
 }
