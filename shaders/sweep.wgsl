@@ -120,6 +120,13 @@ fn softplus(v: real) -> real {
     }
     let run_local = params.run_offset + i * params.run_stride;
     let base = i * STRIDE;
+    // The uniforms the step loop reads, copied once: llvmpipe reloads a uniform at every use,
+    // lane by lane (about 60 of W1's 188 instructions per step).
+    let p_max_steps = params.max_steps;
+    let p_window_start = params.window_start;
+    let p_segment_len = params.segment_len;
+    let p_steps_this_dispatch = params.steps_this_dispatch;
+    let p_pause_at = params.pause_at;
 {{DECODE}}
 {{DECLARE}}
     var bound: real;
@@ -155,7 +162,7 @@ fn softplus(v: real) -> real {
     var turns: u32;
     var seg: u32;
     var next_flush: u32;
-    if (steps_done > params.window_start) {
+    if (steps_done > p_window_start) {
 {{WINDOW_LOAD}}
         anchor_tol = state[base + WIN + DIM];
         loss_start = state[base + LOSS_START];
@@ -164,9 +171,9 @@ fn softplus(v: real) -> real {
         returns = info[ii + INFO_RETURNS];
         loss_rose = info[ii + INFO_LOSS_ROSE];
         turns = info[ii + INFO_TURNS];
-        seg = min((steps_done - params.window_start + 1u) / params.segment_len, SEGMENTS - 1u);
+        seg = min((steps_done - p_window_start + 1u) / p_segment_len, SEGMENTS - 1u);
         gcur = state[base + SEG + seg];
-        next_flush = select(NEVER, params.window_start + (seg + 1u) * params.segment_len - 1u, seg < SEGMENTS - 1u);
+        next_flush = select(NEVER, p_window_start + (seg + 1u) * p_segment_len - 1u, seg < SEGMENTS - 1u);
     }
     // }WINDOW
     // TRAINABILITY{
@@ -204,20 +211,20 @@ fn softplus(v: real) -> real {
             train_inv = real(0.0);
             train_tail = real(0.0);
         }
-        if ((k > 0u || steps_done == 0u) && steps_done < params.max_steps) {
+        if ((k > 0u || steps_done == 0u) && steps_done < p_max_steps) {
             let ratio = loss / train_loss0;
             let v = select(TRAIN_CAP, min(ratio, TRAIN_CAP), is_finite(ratio));
             train_sum = train_sum + v;
             train_inv = train_inv + real(1.0) / v;
-            if (steps_done + TRAIN_TAIL >= params.max_steps) {
+            if (steps_done + TRAIN_TAIL >= p_max_steps) {
                 train_tail = train_tail + v;
             }
         }
         // }TRAINABILITY
         // WINDOW{
         // Record each point once: a dispatch re-evaluates the previous one's last point first.
-        if (k > 0u || steps_done == params.window_start) {
-            if (steps_done == params.window_start) {
+        if (k > 0u || steps_done == p_window_start) {
+            if (steps_done == p_window_start) {
 {{ANCHOR_SET}}
                 anchor_tol = CYCLE_TOL * {{X_INF}};
                 anchor_step = steps_done;
@@ -228,7 +235,7 @@ fn softplus(v: real) -> real {
                 loss_start = loss;
                 gcur = gn2;
                 seg = 0u;
-                next_flush = select(NEVER, params.window_start + params.segment_len - 1u, SEGMENTS > 1u);
+                next_flush = select(NEVER, p_window_start + p_segment_len - 1u, SEGMENTS > 1u);
             } else {
                 loss_rose = select(loss_rose, 1u, loss > last_loss);
                 turns = turns + select(0u, 1u, {{TURN_DOT}} < real(0.0));
@@ -253,7 +260,7 @@ fn softplus(v: real) -> real {
                 }
                 gcur = real(0.0);
                 seg = seg + 1u;
-                next_flush = select(NEVER, next_flush + params.segment_len, seg < SEGMENTS - 1u);
+                next_flush = select(NEVER, next_flush + p_segment_len, seg < SEGMENTS - 1u);
             }
         }
         // }WINDOW
@@ -267,8 +274,8 @@ fn softplus(v: real) -> real {
         // At a critical point to the run's precision: the gradient is small in absolute terms,
         // or small against the first one while the steps no longer move x (outcome.rs).
         let converged = !noisy && (gn2 <= GRAD_TOL_ABS2 || (gn2 <= gtol2 && last_step <= step_res));
-        let at_max = steps_done >= params.max_steps;
-        if (ls_failed || diverged || converged || at_max || k >= params.steps_this_dispatch || steps_done >= params.pause_at) {
+        let at_max = steps_done >= p_max_steps;
+        if (ls_failed || diverged || converged || at_max || k >= p_steps_this_dispatch || steps_done >= p_pause_at) {
             status = select(select(select(select(STATUS_RUNNING, STATUS_MAX_STEPS, at_max), STATUS_CONVERGED, converged), STATUS_DIVERGED, diverged), STATUS_LINE_SEARCH_FAILED, ls_failed);
             break;
         }
