@@ -375,14 +375,11 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
             SlotInit::Hyper(h) => h.to_string(),
             SlotInit::Lr => "lr".to_string(),
         };
-        let entries: Vec<Option<usize>> = if slot.per_memory { (0..block.memory()).map(Some).collect() } else { vec![None] };
-        for k in entries {
+        for k in slot.entries(block.memory()) {
             let per_coordinate: Vec<(String, String, bool)> = if slot.per_coordinate {
-                let name = |j: usize| k.map_or(format!("{}{j}", slot.name), |k| format!("{}{k}_{j}", slot.name));
-                (0..n).map(|j| (name(j), format!("{cursor}u + {}", at(j)), spread.is_some_and(|s| s.shared(j)))).collect()
+                (0..n).map(|j| (slot.entry_name(k, j), format!("{cursor}u + {}", at(j)), spread.is_some_and(|s| s.shared(j)))).collect()
             } else {
-                let name = k.map_or(slot.name.to_string(), |k| format!("{}{k}", slot.name));
-                vec![(name, format!("{cursor}u"), spread.is_some())]
+                vec![(slot.entry_name(k, 0), format!("{cursor}u"), spread.is_some())]
             };
             cursor += if slot.per_coordinate { dim } else { 1 };
             for (name, at, lead_only) in per_coordinate {
@@ -404,7 +401,10 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     // Whole-vector quantities: over this thread's coordinates, then (workgroup) over the threads.
     let nest_max = |terms: Vec<String>| {
         let local = balanced_max(&terms);
-        spread.map_or(local.clone(), |s| s.max(local))
+        match spread {
+            Some(s) => s.max(local),
+            None => local,
+        }
     };
     let sum = |term: &dyn Fn(usize) -> String| spread.map_or_else(|| (0..n).map(term).collect::<Vec<_>>().join(" + "), |s| s.sum(term));
     let anchor_dist = nest_max((0..n).map(|j| format!("abs(x{j} - a{j})")).collect());
@@ -414,7 +414,10 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     let unit = block.optimizer.method().unit_step;
     let step = nest_max((0..n).map(|j| if unit { format!("abs(x{j} - xo{j}) / lr") } else { format!("abs(x{j} - xo{j})") }).collect());
     let local_finite = (0..n).map(|j| format!("is_finite(x{j})")).collect::<Vec<_>>().join(" && ");
-    let x_finite = spread.map_or(local_finite.clone(), |s| s.all(local_finite));
+    let x_finite = match spread {
+        Some(s) => s.all(local_finite),
+        None => local_finite,
+    };
     let gn2 = sum(&|j| format!("g{j} * g{j}"));
     let (ls_judge, ls_start) = match block.linesearch {
         // (plan::workgroup::fit keeps line searches in the invocation layout)

@@ -216,6 +216,21 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// The memory entries the slot has in a block of `memory` entries: each k, or one (None).
+    pub fn entries(&self, memory: usize) -> Vec<Option<usize>> {
+        if self.per_memory { (0..memory).map(Some).collect() } else { vec![None] }
+    }
+
+    /// The WGSL and CPU name of entry k's coordinate j (j unused for a scalar slot).
+    pub fn entry_name(&self, k: Option<usize>, j: usize) -> String {
+        match (k, self.per_coordinate) {
+            (Some(k), true) => format!("{}{k}_{j}", self.name),
+            (Some(k), false) => format!("{}{k}", self.name),
+            (None, true) => format!("{}{j}", self.name),
+            (None, false) => self.name.to_string(),
+        }
+    }
+
     pub const fn per_coordinate(name: &'static str, init: SlotInit) -> Slot {
         Slot { name, per_coordinate: true, per_memory: false, init }
     }

@@ -98,18 +98,7 @@ impl StateLayout {
             .into_iter()
             .flat_map(|s: Slot| {
                 let n = if s.per_coordinate { dim } else { 1 };
-                let entries: Vec<Option<usize>> = if s.per_memory { (0..memory).map(Some).collect() } else { vec![None] };
-                entries.into_iter().flat_map(move |k| {
-                    (0..n).map(move |j| SlotPlace {
-                        name: match (k, s.per_coordinate) {
-                            (Some(k), true) => format!("{}{k}_{j}", s.name),
-                            (Some(k), false) => format!("{}{k}", s.name),
-                            (None, true) => format!("{}{j}", s.name),
-                            (None, false) => s.name.to_string(),
-                        },
-                        init: s.init,
-                    })
-                })
+                s.entries(memory).into_iter().flat_map(move |k| (0..n).map(move |j| SlotPlace { name: s.entry_name(k, j), init: s.init }))
             })
             .collect();
         StateLayout { dim, slots, windowed, trained }
