@@ -16,7 +16,8 @@
 //   MATH        real_exp, real_log, … (shaders/math_f32.wgsl or math_f64.wgsl)
 //   HELPERS     module-scope functions of the block's line search (method/zoom.rs), or nothing;
 //               in the workgroup layout its memory and reductions (kernel/workgroup.rs)
-//   ENTRY       the entry point's head: the run index `i` and `lead`, the thread that stores the
+//   ENTRY       the entry point's head (kernel::entry): the run index `i`, in the workgroup order of
+//               backend::gpu::sweep::Grid, and `lead`, the thread that stores the
 //               run's scalars (always true with one invocation per run)
 //   DECLARE     `var` for every coordinate x_i and optimizer slot
 //   DECODE      lr, hyperparameters and initial point from the run's block-local index, and
@@ -68,13 +69,13 @@ struct Params {
     run_count: u32,           // runs in this batch
     steps_this_dispatch: u32, // most updates this dispatch makes per run
     max_steps: u32,           // `steps` of the config
-    row_pitch: u32,           // invocations per row of a 2-D dispatch
+    groups_x: u32,            // workgroups per row of a 2-D dispatch
     window_start: u32,        // first step of the classification window
     segment_len: u32,         // steps per window segment; 0: no window
     pause_at: u32,            // main pipeline: stop (still running) at this step
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    group_columns: u32,       // the workgroup order (backend::gpu::sweep::Grid): columns
+    group_rows: u32,          // and rows
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

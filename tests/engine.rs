@@ -5,17 +5,33 @@ mod common;
 use common::{gpu, plan, run_all};
 use gdsweep::backend::cpu::Cpu;
 use gdsweep::engine::execute;
-use gdsweep::backend::gpu::sweep::dispatch_size;
+use gdsweep::backend::gpu::sweep::{Grid, GROUP_COLUMNS};
 use gdsweep::plan::Precision;
 use gdsweep::analysis::verify::compare;
 
 #[test]
 fn dispatch_geometry() {
-    assert_eq!(dispatch_size(1, 64, 65535), (1, 1));
-    assert_eq!(dispatch_size(64 * 65535, 64, 65535), (65535, 1));
-    assert_eq!(dispatch_size(64 * 65535 + 1, 64, 65535), (65535, 2));
+    let grid = |n, per, max| {
+        let g = Grid::new(n, per, max);
+        (g.x, g.y, g.columns, g.rows)
+    };
+    assert_eq!(grid(1, 64, 65535), (1, 1, 1, 1));
+    assert_eq!(grid(64 * 10, 64, 65535), (10, 1, 10, 1));
+    // 100 groups in 64 columns of 2 rows: 28 groups past the last run.
+    assert_eq!(grid(64 * 100, 64, 65535), (128, 1, 64, 2));
+    assert_eq!(grid(64 * 65535, 64, 65535), (65535, 2, 64, 1024));
     // One run per workgroup (the workgroup layout).
-    assert_eq!(dispatch_size(65536, 1, 65535), (65535, 2));
+    assert_eq!(grid(65536, 1, 65535), (65535, 2, 64, 1024));
+    // Every group the runs need has a workgroup, and no more than a column's worth is spare.
+    for n in [1u64, 63, 64, 65, 4095, 4097, 1 << 20, 4_200_000, 64 * 65535 + 1] {
+        for per in [1u32, 64] {
+            let g = Grid::new(n, per, 65535);
+            let groups = n.div_ceil(per as u64);
+            let cells = g.rows as u64 * g.columns as u64;
+            assert!(cells >= groups && cells - groups < g.columns as u64, "n {n} per {per}: {g:?}");
+            assert!(g.columns <= GROUP_COLUMNS && g.x as u64 * g.y as u64 >= cells && g.x <= 65535, "n {n} per {per}: {g:?}");
+        }
+    }
 }
 
 /// Splitting a run into many short dispatches (state through the buffer) changes nothing.

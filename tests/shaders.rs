@@ -69,13 +69,13 @@ fn params_layout_matches_the_shader() {
         ("run_count", offset_of!(Params, run_count)),
         ("steps_this_dispatch", offset_of!(Params, steps_this_dispatch)),
         ("max_steps", offset_of!(Params, max_steps)),
-        ("row_pitch", offset_of!(Params, row_pitch)),
+        ("groups_x", offset_of!(Params, groups_x)),
         ("window_start", offset_of!(Params, window_start)),
         ("segment_len", offset_of!(Params, segment_len)),
         ("pause_at", offset_of!(Params, pause_at)),
-        ("_pad0", offset_of!(Params, _pad0)),
-        ("_pad1", offset_of!(Params, _pad1)),
-        ("_pad2", offset_of!(Params, _pad2)),
+        ("group_columns", offset_of!(Params, group_columns)),
+        ("group_rows", offset_of!(Params, group_rows)),
+        ("_pad", offset_of!(Params, _pad)),
     ];
     assert_eq!(members.len(), host.len());
     for (m, (name, offset)) in members.iter().zip(host) {

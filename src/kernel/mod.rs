@@ -31,6 +31,25 @@ pub fn runs_per_workgroup(layout: Layout) -> u32 {
     }
 }
 
+/// The entry point's head for `threads` invocations per workgroup: the run index `i`, taken in
+/// the workgroup order of backend::gpu::sweep::Grid, and `lead`, the thread that stores the
+/// run's scalars (every invocation with one run each; thread 0 in the workgroup layout).
+pub(crate) fn entry(threads: u32, layout: Layout) -> String {
+    let (run, lead) = match layout {
+        Layout::Invocation => (format!("g * {}u + lid", runs_per_workgroup(layout)), "true"),
+        Layout::Workgroup => ("g".to_string(), "lid == 0u"),
+    };
+    format!(
+        "@compute @workgroup_size({threads})\n\
+         fn sweep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {{\n    \
+         let w = wid.x + wid.y * params.groups_x;\n    \
+         if (w >= params.group_rows * params.group_columns) {{\n        return;\n    }}\n    \
+         let g = (w % params.group_columns) * params.group_rows + w / params.group_columns;\n    \
+         let i = {run};\n    \
+         let lead = {lead};\n"
+    )
+}
+
 /// How a graph's leaves and nodes are named in WGSL: node n is `{node}{n}`.
 pub(crate) struct Names<'a> {
     pub node: &'a str,
@@ -431,7 +450,7 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
     };
     let (entry, eval, update, helpers) = match spread {
         None => (
-            format!("@compute @workgroup_size({WORKGROUP_SIZE})\nfn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {{\n    let i = gid.x + gid.y * params.row_pitch;\n    let lead = true;\n"),
+            entry(WORKGROUP_SIZE, Layout::Invocation),
             eval_wgsl(obj, p, ind, block.optimizer.method().hessian, block.sampling),
             update_wgsl(&block.knobs(), block, dim, p),
             String::new(),

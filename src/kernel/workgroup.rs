@@ -16,7 +16,7 @@
 //! same graphs in the same order.
 
 use super::{node_lets, operand, Names};
-use crate::plan::workgroup::Fit;
+use crate::plan::workgroup::{Fit, Layout};
 use crate::plan::Precision;
 use crate::problem::expr::{Graph, Node, NodeId, Phase};
 use crate::problem::real::literal;
@@ -52,10 +52,7 @@ impl Spread<'_> {
     /// `@workgroup_size`, the entry point's builtins, the run index and `lead` (the thread that
     /// stores the run's scalars: every thread holds the same).
     pub fn entry(&self) -> String {
-        format!(
-            "@compute @workgroup_size({})\nfn sweep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {{\n    let i = wid.x + wid.y * params.row_pitch;\n    let lead = lid == 0u;\n",
-            self.fit.split.units
-        )
+        super::entry(self.fit.split.units as u32, Layout::Workgroup)
     }
 
     /// Module scope: the sizes, the workgroup memory and the reductions.

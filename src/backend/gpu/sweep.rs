@@ -26,13 +26,13 @@ pub struct Params {
     pub run_count: u32,
     pub steps_this_dispatch: u32,
     pub max_steps: u32,
-    pub row_pitch: u32,
+    pub groups_x: u32,
     pub window_start: u32,
     pub segment_len: u32,
     pub pause_at: u32,
-    pub _pad0: u32,
-    pub _pad1: u32,
-    pub _pad2: u32,
+    pub group_columns: u32,
+    pub group_rows: u32,
+    pub _pad: u32,
 }
 
 /// Most runs per batch, and the device memory one batch's state may take: bounds memory
@@ -40,15 +40,40 @@ pub struct Params {
 pub const MAX_BATCH: u64 = 1 << 23;
 pub const BATCH_STATE_BYTES: u64 = 256 << 20;
 
-/// Workgroup counts (x, y) covering `n` runs of `per_group` each, 2-D beyond the per-dimension
-/// limit.
-pub fn dispatch_size(n: u64, per_group: u32, max_per_dim: u32) -> (u32, u32) {
-    let groups = n.div_ceil(per_group as u64).max(1);
-    if groups <= max_per_dim as u64 {
-        (groups as u32, 1)
-    } else {
-        let x = max_per_dim as u64;
-        (x as u32, groups.div_ceil(x) as u32)
+/// Columns of the workgroup order (see [`Grid`]): enough that each of llvmpipe's threads, which
+/// take contiguous ranges of workgroups, gets some of every part of the run range.
+pub const GROUP_COLUMNS: u32 = 64;
+
+/// The workgroups of one batch and the order in which they take runs.
+///
+/// llvmpipe (lavapipe) hands each of its threads a contiguous range of workgroup ids. Run
+/// lengths follow the sweep's axes (a sorted lr axis puts every long run at one end), so with
+/// workgroup w taking runs `w·per_group ..` one thread got 81 % of W1's work. Here the
+/// `rows × columns` workgroups are read row by row and handed out column by column: workgroup
+/// `w = r·columns + c` takes the runs of group `c·rows + r`. A contiguous range of w then
+/// holds a slice of every column, i.e. of every part of the run range. Runs within a group
+/// stay contiguous (coalesced state access on GPUs), and the order changes nothing in the
+/// results: each run's arithmetic is its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grid {
+    /// Workgroup counts (x, y) of the dispatch, 2-D beyond the per-dimension limit.
+    pub x: u32,
+    pub y: u32,
+    pub columns: u32,
+    pub rows: u32,
+}
+
+impl Grid {
+    /// The grid covering `n` runs of `per_group` each; the dispatch may hold up to
+    /// `columns − 1` more groups than the runs need (past the last run: they return at once) and,
+    /// when 2-D, the rest of its last row (past `rows × columns`: likewise).
+    pub fn new(n: u64, per_group: u32, max_per_dim: u32) -> Grid {
+        let groups = n.div_ceil(per_group as u64).max(1);
+        let columns = groups.min(GROUP_COLUMNS as u64);
+        let rows = groups.div_ceil(columns);
+        let total = rows * columns;
+        let (x, y) = if total <= max_per_dim as u64 { (total, 1) } else { (max_per_dim as u64, total.div_ceil(max_per_dim as u64)) };
+        Grid { x: x as u32, y: y as u32, columns: columns as u32, rows: rows as u32 }
     }
 }
 
@@ -209,20 +234,20 @@ fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: 
     let mut done = 0u64;
     while done < sel.count {
         let n = batch.min(sel.count - done);
-        let (gx, gy) = dispatch_size(n, per_group, gpu.limits.max_compute_workgroups_per_dimension);
+        let grid = Grid::new(n, per_group, gpu.limits.max_compute_workgroups_per_dimension);
         let params = Params {
             run_offset: u32::try_from(sel.offset + done * sel.stride).map_err(|_| Error::Other("run index over 2^32".into()))?,
             run_stride: sel.stride as u32,
             run_count: n as u32,
             steps_this_dispatch: plan.steps_per_dispatch,
             max_steps: plan.steps,
-            row_pitch: gx * per_group,
+            groups_x: grid.x,
             window_start,
             segment_len,
             pause_at: u32::MAX,
-            _pad0: 0,
-            _pad1: 0,
-            _pad2: 0,
+            group_columns: grid.columns,
+            group_rows: grid.rows,
+            _pad: 0,
         };
         let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("sweep") });
         enc.clear_buffer(&bufs.info, 0, Some(n * info_per_run));
@@ -233,7 +258,7 @@ fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: 
                 pass.set_pipeline(&ph.pipeline);
                 pass.set_bind_group(0, &bufs.bind_groups[ph.slot], &[]);
                 for _ in 0..ph.dispatches {
-                    pass.dispatch_workgroups(gx, gy, 1);
+                    pass.dispatch_workgroups(grid.x, grid.y, 1);
                 }
                 continue;
             };
@@ -243,7 +268,7 @@ fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: 
                     let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("trace"), timestamp_writes: None });
                     pass.set_pipeline(&ph.pipeline);
                     pass.set_bind_group(0, &bufs.bind_groups[ph.slot], &[]);
-                    pass.dispatch_workgroups(gx, gy, 1);
+                    pass.dispatch_workgroups(grid.x, grid.y, 1);
                 }
                 enc.copy_buffer_to_buffer(&bufs.state, 0, &bufs.state_read, 0, n * per_run);
                 enc.copy_buffer_to_buffer(&bufs.info, 0, &bufs.info_read, 0, n * info_per_run);
