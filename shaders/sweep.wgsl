@@ -107,6 +107,15 @@ fn softplus(v: real) -> real {
     return max(v, real(0.0)) + l;
 }
 
+// WINDOW{
+// The earliest step at which the window record can change without a return to the anchor: a
+// segment's end, the candidate period due, or the anchor moving on after MAX_PERIOD steps.
+fn next_window_event(anchor_step: u32, period: u32, next_flush: u32) -> u32 {
+    let cycle_step = select(anchor_step + period, anchor_step + MAX_PERIOD, period == 0u);
+    return min(next_flush, select(cycle_step, NEVER, cycle_step < anchor_step));
+}
+// }WINDOW
+
 {{HELPERS}}
 
 {{ENTRY}}    if (i >= params.run_count) {
@@ -163,6 +172,8 @@ fn softplus(v: real) -> real {
     var turns: u32;
     var seg: u32;
     var next_flush: u32;
+    // The next step at which the record does more than its every-step part (0: the first).
+    var next_event = 0u;
     if (steps_done > p_window_start) {
 {{WINDOW_LOAD}}
         anchor_tol = state[base + WIN + DIM];
@@ -175,6 +186,7 @@ fn softplus(v: real) -> real {
         seg = min((steps_done - p_window_start + 1u) / p_segment_len, SEGMENTS - 1u);
         gcur = state[base + SEG + seg];
         next_flush = select(NEVER, p_window_start + (seg + 1u) * p_segment_len - 1u, seg < SEGMENTS - 1u);
+        next_event = next_window_event(anchor_step, period, next_flush);
     }
     // }WINDOW
     // TRAINABILITY{
@@ -224,45 +236,50 @@ fn softplus(v: real) -> real {
         // }TRAINABILITY
         // WINDOW{
         // Record each point once: a dispatch re-evaluates the previous one's last point first.
+        // Every point counts its turn, a loss rise and its ‖g‖²; the rest happens only where
+        // the point is back near the anchor or at `next_event` (CPU twin: Lanes::record_window_lanes
+        // and Lanes::window_event).
         if (k > 0u || steps_done == p_window_start) {
-            if (steps_done == p_window_start) {
-{{ANCHOR_SET}}
-                anchor_tol = CYCLE_TOL * {{X_INF}};
-                anchor_step = steps_done;
-                period = 0u;
-                returns = 0u;
-                loss_rose = 0u;
-                turns = 0u;
-                loss_start = loss;
-                gcur = gn2;
-                seg = 0u;
-                next_flush = select(NEVER, p_window_start + p_segment_len - 1u, SEGMENTS > 1u);
-            } else {
-                loss_rose = select(loss_rose, 1u, loss > last_loss);
-                turns = turns + select(0u, 1u, {{TURN_DOT}} < real(0.0));
-                let since = steps_done - anchor_step;
-                let back = {{ANCHOR_DIST}} <= anchor_tol;
-                let searching = period == 0u;
-                let found = searching && back;
-                let due = !searching && since == period;
-                returns = select(select(returns, select(0u, returns + 1u, back), due), 1u, found);
-                period = select(select(period, select(0u, period, back), due), since, found);
-                if (found || due || (searching && since >= MAX_PERIOD)) {
+            loss_rose = select(loss_rose, 1u, loss > last_loss);
+            turns = turns + select(0u, 1u, {{TURN_DOT}} < real(0.0));
+            gcur = max(gcur, gn2);
+            let back = {{ANCHOR_DIST}} <= anchor_tol;
+            if (back || steps_done >= next_event) {
+                var move_anchor = true;
+                if (steps_done == p_window_start) {
+                    period = 0u;
+                    returns = 0u;
+                    loss_rose = 0u;
+                    turns = 0u;
+                    loss_start = loss;
+                    gcur = gn2;
+                    seg = 0u;
+                    next_flush = select(NEVER, p_window_start + p_segment_len - 1u, SEGMENTS > 1u);
+                } else {
+                    let since = steps_done - anchor_step;
+                    let searching = period == 0u;
+                    let found = searching && back;
+                    let due = !searching && since == period;
+                    returns = select(select(returns, select(0u, returns + 1u, back), due), 1u, found);
+                    period = select(select(period, select(0u, period, back), due), since, found);
+                    move_anchor = found || due || (searching && since >= MAX_PERIOD);
+                }
+                if (move_anchor) {
 {{ANCHOR_SET}}
                     anchor_tol = CYCLE_TOL * {{X_INF}};
                     anchor_step = steps_done;
                 }
-                gcur = max(gcur, gn2);
+                if (steps_done == next_flush) {
+                    if (lead) {
+                        state[base + SEG + seg] = gcur;
+                    }
+                    gcur = real(0.0);
+                    seg = seg + 1u;
+                    next_flush = select(NEVER, next_flush + p_segment_len, seg < SEGMENTS - 1u);
+                }
+                next_event = next_window_event(anchor_step, period, next_flush);
             }
 {{GPREV_SET}}
-            if (steps_done == next_flush) {
-                if (lead) {
-                    state[base + SEG + seg] = gcur;
-                }
-                gcur = real(0.0);
-                seg = seg + 1u;
-                next_flush = select(NEVER, next_flush + p_segment_len, seg < SEGMENTS - 1u);
-            }
         }
         // }WINDOW
         last_loss = loss;

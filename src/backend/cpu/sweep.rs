@@ -27,6 +27,7 @@ use crate::problem::expr::Objective;
 /// Everything a chunk of runs of one block needs, shared read-only by all threads.
 pub struct Kernel<'a, F: Real> {
     pub tape: &'a Tape,
+
     pub block: &'a Block,
     pub dim: usize,
     pub max_steps: u32,
@@ -152,6 +153,9 @@ struct Lanes<F: Real> {
     turns: [u32; LANES],
     seg: [u32; LANES],
     next_flush: [u32; LANES],
+    /// The next step at which the window record does more than its every-step part
+    /// (`record_window_lanes`); 0 until the window's first point.
+    next_event: [u32; LANES],
     segment_max: [[F; SEGMENTS as usize]; LANES],
 }
 
@@ -213,6 +217,7 @@ impl<F: Real> Lanes<F> {
             turns: [0; LANES],
             seg: [0; LANES],
             next_flush: [0; LANES],
+            next_event: [0; LANES],
             segment_max: [[F::default(); SEGMENTS as usize]; LANES],
         }
     }
@@ -543,92 +548,102 @@ impl<F: Real> Lanes<F> {
         }
     }
 
+    /// Every point of the window moves the record the same way but at a few steps: the turn
+    /// count, whether the loss rose, the segment's largest ‖g‖², the previous loss and
+    /// gradient. That part runs for every lane, branch-free. The rest (the window's first point,
+    /// a return to the anchor, a candidate period due, the anchor moving on, a segment's end)
+    /// happens only at a lane's `next_event` or where the point is back within `anchor_tol`, and
+    /// runs per lane in [`Lanes::window_event`]: the same updates in the same order as the
+    /// shader's, at a fraction of the per-step cost.
     #[inline(always)]
     fn record_window_lanes<const MASKED: bool>(&mut self, k: &Kernel<F>) {
-        let never = u32::MAX;
-        let ws = k.window_start;
         let loss = self.regs[k.tape.loss as usize];
         let active: [bool; LANES] = std::array::from_fn(|i| !MASKED || !self.hold[i]);
-        let first: [bool; LANES] = std::array::from_fn(|i| self.steps_done[i] == ws);
         let zero = F::default();
-        // g · g_prev, ‖x − anchor‖∞ and ‖x‖∞, left to right as in the shader.
+        // g · g_prev and ‖x − anchor‖∞, left to right as in the shader.
         let mut dot = [zero; LANES];
         let mut dist = [zero; LANES];
-        let mut x_inf = [zero; LANES];
         for j in 0..k.dim {
             let (x, g) = (&self.regs[k.tape.vars[j] as usize], &self.regs[k.tape.grad[j] as usize]);
-            let (a, gp) = (&self.anchor[j], &self.gprev[j]);
+            let (a, gp) = (&self.anchor[j], &mut self.gprev[j]);
             for i in 0..LANES {
-                let (d, m, t) = ((x[i] - a[i]).abs(), x[i].abs(), g[i] * gp[i]);
+                let (d, t) = ((x[i] - a[i]).abs(), g[i] * gp[i]);
                 dist[i] = if j == 0 { d } else { dist[i].max(d) };
-                x_inf[i] = if j == 0 { m } else { x_inf[i].max(m) };
                 dot[i] = if j == 0 { t } else { dot[i] + t };
-            }
-        }
-        // Integer and flag updates, then the reals: simple selects over plain arrays vectorize.
-        let max_period = k.rules.max_period;
-        let mut move_anchor = [false; LANES];
-        {
-            let (steps, anchor_step) = (&self.steps_done, &mut self.anchor_step);
-            let (period, returns) = (&mut self.period, &mut self.returns);
-            let (rose, turns) = (&mut self.loss_rose, &mut self.turns);
-            for i in 0..LANES {
-                let since = steps[i].wrapping_sub(anchor_step[i]);
-                let back = dist[i] <= self.anchor_tol[i];
-                let searching = period[i] == 0;
-                let found = searching & back;
-                let due = !searching & (since == period[i]);
-                let (f, on) = (first[i], active[i]);
-                let new_returns = if found { 1 } else if due & back { returns[i] + 1 } else if due { 0 } else { returns[i] };
-                let new_period = if found { since } else if due & !back { 0 } else { period[i] };
-                let new_rose = if loss[i] > self.last_loss[i] { 1 } else { rose[i] };
-                let new_turns = turns[i] + (dot[i] < zero) as u32;
-                move_anchor[i] = on & (f | found | due | (searching & (since >= max_period)));
-                returns[i] = if !on { returns[i] } else if f { 0 } else { new_returns };
-                period[i] = if !on { period[i] } else if f { 0 } else { new_period };
-                rose[i] = if !on { rose[i] } else if f { 0 } else { new_rose };
-                turns[i] = if !on { turns[i] } else if f { 0 } else { new_turns };
-                anchor_step[i] = if move_anchor[i] { steps[i] } else { anchor_step[i] };
-            }
-        }
-        let tol = k.cycle_tol;
-        for i in 0..LANES {
-            let (f, on) = (first[i], active[i]);
-            self.anchor_tol[i] = if move_anchor[i] { tol * x_inf[i] } else { self.anchor_tol[i] };
-            self.loss_start[i] = if on & f { loss[i] } else { self.loss_start[i] };
-            let g = self.gcur[i].max(self.gn2[i]);
-            self.gcur[i] = if !on { self.gcur[i] } else if f { self.gn2[i] } else { g };
-            self.last_loss[i] = if on { loss[i] } else { self.last_loss[i] };
-        }
-        for i in 0..LANES {
-            if first[i] & active[i] {
-                self.seg[i] = 0;
-                self.next_flush[i] = if SEGMENTS > 1 { ws + k.segment_len - 1 } else { never };
-            }
-        }
-        for j in 0..k.dim {
-            let (x, g) = (&self.regs[k.tape.vars[j] as usize], &self.regs[k.tape.grad[j] as usize]);
-            let (a, gp) = (&mut self.anchor[j], &mut self.gprev[j]);
-            for i in 0..LANES {
-                a[i] = if move_anchor[i] { x[i] } else { a[i] };
                 gp[i] = if active[i] { g[i] } else { gp[i] };
             }
         }
-        let mut flush = false;
+        let mut event = [false; LANES];
+        let mut any = false;
         for i in 0..LANES {
-            flush |= active[i] & (self.steps_done[i] == self.next_flush[i]);
+            let on = active[i];
+            self.turns[i] += (on & (dot[i] < zero)) as u32;
+            self.loss_rose[i] |= (on & (loss[i] > self.last_loss[i])) as u32;
+            self.gcur[i] = if on { self.gcur[i].max(self.gn2[i]) } else { self.gcur[i] };
+            self.last_loss[i] = if on { loss[i] } else { self.last_loss[i] };
+            event[i] = on & ((dist[i] <= self.anchor_tol[i]) | (self.steps_done[i] >= self.next_event[i]));
+            any |= event[i];
         }
-        if flush {
-            for i in 0..LANES {
-                if active[i] && self.steps_done[i] == self.next_flush[i] {
-                    let s = self.seg[i] as usize;
-                    self.segment_max[i][s] = self.gcur[i];
-                    self.gcur[i] = zero;
-                    self.seg[i] += 1;
-                    self.next_flush[i] = if self.seg[i] < SEGMENTS - 1 { self.next_flush[i] + k.segment_len } else { never };
+        if any {
+            for lane in 0..LANES {
+                if event[lane] {
+                    self.window_event(k, lane, dist[lane], loss[lane]);
                 }
             }
         }
+    }
+
+    /// The rest of the window record for one lane (see `record_window_lanes`, which has already
+    /// counted this point's turn, loss rise and ‖g‖²): at the window's first point the record
+    /// starts, else a return to the anchor starts or confirms a candidate period, a period
+    /// due without a return drops it; the anchor moves to x on any of these and after
+    /// `max_period` steps without a candidate; a segment that ends is flushed. Then the lane's
+    /// next event: the earliest step at which any of these can happen without a return.
+    fn window_event(&mut self, k: &Kernel<F>, lane: usize, dist: F, loss: F) {
+        let (ws, never) = (k.window_start, u32::MAX);
+        let s = self.steps_done[lane];
+        let max_period = k.rules.max_period;
+        let move_anchor = if s == ws {
+            self.returns[lane] = 0;
+            self.period[lane] = 0;
+            self.loss_rose[lane] = 0;
+            self.turns[lane] = 0;
+            self.loss_start[lane] = loss;
+            self.gcur[lane] = self.gn2[lane];
+            self.seg[lane] = 0;
+            self.next_flush[lane] = if SEGMENTS > 1 { ws + k.segment_len - 1 } else { never };
+            true
+        } else {
+            let (period, returns) = (self.period[lane], self.returns[lane]);
+            let since = s.wrapping_sub(self.anchor_step[lane]);
+            let back = dist <= self.anchor_tol[lane];
+            let searching = period == 0;
+            let found = searching & back;
+            let due = !searching & (since == period);
+            self.returns[lane] = if found { 1 } else if due & back { returns + 1 } else if due { 0 } else { returns };
+            self.period[lane] = if found { since } else if due & !back { 0 } else { period };
+            found | due | (searching & (since >= max_period))
+        };
+        if move_anchor {
+            // ‖x‖∞ left to right, as in the shader's X_INF.
+            let mut x_inf = F::default();
+            for j in 0..k.dim {
+                let x = self.regs[k.tape.vars[j] as usize][lane];
+                self.anchor[j][lane] = x;
+                x_inf = if j == 0 { x.abs() } else { x_inf.max(x.abs()) };
+            }
+            self.anchor_tol[lane] = k.cycle_tol * x_inf;
+            self.anchor_step[lane] = s;
+        }
+        if s == self.next_flush[lane] {
+            let seg = self.seg[lane] as usize;
+            self.segment_max[lane][seg] = self.gcur[lane];
+            self.gcur[lane] = F::default();
+            self.seg[lane] += 1;
+            self.next_flush[lane] = if self.seg[lane] < SEGMENTS - 1 { self.next_flush[lane] + k.segment_len } else { never };
+        }
+        let cycle_step = self.anchor_step[lane].saturating_add(if self.period[lane] == 0 { max_period } else { self.period[lane] });
+        self.next_event[lane] = self.next_flush[lane].min(cycle_step);
     }
 
     /// The shader's outcome checks for each lane that has an event. Finished runs are
@@ -927,6 +942,7 @@ impl<F: Real> Parked<F> {
         l.steps_done[lane] = steps;
         l.evals[lane] = evals;
         l.hold[lane] = false;
+        l.next_event[lane] = 0;
         l.set_noisy(k, lane);
     }
 }
