@@ -204,6 +204,7 @@ fn run_writes_results_and_never_overwrites_silently() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/bowl/manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["backend"], "cpu");
+    assert_eq!(manifest["sweep"]["devices"][0]["kernel"], "compiled (Cranelift)");
     assert_eq!(manifest["runs"], 30);
     assert!(manifest["counts"]["diverged"].as_u64().unwrap() >= 1);
 
@@ -492,6 +493,29 @@ fn verify_writes_differences_and_verdict() {
     assert_eq!(verdict["verdict"]["compared"], 1600);
     let again = gdsweep(&["verify", "v.toml"], dir.path());
     assert_eq!(again.status.code(), Some(2), "an earlier verify's files are kept without -f");
+}
+
+/// `verify --backends cpu,cpu-ref` judges the compiled CPU kernel by the interpreter: every
+/// run agrees, to the bit (differences of 0); the columns and verify.json name the two.
+#[test]
+fn verify_compares_any_two_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("v.toml"), "name = \"v\"\n[objective]\nexpr = \"x^4 - 5*x^2 + 3*x + sin(3*x)\"\n[sweep]\nlr = { log = [1e-2, 0.3], n = 30 }\n[sweep.init]\nx = { lin = [-3.0, 3.0], n = 30 }\n[run]\nsteps = 500\n").unwrap();
+    let out = gdsweep(&["verify", "v.toml", "--backends", "cpu,cpu-ref"], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("on cpu (") && text.contains("vs cpu-ref (") && text.contains("PASS"), "{text}");
+    assert!(text.contains("max loss difference:  0.000e0") && text.contains("max point difference: 0.000e0"), "{text}");
+    let diffs = std::fs::read_to_string(dir.path().join("results/v-verify/differences.csv")).unwrap();
+    assert!(diffs.starts_with("run,optimizer,block,lr,weight_decay,init_x,class,status_cpu,status_cpu-ref,"), "{diffs}");
+    let verdict: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/v-verify/verify.json")).unwrap()).unwrap();
+    assert_eq!(verdict["backends"][1]["kernel"], "tape interpreter (the reference)");
+    assert_eq!(verdict["verdict"]["disagreeing"], 0);
+    for bad in ["cpu", "cpu,cpu", "cpu,auto", "cpu,gpu,cpu-ref"] {
+        let out = gdsweep(&["verify", "v.toml", "--backends", bad, "--force"], dir.path());
+        assert_eq!(out.status.code(), Some(2), "--backends {bad}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--backends"), "{}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 /// `--set KEY=VALUE` changes a setting and is validated like the file: a bad value names the

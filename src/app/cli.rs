@@ -53,7 +53,11 @@ impl ConfigArgs {
 enum BackendArg {
     Auto,
     Gpu,
+    // (plain comments: doc comments would turn --help's lists of values into long help)
+    // The CPU, its objective compiled to native code.
     Cpu,
+    // The CPU on the tape interpreter: the reference the compiled kernel is checked against.
+    CpuRef,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -101,7 +105,7 @@ enum Cmd {
         #[arg(long, value_enum)]
         format: Option<FormatArg>,
         /// Compute on several devices at once, each taking chunks from one queue: `all` (every
-        /// hardware GPU, then the CPU), or a list of cpu, gpu, gpu:N [default: one backend, as
+        /// hardware GPU, then the CPU), or a list of cpu, cpu-ref, gpu, gpu:N [default: one backend, as
         /// --backend chooses].
         #[arg(long, value_name = "SPEC", conflicts_with = "backend")]
         devices: Option<String>,
@@ -133,10 +137,14 @@ enum Cmd {
         #[arg(short, long)]
         quiet: bool,
     },
-    /// Run the same configurations on the GPU and the CPU and compare them.
+    /// Run the same configurations on two backends (the GPU and the CPU unless told) and compare them.
     Verify {
         #[command(flatten)]
         config: ConfigArgs,
+        /// The two backends to compare: gpu,cpu (the default), cpu,cpu-ref (the compiled CPU
+        /// kernel against the tape interpreter), gpu,cpu-ref…
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "gpu,cpu")]
+        backends: Vec<BackendArg>,
         /// Compare about N evenly spread runs instead of all [default: all].
         #[arg(long)]
         sample: Option<u64>,
@@ -217,6 +225,7 @@ fn overrides(backend: Option<BackendArg>, precision: Option<PrecisionArg>) -> Ov
             BackendArg::Auto => BackendChoice::Auto,
             BackendArg::Gpu => BackendChoice::Gpu,
             BackendArg::Cpu => BackendChoice::Cpu,
+            BackendArg::CpuRef => BackendChoice::CpuRef,
         }),
         precision: precision.map(|p| match p {
             PrecisionArg::F32 => Precision::F32,
@@ -252,7 +261,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             run_sweep(config.load(ov)?, out, force, wait, pipeline::Options { shard, resume }, devices.as_deref(), quiet)
         }
         Cmd::Merge { shards, out, backend, format, force, wait, quiet } => merge(&shards, out, backend, format, force, wait, quiet),
-        Cmd::Verify { config, sample, precision, out, force, wait } => verify(config.load(overrides(None, precision))?, sample, out, force, wait),
+        Cmd::Verify { config, backends, sample, precision, out, force, wait } => verify(config.load(overrides(None, precision))?, &backends, sample, out, force, wait),
         Cmd::Plan { config } => {
             print_plan(&config.load(Overrides::default())?)?;
             Ok(ExitCode::SUCCESS)
@@ -404,7 +413,14 @@ fn summary(plan: &Plan, sweep: &pipeline::Sweep, dir: &std::path::Path, quiet: b
 }
 
 /// `gdsweep verify`: the same selection on the GPU and the CPU, compared (analysis::verify).
-fn verify(plan: Plan, sample: Option<u64>, out: Option<PathBuf>, force: bool, wait: bool) -> Result<ExitCode> {
+fn verify(plan: Plan, backends: &[BackendArg], sample: Option<u64>, out: Option<PathBuf>, force: bool, wait: bool) -> Result<ExitCode> {
+    let choice = |b: BackendArg| overrides(Some(b), None).backend.expect("a backend was given");
+    let [first, second] = backends else {
+        return Err(crate::error::Error::Usage(format!("--backends names {} backends: name two, as gpu,cpu or cpu,cpu-ref", backends.len())));
+    };
+    if matches!(first, BackendArg::Auto) || matches!(second, BackendArg::Auto) {
+        return Err(crate::error::Error::Usage("--backends: name each backend (gpu, cpu, cpu-ref), not auto".into()));
+    }
     // verify compares the two backends' results side by side, in memory (unlike `run`, which
     // streams): refuse what cannot fit before computing, and say how to sample.
     let compared: u64 = plan.selections(sample).iter().map(|s| s.count).sum();
@@ -419,12 +435,15 @@ fn verify(plan: Plan, sample: Option<u64>, out: Option<PathBuf>, force: bool, wa
     }
     let dir = out.unwrap_or_else(|| PathBuf::from("results").join(format!("{}-verify", plan.name)));
     let _folder = ResultFolder::open(&dir, force, wait)?;
-    let gpu = backend::open(BackendChoice::Gpu, plan.precision, &plan.source)?;
+    let (a, b) = (backend::open(choice(*first), plan.precision, &plan.source)?, backend::open(choice(*second), plan.precision, &plan.source)?);
+    if a.name() == b.name() {
+        return Err(crate::error::Error::Usage(format!("--backends names {} twice: name two different backends", a.name())));
+    }
     let sel = plan.selections(sample);
-    let g = execute(&plan, gpu.as_ref(), &sel)?;
-    let c = execute(&plan, &Cpu, &sel)?;
+    let g = execute(&plan, a.as_ref(), &sel)?;
+    let c = execute(&plan, b.as_ref(), &sel)?;
     let v = verify::compare(&plan, &g.results, &c.results);
-    outln!("verify {} on {} vs cpu ({})", plan.name, gpu.device(), plan.precision.name());
+    outln!("verify {} on {} ({}) vs {} ({}) ({})", plan.name, a.name(), a.device(), b.name(), b.device(), plan.precision.name());
     outln!("  compared runs:        {}", v.compared);
     outln!("  boundary runs:        {} (excluded; {} of them agree)", v.boundary, v.boundary_agreeing);
     outln!("  rounding chaos:       {} (excluded: chaotic on one backend, another status on the other)", v.rounding_chaos);
@@ -438,10 +457,11 @@ fn verify(plan: Plan, sample: Option<u64>, out: Option<PathBuf>, force: bool, wa
     outln!("  max loss difference:  {:.3e} (relative to max(1, |loss|))", v.max_loss_difference);
     outln!("  max point difference: {:.3e} (relative to max(1, |x|), inf-norm)", v.max_point_difference);
     for (run, gs, cs) in &v.examples {
-        outln!("  differs: run {run}: gpu {gs}, cpu {cs}");
+        outln!("  differs: run {run}: {} {gs}, {} {cs}", a.name(), b.name());
     }
-    files::write_differences_csv(&dir.join("differences.csv"), &plan, &g.results, &c.results, &v.differences)?;
-    files::write_manifest(&dir.join("verify.json"), &serde_json::json!({ "config_file": plan.source, "device": gpu.device(), "precision": plan.precision, "verdict": v, "passed": v.passed(), "files": ["differences.csv"] }))?;
+    files::write_differences_csv(&dir.join("differences.csv"), &plan, (&g.results, &c.results), (a.name(), b.name()), &v.differences)?;
+    let backends = serde_json::json!([{ "backend": a.name(), "device": a.device(), "kernel": a.kernel() }, { "backend": b.name(), "device": b.device(), "kernel": b.kernel() }]);
+    files::write_manifest(&dir.join("verify.json"), &serde_json::json!({ "config_file": plan.source, "device": a.device(), "backends": backends, "precision": plan.precision, "verdict": v, "passed": v.passed(), "files": ["differences.csv"] }))?;
     outln!("  wrote the {} runs whose status differs to {}", v.differences.len(), dir.join("differences.csv").display());
     let verdict = if v.passed() { "PASS" } else { "FAIL" };
     outln!("  {verdict} (bar {:.1} %{})", 100.0 * verify::AGREEMENT_BAR, if v.judged() == 0 { "; nothing was judged" } else { "" });
@@ -521,6 +541,7 @@ fn bench(
         },
         Some(BackendChoice::Gpu) => vec![open(BackendChoice::Gpu)?],
         Some(BackendChoice::Cpu) => vec![cpu()],
+        Some(BackendChoice::CpuRef) => vec![Box::new(crate::backend::cpu::CpuRef) as Box<dyn Backend>],
     };
     outln!("| workload | backend | device | seconds | config-steps/s |");
     outln!("|---|---|---|---|---|");

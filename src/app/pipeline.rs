@@ -221,6 +221,9 @@ pub struct DeviceReport {
     pub seconds: f64,
     /// Why it stopped, where it failed (its chunks went to the others).
     pub failed: Option<String>,
+    /// How the kernel ran, where the backend has a choice (`Backend::kernel`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
 }
 
 /// `GDSWEEP_FAIL_DEVICE=BACKEND:K`: the device of that backend (`cpu`, `gpu`) fails at its K-th
@@ -301,6 +304,9 @@ pub fn run(plan: &Plan, devices: &[&dyn Backend], dir: &Path, progress: Progress
     let failures = stream(devices.len(), &order[resumed as usize..], &produce, &mut |_, r| write_chunk(plan, &mut streamed, &mut out, &r))?;
     let seconds = t.elapsed().as_secs_f64();
     let mut reports: Vec<DeviceReport> = reports.into_iter().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).collect();
+    for (report, device) in reports.iter_mut().zip(devices) {
+        report.kernel = device.kernel();
+    }
     for (w, e) in failures {
         eprintln!("gdsweep: warning: {} stopped ({e}); the other devices took its chunks over", reports[w].device);
         reports[w].failed = Some(e.to_string());

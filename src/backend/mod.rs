@@ -3,7 +3,8 @@
 //! the threshold search, trajectories, verify, bench, the tests) goes through `&dyn Backend`,
 //! so a scheduler can hold several at once and hand each its share of the blocks.
 //!
-//! - [`cpu::Cpu`]: the reference path, SIMD lanes on all cores (always available).
+//! - [`cpu::Cpu`]: the CPU path, SIMD lanes on all cores (always available), its objective
+//!   compiled to native code; [`cpu::CpuRef`], the same on the tape interpreter: the reference.
 //! - [`gpu::Gpu`]: shaders/sweep.wgsl through wgpu (Vulkan, Metal, DX12; lavapipe on CPU-only
 //!   machines).
 
@@ -50,6 +51,11 @@ pub trait Backend: Send + Sync {
     /// Run the selected runs of block `block`; results in selection order. `progress` is
     /// called with the number of runs finished as batches complete.
     fn run_block(&self, plan: &Plan, block: usize, sel: Selection, progress: Progress) -> Result<Results>;
+    /// How the kernel ran, where the backend has a choice (the CPU's: compiled or interpreted),
+    /// for manifest.json.
+    fn kernel(&self) -> Option<String> {
+        None
+    }
     /// The path of the first run of block `block`: its initial point, its point after every
     /// `plan.steps_per_dispatch` steps (counted again from the classification window's first
     /// step, where the GPU's main pipeline pauses), and its last point.
@@ -71,11 +77,12 @@ pub fn open(choice: BackendChoice, precision: Precision, config_file: &str) -> R
 pub fn open_explained(choice: BackendChoice, precision: Precision, config_file: &str) -> Result<(Box<dyn Backend>, String)> {
     let f64 = precision == Precision::F64;
     let cpu = || Box::new(cpu::Cpu) as Box<dyn Backend>;
-    if choice != BackendChoice::Cpu {
+    if !matches!(choice, BackendChoice::Cpu | BackendChoice::CpuRef) {
         gpu::check_backend_env()?;
     }
     match choice {
         BackendChoice::Cpu => Ok((cpu(), "asked for".into())),
+        BackendChoice::CpuRef => Ok((Box::new(cpu::CpuRef), "asked for".into())),
         BackendChoice::Auto => Ok(match gpu::Gpu::new(f64) {
             Ok(g) if g.adapter.device_type == "Cpu" => {
                 (cpu(), format!("auto: the only adapter, '{}', is a software one, slower than the CPU backend (--backend gpu uses it)", g.adapter.name))
@@ -131,8 +138,10 @@ pub fn open_devices(spec: &str, precision: Precision) -> Result<Vec<Box<dyn Back
     }
     for item in spec.split(',').map(str::trim) {
         match item {
-            "cpu" if out.iter().any(|b| b.name() == "cpu") => return Err(bad("cpu is named twice".into())),
+            "cpu" if out.iter().any(|b| b.name().starts_with("cpu")) => return Err(bad("the CPU is named twice".into())),
             "cpu" => out.push(Box::new(cpu::Cpu)),
+            "cpu-ref" if out.iter().any(|b| b.name().starts_with("cpu")) => return Err(bad("the CPU is named twice (cpu and cpu-ref share its cores)".into())),
+            "cpu-ref" => out.push(Box::new(cpu::CpuRef)),
             _ if item == "gpu" || item.starts_with("gpu:") => {
                 gpu::check_backend_env()?;
                 let mut adapters = gpu::Gpu::adapters()?;
@@ -145,7 +154,7 @@ pub fn open_devices(spec: &str, precision: Precision) -> Result<Vec<Box<dyn Back
                 }
                 out.push(Box::new(gpu::Gpu::open(adapters.remove(k), f64)?));
             }
-            _ => return Err(bad(format!("'{item}' is not a device: write all, or a list of cpu, gpu, gpu:N"))),
+            _ => return Err(bad(format!("'{item}' is not a device: write all, or a list of cpu, cpu-ref, gpu, gpu:N"))),
         }
     }
     if out.is_empty() {
@@ -190,6 +199,9 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     }
     fn device(&self) -> String {
         (**self).device()
+    }
+    fn kernel(&self) -> Option<String> {
+        (**self).kernel()
     }
     fn run_block(&self, plan: &Plan, block: usize, sel: Selection, progress: Progress) -> Result<Results> {
         (**self).run_block(plan, block, sel, progress)

@@ -54,7 +54,7 @@ pub(super) fn run_table(cx: &Ctx, raw: Option<RawRun>, ov: Overrides) -> Result<
         (Some(b), _) => b,
         (None, None) => BackendChoice::Auto,
         (None, Some(b)) => BackendChoice::from_name(b.get_ref()).ok_or_else(|| {
-            cx.err(Some(b.span()), "run.backend", format!("'{}' is not allowed: use auto, gpu or cpu", b.get_ref()))
+            cx.err(Some(b.span()), "run.backend", format!("'{}' is not allowed: use auto, gpu, cpu or cpu-ref", b.get_ref()))
         })?,
     };
     let steps = match &run.steps {

@@ -511,7 +511,9 @@ fn format_rows(plan: &Plan, r: &Results, rows: std::ops::Range<usize>, identity:
 /// verify's differences.csv: every run whose status differs between the backends, with its
 /// class (`differs`, `boundary`, `rounding_chaos`: see analysis::verify) and, per backend,
 /// status, steps, evals, loss, grad_norm and final point.
-pub fn write_differences_csv(path: &Path, plan: &Plan, gpu: &Results, cpu: &Results, rows: &[(usize, crate::analysis::verify::Difference)]) -> Result<()> {
+/// The runs of `rows` side by side, each column twice: `_{names.0}` from `gpu`, `_{names.1}`
+/// from `cpu` (the backends verify compared, `gpu` and `cpu` by default).
+pub fn write_differences_csv(path: &Path, plan: &Plan, (gpu, cpu): (&Results, &Results), names: (&str, &str), rows: &[(usize, crate::analysis::verify::Difference)]) -> Result<()> {
     let hyper_cols = plan.hyper_columns();
     let p = plan.precision;
     write_atomically(path, |w| {
@@ -519,10 +521,10 @@ pub fn write_differences_csv(path: &Path, plan: &Plan, gpu: &Results, cpu: &Resu
         let mut header = identity_header(plan, &hyper_cols);
         header.push("class".into());
         for col in ["status", "steps", "evals", "loss", "grad_norm"] {
-            header.extend([format!("{col}_gpu"), format!("{col}_cpu")]);
+            header.extend([format!("{col}_{}", names.0), format!("{col}_{}", names.1)]);
         }
         for v in plan.objective.vars.iter().filter(|_| plan.point_columns()) {
-            header.extend([format!("x_{v}_gpu"), format!("x_{v}_cpu")]);
+            header.extend([format!("x_{v}_{}", names.0), format!("x_{v}_{}", names.1)]);
         }
         csv.write_record(&header)?;
         let identity = Identity::new(plan, &hyper_cols);

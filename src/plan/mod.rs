@@ -31,6 +31,9 @@ pub enum BackendChoice {
     Auto,
     Gpu,
     Cpu,
+    /// The CPU backend on the tape interpreter alone (backend::cpu::CpuRef).
+    #[serde(rename = "cpu-ref")]
+    CpuRef,
 }
 
 impl BackendChoice {
@@ -39,6 +42,7 @@ impl BackendChoice {
             "auto" => Some(Self::Auto),
             "gpu" => Some(Self::Gpu),
             "cpu" => Some(Self::Cpu),
+            "cpu-ref" => Some(Self::CpuRef),
             _ => None,
         }
     }

@@ -99,6 +99,7 @@ pub fn literal(v: f64, p: Precision) -> String {
 
 pub trait Real:
     Copy
+    + bytemuck::Pod
     + Default
     + Send
     + Sync

@@ -14,6 +14,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::problem::real::Real;
+use super::jit::Jit;
 use super::tape::{Instr, Op, Tape};
 use crate::method::knobs::{self, CpuKnobStep, Knobs};
 use crate::method::lanes::{CpuStep, LANES, V};
@@ -21,13 +22,15 @@ use crate::method::linesearch::{self, CpuPlace, CpuSearch, Verdicts};
 use crate::method::SlotInit;
 use crate::outcome::{finish, Finding, Results, RunEnd, Status, TrainSums, Trainability, WindowRecord, TRAIN_CAP, TRAIN_TAIL};
 use crate::plan::{Block, Rules, Sampling, Selection, StateLayout, SEGMENTS};
-use crate::problem::expr::Objective;
+use crate::problem::expr::{Objective, Phase};
 
 
 /// Everything a chunk of runs of one block needs, shared read-only by all threads.
 pub struct Kernel<'a, F: Real> {
     pub tape: &'a Tape,
-
+    /// The tape compiled (backend::cpu::jit), where it is: evaluations run it instead of
+    /// interpreting the tape, with the same results bit for bit.
+    jit: Option<&'a Jit>,
     pub block: &'a Block,
     pub dim: usize,
     pub max_steps: u32,
@@ -71,6 +74,7 @@ impl<'a, F: Real> Kernel<'a, F> {
         let layout = StateLayout::new(block, dim, segment_len > 0, rules.trainability);
         Kernel {
             tape,
+            jit: None,
             block,
             dim,
             max_steps,
@@ -93,6 +97,13 @@ impl<'a, F: Real> Kernel<'a, F> {
             rows_cols: obj.rows.as_ref().map_or(1, |r| r.cols),
             sampling: block.sampling.map(|s| (s, block.hyper_index("batch_size").expect("a batched block has batch_size"), block.hyper_index("seed").expect("a batched block has seed"))),
         }
+    }
+}
+
+impl<'a, F: Real> Kernel<'a, F> {
+    /// Evaluate with `jit`, compiled from this kernel's tape, instead of the interpreter.
+    pub fn with_jit(self, jit: Option<&'a Jit>) -> Self {
+        Kernel { jit, ..self }
     }
 }
 
@@ -280,7 +291,7 @@ impl<F: Real> Lanes<F> {
     #[inline(always)]
     fn eval(&mut self, k: &Kernel<F>) {
         let tape = k.tape;
-        self.exec(&tape.instrs);
+        self.exec_phase(k, Phase::Point);
         if !tape.means.is_empty() {
             let cols = k.rows_cols;
             for a in self.acc.iter_mut() {
@@ -292,7 +303,7 @@ impl<F: Real> Lanes<F> {
                         for &(reg, c) in &tape.data {
                             self.regs[reg as usize] = [row[c as usize]; LANES];
                         }
-                        self.exec(&tape.body);
+                        self.exec_phase(k, Phase::Row);
                         for (a, &(_, arg)) in self.acc.iter_mut().zip(&tape.means) {
                             let v = &self.regs[arg as usize];
                             for i in 0..LANES {
@@ -310,7 +321,7 @@ impl<F: Real> Lanes<F> {
                     o[i] = a[i] / count[i];
                 }
             }
-            self.exec(&tape.post);
+            self.exec_phase(k, Phase::Reduced);
         }
         self.grad_norm2(k);
     }
@@ -336,7 +347,7 @@ impl<F: Real> Lanes<F> {
                     r[i] = k.rows[row * cols + c as usize];
                 }
             }
-            self.exec(&tape.body);
+            self.exec_phase(k, Phase::Row);
             for (a, &(_, arg)) in self.acc.iter_mut().zip(&tape.means) {
                 let v = &self.regs[arg as usize];
                 for i in 0..LANES {
@@ -347,6 +358,16 @@ impl<F: Real> Lanes<F> {
             }
         }
         std::array::from_fn(|i| F::from_f64(self.batch[i].len() as f64))
+    }
+
+    /// The tape's instructions of one phase on every lane: compiled where the kernel has them,
+    /// else interpreted.
+    #[inline(always)]
+    fn exec_phase(&mut self, k: &Kernel<F>, phase: Phase) {
+        match k.jit {
+            Some(jit) => jit.run(phase, &mut self.regs),
+            None => self.exec(k.tape.list(phase)),
+        }
     }
 
     /// Run a list of tape instructions on every lane.

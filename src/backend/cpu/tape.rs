@@ -159,6 +159,15 @@ impl Tape {
         tape
     }
 
+    /// The instructions of one phase: `instrs`, `body` or `post`.
+    pub fn list(&self, phase: Phase) -> &[Instr] {
+        match phase {
+            Phase::Point => &self.instrs,
+            Phase::Row => &self.body,
+            Phase::Reduced => &self.post,
+        }
+    }
+
     /// The tape without superinstructions (tests check that fusion changes no bit).
     pub fn unfused(obj: &Objective) -> Tape {
         Self::build(obj, false, false)

@@ -1,0 +1,115 @@
+//! The compiled CPU kernel (backend::cpu::jit) against the tape interpreter it replaces: the
+//! same results bit for bit on every catalogue objective × optimizer (with and without a line
+//! search) × precision, on objectives over a data table, and on an expression that uses every
+//! built-in function and `^`. Then what the manifest and `verify` say of it.
+
+mod common;
+use common::plan;
+use gdsweep::backend::cpu::{Cpu, CpuRef};
+use gdsweep::backend::cpu::jit::Jit;
+use gdsweep::backend::cpu::tape::Tape;
+use gdsweep::backend::Backend;
+use gdsweep::engine::execute;
+use gdsweep::method::OptimizerKind;
+use gdsweep::plan::Precision;
+use gdsweep::problem::catalogue::CATALOGUE;
+use gdsweep::problem::real::Func;
+
+/// Both backends' results as text: equal text is equal bits (Debug prints every float's
+/// shortest round trip; NaNs where a rate is not measured compare equal as text).
+fn same_on_both(src: &str, precision: Precision, what: &str) {
+    let p = plan(src, precision);
+    let sel = p.selections(None);
+    let compiled = execute(&p, &Cpu, &sel).unwrap_or_else(|e| panic!("{what}: {e}")).results;
+    let reference = execute(&p, &CpuRef, &sel).unwrap_or_else(|e| panic!("{what}: {e}")).results;
+    assert!(format!("{compiled:?}") == format!("{reference:?}"), "{what}: the compiled kernel's results differ from the interpreter's");
+}
+
+fn catalogue_sweep(name: &str, kind: OptimizerKind, linesearch: bool) -> String {
+    let two = gdsweep::problem::catalogue::find(name).unwrap().vars.len() > 1;
+    format!(
+        "[objective]\nbuiltin = \"{name}\"\n[sweep]\nlr = {lr}\n[sweep.init]\nx = {{ lin = [-2.3, 2.1], n = 5 }}\n{y}\n[[optimizer]]\nkind = \"{kind}\"\n{ls}\n[run]\nsteps = 300\n",
+        kind = kind.name(),
+        lr = if kind.method().unit_step { "{ lin = [0.25, 1.0], n = 3 }" } else { "{ log = [1e-4, 0.3], n = 5 }" },
+        y = if two { "y = { lin = [-1.7, 2.9], n = 4 }" } else { "" },
+        ls = if linesearch { "linesearch = \"backtracking\"" } else { "" },
+    )
+}
+
+#[test]
+fn compiled_kernel_matches_the_interpreter_on_the_catalogue() {
+    let searched = [OptimizerKind::Gd, OptimizerKind::Momentum, OptimizerKind::Adam];
+    let cases: Vec<(OptimizerKind, bool)> = OptimizerKind::ALL.map(|k| (k, false)).into_iter().chain(searched.map(|k| (k, true))).collect();
+    for precision in [Precision::F32, Precision::F64] {
+        for entry in CATALOGUE {
+            for &(kind, linesearch) in &cases {
+                let what = format!("{} / {}{} / {}", entry.name, kind.name(), if linesearch { " + backtracking" } else { "" }, precision.name());
+                same_on_both(&catalogue_sweep(entry.name, kind, linesearch), precision, &what);
+            }
+        }
+    }
+}
+
+/// Every built-in function and `^` (non-integer and negative bases included: NaNs must match
+/// too), through the calls out to the interpreter's scalar code.
+#[test]
+fn compiled_kernel_matches_the_interpreter_on_every_function() {
+    let terms: Vec<String> = Func::USER.iter().map(|(name, _)| format!("0.1 * {name}(0.7 * x - 0.3 * y)")).collect();
+    let expr = format!("{} + x^2 + (y^2 + 1)^1.5 + 0.01 * (x - y)^3 + abs(y)^0.5", terms.join(" + "));
+    for precision in [Precision::F32, Precision::F64] {
+        for kind in [OptimizerKind::Gd, OptimizerKind::Adam, OptimizerKind::Newton] {
+            let src = format!(
+                "[objective]\nexpr = \"{expr}\"\n[sweep]\nlr = {{ log = [1e-3, 0.5], n = 4 }}\n[sweep.init]\nx = {{ lin = [-2, 2], n = 7 }}\ny = {{ lin = [-1.5, 2.5], n = 6 }}\n[[optimizer]]\nkind = \"{}\"\n[run]\nsteps = 200\n",
+                kind.name()
+            );
+            same_on_both(&src, precision, &format!("every function / {} / {}", kind.name(), precision.name()));
+        }
+    }
+}
+
+/// Objectives over a data table: the point's list, the per-row body and the list after the
+/// means compiled separately, each storing what the others read; models and losses of several
+/// kinds, full batches and mini-batches.
+#[test]
+fn compiled_kernel_matches_the_interpreter_on_data_models() {
+    let x: Vec<String> = (0..9).map(|i| format!("[{:.3}, {:.3}]", 0.4 * i as f64 - 1.3, ((i * 7) % 5) as f64 * 0.6 - 1.1)).collect();
+    let y: Vec<String> = (0..9).map(|i| format!("{:.3}", 1.5 * i as f64 - 0.7 * ((i * 3) % 4) as f64)).collect();
+    let labels: Vec<&str> = (0..9).map(|i| if (i * 5) % 3 == 0 { "1.0" } else { "0.0" }).collect();
+    let data = |y: &[String]| format!("data = {{ x = [{}], y = [{}] }}", x.join(", "), y.join(", "));
+    let labels: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
+    let cases = [
+        (data(&y), "model = \"linear\"\nloss = \"huber\"\nl2 = 0.01", "[sweep.init]\nw_x_1 = { lin = [-1.0, 1.0], n = 3 }\nb = [0.0, 0.5]\n", ""),
+        (data(&labels), "model = \"logistic\"\nloss = \"bce\"", "", ""),
+        (data(&y), "model = { mlp = { hidden = [3], activation = \"tanh\" } }\nloss = \"mse\"", "[sweep.init]\nscheme = \"xavier_normal\"\nseed = 3\n", ""),
+        (data(&y), "model = { mlp = { hidden = [3], activation = \"tanh\" } }\nloss = \"mse\"", "[sweep.init]\nscheme = \"xavier_normal\"\nseed = 3\n", "batch_size = 4\nseed = { lin = [0, 3], n = 4 }\n"),
+    ];
+    for precision in [Precision::F32, Precision::F64] {
+        for (data, model, init, batch) in &cases {
+            for kind in [OptimizerKind::Gd, OptimizerKind::Adam] {
+                let src = format!("[objective]\n{data}\n{model}\n[sweep]\nlr = {{ log = [1e-3, 0.5], n = 6 }}\n{batch}{init}[[optimizer]]\nkind = \"{}\"\n[run]\nsteps = 200\n", kind.name());
+                same_on_both(&src, precision, &format!("{model} {batch}/ {} / {}", kind.name(), precision.name()));
+            }
+        }
+    }
+}
+
+/// Every catalogue objective compiles, in both precisions, with and without its Hessian.
+#[test]
+fn every_catalogue_tape_compiles() {
+    for entry in CATALOGUE {
+        let obj = entry.objective();
+        for hessian in [false, true] {
+            let tape = Tape::new(&obj, hessian);
+            Jit::new::<f32>(&tape).unwrap_or_else(|e| panic!("{} f32: {}", entry.name, e.0));
+            Jit::new::<f64>(&tape).unwrap_or_else(|e| panic!("{} f64: {}", entry.name, e.0));
+        }
+    }
+}
+
+#[test]
+fn backends_say_how_their_kernel_ran() {
+    assert_eq!(Cpu.name(), "cpu");
+    assert_eq!(CpuRef.name(), "cpu-ref");
+    assert_eq!(Cpu.kernel().as_deref(), Some("compiled (Cranelift)"));
+    assert_eq!(CpuRef.kernel().as_deref(), Some("tape interpreter (the reference)"));
+}
