@@ -106,10 +106,18 @@ fn every_catalogue_tape_compiles() {
     }
 }
 
+/// What the manifest says of the CPU kernel: compiled; the interpreter for a tape too short to
+/// gain (the forum matrix: 5 instructions); the reference; per block where they differ.
 #[test]
 fn backends_say_how_their_kernel_ran() {
-    assert_eq!(Cpu.name(), "cpu");
-    assert_eq!(CpuRef.name(), "cpu-ref");
-    assert_eq!(Cpu.kernel().as_deref(), Some("compiled (Cranelift)"));
-    assert_eq!(CpuRef.kernel().as_deref(), Some("tape interpreter (the reference)"));
+    assert_eq!((Cpu.name(), CpuRef.name()), ("cpu", "cpu-ref"));
+    let bowl = plan("[objective]\nbuiltin = \"himmelblau\"\n[sweep]\nlr = 0.01\n", Precision::F32);
+    assert_eq!(Cpu.kernel(&bowl).as_deref(), Some("compiled (Cranelift)"));
+    assert_eq!(CpuRef.kernel(&bowl).as_deref(), Some("tape interpreter (the reference)"));
+    let forum = plan("[objective]\nbuiltin = \"forum_lstsq\"\n[sweep]\nlr = 1e-5\n", Precision::F32);
+    assert_eq!(Cpu.kernel(&forum).as_deref(), Some("tape interpreter (block 0: 5 instructions per point, faster interpreted (fewer than 8))"));
+    // Newton's tape has the Hessian too: long enough.
+    let mixed = plan("[objective]\nexpr = \"x^4\"\n[sweep]\nlr = 0.5\n[[optimizer]]\nkind = \"gd\"\n[[optimizer]]\nkind = \"newton\"\n", Precision::F64);
+    let says = Cpu.kernel(&mixed).unwrap();
+    assert!(says.starts_with("compiled (Cranelift), but the tape interpreter for block 0: 5 instructions"), "{says}");
 }

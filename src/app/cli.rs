@@ -460,7 +460,7 @@ fn verify(plan: Plan, backends: &[BackendArg], sample: Option<u64>, out: Option<
         outln!("  differs: run {run}: {} {gs}, {} {cs}", a.name(), b.name());
     }
     files::write_differences_csv(&dir.join("differences.csv"), &plan, (&g.results, &c.results), (a.name(), b.name()), &v.differences)?;
-    let backends = serde_json::json!([{ "backend": a.name(), "device": a.device(), "kernel": a.kernel() }, { "backend": b.name(), "device": b.device(), "kernel": b.kernel() }]);
+    let backends = serde_json::json!([{ "backend": a.name(), "device": a.device(), "kernel": a.kernel(&plan) }, { "backend": b.name(), "device": b.device(), "kernel": b.kernel(&plan) }]);
     files::write_manifest(&dir.join("verify.json"), &serde_json::json!({ "config_file": plan.source, "device": a.device(), "backends": backends, "precision": plan.precision, "verdict": v, "passed": v.passed(), "files": ["differences.csv"] }))?;
     outln!("  wrote the {} runs whose status differs to {}", v.differences.len(), dir.join("differences.csv").display());
     let verdict = if v.passed() { "PASS" } else { "FAIL" };

@@ -305,7 +305,7 @@ pub fn run(plan: &Plan, devices: &[&dyn Backend], dir: &Path, progress: Progress
     let seconds = t.elapsed().as_secs_f64();
     let mut reports: Vec<DeviceReport> = reports.into_iter().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).collect();
     for (report, device) in reports.iter_mut().zip(devices) {
-        report.kernel = device.kernel();
+        report.kernel = device.kernel(plan);
     }
     for (w, e) in failures {
         eprintln!("gdsweep: warning: {} stopped ({e}); the other devices took its chunks over", reports[w].device);

@@ -51,9 +51,9 @@ pub trait Backend: Send + Sync {
     /// Run the selected runs of block `block`; results in selection order. `progress` is
     /// called with the number of runs finished as batches complete.
     fn run_block(&self, plan: &Plan, block: usize, sel: Selection, progress: Progress) -> Result<Results>;
-    /// How the kernel ran, where the backend has a choice (the CPU's: compiled or interpreted),
-    /// for manifest.json.
-    fn kernel(&self) -> Option<String> {
+    /// How the kernel runs `plan`, where the backend has a choice (the CPU's: compiled or
+    /// interpreted, and why), for manifest.json.
+    fn kernel(&self, _plan: &Plan) -> Option<String> {
         None
     }
     /// The path of the first run of block `block`: its initial point, its point after every
@@ -200,8 +200,8 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     fn device(&self) -> String {
         (**self).device()
     }
-    fn kernel(&self) -> Option<String> {
-        (**self).kernel()
+    fn kernel(&self, plan: &Plan) -> Option<String> {
+        (**self).kernel(plan)
     }
     fn run_block(&self, plan: &Plan, block: usize, sel: Selection, progress: Progress) -> Result<Results> {
         (**self).run_block(plan, block, sel, progress)

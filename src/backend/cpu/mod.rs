@@ -11,32 +11,28 @@ use crate::error::Result;
 use crate::outcome::Results;
 use crate::plan::{Plan, Precision, Selection};
 use rayon::prelude::*;
+use std::sync::Arc;
 use crate::problem::real::Real;
 use crate::method::lanes::LANES;
 use sweep::{run_chunk, Kernel};
 use tape::Tape;
 
 /// The CPU backend. It holds nothing: rayon's global pool is its device. Each block's tape is
-/// compiled to native code ([`jit::Jit`]) and the sweep evaluates that; where it cannot be
-/// compiled, the block runs on the tape interpreter, and the manifest says so
-/// ([`Backend::kernel`]).
+/// compiled to native code ([`jit::Jit`]) and the sweep evaluates that; where it is too short
+/// to gain or cannot be compiled, the block runs on the tape interpreter, and the manifest
+/// says so ([`Backend::kernel`]).
 pub struct Cpu;
 
 /// The CPU backend on the tape interpreter alone (`--backend cpu-ref`): the reference that
 /// the compiled kernel is judged against, bit for bit.
 pub struct CpuRef;
 
-/// Why blocks of this process ran on the interpreter where they were to be compiled (the
-/// reasons, each once): what the manifest's `kernel` reports for the `cpu` backend.
-static INTERPRETED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-
-fn note_interpreted(why: String) {
-    let mut seen = INTERPRETED.lock().unwrap_or_else(|e| e.into_inner());
-    if !seen.contains(&why) {
-        eprintln!("gdsweep: warning: the CPU kernel could not be compiled ({why}); running the tape interpreter");
-        seen.push(why);
-    }
-}
+/// Tapes shorter than this stay on the interpreter: their few operations per point leave the
+/// compiled code nothing to keep in registers, and the interpreter's loops run at the
+/// machine's full vector width where Cranelift has 128 bits (W1, the forum matrix, 5
+/// instructions: 5 % slower compiled; Himmelblau and the 272-parameter network 8 % faster;
+/// BENCHMARKS.md, 2026-12-03).
+pub const COMPILE_MIN_INSTRUCTIONS: usize = 8;
 
 macro_rules! cpu_backend {
     ($t:ty, $name:literal, $compiled:literal) => {
@@ -53,8 +49,8 @@ macro_rules! cpu_backend {
                 name()
             }
 
-            fn kernel(&self) -> Option<String> {
-                Some(kernel_report($compiled))
+            fn kernel(&self, plan: &Plan) -> Option<String> {
+                Some(kernel_report(plan, $compiled))
             }
 
             /// On all cores, in chunks handed out dynamically.
@@ -80,29 +76,83 @@ macro_rules! cpu_backend {
 cpu_backend!(Cpu, "cpu", true);
 cpu_backend!(CpuRef, "cpu-ref", false);
 
-/// What the manifest says of the CPU kernel.
-fn kernel_report(compiled: bool) -> String {
-    let interpreted = INTERPRETED.lock().unwrap_or_else(|e| e.into_inner());
-    match (compiled, interpreted.is_empty()) {
-        (false, _) => "tape interpreter (the reference)".into(),
-        (true, true) => "compiled (Cranelift)".into(),
-        (true, false) => format!("tape interpreter for the blocks that could not be compiled: {}", interpreted.join("; ")),
+/// What the manifest says of the CPU kernel of `plan`: compiled, or for which blocks the
+/// interpreter ran and why.
+fn kernel_report(plan: &Plan, compiled: bool) -> String {
+    if !compiled {
+        return "tape interpreter (the reference)".into();
+    }
+    // (block, why) for each interpreted block, then the blocks of each reason together.
+    let interpreted: Vec<(usize, String)> = (0..plan.blocks.len())
+        .filter_map(|bi| {
+            let tape = Tape::new(plan.step_objective(&plan.blocks[bi]), plan.blocks[bi].optimizer.method().hessian);
+            let why = match plan.precision {
+                Precision::F32 => compile::<f32>(&tape).err(),
+                Precision::F64 => compile::<f64>(&tape).err(),
+            };
+            why.map(|why| (bi, why))
+        })
+        .collect();
+    let mut reasons: Vec<(&str, Vec<String>)> = Vec::new();
+    for (bi, why) in &interpreted {
+        match reasons.iter_mut().find(|(w, _)| w == why) {
+            Some((_, blocks)) => blocks.push(bi.to_string()),
+            None => reasons.push((why, vec![bi.to_string()])),
+        }
+    }
+    let said: Vec<String> = reasons.iter().map(|(why, blocks)| format!("block{} {}: {why}", if blocks.len() > 1 { "s" } else { "" }, blocks.join(", "))).collect();
+    match interpreted.len() {
+        0 => "compiled (Cranelift)".into(),
+        n if n == plan.blocks.len() => format!("tape interpreter ({})", said.join("; ")),
+        _ => format!("compiled (Cranelift), but the tape interpreter for {}", said.join("; ")),
     }
 }
 
-/// The tape compiled, or None (the interpreter) where it was not asked for or cannot be.
-fn compile<F: Real>(tape: &Tape, compiled: bool) -> Option<jit::Jit> {
-    if !compiled {
-        return None;
+/// The tapes this process compiled, by their text and the real's size, most recent last: the
+/// pipeline hands a block to `run_block` one chunk at a time (up to 256 per sweep), and each
+/// chunk would compile it again (about 1 ms for the forum matrix, 64 chunks for W1).
+static COMPILED: std::sync::Mutex<Vec<(String, usize, Arc<jit::Jit>)>> = std::sync::Mutex::new(Vec::new());
+/// Most tapes kept (the code of those dropped stays mapped: see `jit::Jit`).
+const COMPILED_KEPT: usize = 32;
+
+/// The tape compiled (from the cache where this process compiled it before), or why the
+/// interpreter runs it: too short to gain, or Cranelift could not compile it.
+fn compile<F: Real>(tape: &Tape) -> std::result::Result<Arc<jit::Jit>, String> {
+    let length = tape.instrs.len() + tape.body.len() + tape.post.len();
+    if length < COMPILE_MIN_INSTRUCTIONS {
+        return Err(format!("{length} instructions per point, faster interpreted (fewer than {COMPILE_MIN_INSTRUCTIONS})"));
     }
-    jit::Jit::new::<F>(tape).map_err(|e| note_interpreted(e.0)).ok()
+    let key = format!("{tape:?}");
+    let size = std::mem::size_of::<F>();
+    let mut cache = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, _, jit)) = cache.iter().find(|(k, s, _)| *s == size && *k == key) {
+        return Ok(jit.clone());
+    }
+    let jit = match jit::Jit::new::<F>(tape) {
+        Ok(jit) => Arc::new(jit),
+        Err(e) => {
+            let why = format!("Cranelift could not compile it ({})", e.0);
+            eprintln!("gdsweep: warning: {why}; running the tape interpreter");
+            return Err(why);
+        }
+    };
+    if cache.len() >= COMPILED_KEPT {
+        cache.remove(0);
+    }
+    cache.push((key, size, jit.clone()));
+    Ok(jit)
+}
+
+/// The kernel's compiled tape where the backend compiles (`cpu`) and it can be.
+fn compiled_for<F: Real>(tape: &Tape, compiled: bool) -> Option<Arc<jit::Jit>> {
+    if compiled { compile::<F>(tape).ok() } else { None }
 }
 
 fn trace_as<F: Real>(plan: &Plan, bi: usize, compiled: bool) -> Path {
     let obj = plan.step_objective(&plan.blocks[bi]);
     let tape = Tape::new(obj, plan.blocks[bi].optimizer.method().hessian);
-    let jit = compile::<F>(&tape, compiled);
-    let kernel = Kernel::<F>::new(&tape, obj, &plan.blocks[bi], plan.steps, &plan.rules).with_jit(jit.as_ref());
+    let jit = compiled_for::<F>(&tape, compiled);
+    let kernel = Kernel::<F>::new(&tape, obj, &plan.blocks[bi], plan.steps, &plan.rules).with_jit(jit.as_deref());
     sweep::trace_run(&kernel, 0, |s| plan.dispatch_boundary(s, plan.steps_per_dispatch))
 }
 
@@ -118,8 +168,8 @@ fn run_block_as<F: Real>(plan: &Plan, bi: usize, sel: Selection, progress: Progr
     let block = &plan.blocks[bi];
     let obj = plan.step_objective(block);
     let tape = Tape::new(obj, block.optimizer.method().hessian);
-    let jit = compile::<F>(&tape, compiled);
-    let kernel = Kernel::<F>::new(&tape, obj, block, plan.steps, &plan.rules).with_jit(jit.as_ref());
+    let jit = compiled_for::<F>(&tape, compiled);
+    let kernel = Kernel::<F>::new(&tape, obj, block, plan.steps, &plan.rules).with_jit(jit.as_deref());
     // Enough chunks for every thread to steal from, none smaller than a few lane-fills.
     let threads = rayon::current_num_threads() as u64;
     let chunk = (sel.count / (threads * 16)).clamp(4 * LANES as u64, 8192);
