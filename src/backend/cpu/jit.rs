@@ -143,6 +143,30 @@ extern "C" fn call_func<F: Real>(f: u32, a: *mut F) {
     }
 }
 
+/// An operand of a one-operation instruction: a register, or a constant of the pool.
+#[derive(Clone, Copy)]
+enum Src {
+    R(u32),
+    K(f64),
+}
+
+#[derive(Clone, Copy)]
+enum Arith {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+fn arith(b: &mut FunctionBuilder, op: Arith, x: Value, y: Value) -> Value {
+    match op {
+        Arith::Add => b.ins().fadd(x, y),
+        Arith::Sub => b.ins().fsub(x, y),
+        Arith::Mul => b.ins().fmul(x, y),
+        Arith::Div => b.ins().fdiv(x, y),
+    }
+}
+
 /// Compile one list as function number `li`; returns its id and its constant pool.
 fn compile_list<F: Real>(module: &mut JITModule, list: &[Instr], outside: &HashSet<u32>, vector: Type, size: usize, li: usize) -> Result<(cranelift_module::FuncId, Vec<u8>), Unsupported> {
     let err = |e: &dyn std::fmt::Display| Unsupported(format!("compiling: {e}"));
@@ -205,50 +229,34 @@ fn compile_list<F: Real>(module: &mut JITModule, list: &[Instr], outside: &HashS
                     None => b.ins().load(vector, mem, base, reg_at(r, v)),
                 };
                 let mut k = |b: &mut FunctionBuilder, c: f64| b.ins().load(vector, mem, pool_ptr, constant(c));
+                // The one-operation instructions: an IEEE operation on two operands, each a
+                // register or a constant.
+                let simple = match ins.op {
+                    Op::Add(a, c) => Some((Arith::Add, Src::R(a), Src::R(c))),
+                    Op::Sub(a, c) => Some((Arith::Sub, Src::R(a), Src::R(c))),
+                    Op::Mul(a, c) => Some((Arith::Mul, Src::R(a), Src::R(c))),
+                    Op::Div(a, c) => Some((Arith::Div, Src::R(a), Src::R(c))),
+                    Op::AddC(a, c) => Some((Arith::Add, Src::R(a), Src::K(c))),
+                    Op::SubC(a, c) => Some((Arith::Sub, Src::R(a), Src::K(c))),
+                    Op::CSub(c, a) => Some((Arith::Sub, Src::K(c), Src::R(a))),
+                    Op::MulC(a, c) => Some((Arith::Mul, Src::R(a), Src::K(c))),
+                    Op::DivC(a, c) => Some((Arith::Div, Src::R(a), Src::K(c))),
+                    Op::CDiv(c, a) => Some((Arith::Div, Src::K(c), Src::R(a))),
+                    _ => None,
+                };
+                if let Some((op, x, y)) = simple {
+                    let mut fetch = |b: &mut FunctionBuilder, s: Src| match s {
+                        Src::R(r) => get(b, r),
+                        Src::K(c) => k(b, c),
+                    };
+                    let (x, y) = (fetch(&mut b, x), fetch(&mut b, y));
+                    out[v] = arith(&mut b, op, x, y);
+                    continue;
+                }
                 out[v] = match ins.op {
-                    Op::Add(a, c) => {
-                        let (a, c) = (get(&mut b, a), get(&mut b, c));
-                        b.ins().fadd(a, c)
-                    }
-                    Op::Sub(a, c) => {
-                        let (a, c) = (get(&mut b, a), get(&mut b, c));
-                        b.ins().fsub(a, c)
-                    }
-                    Op::Mul(a, c) => {
-                        let (a, c) = (get(&mut b, a), get(&mut b, c));
-                        b.ins().fmul(a, c)
-                    }
-                    Op::Div(a, c) => {
-                        let (a, c) = (get(&mut b, a), get(&mut b, c));
-                        b.ins().fdiv(a, c)
-                    }
                     Op::Neg(a) => {
                         let a = get(&mut b, a);
                         b.ins().fneg(a)
-                    }
-                    Op::AddC(a, c) => {
-                        let (a, c) = (get(&mut b, a), k(&mut b, c));
-                        b.ins().fadd(a, c)
-                    }
-                    Op::SubC(a, c) => {
-                        let (a, c) = (get(&mut b, a), k(&mut b, c));
-                        b.ins().fsub(a, c)
-                    }
-                    Op::CSub(c, a) => {
-                        let (c, a) = (k(&mut b, c), get(&mut b, a));
-                        b.ins().fsub(c, a)
-                    }
-                    Op::MulC(a, c) => {
-                        let (a, c) = (get(&mut b, a), k(&mut b, c));
-                        b.ins().fmul(a, c)
-                    }
-                    Op::DivC(a, c) => {
-                        let (a, c) = (get(&mut b, a), k(&mut b, c));
-                        b.ins().fdiv(a, c)
-                    }
-                    Op::CDiv(c, a) => {
-                        let (c, a) = (k(&mut b, c), get(&mut b, a));
-                        b.ins().fdiv(c, a)
                     }
                     Op::Lin2(a, ka, c, kc) => {
                         let (a, ka) = (get(&mut b, a), k(&mut b, ka));
@@ -308,6 +316,7 @@ fn compile_list<F: Real>(module: &mut JITModule, list: &[Instr], outside: &HashS
                         b.ins().call(func_ref.expect("gdsweep_func declared"), &[fi, pa]);
                         b.ins().stack_load(ptr, vector, slot, 0)
                     }
+                    Op::Add(..) | Op::Sub(..) | Op::Mul(..) | Op::Div(..) | Op::AddC(..) | Op::SubC(..) | Op::CSub(..) | Op::MulC(..) | Op::DivC(..) | Op::CDiv(..) => unreachable!("emitted above"),
                 };
             }
             if outside.contains(&ins.out) {

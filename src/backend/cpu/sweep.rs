@@ -98,9 +98,7 @@ impl<'a, F: Real> Kernel<'a, F> {
             sampling: block.sampling.map(|s| (s, block.hyper_index("batch_size").expect("a batched block has batch_size"), block.hyper_index("seed").expect("a batched block has seed"))),
         }
     }
-}
 
-impl<'a, F: Real> Kernel<'a, F> {
     /// Evaluate with `jit`, compiled from this kernel's tape, instead of the interpreter.
     pub fn with_jit(self, jit: Option<&'a Jit>) -> Self {
         Kernel { jit, ..self }
