@@ -1,12 +1,13 @@
 //! The compiled CPU kernel (backend::cpu::jit) against the tape interpreter it replaces: the
 //! same results bit for bit on every catalogue objective × optimizer (with and without a line
-//! search) × precision, on objectives over a data table, and on an expression that uses every
-//! built-in function and `^`. Then what the manifest and `verify` say of it.
+//! search) × precision, on the compiled step loop with every knob it compiles in, on
+//! objectives over a data table, and on an expression that uses every built-in function and
+//! `^`. Then what the manifest and `verify` say of it.
 
 mod common;
 use common::plan;
 use gdsweep::backend::cpu::{Cpu, CpuRef};
-use gdsweep::backend::cpu::jit::Jit;
+use gdsweep::backend::cpu::jit::{Jit, StepLoop};
 use gdsweep::backend::cpu::tape::Tape;
 use gdsweep::backend::Backend;
 use gdsweep::engine::execute;
@@ -45,6 +46,33 @@ fn compiled_kernel_matches_the_interpreter_on_the_catalogue() {
             for &(kind, linesearch) in &cases {
                 let what = format!("{} / {}{} / {}", entry.name, kind.name(), if linesearch { " + backtracking" } else { "" }, precision.name());
                 same_on_both(&catalogue_sweep(entry.name, kind, linesearch), precision, &what);
+            }
+        }
+    }
+}
+
+/// The compiled step loop with the knobs it takes (clipping, L2 and decoupled weight decay,
+/// per-coordinate lr) and without them, with and without the outcome window (all steps in the
+/// loop), on a valley whose runs converge, stall, diverge and cycle: every method with a
+/// compiled update, both precisions.
+#[test]
+fn compiled_step_loop_matches_the_interpreter_with_every_knob() {
+    let knobs = ["", "clip_norm = [0.5, 50.0]", "weight_decay = [0.0, 0.01]", "lr_scale = { y = [1.0, 0.25] }", "clip_norm = 2.0\nweight_decay = 0.003\nlr_scale = { x = [1.0, 3.0] }"];
+    let compiled: Vec<OptimizerKind> = OptimizerKind::ALL.into_iter().filter(|k| k.method().compiled.is_some()).collect();
+    assert!(compiled.len() >= 5, "gd, momentum, nesterov, adam and adamw at least");
+    for precision in [Precision::F32, Precision::F64] {
+        for &kind in &compiled {
+            for knob in knobs {
+                for window in ["", "window = 0\n"] {
+                    let src = format!(
+                        "[objective]\nbuiltin = \"rosenbrock\"\n[sweep]\nlr = {{ log = [1e-4, 0.02], n = 9 }}\n[sweep.init]\nx = {{ lin = [-2, 2], n = 5 }}\ny = {{ lin = [-1, 3], n = 4 }}\n[[optimizer]]\nkind = \"{}\"\n{knob}\n[run]\nsteps = 400\n{window}",
+                        kind.name()
+                    );
+                    let what = format!("rosenbrock / {} {knob} {window}/ {}", kind.name(), precision.name());
+                    let p = plan(&src, precision);
+                    assert!(Cpu.kernel(&p).unwrap().contains("step loop"), "{what}: the step loop is compiled");
+                    same_on_both(&src, precision, &what);
+                }
             }
         }
     }
@@ -93,31 +121,48 @@ fn compiled_kernel_matches_the_interpreter_on_data_models() {
     }
 }
 
-/// Every catalogue objective compiles, in both precisions, with and without its Hessian.
+/// Every catalogue objective compiles, in both precisions, with and without its Hessian, and
+/// with the step loop of every method that has a compiled update.
 #[test]
 fn every_catalogue_tape_compiles() {
     for entry in CATALOGUE {
         let obj = entry.objective();
         for hessian in [false, true] {
             let tape = Tape::new(&obj, hessian);
-            Jit::new::<f32>(&tape).unwrap_or_else(|e| panic!("{} f32: {}", entry.name, e.0));
-            Jit::new::<f64>(&tape).unwrap_or_else(|e| panic!("{} f64: {}", entry.name, e.0));
+            Jit::new::<f32>(&tape, true, None).unwrap_or_else(|e| panic!("{} f32: {}", entry.name, e.0));
+            Jit::new::<f64>(&tape, true, None).unwrap_or_else(|e| panic!("{} f64: {}", entry.name, e.0));
+        }
+        let tape = Tape::new(&obj, false);
+        for kind in OptimizerKind::ALL.into_iter().filter(|k| k.method().compiled.is_some()) {
+            let slots = kind.method().slots.iter().map(|s| if s.per_coordinate { obj.dim() } else { 1 }).sum();
+            let spec = StepLoop { dim: obj.dim(), method: kind, slots, lr_scaled: true, unit_step: false, clip_norm: Some(0), weight_decay: Some((0, kind.method().weight_decay)), grad_tol_abs2: 1e-12, step_tol: 1e-7 };
+            let jit = Jit::new::<f32>(&tape, false, Some(&spec)).unwrap_or_else(|e| panic!("{} {} f32: {}", entry.name, kind.name(), e.0));
+            assert!(jit.has_step_loop() && !jit.has_lists());
+            Jit::new::<f64>(&tape, true, Some(&spec)).unwrap_or_else(|e| panic!("{} {} f64: {}", entry.name, kind.name(), e.0));
         }
     }
 }
 
-/// What the manifest says of the CPU kernel: compiled; the interpreter for a tape too short to
-/// gain (the forum matrix: 5 instructions); the reference; per block where they differ.
+/// What the manifest says of the CPU kernel: the step loop and the objective compiled; the
+/// objective interpreted where its tape is too short to gain (the forum matrix: 5
+/// instructions); the steps in Rust and why; the reference; per block where they differ.
 #[test]
 fn backends_say_how_their_kernel_ran() {
     assert_eq!((Cpu.name(), CpuRef.name()), ("cpu", "cpu-ref"));
     let bowl = plan("[objective]\nbuiltin = \"himmelblau\"\n[sweep]\nlr = 0.01\n", Precision::F32);
-    assert_eq!(Cpu.kernel(&bowl).as_deref(), Some("compiled (Cranelift)"));
+    assert_eq!(Cpu.kernel(&bowl).as_deref(), Some("compiled (Cranelift): step loop and objective"));
     assert_eq!(CpuRef.kernel(&bowl).as_deref(), Some("tape interpreter (the reference)"));
     let forum = plan("[objective]\nbuiltin = \"forum_lstsq\"\n[sweep]\nlr = 1e-5\n", Precision::F32);
-    assert_eq!(Cpu.kernel(&forum).as_deref(), Some("tape interpreter (block 0: 5 instructions per point, faster interpreted (fewer than 8))"));
-    // Newton's tape has the Hessian too: long enough.
+    assert_eq!(Cpu.kernel(&forum).as_deref(), Some("compiled (Cranelift): step loop; the objective elsewhere on the tape interpreter (5 instructions per point, faster interpreted (fewer than 8))"));
+    // Newton's tape has the Hessian too: long enough, but Newton has no compiled update.
     let mixed = plan("[objective]\nexpr = \"x^4\"\n[sweep]\nlr = 0.5\n[[optimizer]]\nkind = \"gd\"\n[[optimizer]]\nkind = \"newton\"\n", Precision::F64);
-    let says = Cpu.kernel(&mixed).unwrap();
-    assert!(says.starts_with("compiled (Cranelift), but the tape interpreter for block 0: 5 instructions"), "{says}");
+    assert_eq!(
+        Cpu.kernel(&mixed).as_deref(),
+        Some("block 0: compiled (Cranelift): step loop; the objective elsewhere on the tape interpreter (5 instructions per point, faster interpreted (fewer than 8)); block 1: compiled (Cranelift): objective; steps in Rust (newton has no compiled update)")
+    );
+    let scheduled = plan("[objective]\nbuiltin = \"himmelblau\"\n[sweep]\nlr = 0.01\n[[optimizer]]\nkind = \"rmsprop\"\n[[optimizer]]\nkind = \"gd\"\nschedule = { kind = \"exponential\", gamma = 0.99 }\n", Precision::F32);
+    assert_eq!(
+        Cpu.kernel(&scheduled).as_deref(),
+        Some("block 0: compiled (Cranelift): objective; steps in Rust (rmsprop has no compiled update); block 1: compiled (Cranelift): objective; steps in Rust (a learning-rate schedule)")
+    );
 }

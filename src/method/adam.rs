@@ -5,7 +5,7 @@
 //! The bias corrections use running products β₁ᵗ, β₂ᵗ kept in the state (`b1t`, `b2t`), so both
 //! backends compute them with the same multiplications. No stability bound: the step adapts.
 
-use super::lanes::{keep, CpuStep, LANES, V};
+use super::lanes::{keep, Build, CompiledStep, CpuStep, LANES, V};
 use super::{Hyper, Method, Slot, SlotInit, WeightDecay, EPS, IND, WEIGHT_DECAY};
 use crate::problem::real::Real;
 
@@ -34,6 +34,7 @@ pub const METHOD: Method = Method {
     weight_decay: WeightDecay::L2,
     wgsl,
     stability: None,
+    compiled: Some(compiled),
     ..super::FIRST_ORDER
 };
 
@@ -113,5 +114,37 @@ fn coordinate<F: Real, const MASKED: bool>(x: &mut V<F>, m: &mut V<F>, v: &mut V
         m[i] = keep::<_, MASKED>(l.hold[i], m[i], nm);
         v[i] = keep::<_, MASKED>(l.hold[i], v[i], nv);
         x[i] = keep::<_, MASKED>(l.hold[i], x[i], nx);
+    }
+}
+
+/// The compiled update (see `Method::compiled`; adamw's too), in the twin's order: the running
+/// products and bias corrections, one shared step size without lr_scale, then per coordinate
+/// m, v and x.
+pub fn compiled(b: &mut dyn Build, s: CompiledStep<'_>) {
+    let one = b.constant(1.0);
+    let (beta1, beta2, eps) = (b.hyper(H_BETA1), b.hyper(H_BETA2), b.hyper(H_EPS));
+    let (b1t, b2t) = (2 * s.dim, 2 * s.dim + 1);
+    s.slots[b1t] = b.mul(s.slots[b1t], beta1);
+    s.slots[b2t] = b.mul(s.slots[b2t], beta2);
+    let bc1 = b.sub(one, s.slots[b1t]);
+    let bc2 = b.sub(one, s.slots[b2t]);
+    let bc2_sqrt = b.sqrt(bc2);
+    let shared_step = b.div(s.lrj[0], bc1);
+    let (c1, c2) = (b.sub(one, beta1), b.sub(one, beta2));
+    for j in 0..s.dim {
+        let (m, v) = (j, s.dim + j);
+        let g = s.gd[j];
+        let step_size = if s.lr_scaled { b.div(s.lrj[j], bc1) } else { shared_step };
+        let (bm, cg) = (b.mul(beta1, s.slots[m]), b.mul(c1, g));
+        s.slots[m] = b.add(bm, cg);
+        let (bv, cg) = (b.mul(beta2, s.slots[v]), b.mul(c2, g));
+        let cgg = b.mul(cg, g);
+        s.slots[v] = b.add(bv, cgg);
+        let root = b.sqrt(s.slots[v]);
+        let scaled = b.div(root, bc2_sqrt);
+        let denom = b.add(scaled, eps);
+        let ratio = b.div(s.slots[m], denom);
+        let d = b.mul(step_size, ratio);
+        s.x[j] = b.sub(s.x[j], d);
     }
 }

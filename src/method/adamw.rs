@@ -17,6 +17,7 @@ pub const METHOD: Method = Method {
     weight_decay: WeightDecay::Decoupled,
     wgsl: super::adam::wgsl,
     stability: None,
+    compiled: Some(super::adam::compiled),
     ..super::FIRST_ORDER
 };
 

@@ -53,6 +53,7 @@ pub const METHOD: Method = Method {
     unit_step: false,
     linesearch_defaults: &[("curvature", 0.1)],
     coordinatewise: false,
+    compiled: None,
 };
 
 fn wgsl(dim: usize, _memory: usize) -> String {

@@ -3,7 +3,7 @@
 //! Stable on a quadratic with Hessian eigenvalues λ iff |1 − lr·λ| < 1 for all of them, i.e.
 //! lr < 2/λ_max (Nesterov, *Introductory Lectures on Convex Optimization*, 2004, §1.2.3).
 
-use super::lanes::{keep, CpuStep, LANES, V};
+use super::lanes::{keep, Build, CompiledStep, CpuStep, LANES, V};
 use super::{Method, WeightDecay, IND, WEIGHT_DECAY};
 use crate::problem::real::Real;
 
@@ -15,6 +15,7 @@ pub const METHOD: Method = Method {
     weight_decay: WeightDecay::L2,
     wgsl,
     stability: Some(|_| Some(2.0)),
+    compiled: Some(compiled),
     ..super::FIRST_ORDER
 };
 
@@ -41,5 +42,13 @@ pub fn cpu_update<F: Real, const MASKED: bool>(s: CpuStep<'_, F>) {
 fn coordinate<F: Real, const MASKED: bool>(x: &mut V<F>, lr_j: &V<F>, gd_j: &V<F>, hold: &[bool; LANES]) {
     for i in 0..LANES {
         x[i] = keep::<_, MASKED>(hold[i], x[i], x[i] - lr_j[i] * gd_j[i]);
+    }
+}
+
+/// The compiled update (see `Method::compiled`): the twin's x − lr{j}·gd{j}.
+fn compiled(b: &mut dyn Build, s: CompiledStep<'_>) {
+    for j in 0..s.dim {
+        let d = b.mul(s.lrj[j], s.gd[j]);
+        s.x[j] = b.sub(s.x[j], d);
     }
 }

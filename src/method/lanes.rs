@@ -56,3 +56,42 @@ pub fn keep<F: Copy, const MASKED: bool>(hold: bool, old: F, new: F) -> F {
         new
     }
 }
+
+/// A quantity of a compiled kernel (backend::cpu::jit): one value per lane of a group of lanes,
+/// held in vector registers.
+#[derive(Debug, Clone, Copy)]
+pub struct Val(pub u32);
+
+/// The arithmetic a method's compiled update is written in (`Method::compiled`): each call
+/// emits one IEEE operation on every lane of the group, the same operation the CPU twin does
+/// per lane, so that the two agree bit for bit when written in the same order.
+pub trait Build {
+    fn constant(&mut self, c: f64) -> Val;
+    fn add(&mut self, a: Val, b: Val) -> Val;
+    fn sub(&mut self, a: Val, b: Val) -> Val;
+    fn mul(&mut self, a: Val, b: Val) -> Val;
+    fn div(&mut self, a: Val, b: Val) -> Val;
+    fn sqrt(&mut self, a: Val) -> Val;
+    /// The block's hyperparameter `q` (the CPU twin's `hyper[q]`), read where it is used.
+    fn hyper(&mut self, q: usize) -> Val;
+}
+
+/// One update step, as a method's compiled update sees it: values, not arrays. The compiled
+/// step loop runs only steps after a run's first (`steps_done > 0`, where momentum and
+/// Nesterov take g as their velocity): the first is the CPU twin's.
+pub struct CompiledStep<'a> {
+    pub dim: usize,
+    /// x, written by the update.
+    pub x: &'a mut [Val],
+    /// The method's slots, in `StateLayout` order, written by the update.
+    pub slots: &'a mut [Val],
+    /// The gradient after clipping and L2 weight decay (`CpuStep::gd`).
+    pub gd: &'a [Val],
+    /// This step's learning rate of each coordinate (`CpuStep::lrj`).
+    pub lrj: &'a [Val],
+    /// Whether the coordinates' learning rates differ (lr_scale is set).
+    pub lr_scaled: bool,
+}
+
+/// A method's compiled update (see `Method::compiled`).
+pub type CompiledUpdate = fn(&mut dyn Build, CompiledStep<'_>);

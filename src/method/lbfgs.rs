@@ -69,6 +69,7 @@ pub const METHOD: Method = Method {
     unit_step: true,
     linesearch_defaults: &[],
     coordinatewise: false,
+    compiled: None,
 };
 
 fn wgsl(dim: usize, memory: usize) -> String {

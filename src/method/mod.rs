@@ -298,6 +298,10 @@ pub struct Method {
     /// of a workgroup (plan::workgroup). Not for the methods that take dot products or solve
     /// with the whole vector (CG, L-BFGS, Newton).
     pub coordinatewise: bool,
+    /// The update written for the compiled CPU kernel (backend::cpu::jit's step loop), in the
+    /// CPU twin's order of operations; None where the method is not compiled (its blocks run
+    /// the twin, and the manifest says so).
+    pub compiled: Option<lanes::CompiledUpdate>,
 }
 
 fn no_update(_dim: usize, _memory: usize) -> String {
@@ -322,6 +326,7 @@ pub const FIRST_ORDER: Method = Method {
     unit_step: false,
     linesearch_defaults: &[],
     coordinatewise: true,
+    compiled: None,
 };
 
 impl OptimizerKind {

@@ -5,7 +5,7 @@
 //! the unit circle (Jury: |c₀| < 1 and 1 ± c₁ + c₀ > 0), i.e. (1−τ)a < 2(1 + β) with dampening
 //! τ (Polyak 1964; Goh, "Why Momentum Really Works", Distill 2017: 0 < αλ < 2 + 2β).
 
-use super::lanes::{keep, CpuStep, LANES, V};
+use super::lanes::{keep, Build, CompiledStep, CpuStep, LANES, V};
 use super::{Hyper, Method, Slot, SlotInit, WeightDecay, IND, WEIGHT_DECAY};
 use crate::problem::real::Real;
 
@@ -26,6 +26,7 @@ pub const METHOD: Method = Method {
         let (beta, dampening) = (h("beta")?, h("dampening").unwrap_or(0.0));
         (dampening < 1.0).then(|| 2.0 * (1.0 + beta) / (1.0 - dampening))
     }),
+    compiled: Some(compiled),
     ..super::FIRST_ORDER
 };
 
@@ -70,5 +71,18 @@ fn coordinate<F: Real, const MASKED: bool>(
         let nx = x[i] - lr_j[i] * nv;
         v[i] = keep::<_, MASKED>(hold[i], v[i], nv);
         x[i] = keep::<_, MASKED>(hold[i], x[i], nx);
+    }
+}
+
+/// The compiled update, after a run's first step (see `Method::compiled`): the twin's
+/// v ← β·v + (1 − dampening)·gd, x ← x − lr·v.
+fn compiled(b: &mut dyn Build, s: CompiledStep<'_>) {
+    let (one, beta, dampening) = (b.constant(1.0), b.hyper(H_BETA), b.hyper(H_DAMPENING));
+    let damp_c = b.sub(one, dampening);
+    for j in 0..s.dim {
+        let (bv, dg) = (b.mul(beta, s.slots[j]), b.mul(damp_c, s.gd[j]));
+        s.slots[j] = b.add(bv, dg);
+        let d = b.mul(s.lrj[j], s.slots[j]);
+        s.x[j] = b.sub(s.x[j], d);
     }
 }

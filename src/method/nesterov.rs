@@ -5,7 +5,7 @@
 //! unit circle (Jury's criterion), i.e. a < (2 + 2β)/(1 + 2β) (Cohen et al., "Gradient Descent on
 //! Neural Networks Typically Occurs at the Edge of Stability", ICLR 2021, appendix on momentum).
 
-use super::lanes::{keep, CpuStep, LANES, V};
+use super::lanes::{keep, Build, CompiledStep, CpuStep, LANES, V};
 use super::momentum::BETA;
 use super::{Method, Slot, SlotInit, WeightDecay, IND, WEIGHT_DECAY};
 use crate::problem::real::Real;
@@ -23,6 +23,7 @@ pub const METHOD: Method = Method {
         let beta = h("beta")?;
         Some((2.0 + 2.0 * beta) / (1.0 + 2.0 * beta))
     }),
+    compiled: Some(compiled),
     ..super::FIRST_ORDER
 };
 
@@ -63,5 +64,19 @@ fn coordinate<F: Real, const MASKED: bool>(
         let nx = x[i] - lr_j[i] * (gd_j[i] + beta[i] * nv);
         v[i] = keep::<_, MASKED>(hold[i], v[i], nv);
         x[i] = keep::<_, MASKED>(hold[i], x[i], nx);
+    }
+}
+
+/// The compiled update, after a run's first step (see `Method::compiled`): the twin's
+/// v ← β·v + gd, x ← x − lr·(gd + β·v).
+fn compiled(b: &mut dyn Build, s: CompiledStep<'_>) {
+    let beta = b.hyper(H_BETA);
+    for j in 0..s.dim {
+        let bv = b.mul(beta, s.slots[j]);
+        s.slots[j] = b.add(bv, s.gd[j]);
+        let bnv = b.mul(beta, s.slots[j]);
+        let dir = b.add(s.gd[j], bnv);
+        let d = b.mul(s.lrj[j], dir);
+        s.x[j] = b.sub(s.x[j], d);
     }
 }

@@ -53,6 +53,7 @@ pub const METHOD: Method = Method {
     unit_step: true,
     linesearch_defaults: &[],
     coordinatewise: false,
+    compiled: None,
 };
 
 /// a{i}_{j}: the Hessian entry (symmetric, i ≤ j stored) plus weight decay on the diagonal.

@@ -1,34 +1,44 @@
-//! The objective's tape compiled to native code at run time (Cranelift), a first part of the
-//! compiled CPU kernel (issue 13): each instruction list of a [`Tape`] becomes one function
-//! that evaluates it over every lane of the interpreter's register file, 128-bit vectors at a
-//! time (f32x4 or f64x2: Cranelift's x64 backend has no wider ones), [`VECTORS`] independent
-//! vectors interleaved so that the FMA pipes have independent work. Intermediate values stay
-//! in registers (the interpreter stores and reloads every one); only the registers that are
-//! read outside the list (loss, gradient, Hessian, what a later list or the rows' means read)
-//! are stored.
+//! The compiled CPU kernel (issue 13): code generated at run time with Cranelift, in two parts.
 //!
-//! Bit for bit the interpreter's results: every instruction is the same IEEE operation in the
-//! same order (products and sums stay separate: Cranelift contracts nothing into an FMA), and
-//! `Pow` and the built-in functions call the interpreter's own scalar code lane by lane
-//! ([`call_pow`], [`call_func`]).
+//! - The objective: each instruction list of a [`Tape`] becomes one function that evaluates it
+//!   over every lane of the interpreter's register file (`Jit::run`).
+//! - The step loop ([`StepLoop`]): for a group of lanes, evaluate, test every outcome, update
+//!   with the knobs and the method's compiled update (`Method::compiled`), again and again,
+//!   with x, the slots and the step measure as SSA values across steps, until a lane of the
+//!   group has something to settle (`Jit::step_loop`). The sweep's Rust code then settles and
+//!   refills exactly as with the interpreter (backend::cpu::sweep).
 //!
-//! Constants are read from memory at each use rather than held in registers: Cranelift then
-//! folds a single-use load into the arithmetic, and nothing spills (measured in the issue's
-//! prototype: faster than `opt_level = speed`, which hoisted them into registers and spilled).
+//! Both work on 128-bit vectors (f32x4 or f64x2: Cranelift's x64 backend has no wider ones),
+//! [`VECTORS`] independent vectors interleaved so that the FMA pipes have independent work.
+//! Intermediate values stay in registers (the interpreter stores and reloads every one).
+//!
+//! Bit for bit the interpreter's results: every operation is the same IEEE operation in the
+//! same order (products and sums stay separate: Cranelift contracts nothing into an FMA), `max`
+//! and `min` are Rust's (the non-NaN operand wins), and `Pow` and the built-in functions call
+//! the interpreter's own scalar code lane by lane ([`call_pow`], [`call_func`]).
+//!
+//! Per-run inputs (lr, hyperparameters, the bound) are read from memory at each use, and so
+//! are the objective's constants in the instruction lists: Cranelift folds a load into the
+//! arithmetic where the loaded value has one use (and nothing a shared value feeds, since it
+//! would rematerialize it), and nothing spills (measured in the issue's prototype: faster than
+//! `opt_level = speed`, which hoisted them into registers and spilled). The step loop works
+//! one vector at a time and holds its constants in registers instead (see `compile_loop`).
 
 use super::tape::{Instr, Op, Tape};
-use crate::method::lanes::LANES;
+use crate::method::lanes::{Build, CompiledStep, Val, LANES};
+use crate::method::{OptimizerKind, WeightDecay};
 use crate::problem::expr::Phase;
 use crate::problem::real::Func;
 use crate::problem::real::Real;
-use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Type, Value};
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{types, AbiParam, FuncRef, InstBuilder, MemFlagsData, StackSlot, StackSlotData, StackSlotKind, Type, Value};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{Linkage, Module};
+use cranelift_module::{FuncId, Linkage, Module};
 use std::collections::{HashMap, HashSet};
 
-/// Independent vectors per pass of the lane loop: 4 × 128 bits = 16 f32 lanes (8 f64).
+/// Independent vectors per pass of a lane loop: 4 × 128 bits = 16 f32 lanes (8 f64).
 pub const VECTORS: usize = 4;
 const VECTOR_BYTES: usize = 16;
 
@@ -41,19 +51,87 @@ struct List {
     empty: bool,
 }
 
-/// The tape's three instruction lists compiled (see `Tape`), one per [`Phase`]: the point's,
-/// the per-row body's and the one after the means.
+/// The compiled step loop: `f(lanes, pool, offset, budget)` runs the group of lanes at byte
+/// `offset` of every lane array of `lanes` and returns the updates it made (see
+/// [`Jit::step_loop`]).
+struct Loop {
+    f: unsafe extern "C" fn(*const LoopLanes, *const u8, i64, i64) -> i64,
+    pool: Vec<u8>,
+}
+
+/// What the step loop compiles in besides the tape: the block's method, knobs and rules.
+/// Blocks with anything else (a line search, a schedule, mini-batches, a data table, the
+/// trainability record, a method without a compiled update) run the loop in Rust.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepLoop {
+    pub dim: usize,
+    pub method: OptimizerKind,
+    /// The state's slots (the method's).
+    pub slots: usize,
+    pub lr_scaled: bool,
+    pub unit_step: bool,
+    /// `clip_norm`'s position among the hyperparameters, where it is set.
+    pub clip_norm: Option<usize>,
+    /// `weight_decay`'s position and form, where it is not the single value 0.
+    pub weight_decay: Option<(usize, WeightDecay)>,
+    /// grad_tol_abs² and step_tol, as the kernel has them (rounded to the run precision here).
+    pub grad_tol_abs2: f64,
+    pub step_tol: f64,
+}
+
+/// The lane arrays the step loop reads and writes (backend::cpu::sweep's `Lanes`), each at its
+/// first lane: quantity q of an array of them (a register, a slot, a coordinate's lr, a
+/// hyperparameter) at `q·LANES` reals.
+#[repr(C)]
+pub struct LoopLanes {
+    pub regs: *mut u8,
+    pub slots: *mut u8,
+    pub lrj: *const u8,
+    pub hyper: *const u8,
+    pub lr: *const u8,
+    /// min(bound, largest real) per lane: |loss| ≤ it iff the loss is finite and within the
+    /// blow-up bound.
+    pub ceiling: *const u8,
+    pub gtol2: *const u8,
+    pub gn2: *mut u8,
+    pub last_step: *mut u8,
+    pub step_res: *mut u8,
+    /// Room for two copies of a group's state ([`scratch_bytes`]).
+    pub scratch: *mut u8,
+}
+
+/// Field positions of [`LoopLanes`], in pointers.
+mod field {
+    pub const REGS: usize = 0;
+    pub const SLOTS: usize = 1;
+    pub const LRJ: usize = 2;
+    pub const HYPER: usize = 3;
+    pub const LR: usize = 4;
+    pub const CEILING: usize = 5;
+    pub const GTOL2: usize = 6;
+    pub const GN2: usize = 7;
+    pub const LAST_STEP: usize = 8;
+    pub const STEP_RES: usize = 9;
+    pub const SCRATCH: usize = 10;
+    pub const COUNT: usize = 11;
+}
+
+/// A tape compiled: its three instruction lists (one per [`Phase`]: the point's, the per-row
+/// body's and the one after the means), and the step loop where the block has one.
 pub struct Jit {
-    lists: [List; 3],
-    /// Owns the code the lists point to (never freed: a sweep's kernels live until it ends,
-    /// and a few kilobytes per block are not worth the unsafe `free_memory`).
+    lists: Option<[List; 3]>,
+    step: Option<Loop>,
+    /// Lanes per group of the step loop.
+    group: usize,
+    /// Owns the code the functions point to (never freed: a sweep's kernels live until it
+    /// ends, and a few kilobytes per block are not worth the unsafe `free_memory`).
     _module: JITModule,
 }
 
 const PHASES: [Phase; 3] = [Phase::Point, Phase::Row, Phase::Reduced];
 
 // SAFETY: the compiled functions are immutable code that reads the pool and writes only the
-// register file it is handed; the module is never touched after compilation.
+// lane arrays it is handed; the module is never touched after compilation.
 unsafe impl Send for Jit {}
 unsafe impl Sync for Jit {}
 
@@ -62,8 +140,9 @@ unsafe impl Sync for Jit {}
 pub struct Unsupported(pub String);
 
 impl Jit {
-    /// Compile `tape` for the precision `F` (f32 or f64) on this machine.
-    pub fn new<F: Real>(tape: &Tape) -> Result<Jit, Unsupported> {
+    /// Compile `tape` for the precision `F` (f32 or f64) on this machine: its instruction lists
+    /// where `lists`, and the step loop where `step` says what it runs.
+    pub fn new<F: Real>(tape: &Tape, lists: bool, step: Option<&StepLoop>) -> Result<Jit, Unsupported> {
         let size = std::mem::size_of::<F>();
         let vector = match size {
             4 => types::F32X4,
@@ -83,40 +162,86 @@ impl Jit {
         builder.symbol("gdsweep_func", call_func::<F> as *const u8);
         let mut module = JITModule::new(builder);
 
-        // Registers read outside each list: the kernel's roots, the means' per-row values, and
-        // every input of the other lists.
-        let read_outside: HashSet<u32> = std::iter::once(tape.loss).chain(tape.grad.iter().copied()).chain(tape.hess.iter().copied()).chain(tape.means.iter().map(|m| m.1)).collect();
-        let lists = PHASES.map(|phase| tape.list(phase));
+        let phase_lists = PHASES.map(|phase| tape.list(phase));
         let mut compiled = Vec::with_capacity(3);
-        for (li, list) in lists.iter().enumerate() {
-            let mut outside = read_outside.clone();
-            for (lj, other) in lists.iter().enumerate() {
-                if lj != li {
-                    outside.extend(other.iter().flat_map(|ins| ins.op.inputs()));
+        if lists {
+            // Registers read outside each list: the kernel's roots, the means' per-row values,
+            // and every input of the other lists.
+            let read_outside: HashSet<u32> = std::iter::once(tape.loss).chain(tape.grad.iter().copied()).chain(tape.hess.iter().copied()).chain(tape.means.iter().map(|m| m.1)).collect();
+            for (li, list) in phase_lists.iter().enumerate() {
+                let mut outside = read_outside.clone();
+                for (lj, other) in phase_lists.iter().enumerate() {
+                    if lj != li {
+                        outside.extend(other.iter().flat_map(|ins| ins.op.inputs()));
+                    }
                 }
+                compiled.push(compile_list::<F>(&mut module, list, &outside, vector, li)?);
             }
-            compiled.push(compile_list::<F>(&mut module, list, &outside, vector, size, li)?);
         }
+        let step_id = step.map(|spec| compile_loop::<F>(&mut module, tape, spec, vector)).transpose()?;
         module.finalize_definitions().map_err(|e| Unsupported(format!("finalizing: {e}")))?;
-        let mut made = compiled.into_iter().zip(lists).map(|((id, pool), list)| {
+        let lists = if lists {
+            let mut made = compiled.into_iter().zip(phase_lists).map(|((id, pool), list)| {
+                let code = module.get_finalized_function(id);
+                // SAFETY: `code` was compiled from the signature (pointer, pointer) -> ().
+                List { f: unsafe { std::mem::transmute::<*const u8, unsafe extern "C" fn(*mut u8, *const u8)>(code) }, pool, empty: list.is_empty() }
+            });
+            Some([(); 3].map(|_| made.next().expect("three lists")))
+        } else {
+            None
+        };
+        let step = step_id.map(|(id, pool)| {
             let code = module.get_finalized_function(id);
-            // SAFETY: `code` was compiled from the signature (pointer, pointer) -> ().
-            List { f: unsafe { std::mem::transmute::<*const u8, unsafe extern "C" fn(*mut u8, *const u8)>(code) }, pool, empty: list.is_empty() }
+            // SAFETY: `code` was compiled from the signature (pointer, pointer, i64, i64) -> i64.
+            Loop { f: unsafe { std::mem::transmute::<*const u8, unsafe extern "C" fn(*const LoopLanes, *const u8, i64, i64) -> i64>(code) }, pool }
         });
-        let lists = [(); 3].map(|_| made.next().expect("three lists"));
-        Ok(Jit { lists, _module: module })
+        Ok(Jit { lists, step, group: VECTORS * VECTOR_BYTES / size, _module: module })
+    }
+
+    /// Whether the instruction lists are compiled (else `run` must not be called).
+    pub fn has_lists(&self) -> bool {
+        self.lists.is_some()
+    }
+
+    /// Whether the step loop is compiled (else `step_loop` must not be called).
+    pub fn has_step_loop(&self) -> bool {
+        self.step.is_some()
+    }
+
+    /// Lanes per group of the step loop: `LANES` is a multiple of it.
+    pub fn group(&self) -> usize {
+        self.group
     }
 
     /// The tape's instructions of `phase` on every lane of `regs` (the interpreter's
     /// `exec(tape.list(phase))`).
     pub fn run<F: Real>(&self, phase: Phase, regs: &mut [[F; LANES]]) {
-        let list = &self.lists[PHASES.iter().position(|&p| p == phase).expect("every phase")];
+        let lists = self.lists.as_ref().expect("the lists are compiled");
+        let list = &lists[PHASES.iter().position(|&p| p == phase).expect("every phase")];
         if list.empty {
             return;
         }
         // SAFETY: the list reads and writes only registers of the tape it was compiled from, all
         // below `tape.n_regs`, which `regs` holds (Lanes::new sizes it so); the pool is its own.
         unsafe { (list.f)(regs.as_mut_ptr() as *mut u8, list.pool.as_ptr()) }
+    }
+
+    /// The step loop on the group of lanes starting at lane `first`: evaluate the point (the
+    /// tape's point list, ‖g‖²); stop if any lane of the group diverged, converged or made
+    /// `budget` updates here; else update (knobs, method, step measure) and repeat. Leaves
+    /// each lane as the interpreter's `eval` would after the same updates (x, slots, loss,
+    /// gradient, gn2, last_step, step_res) and returns the updates made: the caller adds them
+    /// to the lanes' steps and evaluations.
+    ///
+    /// # Safety
+    /// `lanes` points to the lane arrays of a kernel of the tape and block this was compiled
+    /// for (every register, slot, coordinate and hyperparameter of them), of reals of the
+    /// size compiled for; `first` is a multiple of [`Jit::group`] below `LANES`.
+    pub unsafe fn step_loop<F: Real>(&self, lanes: &LoopLanes, first: usize, budget: u32) -> u32 {
+        let step = self.step.as_ref().expect("the step loop is compiled");
+        let offset = (first * std::mem::size_of::<F>()) as i64;
+        // SAFETY: the caller's contract; the pool is the loop's own.
+        unsafe { (step.f)(lanes, step.pool.as_ptr(), offset, budget as i64) as u32 }
     }
 }
 
@@ -143,6 +268,48 @@ extern "C" fn call_func<F: Real>(f: u32, a: *mut F) {
     }
 }
 
+/// The splatted scalar constants of a function, each distinct one once: values (keyed by
+/// their f64 bits) and bit patterns (masks, keyed by their bits).
+struct Pool<F: Real> {
+    index: HashMap<(bool, u64), usize>,
+    reals: Vec<F>,
+}
+
+impl<F: Real> Pool<F> {
+    fn new() -> Self {
+        Pool { index: HashMap::new(), reals: Vec::new() }
+    }
+
+    /// Byte offset of the vector of constant `c` (at the run precision).
+    fn at(&mut self, c: f64) -> i32 {
+        let per_vector = VECTOR_BYTES / std::mem::size_of::<F>();
+        let v = F::from_f64(c);
+        let reals = &mut self.reals;
+        let at = *self.index.entry((false, v.to_f64().to_bits())).or_insert_with(|| {
+            reals.extend(std::iter::repeat_n(v, per_vector));
+            reals.len() / per_vector - 1
+        });
+        (at * VECTOR_BYTES) as i32
+    }
+
+    /// Byte offset of the vector of the real whose bits are `bits` (of its size).
+    fn bits(&mut self, bits: u64) -> i32 {
+        let size = std::mem::size_of::<F>();
+        let v: F = bytemuck::pod_read_unaligned(&bits.to_le_bytes()[..size]);
+        let per_vector = VECTOR_BYTES / size;
+        let reals = &mut self.reals;
+        let at = *self.index.entry((true, bits)).or_insert_with(|| {
+            reals.extend(std::iter::repeat_n(v, per_vector));
+            reals.len() / per_vector - 1
+        });
+        (at * VECTOR_BYTES) as i32
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        bytemuck::cast_slice(&self.reals).to_vec()
+    }
+}
+
 /// An operand of a one-operation instruction: a register, or a constant of the pool.
 #[derive(Clone, Copy)]
 enum Src {
@@ -158,52 +325,235 @@ enum Arith {
     Div,
 }
 
-fn arith(b: &mut FunctionBuilder, op: Arith, x: Value, y: Value) -> Value {
-    match op {
-        Arith::Add => b.ins().fadd(x, y),
-        Arith::Sub => b.ins().fsub(x, y),
-        Arith::Mul => b.ins().fmul(x, y),
-        Arith::Div => b.ins().fdiv(x, y),
+/// The imported scalar callbacks of a function and the stack slot it passes them, where its
+/// tape needs them.
+struct Callouts {
+    pow: Option<FuncRef>,
+    func: Option<FuncRef>,
+    scratch: Option<StackSlot>,
+}
+
+/// Declare the callbacks `list` needs, in the function `b` builds.
+fn callouts(module: &mut JITModule, b: &mut FunctionBuilder, list: &[Instr]) -> Result<Callouts, Unsupported> {
+    let err = |e: &dyn std::fmt::Display| Unsupported(format!("compiling: {e}"));
+    let ptr = module.target_config().pointer_type();
+    let uses_pow = list.iter().any(|i| matches!(i.op, Op::Pow(..)));
+    let uses_func = list.iter().any(|i| matches!(i.op, Op::Func(f, _) if !matches!(f, Func::Sqrt | Func::Abs)));
+    let mut declare = |name: &str, params: &[Type]| -> Result<FuncRef, Unsupported> {
+        let mut sig = module.make_signature();
+        sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+        let id = module.declare_function(name, Linkage::Import, &sig).map_err(|e| err(&e))?;
+        Ok(module.declare_func_in_func(id, b.func))
+    };
+    let pow = if uses_pow { Some(declare("gdsweep_pow", &[ptr, ptr])?) } else { None };
+    let func = if uses_func { Some(declare("gdsweep_func", &[types::I32, ptr])?) } else { None };
+    let scratch = (uses_pow || uses_func).then(|| b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 2 * VECTOR_BYTES as u32, 4)));
+    Ok(Callouts { pow, func, scratch })
+}
+
+/// Code generation for one function: the builder, its constant pool and callbacks.
+struct Cx<'a, 'f, F: Real> {
+    b: &'a mut FunctionBuilder<'f>,
+    pool: Pool<F>,
+    pool_ptr: Value,
+    vector: Type,
+    ptr: Type,
+    calls: Callouts,
+    /// Where constants are loaded once, before this instruction (the step loop's entry
+    /// jump), and held as values (by pool offset); else each use loads its own.
+    hoist: Option<(cranelift_codegen::ir::Inst, HashMap<i32, Value>)>,
+}
+
+/// Byte offset of quantity `q`'s vector `v` in a lane array (see [`LoopLanes`]).
+fn lane_at<F: Real>(q: usize, v: usize) -> i32 {
+    (q * LANES * std::mem::size_of::<F>() + v * VECTOR_BYTES) as i32
+}
+
+impl<F: Real> Cx<'_, '_, F> {
+    fn mem() -> MemFlagsData {
+        MemFlagsData::trusted()
+    }
+
+    fn constant(&mut self, c: f64) -> Value {
+        let at = self.pool.at(c);
+        self.pooled(at)
+    }
+
+    /// The pool's vector at byte `at`: loaded here, or once before the loop (see `hoist`).
+    fn pooled(&mut self, at: i32) -> Value {
+        let (vector, pool_ptr) = (self.vector, self.pool_ptr);
+        match &mut self.hoist {
+            None => self.b.ins().load(vector, Self::mem(), pool_ptr, at),
+            Some((before, held)) => *held.entry(at).or_insert_with(|| {
+                use cranelift_codegen::cursor::{Cursor, FuncCursor};
+                FuncCursor::new(self.b.func).at_inst(*before).ins().load(vector, Self::mem(), pool_ptr, at)
+            }),
+        }
+    }
+
+    /// |x|: x with its sign bit cleared by a mask from the pool (Cranelift's `fabs` builds
+    /// the mask anew each time, in three instructions).
+    fn abs(&mut self, x: Value) -> Value {
+        let bits = if std::mem::size_of::<F>() == 4 { 0x7fff_ffff } else { 0x7fff_ffff_ffff_ffff };
+        let at = self.pool.bits(bits);
+        let mask = self.pooled(at);
+        // (the mask second: Cranelift folds a load into `and` only as its second operand)
+        self.b.ins().band(x, mask)
+    }
+
+    fn load(&mut self, base: Value, q: usize, v: usize) -> Value {
+        self.b.ins().load(self.vector, Self::mem(), base, lane_at::<F>(q, v))
+    }
+
+    fn store(&mut self, value: Value, base: Value, q: usize, v: usize) {
+        self.b.ins().store(Self::mem(), value, base, lane_at::<F>(q, v));
+    }
+
+    fn arith(&mut self, op: Arith, x: Value, y: Value) -> Value {
+        match op {
+            Arith::Add => self.b.ins().fadd(x, y),
+            Arith::Sub => self.b.ins().fsub(x, y),
+            Arith::Mul => self.b.ins().fmul(x, y),
+            Arith::Div => self.b.ins().fdiv(x, y),
+        }
+    }
+
+    /// Lanes where `mask` (an fcmp's) is set from `x`, the others from `y`.
+    fn select(&mut self, mask: Value, x: Value, y: Value) -> Value {
+        let mask = self.b.ins().bitcast(self.vector, MemFlagsData::new(), mask);
+        self.b.ins().bitselect(mask, x, y)
+    }
+
+    /// Rust's `a.max(b)`: the larger, or the operand that is not NaN.
+    fn max_num(&mut self, a: Value, b: Value) -> Value {
+        let less = self.b.ins().fcmp(FloatCC::LessThan, a, b);
+        let larger = self.select(less, b, a);
+        let a_nan = self.b.ins().fcmp(FloatCC::Unordered, a, a);
+        self.select(a_nan, b, larger)
+    }
+
+    /// Rust's `a.min(b)`: the smaller, or the operand that is not NaN.
+    fn min_num(&mut self, a: Value, b: Value) -> Value {
+        let less = self.b.ins().fcmp(FloatCC::LessThan, b, a);
+        let smaller = self.select(less, b, a);
+        let a_nan = self.b.ins().fcmp(FloatCC::Unordered, a, a);
+        self.select(a_nan, b, smaller)
+    }
+
+    /// One tape instruction on vector `v` of the lanes: its operands from `values`, else loaded
+    /// from the register file at `regs`.
+    fn instr(&mut self, ins: &Instr, v: usize, values: &HashMap<u32, Value>, regs: Value) -> Value {
+        let get = |cx: &mut Self, r: u32| match values.get(&r) {
+            Some(&val) => val,
+            None => cx.load(regs, r as usize, v),
+        };
+        // The one-operation instructions: an IEEE operation on two operands, each a
+        // register or a constant.
+        let simple = match ins.op {
+            Op::Add(a, c) => Some((Arith::Add, Src::R(a), Src::R(c))),
+            Op::Sub(a, c) => Some((Arith::Sub, Src::R(a), Src::R(c))),
+            Op::Mul(a, c) => Some((Arith::Mul, Src::R(a), Src::R(c))),
+            Op::Div(a, c) => Some((Arith::Div, Src::R(a), Src::R(c))),
+            // (constants first where the operation commutes: Cranelift folds a load into the
+            // instruction only as its first operand; a − c is a + (−c) exactly, in IEEE)
+            Op::AddC(a, c) => Some((Arith::Add, Src::K(c), Src::R(a))),
+            Op::SubC(a, c) => Some((Arith::Add, Src::K(-c), Src::R(a))),
+            Op::CSub(c, a) => Some((Arith::Sub, Src::K(c), Src::R(a))),
+            Op::MulC(a, c) => Some((Arith::Mul, Src::K(c), Src::R(a))),
+            Op::DivC(a, c) => Some((Arith::Div, Src::R(a), Src::K(c))),
+            Op::CDiv(c, a) => Some((Arith::Div, Src::K(c), Src::R(a))),
+            _ => None,
+        };
+        if let Some((op, x, y)) = simple {
+            let fetch = |cx: &mut Self, s: Src| match s {
+                Src::R(r) => get(cx, r),
+                Src::K(c) => cx.constant(c),
+            };
+            let (x, y) = (fetch(self, x), fetch(self, y));
+            return self.arith(op, x, y);
+        }
+        match ins.op {
+            Op::Neg(a) => {
+                let a = get(self, a);
+                self.b.ins().fneg(a)
+            }
+            Op::Lin2(a, ka, c, kc) => {
+                let (a, ka) = (get(self, a), self.constant(ka));
+                let p = self.b.ins().fmul(ka, a);
+                let (c, kc) = (get(self, c), self.constant(kc));
+                let q = self.b.ins().fmul(kc, c);
+                self.b.ins().fadd(p, q)
+            }
+            Op::Lin2C(a, ka, c, kc, d) => {
+                let (a, ka) = (get(self, a), self.constant(ka));
+                let p = self.b.ins().fmul(ka, a);
+                let (c, kc) = (get(self, c), self.constant(kc));
+                let q = self.b.ins().fmul(kc, c);
+                let s = self.b.ins().fadd(p, q);
+                let d = self.constant(d);
+                self.b.ins().fadd(s, d)
+            }
+            Op::MulCAdd(a, ka, c) => {
+                let (a, ka) = (get(self, a), self.constant(ka));
+                let p = self.b.ins().fmul(ka, a);
+                let c = get(self, c);
+                self.b.ins().fadd(p, c)
+            }
+            Op::MulAdd2(a, c, d, e) => {
+                let (a, c) = (get(self, a), get(self, c));
+                let p = self.b.ins().fmul(a, c);
+                let (d, e) = (get(self, d), get(self, e));
+                let q = self.b.ins().fmul(d, e);
+                self.b.ins().fadd(p, q)
+            }
+            Op::Pow(a, e) => {
+                let (a, e) = (get(self, a), get(self, e));
+                let slot = self.calls.scratch.expect("a scratch slot where the list calls out");
+                let ptr = self.ptr;
+                self.b.ins().stack_store(ptr, a, slot, 0);
+                self.b.ins().stack_store(ptr, e, slot, VECTOR_BYTES as i32);
+                let pa = self.b.ins().stack_addr(ptr, slot, 0);
+                let pe = self.b.ins().stack_addr(ptr, slot, VECTOR_BYTES as i32);
+                self.b.ins().call(self.calls.pow.expect("gdsweep_pow declared"), &[pa, pe]);
+                self.b.ins().stack_load(ptr, self.vector, slot, 0)
+            }
+            // IEEE square root and absolute value: the same bits as the scalar ones.
+            Op::Func(Func::Sqrt, a) => {
+                let a = get(self, a);
+                self.b.ins().sqrt(a)
+            }
+            Op::Func(Func::Abs, a) => {
+                let a = get(self, a);
+                self.abs(a)
+            }
+            Op::Func(f, a) => {
+                let a = get(self, a);
+                let slot = self.calls.scratch.expect("a scratch slot where the list calls out");
+                let ptr = self.ptr;
+                self.b.ins().stack_store(ptr, a, slot, 0);
+                let pa = self.b.ins().stack_addr(ptr, slot, 0);
+                let fi = Func::USER.iter().position(|&(_, g)| g == f).expect("every Func is in Func::USER");
+                let fi = self.b.ins().iconst(types::I32, fi as i64);
+                self.b.ins().call(self.calls.func.expect("gdsweep_func declared"), &[fi, pa]);
+                self.b.ins().stack_load(ptr, self.vector, slot, 0)
+            }
+            Op::Add(..) | Op::Sub(..) | Op::Mul(..) | Op::Div(..) | Op::AddC(..) | Op::SubC(..) | Op::CSub(..) | Op::MulC(..) | Op::DivC(..) | Op::CDiv(..) => unreachable!("emitted above"),
+        }
     }
 }
 
 /// Compile one list as function number `li`; returns its id and its constant pool.
-fn compile_list<F: Real>(module: &mut JITModule, list: &[Instr], outside: &HashSet<u32>, vector: Type, size: usize, li: usize) -> Result<(cranelift_module::FuncId, Vec<u8>), Unsupported> {
+fn compile_list<F: Real>(module: &mut JITModule, list: &[Instr], outside: &HashSet<u32>, vector: Type, li: usize) -> Result<(FuncId, Vec<u8>), Unsupported> {
     let err = |e: &dyn std::fmt::Display| Unsupported(format!("compiling: {e}"));
     let ptr = module.target_config().pointer_type();
     let mut ctx = module.make_context();
     ctx.func.signature.params.push(AbiParam::new(ptr));
     ctx.func.signature.params.push(AbiParam::new(ptr));
-    let mut pow_sig = module.make_signature();
-    pow_sig.params.extend([AbiParam::new(ptr), AbiParam::new(ptr)]);
-    let mut func_sig = module.make_signature();
-    func_sig.params.extend([AbiParam::new(types::I32), AbiParam::new(ptr)]);
-    let uses_pow = list.iter().any(|i| matches!(i.op, Op::Pow(..)));
-    let uses_func = list.iter().any(|i| matches!(i.op, Op::Func(f, _) if !matches!(f, Func::Sqrt | Func::Abs)));
-    let pow_id = if uses_pow { Some(module.declare_function("gdsweep_pow", Linkage::Import, &pow_sig).map_err(|e| err(&e))?) } else { None };
-    let func_id = if uses_func { Some(module.declare_function("gdsweep_func", Linkage::Import, &func_sig).map_err(|e| err(&e))?) } else { None };
-
-    // The pool: each distinct scalar constant once, splatted to a vector.
-    let mut pool_index: HashMap<u64, usize> = HashMap::new();
-    let mut pool: Vec<F> = Vec::new();
-    let lanes_per_vector = VECTOR_BYTES / size;
-    let mut constant = |c: f64| -> i32 {
-        let v = F::from_f64(c);
-        let key = v.to_f64().to_bits();
-        let at = *pool_index.entry(key).or_insert_with(|| {
-            pool.extend(std::iter::repeat_n(v, lanes_per_vector));
-            pool.len() / lanes_per_vector - 1
-        });
-        (at * VECTOR_BYTES) as i32
-    };
-
     let mut fctx = FunctionBuilderContext::new();
     let frontend = module.isa().frontend_config();
-    {
+    let pool = {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let pow_ref = pow_id.map(|id| module.declare_func_in_func(id, b.func));
-        let func_ref = func_id.map(|id| module.declare_func_in_func(id, b.func));
-        let scratch = if uses_pow || uses_func { Some(b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 2 * VECTOR_BYTES as u32, 4))) } else { None };
+        let calls = callouts(module, &mut b, list)?;
         let entry = b.create_block();
         let body = b.create_block();
         let exit = b.create_block();
@@ -218,127 +568,389 @@ fn compile_list<F: Real>(module: &mut JITModule, list: &[Instr], outside: &HashS
         b.switch_to_block(body);
         let offset = b.block_params(body)[0];
         let base = b.ins().iadd(regs, offset);
-        let mem = MemFlagsData::trusted();
-        let reg_at = |r: u32, v: usize| (r as usize * LANES * size + v * VECTOR_BYTES) as i32;
-        let mut values: HashMap<u32, [Value; VECTORS]> = HashMap::new();
+        let mut cx = Cx::<F> { b: &mut b, pool: Pool::new(), pool_ptr, vector, ptr, calls, hoist: None };
+        // Instruction by instruction, each on every vector: the vectors' chains interleave.
+        let mut values: [HashMap<u32, Value>; VECTORS] = std::array::from_fn(|_| HashMap::new());
         for ins in list {
-            let mut out = [zero; VECTORS];
-            for v in 0..VECTORS {
-                let get = |b: &mut FunctionBuilder, r: u32| match values.get(&r) {
-                    Some(vals) => vals[v],
-                    None => b.ins().load(vector, mem, base, reg_at(r, v)),
-                };
-                let mut k = |b: &mut FunctionBuilder, c: f64| b.ins().load(vector, mem, pool_ptr, constant(c));
-                // The one-operation instructions: an IEEE operation on two operands, each a
-                // register or a constant.
-                let simple = match ins.op {
-                    Op::Add(a, c) => Some((Arith::Add, Src::R(a), Src::R(c))),
-                    Op::Sub(a, c) => Some((Arith::Sub, Src::R(a), Src::R(c))),
-                    Op::Mul(a, c) => Some((Arith::Mul, Src::R(a), Src::R(c))),
-                    Op::Div(a, c) => Some((Arith::Div, Src::R(a), Src::R(c))),
-                    Op::AddC(a, c) => Some((Arith::Add, Src::R(a), Src::K(c))),
-                    Op::SubC(a, c) => Some((Arith::Sub, Src::R(a), Src::K(c))),
-                    Op::CSub(c, a) => Some((Arith::Sub, Src::K(c), Src::R(a))),
-                    Op::MulC(a, c) => Some((Arith::Mul, Src::R(a), Src::K(c))),
-                    Op::DivC(a, c) => Some((Arith::Div, Src::R(a), Src::K(c))),
-                    Op::CDiv(c, a) => Some((Arith::Div, Src::K(c), Src::R(a))),
-                    _ => None,
-                };
-                if let Some((op, x, y)) = simple {
-                    let mut fetch = |b: &mut FunctionBuilder, s: Src| match s {
-                        Src::R(r) => get(b, r),
-                        Src::K(c) => k(b, c),
-                    };
-                    let (x, y) = (fetch(&mut b, x), fetch(&mut b, y));
-                    out[v] = arith(&mut b, op, x, y);
-                    continue;
+            for (v, values) in values.iter_mut().enumerate() {
+                let out = cx.instr(ins, v, values, base);
+                if outside.contains(&ins.out) {
+                    cx.store(out, base, ins.out as usize, v);
                 }
-                out[v] = match ins.op {
-                    Op::Neg(a) => {
-                        let a = get(&mut b, a);
-                        b.ins().fneg(a)
-                    }
-                    Op::Lin2(a, ka, c, kc) => {
-                        let (a, ka) = (get(&mut b, a), k(&mut b, ka));
-                        let p = b.ins().fmul(a, ka);
-                        let (c, kc) = (get(&mut b, c), k(&mut b, kc));
-                        let q = b.ins().fmul(c, kc);
-                        b.ins().fadd(p, q)
-                    }
-                    Op::Lin2C(a, ka, c, kc, d) => {
-                        let (a, ka) = (get(&mut b, a), k(&mut b, ka));
-                        let p = b.ins().fmul(a, ka);
-                        let (c, kc) = (get(&mut b, c), k(&mut b, kc));
-                        let q = b.ins().fmul(c, kc);
-                        let s = b.ins().fadd(p, q);
-                        let d = k(&mut b, d);
-                        b.ins().fadd(s, d)
-                    }
-                    Op::MulCAdd(a, ka, c) => {
-                        let (a, ka) = (get(&mut b, a), k(&mut b, ka));
-                        let p = b.ins().fmul(a, ka);
-                        let c = get(&mut b, c);
-                        b.ins().fadd(p, c)
-                    }
-                    Op::MulAdd2(a, c, d, e) => {
-                        let (a, c) = (get(&mut b, a), get(&mut b, c));
-                        let p = b.ins().fmul(a, c);
-                        let (d, e) = (get(&mut b, d), get(&mut b, e));
-                        let q = b.ins().fmul(d, e);
-                        b.ins().fadd(p, q)
-                    }
-                    Op::Pow(a, e) => {
-                        let (a, e) = (get(&mut b, a), get(&mut b, e));
-                        let slot = scratch.expect("a scratch slot where the list calls out");
-                        b.ins().stack_store(ptr, a, slot, 0);
-                        b.ins().stack_store(ptr, e, slot, VECTOR_BYTES as i32);
-                        let pa = b.ins().stack_addr(ptr, slot, 0);
-                        let pe = b.ins().stack_addr(ptr, slot, VECTOR_BYTES as i32);
-                        b.ins().call(pow_ref.expect("gdsweep_pow declared"), &[pa, pe]);
-                        b.ins().stack_load(ptr, vector, slot, 0)
-                    }
-                    // IEEE square root and absolute value: the same bits as the scalar ones.
-                    Op::Func(Func::Sqrt, a) => {
-                        let a = get(&mut b, a);
-                        b.ins().sqrt(a)
-                    }
-                    Op::Func(Func::Abs, a) => {
-                        let a = get(&mut b, a);
-                        b.ins().fabs(a)
-                    }
-                    Op::Func(f, a) => {
-                        let a = get(&mut b, a);
-                        let slot = scratch.expect("a scratch slot where the list calls out");
-                        b.ins().stack_store(ptr, a, slot, 0);
-                        let pa = b.ins().stack_addr(ptr, slot, 0);
-                        let fi = Func::USER.iter().position(|&(_, g)| g == f).expect("every Func is in Func::USER");
-                        let fi = b.ins().iconst(types::I32, fi as i64);
-                        b.ins().call(func_ref.expect("gdsweep_func declared"), &[fi, pa]);
-                        b.ins().stack_load(ptr, vector, slot, 0)
-                    }
-                    Op::Add(..) | Op::Sub(..) | Op::Mul(..) | Op::Div(..) | Op::AddC(..) | Op::SubC(..) | Op::CSub(..) | Op::MulC(..) | Op::DivC(..) | Op::CDiv(..) => unreachable!("emitted above"),
-                };
+                values.insert(ins.out, out);
             }
-            if outside.contains(&ins.out) {
-                for (v, &val) in out.iter().enumerate() {
-                    b.ins().store(mem, val, base, reg_at(ins.out, v));
-                }
-            }
-            values.insert(ins.out, out);
         }
+        let pool = cx.pool.bytes();
         let step = (VECTORS * VECTOR_BYTES) as i64;
         let next = b.ins().iadd_imm_s(offset, step);
-        let end = b.ins().iconst(ptr, (LANES * size) as i64);
-        let more = b.ins().icmp(cranelift_codegen::ir::condcodes::IntCC::UnsignedLessThan, next, end);
+        let end = b.ins().iconst(ptr, (LANES * std::mem::size_of::<F>()) as i64);
+        let more = b.ins().icmp(IntCC::UnsignedLessThan, next, end);
         b.ins().brif(more, body, &[next.into()], exit, &[]);
         b.seal_block(body);
         b.switch_to_block(exit);
         b.seal_block(exit);
         b.ins().return_(&[]);
         b.finalize(frontend);
-    }
+        pool
+    };
     let id = module.declare_function(&format!("list{li}"), Linkage::Local, &ctx.func.signature).map_err(|e| err(&e))?;
     module.define_function(id, &mut ctx).map_err(|e| err(&e))?;
     module.clear_context(&mut ctx);
-    Ok((id, bytemuck::cast_slice(&pool).to_vec()))
+    Ok((id, pool))
+}
+
+/// A method's compiled update on vector `v` of the lanes, emitted through [`Build`]: `vals`
+/// holds every [`Val`].
+struct Emit<'c, 'a, 'f, F: Real> {
+    cx: &'c mut Cx<'a, 'f, F>,
+    vals: Vec<Value>,
+    hyper: Value,
+    v: usize,
+}
+
+impl<F: Real> Emit<'_, '_, '_, F> {
+    fn val(&mut self, v: Value) -> Val {
+        self.vals.push(v);
+        Val(self.vals.len() as u32 - 1)
+    }
+
+    fn get(&self, v: Val) -> Value {
+        self.vals[v.0 as usize]
+    }
+
+    fn binary(&mut self, op: Arith, a: Val, b: Val) -> Val {
+        let out = self.cx.arith(op, self.get(a), self.get(b));
+        self.val(out)
+    }
+}
+
+impl<F: Real> Build for Emit<'_, '_, '_, F> {
+    fn constant(&mut self, c: f64) -> Val {
+        let out = self.cx.constant(c);
+        self.val(out)
+    }
+    fn add(&mut self, a: Val, b: Val) -> Val {
+        self.binary(Arith::Add, a, b)
+    }
+    fn sub(&mut self, a: Val, b: Val) -> Val {
+        self.binary(Arith::Sub, a, b)
+    }
+    fn mul(&mut self, a: Val, b: Val) -> Val {
+        self.binary(Arith::Mul, a, b)
+    }
+    fn div(&mut self, a: Val, b: Val) -> Val {
+        self.binary(Arith::Div, a, b)
+    }
+    fn sqrt(&mut self, a: Val) -> Val {
+        let a = self.get(a);
+        let out = self.cx.b.ins().sqrt(a);
+        self.val(out)
+    }
+    fn hyper(&mut self, q: usize) -> Val {
+        let out = self.cx.load(self.hyper, q, self.v);
+        self.val(out)
+    }
+}
+
+/// Bytes of scratch the step loop of `spec` needs (`LoopLanes::scratch`): two copies of the
+/// group's state.
+pub fn scratch_bytes(spec: &StepLoop) -> usize {
+    2 * state_quantities(spec) * VECTORS * VECTOR_BYTES
+}
+
+/// The quantities of the step loop's state: x, the slots, last_step, step_res.
+fn state_quantities(spec: &StepLoop) -> usize {
+    spec.dim + spec.slots + 2
+}
+
+/// Compile the step loop of `spec` over `tape`'s point list (see [`Jit::step_loop`]); returns
+/// its id and its constant pool. The statements follow backend::cpu::sweep's `eval`,
+/// `any_event` and `update_lanes` in order, for lanes that are all active and past their
+/// first step (the caller gives a group with an idle or fresh lane a budget of 0).
+///
+/// The state (x, slots, last_step, step_res) lives in two copies in the scratch memory: each
+/// step reads the current one and writes the next, vector by vector, so that only one
+/// vector's values are in registers at a time (16 xmm registers hold no more); the step is
+/// kept (the copies swap) only where no lane of the group has an event. On leaving, the
+/// current copy goes back to the lane arrays, and its point is evaluated once more for the
+/// loss, the gradient and gn2 that `eval` would leave.
+fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, vector: Type) -> Result<(FuncId, Vec<u8>), Unsupported> {
+    let err = |e: &dyn std::fmt::Display| Unsupported(format!("compiling the step loop: {e}"));
+    let update = spec.method.method().compiled.ok_or_else(|| Unsupported(format!("{} has no compiled update", spec.method.name())))?;
+    let list = tape.list(Phase::Point);
+    let ptr = module.target_config().pointer_type();
+    let ptr_bytes = ptr.bytes() as i32;
+    let mut ctx = module.make_context();
+    ctx.func.signature.params.extend([AbiParam::new(ptr), AbiParam::new(ptr), AbiParam::new(types::I64), AbiParam::new(types::I64)]);
+    ctx.func.signature.returns.push(AbiParam::new(types::I64));
+    let mut fctx = FunctionBuilderContext::new();
+    let frontend = module.isa().frontend_config();
+    let (dim, n_slots) = (spec.dim, spec.slots);
+    let (q_last_step, q_step_res) = (dim + n_slots, dim + n_slots + 1);
+    // fcmp's result type: a lane mask.
+    let mask = if std::mem::size_of::<F>() == 4 { types::I32X4 } else { types::I64X2 };
+    let copy_bytes = (state_quantities(spec) * VECTORS * VECTOR_BYTES) as i64;
+    // Quantity q's vector v in a copy of the state.
+    let state_at = |q: usize, v: usize| ((q * VECTORS + v) * VECTOR_BYTES) as i32;
+    let pool = {
+        let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+        let calls = callouts(module, &mut b, list)?;
+        let entry = b.create_block();
+        let header = b.create_block();
+        let check_budget = b.create_block();
+        let commit = b.create_block();
+        let exit = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let params = b.block_params(entry).to_vec();
+        let (lanes, pool_ptr, offset, budget) = (params[0], params[1], params[2], params[3]);
+        // Each lane array at the group's first lane; the scratch as it is.
+        let mut bases = [pool_ptr; field::COUNT];
+        for (i, base) in bases.iter_mut().enumerate() {
+            let array = b.ins().load(ptr, MemFlagsData::trusted(), lanes, i as i32 * ptr_bytes);
+            *base = if i == field::SCRATCH { array } else { b.ins().iadd(array, offset) };
+        }
+        let mut cx = Cx::<F> { b: &mut b, pool: Pool::new(), pool_ptr, vector, ptr, calls, hoist: None };
+        let mem = MemFlagsData::trusted();
+        // Where each quantity of the state lives in the lane arrays.
+        let homes: Vec<(usize, usize)> = tape.vars.iter().map(|&r| (field::REGS, r as usize)).chain((0..n_slots).map(|s| (field::SLOTS, s))).chain([(field::LAST_STEP, 0), (field::STEP_RES, 0)]).collect();
+        let scratch = bases[field::SCRATCH];
+        for (q, &(array, at)) in homes.iter().enumerate() {
+            for v in 0..VECTORS {
+                let value = cx.load(bases[array], at, v);
+                cx.b.ins().store(mem, value, scratch, state_at(q, v));
+            }
+        }
+        let (cur_var, next_var, count_var) = (cx.b.declare_var(ptr), cx.b.declare_var(ptr), cx.b.declare_var(types::I64));
+        let next = cx.b.ins().iadd_imm_s(scratch, copy_bytes);
+        let zero = cx.b.ins().iconst(types::I64, 0);
+        cx.b.def_var(cur_var, scratch);
+        cx.b.def_var(next_var, next);
+        cx.b.def_var(count_var, zero);
+        // Per vector: whether the current and the next copy hold last_step = 1 and
+        // step_res = −1 in every lane (nothing measured); not known on entry.
+        let (yes, no) = (cx.b.ins().iconst(types::I8, 1), cx.b.ins().iconst(types::I8, 0));
+        let flags = |cx: &mut Cx<F>| -> [cranelift_frontend::Variable; VECTORS] {
+            std::array::from_fn(|_| {
+                let var = cx.b.declare_var(types::I8);
+                cx.b.def_var(var, no);
+                var
+            })
+        };
+        let (cur_plain, next_plain) = (flags(&mut cx), flags(&mut cx));
+        // The loop's constants are loaded once, here, and held as values: one vector's work
+        // at a time leaves registers for them, and regalloc spills what does not fit (3 %
+        // faster on W1 and W2 than a load at each use, farm-bench, 2026-12-04).
+        let enter = cx.b.ins().jump(header, &[]);
+        cx.hoist = Some((enter, HashMap::new()));
+
+        // The point list on vector v at x from the state copy `cur`: loss, gradient, gn2.
+        let eval = |cx: &mut Cx<F>, cur: Value, v: usize| -> (Value, Vec<Value>, Value, Vec<Value>) {
+            let x: Vec<Value> = (0..dim).map(|j| cx.b.ins().load(vector, mem, cur, state_at(j, v))).collect();
+            let mut values: HashMap<u32, Value> = tape.vars.iter().zip(&x).map(|(&r, &val)| (r, val)).collect();
+            for ins in list {
+                let out = cx.instr(ins, v, &values, bases[field::REGS]);
+                values.insert(ins.out, out);
+            }
+            let reg = |cx: &mut Cx<F>, r: u32| match values.get(&r) {
+                Some(&val) => val,
+                None => cx.load(bases[field::REGS], r as usize, v),
+            };
+            let loss = reg(cx, tape.loss);
+            let grad: Vec<Value> = tape.grad.iter().map(|&g| reg(cx, g)).collect();
+            // gn2 = g0*g0 + g1*g1 + …, left to right as in `grad_norm2`.
+            let mut gn2 = cx.b.ins().fmul(grad[0], grad[0]);
+            for &g in &grad[1..] {
+                let sq = cx.b.ins().fmul(g, g);
+                gn2 = cx.b.ins().fadd(gn2, sq);
+            }
+            (loss, grad, gn2, x)
+        };
+
+        cx.b.switch_to_block(header);
+        let (cur, next) = (cx.b.use_var(cur_var), cx.b.use_var(next_var));
+        let mut any_event: Option<Value> = None;
+        for v in 0..VECTORS {
+            let (loss, grad, gn2, x) = eval(&mut cx, cur, v);
+
+            // any_event: x not finite (x − x is 0 for a finite x, NaN otherwise), the loss
+            // not finite or past the blow-up bound (|loss| ≤ min(bound, largest real) fails for
+            // both: `ceiling`), or converged.
+            let mut zeros = cx.b.ins().fsub(x[0], x[0]);
+            for &xj in &x[1..] {
+                let z = cx.b.ins().fsub(xj, xj);
+                zeros = cx.b.ins().fadd(zeros, z);
+            }
+            let not_finite = cx.b.ins().fcmp(FloatCC::Unordered, zeros, zeros);
+            let loss_abs = cx.abs(loss);
+            let ceiling = cx.load(bases[field::CEILING], 0, v);
+            let past = cx.b.ins().fcmp(FloatCC::UnorderedOrGreaterThan, loss_abs, ceiling);
+            let bad = cx.b.ins().bor(not_finite, past);
+            let abs2 = cx.constant(spec.grad_tol_abs2);
+            let gtol2 = cx.load(bases[field::GTOL2], 0, v);
+            let small = cx.b.ins().fcmp(FloatCC::LessThanOrEqual, gn2, abs2);
+            let relative = cx.b.ins().fcmp(FloatCC::LessThanOrEqual, gn2, gtol2);
+            // The step test, where the last step measured anything (else last_step = 1 >
+            // −1 = step_res in every lane: no lane passes it).
+            let (full, join_test) = (cx.b.create_block(), cx.b.create_block());
+            let converged = cx.b.append_block_param(join_test, mask);
+            let plain_now = cx.b.use_var(cur_plain[v]);
+            cx.b.ins().brif(plain_now, join_test, &[small.into()], full, &[]);
+            cx.b.switch_to_block(full);
+            let last_step = cx.b.ins().load(vector, mem, cur, state_at(q_last_step, v));
+            let step_res = cx.b.ins().load(vector, mem, cur, state_at(q_step_res, v));
+            let still = cx.b.ins().fcmp(FloatCC::LessThanOrEqual, last_step, step_res);
+            let stalled = cx.b.ins().band(relative, still);
+            let either = cx.b.ins().bor(small, stalled);
+            cx.b.ins().jump(join_test, &[either.into()]);
+            cx.b.switch_to_block(join_test);
+            let event = cx.b.ins().bor(bad, converged);
+            any_event = Some(match any_event {
+                None => event,
+                Some(a) => cx.b.ins().bor(a, event),
+            });
+
+            // update_lanes, into the next copy: the knobs, the method, the step measure.
+            let measure = relative;
+            let clip_coef = spec.clip_norm.map(|q| {
+                let c = cx.load(bases[field::HYPER], q, v);
+                let root = cx.b.ins().sqrt(gn2);
+                let tiny = cx.constant(1e-6);
+                let denom = cx.b.ins().fadd(root, tiny);
+                let ratio = cx.b.ins().fdiv(c, denom);
+                let one = cx.constant(1.0);
+                cx.min_num(ratio, one)
+            });
+            let mut stepped = x.clone();
+            let mut gd = grad.clone();
+            let mut lrj = Vec::with_capacity(dim);
+            for j in 0..dim {
+                if let Some(c) = clip_coef {
+                    gd[j] = cx.b.ins().fmul(grad[j], c);
+                }
+                if let Some((q, WeightDecay::L2)) = spec.weight_decay {
+                    let wd = cx.load(bases[field::HYPER], q, v);
+                    let p = cx.b.ins().fmul(wd, x[j]);
+                    gd[j] = cx.b.ins().fadd(gd[j], p);
+                }
+                let lr_j = cx.load(bases[field::LRJ], j, v);
+                if let Some((q, WeightDecay::Decoupled)) = spec.weight_decay {
+                    let wd = cx.load(bases[field::HYPER], q, v);
+                    let p = cx.b.ins().fmul(lr_j, wd);
+                    let one = cx.constant(1.0);
+                    let keep = cx.b.ins().fsub(one, p);
+                    stepped[j] = cx.b.ins().fmul(stepped[j], keep);
+                }
+                lrj.push(lr_j);
+            }
+            let slots: Vec<Value> = (0..n_slots).map(|s| cx.b.ins().load(vector, mem, cur, state_at(dim + s, v))).collect();
+            let hyper = bases[field::HYPER];
+            let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v };
+            let mut x_vals: Vec<Val> = stepped.iter().map(|&val| emit.val(val)).collect();
+            let mut slot_vals: Vec<Val> = slots.iter().map(|&val| emit.val(val)).collect();
+            let gd_vals: Vec<Val> = gd.iter().map(|&val| emit.val(val)).collect();
+            let lrj_vals: Vec<Val> = lrj.iter().map(|&val| emit.val(val)).collect();
+            update(&mut emit, CompiledStep { dim, x: &mut x_vals, slots: &mut slot_vals, gd: &gd_vals, lrj: &lrj_vals, lr_scaled: spec.lr_scaled });
+            let stepped: Vec<Value> = x_vals.iter().map(|&val| emit.get(val)).collect();
+            let new_slots: Vec<Value> = slot_vals.iter().map(|&val| emit.get(val)).collect();
+            for (q, &value) in stepped.iter().chain(&new_slots).enumerate() {
+                cx.b.ins().store(mem, value, next, state_at(q, v));
+            }
+
+            // Where a lane measured its step: ‖x₊ − x‖∞ (÷ lr for a unit step) and
+            // step_tol·‖x₊‖∞ there, 1 and −1 elsewhere.
+            let (measured, plain, join) = (cx.b.create_block(), cx.b.create_block(), cx.b.create_block());
+            let any_measure = cx.b.ins().vany_true(measure);
+            cx.b.ins().brif(any_measure, measured, &[], plain, &[]);
+            cx.b.switch_to_block(measured);
+            let (mut step_inf, mut x_inf) = (zero, zero);
+            for j in 0..dim {
+                let diff = cx.b.ins().fsub(stepped[j], x[j]);
+                let mut d = cx.abs(diff);
+                if spec.unit_step {
+                    let lr = cx.load(bases[field::LR], 0, v);
+                    d = cx.b.ins().fdiv(d, lr);
+                }
+                let m = cx.abs(stepped[j]);
+                (step_inf, x_inf) = if j == 0 { (d, m) } else { (cx.max_num(step_inf, d), cx.max_num(x_inf, m)) };
+            }
+            let (one, minus_one, step_tol) = (cx.constant(1.0), cx.constant(-1.0), cx.constant(spec.step_tol));
+            let res = cx.b.ins().fmul(step_tol, x_inf);
+            let ls = cx.select(measure, step_inf, one);
+            let sr = cx.select(measure, res, minus_one);
+            cx.b.ins().store(mem, ls, next, state_at(q_last_step, v));
+            cx.b.ins().store(mem, sr, next, state_at(q_step_res, v));
+            cx.b.def_var(next_plain[v], no);
+            cx.b.ins().jump(join, &[]);
+            // Nothing measured: 1 and −1, unless the next copy holds them already.
+            cx.b.switch_to_block(plain);
+            let store_plain = cx.b.create_block();
+            let plain_next = cx.b.use_var(next_plain[v]);
+            cx.b.ins().brif(plain_next, join, &[], store_plain, &[]);
+            cx.b.switch_to_block(store_plain);
+            let (one, minus_one) = (cx.constant(1.0), cx.constant(-1.0));
+            cx.b.ins().store(mem, one, next, state_at(q_last_step, v));
+            cx.b.ins().store(mem, minus_one, next, state_at(q_step_res, v));
+            cx.b.def_var(next_plain[v], yes);
+            cx.b.ins().jump(join, &[]);
+            cx.b.switch_to_block(join);
+        }
+        let any_event = cx.b.ins().vany_true(any_event.expect("VECTORS > 0"));
+        cx.b.ins().brif(any_event, exit, &[], check_budget, &[]);
+
+        cx.b.switch_to_block(check_budget);
+        let count = cx.b.use_var(count_var);
+        let spent = cx.b.ins().icmp(IntCC::Equal, count, budget);
+        cx.b.ins().brif(spent, exit, &[], commit, &[]);
+
+        // Keep the step: the next copy becomes the current one.
+        cx.b.switch_to_block(commit);
+        let (cur, next) = (cx.b.use_var(cur_var), cx.b.use_var(next_var));
+        cx.b.def_var(cur_var, next);
+        cx.b.def_var(next_var, cur);
+        for v in 0..VECTORS {
+            let (now, then) = (cx.b.use_var(cur_plain[v]), cx.b.use_var(next_plain[v]));
+            cx.b.def_var(cur_plain[v], then);
+            cx.b.def_var(next_plain[v], now);
+        }
+        let count = cx.b.use_var(count_var);
+        let more = cx.b.ins().iadd_imm_s(count, 1);
+        cx.b.def_var(count_var, more);
+        cx.b.ins().jump(header, &[]);
+
+        // Leave the lanes as `eval` would: the state, the loss, the gradient, gn2.
+        cx.b.switch_to_block(exit);
+        let cur = cx.b.use_var(cur_var);
+        for v in 0..VECTORS {
+            for (q, &(array, at)) in homes.iter().enumerate() {
+                let value = cx.b.ins().load(vector, mem, cur, state_at(q, v));
+                cx.store(value, bases[array], at, v);
+            }
+            let (loss, grad, gn2, _) = eval(&mut cx, cur, v);
+            cx.store(loss, bases[field::REGS], tape.loss as usize, v);
+            for (&g, &r) in grad.iter().zip(&tape.grad) {
+                cx.store(g, bases[field::REGS], r as usize, v);
+            }
+            cx.store(gn2, bases[field::GN2], 0, v);
+        }
+        let count = cx.b.use_var(count_var);
+        cx.b.ins().return_(&[count]);
+        let pool = cx.pool.bytes();
+        b.seal_all_blocks();
+        b.finalize(frontend);
+        pool
+    };
+    let id = module.declare_function("step_loop", Linkage::Local, &ctx.func.signature).map_err(|e| err(&e))?;
+    // GDSWEEP_JIT_DISASM=1 prints the loop's IR and machine code (for work on its speed).
+    let disasm = std::env::var_os("GDSWEEP_JIT_DISASM").is_some();
+    ctx.set_disasm(disasm);
+    if disasm {
+        eprintln!("{}", ctx.func.display());
+    }
+    module.define_function(id, &mut ctx).map_err(|e| err(&e))?;
+    if disasm {
+        eprintln!("{}", ctx.compiled_code().and_then(|c| c.vcode.clone()).unwrap_or_default());
+    }
+    module.clear_context(&mut ctx);
+    Ok((id, pool))
 }

@@ -14,7 +14,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::problem::real::Real;
-use super::jit::Jit;
+use super::jit::{Jit, LoopLanes, StepLoop};
 use super::tape::{Instr, Op, Tape};
 use crate::method::knobs::{self, CpuKnobStep, Knobs};
 use crate::method::lanes::{CpuStep, LANES, V};
@@ -99,9 +99,44 @@ impl<'a, F: Real> Kernel<'a, F> {
         }
     }
 
-    /// Evaluate with `jit`, compiled from this kernel's tape, instead of the interpreter.
+    /// Evaluate with `jit`, compiled from this kernel's tape (and step loop, from
+    /// [`Kernel::step_loop`]), instead of the interpreter.
     pub fn with_jit(self, jit: Option<&'a Jit>) -> Self {
         Kernel { jit, ..self }
+    }
+
+    /// What the compiled step loop runs of this kernel's block, or why the block's steps stay
+    /// in Rust: the loop has the main pool's eval, outcome checks and update of a method with
+    /// a compiled update and the knobs fixed per run (clipping, weight decay, lr_scale).
+    pub fn step_loop(&self) -> Result<StepLoop, String> {
+        let method = self.block.optimizer.method();
+        let why = if method.compiled.is_none() {
+            Some(format!("{} has no compiled update", method.name))
+        } else if self.knobs.linesearch.is_some() {
+            Some("a line search".into())
+        } else if self.knobs.schedule.is_some() {
+            Some("a learning-rate schedule".into())
+        } else if self.sampling.is_some() || !self.tape.means.is_empty() {
+            Some("a data table".into())
+        } else if self.layout.trained {
+            Some("the trainability record".into())
+        } else {
+            None
+        };
+        match why {
+            Some(why) => Err(why),
+            None => Ok(StepLoop {
+                dim: self.dim,
+                method: self.block.optimizer,
+                slots: self.layout.slots.len(),
+                lr_scaled: self.knobs.lr_scale.is_some(),
+                unit_step: method.unit_step,
+                clip_norm: self.knobs.clip_norm,
+                weight_decay: self.knobs.weight_decay.map(|q| (q, self.knobs.decay)),
+                grad_tol_abs2: self.rules.grad_tol_abs * self.rules.grad_tol_abs,
+                step_tol: self.rules.step_tol,
+            }),
+        }
     }
 }
 
@@ -120,6 +155,8 @@ struct Lanes<F: Real> {
     lrj: Vec<V<F>>,
     hyper: Vec<V<F>>,
     bound: V<F>,
+    /// min(bound, largest real), for the compiled step loop (see `jit::LoopLanes`).
+    ceiling: V<F>,
     gtol2: V<F>,
     gn2: V<F>,
     /// The last step's ‖Δx‖∞ and step_tol·‖x‖∞ after it (the shader's `last_step`, `step_res`).
@@ -166,6 +203,9 @@ struct Lanes<F: Real> {
     /// (`record_window_lanes`); 0 until the window's first point.
     next_event: [u32; LANES],
     segment_max: [[F; SEGMENTS as usize]; LANES],
+    /// The compiled step loop's two copies of a group's state (see `jit::scratch_bytes`):
+    /// x, the slots, last_step and step_res, a vector of lanes each.
+    scratch: Vec<V<F>>,
 }
 
 /// Output columns of a chunk, written by position.
@@ -197,6 +237,7 @@ impl<F: Real> Lanes<F> {
             lrj: vec![z; k.dim],
             hyper: vec![z; k.block.n_hypers()],
             bound: z,
+            ceiling: z,
             gtol2: z,
             gn2: z,
             last_step: z,
@@ -228,6 +269,7 @@ impl<F: Real> Lanes<F> {
             next_flush: [0; LANES],
             next_event: [0; LANES],
             segment_max: [[F::default(); SEGMENTS as usize]; LANES],
+            scratch: vec![z; 2 * (k.dim + k.layout.slots.len() + 2)],
         }
     }
 
@@ -363,8 +405,48 @@ impl<F: Real> Lanes<F> {
     #[inline(always)]
     fn exec_phase(&mut self, k: &Kernel<F>, phase: Phase) {
         match k.jit {
-            Some(jit) => jit.run(phase, &mut self.regs),
-            None => self.exec(k.tape.list(phase)),
+            Some(jit) if jit.has_lists() => jit.run(phase, &mut self.regs),
+            _ => self.exec(k.tape.list(phase)),
+        }
+    }
+
+    /// The compiled step loop (backend::cpu::jit) in place of `eval`, on each group of lanes:
+    /// steps every lane of the group until one of them has something to settle, leaving the
+    /// lanes as `eval` would after those steps. A group with an idle lane, or a lane at its
+    /// first point, is only evaluated (budget 0): those lanes are the pass's own work.
+    fn step_loop(&mut self, k: &Kernel<F>, jit: &Jit, until: u32) {
+        let largest = F::from_f64(if std::mem::size_of::<F>() == 4 { f32::MAX as f64 } else { f64::MAX });
+        for i in 0..LANES {
+            self.ceiling[i] = self.bound[i].min(largest);
+        }
+        let lanes = LoopLanes {
+            regs: self.regs.as_mut_ptr() as *mut u8,
+            slots: self.slots.as_mut_ptr() as *mut u8,
+            lrj: self.lrj.as_ptr() as *const u8,
+            hyper: self.hyper.as_ptr() as *const u8,
+            lr: self.lr.as_ptr() as *const u8,
+            ceiling: self.ceiling.as_ptr() as *const u8,
+            gtol2: self.gtol2.as_ptr() as *const u8,
+            gn2: self.gn2.as_mut_ptr() as *mut u8,
+            last_step: self.last_step.as_mut_ptr() as *mut u8,
+            step_res: self.step_res.as_mut_ptr() as *mut u8,
+            scratch: self.scratch.as_mut_ptr() as *mut u8,
+        };
+        debug_assert!(k.step_loop().is_ok_and(|spec| super::jit::scratch_bytes(&spec) <= self.scratch.len() * std::mem::size_of::<V<F>>()));
+        for first in (0..LANES).step_by(jit.group()) {
+            let group = first..first + jit.group();
+            let budget = if group.clone().any(|i| self.slot_of[i] == usize::MAX || self.steps_done[i] == 0) {
+                0
+            } else {
+                group.clone().map(|i| until.saturating_sub(self.steps_done[i])).min().unwrap_or(0)
+            };
+            // SAFETY: the lane arrays are this kernel's (Lanes::new sizes them from its tape and
+            // block), and the kernel's jit was compiled for them (see Kernel::step_loop).
+            let made = unsafe { jit.step_loop::<F>(&lanes, first, budget) };
+            for i in group {
+                self.steps_done[i] += made;
+                self.evals[i] += made;
+            }
         }
     }
 
@@ -1030,7 +1112,10 @@ fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
     let until = k.pause_at.min(k.max_steps);
     loop {
         if main_active {
-            lanes.eval(k);
+            match k.jit {
+                Some(jit) if jit.has_step_loop() => lanes.step_loop(k, jit, until),
+                _ => lanes.eval(k),
+            }
             lanes.judge(k);
             lanes.record_trainability(k, false);
             if lanes.any_event(k, until) && !lanes.settle(k, false, &sel, &mut next, &mut parked, &mut out) {
