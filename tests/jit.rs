@@ -135,9 +135,9 @@ fn every_catalogue_tape_compiles() {
         let tape = Tape::new(&obj, false);
         for kind in OptimizerKind::ALL.into_iter().filter(|k| k.method().compiled.is_some()) {
             let slots = kind.method().slots.iter().map(|s| if s.per_coordinate { obj.dim() } else { 1 }).sum();
-            let spec = StepLoop { dim: obj.dim(), method: kind, slots, lr_scaled: true, unit_step: false, clip_norm: Some(0), weight_decay: Some((0, kind.method().weight_decay)), grad_tol_abs2: 1e-12, step_tol: 1e-7 };
+            let spec = StepLoop { dim: obj.dim(), method: kind, slots, lr_scaled: true, unit_step: false, clip_norm: Some(0), weight_decay: Some((0, kind.method().weight_decay)), grad_tol_abs2: 1e-12, step_tol: 1e-7, window: true };
             let jit = Jit::new::<f32>(&tape, false, Some(&spec)).unwrap_or_else(|e| panic!("{} {} f32: {}", entry.name, kind.name(), e.0));
-            assert!(jit.has_step_loop() && !jit.has_lists());
+            assert!(jit.has_step_loop() && jit.has_window_loop() && !jit.has_lists());
             Jit::new::<f64>(&tape, true, Some(&spec)).unwrap_or_else(|e| panic!("{} {} f64: {}", entry.name, kind.name(), e.0));
         }
     }

@@ -77,6 +77,9 @@ pub struct StepLoop {
     /// grad_tol_abs² and step_tol, as the kernel has them (rounded to the run precision here).
     pub grad_tol_abs2: f64,
     pub step_tol: f64,
+    /// The block has an outcome window: a second loop is compiled for the window pool, with
+    /// the window record's every-step part (see backend::cpu::sweep's `record_window_lanes`).
+    pub window: bool,
 }
 
 /// The lane arrays the step loop reads and writes (backend::cpu::sweep's `Lanes`), each at its
@@ -98,6 +101,16 @@ pub struct LoopLanes {
     pub step_res: *mut u8,
     /// Room for two copies of a group's state ([`scratch_bytes`]).
     pub scratch: *mut u8,
+    /// The window record (window loop only): the anchor per coordinate, its tolerance, the
+    /// previous gradient per coordinate, the segment's largest ‖g‖², the previous loss, and
+    /// the turn count and loss-rose flag as integers as wide as a real (`turns`, then
+    /// `loss_rose`).
+    pub anchor: *const u8,
+    pub anchor_tol: *const u8,
+    pub gprev: *mut u8,
+    pub gcur: *mut u8,
+    pub last_loss: *mut u8,
+    pub counts: *mut u8,
 }
 
 /// Field positions of [`LoopLanes`], in pointers.
@@ -113,7 +126,13 @@ mod field {
     pub const LAST_STEP: usize = 8;
     pub const STEP_RES: usize = 9;
     pub const SCRATCH: usize = 10;
-    pub const COUNT: usize = 11;
+    pub const ANCHOR: usize = 11;
+    pub const ANCHOR_TOL: usize = 12;
+    pub const GPREV: usize = 13;
+    pub const GCUR: usize = 14;
+    pub const LAST_LOSS: usize = 15;
+    pub const COUNTS: usize = 16;
+    pub const COUNT: usize = 17;
 }
 
 /// A tape compiled: its three instruction lists (one per [`Phase`]: the point's, the per-row
@@ -121,6 +140,8 @@ mod field {
 pub struct Jit {
     lists: Option<[List; 3]>,
     step: Option<Loop>,
+    /// The step loop of the window pool, with the window record.
+    window: Option<Loop>,
     /// Lanes per group of the step loop.
     group: usize,
     /// Owns the code the functions point to (never freed: a sweep's kernels live until it
@@ -178,7 +199,8 @@ impl Jit {
                 compiled.push(compile_list::<F>(&mut module, list, &outside, vector, li)?);
             }
         }
-        let step_id = step.map(|spec| compile_loop::<F>(&mut module, tape, spec, vector)).transpose()?;
+        let step_id = step.map(|spec| compile_loop::<F>(&mut module, tape, spec, vector, false)).transpose()?;
+        let window_id = step.filter(|spec| spec.window).map(|spec| compile_loop::<F>(&mut module, tape, spec, vector, true)).transpose()?;
         module.finalize_definitions().map_err(|e| Unsupported(format!("finalizing: {e}")))?;
         let lists = if lists {
             let mut made = compiled.into_iter().zip(phase_lists).map(|((id, pool), list)| {
@@ -190,12 +212,13 @@ impl Jit {
         } else {
             None
         };
-        let step = step_id.map(|(id, pool)| {
+        let made = |(id, pool): (FuncId, Vec<u8>)| {
             let code = module.get_finalized_function(id);
             // SAFETY: `code` was compiled from the signature (pointer, pointer, i64, i64) -> i64.
             Loop { f: unsafe { std::mem::transmute::<*const u8, unsafe extern "C" fn(*const LoopLanes, *const u8, i64, i64) -> i64>(code) }, pool }
-        });
-        Ok(Jit { lists, step, group: VECTORS * VECTOR_BYTES / size, _module: module })
+        };
+        let (step, window) = (step_id.map(made), window_id.map(made));
+        Ok(Jit { lists, step, window, group: VECTORS * VECTOR_BYTES / size, _module: module })
     }
 
     /// Whether the instruction lists are compiled (else `run` must not be called).
@@ -206,6 +229,11 @@ impl Jit {
     /// Whether the step loop is compiled (else `step_loop` must not be called).
     pub fn has_step_loop(&self) -> bool {
         self.step.is_some()
+    }
+
+    /// Whether the window pool's step loop is compiled (`step_loop` with `window`).
+    pub fn has_window_loop(&self) -> bool {
+        self.window.is_some()
     }
 
     /// Lanes per group of the step loop: `LANES` is a multiple of it.
@@ -228,7 +256,9 @@ impl Jit {
 
     /// The step loop on the group of lanes starting at lane `first`: evaluate the point (the
     /// tape's point list, ‖g‖²); stop if any lane of the group diverged, converged or made
-    /// `budget` updates here; else update (knobs, method, step measure) and repeat. Leaves
+    /// `budget` updates here (in the window pool, with `window`: or came back within the
+    /// anchor's tolerance); else record the point in the window (with `window`), update
+    /// (knobs, method, step measure) and repeat. Leaves
     /// each lane as the interpreter's `eval` would after the same updates (x, slots, loss,
     /// gradient, gn2, last_step, step_res) and returns the updates made: the caller adds them
     /// to the lanes' steps and evaluations.
@@ -237,8 +267,8 @@ impl Jit {
     /// `lanes` points to the lane arrays of a kernel of the tape and block this was compiled
     /// for (every register, slot, coordinate and hyperparameter of them), of reals of the
     /// size compiled for; `first` is a multiple of [`Jit::group`] below `LANES`.
-    pub unsafe fn step_loop<F: Real>(&self, lanes: &LoopLanes, first: usize, budget: u32) -> u32 {
-        let step = self.step.as_ref().expect("the step loop is compiled");
+    pub unsafe fn step_loop<F: Real>(&self, lanes: &LoopLanes, first: usize, budget: u32, window: bool) -> u32 {
+        let step = if window { self.window.as_ref() } else { self.step.as_ref() }.expect("the step loop is compiled");
         let offset = (first * std::mem::size_of::<F>()) as i64;
         // SAFETY: the caller's contract; the pool is the loop's own.
         unsafe { (step.f)(lanes, step.pool.as_ptr(), offset, budget as i64) as u32 }
@@ -652,15 +682,16 @@ impl<F: Real> Build for Emit<'_, '_, '_, F> {
     }
 }
 
-/// Bytes of scratch the step loop of `spec` needs (`LoopLanes::scratch`): two copies of the
+/// Bytes of scratch the step loops of `spec` need (`LoopLanes::scratch`): two copies of the
 /// group's state.
 pub fn scratch_bytes(spec: &StepLoop) -> usize {
-    2 * state_quantities(spec) * VECTORS * VECTOR_BYTES
+    2 * state_quantities(spec, spec.window) * VECTORS * VECTOR_BYTES
 }
 
-/// The quantities of the step loop's state: x, the slots, last_step, step_res.
-fn state_quantities(spec: &StepLoop) -> usize {
-    spec.dim + spec.slots + 2
+/// The quantities of the step loop's state: x, the slots, last_step, step_res; in the window
+/// pool's loop then the record's gprev (per coordinate), gcur, last_loss, turns, loss_rose.
+fn state_quantities(spec: &StepLoop, window: bool) -> usize {
+    spec.dim + spec.slots + 2 + if window { spec.dim + 4 } else { 0 }
 }
 
 /// Compile the step loop of `spec` over `tape`'s point list (see [`Jit::step_loop`]); returns
@@ -674,7 +705,7 @@ fn state_quantities(spec: &StepLoop) -> usize {
 /// kept (the copies swap) only where no lane of the group has an event. On leaving, the
 /// current copy goes back to the lane arrays, and its point is evaluated once more for the
 /// loss, the gradient and gn2 that `eval` would leave.
-fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, vector: Type) -> Result<(FuncId, Vec<u8>), Unsupported> {
+fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, vector: Type, window: bool) -> Result<(FuncId, Vec<u8>), Unsupported> {
     let err = |e: &dyn std::fmt::Display| Unsupported(format!("compiling the step loop: {e}"));
     let update = spec.method.method().compiled.ok_or_else(|| Unsupported(format!("{} has no compiled update", spec.method.name())))?;
     let list = tape.list(Phase::Point);
@@ -689,7 +720,10 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
     let (q_last_step, q_step_res) = (dim + n_slots, dim + n_slots + 1);
     // fcmp's result type: a lane mask.
     let mask = if std::mem::size_of::<F>() == 4 { types::I32X4 } else { types::I64X2 };
-    let copy_bytes = (state_quantities(spec) * VECTORS * VECTOR_BYTES) as i64;
+    let copy_bytes = (state_quantities(spec, window) * VECTORS * VECTOR_BYTES) as i64;
+    // The window record's quantities in the state (window loop only).
+    let q_gprev = dim + n_slots + 2;
+    let (q_gcur, q_last_loss, q_turns, q_rose) = (q_gprev + dim, q_gprev + dim + 1, q_gprev + dim + 2, q_gprev + dim + 3);
     // Quantity q's vector v in a copy of the state.
     let state_at = |q: usize, v: usize| ((q * VECTORS + v) * VECTOR_BYTES) as i32;
     let pool = {
@@ -706,14 +740,17 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
         let (lanes, pool_ptr, offset, budget) = (params[0], params[1], params[2], params[3]);
         // Each lane array at the group's first lane; the scratch as it is.
         let mut bases = [pool_ptr; field::COUNT];
-        for (i, base) in bases.iter_mut().enumerate() {
+        for (i, base) in bases.iter_mut().enumerate().take(if window { field::COUNT } else { field::SCRATCH + 1 }) {
             let array = b.ins().load(ptr, MemFlagsData::trusted(), lanes, i as i32 * ptr_bytes);
             *base = if i == field::SCRATCH { array } else { b.ins().iadd(array, offset) };
         }
         let mut cx = Cx::<F> { b: &mut b, pool: Pool::new(), pool_ptr, vector, ptr, calls, hoist: None };
         let mem = MemFlagsData::trusted();
         // Where each quantity of the state lives in the lane arrays.
-        let homes: Vec<(usize, usize)> = tape.vars.iter().map(|&r| (field::REGS, r as usize)).chain((0..n_slots).map(|s| (field::SLOTS, s))).chain([(field::LAST_STEP, 0), (field::STEP_RES, 0)]).collect();
+        let mut homes: Vec<(usize, usize)> = tape.vars.iter().map(|&r| (field::REGS, r as usize)).chain((0..n_slots).map(|s| (field::SLOTS, s))).chain([(field::LAST_STEP, 0), (field::STEP_RES, 0)]).collect();
+        if window {
+            homes.extend((0..dim).map(|j| (field::GPREV, j)).chain([(field::GCUR, 0), (field::LAST_LOSS, 0), (field::COUNTS, 0), (field::COUNTS, 1)]));
+        }
         let scratch = bases[field::SCRATCH];
         for (q, &(array, at)) in homes.iter().enumerate() {
             for v in 0..VECTORS {
@@ -804,7 +841,39 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             let either = cx.b.ins().bor(small, stalled);
             cx.b.ins().jump(join_test, &[either.into()]);
             cx.b.switch_to_block(join_test);
-            let event = cx.b.ins().bor(bad, converged);
+            let mut event = cx.b.ins().bor(bad, converged);
+            if window {
+                // record_window_lanes's every-step part, into the next copy (kept only where
+                // no lane has an event: else the Rust pass records this point), and its event:
+                // back within the anchor's tolerance.
+                let zero_real = cx.constant(0.0);
+                let (mut dot, mut dist) = (zero_real, zero_real);
+                for j in 0..dim {
+                    let gp = cx.b.ins().load(vector, mem, cur, state_at(q_gprev + j, v));
+                    let t = cx.b.ins().fmul(grad[j], gp);
+                    let a = cx.load(bases[field::ANCHOR], j, v);
+                    let diff = cx.b.ins().fsub(x[j], a);
+                    let d = cx.abs(diff);
+                    (dot, dist) = if j == 0 { (t, d) } else { (cx.b.ins().fadd(dot, t), cx.max_num(dist, d)) };
+                    cx.b.ins().store(mem, grad[j], next, state_at(q_gprev + j, v));
+                }
+                let anchor_tol = cx.load(bases[field::ANCHOR_TOL], 0, v);
+                let back = cx.b.ins().fcmp(FloatCC::LessThanOrEqual, dist, anchor_tol);
+                event = cx.b.ins().bor(event, back);
+                let turns = cx.b.ins().load(mask, mem, cur, state_at(q_turns, v));
+                let turned = cx.b.ins().fcmp(FloatCC::LessThan, dot, zero_real);
+                let turns = cx.b.ins().isub(turns, turned);
+                cx.b.ins().store(mem, turns, next, state_at(q_turns, v));
+                let last_loss = cx.b.ins().load(vector, mem, cur, state_at(q_last_loss, v));
+                let rose = cx.b.ins().load(mask, mem, cur, state_at(q_rose, v));
+                let up = cx.b.ins().fcmp(FloatCC::GreaterThan, loss, last_loss);
+                let rose = cx.b.ins().bor(rose, up);
+                cx.b.ins().store(mem, rose, next, state_at(q_rose, v));
+                let gcur = cx.b.ins().load(vector, mem, cur, state_at(q_gcur, v));
+                let gcur = cx.max_num(gcur, gn2);
+                cx.b.ins().store(mem, gcur, next, state_at(q_gcur, v));
+                cx.b.ins().store(mem, loss, next, state_at(q_last_loss, v));
+            }
             any_event = Some(match any_event {
                 None => event,
                 Some(a) => cx.b.ins().bor(a, event),
@@ -940,7 +1009,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
         b.finalize(frontend);
         pool
     };
-    let id = module.declare_function("step_loop", Linkage::Local, &ctx.func.signature).map_err(|e| err(&e))?;
+    let id = module.declare_function(if window { "window_loop" } else { "step_loop" }, Linkage::Local, &ctx.func.signature).map_err(|e| err(&e))?;
     // GDSWEEP_JIT_DISASM=1 prints the loop's IR and machine code (for work on its speed).
     let disasm = std::env::var_os("GDSWEEP_JIT_DISASM").is_some();
     ctx.set_disasm(disasm);

@@ -135,6 +135,7 @@ impl<'a, F: Real> Kernel<'a, F> {
                 weight_decay: self.knobs.weight_decay.map(|q| (q, self.knobs.decay)),
                 grad_tol_abs2: self.rules.grad_tol_abs * self.rules.grad_tol_abs,
                 step_tol: self.rules.step_tol,
+                window: self.segment_len > 0,
             }),
         }
     }
@@ -206,6 +207,8 @@ struct Lanes<F: Real> {
     /// The compiled step loop's two copies of a group's state (see `jit::scratch_bytes`):
     /// x, the slots, last_step and step_res, a vector of lanes each.
     scratch: Vec<V<F>>,
+    /// `turns` and `loss_rose` as integers as wide as a real, for the compiled window loop.
+    counts: Vec<V<F>>,
 }
 
 /// Output columns of a chunk, written by position.
@@ -269,7 +272,8 @@ impl<F: Real> Lanes<F> {
             next_flush: [0; LANES],
             next_event: [0; LANES],
             segment_max: [[F::default(); SEGMENTS as usize]; LANES],
-            scratch: vec![z; 2 * (k.dim + k.layout.slots.len() + 2)],
+            scratch: vec![z; 2 * (2 * k.dim + k.layout.slots.len() + 6)],
+            counts: vec![z; 2],
         }
     }
 
@@ -413,8 +417,23 @@ impl<F: Real> Lanes<F> {
     /// The compiled step loop (backend::cpu::jit) in place of `eval`, on each group of lanes:
     /// steps every lane of the group until one of them has something to settle, leaving the
     /// lanes as `eval` would after those steps. A group with an idle lane, or a lane at its
-    /// first point, is only evaluated (budget 0): those lanes are the pass's own work.
-    fn step_loop(&mut self, k: &Kernel<F>, jit: &Jit, until: u32) {
+    /// first point, is only evaluated (budget 0): those lanes are the pass's own work. In the
+    /// window pool (`window`), the loop also keeps the window record's every-step part of the
+    /// points it steps from, and stops at a lane's `next_event` too: the pass then records
+    /// the point it stopped at, as after `eval`.
+    fn step_loop(&mut self, k: &Kernel<F>, jit: &Jit, until: u32, window: bool) {
+        let size = std::mem::size_of::<F>();
+        if window {
+            // turns and loss_rose as integers as wide as a real, for the compiled code.
+            let counts: &mut [u8] = bytemuck::cast_slice_mut(&mut self.counts);
+            for i in 0..LANES {
+                for (q, v) in [self.turns[i], self.loss_rose[i]].into_iter().enumerate() {
+                    let at = (q * LANES + i) * size;
+                    counts[at..at + size].fill(0);
+                    counts[at..at + 4].copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
         let largest = F::from_f64(if std::mem::size_of::<F>() == 4 { f32::MAX as f64 } else { f64::MAX });
         for i in 0..LANES {
             self.ceiling[i] = self.bound[i].min(largest);
@@ -431,6 +450,12 @@ impl<F: Real> Lanes<F> {
             last_step: self.last_step.as_mut_ptr() as *mut u8,
             step_res: self.step_res.as_mut_ptr() as *mut u8,
             scratch: self.scratch.as_mut_ptr() as *mut u8,
+            anchor: self.anchor.as_ptr() as *const u8,
+            anchor_tol: self.anchor_tol.as_ptr() as *const u8,
+            gprev: self.gprev.as_mut_ptr() as *mut u8,
+            gcur: self.gcur.as_mut_ptr() as *mut u8,
+            last_loss: self.last_loss.as_mut_ptr() as *mut u8,
+            counts: self.counts.as_mut_ptr() as *mut u8,
         };
         debug_assert!(k.step_loop().is_ok_and(|spec| super::jit::scratch_bytes(&spec) <= self.scratch.len() * std::mem::size_of::<V<F>>()));
         for first in (0..LANES).step_by(jit.group()) {
@@ -438,14 +463,26 @@ impl<F: Real> Lanes<F> {
             let budget = if group.clone().any(|i| self.slot_of[i] == usize::MAX || self.steps_done[i] == 0) {
                 0
             } else {
-                group.clone().map(|i| until.saturating_sub(self.steps_done[i])).min().unwrap_or(0)
+                let end = |i: usize| if window { until.min(self.next_event[i]) } else { until };
+                group.clone().map(|i| end(i).saturating_sub(self.steps_done[i])).min().unwrap_or(0)
             };
             // SAFETY: the lane arrays are this kernel's (Lanes::new sizes them from its tape and
             // block), and the kernel's jit was compiled for them (see Kernel::step_loop).
-            let made = unsafe { jit.step_loop::<F>(&lanes, first, budget) };
+            let made = unsafe { jit.step_loop::<F>(&lanes, first, budget, window) };
             for i in group {
                 self.steps_done[i] += made;
                 self.evals[i] += made;
+            }
+        }
+        if window {
+            let counts: &[u8] = bytemuck::cast_slice(&self.counts);
+            let count = |q: usize, i: usize| {
+                let at = (q * LANES + i) * size;
+                u32::from_le_bytes(counts[at..at + 4].try_into().expect("4 bytes"))
+            };
+            for i in 0..LANES {
+                self.turns[i] = count(0, i);
+                self.loss_rose[i] = (count(1, i) != 0) as u32;
             }
         }
     }
@@ -1113,7 +1150,7 @@ fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
     loop {
         if main_active {
             match k.jit {
-                Some(jit) if jit.has_step_loop() => lanes.step_loop(k, jit, until),
+                Some(jit) if jit.has_step_loop() => lanes.step_loop(k, jit, until, false),
                 _ => lanes.eval(k),
             }
             lanes.judge(k);
@@ -1136,7 +1173,10 @@ fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
                 }
             }
             loop {
-                window.eval(k);
+                match k.jit {
+                    Some(jit) if jit.has_window_loop() => window.step_loop(k, jit, k.max_steps, true),
+                    _ => window.eval(k),
+                }
                 window.judge(k);
                 window.record_window(k);
                 window.record_trainability(k, true);
