@@ -59,10 +59,17 @@ fn compiled_kernel_matches_the_interpreter_on_the_catalogue() {
 fn compiled_step_loop_matches_the_interpreter_with_every_knob() {
     let knobs = ["", "clip_norm = [0.5, 50.0]", "weight_decay = [0.0, 0.01]", "lr_scale = { y = [1.0, 0.25] }", "clip_norm = 2.0\nweight_decay = 0.003\nlr_scale = { x = [1.0, 3.0] }"];
     let compiled: Vec<OptimizerKind> = OptimizerKind::ALL.into_iter().filter(|k| k.method().compiled.is_some()).collect();
-    assert!(compiled.len() >= 5, "gd, momentum, nesterov, adam and adamw at least");
+    assert_eq!(compiled.len(), 7, "every first-order method");
+    // The methods' own switches and rates, where the update branches on them.
+    let own = |kind: OptimizerKind| match kind {
+        OptimizerKind::Rmsprop => "momentum = [0.0, 0.5]\ncentered = [0.0, 1.0]",
+        OptimizerKind::Momentum => "dampening = [0.0, 0.3]",
+        OptimizerKind::Adagrad => "lr_decay = [0.0, 0.01]\ninitial_accumulator_value = [0.0, 0.1]",
+        _ => "",
+    };
     for precision in [Precision::F32, Precision::F64] {
         for &kind in &compiled {
-            for knob in knobs {
+            for knob in knobs.iter().map(|k| format!("{k}\n{}", own(kind))) {
                 for window in ["", "window = 0\n"] {
                     let src = format!(
                         "[objective]\nbuiltin = \"rosenbrock\"\n[sweep]\nlr = {{ log = [1e-4, 0.02], n = 9 }}\n[sweep.init]\nx = {{ lin = [-2, 2], n = 5 }}\ny = {{ lin = [-1, 3], n = 4 }}\n[[optimizer]]\nkind = \"{}\"\n{knob}\n[run]\nsteps = 400\n{window}",
@@ -160,9 +167,9 @@ fn backends_say_how_their_kernel_ran() {
         Cpu.kernel(&mixed).as_deref(),
         Some("block 0: compiled (Cranelift): step loop; the objective elsewhere on the tape interpreter (5 instructions per point, faster interpreted (fewer than 8)); block 1: compiled (Cranelift): objective; steps in Rust (newton has no compiled update)")
     );
-    let scheduled = plan("[objective]\nbuiltin = \"himmelblau\"\n[sweep]\nlr = 0.01\n[[optimizer]]\nkind = \"rmsprop\"\n[[optimizer]]\nkind = \"gd\"\nschedule = { kind = \"exponential\", gamma = 0.99 }\n", Precision::F32);
+    let scheduled = plan("[objective]\nbuiltin = \"himmelblau\"\n[sweep]\nlr = 0.01\n[[optimizer]]\nkind = \"lbfgs\"\n[[optimizer]]\nkind = \"gd\"\nschedule = { kind = \"exponential\", gamma = 0.99 }\n", Precision::F32);
     assert_eq!(
         Cpu.kernel(&scheduled).as_deref(),
-        Some("block 0: compiled (Cranelift): objective; steps in Rust (rmsprop has no compiled update); block 1: compiled (Cranelift): objective; steps in Rust (a learning-rate schedule)")
+        Some("block 0: compiled (Cranelift): objective; steps in Rust (lbfgs has no compiled update); block 1: compiled (Cranelift): objective; steps in Rust (a learning-rate schedule)")
     );
 }

@@ -2,7 +2,7 @@
 //! c = lr / (1 + (t−1)·lr_decay); S ← S + g² (S₀ = initial_accumulator_value);
 //! x ← x − c·(g / (√S + ε)).
 
-use super::lanes::{keep, CpuStep, LANES};
+use super::lanes::{keep, Build, CompiledStep, CpuStep, LANES};
 use super::{Hyper, Method, Slot, SlotInit, WeightDecay, EPS, IND, WEIGHT_DECAY};
 use crate::problem::real::Real;
 
@@ -20,6 +20,7 @@ pub const METHOD: Method = Method {
     weight_decay: WeightDecay::L2,
     wgsl,
     stability: None,
+    compiled: Some(compiled),
     ..super::FIRST_ORDER
 };
 
@@ -51,5 +52,26 @@ pub fn cpu_update<F: Real, const MASKED: bool>(s: CpuStep<'_, F>) {
             sum[i] = keep::<_, MASKED>(hold[i], sum[i], nsum);
             x[i] = keep::<_, MASKED>(hold[i], x[i], nx);
         }
+    }
+}
+
+/// The compiled update (see `Method::compiled`), in the twin's order: the decayed rate from
+/// steps_done, then per coordinate the sum and x.
+fn compiled(b: &mut dyn Build, s: CompiledStep<'_>) {
+    let one = b.constant(1.0);
+    let (lr_decay, eps) = (b.hyper(H_LR_DECAY), b.hyper(H_EPS));
+    let steps = b.steps();
+    let decayed = b.mul(steps, lr_decay);
+    let denom = b.add(one, decayed);
+    for j in 0..s.dim {
+        let clr = b.div(s.lrj[j], denom);
+        let g = s.gd[j];
+        let g2 = b.mul(g, g);
+        s.slots[j] = b.add(s.slots[j], g2);
+        let root = b.sqrt(s.slots[j]);
+        let shifted = b.add(root, eps);
+        let ratio = b.div(g, shifted);
+        let d = b.mul(clr, ratio);
+        s.x[j] = b.sub(s.x[j], d);
     }
 }

@@ -74,6 +74,14 @@ pub trait Build {
     fn sqrt(&mut self, a: Val) -> Val;
     /// The block's hyperparameter `q` (the CPU twin's `hyper[q]`), read where it is used.
     fn hyper(&mut self, q: usize) -> Val;
+    /// Per lane `a` where `cond > 0`, else `b` (the twin's `if cond > 0 { a } else { b }`,
+    /// both sides computed).
+    fn select_positive(&mut self, cond: Val, a: Val, b: Val) -> Val;
+    /// Per lane `a` where `cond != 0` (NaN included, as Rust's `!=`), else `b`.
+    fn select_nonzero(&mut self, cond: Val, a: Val, b: Val) -> Val;
+    /// steps_done (the updates made before this one) as a real: the twin's
+    /// `F::from_f64(steps_done as f64)`.
+    fn steps(&mut self) -> Val;
 }
 
 /// One update step, as a method's compiled update sees it: values, not arrays. The compiled

@@ -2,7 +2,7 @@
 //! centered: a ← αa + (1−α)g, d = √(s − a²) + ε, else d = √s + ε; with momentum μ > 0:
 //! b ← μb + g/d, x ← x − lr·b, else x ← x − lr·(g/d).
 
-use super::lanes::{keep, CpuStep, LANES};
+use super::lanes::{keep, Build, CompiledStep, CpuStep, LANES};
 use super::{Hyper, Method, Slot, SlotInit, WeightDecay, EPS, IND, WEIGHT_DECAY};
 use crate::problem::real::Real;
 
@@ -30,6 +30,7 @@ pub const METHOD: Method = Method {
     weight_decay: WeightDecay::L2,
     wgsl,
     stability: None,
+    compiled: Some(compiled),
     ..super::FIRST_ORDER
 };
 
@@ -73,5 +74,33 @@ pub fn cpu_update<F: Real, const MASKED: bool>(s: CpuStep<'_, F>) {
             buf[i] = keep::<_, MASKED>(hold[i], buf[i], nbuf);
             x[i] = keep::<_, MASKED>(hold[i], x[i], nx);
         }
+    }
+}
+
+/// The compiled update (see `Method::compiled`), in the twin's order per coordinate: sq, ga,
+/// the (centered) average, buf, and x by the plain or the momentum rule.
+fn compiled(b: &mut dyn Build, s: CompiledStep<'_>) {
+    let one = b.constant(1.0);
+    let (alpha, eps, momentum, centered) = (b.hyper(H_ALPHA), b.hyper(H_EPS), b.hyper(H_MOMENTUM), b.hyper(H_CENTERED));
+    let rest = b.sub(one, alpha);
+    for j in 0..s.dim {
+        let (sq, ga, buf) = (j, s.dim + j, 2 * s.dim + j);
+        let g = s.gd[j];
+        let (asq, rg) = (b.mul(alpha, s.slots[sq]), b.mul(rest, g));
+        let rgg = b.mul(rg, g);
+        s.slots[sq] = b.add(asq, rgg);
+        let aga = b.mul(alpha, s.slots[ga]);
+        s.slots[ga] = b.add(aga, rg);
+        let ga2 = b.mul(s.slots[ga], s.slots[ga]);
+        let var = b.sub(s.slots[sq], ga2);
+        let (centered_root, root) = (b.sqrt(var), b.sqrt(s.slots[sq]));
+        let root = b.select_nonzero(centered, centered_root, root);
+        let avg = b.add(root, eps);
+        let ratio = b.div(g, avg);
+        let mbuf = b.mul(momentum, s.slots[buf]);
+        s.slots[buf] = b.add(mbuf, ratio);
+        let (with_momentum, plain) = (b.mul(s.lrj[j], s.slots[buf]), b.mul(s.lrj[j], ratio));
+        let (with_momentum, plain) = (b.sub(s.x[j], with_momentum), b.sub(s.x[j], plain));
+        s.x[j] = b.select_positive(momentum, with_momentum, plain);
     }
 }

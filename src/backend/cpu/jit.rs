@@ -101,6 +101,8 @@ pub struct LoopLanes {
     pub step_res: *mut u8,
     /// Room for two copies of a group's state ([`scratch_bytes`]).
     pub scratch: *mut u8,
+    /// steps_done per lane as a real, on entry (for the updates that read it).
+    pub steps: *const u8,
     /// The window record (window loop only): the anchor per coordinate, its tolerance, the
     /// previous gradient per coordinate, the segment's largest ‖g‖², the previous loss, and
     /// the turn count and loss-rose flag as integers as wide as a real (`turns`, then
@@ -126,13 +128,16 @@ mod field {
     pub const LAST_STEP: usize = 8;
     pub const STEP_RES: usize = 9;
     pub const SCRATCH: usize = 10;
-    pub const ANCHOR: usize = 11;
-    pub const ANCHOR_TOL: usize = 12;
-    pub const GPREV: usize = 13;
-    pub const GCUR: usize = 14;
-    pub const LAST_LOSS: usize = 15;
-    pub const COUNTS: usize = 16;
-    pub const COUNT: usize = 17;
+    pub const STEPS: usize = 11;
+    /// The fields before this one are every loop's, the rest the window loop's.
+    pub const WINDOW: usize = 12;
+    pub const ANCHOR: usize = 12;
+    pub const ANCHOR_TOL: usize = 13;
+    pub const GPREV: usize = 14;
+    pub const GCUR: usize = 15;
+    pub const LAST_LOSS: usize = 16;
+    pub const COUNTS: usize = 17;
+    pub const COUNT: usize = 18;
 }
 
 /// A tape compiled: its three instruction lists (one per [`Phase`]: the point's, the per-row
@@ -636,6 +641,8 @@ struct Emit<'c, 'a, 'f, F: Real> {
     vals: Vec<Value>,
     hyper: Value,
     v: usize,
+    /// steps_done on entry as reals (a lane array), and the updates made since (an i64).
+    steps: (Value, Value),
 }
 
 impl<F: Real> Emit<'_, '_, '_, F> {
@@ -650,6 +657,15 @@ impl<F: Real> Emit<'_, '_, '_, F> {
 
     fn binary(&mut self, op: Arith, a: Val, b: Val) -> Val {
         let out = self.cx.arith(op, self.get(a), self.get(b));
+        self.val(out)
+    }
+
+    /// `a` where `cond <test> 0`, else `b`.
+    fn select_where(&mut self, test: FloatCC, cond: Val, a: Val, b: Val) -> Val {
+        let zero = self.cx.constant(0.0);
+        let cond = self.get(cond);
+        let mask = self.cx.b.ins().fcmp(test, cond, zero);
+        let out = self.cx.select(mask, self.get(a), self.get(b));
         self.val(out)
     }
 }
@@ -679,6 +695,23 @@ impl<F: Real> Build for Emit<'_, '_, '_, F> {
     fn hyper(&mut self, q: usize) -> Val {
         let out = self.cx.load(self.hyper, q, self.v);
         self.val(out)
+    }
+    fn select_positive(&mut self, cond: Val, a: Val, b: Val) -> Val {
+        self.select_where(FloatCC::GreaterThan, cond, a, b)
+    }
+    fn steps(&mut self) -> Val {
+        // On entry plus the updates since: exact while below 2²⁴ in f32 (the caller's budget
+        // keeps it there), 2⁵³ in f64.
+        let (entry, made) = self.steps;
+        let at_entry = self.cx.load(entry, 0, self.v);
+        let scalar = self.cx.vector.lane_type();
+        let made = self.cx.b.ins().fcvt_from_sint(scalar, made);
+        let made = self.cx.b.ins().splat(self.cx.vector, made);
+        let out = self.cx.b.ins().fadd(at_entry, made);
+        self.val(out)
+    }
+    fn select_nonzero(&mut self, cond: Val, a: Val, b: Val) -> Val {
+        self.select_where(FloatCC::NotEqual, cond, a, b)
     }
 }
 
@@ -740,7 +773,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
         let (lanes, pool_ptr, offset, budget) = (params[0], params[1], params[2], params[3]);
         // Each lane array at the group's first lane; the scratch as it is.
         let mut bases = [pool_ptr; field::COUNT];
-        for (i, base) in bases.iter_mut().enumerate().take(if window { field::COUNT } else { field::SCRATCH + 1 }) {
+        for (i, base) in bases.iter_mut().enumerate().take(if window { field::COUNT } else { field::WINDOW }) {
             let array = b.ins().load(ptr, MemFlagsData::trusted(), lanes, i as i32 * ptr_bytes);
             *base = if i == field::SCRATCH { array } else { b.ins().iadd(array, offset) };
         }
@@ -914,7 +947,8 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             }
             let slots: Vec<Value> = (0..n_slots).map(|s| cx.b.ins().load(vector, mem, cur, state_at(dim + s, v))).collect();
             let hyper = bases[field::HYPER];
-            let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v };
+            let made = cx.b.use_var(count_var);
+            let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v, steps: (bases[field::STEPS], made) };
             let mut x_vals: Vec<Val> = stepped.iter().map(|&val| emit.val(val)).collect();
             let mut slot_vals: Vec<Val> = slots.iter().map(|&val| emit.val(val)).collect();
             let gd_vals: Vec<Val> = gd.iter().map(|&val| emit.val(val)).collect();

@@ -156,8 +156,10 @@ struct Lanes<F: Real> {
     lrj: Vec<V<F>>,
     hyper: Vec<V<F>>,
     bound: V<F>,
-    /// min(bound, largest real), for the compiled step loop (see `jit::LoopLanes`).
+    /// min(bound, largest real) and steps_done as a real, for the compiled step loop (see
+    /// `jit::LoopLanes`).
     ceiling: V<F>,
+    steps_real: V<F>,
     gtol2: V<F>,
     gn2: V<F>,
     /// The last step's ‖Δx‖∞ and step_tol·‖x‖∞ after it (the shader's `last_step`, `step_res`).
@@ -241,6 +243,7 @@ impl<F: Real> Lanes<F> {
             hyper: vec![z; k.block.n_hypers()],
             bound: z,
             ceiling: z,
+            steps_real: z,
             gtol2: z,
             gn2: z,
             last_step: z,
@@ -437,7 +440,10 @@ impl<F: Real> Lanes<F> {
         let largest = F::from_f64(if std::mem::size_of::<F>() == 4 { f32::MAX as f64 } else { f64::MAX });
         for i in 0..LANES {
             self.ceiling[i] = self.bound[i].min(largest);
+            self.steps_real[i] = F::from_f64(self.steps_done[i] as f64);
         }
+        // steps_done counted as a real stays exact below 2^24 in f32 (see Build::steps).
+        let exact_steps: u32 = if size == 4 { 1 << 24 } else { u32::MAX };
         let lanes = LoopLanes {
             regs: self.regs.as_mut_ptr() as *mut u8,
             slots: self.slots.as_mut_ptr() as *mut u8,
@@ -450,6 +456,7 @@ impl<F: Real> Lanes<F> {
             last_step: self.last_step.as_mut_ptr() as *mut u8,
             step_res: self.step_res.as_mut_ptr() as *mut u8,
             scratch: self.scratch.as_mut_ptr() as *mut u8,
+            steps: self.steps_real.as_ptr() as *const u8,
             anchor: self.anchor.as_ptr() as *const u8,
             anchor_tol: self.anchor_tol.as_ptr() as *const u8,
             gprev: self.gprev.as_mut_ptr() as *mut u8,
@@ -463,7 +470,7 @@ impl<F: Real> Lanes<F> {
             let budget = if group.clone().any(|i| self.slot_of[i] == usize::MAX || self.steps_done[i] == 0) {
                 0
             } else {
-                let end = |i: usize| if window { until.min(self.next_event[i]) } else { until };
+                let end = |i: usize| if window { until.min(self.next_event[i]) } else { until }.min(exact_steps);
                 group.clone().map(|i| end(i).saturating_sub(self.steps_done[i])).min().unwrap_or(0)
             };
             // SAFETY: the lane arrays are this kernel's (Lanes::new sizes them from its tape and
