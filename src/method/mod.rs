@@ -8,7 +8,8 @@
 //! [`knobs`], learning-rate schedules in [`schedule`].
 //!
 //! Adding a method: a new file with a `METHOD` and a `cpu_update`, and one line in the
-//! registry below.
+//! registry below; a `compiled` update in `METHOD` (the same operations through
+//! [`lanes::Build`]) puts its blocks on the compiled CPU step loop (backend::cpu::jit).
 //!
 //! Both twins see the same names: `x{j}` (the coordinate), `gd{j}` (the gradient after
 //! clipping and L2 weight decay, see [`knobs`]), `lr{j}` (this step's learning rate of
