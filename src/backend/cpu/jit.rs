@@ -1,16 +1,17 @@
 //! The compiled CPU kernel (issue 13): code generated at run time with Cranelift, in two parts.
 //!
 //! - The objective: each instruction list of a [`Tape`] becomes one function that evaluates it
-//!   over every lane of the interpreter's register file (`Jit::run`).
-//! - The step loop ([`StepLoop`]): for a group of lanes, evaluate, test every outcome, update
-//!   with the knobs and the method's compiled update (`Method::compiled`), again and again,
-//!   with x, the slots and the step measure as SSA values across steps, until a lane of the
-//!   group has something to settle (`Jit::step_loop`). The sweep's Rust code then settles and
-//!   refills exactly as with the interpreter (backend::cpu::sweep).
+//!   over every lane of the interpreter's register file (`Jit::run`), [`VECTORS`] independent
+//!   128-bit vectors interleaved, intermediate values in registers (the interpreter stores and
+//!   reloads every one).
+//! - The step loops ([`StepLoop`]): for a group of lanes, evaluate, test every outcome, apply
+//!   the knobs and the method's compiled update (`Method::compiled`), measure the step, and in
+//!   the window pool's loop keep the window record, again and again, until a lane of the group
+//!   has something to settle (`Jit::step_loop`). The state lives in two scratch copies and is
+//!   worked one vector at a time (see `compile_loop`). The sweep's Rust code then settles,
+//!   parks and refills exactly as with the interpreter (backend::cpu::sweep).
 //!
-//! Both work on 128-bit vectors (f32x4 or f64x2: Cranelift's x64 backend has no wider ones),
-//! [`VECTORS`] independent vectors interleaved so that the FMA pipes have independent work.
-//! Intermediate values stay in registers (the interpreter stores and reloads every one).
+//! Vectors are f32x4 or f64x2: Cranelift's x64 backend has no wider ones.
 //!
 //! Bit for bit the interpreter's results: every operation is the same IEEE operation in the
 //! same order (products and sums stay separate: Cranelift contracts nothing into an FMA), `max`
