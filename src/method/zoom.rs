@@ -476,15 +476,6 @@ fn start_lane<F: Real>(f0: F, s0: F) -> [F; 18] {
     z
 }
 
-/// The largest finite real of `F` (the CPU's ZOOM_BIG).
-fn big<F: Real>() -> F {
-    if std::mem::size_of::<F>() == 4 {
-        F::from_f64(f32::MAX as f64)
-    } else {
-        F::from_f64(f64::MAX)
-    }
-}
-
 /// CPU twin of [`wgsl_judge`] for every lane not held, lane by lane as the shader's
 /// invocations.
 pub fn cpu_judge<F: Real>(s: CpuSearch<'_, F>, v: Verdicts<'_, F>, step_tol: F) {
@@ -492,7 +483,7 @@ pub fn cpu_judge<F: Real>(s: CpuSearch<'_, F>, v: Verdicts<'_, F>, step_tol: F) 
     let d = s.dim;
     let q = Params::new(&s.place.at);
     let first = at_scalar(d, 0);
-    let big = big::<F>();
+    let big = F::MAX; // the CPU's ZOOM_BIG
     let zero = F::default();
     let loss = s.regs[s.loss as usize];
     for i in 0..LANES {

@@ -112,6 +112,8 @@ pub trait Real:
     + Neg<Output = Self>
     + 'static
 {
+    /// The largest finite value.
+    const MAX: Self;
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
     fn sqrt(self) -> Self;
@@ -128,6 +130,7 @@ pub trait Real:
 macro_rules! real_impl {
     ($t:ty) => {
         impl Real for $t {
+            const MAX: Self = <$t>::MAX;
             #[inline(always)]
             fn from_f64(v: f64) -> Self {
                 v as $t

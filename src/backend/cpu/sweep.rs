@@ -156,8 +156,8 @@ struct Lanes<F: Real> {
     lrj: Vec<V<F>>,
     hyper: Vec<V<F>>,
     bound: V<F>,
-    /// min(bound, largest real) and steps_done as a real, for the compiled step loop (see
-    /// `jit::LoopLanes`).
+    /// min(bound, largest real), set with `bound`, and steps_done as a real, set per call, for
+    /// the compiled step loop (see `jit::LoopLanes`).
     ceiling: V<F>,
     steps_real: V<F>,
     gtol2: V<F>,
@@ -275,7 +275,7 @@ impl<F: Real> Lanes<F> {
             next_flush: [0; LANES],
             next_event: [0; LANES],
             segment_max: [[F::default(); SEGMENTS as usize]; LANES],
-            scratch: vec![z; 2 * (2 * k.dim + k.layout.slots.len() + 6)],
+            scratch: vec![z; k.step_loop().map_or(0, |spec| super::jit::scratch_bytes(&spec).div_ceil(std::mem::size_of::<V<F>>()))],
             counts: vec![z; 2],
         }
     }
@@ -424,7 +424,7 @@ impl<F: Real> Lanes<F> {
     /// window pool (`window`), the loop also keeps the window record's every-step part of the
     /// points it steps from, and stops at a lane's `next_event` too: the pass then records
     /// the point it stopped at, as after `eval`.
-    fn step_loop(&mut self, k: &Kernel<F>, jit: &Jit, until: u32, window: bool) {
+    fn step_loop(&mut self, jit: &Jit, until: u32, window: bool) {
         let size = std::mem::size_of::<F>();
         if window {
             // turns and loss_rose as integers as wide as a real, for the compiled code.
@@ -437,9 +437,7 @@ impl<F: Real> Lanes<F> {
                 }
             }
         }
-        let largest = F::from_f64(if std::mem::size_of::<F>() == 4 { f32::MAX as f64 } else { f64::MAX });
         for i in 0..LANES {
-            self.ceiling[i] = self.bound[i].min(largest);
             self.steps_real[i] = F::from_f64(self.steps_done[i] as f64);
         }
         // steps_done counted as a real stays exact below 2^24 in f32 (see Build::steps).
@@ -464,7 +462,6 @@ impl<F: Real> Lanes<F> {
             last_loss: self.last_loss.as_mut_ptr() as *mut u8,
             counts: self.counts.as_mut_ptr() as *mut u8,
         };
-        debug_assert!(k.step_loop().is_ok_and(|spec| super::jit::scratch_bytes(&spec) <= self.scratch.len() * std::mem::size_of::<V<F>>()));
         for first in (0..LANES).step_by(jit.group()) {
             let group = first..first + jit.group();
             let budget = if group.clone().any(|i| self.slot_of[i] == usize::MAX || self.steps_done[i] == 0) {
@@ -873,6 +870,7 @@ impl<F: Real> Lanes<F> {
         let gn2 = self.gn2[lane];
         if self.steps_done[lane] == 0 {
             self.bound[lane] = k.blowup * loss.abs().max(F::from_f64(1.0));
+            self.ceiling[lane] = self.bound[lane].min(F::MAX);
             let gtol = k.grad_tol_rel * gn2.sqrt();
             self.gtol2[lane] = gtol * gtol;
         }
@@ -1157,7 +1155,7 @@ fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
     loop {
         if main_active {
             match k.jit {
-                Some(jit) if jit.has_step_loop() => lanes.step_loop(k, jit, until, false),
+                Some(jit) if jit.has_step_loop() => lanes.step_loop(jit, until, false),
                 _ => lanes.eval(k),
             }
             lanes.judge(k);
@@ -1181,7 +1179,7 @@ fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
             }
             loop {
                 match k.jit {
-                    Some(jit) if jit.has_window_loop() => window.step_loop(k, jit, k.max_steps, true),
+                    Some(jit) if jit.has_window_loop() => window.step_loop(jit, k.max_steps, true),
                     _ => window.eval(k),
                 }
                 window.judge(k);
