@@ -57,7 +57,18 @@ fn compiled_kernel_matches_the_interpreter_on_the_catalogue() {
 /// compiled update, both precisions.
 #[test]
 fn compiled_step_loop_matches_the_interpreter_with_every_knob() {
-    let knobs = ["", "clip_norm = [0.5, 50.0]", "weight_decay = [0.0, 0.01]", "lr_scale = { y = [1.0, 0.25] }", "clip_norm = 2.0\nweight_decay = 0.003\nlr_scale = { x = [1.0, 3.0] }"];
+    let knobs = [
+        "",
+        "clip_norm = [0.5, 50.0]",
+        "weight_decay = [0.0, 0.01]",
+        "lr_scale = { y = [1.0, 0.25] }",
+        "clip_norm = 2.0\nweight_decay = 0.003\nlr_scale = { x = [1.0, 3.0] }",
+        // every schedule, the running ones with lr_now after the method's slots
+        "schedule = { kind = \"exponential\", gamma = [0.99, 0.995] }",
+        "schedule = { kind = \"step\", step_size = [1, 7], gamma = 0.5 }\nlr_scale = { y = [1.0, 0.5] }",
+        "schedule = { kind = \"cosine\", t_max = [50, 300], eta_min = 1e-5 }",
+        "schedule = { kind = \"cyclic\", max_lr = 0.03, step_size_up = [20, 75] }\nweight_decay = 0.001",
+    ];
     let compiled: Vec<OptimizerKind> = OptimizerKind::ALL.into_iter().filter(|k| k.method().compiled.is_some()).collect();
     assert_eq!(compiled.len(), 7, "every first-order method");
     // The methods' own switches and rates, where the update branches on them.
@@ -142,7 +153,7 @@ fn every_catalogue_tape_compiles() {
         let tape = Tape::new(&obj, false);
         for kind in OptimizerKind::ALL.into_iter().filter(|k| k.method().compiled.is_some()) {
             let slots = kind.method().slots.iter().map(|s| if s.per_coordinate { obj.dim() } else { 1 }).sum();
-            let spec = StepLoop { dim: obj.dim(), method: kind, slots, lr_scaled: true, unit_step: false, clip_norm: Some(0), weight_decay: Some((0, kind.method().weight_decay)), grad_tol_abs2: 1e-12, step_tol: 1e-7, window: true };
+            let spec = StepLoop { dim: obj.dim(), method: kind, slots, lr_scale: Some(vec![0; obj.dim()]), schedule: None, unit_step: false, clip_norm: Some(0), weight_decay: Some((0, kind.method().weight_decay)), grad_tol_abs2: 1e-12, step_tol: 1e-7, window: true };
             let jit = Jit::new::<f32>(&tape, false, Some(&spec)).unwrap_or_else(|e| panic!("{} {} f32: {}", entry.name, kind.name(), e.0));
             assert!(jit.has_step_loop() && jit.has_window_loop() && !jit.has_lists());
             Jit::new::<f64>(&tape, true, Some(&spec)).unwrap_or_else(|e| panic!("{} {} f64: {}", entry.name, kind.name(), e.0));
@@ -170,6 +181,6 @@ fn backends_say_how_their_kernel_ran() {
     let scheduled = plan("[objective]\nbuiltin = \"himmelblau\"\n[sweep]\nlr = 0.01\n[[optimizer]]\nkind = \"lbfgs\"\n[[optimizer]]\nkind = \"gd\"\nschedule = { kind = \"exponential\", gamma = 0.99 }\n", Precision::F32);
     assert_eq!(
         Cpu.kernel(&scheduled).as_deref(),
-        Some("block 0: compiled (Cranelift): objective; steps in Rust (lbfgs has no compiled update); block 1: compiled (Cranelift): objective; steps in Rust (a learning-rate schedule)")
+        Some("block 0: compiled (Cranelift): objective; steps in Rust (lbfgs has no compiled update); block 1: compiled (Cranelift): step loop and objective")
     );
 }

@@ -4,7 +4,7 @@
 //! where `MASKED` is set.
 
 use super::Slot;
-use crate::problem::real::Real;
+use crate::problem::real::{Func, Real};
 
 pub const LANES: usize = 64;
 /// One quantity, per lane.
@@ -72,6 +72,10 @@ pub trait Build {
     fn mul(&mut self, a: Val, b: Val) -> Val;
     fn div(&mut self, a: Val, b: Val) -> Val;
     fn sqrt(&mut self, a: Val) -> Val;
+    /// Rounded toward −∞ (the twin's `floor`).
+    fn floor(&mut self, a: Val) -> Val;
+    /// A built-in function, as the interpreter computes it (the twin's `F::func`).
+    fn func(&mut self, f: Func, a: Val) -> Val;
     /// The block's hyperparameter `q` (the CPU twin's `hyper[q]`), read where it is used.
     fn hyper(&mut self, q: usize) -> Val;
     /// Per lane `a` where `cond > 0`, else `b` (the twin's `if cond > 0 { a } else { b }`,
@@ -79,6 +83,8 @@ pub trait Build {
     fn select_positive(&mut self, cond: Val, a: Val, b: Val) -> Val;
     /// Per lane `a` where `cond != 0` (NaN included, as Rust's `!=`), else `b`.
     fn select_nonzero(&mut self, cond: Val, a: Val, b: Val) -> Val;
+    /// Per lane `a` where `p <= q` (false with a NaN, as Rust's `<=`), else `b`.
+    fn select_le(&mut self, p: Val, q: Val, a: Val, b: Val) -> Val;
     /// steps_done (the updates made before this one) as a real: the twin's
     /// `F::from_f64(steps_done as f64)`.
     fn steps(&mut self) -> Val;

@@ -10,7 +10,7 @@
 //!
 //! The running forms keep the current lr in a state slot, `lr_now` ([`LR_NOW`]).
 
-use super::lanes::{keep, LANES, V};
+use super::lanes::{keep, Build, Val, LANES, V};
 use super::{Hyper, KnobParam, Slot, SlotInit, IND};
 use crate::problem::expr::Func;
 use crate::problem::real::{literal, Precision, Real};
@@ -162,6 +162,72 @@ pub fn cpu_lr_t<F: Real, const MASKED: bool>(
                 let scale_factor = if cycle_x <= half { cycle_x / half } else { (cycle_x - one) / (half - one) };
                 lr[i] + (max_lr[i] - lr[i]) * scale_factor
             })
+        }
+    }
+}
+
+/// The compiled twin of [`cpu_lr_t`] for one step of lanes that all step (the compiled step
+/// loop's): this step's lr, and a running schedule's next `lr_now`, in the twin's order of
+/// operations so that the two agree bit for bit. `params` are the schedule's parameters'
+/// hyperparameter positions, as for [`cpu_lr_t`].
+pub fn compiled(kind: ScheduleKind, b: &mut dyn Build, params: [usize; 2], lr: Val, lr_now: Option<&mut Val>) -> Val {
+    let one = b.constant(1.0);
+    let steps = b.steps();
+    match kind {
+        ScheduleKind::Exponential | ScheduleKind::Step => {
+            let lr_now = lr_now.expect("running schedules keep lr_now");
+            let current = *lr_now;
+            *lr_now = match kind {
+                ScheduleKind::Exponential => {
+                    let gamma = b.hyper(params[0]);
+                    b.mul(current, gamma)
+                }
+                _ => {
+                    // (steps_done + 1) % step_size == 0 with reals: both are whole numbers
+                    // below 2²⁴ (f32; the loop's budget keeps steps_done there) or 2⁵³, so
+                    // the sum, the floored quotient's product and the difference are exact,
+                    // and a correctly rounded quotient is whole only where the true one is.
+                    let (step_size, gamma) = (b.hyper(params[0]), b.hyper(params[1]));
+                    let next = b.add(steps, one);
+                    let quotient = b.div(next, step_size);
+                    let whole = b.floor(quotient);
+                    let multiple = b.mul(whole, step_size);
+                    let off = b.sub(next, multiple);
+                    let decayed = b.mul(current, gamma);
+                    b.select_nonzero(off, current, decayed)
+                }
+            };
+            current
+        }
+        ScheduleKind::Cosine => {
+            let (t_max, eta_min) = (b.hyper(params[0]), b.hyper(params[1]));
+            let pi = b.constant(std::f64::consts::PI);
+            let angle = b.mul(pi, steps);
+            let angle = b.div(angle, t_max);
+            let cos = b.func(Func::Cos, angle);
+            let rise = b.add(one, cos);
+            let span = b.sub(lr, eta_min);
+            let scaled = b.mul(span, rise);
+            let two = b.constant(2.0);
+            let half = b.div(scaled, two);
+            b.add(eta_min, half)
+        }
+        ScheduleKind::Cyclic => {
+            let (max_lr, step_size_up) = (b.hyper(params[0]), b.hyper(params[1]));
+            let (two, half) = (b.constant(2.0), b.constant(0.5));
+            let total_size = b.mul(two, step_size_up);
+            let ratio = b.div(steps, total_size);
+            let shifted = b.add(one, ratio);
+            let cycle = b.floor(shifted);
+            let cycle_x = b.sub(shifted, cycle);
+            let rising = b.div(cycle_x, half);
+            let below = b.sub(cycle_x, one);
+            let falling_by = b.sub(half, one);
+            let falling = b.div(below, falling_by);
+            let scale_factor = b.select_le(cycle_x, half, rising, falling);
+            let span = b.sub(max_lr, lr);
+            let rise = b.mul(span, scale_factor);
+            b.add(lr, rise)
         }
     }
 }

@@ -27,7 +27,7 @@
 
 use super::tape::{Instr, Op, Tape};
 use crate::method::lanes::{Build, CompiledStep, Val, LANES};
-use crate::method::{OptimizerKind, WeightDecay};
+use crate::method::{schedule, OptimizerKind, ScheduleKind, WeightDecay};
 use crate::problem::expr::Phase;
 use crate::problem::real::Func;
 use crate::problem::real::Real;
@@ -60,16 +60,22 @@ struct Loop {
     pool: Vec<u8>,
 }
 
-/// What the step loop compiles in besides the tape: the block's method, knobs and rules.
-/// Blocks with anything else (a line search, a schedule, mini-batches, a data table, the
+/// What the step loop compiles in besides the tape: the block's method, knobs, schedule and
+/// rules. Blocks with anything else (a line search, mini-batches, a data table, the
 /// trainability record, a method without a compiled update) run the loop in Rust.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepLoop {
     pub dim: usize,
     pub method: OptimizerKind,
-    /// The state's slots (the method's).
+    /// The state's slots (the method's, then the schedule's `lr_now`).
     pub slots: usize,
-    pub lr_scaled: bool,
+    /// Each coordinate's `lr_scale_<var>` position among the hyperparameters, where the
+    /// block sets lr_scale.
+    pub lr_scale: Option<Vec<usize>>,
+    /// The learning-rate schedule and its parameters' positions (as `Knobs::schedule`, the
+    /// second repeating the first for a one-parameter schedule), and the slot of its
+    /// `lr_now` where it keeps one.
+    pub schedule: Option<(ScheduleKind, [usize; 2], Option<usize>)>,
     pub unit_step: bool,
     /// `clip_norm`'s position among the hyperparameters, where it is set.
     pub clip_norm: Option<usize>,
@@ -369,12 +375,13 @@ struct Callouts {
     scratch: Option<StackSlot>,
 }
 
-/// Declare the callbacks `list` needs, in the function `b` builds.
-fn callouts(module: &mut JITModule, b: &mut FunctionBuilder, list: &[Instr]) -> Result<Callouts, Unsupported> {
+/// Declare the callbacks `list` needs, in the function `b` builds, and the built-in function
+/// call where the code around it calls one (`more_funcs`).
+fn callouts(module: &mut JITModule, b: &mut FunctionBuilder, list: &[Instr], more_funcs: bool) -> Result<Callouts, Unsupported> {
     let err = |e: &dyn std::fmt::Display| Unsupported(format!("compiling: {e}"));
     let ptr = module.target_config().pointer_type();
     let uses_pow = list.iter().any(|i| matches!(i.op, Op::Pow(..)));
-    let uses_func = list.iter().any(|i| matches!(i.op, Op::Func(f, _) if !matches!(f, Func::Sqrt | Func::Abs)));
+    let uses_func = more_funcs || list.iter().any(|i| matches!(i.op, Op::Func(f, _) if !matches!(f, Func::Sqrt | Func::Abs)));
     let mut declare = |name: &str, params: &[Type]| -> Result<FuncRef, Unsupported> {
         let mut sig = module.make_signature();
         sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
@@ -408,6 +415,19 @@ fn lane_at<F: Real>(q: usize, v: usize) -> i32 {
 impl<F: Real> Cx<'_, '_, F> {
     fn mem() -> MemFlagsData {
         MemFlagsData::trusted()
+    }
+
+    /// Built-in function `f` (not sqrt or abs) on a vector, by the interpreter's scalar code
+    /// (`call_func`).
+    fn call_func(&mut self, f: Func, a: Value) -> Value {
+        let slot = self.calls.scratch.expect("a scratch slot where the code calls out");
+        let ptr = self.ptr;
+        self.b.ins().stack_store(ptr, a, slot, 0);
+        let pa = self.b.ins().stack_addr(ptr, slot, 0);
+        let fi = Func::USER.iter().position(|&(_, g)| g == f).expect("every Func is in Func::USER");
+        let fi = self.b.ins().iconst(types::I32, fi as i64);
+        self.b.ins().call(self.calls.func.expect("gdsweep_func declared"), &[fi, pa]);
+        self.b.ins().stack_load(ptr, self.vector, slot, 0)
     }
 
     fn constant(&mut self, c: f64) -> Value {
@@ -564,14 +584,7 @@ impl<F: Real> Cx<'_, '_, F> {
             }
             Op::Func(f, a) => {
                 let a = get(self, a);
-                let slot = self.calls.scratch.expect("a scratch slot where the list calls out");
-                let ptr = self.ptr;
-                self.b.ins().stack_store(ptr, a, slot, 0);
-                let pa = self.b.ins().stack_addr(ptr, slot, 0);
-                let fi = Func::USER.iter().position(|&(_, g)| g == f).expect("every Func is in Func::USER");
-                let fi = self.b.ins().iconst(types::I32, fi as i64);
-                self.b.ins().call(self.calls.func.expect("gdsweep_func declared"), &[fi, pa]);
-                self.b.ins().stack_load(ptr, self.vector, slot, 0)
+                self.call_func(f, a)
             }
             Op::Add(..) | Op::Sub(..) | Op::Mul(..) | Op::Div(..) | Op::AddC(..) | Op::SubC(..) | Op::CSub(..) | Op::MulC(..) | Op::DivC(..) | Op::CDiv(..) => unreachable!("emitted above"),
         }
@@ -589,7 +602,7 @@ fn compile_list<F: Real>(module: &mut JITModule, list: &[Instr], outside: &HashS
     let frontend = module.isa().frontend_config();
     let pool = {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let calls = callouts(module, &mut b, list)?;
+        let calls = callouts(module, &mut b, list, false)?;
         let entry = b.create_block();
         let body = b.create_block();
         let exit = b.create_block();
@@ -714,6 +727,26 @@ impl<F: Real> Build for Emit<'_, '_, '_, F> {
     fn select_nonzero(&mut self, cond: Val, a: Val, b: Val) -> Val {
         self.select_where(FloatCC::NotEqual, cond, a, b)
     }
+    fn select_le(&mut self, p: Val, q: Val, a: Val, b: Val) -> Val {
+        let (p, q) = (self.get(p), self.get(q));
+        let mask = self.cx.b.ins().fcmp(FloatCC::LessThanOrEqual, p, q);
+        let out = self.cx.select(mask, self.get(a), self.get(b));
+        self.val(out)
+    }
+    fn floor(&mut self, a: Val) -> Val {
+        let a = self.get(a);
+        let out = self.cx.b.ins().floor(a);
+        self.val(out)
+    }
+    fn func(&mut self, f: Func, a: Val) -> Val {
+        let a = self.get(a);
+        let out = match f {
+            Func::Sqrt => self.cx.b.ins().sqrt(a),
+            Func::Abs => self.cx.abs(a),
+            _ => self.cx.call_func(f, a),
+        };
+        self.val(out)
+    }
 }
 
 /// Bytes of scratch the step loops of `spec` need (`LoopLanes::scratch`): two copies of the
@@ -762,7 +795,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
     let state_at = |q: usize, v: usize| ((q * VECTORS + v) * VECTOR_BYTES) as i32;
     let pool = {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let calls = callouts(module, &mut b, list)?;
+        let calls = callouts(module, &mut b, list, matches!(spec.schedule, Some((ScheduleKind::Cosine, ..))))?;
         let entry = b.create_block();
         let header = b.create_block();
         let check_budget = b.create_block();
@@ -924,6 +957,22 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 let one = cx.constant(1.0);
                 cx.min_num(ratio, one)
             });
+            let hyper = bases[field::HYPER];
+            let made = cx.b.use_var(count_var);
+            let mut slots: Vec<Value> = (0..n_slots).map(|s| cx.b.ins().load(vector, mem, cur, state_at(dim + s, v))).collect();
+            // The schedule's lr_t (and next lr_now), and each coordinate's lr from it as
+            // `cpu_lrj` has it; without a schedule the lane array's, fixed per run.
+            let lr_t = spec.schedule.map(|(kind, params, lr_now)| {
+                let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v, steps: (bases[field::STEPS], made) };
+                let lr = emit.cx.load(bases[field::LR], 0, v);
+                let lr = emit.val(lr);
+                let mut now = lr_now.map(|s| emit.val(slots[s]));
+                let lr_t = schedule::compiled(kind, &mut emit, params, lr, now.as_mut());
+                if let (Some(s), Some(now)) = (lr_now, now) {
+                    slots[s] = emit.get(now);
+                }
+                emit.get(lr_t)
+            });
             let mut stepped = x.clone();
             let mut gd = grad.clone();
             let mut lrj = Vec::with_capacity(dim);
@@ -936,7 +985,14 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                     let p = cx.b.ins().fmul(wd, x[j]);
                     gd[j] = cx.b.ins().fadd(gd[j], p);
                 }
-                let lr_j = cx.load(bases[field::LRJ], j, v);
+                let lr_j = match (lr_t, &spec.lr_scale) {
+                    (Some(lr_t), Some(scale)) => {
+                        let scale = cx.load(hyper, scale[j], v);
+                        cx.b.ins().fmul(lr_t, scale)
+                    }
+                    (Some(lr_t), None) => lr_t,
+                    (None, _) => cx.load(bases[field::LRJ], j, v),
+                };
                 if let Some((q, WeightDecay::Decoupled)) = spec.weight_decay {
                     let wd = cx.load(bases[field::HYPER], q, v);
                     let p = cx.b.ins().fmul(lr_j, wd);
@@ -946,15 +1002,14 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 }
                 lrj.push(lr_j);
             }
-            let slots: Vec<Value> = (0..n_slots).map(|s| cx.b.ins().load(vector, mem, cur, state_at(dim + s, v))).collect();
-            let hyper = bases[field::HYPER];
-            let made = cx.b.use_var(count_var);
             let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v, steps: (bases[field::STEPS], made) };
             let mut x_vals: Vec<Val> = stepped.iter().map(|&val| emit.val(val)).collect();
             let mut slot_vals: Vec<Val> = slots.iter().map(|&val| emit.val(val)).collect();
+            // lr_now follows the method's slots, and the method does not see it.
+            let method_slots = spec.schedule.and_then(|(_, _, lr_now)| lr_now).unwrap_or(n_slots);
             let gd_vals: Vec<Val> = gd.iter().map(|&val| emit.val(val)).collect();
             let lrj_vals: Vec<Val> = lrj.iter().map(|&val| emit.val(val)).collect();
-            update(&mut emit, CompiledStep { dim, x: &mut x_vals, slots: &mut slot_vals, gd: &gd_vals, lrj: &lrj_vals, lr_scaled: spec.lr_scaled });
+            update(&mut emit, CompiledStep { dim, x: &mut x_vals, slots: &mut slot_vals[..method_slots], gd: &gd_vals, lrj: &lrj_vals, lr_scaled: spec.lr_scale.is_some() });
             let stepped: Vec<Value> = x_vals.iter().map(|&val| emit.get(val)).collect();
             let new_slots: Vec<Value> = slot_vals.iter().map(|&val| emit.get(val)).collect();
             for (q, &value) in stepped.iter().chain(&new_slots).enumerate() {

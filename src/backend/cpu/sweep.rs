@@ -107,15 +107,14 @@ impl<'a, F: Real> Kernel<'a, F> {
 
     /// What the compiled step loop runs of this kernel's block, or why the block's steps stay
     /// in Rust: the loop has the main pool's eval, outcome checks and update of a method with
-    /// a compiled update and the knobs fixed per run (clipping, weight decay, lr_scale).
+    /// a compiled update, its knobs (clipping, weight decay, lr_scale) and its learning-rate
+    /// schedule.
     pub fn step_loop(&self) -> Result<StepLoop, String> {
         let method = self.block.optimizer.method();
         let why = if method.compiled.is_none() {
             Some(format!("{} has no compiled update", method.name))
         } else if self.knobs.linesearch.is_some() {
             Some("a line search".into())
-        } else if self.knobs.schedule.is_some() {
-            Some("a learning-rate schedule".into())
         } else if self.sampling.is_some() || !self.tape.means.is_empty() {
             Some("a data table".into())
         } else if self.layout.trained {
@@ -129,7 +128,9 @@ impl<'a, F: Real> Kernel<'a, F> {
                 dim: self.dim,
                 method: self.block.optimizer,
                 slots: self.layout.slots.len(),
-                lr_scaled: self.knobs.lr_scale.is_some(),
+                lr_scale: self.knobs.lr_scale.as_ref().map(|scales| scales.iter().map(|&(q, _)| q).collect()),
+                // (a one-parameter schedule reads only the first, as knobs::cpu)
+                schedule: self.knobs.schedule.as_ref().map(|(kind, at)| (*kind, [at[0], *at.last().unwrap_or(&at[0])], self.lr_now)),
                 unit_step: method.unit_step,
                 clip_norm: self.knobs.clip_norm,
                 weight_decay: self.knobs.weight_decay.map(|q| (q, self.knobs.decay)),
