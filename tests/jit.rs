@@ -7,11 +7,12 @@
 mod common;
 use common::plan;
 use gdsweep::backend::cpu::{Cpu, CpuRef};
-use gdsweep::backend::cpu::jit::{Jit, StepLoop};
+use gdsweep::backend::cpu::jit::{Jit, StepLoop, WindowLoop};
 use gdsweep::backend::cpu::tape::Tape;
 use gdsweep::backend::Backend;
 use gdsweep::engine::execute;
 use gdsweep::method::OptimizerKind;
+use gdsweep::outcome::Status;
 use gdsweep::plan::Precision;
 use gdsweep::problem::catalogue::CATALOGUE;
 use gdsweep::problem::real::Func;
@@ -96,6 +97,43 @@ fn compiled_step_loop_matches_the_interpreter_with_every_knob() {
     }
 }
 
+/// The window loop's cycle search (returns to the anchor, candidate periods, the anchor moving
+/// on) against the interpreter's, with GD on a double well whose runs settle, cycle with
+/// periods 2, 4, … (lr past 1, where the minima's curvature 2 gives lr·2 > 2) and turn
+/// chaotic, and on x² at a learning rate so small that no step moves x (period 1, stalled).
+/// The statuses are asserted to occur, so that the search's paths are run.
+#[test]
+fn compiled_window_loop_matches_the_interpreter_on_cycles() {
+    for precision in [Precision::F32, Precision::F64] {
+        // (x², lr ≤ 1e-18 from |x| ≈ 1000: every step is below x's rounding, in f64 too)
+        // (the short double well: the window catches runs still settling onto their cycles,
+        // and a looser cycle_tol makes the tolerance each moved anchor takes decide returns)
+        let cases = [
+            ("double well", "x^4/4 - x^2/2", "{ lin = [0.5, 1.7], n = 48 }", "{ lin = [0.2, 1.6], n = 32 }", ""),
+            ("x² at tiny lr", "x^2", "{ log = [1e-20, 1e-18], n = 8 }", "{ lin = [500, 1500], n = 32 }", ""),
+            ("double well, short", "x^4/4 - x^2/2", "{ lin = [0.9, 1.7], n = 48 }", "{ lin = [0.2, 1.6], n = 32 }", "cycle_tol = 0.01\n"),
+        ];
+        for (name, expr, lr, init, more) in cases {
+            let steps = if name.ends_with("short") { 200 } else { 3000 };
+            let src = format!("[objective]\nexpr = \"{expr}\"\n[sweep]\nlr = {lr}\n[sweep.init]\nx = {init}\n[run]\nsteps = {steps}\n{more}");
+            let what = format!("{name} / {}", precision.name());
+            same_on_both(&src, precision, &what);
+            let p = plan(&src, precision);
+            assert!(Cpu.kernel(&p).unwrap().contains("step loop"), "{what}: the step loop is compiled");
+            let results = execute(&p, &Cpu, &p.selections(None)).unwrap().results;
+            let seen = |s: Status| results.status.iter().any(|&t| t == s);
+            let expected: &[Status] = match name {
+                "double well" => &[Status::Converged, Status::Cycling, Status::Chaotic],
+                "x² at tiny lr" => &[Status::Stalled],
+                _ => &[],
+            };
+            for &s in expected {
+                assert!(seen(s), "{what}: some run is {s:?}; statuses {:?}", results.status.iter().fold(std::collections::BTreeMap::new(), |mut m, s| { *m.entry(format!("{s:?}")).or_insert(0) += 1; m }));
+            }
+        }
+    }
+}
+
 /// Every built-in function and `^` (non-integer and negative bases included: NaNs must match
 /// too), through the calls out to the interpreter's scalar code.
 #[test]
@@ -153,7 +191,7 @@ fn every_catalogue_tape_compiles() {
         let tape = Tape::new(&obj, false);
         for kind in OptimizerKind::ALL.into_iter().filter(|k| k.method().compiled.is_some()) {
             let slots = kind.method().slots.iter().map(|s| if s.per_coordinate { obj.dim() } else { 1 }).sum();
-            let spec = StepLoop { dim: obj.dim(), method: kind, slots, lr_scale: Some(vec![0; obj.dim()]), schedule: None, unit_step: false, clip_norm: Some(0), weight_decay: Some((0, kind.method().weight_decay)), grad_tol_abs2: 1e-12, step_tol: 1e-7, window: true };
+            let spec = StepLoop { dim: obj.dim(), method: kind, slots, lr_scale: Some(vec![0; obj.dim()]), schedule: None, unit_step: false, clip_norm: Some(0), weight_decay: Some((0, kind.method().weight_decay)), grad_tol_abs2: 1e-12, step_tol: 1e-7, window: Some(WindowLoop { max_period: 64, cycle_tol: 1e-6 }) };
             let jit = Jit::new::<f32>(&tape, false, Some(&spec)).unwrap_or_else(|e| panic!("{} {} f32: {}", entry.name, kind.name(), e.0));
             assert!(jit.has_step_loop() && jit.has_window_loop() && !jit.has_lists());
             Jit::new::<f64>(&tape, true, Some(&spec)).unwrap_or_else(|e| panic!("{} {} f64: {}", entry.name, kind.name(), e.0));

@@ -5,9 +5,11 @@
 //!   128-bit vectors interleaved, intermediate values in registers (the interpreter stores and
 //!   reloads every one).
 //! - The step loops ([`StepLoop`]): for a group of lanes, evaluate, test every outcome, apply
-//!   the knobs and the method's compiled update (`Method::compiled`), measure the step, and in
-//!   the window pool's loop keep the window record, again and again, until a lane of the group
-//!   has something to settle (`Jit::step_loop`). The state lives in two scratch copies and is
+//!   the knobs, the schedule and the method's compiled update (`Method::compiled`), measure the
+//!   step, and in the window pool's loop keep the window record (its cycle search too: returns
+//!   to the anchor, candidate periods), again and again, until a lane of the group has
+//!   something to settle, or reaches the window's first point or a segment's end
+//!   (`Jit::step_loop`). The state lives in two scratch copies and is
 //!   worked one vector at a time (see `compile_loop`). The sweep's Rust code then settles,
 //!   parks and refills exactly as with the interpreter (backend::cpu::sweep).
 //!
@@ -84,9 +86,19 @@ pub struct StepLoop {
     /// grad_tol_abs² and step_tol, as the kernel has them (rounded to the run precision here).
     pub grad_tol_abs2: f64,
     pub step_tol: f64,
-    /// The block has an outcome window: a second loop is compiled for the window pool, with
-    /// the window record's every-step part (see backend::cpu::sweep's `record_window_lanes`).
-    pub window: bool,
+    /// Where the block has an outcome window: a second loop is compiled for the window pool,
+    /// with the window record (see backend::cpu::sweep's `record_window_lanes`).
+    pub window: Option<WindowLoop>,
+}
+
+/// The window record's rules the window loop compiles in: the cycle search's (see
+/// backend::cpu::sweep's `window_event`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowLoop {
+    /// Steps without a return before the anchor moves on (`Rules::max_period`).
+    pub max_period: u32,
+    /// The anchor's tolerance per unit of ‖x‖∞ (rounded to the run precision here).
+    pub cycle_tol: f64,
 }
 
 /// The lane arrays the step loop reads and writes (backend::cpu::sweep's `Lanes`), each at its
@@ -111,15 +123,28 @@ pub struct LoopLanes {
     /// steps_done per lane as a real, on entry (for the updates that read it).
     pub steps: *const u8,
     /// The window record (window loop only): the anchor per coordinate, its tolerance, the
-    /// previous gradient per coordinate, the segment's largest ‖g‖², the previous loss, and
-    /// the turn count and loss-rose flag as integers as wide as a real (`turns`, then
-    /// `loss_rose`).
-    pub anchor: *const u8,
-    pub anchor_tol: *const u8,
+    /// previous gradient per coordinate, the segment's largest ‖g‖², the previous loss, the
+    /// turn count and loss-rose flag as integers as wide as a real (`turns`, then
+    /// `loss_rose`), and the cycle search's whole numbers as reals ([`cycle`]).
+    pub anchor: *mut u8,
+    pub anchor_tol: *mut u8,
     pub gprev: *mut u8,
     pub gcur: *mut u8,
     pub last_loss: *mut u8,
     pub counts: *mut u8,
+    pub cycle: *mut u8,
+}
+
+/// Quantities of [`LoopLanes::cycle`], whole numbers as reals: the anchor's step, the
+/// candidate period (0: searching), the returns to the anchor, and (read only) the step from
+/// which the Rust record takes over: 0 before the window's first point, else the next
+/// segment's end. Below 2²⁴ they are exact in f32, and the f32 loop stops before 2²⁴ steps.
+pub mod cycle {
+    pub const ANCHOR_STEP: usize = 0;
+    pub const PERIOD: usize = 1;
+    pub const RETURNS: usize = 2;
+    pub const EXIT_AT: usize = 3;
+    pub const COUNT: usize = 4;
 }
 
 /// Field positions of [`LoopLanes`], in pointers.
@@ -144,7 +169,8 @@ mod field {
     pub const GCUR: usize = 15;
     pub const LAST_LOSS: usize = 16;
     pub const COUNTS: usize = 17;
-    pub const COUNT: usize = 18;
+    pub const CYCLE: usize = 18;
+    pub const COUNT: usize = 19;
 }
 
 /// A tape compiled: its three instruction lists (one per [`Phase`]: the point's, the per-row
@@ -212,7 +238,7 @@ impl Jit {
             }
         }
         let step_id = step.map(|spec| compile_loop::<F>(&mut module, tape, spec, vector, false)).transpose()?;
-        let window_id = step.filter(|spec| spec.window).map(|spec| compile_loop::<F>(&mut module, tape, spec, vector, true)).transpose()?;
+        let window_id = step.filter(|spec| spec.window.is_some()).map(|spec| compile_loop::<F>(&mut module, tape, spec, vector, true)).transpose()?;
         module.finalize_definitions().map_err(|e| Unsupported(format!("finalizing: {e}")))?;
         let lists = if lists {
             let mut made = compiled.into_iter().zip(phase_lists).map(|((id, pool), list)| {
@@ -268,9 +294,10 @@ impl Jit {
 
     /// The step loop on the group of lanes starting at lane `first`: evaluate the point (the
     /// tape's point list, ‖g‖²); stop if any lane of the group diverged, converged or made
-    /// `budget` updates here (in the window pool, with `window`: or came back within the
-    /// anchor's tolerance); else record the point in the window (with `window`), update
-    /// (knobs, method, step measure) and repeat. Leaves
+    /// `budget` updates here (in the window pool, with `window`: or reached the window's
+    /// first point or a segment's end, `cycle::EXIT_AT`); else record the point in the window
+    /// (with `window`: the every-step part and the cycle search), update (knobs, schedule,
+    /// method, step measure) and repeat. Leaves
     /// each lane as the interpreter's `eval` would after the same updates (x, slots, loss,
     /// gradient, gn2, last_step, step_res) and returns the updates made: the caller adds them
     /// to the lanes' steps and evaluations.
@@ -455,6 +482,16 @@ impl<F: Real> Cx<'_, '_, F> {
         let mask = self.pooled(at);
         // (the mask second: Cranelift folds a load into `and` only as its second operand)
         self.b.ins().band(x, mask)
+    }
+
+    /// steps_done of vector `v`'s lanes as reals: on entry (the lane array `entry`) plus the
+    /// updates `made` since. Exact while below 2²⁴ in f32 (the caller's budget keeps it
+    /// there), 2⁵³ in f64.
+    fn steps(&mut self, entry: Value, made: Value, v: usize) -> Value {
+        let at_entry = self.load(entry, 0, v);
+        let made = self.b.ins().fcvt_from_sint(self.vector.lane_type(), made);
+        let made = self.b.ins().splat(self.vector, made);
+        self.b.ins().fadd(at_entry, made)
     }
 
     fn load(&mut self, base: Value, q: usize, v: usize) -> Value {
@@ -714,14 +751,8 @@ impl<F: Real> Build for Emit<'_, '_, '_, F> {
         self.select_where(FloatCC::GreaterThan, cond, a, b)
     }
     fn steps(&mut self) -> Val {
-        // On entry plus the updates since: exact while below 2²⁴ in f32 (the caller's budget
-        // keeps it there), 2⁵³ in f64.
         let (entry, made) = self.steps;
-        let at_entry = self.cx.load(entry, 0, self.v);
-        let scalar = self.cx.vector.lane_type();
-        let made = self.cx.b.ins().fcvt_from_sint(scalar, made);
-        let made = self.cx.b.ins().splat(self.cx.vector, made);
-        let out = self.cx.b.ins().fadd(at_entry, made);
+        let out = self.cx.steps(entry, made, self.v);
         self.val(out)
     }
     fn select_nonzero(&mut self, cond: Val, a: Val, b: Val) -> Val {
@@ -752,13 +783,15 @@ impl<F: Real> Build for Emit<'_, '_, '_, F> {
 /// Bytes of scratch the step loops of `spec` need (`LoopLanes::scratch`): two copies of the
 /// group's state.
 pub fn scratch_bytes(spec: &StepLoop) -> usize {
-    2 * state_quantities(spec, spec.window) * VECTORS * VECTOR_BYTES
+    2 * state_quantities(spec, spec.window.is_some()) * VECTORS * VECTOR_BYTES
 }
 
 /// The quantities of the step loop's state: x, the slots, last_step, step_res; in the window
-/// pool's loop then the record's gprev (per coordinate), gcur, last_loss, turns, loss_rose.
+/// pool's loop then the record's gprev (per coordinate), gcur, last_loss, turns, loss_rose,
+/// the anchor (per coordinate), anchor_tol, and the cycle search's anchor step, period and
+/// returns.
 fn state_quantities(spec: &StepLoop, window: bool) -> usize {
-    spec.dim + spec.slots + 2 + if window { spec.dim + 4 } else { 0 }
+    spec.dim + spec.slots + 2 + if window { 2 * spec.dim + 8 } else { 0 }
 }
 
 /// Compile the step loop of `spec` over `tape`'s point list (see [`Jit::step_loop`]); returns
@@ -791,6 +824,9 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
     // The window record's quantities in the state (window loop only).
     let q_gprev = dim + n_slots + 2;
     let (q_gcur, q_last_loss, q_turns, q_rose) = (q_gprev + dim, q_gprev + dim + 1, q_gprev + dim + 2, q_gprev + dim + 3);
+    let q_anchor = q_gprev + dim + 4;
+    let q_anchor_tol = q_anchor + dim;
+    let q_cycle = q_anchor_tol + 1;
     // Quantity q's vector v in a copy of the state.
     let state_at = |q: usize, v: usize| ((q * VECTORS + v) * VECTOR_BYTES) as i32;
     let pool = {
@@ -817,6 +853,8 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
         let mut homes: Vec<(usize, usize)> = tape.vars.iter().map(|&r| (field::REGS, r as usize)).chain((0..n_slots).map(|s| (field::SLOTS, s))).chain([(field::LAST_STEP, 0), (field::STEP_RES, 0)]).collect();
         if window {
             homes.extend((0..dim).map(|j| (field::GPREV, j)).chain([(field::GCUR, 0), (field::LAST_LOSS, 0), (field::COUNTS, 0), (field::COUNTS, 1)]));
+            homes.extend((0..dim).map(|j| (field::ANCHOR, j)).chain([(field::ANCHOR_TOL, 0)]));
+            homes.extend([cycle::ANCHOR_STEP, cycle::PERIOD, cycle::RETURNS].map(|q| (field::CYCLE, q)));
         }
         let scratch = bases[field::SCRATCH];
         for (q, &(array, at)) in homes.iter().enumerate() {
@@ -842,6 +880,9 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             })
         };
         let (cur_plain, next_plain) = (flags(&mut cx), flags(&mut cx));
+        // Per vector (window loop): whether both copies hold the same anchor, tolerance and
+        // cycle search (no anchor moved since one was copied to the other); not on entry.
+        let same_cycle = flags(&mut cx);
         // The loop's constants are loaded once, here, and held as values: one vector's work
         // at a time leaves registers for them, and regalloc spills what does not fit (3 %
         // faster on W1 and W2 than a load at each use, farm-bench, 2026-12-04).
@@ -909,24 +950,90 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             cx.b.ins().jump(join_test, &[either.into()]);
             cx.b.switch_to_block(join_test);
             let mut event = cx.b.ins().bor(bad, converged);
-            if window {
-                // record_window_lanes's every-step part, into the next copy (kept only where
-                // no lane has an event: else the Rust pass records this point), and its event:
-                // back within the anchor's tolerance.
+            if let Some(rules) = spec.window.filter(|_| window) {
+                // record_window_lanes, into the next copy (kept only where no lane has an
+                // event: else the Rust pass records this point): its every-step part, and
+                // window_event's cycle search where a lane is back within the anchor's
+                // tolerance or its candidate period is due. Its event: the window's first
+                // point or a segment's end (`cycle::EXIT_AT`), which the Rust record takes.
                 let zero_real = cx.constant(0.0);
                 let (mut dot, mut dist) = (zero_real, zero_real);
+                let anchor: Vec<Value> = (0..dim).map(|j| cx.b.ins().load(vector, mem, cur, state_at(q_anchor + j, v))).collect();
                 for j in 0..dim {
                     let gp = cx.b.ins().load(vector, mem, cur, state_at(q_gprev + j, v));
                     let t = cx.b.ins().fmul(grad[j], gp);
-                    let a = cx.load(bases[field::ANCHOR], j, v);
-                    let diff = cx.b.ins().fsub(x[j], a);
+                    let diff = cx.b.ins().fsub(x[j], anchor[j]);
                     let d = cx.abs(diff);
                     (dot, dist) = if j == 0 { (t, d) } else { (cx.b.ins().fadd(dot, t), cx.max_num(dist, d)) };
                     cx.b.ins().store(mem, grad[j], next, state_at(q_gprev + j, v));
                 }
-                let anchor_tol = cx.load(bases[field::ANCHOR_TOL], 0, v);
+                let anchor_tol = cx.b.ins().load(vector, mem, cur, state_at(q_anchor_tol, v));
                 let back = cx.b.ins().fcmp(FloatCC::LessThanOrEqual, dist, anchor_tol);
-                event = cx.b.ins().bor(event, back);
+                let made = cx.b.use_var(count_var);
+                let steps = cx.steps(bases[field::STEPS], made, v);
+                let exit_at = cx.load(bases[field::CYCLE], cycle::EXIT_AT, v);
+                let handed = cx.b.ins().fcmp(FloatCC::GreaterThanOrEqual, steps, exit_at);
+                event = cx.b.ins().bor(event, handed);
+                // window_event's cycle search (s ≠ the window's first step, no segment ends):
+                // it changes nothing in a lane that is not back and not due, so it runs on
+                // every lane of a vector where one is.
+                let [anchor_step, period, returns] = [cycle::ANCHOR_STEP, cycle::PERIOD, cycle::RETURNS].map(|q| cx.b.ins().load(vector, mem, cur, state_at(q_cycle + q, v)));
+                let since = cx.b.ins().fsub(steps, anchor_step);
+                let searching = cx.b.ins().fcmp(FloatCC::Equal, period, zero_real);
+                let max_period = cx.constant(rules.max_period as f64);
+                let cycle_len = cx.select(searching, max_period, period);
+                let at_end = cx.b.ins().fcmp(FloatCC::GreaterThanOrEqual, since, cycle_len);
+                let due_or_back = cx.b.ins().bor(back, at_end);
+                let any_cycle = cx.b.ins().vany_true(due_or_back);
+                let (search, unchanged, copy, joined) = (cx.b.create_block(), cx.b.create_block(), cx.b.create_block(), cx.b.create_block());
+                cx.b.ins().brif(any_cycle, search, &[], unchanged, &[]);
+                cx.b.switch_to_block(search);
+                let found = cx.b.ins().band(searching, back);
+                let period_now = cx.b.ins().fcmp(FloatCC::Equal, since, period);
+                let due = cx.b.ins().band_not(period_now, searching);
+                let due_back = cx.b.ins().band(due, back);
+                let due_away = cx.b.ins().band_not(due, back);
+                let (one, zero_r) = (cx.constant(1.0), zero_real);
+                let more = cx.b.ins().fadd(returns, one);
+                let r = cx.select(due, zero_r, returns);
+                let r = cx.select(due_back, more, r);
+                let r = cx.select(found, one, r);
+                let p = cx.select(due_away, zero_r, period);
+                let p = cx.select(found, since, p);
+                let stale = cx.b.ins().band(searching, at_end);
+                let moved = cx.b.ins().bor(found, due);
+                let moved = cx.b.ins().bor(moved, stale);
+                // ‖x‖∞ left to right, as window_event's.
+                let mut x_inf = zero_real;
+                for j in 0..dim {
+                    let m = cx.abs(x[j]);
+                    x_inf = if j == 0 { m } else { cx.max_num(x_inf, m) };
+                    let a = cx.select(moved, x[j], anchor[j]);
+                    cx.b.ins().store(mem, a, next, state_at(q_anchor + j, v));
+                }
+                let cycle_tol = cx.constant(rules.cycle_tol);
+                let tol = cx.b.ins().fmul(cycle_tol, x_inf);
+                let tol = cx.select(moved, tol, anchor_tol);
+                let at = cx.select(moved, steps, anchor_step);
+                for (q, value) in [(q_anchor_tol, tol), (q_cycle + cycle::ANCHOR_STEP, at), (q_cycle + cycle::PERIOD, p), (q_cycle + cycle::RETURNS, r)] {
+                    cx.b.ins().store(mem, value, next, state_at(q, v));
+                }
+                cx.b.def_var(same_cycle[v], no);
+                cx.b.ins().jump(joined, &[]);
+                // No lane back or due: the record stays, in the next copy too.
+                cx.b.switch_to_block(unchanged);
+                let same_now = cx.b.use_var(same_cycle[v]);
+                cx.b.ins().brif(same_now, joined, &[], copy, &[]);
+                cx.b.switch_to_block(copy);
+                for (j, &a) in anchor.iter().enumerate() {
+                    cx.b.ins().store(mem, a, next, state_at(q_anchor + j, v));
+                }
+                for (q, value) in [(q_anchor_tol, anchor_tol), (q_cycle + cycle::ANCHOR_STEP, anchor_step), (q_cycle + cycle::PERIOD, period), (q_cycle + cycle::RETURNS, returns)] {
+                    cx.b.ins().store(mem, value, next, state_at(q, v));
+                }
+                cx.b.def_var(same_cycle[v], yes);
+                cx.b.ins().jump(joined, &[]);
+                cx.b.switch_to_block(joined);
                 let turns = cx.b.ins().load(mask, mem, cur, state_at(q_turns, v));
                 let turned = cx.b.ins().fcmp(FloatCC::LessThan, dot, zero_real);
                 let turns = cx.b.ins().isub(turns, turned);

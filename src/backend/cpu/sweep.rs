@@ -14,7 +14,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::problem::real::Real;
-use super::jit::{Jit, LoopLanes, StepLoop};
+use super::jit::{cycle, Jit, LoopLanes, StepLoop, WindowLoop};
 use super::tape::{Instr, Op, Tape};
 use crate::method::knobs::{self, CpuKnobStep, Knobs};
 use crate::method::lanes::{CpuStep, LANES, V};
@@ -136,7 +136,7 @@ impl<'a, F: Real> Kernel<'a, F> {
                 weight_decay: self.knobs.weight_decay.map(|q| (q, self.knobs.decay)),
                 grad_tol_abs2: self.rules.grad_tol_abs * self.rules.grad_tol_abs,
                 step_tol: self.rules.step_tol,
-                window: self.segment_len > 0,
+                window: (self.segment_len > 0).then(|| WindowLoop { max_period: self.rules.max_period, cycle_tol: self.cycle_tol.to_f64() }),
             }),
         }
     }
@@ -212,6 +212,9 @@ struct Lanes<F: Real> {
     scratch: Vec<V<F>>,
     /// `turns` and `loss_rose` as integers as wide as a real, for the compiled window loop.
     counts: Vec<V<F>>,
+    /// The cycle search's whole numbers as reals, for the compiled window loop (see
+    /// `jit::cycle`).
+    cycle: Vec<V<F>>,
 }
 
 /// Output columns of a chunk, written by position.
@@ -278,6 +281,7 @@ impl<F: Real> Lanes<F> {
             segment_max: [[F::default(); SEGMENTS as usize]; LANES],
             scratch: vec![z; k.step_loop().map_or(0, |spec| super::jit::scratch_bytes(&spec).div_ceil(std::mem::size_of::<V<F>>()))],
             counts: vec![z; 2],
+            cycle: vec![z; cycle::COUNT],
         }
     }
 
@@ -422,12 +426,20 @@ impl<F: Real> Lanes<F> {
     /// steps every lane of the group until one of them has something to settle, leaving the
     /// lanes as `eval` would after those steps. A group with an idle lane, or a lane at its
     /// first point, is only evaluated (budget 0): those lanes are the pass's own work. In the
-    /// window pool (`window`), the loop also keeps the window record's every-step part of the
-    /// points it steps from, and stops at a lane's `next_event` too: the pass then records
-    /// the point it stopped at, as after `eval`.
-    fn step_loop(&mut self, jit: &Jit, until: u32, window: bool) {
+    /// window pool (`window`), the loop also keeps the window record of the points it steps
+    /// from, `window_event`'s cycle search included, and stops at the window's first point
+    /// and at a segment's end, which the pass records as after `eval`.
+    fn step_loop(&mut self, k: &Kernel<F>, jit: &Jit, until: u32, window: bool) {
         let size = std::mem::size_of::<F>();
+        // In the window pool, the step from which the Rust record takes over: the window's
+        // first point (`next_event` 0 before it), else the next segment's end.
+        let exit_at: [u32; LANES] = std::array::from_fn(|i| if self.next_event[i] == 0 { 0 } else { self.next_flush[i] });
         if window {
+            for i in 0..LANES {
+                for (q, v) in [(cycle::ANCHOR_STEP, self.anchor_step[i]), (cycle::PERIOD, self.period[i]), (cycle::RETURNS, self.returns[i]), (cycle::EXIT_AT, exit_at[i])] {
+                    self.cycle[q][i] = F::from_f64(v as f64);
+                }
+            }
             // turns and loss_rose as integers as wide as a real, for the compiled code.
             let counts: &mut [u8] = bytemuck::cast_slice_mut(&mut self.counts);
             for i in 0..LANES {
@@ -456,19 +468,20 @@ impl<F: Real> Lanes<F> {
             step_res: self.step_res.as_mut_ptr() as *mut u8,
             scratch: self.scratch.as_mut_ptr() as *mut u8,
             steps: self.steps_real.as_ptr() as *const u8,
-            anchor: self.anchor.as_ptr() as *const u8,
-            anchor_tol: self.anchor_tol.as_ptr() as *const u8,
+            anchor: self.anchor.as_mut_ptr() as *mut u8,
+            anchor_tol: self.anchor_tol.as_mut_ptr() as *mut u8,
             gprev: self.gprev.as_mut_ptr() as *mut u8,
             gcur: self.gcur.as_mut_ptr() as *mut u8,
             last_loss: self.last_loss.as_mut_ptr() as *mut u8,
             counts: self.counts.as_mut_ptr() as *mut u8,
+            cycle: self.cycle.as_mut_ptr() as *mut u8,
         };
         for first in (0..LANES).step_by(jit.group()) {
             let group = first..first + jit.group();
             let budget = if group.clone().any(|i| self.slot_of[i] == usize::MAX || self.steps_done[i] == 0) {
                 0
             } else {
-                let end = |i: usize| if window { until.min(self.next_event[i]) } else { until }.min(exact_steps);
+                let end = |i: usize| if window { until.min(exit_at[i]) } else { until }.min(exact_steps);
                 group.clone().map(|i| end(i).saturating_sub(self.steps_done[i])).min().unwrap_or(0)
             };
             // SAFETY: the lane arrays are this kernel's (Lanes::new sizes them from its tape and
@@ -488,6 +501,12 @@ impl<F: Real> Lanes<F> {
             for i in 0..LANES {
                 self.turns[i] = count(0, i);
                 self.loss_rose[i] = (count(1, i) != 0) as u32;
+                let whole = |q: usize| self.cycle[q][i].to_f64() as u32;
+                (self.anchor_step[i], self.period[i], self.returns[i]) = (whole(cycle::ANCHOR_STEP), whole(cycle::PERIOD), whole(cycle::RETURNS));
+                if self.next_event[i] != 0 {
+                    // as window_event leaves it
+                    self.next_event[i] = self.next_flush[i].min(self.cycle_step(k, i));
+                }
             }
         }
     }
@@ -785,8 +804,13 @@ impl<F: Real> Lanes<F> {
             self.seg[lane] += 1;
             self.next_flush[lane] = if self.seg[lane] < SEGMENTS - 1 { self.next_flush[lane] + k.segment_len } else { never };
         }
-        let cycle_step = self.anchor_step[lane].saturating_add(if self.period[lane] == 0 { max_period } else { self.period[lane] });
-        self.next_event[lane] = self.next_flush[lane].min(cycle_step);
+        self.next_event[lane] = self.next_flush[lane].min(self.cycle_step(k, lane));
+    }
+
+    /// The step at which the lane's candidate period is due (or, searching, the anchor moves
+    /// on).
+    fn cycle_step(&self, k: &Kernel<F>, lane: usize) -> u32 {
+        self.anchor_step[lane].saturating_add(if self.period[lane] == 0 { k.rules.max_period } else { self.period[lane] })
     }
 
     /// The shader's outcome checks for each lane that has an event. Finished runs are
@@ -864,14 +888,19 @@ impl<F: Real> Lanes<F> {
         any_active
     }
 
+    /// The lane's blow-up bound, and the compiled loop's `ceiling` from it.
+    fn set_bound(&mut self, lane: usize, bound: F) {
+        self.bound[lane] = bound;
+        self.ceiling[lane] = bound.min(F::MAX);
+    }
+
     /// The shader's outcome checks for the point a lane just evaluated (at step 0 they first
     /// fix the run's blow-up bound and gradient tolerance): diverged, converged, or at `steps`.
     fn outcome(&mut self, k: &Kernel<F>, lane: usize) -> Option<Status> {
         let loss = self.regs[k.tape.loss as usize][lane];
         let gn2 = self.gn2[lane];
         if self.steps_done[lane] == 0 {
-            self.bound[lane] = k.blowup * loss.abs().max(F::from_f64(1.0));
-            self.ceiling[lane] = self.bound[lane].min(F::MAX);
+            self.set_bound(lane, k.blowup * loss.abs().max(F::from_f64(1.0)));
             let gtol = k.grad_tol_rel * gn2.sqrt();
             self.gtol2[lane] = gtol * gtol;
         }
@@ -1075,7 +1104,7 @@ impl<F: Real> Parked<F> {
             v[lane] = it.next().unwrap();
         }
         l.lr[lane] = it.next().unwrap();
-        l.bound[lane] = it.next().unwrap();
+        l.set_bound(lane, it.next().unwrap());
         l.gtol2[lane] = it.next().unwrap();
         l.last_step[lane] = it.next().unwrap();
         l.step_res[lane] = it.next().unwrap();
@@ -1156,7 +1185,7 @@ fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
     loop {
         if main_active {
             match k.jit {
-                Some(jit) if jit.has_step_loop() => lanes.step_loop(jit, until, false),
+                Some(jit) if jit.has_step_loop() => lanes.step_loop(k, jit, until, false),
                 _ => lanes.eval(k),
             }
             lanes.judge(k);
@@ -1180,7 +1209,7 @@ fn run_chunk_inner<F: Real>(k: &Kernel<F>, sel: Selection) -> Results {
             }
             loop {
                 match k.jit {
-                    Some(jit) if jit.has_window_loop() => window.step_loop(jit, k.max_steps, true),
+                    Some(jit) if jit.has_window_loop() => window.step_loop(k, jit, k.max_steps, true),
                     _ => window.eval(k),
                 }
                 window.judge(k);
