@@ -13,7 +13,7 @@
 //               STRIDE, WIN, SEG, LOSS_START, BOUND, GTOL2, LAST_LOSS, LAST_GN2, STEP, STEP_RES, INFO_*,
 //               SEGMENTS) and the outcome rules, all from their Rust definitions
 //   IS_FINITE   body of is_finite(v) for this precision
-//   MATH        real_exp, real_log, … (shaders/math_f32.wgsl or math_f64.wgsl)
+//   MATH        real_exp, real_log, …, sigmoid, softplus (problem::elementary::wgsl)
 //   HELPERS     module-scope functions of the block's line search (method/zoom.rs), or nothing;
 //               in the workgroup layout its memory and reductions (kernel/workgroup.rs)
 //   ENTRY       the entry point's head (kernel::entry): the run index `i`, in the workgroup order of
@@ -89,23 +89,6 @@ fn is_finite(v: real) -> bool {
 }
 
 {{MATH}}
-
-fn sigmoid(v: real) -> real {
-    return real(1.0) / (real(1.0) + real_exp(-v));
-}
-
-// max(v, 0) + log1p(e^-|v|), with log1p(t) = log(1 + t)·t/((1 + t) − 1) (Goldberg, "What every
-// computer scientist should know about floating-point arithmetic", thm 4): accurate where
-// 1 + t rounds (softplus(-20) = 2.06e-9, not 0, in f32). CPU twin: problem::real::Real::func.
-fn softplus(v: real) -> real {
-    let t = real_exp(-abs(v));
-    let u = real(1.0) + t;
-    var l = t;
-    if (u != real(1.0)) {
-        l = real_log(u) * (t / (u - real(1.0)));
-    }
-    return max(v, real(0.0)) + l;
-}
 
 // WINDOW{
 // The earliest step at which the window record can change without a return to the anchor: a

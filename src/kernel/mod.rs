@@ -18,8 +18,6 @@ mod workgroup;
 use workgroup::Spread;
 
 pub const TEMPLATE: &str = include_str!("../../shaders/sweep.wgsl");
-pub const MATH_F32: &str = include_str!("../../shaders/math_f32.wgsl");
-pub const MATH_F64: &str = include_str!("../../shaders/math_f64.wgsl");
 /// Invocations per workgroup in the invocation layout (one run each).
 pub const WORKGROUP_SIZE: u32 = 64;
 
@@ -470,10 +468,7 @@ pub fn kernel_wgsl(obj: &Objective, block: &Block, p: Precision, rules: &Rules, 
         .replace("{{CONSTANTS}}", &constants)
         .replace("{{IS_FINITE}}", is_finite)
         .replace("{{HELPERS}}", &(helpers + &block.linesearch.map_or(String::new(), |kind| linesearch::wgsl_helpers(kind, p)) + if block.sampling.is_some() { crate::problem::random::WGSL } else { "" }))
-        .replace("{{MATH}}", match p {
-            Precision::F32 => MATH_F32,
-            Precision::F64 => MATH_F64,
-        })
+        .replace("{{MATH}}", &crate::problem::elementary::wgsl(p == Precision::F64))
         .replace("{{DECODE}}", &decode_wgsl(block, spread))
         .replace("{{DECLARE}}", &declare)
         .replace("{{INIT}}", &init)

@@ -3,6 +3,7 @@
 //! in, and the small linear algebra the analyses need.
 pub mod catalogue;
 pub mod data;
+pub mod elementary;
 pub mod expr;
 pub mod linalg;
 pub mod model;

@@ -1,6 +1,5 @@
-//! The scalar type of the CPU path: f32 or f64, with the operations the kernel uses. The
-//! built-in functions' formulas live here once (`Real::func`); shaders/sweep.wgsl and
-//! math_*.wgsl are their GPU twins.
+//! The scalar type of the CPU path: f32 or f64, with the operations the kernel uses, and the
+//! built-in functions (`Real::func`, most of them from problem::elementary).
 
 use serde::Serialize;
 use std::fmt::Debug;
@@ -123,7 +122,8 @@ pub trait Real:
     fn floor(self) -> Self;
     fn powf(self, e: Self) -> Self;
     fn is_finite(self) -> bool;
-    /// The built-in functions, with the formulas of shaders/sweep.wgsl (sigmoid, softplus).
+    /// The built-in functions: sqrt, |x| and sign here, the others by problem::elementary
+    /// (the description the shader and the compiled CPU kernel are generated from).
     fn func(f: Func, v: Self) -> Self;
 }
 
@@ -169,22 +169,12 @@ macro_rules! real_impl {
             }
             #[inline(always)]
             fn func(f: Func, v: Self) -> Self {
+                if let Some(y) = super::elementary::value(f, v) {
+                    return y;
+                }
                 match f {
-                    Func::Sin => v.sin(),
-                    Func::Cos => v.cos(),
-                    Func::Tan => v.tan(),
-                    Func::Exp => v.exp(),
-                    Func::Log => v.ln(),
                     Func::Sqrt => v.sqrt(),
                     Func::Abs => v.abs(),
-                    Func::Tanh => v.tanh(),
-                    Func::Sigmoid => 1.0 / (1.0 + (-v).exp()),
-                    // max(v, 0) + log1p(e^−|v|), log1p in Goldberg's form (as the shader's).
-                    Func::Softplus => {
-                        let t = (-v.abs()).exp();
-                        let u = 1.0 + t;
-                        v.max(0.0) + if u == 1.0 { t } else { u.ln() * (t / (u - 1.0)) }
-                    }
                     Func::Sign => {
                         if v > 0.0 {
                             1.0
@@ -194,6 +184,7 @@ macro_rules! real_impl {
                             0.0
                         }
                     }
+                    _ => unreachable!("problem::elementary has {f:?}"),
                 }
             }
         }

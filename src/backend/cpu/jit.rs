@@ -30,6 +30,7 @@
 use super::tape::{Instr, Op, Tape};
 use crate::method::lanes::{Build, CompiledStep, Val, LANES};
 use crate::method::{schedule, OptimizerKind, ScheduleKind, WeightDecay};
+use crate::problem::elementary::{self, Arith as ElementaryArith, Cmp, Machine};
 use crate::problem::expr::Phase;
 use crate::problem::real::Func;
 use crate::problem::real::Real;
@@ -218,7 +219,6 @@ impl Jit {
             .map_err(|e| Unsupported(format!("this machine: {e}")))?;
         let mut builder = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
         builder.symbol("gdsweep_pow", call_pow::<F> as *const u8);
-        builder.symbol("gdsweep_func", call_func::<F> as *const u8);
         let mut module = JITModule::new(builder);
 
         let phase_lists = PHASES.map(|phase| tape.list(phase));
@@ -325,57 +325,61 @@ extern "C" fn call_pow<F: Real>(a: *mut F, b: *const F) {
     }
 }
 
-/// Built-in function number `f` (`Func::USER` order) on one vector of lanes in place: the
-/// interpreter's `Real::func`, lane by lane.
-extern "C" fn call_func<F: Real>(f: u32, a: *mut F) {
-    let n = VECTOR_BYTES / std::mem::size_of::<F>();
-    // SAFETY: the compiled code passes a stack slot of one vector.
-    let a = unsafe { std::slice::from_raw_parts_mut(a, n) };
-    let f = Func::USER[f as usize].1;
-    for x in a.iter_mut() {
-        *x = F::func(f, *x);
-    }
-}
-
-/// The splatted scalar constants of a function, each distinct one once: values (keyed by
-/// their f64 bits) and bit patterns (masks, keyed by their bits).
+/// The constant vectors of a function, each distinct one once: splatted reals of the run
+/// precision (keyed by their f64 bits), splatted bit patterns (masks), and the same of f64
+/// for the elementary functions, which compute in f64 at both precisions.
 struct Pool<F: Real> {
-    index: HashMap<(bool, u64), usize>,
-    reals: Vec<F>,
+    index: HashMap<(u8, u64), usize>,
+    vectors: Vec<[u8; VECTOR_BYTES]>,
+    _real: std::marker::PhantomData<F>,
 }
 
 impl<F: Real> Pool<F> {
     fn new() -> Self {
-        Pool { index: HashMap::new(), reals: Vec::new() }
+        Pool { index: HashMap::new(), vectors: Vec::new(), _real: std::marker::PhantomData }
+    }
+
+    /// Byte offset of the vector `key` names, added as `bytes` (lanes of `lane` bytes from
+    /// the low ones of `bits`) where it is new.
+    fn entry(&mut self, kind: u8, bits: u64, lane: usize) -> i32 {
+        let vectors = &mut self.vectors;
+        let at = *self.index.entry((kind, bits)).or_insert_with(|| {
+            let mut v = [0u8; VECTOR_BYTES];
+            for chunk in v.chunks_exact_mut(lane) {
+                chunk.copy_from_slice(&bits.to_le_bytes()[..lane]);
+            }
+            vectors.push(v);
+            vectors.len() - 1
+        });
+        (at * VECTOR_BYTES) as i32
     }
 
     /// Byte offset of the vector of constant `c` (at the run precision).
     fn at(&mut self, c: f64) -> i32 {
-        let per_vector = VECTOR_BYTES / std::mem::size_of::<F>();
         let v = F::from_f64(c);
-        let reals = &mut self.reals;
-        let at = *self.index.entry((false, v.to_f64().to_bits())).or_insert_with(|| {
-            reals.extend(std::iter::repeat_n(v, per_vector));
-            reals.len() / per_vector - 1
-        });
-        (at * VECTOR_BYTES) as i32
+        let size = std::mem::size_of::<F>();
+        let mut bits = [0u8; 8];
+        bits[..size].copy_from_slice(bytemuck::bytes_of(&v));
+        self.entry(0, u64::from_le_bytes(bits), size)
     }
 
     /// Byte offset of the vector of the real whose bits are `bits` (of its size).
     fn bits(&mut self, bits: u64) -> i32 {
-        let size = std::mem::size_of::<F>();
-        let v: F = bytemuck::pod_read_unaligned(&bits.to_le_bytes()[..size]);
-        let per_vector = VECTOR_BYTES / size;
-        let reals = &mut self.reals;
-        let at = *self.index.entry((true, bits)).or_insert_with(|| {
-            reals.extend(std::iter::repeat_n(v, per_vector));
-            reals.len() / per_vector - 1
-        });
-        (at * VECTOR_BYTES) as i32
+        self.entry(0, bits, std::mem::size_of::<F>())
+    }
+
+    /// Byte offset of the f64x2 vector of `c`.
+    fn wide(&mut self, c: f64) -> i32 {
+        self.entry(1, c.to_bits(), 8)
+    }
+
+    /// Byte offset of the 64-bit pattern `bits` twice.
+    fn wide_bits(&mut self, bits: u64) -> i32 {
+        self.entry(1, bits, 8)
     }
 
     fn bytes(&self) -> Vec<u8> {
-        bytemuck::cast_slice(&self.reals).to_vec()
+        self.vectors.concat()
     }
 }
 
@@ -394,31 +398,26 @@ enum Arith {
     Div,
 }
 
-/// The imported scalar callbacks of a function and the stack slot it passes them, where its
-/// tape needs them.
+/// The imported scalar callback of a function (`Pow`) and the stack slot it passes it, where
+/// its tape needs them.
 struct Callouts {
     pow: Option<FuncRef>,
-    func: Option<FuncRef>,
     scratch: Option<StackSlot>,
 }
 
-/// Declare the callbacks `list` needs, in the function `b` builds, and the built-in function
-/// call where the code around it calls one (`more_funcs`).
-fn callouts(module: &mut JITModule, b: &mut FunctionBuilder, list: &[Instr], more_funcs: bool) -> Result<Callouts, Unsupported> {
+/// Declare the callback `list` needs, in the function `b` builds.
+fn callouts(module: &mut JITModule, b: &mut FunctionBuilder, list: &[Instr]) -> Result<Callouts, Unsupported> {
     let err = |e: &dyn std::fmt::Display| Unsupported(format!("compiling: {e}"));
     let ptr = module.target_config().pointer_type();
-    let uses_pow = list.iter().any(|i| matches!(i.op, Op::Pow(..)));
-    let uses_func = more_funcs || list.iter().any(|i| matches!(i.op, Op::Func(f, _) if !matches!(f, Func::Sqrt | Func::Abs)));
-    let mut declare = |name: &str, params: &[Type]| -> Result<FuncRef, Unsupported> {
-        let mut sig = module.make_signature();
-        sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
-        let id = module.declare_function(name, Linkage::Import, &sig).map_err(|e| err(&e))?;
-        Ok(module.declare_func_in_func(id, b.func))
-    };
-    let pow = if uses_pow { Some(declare("gdsweep_pow", &[ptr, ptr])?) } else { None };
-    let func = if uses_func { Some(declare("gdsweep_func", &[types::I32, ptr])?) } else { None };
-    let scratch = (uses_pow || uses_func).then(|| b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 2 * VECTOR_BYTES as u32, 4)));
-    Ok(Callouts { pow, func, scratch })
+    if !list.iter().any(|i| matches!(i.op, Op::Pow(..))) {
+        return Ok(Callouts { pow: None, scratch: None });
+    }
+    let mut sig = module.make_signature();
+    sig.params.extend([AbiParam::new(ptr), AbiParam::new(ptr)]);
+    let id = module.declare_function("gdsweep_pow", Linkage::Import, &sig).map_err(|e| err(&e))?;
+    let pow = module.declare_func_in_func(id, b.func);
+    let scratch = b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 2 * VECTOR_BYTES as u32, 4));
+    Ok(Callouts { pow: Some(pow), scratch: Some(scratch) })
 }
 
 /// Code generation for one function: the builder, its constant pool and callbacks.
@@ -444,17 +443,50 @@ impl<F: Real> Cx<'_, '_, F> {
         MemFlagsData::trusted()
     }
 
-    /// Built-in function `f` (not sqrt or abs) on a vector, by the interpreter's scalar code
-    /// (`call_func`).
-    fn call_func(&mut self, f: Func, a: Value) -> Value {
-        let slot = self.calls.scratch.expect("a scratch slot where the code calls out");
-        let ptr = self.ptr;
-        self.b.ins().stack_store(ptr, a, slot, 0);
-        let pa = self.b.ins().stack_addr(ptr, slot, 0);
-        let fi = Func::USER.iter().position(|&(_, g)| g == f).expect("every Func is in Func::USER");
-        let fi = self.b.ins().iconst(types::I32, fi as i64);
-        self.b.ins().call(self.calls.func.expect("gdsweep_func declared"), &[fi, pa]);
-        self.b.ins().stack_load(ptr, self.vector, slot, 0)
+    /// Built-in function `f` on a vector: sqrt and |x| as IEEE operations, sign by
+    /// comparisons, the others by problem::elementary's description, inline.
+    fn func(&mut self, f: Func, a: Value) -> Value {
+        match f {
+            Func::Sqrt => self.b.ins().sqrt(a),
+            Func::Abs => self.abs(a),
+            Func::Sign => {
+                let (zero, one, minus_one) = (self.constant(0.0), self.constant(1.0), self.constant(-1.0));
+                let negative = self.b.ins().fcmp(FloatCC::LessThan, a, zero);
+                let s = self.select(negative, minus_one, zero);
+                let positive = self.b.ins().fcmp(FloatCC::GreaterThan, a, zero);
+                self.select(positive, one, s)
+            }
+            Func::Sigmoid => elementary::sigmoid(self, a, |cx, v| cx.wide_func(Func::Exp, v)),
+            Func::Softplus => elementary::softplus(self, a, |cx, v| cx.wide_func(Func::Exp, v), |cx, v| cx.wide_func(Func::Log, v)),
+            _ => self.wide_func(f, a),
+        }
+    }
+
+    /// One of problem::elementary's f64 functions on a vector of the run precision: on f64x2
+    /// as it is, an f32x4 as two f64x2 halves, rounded back to f32 (as the scalar code).
+    fn wide_func(&mut self, f: Func, a: Value) -> Value {
+        let wide = |cx: &mut Self, x: Value| elementary::wide(&mut Wide(cx), f, x).expect("an elementary f64 function");
+        if std::mem::size_of::<F>() == 8 {
+            return wide(self, a);
+        }
+        // lanes 2 and 3 moved to 0 and 1, each half widened, computed, narrowed, and rejoined
+        let high_first: Vec<u8> = (8..16).chain(8..16).collect();
+        let join: Vec<u8> = (0..8).chain(16..24).collect();
+        let high = self.shuffle(a, a, &high_first);
+        let lo = self.b.ins().fvpromote_low(a);
+        let hi = self.b.ins().fvpromote_low(high);
+        let (lo, hi) = (wide(self, lo), wide(self, hi));
+        let (lo, hi) = (self.b.ins().fvdemote(lo), self.b.ins().fvdemote(hi));
+        self.shuffle(lo, hi, &join)
+    }
+
+    /// Bytes `order` of the 32 of `a` then `b` (vectors of the run precision).
+    fn shuffle(&mut self, a: Value, b: Value, order: &[u8]) -> Value {
+        let bytes = |cx: &mut Self, v: Value| cx.b.ins().bitcast(types::I8X16, MemFlagsData::new(), v);
+        let (a, b) = (bytes(self, a), bytes(self, b));
+        let order = self.b.func.dfg.immediates.push(cranelift_codegen::ir::ConstantData::from(order));
+        let out = self.b.ins().shuffle(a, b, order);
+        self.b.ins().bitcast(self.vector, MemFlagsData::new(), out)
     }
 
     fn constant(&mut self, c: f64) -> Value {
@@ -610,21 +642,166 @@ impl<F: Real> Cx<'_, '_, F> {
                 self.b.ins().call(self.calls.pow.expect("gdsweep_pow declared"), &[pa, pe]);
                 self.b.ins().stack_load(ptr, self.vector, slot, 0)
             }
-            // IEEE square root and absolute value: the same bits as the scalar ones.
-            Op::Func(Func::Sqrt, a) => {
-                let a = get(self, a);
-                self.b.ins().sqrt(a)
-            }
-            Op::Func(Func::Abs, a) => {
-                let a = get(self, a);
-                self.abs(a)
-            }
             Op::Func(f, a) => {
                 let a = get(self, a);
-                self.call_func(f, a)
+                self.func(f, a)
             }
             Op::Add(..) | Op::Sub(..) | Op::Mul(..) | Op::Div(..) | Op::AddC(..) | Op::SubC(..) | Op::CSub(..) | Op::MulC(..) | Op::DivC(..) | Op::CDiv(..) => unreachable!("emitted above"),
         }
+    }
+}
+
+/// problem::elementary's arithmetic at the run precision (sigmoid, softplus): vectors of it.
+impl<F: Real> ElementaryArith for Cx<'_, '_, F> {
+    type V = Value;
+    type M = Value;
+    fn c(&mut self, v: f64) -> Value {
+        self.constant(v)
+    }
+    fn add(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().fadd(a, b)
+    }
+    fn sub(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().fsub(a, b)
+    }
+    fn mul(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().fmul(a, b)
+    }
+    fn div(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().fdiv(a, b)
+    }
+    fn neg(&mut self, a: Value) -> Value {
+        self.b.ins().fneg(a)
+    }
+    fn abs(&mut self, a: Value) -> Value {
+        Cx::abs(self, a)
+    }
+    fn max(&mut self, a: Value, b: Value) -> Value {
+        self.max_num(a, b)
+    }
+    fn cmp(&mut self, cmp: Cmp, a: Value, b: Value) -> Value {
+        self.b.ins().fcmp(float_cc(cmp), a, b)
+    }
+    fn or(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().bor(a, b)
+    }
+    fn select(&mut self, m: Value, a: Value, b: Value) -> Value {
+        Cx::select(self, m, a, b)
+    }
+}
+
+fn float_cc(cmp: Cmp) -> FloatCC {
+    match cmp {
+        Cmp::Lt => FloatCC::LessThan,
+        Cmp::Gt => FloatCC::GreaterThan,
+        Cmp::Eq => FloatCC::Equal,
+    }
+}
+
+/// problem::elementary's f64 machine on f64x2 vectors, at either run precision. Its constants
+/// are loaded where they are used (a polynomial's fold into its arithmetic), never held
+/// across the step loop: there are too many for the registers.
+struct Wide<'c, 'a, 'f, F: Real>(&'c mut Cx<'a, 'f, F>);
+
+impl<F: Real> Wide<'_, '_, '_, F> {
+    fn load(&mut self, ty: Type, at: i32) -> Value {
+        let pool_ptr = self.0.pool_ptr;
+        self.0.b.ins().load(ty, Cx::<F>::mem(), pool_ptr, at)
+    }
+
+    fn bits_of(&mut self, bits: u64) -> Value {
+        let at = self.0.pool.wide_bits(bits);
+        self.load(types::I64X2, at)
+    }
+
+    fn as_ty(&mut self, ty: Type, v: Value) -> Value {
+        self.0.b.ins().bitcast(ty, MemFlagsData::new(), v)
+    }
+}
+
+impl<F: Real> ElementaryArith for Wide<'_, '_, '_, F> {
+    type V = Value;
+    type M = Value;
+    fn c(&mut self, v: f64) -> Value {
+        let at = self.0.pool.wide(v);
+        self.load(types::F64X2, at)
+    }
+    fn add(&mut self, a: Value, b: Value) -> Value {
+        self.0.b.ins().fadd(a, b)
+    }
+    fn sub(&mut self, a: Value, b: Value) -> Value {
+        self.0.b.ins().fsub(a, b)
+    }
+    fn mul(&mut self, a: Value, b: Value) -> Value {
+        self.0.b.ins().fmul(a, b)
+    }
+    fn div(&mut self, a: Value, b: Value) -> Value {
+        self.0.b.ins().fdiv(a, b)
+    }
+    fn neg(&mut self, a: Value) -> Value {
+        self.0.b.ins().fneg(a)
+    }
+    fn abs(&mut self, a: Value) -> Value {
+        let mask = self.bits_of(0x7fff_ffff_ffff_ffff);
+        let mask = self.as_ty(types::F64X2, mask);
+        self.0.b.ins().band(a, mask)
+    }
+    fn max(&mut self, a: Value, b: Value) -> Value {
+        let less = self.cmp(Cmp::Lt, a, b);
+        let larger = self.select(less, b, a);
+        let a_nan = self.0.b.ins().fcmp(FloatCC::Unordered, a, a);
+        self.select(a_nan, b, larger)
+    }
+    fn cmp(&mut self, cmp: Cmp, a: Value, b: Value) -> Value {
+        self.0.b.ins().fcmp(float_cc(cmp), a, b)
+    }
+    fn or(&mut self, a: Value, b: Value) -> Value {
+        self.0.b.ins().bor(a, b)
+    }
+    fn select(&mut self, m: Value, a: Value, b: Value) -> Value {
+        let m = self.as_ty(types::F64X2, m);
+        self.0.b.ins().bitselect(m, a, b)
+    }
+}
+
+impl<F: Real> Machine for Wide<'_, '_, '_, F> {
+    fn round(&mut self, a: Value) -> Value {
+        self.0.b.ins().nearest(a)
+    }
+    fn floor(&mut self, a: Value) -> Value {
+        self.0.b.ins().floor(a)
+    }
+    /// As the scalar machine: the bits of k + 2⁵² + 1023 shifted up to the exponent.
+    fn pow2(&mut self, k: Value) -> Value {
+        let magic = self.c(elementary::POW2_MAGIC);
+        let biased = self.0.b.ins().fadd(k, magic);
+        let bits = self.as_ty(types::I64X2, biased);
+        let bits = self.0.b.ins().ishl_imm_u(bits, 52);
+        self.as_ty(types::F64X2, bits)
+    }
+    /// As the scalar machine: subnormals scaled by 2⁵⁴, then the mantissa's bits with 1.0's
+    /// exponent, and the exponent's bits as the low bits of 2⁵² (minus 2⁵² + 1023).
+    fn split(&mut self, x: Value) -> (Value, Value) {
+        let smallest = self.c(elementary::SMALLEST_NORMAL);
+        let tiny = self.cmp(Cmp::Lt, x, smallest);
+        let scale = self.c(elementary::SUBNORMAL_SCALE);
+        let scaled = self.mul(x, scale);
+        let xs = self.select(tiny, scaled, x);
+        let bits = self.as_ty(types::I64X2, xs);
+        let mantissa = self.bits_of(elementary::MANTISSA_BITS);
+        let one = self.bits_of(elementary::ONE_BITS);
+        let m = self.0.b.ins().band(bits, mantissa);
+        let m = self.0.b.ins().bor(m, one);
+        let m = self.as_ty(types::F64X2, m);
+        let two52 = self.bits_of(elementary::TWO52_BITS);
+        let e = self.0.b.ins().ushr_imm_u(bits, 52);
+        let e = self.0.b.ins().bor(e, two52);
+        let e = self.as_ty(types::F64X2, e);
+        let magic = self.c(elementary::POW2_MAGIC);
+        let e = self.sub(e, magic);
+        let (shift, zero) = (self.c(elementary::SUBNORMAL_SHIFT), self.c(0.0));
+        let shift = self.select(tiny, shift, zero);
+        (m, self.sub(e, shift))
     }
 }
 
@@ -639,7 +816,7 @@ fn compile_list<F: Real>(module: &mut JITModule, list: &[Instr], outside: &HashS
     let frontend = module.isa().frontend_config();
     let pool = {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let calls = callouts(module, &mut b, list, false)?;
+        let calls = callouts(module, &mut b, list)?;
         let entry = b.create_block();
         let body = b.create_block();
         let exit = b.create_block();
@@ -771,11 +948,7 @@ impl<F: Real> Build for Emit<'_, '_, '_, F> {
     }
     fn func(&mut self, f: Func, a: Val) -> Val {
         let a = self.get(a);
-        let out = match f {
-            Func::Sqrt => self.cx.b.ins().sqrt(a),
-            Func::Abs => self.cx.abs(a),
-            _ => self.cx.call_func(f, a),
-        };
+        let out = self.cx.func(f, a);
         self.val(out)
     }
 }
@@ -831,7 +1004,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
     let state_at = |q: usize, v: usize| ((q * VECTORS + v) * VECTOR_BYTES) as i32;
     let pool = {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let calls = callouts(module, &mut b, list, matches!(spec.schedule, Some((ScheduleKind::Cosine, ..))))?;
+        let calls = callouts(module, &mut b, list)?;
         let entry = b.create_block();
         let header = b.create_block();
         let check_budget = b.create_block();

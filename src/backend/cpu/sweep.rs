@@ -23,6 +23,7 @@ use crate::method::SlotInit;
 use crate::outcome::{finish, Finding, Results, RunEnd, Status, TrainSums, Trainability, WindowRecord, TRAIN_CAP, TRAIN_TAIL};
 use crate::plan::{Block, Rules, Sampling, Selection, StateLayout, SEGMENTS};
 use crate::problem::expr::{Objective, Phase};
+use crate::problem::real::Func;
 
 
 /// Everything a chunk of runs of one block needs, shared read-only by all threads.
@@ -215,6 +216,24 @@ struct Lanes<F: Real> {
     /// The cycle search's whole numbers as reals, for the compiled window loop (see
     /// `jit::cycle`).
     cycle: Vec<V<F>>,
+}
+
+/// Built-in function `f` on every lane: one loop per function, so that each loop's body is
+/// that function's branch-free code alone (problem::elementary), which the compiler vectorizes.
+#[inline(always)]
+fn func_lanes<F: Real>(f: Func, a: &V<F>, o: &mut V<F>) {
+    macro_rules! each {
+        ($($g:ident),*) => {
+            match f {
+                $(Func::$g => {
+                    for i in 0..LANES {
+                        o[i] = F::func(Func::$g, a[i]);
+                    }
+                })*
+            }
+        };
+    }
+    each!(Sin, Cos, Tan, Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Softplus, Sign)
 }
 
 /// Output columns of a chunk, written by position.
@@ -554,12 +573,7 @@ impl<F: Real> Lanes<F> {
                         o[i] = a[i].powf(b[i]);
                     }
                 }
-                Op::Func(f, a) => {
-                    let a = &lo[a as usize];
-                    for i in 0..LANES {
-                        o[i] = F::func(f, a[i]);
-                    }
-                }
+                Op::Func(f, a) => func_lanes(f, &lo[a as usize], o),
                 Op::AddC(a, c) => {
                     let (a, c) = (&lo[a as usize], F::from_f64(c));
                     for i in 0..LANES {
