@@ -123,12 +123,12 @@ pub trait Real:
     fn powf(self, e: Self) -> Self;
     fn is_finite(self) -> bool;
     /// The built-in functions: sqrt, |x| and sign here, the others by problem::elementary
-    /// (the description the shader and the compiled CPU kernel are generated from).
+    /// (at f64 the description the shader and the compiled CPU kernel are generated from).
     fn func(f: Func, v: Self) -> Self;
 }
 
 macro_rules! real_impl {
-    ($t:ty) => {
+    ($t:ty, $elementary:path) => {
         impl Real for $t {
             const MAX: Self = <$t>::MAX;
             #[inline(always)]
@@ -169,7 +169,7 @@ macro_rules! real_impl {
             }
             #[inline(always)]
             fn func(f: Func, v: Self) -> Self {
-                if let Some(y) = super::elementary::value(f, v) {
+                if let Some(y) = $elementary(f, v) {
                     return y;
                 }
                 match f {
@@ -191,5 +191,5 @@ macro_rules! real_impl {
     };
 }
 
-real_impl!(f32);
-real_impl!(f64);
+real_impl!(f32, super::elementary::value_f32);
+real_impl!(f64, super::elementary::value_f64);

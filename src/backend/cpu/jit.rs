@@ -17,8 +17,10 @@
 //!
 //! Bit for bit the interpreter's results: every operation is the same IEEE operation in the
 //! same order (products and sums stay separate: Cranelift contracts nothing into an FMA), `max`
-//! and `min` are Rust's (the non-NaN operand wins), and `Pow` and the built-in functions call
-//! the interpreter's own scalar code lane by lane ([`call_pow`], [`call_func`]).
+//! and `min` are Rust's (the non-NaN operand wins), the built-in functions at f64 are
+//! problem::elementary's description as f64x2 vector code (the interpreter runs it on
+//! scalars), and at f32 they and `Pow` call the interpreter's own scalar code lane by lane
+//! ([`call_func`], [`call_pow`]).
 //!
 //! Per-run inputs (lr, hyperparameters, the bound) are read from memory at each use, and so
 //! are the objective's constants in the instruction lists: Cranelift folds a load into the
@@ -219,6 +221,7 @@ impl Jit {
             .map_err(|e| Unsupported(format!("this machine: {e}")))?;
         let mut builder = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
         builder.symbol("gdsweep_pow", call_pow::<F> as *const u8);
+        builder.symbol("gdsweep_func", call_func::<F> as *const u8);
         let mut module = JITModule::new(builder);
 
         let phase_lists = PHASES.map(|phase| tape.list(phase));
@@ -325,6 +328,18 @@ extern "C" fn call_pow<F: Real>(a: *mut F, b: *const F) {
     }
 }
 
+/// Built-in function number `f` (`Func::USER` order) on one vector of lanes in place: the
+/// interpreter's `Real::func`, lane by lane (at f32: see [`Cx::func`]).
+extern "C" fn call_func<F: Real>(f: u32, a: *mut F) {
+    let n = VECTOR_BYTES / std::mem::size_of::<F>();
+    // SAFETY: the compiled code passes a stack slot of one vector.
+    let a = unsafe { std::slice::from_raw_parts_mut(a, n) };
+    let f = Func::USER[f as usize].1;
+    for x in a.iter_mut() {
+        *x = F::func(f, *x);
+    }
+}
+
 /// The constant vectors of a function, each distinct one once: splatted reals of the run
 /// precision (keyed by their f64 bits), splatted bit patterns (masks), and the same of f64
 /// for the elementary functions, which compute in f64 at both precisions.
@@ -398,26 +413,31 @@ enum Arith {
     Div,
 }
 
-/// The imported scalar callback of a function (`Pow`) and the stack slot it passes it, where
-/// its tape needs them.
+/// The imported scalar callbacks of a function and the stack slot it passes them, where its
+/// code needs them: `Pow`, and at f32 the elementary functions (see [`Cx::func`]).
 struct Callouts {
     pow: Option<FuncRef>,
+    func: Option<FuncRef>,
     scratch: Option<StackSlot>,
 }
 
-/// Declare the callback `list` needs, in the function `b` builds.
-fn callouts(module: &mut JITModule, b: &mut FunctionBuilder, list: &[Instr]) -> Result<Callouts, Unsupported> {
+/// Declare the callbacks `list` needs, in the function `b` builds of reals of `size` bytes,
+/// and the built-in function call where the code around it calls one (`more_funcs`).
+fn callouts(module: &mut JITModule, b: &mut FunctionBuilder, list: &[Instr], size: usize, more_funcs: bool) -> Result<Callouts, Unsupported> {
     let err = |e: &dyn std::fmt::Display| Unsupported(format!("compiling: {e}"));
     let ptr = module.target_config().pointer_type();
-    if !list.iter().any(|i| matches!(i.op, Op::Pow(..))) {
-        return Ok(Callouts { pow: None, scratch: None });
-    }
-    let mut sig = module.make_signature();
-    sig.params.extend([AbiParam::new(ptr), AbiParam::new(ptr)]);
-    let id = module.declare_function("gdsweep_pow", Linkage::Import, &sig).map_err(|e| err(&e))?;
-    let pow = module.declare_func_in_func(id, b.func);
-    let scratch = b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 2 * VECTOR_BYTES as u32, 4));
-    Ok(Callouts { pow: Some(pow), scratch: Some(scratch) })
+    let uses_pow = list.iter().any(|i| matches!(i.op, Op::Pow(..)));
+    let uses_func = size == 4 && (more_funcs || list.iter().any(|i| matches!(i.op, Op::Func(f, _) if elementary::has(f))));
+    let mut declare = |name: &str, params: &[Type]| -> Result<FuncRef, Unsupported> {
+        let mut sig = module.make_signature();
+        sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+        let id = module.declare_function(name, Linkage::Import, &sig).map_err(|e| err(&e))?;
+        Ok(module.declare_func_in_func(id, b.func))
+    };
+    let pow = if uses_pow { Some(declare("gdsweep_pow", &[ptr, ptr])?) } else { None };
+    let func = if uses_func { Some(declare("gdsweep_func", &[types::I32, ptr])?) } else { None };
+    let scratch = (uses_pow || uses_func).then(|| b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 2 * VECTOR_BYTES as u32, 4)));
+    Ok(Callouts { pow, func, scratch })
 }
 
 /// Code generation for one function: the builder, its constant pool and callbacks.
@@ -444,8 +464,13 @@ impl<F: Real> Cx<'_, '_, F> {
     }
 
     /// Built-in function `f` on a vector: sqrt and |x| as IEEE operations, sign by
-    /// comparisons, the others by problem::elementary's description, inline.
+    /// comparisons, the others at f64 by problem::elementary's description, inline, and at
+    /// f32 by the interpreter's scalar code (Rust's f32 functions: the description computes
+    /// in f64, and two f64x2 halves per f32x4 measured 1.3–1.4× slower).
     fn func(&mut self, f: Func, a: Value) -> Value {
+        if std::mem::size_of::<F>() == 4 && elementary::has(f) {
+            return self.call_func(f, a);
+        }
         match f {
             Func::Sqrt => self.b.ins().sqrt(a),
             Func::Abs => self.abs(a),
@@ -462,31 +487,21 @@ impl<F: Real> Cx<'_, '_, F> {
         }
     }
 
-    /// One of problem::elementary's f64 functions on a vector of the run precision: on f64x2
-    /// as it is, an f32x4 as two f64x2 halves, rounded back to f32 (as the scalar code).
+    /// One of problem::elementary's f64 functions on an f64x2 vector.
     fn wide_func(&mut self, f: Func, a: Value) -> Value {
-        let wide = |cx: &mut Self, x: Value| elementary::wide(&mut Wide(cx), f, x).expect("an elementary f64 function");
-        if std::mem::size_of::<F>() == 8 {
-            return wide(self, a);
-        }
-        // lanes 2 and 3 moved to 0 and 1, each half widened, computed, narrowed, and rejoined
-        let high_first: Vec<u8> = (8..16).chain(8..16).collect();
-        let join: Vec<u8> = (0..8).chain(16..24).collect();
-        let high = self.shuffle(a, a, &high_first);
-        let lo = self.b.ins().fvpromote_low(a);
-        let hi = self.b.ins().fvpromote_low(high);
-        let (lo, hi) = (wide(self, lo), wide(self, hi));
-        let (lo, hi) = (self.b.ins().fvdemote(lo), self.b.ins().fvdemote(hi));
-        self.shuffle(lo, hi, &join)
+        elementary::wide(&mut Wide(self), f, a).expect("an elementary f64 function")
     }
 
-    /// Bytes `order` of the 32 of `a` then `b` (vectors of the run precision).
-    fn shuffle(&mut self, a: Value, b: Value, order: &[u8]) -> Value {
-        let bytes = |cx: &mut Self, v: Value| cx.b.ins().bitcast(types::I8X16, MemFlagsData::new(), v);
-        let (a, b) = (bytes(self, a), bytes(self, b));
-        let order = self.b.func.dfg.immediates.push(cranelift_codegen::ir::ConstantData::from(order));
-        let out = self.b.ins().shuffle(a, b, order);
-        self.b.ins().bitcast(self.vector, MemFlagsData::new(), out)
+    /// Built-in function `f` on a vector, by the interpreter's scalar code (`call_func`).
+    fn call_func(&mut self, f: Func, a: Value) -> Value {
+        let slot = self.calls.scratch.expect("a scratch slot where the code calls out");
+        let ptr = self.ptr;
+        self.b.ins().stack_store(ptr, a, slot, 0);
+        let pa = self.b.ins().stack_addr(ptr, slot, 0);
+        let fi = Func::USER.iter().position(|&(_, g)| g == f).expect("every Func is in Func::USER");
+        let fi = self.b.ins().iconst(types::I32, fi as i64);
+        self.b.ins().call(self.calls.func.expect("gdsweep_func declared"), &[fi, pa]);
+        self.b.ins().stack_load(ptr, self.vector, slot, 0)
     }
 
     fn constant(&mut self, c: f64) -> Value {
@@ -698,7 +713,7 @@ fn float_cc(cmp: Cmp) -> FloatCC {
     }
 }
 
-/// problem::elementary's f64 machine on f64x2 vectors, at either run precision. Its constants
+/// problem::elementary's f64 machine on f64x2 vectors (f64 runs). Its constants
 /// are loaded where they are used (a polynomial's fold into its arithmetic), never held
 /// across the step loop: there are too many for the registers.
 struct Wide<'c, 'a, 'f, F: Real>(&'c mut Cx<'a, 'f, F>);
@@ -816,7 +831,7 @@ fn compile_list<F: Real>(module: &mut JITModule, list: &[Instr], outside: &HashS
     let frontend = module.isa().frontend_config();
     let pool = {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let calls = callouts(module, &mut b, list)?;
+        let calls = callouts(module, &mut b, list, std::mem::size_of::<F>(), false)?;
         let entry = b.create_block();
         let body = b.create_block();
         let exit = b.create_block();
@@ -1004,7 +1019,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
     let state_at = |q: usize, v: usize| ((q * VECTORS + v) * VECTOR_BYTES) as i32;
     let pool = {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let calls = callouts(module, &mut b, list)?;
+        let calls = callouts(module, &mut b, list, std::mem::size_of::<F>(), matches!(spec.schedule, Some((ScheduleKind::Cosine, ..))))?;
         let entry = b.create_block();
         let header = b.create_block();
         let check_budget = b.create_block();
