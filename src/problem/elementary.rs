@@ -87,46 +87,53 @@ const PIO2_3: f64 = 2.02226624871116645580e-21;
 const EXP_OVER: f64 = 709.782712893384;
 const EXP_UNDER: f64 = -745.2;
 
-/// e^r on |r| ≤ ln2/2: Taylor coefficients 1/14! … 1/1!, 1 (Horner).
-const EXP_POLY: [f64; 14] = [
-    1.6059043836821613e-10,
-    2.08767569878681e-09,
-    2.505210838544172e-08,
-    2.755731922398589e-07,
-    2.7557319223985893e-06,
-    2.48015873015873e-05,
-    0.0001984126984126984,
-    0.001388888888888889,
-    0.008333333333333333,
-    0.041666666666666664,
-    0.16666666666666666,
+/// 1/n!, n = 0 … 20, correctly rounded: every polynomial's coefficients.
+const INV_FACTORIAL: [f64; 21] = [
+    1.0,
+    1.0,
     0.5,
-    1.0,
-    1.0,
-];
-/// (e^y − 1)/y on |y| ≤ 1.1: 1/21! … 1/1!.
-const EXPM1_POLY: [f64; 20] = [
-    4.110317623312165e-19,
-    8.22063524662433e-18,
-    1.5619206968586225e-16,
-    2.8114572543455206e-15,
-    4.779477332387385e-14,
-    7.647163731819816e-13,
+    0.16666666666666666,
+    0.041666666666666664,
+    0.008333333333333333,
+    0.001388888888888889,
+    0.0001984126984126984,
+    2.48015873015873e-05,
+    2.7557319223985893e-06,
+    2.755731922398589e-07,
+    2.505210838544172e-08,
+    2.08767569878681e-09,
+    1.6059043836821613e-10,
     1.1470745597729725e-11,
-    1.6059043836821613e-10,
-    2.08767569878681e-09,
-    2.505210838544172e-08,
-    2.755731922398589e-07,
-    2.7557319223985893e-06,
-    2.48015873015873e-05,
-    0.0001984126984126984,
-    0.001388888888888889,
-    0.008333333333333333,
-    0.041666666666666664,
-    0.16666666666666666,
-    0.5,
-    1.0,
+    7.647163731819816e-13,
+    4.779477332387385e-14,
+    2.8114572543455206e-15,
+    1.5619206968586225e-16,
+    8.22063524662433e-18,
+    4.110317623312165e-19,
 ];
+
+/// Taylor coefficients ±1/n! for n = `top`, `top` − `by`, … down to `last`, highest power
+/// first, the signs alternating from the lowest (`+`) where `alternate`.
+fn taylor(top: usize, last: usize, by: usize, alternate: bool) -> impl Iterator<Item = f64> {
+    (last..=top).rev().step_by(by).map(move |n| if alternate && ((n - last) / by) % 2 == 1 { -INV_FACTORIAL[n] } else { INV_FACTORIAL[n] })
+}
+
+/// e^r on |r| ≤ ln2/2: Σ r^n/n!, n ≤ 13.
+fn exp_poly() -> impl Iterator<Item = f64> {
+    taylor(13, 0, 1, false)
+}
+/// (e^y − 1)/y on |y| ≤ 1.1: Σ y^(n−1)/n!, 1 ≤ n ≤ 20.
+fn expm1_poly() -> impl Iterator<Item = f64> {
+    taylor(20, 1, 1, false)
+}
+/// sin(r)/r in z = r², |r| ≤ π/4: Σ (−z)^i/(2i+1)!, i ≤ 8.
+fn sin_poly() -> impl Iterator<Item = f64> {
+    taylor(17, 1, 2, true)
+}
+/// cos(r) in z = r²: Σ (−z)^i/(2i)!, i ≤ 9.
+fn cos_poly() -> impl Iterator<Item = f64> {
+    taylor(18, 0, 2, true)
+}
 /// atanh(s)/s = Σ s^2i/(2i+1), i = 10 … 0, on s² ≤ 0.03 (log's m in [√½, √2)).
 const LOG_POLY: [f64; 11] = [
     0.047619047619047616,
@@ -141,36 +148,12 @@ const LOG_POLY: [f64; 11] = [
     0.3333333333333333,
     1.0,
 ];
-/// sin(r)/r in z = r², |r| ≤ π/4: (−1)^i/(2i+1)!, i = 8 … 0.
-const SIN_POLY: [f64; 9] = [
-    2.8114572543455206e-15,
-    -7.647163731819816e-13,
-    1.6059043836821613e-10,
-    -2.505210838544172e-08,
-    2.7557319223985893e-06,
-    -0.0001984126984126984,
-    0.008333333333333333,
-    -0.16666666666666666,
-    1.0,
-];
-/// cos(r) in z = r²: (−1)^i/(2i)!, i = 9 … 0.
-const COS_POLY: [f64; 10] = [
-    -1.5619206968586225e-16,
-    4.779477332387385e-14,
-    -1.1470745597729725e-11,
-    2.08767569878681e-09,
-    -2.755731922398589e-07,
-    2.48015873015873e-05,
-    -0.001388888888888889,
-    0.041666666666666664,
-    -0.5,
-    1.0,
-];
 
 /// Σ coefficients·z^i by Horner's rule, highest power first: p = c₀; p = p·z + cᵢ.
-fn horner<O: Arith>(o: &mut O, coefficients: &[f64], z: O::V) -> O::V {
-    let mut p = o.c(coefficients[0]);
-    for &k in &coefficients[1..] {
+fn horner<O: Arith>(o: &mut O, coefficients: impl IntoIterator<Item = f64>, z: O::V) -> O::V {
+    let mut coefficients = coefficients.into_iter();
+    let mut p = o.c(coefficients.next().expect("a coefficient"));
+    for k in coefficients {
         let pz = o.mul(p, z);
         let k = o.c(k);
         p = o.add(pz, k);
@@ -190,7 +173,7 @@ pub fn exp<O: Machine>(o: &mut O, x: O::V) -> O::V {
     let r = o.sub(x, khi);
     let klo = o.mul(k, lo);
     let r = o.sub(r, klo);
-    let p = horner(o, &EXP_POLY, r);
+    let p = horner(o, exp_poly(), r);
     let half = o.c(0.5);
     let k_half = o.mul(k, half);
     let k1 = o.floor(k_half);
@@ -211,7 +194,7 @@ pub fn exp<O: Machine>(o: &mut O, x: O::V) -> O::V {
 
 /// e^y − 1 without cancellation, for |y| ≤ 1.1.
 fn expm1_small<O: Arith>(o: &mut O, y: O::V) -> O::V {
-    let p = horner(o, &EXPM1_POLY, y);
+    let p = horner(o, expm1_poly(), y);
     o.mul(p, y)
 }
 
@@ -231,7 +214,7 @@ pub fn log<O: Machine>(o: &mut O, x: O::V) -> O::V {
     let d = o.add(two, f);
     let s = o.div(f, d);
     let z = o.mul(s, s);
-    let p = horner(o, &LOG_POLY, z);
+    let p = horner(o, LOG_POLY, z);
     let (hi, lo) = (o.c(LN2_HI), o.c(LN2_LO));
     let ehi = o.mul(e, hi);
     let two_s = o.mul(two, s);
@@ -284,9 +267,9 @@ fn quadrant<O: Machine>(o: &mut O, x: O::V) -> Quadrant<O> {
     let f4 = o.mul(fq, four);
     let q = o.sub(k, f4);
     let z = o.mul(r, r);
-    let sp = horner(o, &SIN_POLY, z);
+    let sp = horner(o, sin_poly(), z);
     let sin = o.mul(r, sp);
-    let cos = horner(o, &COS_POLY, z);
+    let cos = horner(o, cos_poly(), z);
     let is = |o: &mut O, n: f64| {
         let n = o.c(n);
         o.cmp(Cmp::Eq, q, n)
@@ -750,6 +733,22 @@ mod tests {
         // log over the whole range, subnormals too
         for x in [1e-310, 5e-324, 1e-300, 1e300, f64::MAX, 3.0, 0.7071067811865476, 1.4142135623730951] {
             assert!(ulps(value_f64(Func::Log, x).unwrap(), x.ln()) <= 2.0, "log({x:e})");
+        }
+    }
+
+    #[test]
+    fn the_polynomials_are_the_taylor_series() {
+        let exp: Vec<f64> = exp_poly().collect();
+        assert_eq!(exp.len(), 14);
+        assert_eq!((exp[0], exp[12], exp[13]), (1.6059043836821613e-10, 1.0, 1.0));
+        let sin: Vec<f64> = sin_poly().collect();
+        assert_eq!(sin, [2.8114572543455206e-15, -7.647163731819816e-13, 1.6059043836821613e-10, -2.505210838544172e-08, 2.7557319223985893e-06, -0.0001984126984126984, 0.008333333333333333, -0.16666666666666666, 1.0]);
+        let cos: Vec<f64> = cos_poly().collect();
+        assert_eq!((cos.len(), cos[0], cos[8], cos[9]), (10, -1.5619206968586225e-16, -0.5, 1.0));
+        assert_eq!(expm1_poly().count(), 20);
+        for (n, &v) in INV_FACTORIAL.iter().enumerate() {
+            let factorial: f64 = (1..=n).map(|k| k as f64).product();
+            assert_eq!(v, 1.0 / factorial, "1/{n}!");
         }
     }
 
