@@ -278,20 +278,23 @@ fn quadrant<O: Machine>(o: &mut O, x: O::V) -> Quadrant<O> {
     Quadrant { sin, cos, q1, q2, q3 }
 }
 
-pub fn sin<O: Machine>(o: &mut O, x: O::V) -> O::V {
+/// sin r, cos r, −sin r, −cos r picked by k mod 4 from `shift` on: sin x from 0, cos x from 1
+/// (cos x = sin(x + π/2)).
+fn by_quadrant<O: Machine>(o: &mut O, x: O::V, shift: usize) -> O::V {
     let Quadrant { sin, cos, q1, q2, q3 } = quadrant(o, x);
     let (nsin, ncos) = (o.neg(sin), o.neg(cos));
-    let y = o.select(q1, cos, sin);
-    let y = o.select(q2, nsin, y);
-    o.select(q3, ncos, y)
+    let turn = [sin, cos, nsin, ncos];
+    let y = o.select(q1, turn[(1 + shift) % 4], turn[shift]);
+    let y = o.select(q2, turn[(2 + shift) % 4], y);
+    o.select(q3, turn[(3 + shift) % 4], y)
+}
+
+pub fn sin<O: Machine>(o: &mut O, x: O::V) -> O::V {
+    by_quadrant(o, x, 0)
 }
 
 pub fn cos<O: Machine>(o: &mut O, x: O::V) -> O::V {
-    let Quadrant { sin, cos, q1, q2, q3 } = quadrant(o, x);
-    let (nsin, ncos) = (o.neg(sin), o.neg(cos));
-    let y = o.select(q1, nsin, cos);
-    let y = o.select(q2, ncos, y);
-    o.select(q3, sin, y)
+    by_quadrant(o, x, 1)
 }
 
 pub fn tan<O: Machine>(o: &mut O, x: O::V) -> O::V {

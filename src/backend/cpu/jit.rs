@@ -340,61 +340,45 @@ extern "C" fn call_func<F: Real>(f: u32, a: *mut F) {
     }
 }
 
-/// The constant vectors of a function, each distinct one once: splatted reals of the run
-/// precision (keyed by their f64 bits), splatted bit patterns (masks), and the same of f64
-/// for the elementary functions, which compute in f64 at both precisions.
+/// The splatted scalar constants of a function, each distinct one once: values (keyed by
+/// their f64 bits) and bit patterns (masks, keyed by their bits).
 struct Pool<F: Real> {
-    index: HashMap<(u8, u64), usize>,
-    vectors: Vec<[u8; VECTOR_BYTES]>,
-    _real: std::marker::PhantomData<F>,
+    index: HashMap<(bool, u64), usize>,
+    reals: Vec<F>,
 }
 
 impl<F: Real> Pool<F> {
     fn new() -> Self {
-        Pool { index: HashMap::new(), vectors: Vec::new(), _real: std::marker::PhantomData }
-    }
-
-    /// Byte offset of the vector `key` names, added as `bytes` (lanes of `lane` bytes from
-    /// the low ones of `bits`) where it is new.
-    fn entry(&mut self, kind: u8, bits: u64, lane: usize) -> i32 {
-        let vectors = &mut self.vectors;
-        let at = *self.index.entry((kind, bits)).or_insert_with(|| {
-            let mut v = [0u8; VECTOR_BYTES];
-            for chunk in v.chunks_exact_mut(lane) {
-                chunk.copy_from_slice(&bits.to_le_bytes()[..lane]);
-            }
-            vectors.push(v);
-            vectors.len() - 1
-        });
-        (at * VECTOR_BYTES) as i32
+        Pool { index: HashMap::new(), reals: Vec::new() }
     }
 
     /// Byte offset of the vector of constant `c` (at the run precision).
     fn at(&mut self, c: f64) -> i32 {
+        let per_vector = VECTOR_BYTES / std::mem::size_of::<F>();
         let v = F::from_f64(c);
-        let size = std::mem::size_of::<F>();
-        let mut bits = [0u8; 8];
-        bits[..size].copy_from_slice(bytemuck::bytes_of(&v));
-        self.entry(0, u64::from_le_bytes(bits), size)
+        let reals = &mut self.reals;
+        let at = *self.index.entry((false, v.to_f64().to_bits())).or_insert_with(|| {
+            reals.extend(std::iter::repeat_n(v, per_vector));
+            reals.len() / per_vector - 1
+        });
+        (at * VECTOR_BYTES) as i32
     }
 
     /// Byte offset of the vector of the real whose bits are `bits` (of its size).
     fn bits(&mut self, bits: u64) -> i32 {
-        self.entry(0, bits, std::mem::size_of::<F>())
-    }
-
-    /// Byte offset of the f64x2 vector of `c`.
-    fn wide(&mut self, c: f64) -> i32 {
-        self.entry(1, c.to_bits(), 8)
-    }
-
-    /// Byte offset of the 64-bit pattern `bits` twice.
-    fn wide_bits(&mut self, bits: u64) -> i32 {
-        self.entry(1, bits, 8)
+        let size = std::mem::size_of::<F>();
+        let v: F = bytemuck::pod_read_unaligned(&bits.to_le_bytes()[..size]);
+        let per_vector = VECTOR_BYTES / size;
+        let reals = &mut self.reals;
+        let at = *self.index.entry((true, bits)).or_insert_with(|| {
+            reals.extend(std::iter::repeat_n(v, per_vector));
+            reals.len() / per_vector - 1
+        });
+        (at * VECTOR_BYTES) as i32
     }
 
     fn bytes(&self) -> Vec<u8> {
-        self.vectors.concat()
+        bytemuck::cast_slice(&self.reals).to_vec()
     }
 }
 
@@ -481,15 +465,10 @@ impl<F: Real> Cx<'_, '_, F> {
                 let positive = self.b.ins().fcmp(FloatCC::GreaterThan, a, zero);
                 self.select(positive, one, s)
             }
-            Func::Sigmoid => elementary::sigmoid(self, a, |cx, v| cx.wide_func(Func::Exp, v)),
-            Func::Softplus => elementary::softplus(self, a, |cx, v| cx.wide_func(Func::Exp, v), |cx, v| cx.wide_func(Func::Log, v)),
-            _ => self.wide_func(f, a),
+            Func::Sigmoid => elementary::sigmoid(self, a, |cx, v| elementary::exp(cx, v)),
+            Func::Softplus => elementary::softplus(self, a, |cx, v| elementary::exp(cx, v), |cx, v| elementary::log(cx, v)),
+            _ => elementary::wide(self, f, a).expect("an elementary f64 function"),
         }
-    }
-
-    /// One of problem::elementary's f64 functions on an f64x2 vector.
-    fn wide_func(&mut self, f: Func, a: Value) -> Value {
-        elementary::wide(&mut Wide(self), f, a).expect("an elementary f64 function")
     }
 
     /// Built-in function `f` on a vector, by the interpreter's scalar code (`call_func`).
@@ -666,24 +645,27 @@ impl<F: Real> Cx<'_, '_, F> {
     }
 }
 
-/// problem::elementary's arithmetic at the run precision (sigmoid, softplus): vectors of it.
+/// problem::elementary's machine on f64x2 vectors (f64 runs only: at f32 `Cx::func` calls
+/// out). Its constants are loaded where they are used (a polynomial's fold into its
+/// arithmetic), never held across the step loop: there are too many for the registers.
 impl<F: Real> ElementaryArith for Cx<'_, '_, F> {
     type V = Value;
     type M = Value;
     fn c(&mut self, v: f64) -> Value {
-        self.constant(v)
+        let at = self.pool.at(v);
+        self.b.ins().load(self.vector, Self::mem(), self.pool_ptr, at)
     }
     fn add(&mut self, a: Value, b: Value) -> Value {
-        self.b.ins().fadd(a, b)
+        self.arith(Arith::Add, a, b)
     }
     fn sub(&mut self, a: Value, b: Value) -> Value {
-        self.b.ins().fsub(a, b)
+        self.arith(Arith::Sub, a, b)
     }
     fn mul(&mut self, a: Value, b: Value) -> Value {
-        self.b.ins().fmul(a, b)
+        self.arith(Arith::Mul, a, b)
     }
     fn div(&mut self, a: Value, b: Value) -> Value {
-        self.b.ins().fdiv(a, b)
+        self.arith(Arith::Div, a, b)
     }
     fn neg(&mut self, a: Value) -> Value {
         self.b.ins().fneg(a)
@@ -695,7 +677,12 @@ impl<F: Real> ElementaryArith for Cx<'_, '_, F> {
         self.max_num(a, b)
     }
     fn cmp(&mut self, cmp: Cmp, a: Value, b: Value) -> Value {
-        self.b.ins().fcmp(float_cc(cmp), a, b)
+        let cc = match cmp {
+            Cmp::Lt => FloatCC::LessThan,
+            Cmp::Gt => FloatCC::GreaterThan,
+            Cmp::Eq => FloatCC::Equal,
+        };
+        self.b.ins().fcmp(cc, a, b)
     }
     fn or(&mut self, a: Value, b: Value) -> Value {
         self.b.ins().bor(a, b)
@@ -705,117 +692,48 @@ impl<F: Real> ElementaryArith for Cx<'_, '_, F> {
     }
 }
 
-fn float_cc(cmp: Cmp) -> FloatCC {
-    match cmp {
-        Cmp::Lt => FloatCC::LessThan,
-        Cmp::Gt => FloatCC::GreaterThan,
-        Cmp::Eq => FloatCC::Equal,
-    }
-}
-
-/// problem::elementary's f64 machine on f64x2 vectors (f64 runs). Its constants
-/// are loaded where they are used (a polynomial's fold into its arithmetic), never held
-/// across the step loop: there are too many for the registers.
-struct Wide<'c, 'a, 'f, F: Real>(&'c mut Cx<'a, 'f, F>);
-
-impl<F: Real> Wide<'_, '_, '_, F> {
-    fn load(&mut self, ty: Type, at: i32) -> Value {
-        let pool_ptr = self.0.pool_ptr;
-        self.0.b.ins().load(ty, Cx::<F>::mem(), pool_ptr, at)
-    }
-
-    fn bits_of(&mut self, bits: u64) -> Value {
-        let at = self.0.pool.wide_bits(bits);
-        self.load(types::I64X2, at)
-    }
-
-    fn as_ty(&mut self, ty: Type, v: Value) -> Value {
-        self.0.b.ins().bitcast(ty, MemFlagsData::new(), v)
-    }
-}
-
-impl<F: Real> ElementaryArith for Wide<'_, '_, '_, F> {
-    type V = Value;
-    type M = Value;
-    fn c(&mut self, v: f64) -> Value {
-        let at = self.0.pool.wide(v);
-        self.load(types::F64X2, at)
-    }
-    fn add(&mut self, a: Value, b: Value) -> Value {
-        self.0.b.ins().fadd(a, b)
-    }
-    fn sub(&mut self, a: Value, b: Value) -> Value {
-        self.0.b.ins().fsub(a, b)
-    }
-    fn mul(&mut self, a: Value, b: Value) -> Value {
-        self.0.b.ins().fmul(a, b)
-    }
-    fn div(&mut self, a: Value, b: Value) -> Value {
-        self.0.b.ins().fdiv(a, b)
-    }
-    fn neg(&mut self, a: Value) -> Value {
-        self.0.b.ins().fneg(a)
-    }
-    fn abs(&mut self, a: Value) -> Value {
-        let mask = self.bits_of(0x7fff_ffff_ffff_ffff);
-        let mask = self.as_ty(types::F64X2, mask);
-        self.0.b.ins().band(a, mask)
-    }
-    fn max(&mut self, a: Value, b: Value) -> Value {
-        let less = self.cmp(Cmp::Lt, a, b);
-        let larger = self.select(less, b, a);
-        let a_nan = self.0.b.ins().fcmp(FloatCC::Unordered, a, a);
-        self.select(a_nan, b, larger)
-    }
-    fn cmp(&mut self, cmp: Cmp, a: Value, b: Value) -> Value {
-        self.0.b.ins().fcmp(float_cc(cmp), a, b)
-    }
-    fn or(&mut self, a: Value, b: Value) -> Value {
-        self.0.b.ins().bor(a, b)
-    }
-    fn select(&mut self, m: Value, a: Value, b: Value) -> Value {
-        let m = self.as_ty(types::F64X2, m);
-        self.0.b.ins().bitselect(m, a, b)
-    }
-}
-
-impl<F: Real> Machine for Wide<'_, '_, '_, F> {
+impl<F: Real> Machine for Cx<'_, '_, F> {
     fn round(&mut self, a: Value) -> Value {
-        self.0.b.ins().nearest(a)
+        self.b.ins().nearest(a)
     }
     fn floor(&mut self, a: Value) -> Value {
-        self.0.b.ins().floor(a)
+        self.b.ins().floor(a)
     }
     /// As the scalar machine: the bits of k + 2⁵² + 1023 shifted up to the exponent.
     fn pow2(&mut self, k: Value) -> Value {
         let magic = self.c(elementary::POW2_MAGIC);
-        let biased = self.0.b.ins().fadd(k, magic);
-        let bits = self.as_ty(types::I64X2, biased);
-        let bits = self.0.b.ins().ishl_imm_u(bits, 52);
-        self.as_ty(types::F64X2, bits)
+        let biased = self.b.ins().fadd(k, magic);
+        let bits = self.b.ins().bitcast(types::I64X2, MemFlagsData::new(), biased);
+        let bits = self.b.ins().ishl_imm_u(bits, 52);
+        self.b.ins().bitcast(types::F64X2, MemFlagsData::new(), bits)
     }
     /// As the scalar machine: subnormals scaled by 2⁵⁴, then the mantissa's bits with 1.0's
     /// exponent, and the exponent's bits as the low bits of 2⁵² (minus 2⁵² + 1023).
     fn split(&mut self, x: Value) -> (Value, Value) {
+        let bits_of = |cx: &mut Self, bits: u64| {
+            let at = cx.pool.bits(bits);
+            cx.b.ins().load(types::I64X2, Self::mem(), cx.pool_ptr, at)
+        };
+        let as_ty = |cx: &mut Self, ty: Type, v: Value| cx.b.ins().bitcast(ty, MemFlagsData::new(), v);
         let smallest = self.c(elementary::SMALLEST_NORMAL);
         let tiny = self.cmp(Cmp::Lt, x, smallest);
         let scale = self.c(elementary::SUBNORMAL_SCALE);
         let scaled = self.mul(x, scale);
-        let xs = self.select(tiny, scaled, x);
-        let bits = self.as_ty(types::I64X2, xs);
-        let mantissa = self.bits_of(elementary::MANTISSA_BITS);
-        let one = self.bits_of(elementary::ONE_BITS);
-        let m = self.0.b.ins().band(bits, mantissa);
-        let m = self.0.b.ins().bor(m, one);
-        let m = self.as_ty(types::F64X2, m);
-        let two52 = self.bits_of(elementary::TWO52_BITS);
-        let e = self.0.b.ins().ushr_imm_u(bits, 52);
-        let e = self.0.b.ins().bor(e, two52);
-        let e = self.as_ty(types::F64X2, e);
+        let xs = ElementaryArith::select(self, tiny, scaled, x);
+        let bits = as_ty(self, types::I64X2, xs);
+        let mantissa = bits_of(self, elementary::MANTISSA_BITS);
+        let one = bits_of(self, elementary::ONE_BITS);
+        let m = self.b.ins().band(bits, mantissa);
+        let m = self.b.ins().bor(m, one);
+        let m = as_ty(self, types::F64X2, m);
+        let two52 = bits_of(self, elementary::TWO52_BITS);
+        let e = self.b.ins().ushr_imm_u(bits, 52);
+        let e = self.b.ins().bor(e, two52);
+        let e = as_ty(self, types::F64X2, e);
         let magic = self.c(elementary::POW2_MAGIC);
         let e = self.sub(e, magic);
         let (shift, zero) = (self.c(elementary::SUBNORMAL_SHIFT), self.c(0.0));
-        let shift = self.select(tiny, shift, zero);
+        let shift = ElementaryArith::select(self, tiny, shift, zero);
         (m, self.sub(e, shift))
     }
 }
