@@ -22,7 +22,7 @@
 //! At f32, exp, log, sin, cos, tan and tanh are the platform's own: the GPU's (Vulkan's
 //! GLSL.std.450, whose accuracy the implementation chooses) and Rust's on the CPU
 //! ([`value_f32`]), with sigmoid and softplus from this description on top of them. (This
-//! f64 description on f32 vectors, two f64x2 halves per f32x4, measured 1.3–1.4× slower than
+//! f64 description on f32 vectors, two f64x2 halves per f32x4, measured 1.27–1.43× slower than
 //! Rust's f32 functions lane by lane; an f32 description with f32 polynomials would be the
 //! vector form.)
 //!

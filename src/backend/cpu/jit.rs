@@ -450,7 +450,7 @@ impl<F: Real> Cx<'_, '_, F> {
     /// Built-in function `f` on a vector: sqrt and |x| as IEEE operations, sign by
     /// comparisons, the others at f64 by problem::elementary's description, inline, and at
     /// f32 by the interpreter's scalar code (Rust's f32 functions: the description computes
-    /// in f64, and two f64x2 halves per f32x4 measured 1.3–1.4× slower).
+    /// in f64, and two f64x2 halves per f32x4 measured 1.27–1.43× slower, BENCHMARKS.md).
     fn func(&mut self, f: Func, a: Value) -> Value {
         if std::mem::size_of::<F>() == 4 && elementary::has(f) {
             return self.call_func(f, a);
