@@ -128,3 +128,32 @@ fn the_time_bound_counts_lanes_and_trials() {
     let newton = "[objective]\nexpr = \"x^2\"\n[sweep]\nlr = 1.0\n[[optimizer]]\nkind = \"newton\"\n";
     assert_eq!(gdsweep::config::parse("t.toml", newton, "t", Default::default()).unwrap().cpu_seconds_bound(), None);
 }
+
+/// A run's outcome is its own, whichever runs share its lanes. CG with a backtracking search
+/// that fails for some runs inside the outcome window: the window pool takes the parked runs
+/// 64 at a time and puts each next one into a lane whose run may just have ended by a failed
+/// search. Each run must end as it does among other neighbours (the sweep split into two
+/// interleaved halves). Before the mend (the lane's stop was not cleared when a parked run
+/// took it), 9 of these 400 runs were labelled line_search_failed at the window's first step.
+#[test]
+fn a_run_does_not_inherit_the_end_of_the_run_before_it_in_its_lane() {
+    use gdsweep::backend::cpu::{Cpu, CpuRef};
+    use gdsweep::engine::execute;
+    use gdsweep::plan::Selection;
+    let src = "[objective]\nbuiltin = \"himmelblau\"\n[sweep]\nlr = 0.001\n[sweep.init]\nx = { lin = [-5.0, 5.0], n = 20 }\ny = { lin = [-5.0, 5.0], n = 20 }\n[[optimizer]]\nkind = \"cg\"\nlinesearch = { kind = \"backtracking\", c = 0.3 }\nweight_decay = 0.01\n[run]\nsteps = 800\n";
+    let p = plan(src, Precision::F64);
+    let (window_start, _) = p.rules.window_of(p.steps);
+    for backend in [&Cpu as &dyn Backend, &CpuRef] {
+        let all = run_all(&p, backend);
+        let in_window = all.steps.iter().filter(|&&s| s >= window_start).count();
+        let failed_there = (0..all.status.len()).filter(|&i| all.status[i] == Status::LineSearchFailed && all.steps[i] > window_start).count();
+        assert!(in_window > 2 * 64 && failed_there > 0, "{}: the case needs window batches with failed searches ({in_window} runs in the window, {failed_there} failed there)", backend.name());
+        for offset in 0..2 {
+            let half = execute(&p, backend, &[Selection { offset, stride: 2, count: 200 }]).unwrap().results;
+            for (k, i) in (offset as usize..400).step_by(2).enumerate() {
+                let (alone, among) = ((half.status[k], half.steps[k], half.evals[k], half.loss[k].to_bits()), (all.status[i], all.steps[i], all.evals[i], all.loss[i].to_bits()));
+                assert_eq!(alone, among, "{}: run {i} ends differently with other neighbours", backend.name());
+            }
+        }
+    }
+}

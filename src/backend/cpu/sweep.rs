@@ -1129,6 +1129,9 @@ impl<F: Real> Parked<F> {
         l.steps_done[lane] = steps;
         l.evals[lane] = evals;
         l.hold[lane] = false;
+        // (the lane's last run may have ended by a stop or mid-search: nothing of it goes on)
+        l.retry[lane] = false;
+        l.stop[lane] = 0;
         l.next_event[lane] = 0;
         l.set_noisy(k, lane);
     }
