@@ -7,7 +7,8 @@
 mod common;
 use common::plan;
 use gdsweep::backend::cpu::{Cpu, CpuRef};
-use gdsweep::backend::cpu::jit::{Jit, StepLoop, WindowLoop};
+use gdsweep::backend::cpu::jit::Jit;
+use gdsweep::backend::cpu::sweep::Kernel;
 use gdsweep::backend::cpu::tape::Tape;
 use gdsweep::backend::Backend;
 use gdsweep::engine::execute;
@@ -53,9 +54,10 @@ fn compiled_kernel_matches_the_interpreter_on_the_catalogue() {
 }
 
 /// The compiled step loop with the knobs it takes (clipping, L2 and decoupled weight decay,
-/// per-coordinate lr) and without them, with and without the outcome window (all steps in the
-/// loop), on a valley whose runs converge, stall, diverge and cycle: every method with a
-/// compiled update, both precisions.
+/// per-coordinate lr, schedules, both line searches with their parameters as axes, none) and
+/// without them, with and without the outcome window (all steps in the loop), on a valley
+/// whose runs converge, stall, diverge, cycle and fail their searches: every method, both
+/// precisions.
 #[test]
 fn compiled_step_loop_matches_the_interpreter_with_every_knob() {
     let knobs = [
@@ -69,22 +71,39 @@ fn compiled_step_loop_matches_the_interpreter_with_every_knob() {
         "schedule = { kind = \"step\", step_size = [1, 7], gamma = 0.5 }\nlr_scale = { y = [1.0, 0.5] }",
         "schedule = { kind = \"cosine\", t_max = [50, 300], eta_min = 1e-5 }",
         "schedule = { kind = \"cyclic\", max_lr = 0.03, step_size_up = [20, 75] }\nweight_decay = 0.001",
+        // the searches: rejected trials mid-loop, failed searches (few shrinks), zoom's phases
+        "linesearch = { kind = \"backtracking\", c = [1e-4, 0.3], max_steps = [2, 30] }",
+        "linesearch = { kind = \"zoom\", curvature = [0.1, 0.9], max_steps = [3, 20] }\nclip_norm = 5.0",
+        "linesearch = \"none\"\nweight_decay = 0.01",
+        "linesearch = \"backtracking\"\nschedule = { kind = \"exponential\", gamma = 0.999 }\nlr_scale = { y = [1.0, 0.5] }",
     ];
     let compiled: Vec<OptimizerKind> = OptimizerKind::ALL.into_iter().filter(|k| k.method().compiled.is_some()).collect();
-    assert_eq!(compiled.len(), 7, "every first-order method");
+    assert_eq!(compiled.len(), OptimizerKind::ALL.len(), "every method");
     // The methods' own switches and rates, where the update branches on them.
     let own = |kind: OptimizerKind| match kind {
         OptimizerKind::Rmsprop => "momentum = [0.0, 0.5]\ncentered = [0.0, 1.0]",
         OptimizerKind::Momentum => "dampening = [0.0, 0.3]",
         OptimizerKind::Adagrad => "lr_decay = [0.0, 0.01]\ninitial_accumulator_value = [0.0, 0.1]",
+        OptimizerKind::Lbfgs => "memory_size = [1, 4]\nscale_init = [0, 1]",
+        OptimizerKind::Cg => "restart_every = [0, 3]\nrestart_orthogonality = [0.1, 1e30]",
+        OptimizerKind::Newton => "regularize = [0, 1]",
         _ => "",
     };
+    // (the methods whose lr damps a curvature-scaled step take it near 1; the whole-vector
+    // methods, whose own switches multiply the runs, fewer starts)
+    let rates = |kind: OptimizerKind| if kind.method().unit_step { "{ lin = [0.1, 1.0], n = 4 }" } else { "{ log = [1e-4, 0.02], n = 9 }" };
+    let starts = |kind: OptimizerKind| if kind.method().coordinatewise { "x = { lin = [-2, 2], n = 5 }\ny = { lin = [-1, 3], n = 4 }" } else { "x = { lin = [-2, 2], n = 3 }\ny = { lin = [-1, 3], n = 3 }" };
     for precision in [Precision::F32, Precision::F64] {
         for &kind in &compiled {
-            for knob in knobs.iter().map(|k| format!("{k}\n{}", own(kind))) {
+            // (the knobs' code is the same for every method: the methods that take the whole
+            // vector, slow to run on the reference, take the combined knobs and the searches)
+            let chosen = knobs.iter().enumerate().filter(|&(i, k)| kind.method().coordinatewise || i == 0 || i == 4 || k.starts_with("linesearch"));
+            for knob in chosen.map(|(_, k)| format!("{k}\n{}", own(kind))) {
                 for window in ["", "window = 0\n"] {
                     let src = format!(
-                        "[objective]\nbuiltin = \"rosenbrock\"\n[sweep]\nlr = {{ log = [1e-4, 0.02], n = 9 }}\n[sweep.init]\nx = {{ lin = [-2, 2], n = 5 }}\ny = {{ lin = [-1, 3], n = 4 }}\n[[optimizer]]\nkind = \"{}\"\n{knob}\n[run]\nsteps = 400\n{window}",
+                        "[objective]\nbuiltin = \"rosenbrock\"\n[sweep]\nlr = {}\n[sweep.init]\n{}\n[[optimizer]]\nkind = \"{}\"\n{knob}\n[run]\nsteps = 400\n{window}",
+                        rates(kind),
+                        starts(kind),
                         kind.name()
                     );
                     let what = format!("rosenbrock / {} {knob} {window}/ {}", kind.name(), precision.name());
@@ -219,7 +238,8 @@ fn compiled_kernel_matches_the_interpreter_on_data_models() {
 }
 
 /// Every catalogue objective compiles, in both precisions, with and without its Hessian, and
-/// with the step loop of every method that has a compiled update.
+/// with the step loops (main pool and window) of every method, with each line search and
+/// none, and every knob: the specification the sweep builds for such a block.
 #[test]
 fn every_catalogue_tape_compiles() {
     for entry in CATALOGUE {
@@ -229,13 +249,26 @@ fn every_catalogue_tape_compiles() {
             Jit::new::<f32>(&tape, true, None).unwrap_or_else(|e| panic!("{} f32: {}", entry.name, e.0));
             Jit::new::<f64>(&tape, true, None).unwrap_or_else(|e| panic!("{} f64: {}", entry.name, e.0));
         }
-        let tape = Tape::new(&obj, false);
-        for kind in OptimizerKind::ALL.into_iter().filter(|k| k.method().compiled.is_some()) {
-            let slots = kind.method().slots.iter().map(|s| if s.per_coordinate { obj.dim() } else { 1 }).sum();
-            let spec = StepLoop { dim: obj.dim(), method: kind, slots, lr_scale: Some(vec![0; obj.dim()]), schedule: None, unit_step: false, clip_norm: Some(0), weight_decay: Some((0, kind.method().weight_decay)), grad_tol_abs2: 1e-12, step_tol: 1e-7, window: Some(WindowLoop { max_period: 64, cycle_tol: 1e-6 }) };
-            let jit = Jit::new::<f32>(&tape, false, Some(&spec)).unwrap_or_else(|e| panic!("{} {} f32: {}", entry.name, kind.name(), e.0));
-            assert!(jit.has_step_loop() && jit.has_window_loop() && !jit.has_lists());
-            Jit::new::<f64>(&tape, true, Some(&spec)).unwrap_or_else(|e| panic!("{} {} f64: {}", entry.name, kind.name(), e.0));
+        for kind in OptimizerKind::ALL {
+            for search in ["none", "backtracking", "zoom"] {
+                let src = format!(
+                    "[objective]\nbuiltin = \"{}\"\n[sweep]\nlr = 0.01\n[[optimizer]]\nkind = \"{}\"\nlinesearch = \"{search}\"\nclip_norm = 1.0\nweight_decay = 0.1\nlr_scale = {{ {} = 2.0 }}\n",
+                    entry.name,
+                    kind.name(),
+                    entry.vars[0]
+                );
+                let p = plan(&src, Precision::F32);
+                let block = &p.blocks[0];
+                let obj = p.step_objective(block);
+                let tape = Tape::new(obj, kind.method().hessian);
+                let what = format!("{} / {} / {search}", entry.name, kind.name());
+                let f32_spec = Kernel::<f32>::new(&tape, obj, block, p.steps, &p.rules).step_loop().unwrap_or_else(|why| panic!("{what}: steps in Rust ({why})"));
+                assert!(f32_spec.window.is_some() && f32_spec.linesearch.is_some() == (search != "none"), "{what}: {f32_spec:?}");
+                let jit = Jit::new::<f32>(&tape, false, Some(&f32_spec)).unwrap_or_else(|e| panic!("{what} f32: {}", e.0));
+                assert!(jit.has_step_loop() && jit.has_window_loop() && !jit.has_lists());
+                let f64_spec = Kernel::<f64>::new(&tape, obj, block, p.steps, &p.rules).step_loop().unwrap_or_else(|why| panic!("{what}: steps in Rust ({why})"));
+                Jit::new::<f64>(&tape, true, Some(&f64_spec)).unwrap_or_else(|e| panic!("{what} f64: {}", e.0));
+            }
         }
     }
 }
@@ -251,15 +284,15 @@ fn backends_say_how_their_kernel_ran() {
     assert_eq!(CpuRef.kernel(&bowl).as_deref(), Some("tape interpreter (the reference)"));
     let forum = plan("[objective]\nbuiltin = \"forum_lstsq\"\n[sweep]\nlr = 1e-5\n", Precision::F32);
     assert_eq!(Cpu.kernel(&forum).as_deref(), Some("compiled (Cranelift): step loop; the objective elsewhere on the tape interpreter (5 instructions per point, faster interpreted (fewer than 8))"));
-    // Newton's tape has the Hessian too: long enough, but Newton has no compiled update.
+    // Newton's tape has the Hessian too: long enough to compile.
     let mixed = plan("[objective]\nexpr = \"x^4\"\n[sweep]\nlr = 0.5\n[[optimizer]]\nkind = \"gd\"\n[[optimizer]]\nkind = \"newton\"\n", Precision::F64);
     assert_eq!(
         Cpu.kernel(&mixed).as_deref(),
-        Some("block 0: compiled (Cranelift): step loop; the objective elsewhere on the tape interpreter (5 instructions per point, faster interpreted (fewer than 8)); block 1: compiled (Cranelift): objective; steps in Rust (newton has no compiled update)")
+        Some("block 0: compiled (Cranelift): step loop; the objective elsewhere on the tape interpreter (5 instructions per point, faster interpreted (fewer than 8)); block 1: compiled (Cranelift): step loop and objective")
     );
-    let scheduled = plan("[objective]\nbuiltin = \"himmelblau\"\n[sweep]\nlr = 0.01\n[[optimizer]]\nkind = \"lbfgs\"\n[[optimizer]]\nkind = \"gd\"\nschedule = { kind = \"exponential\", gamma = 0.99 }\n", Precision::F32);
-    assert_eq!(
-        Cpu.kernel(&scheduled).as_deref(),
-        Some("block 0: compiled (Cranelift): objective; steps in Rust (lbfgs has no compiled update); block 1: compiled (Cranelift): step loop and objective")
-    );
+    let searched = plan("[objective]\nbuiltin = \"himmelblau\"\n[sweep]\nlr = 0.01\n[[optimizer]]\nkind = \"lbfgs\"\n[[optimizer]]\nkind = \"gd\"\nschedule = { kind = \"exponential\", gamma = 0.99 }\nlinesearch = \"backtracking\"\n", Precision::F32);
+    assert_eq!(Cpu.kernel(&searched).as_deref(), Some("compiled (Cranelift): step loop and objective"));
+    // Mini-batches over a data table keep the Rust step loop, and the manifest says why.
+    let batched = plan("[objective]\ndata = { x = [[1.0], [2.0], [3.0]], y = [1.0, 2.0, 2.5] }\nmodel = \"linear\"\nloss = \"mse\"\n[sweep]\nlr = 0.1\nbatch_size = 2\n", Precision::F32);
+    assert_eq!(Cpu.kernel(&batched).as_deref(), Some("tape interpreter (7 instructions per point, faster interpreted (fewer than 8); steps in Rust: a data table)"));
 }

@@ -21,8 +21,8 @@
 //! Lint note: index loops mirror the shader's unrolled statements.
 #![allow(clippy::needless_range_loop)]
 
-use super::lanes::{CpuStep, LANES};
-use super::{cpu_dot, wgsl_dot, Hyper, LineSearchKind, Method, Slot, SlotInit, WeightDecay, IND, WEIGHT_DECAY};
+use super::lanes::{cpu_from_compiled, Build, Cmp, CompiledStep, CpuStep, Val};
+use super::{wgsl_dot, Hyper, LineSearchKind, Method, Slot, SlotInit, WeightDecay, IND, WEIGHT_DECAY};
 use crate::problem::real::Real;
 
 const RESTART_EVERY: Hyper = Hyper { min: 0.0, ..Hyper::count("restart_every", 0.0, 4294967295.0) };
@@ -53,7 +53,7 @@ pub const METHOD: Method = Method {
     unit_step: false,
     linesearch_defaults: &[("curvature", 0.1)],
     coordinatewise: false,
-    compiled: None,
+    compiled: Some(compiled),
 };
 
 fn wgsl(dim: usize, _memory: usize) -> String {
@@ -82,41 +82,63 @@ fn wgsl(dim: usize, _memory: usize) -> String {
     s
 }
 
-/// CPU twin of [`wgsl`], lane by lane, in the same order of operations.
+/// CPU twin of [`wgsl`]: its description ([`compiled`]) on every lane.
 #[inline(always)]
 pub fn cpu_update<F: Real, const MASKED: bool>(st: CpuStep<'_, F>) {
+    cpu_from_compiled::<F, MASKED>(compiled, SLOTS, st)
+}
+
+/// The update as the compiled kernel and the CPU twin run it, in [`wgsl`]'s order of
+/// operations (both sides of its `select` and its `if` computed, then chosen).
+fn compiled(b: &mut dyn Build, st: CompiledStep<'_>) {
     let d = st.dim;
-    let zero = F::default();
     let (g_at, p_at, n_at) = (0, d, 2 * d);
-    let mut p = vec![zero; d];
-    for i in 0..LANES {
-        if MASKED && st.hold[i] {
-            continue;
-        }
-        let g = |j: usize| st.gd[j][i];
-        let gp = |j: usize| st.slots[g_at + j][i];
-        let gg = cpu_dot(d, g, g);
-        let prev2 = cpu_dot(d, gp, gp);
-        let cross = cpu_dot(d, g, gp);
-        let pr = cpu_dot(d, g, |j| g(j) - gp(j)) / prev2;
-        let (n, every) = (st.slots[n_at][i], st.hyper[H_EVERY][i]);
-        let periodic = every > zero && n - (n / every).floor() * every == zero;
-        let parallel = gg > zero && cross.abs() / gg >= st.hyper[H_ORTHOGONALITY][i];
-        let beta = if n == zero || periodic || parallel { zero } else { pr.max(zero) };
-        for j in 0..d {
-            p[j] = -g(j) + beta * st.slots[p_at + j][i];
-        }
-        if cpu_dot(d, g, |j| p[j]) >= zero {
-            for j in 0..d {
-                p[j] = -g(j);
-            }
-        }
-        for j in 0..d {
-            st.slots[p_at + j][i] = p[j];
-            st.slots[g_at + j][i] = st.gd[j][i];
-            let x = &mut st.regs[st.vars[j] as usize][i];
-            *x = *x + st.lrj[j][i] * p[j];
-        }
-        st.slots[n_at][i] = n + F::from_f64(1.0);
+    let zero = b.constant(0.0);
+    let g = |j: usize| st.gd[j];
+    let gp = |j: usize| st.slots[g_at + j];
+    let gg = b.dot(d, &g, &g);
+    let prev2 = b.dot(d, &gp, &gp);
+    let cross = b.dot(d, &g, &gp);
+    let change: Vec<Val> = (0..d).map(|j| b.sub(g(j), gp(j))).collect();
+    let pr = b.dot(d, &g, &|j| change[j]);
+    let pr = b.div(pr, prev2);
+    let (n, every) = (st.slots[n_at], b.hyper(H_EVERY));
+    let quotient = b.div(n, every);
+    let whole = b.floor(quotient);
+    let multiple = b.mul(whole, every);
+    let rest = b.sub(n, multiple);
+    let on = b.cmp(Cmp::Gt, every, zero);
+    let due = b.cmp(Cmp::Eq, rest, zero);
+    let periodic = b.and(on, due);
+    let turning = b.cmp(Cmp::Gt, gg, zero);
+    let size = b.abs(cross);
+    let size = b.div(size, gg);
+    let orthogonality = b.hyper(H_ORTHOGONALITY);
+    let parallel = b.cmp(Cmp::Ge, size, orthogonality);
+    let parallel = b.and(turning, parallel);
+    let fresh = b.cmp(Cmp::Eq, n, zero);
+    let restart = b.or(fresh, periodic);
+    let restart = b.or(restart, parallel);
+    let pr_plus = b.max(pr, zero);
+    let beta = b.select(restart, zero, pr_plus);
+    let mut p = Vec::with_capacity(d);
+    for j in 0..d {
+        let down = b.neg(g(j));
+        let carried = b.mul(beta, st.slots[p_at + j]);
+        p.push(b.add(down, carried));
     }
+    let slope = b.dot(d, &g, &|j| p[j]);
+    let uphill = b.cmp(Cmp::Ge, slope, zero);
+    for j in 0..d {
+        let down = b.neg(g(j));
+        p[j] = b.select(uphill, down, p[j]);
+    }
+    for j in 0..d {
+        st.slots[p_at + j] = p[j];
+        st.slots[g_at + j] = st.gd[j];
+        let step = b.mul(st.lrj[j], p[j]);
+        st.x[j] = b.add(st.x[j], step);
+    }
+    let one = b.constant(1.0);
+    st.slots[n_at] = b.add(n, one);
 }

@@ -24,8 +24,8 @@
 //! Lint note: index loops mirror the shader's unrolled statements.
 #![allow(clippy::needless_range_loop)]
 
-use super::lanes::{CpuStep, LANES};
-use super::{cpu_dot, wgsl_dot, Hyper, LineSearchKind, Method, Slot, SlotInit, WeightDecay, IND, WEIGHT_DECAY};
+use super::lanes::{cpu_from_compiled, Build, Cmp, CompiledStep, CpuStep, Val};
+use super::{wgsl_dot, Hyper, LineSearchKind, Method, Slot, SlotInit, WeightDecay, IND, WEIGHT_DECAY};
 use crate::problem::real::Real;
 
 /// Most pairs a run may keep (the layout unrolls the memory into the kernel).
@@ -69,7 +69,7 @@ pub const METHOD: Method = Method {
     unit_step: true,
     linesearch_defaults: &[],
     coordinatewise: false,
-    compiled: None,
+    compiled: Some(compiled),
 };
 
 fn wgsl(dim: usize, memory: usize) -> String {
@@ -129,12 +129,16 @@ fn wgsl(dim: usize, memory: usize) -> String {
     s
 }
 
-/// CPU twin of [`wgsl`], lane by lane, in the same order of operations.
+/// CPU twin of [`wgsl`]: its description ([`compiled`]) on every lane.
 #[inline(always)]
 pub fn cpu_update<F: Real, const MASKED: bool>(st: CpuStep<'_, F>) {
+    cpu_from_compiled::<F, MASKED>(compiled, SLOTS, st)
+}
+
+/// The update as the compiled kernel and the CPU twin run it, in [`wgsl`]'s order of
+/// operations (every branch of the shader's per-run `select`s computed, then chosen).
+fn compiled(b: &mut dyn Build, st: CompiledStep<'_>) {
     let (d, m) = (st.dim, st.memory);
-    let zero = F::default();
-    let one = F::from_f64(1.0);
     let at = |slot: usize, k: usize, j: usize| match slot {
         P => j,
         G => d + j,
@@ -144,77 +148,82 @@ pub fn cpu_update<F: Real, const MASKED: bool>(st: CpuStep<'_, F>) {
         N => 2 * d + 2 * m * d + m,
         _ => 2 * d + 2 * m * d + m + 1 + j,
     };
-    let mut s_new = vec![zero; d];
-    let mut y_new = vec![zero; d];
-    let mut q = vec![zero; d];
-    let mut alpha = vec![zero; m];
-    for i in 0..LANES {
-        if MASKED && st.hold[i] {
-            continue;
-        }
-        let first = st.slots[at(N, 0, 0)][i] == zero;
-        let x = |j: usize| st.regs[st.vars[j] as usize][i];
-        for j in 0..d {
-            s_new[j] = if first { zero } else { x(j) - st.slots[at(P, 0, j)][i] };
-            y_new[j] = if first { zero } else { st.gd[j][i] - st.slots[at(G, 0, j)][i] };
-        }
-        let ys = cpu_dot(d, |j| y_new[j], |j| s_new[j]);
-        let yy = cpu_dot(d, |j| y_new[j], |j| y_new[j]);
-        let rho = if first || ys == zero { zero } else { one / ys };
-        let memory_size = st.hyper[H_MEMORY][i];
-        for k in (1..m).rev() {
-            let keep = F::from_f64(k as f64) < memory_size;
-            for j in 0..d {
-                st.slots[at(S, k, j)][i] = if keep { st.slots[at(S, k - 1, j)][i] } else { zero };
-                st.slots[at(Y, k, j)][i] = if keep { st.slots[at(Y, k - 1, j)][i] } else { zero };
-            }
-            st.slots[at(R, k, 0)][i] = if keep { st.slots[at(R, k - 1, 0)][i] } else { zero };
-        }
-        for j in 0..d {
-            st.slots[at(S, 0, j)][i] = s_new[j];
-            st.slots[at(Y, 0, j)][i] = y_new[j];
-        }
-        st.slots[at(R, 0, 0)][i] = rho;
-        let gnorm = cpu_dot(d, |j| st.gd[j][i], |j| st.gd[j][i]).sqrt();
-        let gamma = if st.hyper[H_SCALE_INIT][i] == zero {
-            one
-        } else if first {
-            one.min(one / gnorm)
-        } else if yy > zero {
-            ys / yy
-        } else {
-            one
-        };
-        for j in 0..d {
-            q[j] = st.gd[j][i];
-        }
-        for k in 0..m {
-            let sq = cpu_dot(d, |j| st.slots[at(S, k, j)][i], |j| q[j]);
-            alpha[k] = st.slots[at(R, k, 0)][i] * sq;
-            for j in 0..d {
-                q[j] = q[j] - alpha[k] * st.slots[at(Y, k, j)][i];
-            }
-        }
-        for qj in q.iter_mut() {
-            *qj = gamma * *qj;
-        }
-        for k in (0..m).rev() {
-            let yr = cpu_dot(d, |j| st.slots[at(Y, k, j)][i], |j| q[j]);
-            let beta = st.slots[at(R, k, 0)][i] * yr;
-            for j in 0..d {
-                q[j] = q[j] + (alpha[k] - beta) * st.slots[at(S, k, j)][i];
-            }
-        }
-        for j in 0..d {
-            st.slots[at(P, 0, j)][i] = x(j);
-            st.slots[at(G, 0, j)][i] = st.gd[j][i];
-        }
-        for j in 0..d {
-            let dj = -(st.lrj[j][i] * q[j]);
-            st.slots[at(D, 0, j)][i] = dj;
-            let xr = &mut st.regs[st.vars[j] as usize][i];
-            *xr = *xr + dj;
-        }
-        st.slots[at(N, 0, 0)][i] = st.slots[at(N, 0, 0)][i] + one;
+    let (zero, one) = (b.constant(0.0), b.constant(1.0));
+    let n = st.slots[at(N, 0, 0)];
+    let first = b.cmp(Cmp::Eq, n, zero);
+    let mut s_new = Vec::with_capacity(d);
+    let mut y_new = Vec::with_capacity(d);
+    for j in 0..d {
+        let ds = b.sub(st.x[j], st.slots[at(P, 0, j)]);
+        s_new.push(b.select(first, zero, ds));
+        let dy = b.sub(st.gd[j], st.slots[at(G, 0, j)]);
+        y_new.push(b.select(first, zero, dy));
     }
+    let ys = b.dot(d, &|j| y_new[j], &|j| s_new[j]);
+    let yy = b.dot(d, &|j| y_new[j], &|j| y_new[j]);
+    let inverse = b.div(one, ys);
+    let no_pair = b.cmp(Cmp::Eq, ys, zero);
+    let no_pair = b.or(first, no_pair);
+    let rho = b.select(no_pair, zero, inverse);
+    // The shift register: entry k takes entry k − 1 (0 past the run's memory_size).
+    let memory_size = b.hyper(H_MEMORY);
+    for k in (1..m).rev() {
+        let entry = b.constant(k as f64);
+        let keep = b.cmp(Cmp::Lt, entry, memory_size);
+        for j in 0..d {
+            st.slots[at(S, k, j)] = b.select(keep, st.slots[at(S, k - 1, j)], zero);
+            st.slots[at(Y, k, j)] = b.select(keep, st.slots[at(Y, k - 1, j)], zero);
+        }
+        st.slots[at(R, k, 0)] = b.select(keep, st.slots[at(R, k - 1, 0)], zero);
+    }
+    for j in 0..d {
+        st.slots[at(S, 0, j)] = s_new[j];
+        st.slots[at(Y, 0, j)] = y_new[j];
+    }
+    st.slots[at(R, 0, 0)] = rho;
+    let gg = b.dot(d, &|j| st.gd[j], &|j| st.gd[j]);
+    let gnorm = b.sqrt(gg);
+    let inverse_norm = b.div(one, gnorm);
+    let gamma_first = b.min(one, inverse_norm);
+    let curved = b.cmp(Cmp::Gt, yy, zero);
+    let ratio = b.div(ys, yy);
+    let gamma_later = b.select(curved, ratio, one);
+    let gamma = b.select(first, gamma_first, gamma_later);
+    let scale_init = b.hyper(H_SCALE_INIT);
+    let unscaled = b.cmp(Cmp::Eq, scale_init, zero);
+    let gamma = b.select(unscaled, one, gamma);
+    let mut q: Vec<Val> = st.gd.to_vec();
+    let mut alpha = Vec::with_capacity(m);
+    for k in 0..m {
+        let sq = b.dot(d, &|j| st.slots[at(S, k, j)], &|j| q[j]);
+        let a = b.mul(st.slots[at(R, k, 0)], sq);
+        for j in 0..d {
+            let t = b.mul(a, st.slots[at(Y, k, j)]);
+            q[j] = b.sub(q[j], t);
+        }
+        alpha.push(a);
+    }
+    for qj in q.iter_mut() {
+        *qj = b.mul(gamma, *qj);
+    }
+    for k in (0..m).rev() {
+        let yr = b.dot(d, &|j| st.slots[at(Y, k, j)], &|j| q[j]);
+        let beta = b.mul(st.slots[at(R, k, 0)], yr);
+        let coef = b.sub(alpha[k], beta);
+        for j in 0..d {
+            let t = b.mul(coef, st.slots[at(S, k, j)]);
+            q[j] = b.add(q[j], t);
+        }
+    }
+    for j in 0..d {
+        st.slots[at(P, 0, j)] = st.x[j];
+        st.slots[at(G, 0, j)] = st.gd[j];
+    }
+    for j in 0..d {
+        let step = b.mul(st.lrj[j], q[j]);
+        let dj = b.neg(step);
+        st.slots[at(D, 0, j)] = dj;
+        st.x[j] = b.add(st.x[j], dj);
+    }
+    st.slots[at(N, 0, 0)] = b.add(n, one);
 }

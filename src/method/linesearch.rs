@@ -44,7 +44,7 @@
 //! `ls_f0` = f(x_k), `ls_slope` = ∇f(x_k)ᵀd, `ls_t` = the trial's t (0: not searching),
 //! `ls_shrinks` = shrinks so far this step.
 
-use super::lanes::{keep, LANES, V};
+use super::lanes::{keep, Build, Cmp, LaneBuild, Mask, Val, LANES, V};
 use super::{zoom, Hyper, KnobParam, Slot, SlotInit, IND};
 use crate::problem::real::Real;
 use serde::Serialize;
@@ -201,7 +201,7 @@ pub fn wgsl_start(kind: LineSearchKind, dim: usize, direction: Option<&str>) -> 
 
 /// Where the line search's slots lie among the lanes' slots (they are contiguous, in
 /// [`SLOTS`] order), and its parameters among the hyperparameters.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CpuPlace {
     pub kind: LineSearchKind,
     pub first_slot: usize,
@@ -265,64 +265,184 @@ pub struct Verdicts<'a, F: Real> {
     pub step_res: &'a mut V<F>,
 }
 
-/// CPU twin of [`wgsl_judge`] for every lane not held.
-#[inline(always)]
-pub fn cpu_judge<F: Real>(s: CpuSearch<'_, F>, v: Verdicts<'_, F>, step_tol: F, rounding: F) {
-    if s.place.kind == LineSearchKind::Zoom {
-        return zoom::cpu_judge(s, v, step_tol);
+/// The judge of one evaluated point, as its description ([`judge`]) sees it: values, not
+/// arrays (see method::lanes::Build).
+pub struct Judge<'a> {
+    pub dim: usize,
+    /// The search's slots, in [`LineSearchKind::slots`] order (x_k, d, then its scalars).
+    pub slots: &'a mut [Val],
+    /// The point just evaluated; where the search tries another, that trial.
+    pub x: &'a mut [Val],
+    /// f's gradient and loss at x.
+    pub grad: &'a [Val],
+    pub loss: Val,
+    /// The shader's `last_step` and `step_res`: the accepted step's measure where it is
+    /// measured.
+    pub last_step: &'a mut Val,
+    pub step_res: &'a mut Val,
+    /// The run's lr, and whether the step rule measures steps at lr = 1 (`Method::unit_step`).
+    pub lr: Val,
+    pub unit_step: bool,
+    /// The parameters' positions among the hyperparameters ([`CpuPlace::at`]).
+    pub at: [usize; 6],
+    /// The run precision's step_tol, rounding allowance ([`crate::plan::Rules::loss_rounding`])
+    /// and largest real (zoom's ZOOM_BIG), as f64 (each exact at the run precision).
+    pub step_tol: f64,
+    pub rounding: f64,
+    pub big: f64,
+}
+
+/// What [`judge`] found, per lane: the trial was rejected and the next one is in x (`retry`),
+/// or the search ends without sufficient decrease (`fail`: the run ends line_search_failed).
+pub struct Verdict {
+    pub retry: Mask,
+    pub fail: Mask,
+}
+
+/// The description of [`wgsl_judge`] (compiled step loop and CPU twin): every lane is judged
+/// and the lanes that are not searching keep their values.
+pub fn judge(kind: LineSearchKind, b: &mut dyn Build, mut j: Judge<'_>) -> Verdict {
+    if kind == LineSearchKind::Zoom {
+        return zoom::judge(b, j);
     }
-    let Verdicts { hold, retry, stop, evals, last_step, step_res } = v;
-    let d = s.dim;
-    let at = &s.place.at;
-    let (c, shrink, max_steps) = (&s.hyper[at[P_C]], &s.hyper[at[P_SHRINK]], &s.hyper[at[P_MAX_STEPS]]);
-    let ls = &mut *s.slots;
-    let loss = s.regs[s.loss as usize];
-    let zero = F::default();
-    for i in 0..LANES {
-        retry[i] = false;
-        if hold[i] || ls[at_scalar(d, T)][i] <= zero {
-            continue;
+    let d = j.dim;
+    let (c, shrink, max_steps) = (b.hyper(j.at[P_C]), b.hyper(j.at[P_SHRINK]), b.hyper(j.at[P_MAX_STEPS]));
+    let zero = b.constant(0.0);
+    let t = j.slots[at_scalar(d, T)];
+    let searching = b.cmp(Cmp::Gt, t, zero);
+    let f0 = j.slots[at_scalar(d, F0)];
+    let mut ok: Vec<Mask> = vec![b.finite(j.loss)];
+    ok.extend(j.x.iter().map(|&x| b.finite(x)));
+    let ct = b.mul(c, t);
+    let decrease = b.mul(ct, j.slots[at_scalar(d, SLOPE)]);
+    let bound = b.add(f0, decrease);
+    let rounding = b.constant(j.rounding);
+    let f0_abs = b.abs(f0);
+    let allowance = b.mul(rounding, f0_abs);
+    let bound = b.add(bound, allowance);
+    ok.push(b.cmp(Cmp::Le, j.loss, bound));
+    let ok = b.all(&ok);
+    let shrinks = j.slots[at_scalar(d, SHRINKS)];
+    let can_shrink = b.cmp(Cmp::Lt, shrinks, max_steps);
+    let rejected = b.not(ok);
+    let rejected = b.and(searching, rejected);
+    let retry = b.and(rejected, can_shrink);
+    let cannot = b.not(can_shrink);
+    let fail = b.and(rejected, cannot);
+    let next_t = b.mul(t, shrink);
+    let one = b.constant(1.0);
+    let more = b.add(shrinks, one);
+    for k in 0..d {
+        let step = b.mul(next_t, j.slots[at_lsd(d, k)]);
+        let trial = b.add(j.slots[at_lsx(k)], step);
+        j.x[k] = b.select(retry, trial, j.x[k]);
+    }
+    j.slots[at_scalar(d, SHRINKS)] = b.select(retry, more, shrinks);
+    let not_retry = b.not(retry);
+    let accepted = b.and(searching, not_retry);
+    let ended = b.select(accepted, zero, t);
+    j.slots[at_scalar(d, T)] = b.select(retry, next_t, ended);
+    measure_accepted(b, &mut j, accepted);
+    Verdict { retry, fail }
+}
+
+/// The description of [`wgsl_measure`] where `accepted`: the step rule's measure of the
+/// accepted step x_{k+1} − x_k (÷ lr for a unit step), where the update measured its own
+/// (step_res ≥ 0).
+pub(super) fn measure_accepted(b: &mut dyn Build, j: &mut Judge<'_>, accepted: Mask) {
+    let zero = b.constant(0.0);
+    let (mut step, mut x_inf) = (zero, zero);
+    for (k, &x) in j.x.iter().enumerate() {
+        let diff = b.sub(x, j.slots[at_lsx(k)]);
+        let mut dk = b.abs(diff);
+        if j.unit_step {
+            dk = b.div(dk, j.lr);
         }
-        let t = ls[at_scalar(d, T)][i];
-        let x_finite = s.vars.iter().all(|&r| s.regs[r as usize][i].is_finite());
-        let f0 = ls[at_scalar(d, F0)][i];
-        let ok = loss[i].is_finite() && x_finite && loss[i] <= f0 + c[i] * t * ls[at_scalar(d, SLOPE)][i] + rounding * f0.abs();
-        if !ok && ls[at_scalar(d, SHRINKS)][i] < max_steps[i] {
-            let t = t * shrink[i];
-            ls[at_scalar(d, T)][i] = t;
-            ls[at_scalar(d, SHRINKS)][i] = ls[at_scalar(d, SHRINKS)][i] + F::from_f64(1.0);
-            for (j, &r) in s.vars.iter().enumerate() {
-                s.regs[r as usize][i] = ls[at_lsx(j)][i] + t * ls[at_lsd(d, j)][i];
-            }
-            evals[i] += 1;
-            retry[i] = true;
-            hold[i] = true;
-            continue;
-        }
-        if !ok {
-            stop[i] = super::StopReason::LineSearchFailed as u32;
-        }
-        ls[at_scalar(d, T)][i] = zero;
-        measure_accepted(s.vars, s.regs, ls, s.lr, s.unit_step, i, last_step, step_res, step_tol);
+        let m = b.abs(x);
+        (step, x_inf) = if k == 0 { (dk, m) } else { (b.max(step, dk), b.max(x_inf, m)) };
+    }
+    let measured = b.cmp(Cmp::Ge, *j.step_res, zero);
+    let on = b.and(accepted, measured);
+    let step_tol = b.constant(j.step_tol);
+    let res = b.mul(step_tol, x_inf);
+    *j.last_step = b.select(on, step, *j.last_step);
+    *j.step_res = b.select(on, res, *j.step_res);
+}
+
+/// The description of [`wgsl_start`] after the method's update, for a lane that steps: x_k
+/// is in the search's `slots` (`lsx`), `x` is the proposal x₊; the direction d (the method's
+/// `direction`, else x₊ − x_k), f₀ = `loss` and s₀ = ∇f(x_k)ᵀd (`grad` is f's), and the
+/// search's first trial.
+pub fn start(kind: LineSearchKind, b: &mut dyn Build, slots: &mut [Val], x: &[Val], direction: Option<&[Val]>, grad: &[Val], loss: Val) {
+    let d = x.len();
+    for k in 0..d {
+        slots[at_lsd(d, k)] = match direction {
+            Some(dir) => dir[k],
+            None => b.sub(x[k], slots[at_lsx(k)]),
+        };
+    }
+    let slope = b.dot(d, &|k| grad[k], &|k| slots[at_lsd(d, k)]);
+    if kind == LineSearchKind::Zoom {
+        return zoom::start(b, &mut slots[at_scalar(d, 0)..], loss, slope);
+    }
+    let (zero, one) = (b.constant(0.0), b.constant(1.0));
+    for (k, v) in [(F0, loss), (SLOPE, slope), (T, one), (SHRINKS, zero)] {
+        slots[at_scalar(d, k)] = v;
     }
 }
 
-/// CPU twin of [`wgsl_measure`] for lane `i`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub(super) fn measure_accepted<F: Real>(vars: &[u32], regs: &[V<F>], ls: &[V<F>], lr: &V<F>, unit_step: bool, i: usize, last_step: &mut V<F>, step_res: &mut V<F>, step_tol: F) {
-    let zero = F::default();
-    if step_res[i] >= zero {
-        let (mut step, mut x_inf) = (zero, zero);
-        for (j, &r) in vars.iter().enumerate() {
-            let x = regs[r as usize][i];
-            let dj = (x - ls[at_lsx(j)][i]).abs();
-            let (dj, m) = (if unit_step { dj / lr[i] } else { dj }, x.abs());
-            step = if j == 0 { dj } else { step.max(dj) };
-            x_inf = if j == 0 { m } else { x_inf.max(m) };
+/// The description's values of the lanes' line search, point and gradient (a [`LaneBuild`]).
+fn lane_values<F: Real>(b: &mut LaneBuild<'_, F>, s: &CpuSearch<'_, F>) -> (Vec<Val>, Vec<Val>, Vec<Val>, Val) {
+    let slots = s.slots.iter().map(|v| b.val(*v)).collect();
+    let x = s.vars.iter().map(|&r| b.val(s.regs[r as usize])).collect();
+    let grad = s.grad.iter().map(|&r| b.val(s.regs[r as usize])).collect();
+    let loss = b.val(s.regs[s.loss as usize]);
+    (slots, x, grad, loss)
+}
+
+/// CPU twin of [`wgsl_judge`] for every lane not held: the description ([`judge`]) on every
+/// lane.
+pub fn cpu_judge<F: Real>(s: CpuSearch<'_, F>, v: Verdicts<'_, F>, step_tol: F, rounding: F) {
+    let Verdicts { hold, retry, stop, evals, last_step, step_res } = v;
+    let no_steps = [0; LANES];
+    let mut b = LaneBuild::new(s.hyper, &no_steps, hold);
+    let (mut slots, mut x, grad, loss) = lane_values(&mut b, &s);
+    let (mut ls, mut sr, lr) = (b.val(*last_step), b.val(*step_res), b.val(*s.lr));
+    let judged = Judge {
+        dim: s.dim,
+        slots: &mut slots,
+        x: &mut x,
+        grad: &grad,
+        loss,
+        last_step: &mut ls,
+        step_res: &mut sr,
+        lr,
+        unit_step: s.unit_step,
+        at: s.place.at,
+        step_tol: step_tol.to_f64(),
+        rounding: rounding.to_f64(),
+        big: F::MAX.to_f64(),
+    };
+    let Verdict { retry: again, fail } = judge(s.place.kind, &mut b, judged);
+    let (again, fail) = (*b.mask(again), *b.mask(fail));
+    let on: [bool; LANES] = std::array::from_fn(|i| !hold[i]);
+    for (&v, old) in slots.iter().zip(s.slots.iter_mut()) {
+        b.store(v, old, &on);
+    }
+    for (&v, &r) in x.iter().zip(s.vars) {
+        b.store(v, &mut s.regs[r as usize], &on);
+    }
+    b.store(ls, last_step, &on);
+    b.store(sr, step_res, &on);
+    for i in 0..LANES {
+        retry[i] = on[i] && again[i];
+        if retry[i] {
+            evals[i] += 1;
+            hold[i] = true;
         }
-        last_step[i] = step;
-        step_res[i] = step_tol * x_inf;
+        if on[i] && fail[i] {
+            stop[i] = super::StopReason::LineSearchFailed as u32;
+        }
     }
 }
 
@@ -338,32 +458,16 @@ pub fn cpu_begin<F: Real, const MASKED: bool>(s: CpuSearch<'_, F>, hold: &[bool;
 }
 
 /// CPU twin of [`wgsl_start`] for every lane not held (the loss and gradient registers still
-/// hold x_k's: the update evaluates nothing).
-#[inline(always)]
+/// hold x_k's: the update evaluates nothing): the description ([`start`]) on every lane.
 /// `direction`: the method's displacement lanes, where it leaves them (`Method::direction`).
 pub fn cpu_start<F: Real, const MASKED: bool>(s: CpuSearch<'_, F>, hold: &[bool; LANES], direction: Option<&[V<F>]>) {
-    let d = s.dim;
-    let zero = F::default();
-    let mut slope = [zero; LANES];
-    for (j, (&r, &g)) in s.vars.iter().zip(s.grad).enumerate() {
-        let (x, g) = (&s.regs[r as usize], &s.regs[g as usize]);
-        let (head, tail) = s.slots.split_at_mut(at_lsd(d, j));
-        let (lsx, lsd) = (&head[at_lsx(j)], &mut tail[0]);
-        for i in 0..LANES {
-            let dj = direction.map_or(x[i] - lsx[i], |dir| dir[j][i]);
-            lsd[i] = keep::<_, MASKED>(hold[i], lsd[i], dj);
-            slope[i] = if j == 0 { g[i] * dj } else { slope[i] + g[i] * dj };
-        }
-    }
-    let loss = &s.regs[s.loss as usize];
-    if s.place.kind == LineSearchKind::Zoom {
-        return zoom::cpu_start::<F, MASKED>(s.slots, d, loss, &slope, hold);
-    }
-    let (one, ls) = (F::from_f64(1.0), &mut *s.slots);
-    for i in 0..LANES {
-        ls[at_scalar(d, F0)][i] = keep::<_, MASKED>(hold[i], ls[at_scalar(d, F0)][i], loss[i]);
-        ls[at_scalar(d, SLOPE)][i] = keep::<_, MASKED>(hold[i], ls[at_scalar(d, SLOPE)][i], slope[i]);
-        ls[at_scalar(d, T)][i] = keep::<_, MASKED>(hold[i], ls[at_scalar(d, T)][i], one);
-        ls[at_scalar(d, SHRINKS)][i] = keep::<_, MASKED>(hold[i], ls[at_scalar(d, SHRINKS)][i], zero);
+    let no_steps = [0; LANES];
+    let mut b = LaneBuild::new(s.hyper, &no_steps, hold);
+    let (mut slots, x, grad, loss) = lane_values(&mut b, &s);
+    let direction: Option<Vec<Val>> = direction.map(|dir| dir.iter().map(|v| b.val(*v)).collect());
+    start(s.place.kind, &mut b, &mut slots, &x, direction.as_deref(), &grad, loss);
+    let on: [bool; LANES] = std::array::from_fn(|i| !(MASKED && hold[i]));
+    for (&v, old) in slots.iter().zip(s.slots.iter_mut()) {
+        b.store(v, old, &on);
     }
 }

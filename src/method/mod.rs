@@ -9,7 +9,10 @@
 //!
 //! Adding a method: a new file with a `METHOD` and a `cpu_update`, and one line in the
 //! registry below; a `compiled` update in `METHOD` (the same operations through
-//! [`lanes::Build`]) puts its blocks on the compiled CPU step loop (backend::cpu::jit).
+//! [`lanes::Build`]) puts its blocks on the compiled CPU step loop (backend::cpu::jit). A
+//! method that branches per run takes its `cpu_update` from that description
+//! ([`lanes::cpu_from_compiled`]), as L-BFGS, CG and Newton do: one Rust description, run on
+//! the CPU's lanes and compiled.
 //!
 //! Both twins see the same names: `x{j}` (the coordinate), `gd{j}` (the gradient after
 //! clipping and L2 weight decay, see [`knobs`]), `lr{j}` (this step's learning rate of
@@ -352,15 +355,9 @@ impl OptimizerKind {
 }
 
 /// The WGSL expression a(0) * b(0) + a(1) * b(1) + … over `dim` coordinates (added left to
-/// right, as its twin [`cpu_dot`] adds).
+/// right, as its twin `lanes::Build::dot` adds).
 pub(crate) fn wgsl_dot(dim: usize, a: impl Fn(usize) -> String, b: impl Fn(usize) -> String) -> String {
     (0..dim).map(|j| format!("{} * {}", a(j), b(j))).collect::<Vec<_>>().join(" + ")
-}
-
-/// The CPU twin of [`wgsl_dot`]: the same products, added left to right.
-#[inline(always)]
-pub(crate) fn cpu_dot<F: Real>(dim: usize, a: impl Fn(usize) -> F, b: impl Fn(usize) -> F) -> F {
-    (0..dim).map(|j| a(j) * b(j)).reduce(|x, y| x + y).unwrap_or_default()
 }
 
 /// Indentation of the update's statements in the shader's step loop.

@@ -24,7 +24,7 @@
 //! Lint note: index loops mirror the shader's unrolled statements.
 #![allow(clippy::needless_range_loop)]
 
-use super::lanes::{CpuStep, LANES};
+use super::lanes::{cpu_from_compiled, Build, Cmp, CompiledStep, CpuStep, Val};
 use super::{Hyper, LineSearchKind, Method, StopReason, WeightDecay, IND, WEIGHT_DECAY};
 use crate::problem::real::Real;
 
@@ -53,7 +53,7 @@ pub const METHOD: Method = Method {
     unit_step: true,
     linesearch_defaults: &[],
     coordinatewise: false,
-    compiled: None,
+    compiled: Some(compiled),
 };
 
 /// a{i}_{j}: the Hessian entry (symmetric, i ≤ j stored) plus weight decay on the diagonal.
@@ -133,91 +133,122 @@ fn wgsl(dim: usize, _memory: usize) -> String {
     s
 }
 
-/// CPU twin of [`wgsl`], lane by lane (the factorisation branches per run, as the shader's
-/// invocations do).
+/// CPU twin of [`wgsl`]: its description ([`compiled`]) on every lane.
 #[inline(always)]
 pub fn cpu_update<F: Real, const MASKED: bool>(s: CpuStep<'_, F>) {
-    let d = s.dim;
-    let zero = F::default();
-    let (one, two, beta_rel) = (F::from_f64(1.0), F::from_f64(2.0), F::from_f64(BETA_REL));
-    let hidx = |i: usize, j: usize| {
-        let (lo, hi) = (i.min(j), i.max(j));
-        // Row lo of the upper triangle starts after the rows above it: lo·d − lo(lo−1)/2.
-        s.hess[lo * d - lo * lo.saturating_sub(1) / 2 + hi - lo]
-    };
-    for i in 0..LANES {
-        if MASKED && s.hold[i] {
-            continue;
+    cpu_from_compiled::<F, MASKED>(compiled, &[], s)
+}
+
+/// The LDLᵀ factorisation of H + weight_decay·I + τI (the shader's loop body): the pivots
+/// `nd` and the multipliers `nl[r][j]` (r > j), in [`wgsl`]'s order of operations.
+fn factor(b: &mut dyn Build, a: &dyn Fn(usize, usize) -> Val, d: usize, tau: Val) -> (Vec<Val>, Vec<Vec<Val>>) {
+    let mut nd: Vec<Val> = Vec::with_capacity(d);
+    let mut nl: Vec<Vec<Val>> = vec![Vec::with_capacity(d); d];
+    for j in 0..d {
+        let mut dj = b.add(a(j, j), tau);
+        for k in 0..j {
+            let t = b.mul(nl[j][k], nl[j][k]);
+            let t = b.mul(t, nd[k]);
+            dj = b.sub(dj, t);
         }
-        let regularize = s.hyper[H_REGULARIZE][i] != zero;
-        let wd = s.hyper[H_WEIGHT_DECAY][i];
-        let a = |r: usize, c: usize| {
-            let h = s.regs[hidx(r, c) as usize][i];
-            if r == c {
-                h + wd
-            } else {
-                h
+        nd.push(dj);
+        for r in j + 1..d {
+            let mut l = a(r, j);
+            for k in 0..j {
+                let t = b.mul(nl[r][k], nl[j][k]);
+                let t = b.mul(t, nd[k]);
+                l = b.sub(l, t);
             }
-        };
-        let mut min_diag = a(0, 0);
-        let mut max_abs = a(0, 0).abs();
-        for j in 1..d {
-            min_diag = min_diag.min(a(j, j));
-            max_abs = max_abs.max(a(j, j).abs());
-        }
-        let beta = beta_rel * one.max(max_abs);
-        let mut tau = if regularize && min_diag <= zero { beta - min_diag } else { zero };
-        let mut nd = [zero; MAX_DIM];
-        let mut nl = [[zero; MAX_DIM]; MAX_DIM];
-        let mut ok = false;
-        for _ in 0..TRIES {
-            for j in 0..d {
-                let mut dj = a(j, j) + tau;
-                for k in 0..j {
-                    dj = dj - nl[j][k] * nl[j][k] * nd[k];
-                }
-                nd[j] = dj;
-                for r in j + 1..d {
-                    let mut l = a(r, j);
-                    for k in 0..j {
-                        l = l - nl[r][k] * nl[j][k] * nd[k];
-                    }
-                    nl[r][j] = l / nd[j];
-                }
-            }
-            if !regularize {
-                ok = nd[..d].iter().all(|&v| v != zero && v.is_finite());
-                break;
-            }
-            if nd[..d].iter().all(|&v| v > zero && v.is_finite()) {
-                ok = true;
-                break;
-            }
-            tau = (two * tau).max(beta);
-        }
-        if !ok {
-            s.stop[i] = StopReason::HessianSingular as u32;
-            continue;
-        }
-        let mut nz = [zero; MAX_DIM];
-        for r in 0..d {
-            let mut z = s.gd[r][i];
-            for k in 0..r {
-                z = z - nl[r][k] * nz[k];
-            }
-            nz[r] = z;
-        }
-        let mut np = [zero; MAX_DIM];
-        for r in (0..d).rev() {
-            let mut p = nz[r] / nd[r];
-            for k in r + 1..d {
-                p = p - nl[k][r] * np[k];
-            }
-            np[r] = p;
-        }
-        for j in 0..d {
-            let x = &mut s.regs[s.vars[j] as usize][i];
-            *x = *x - s.lrj[j][i] * np[j];
+            let l = b.div(l, nd[j]);
+            nl[r].push(l);
         }
     }
+    (nd, nl)
+}
+
+/// The update as the compiled kernel and the CPU twin run it, in [`wgsl`]'s order of
+/// operations. The shader's loop over τ is a [`Build::repeat`] that carries τ and whether the
+/// factorisation succeeded; the pivots and multipliers of the last round are those of the
+/// factorisation at the τ it ends with, computed once more after it.
+fn compiled(b: &mut dyn Build, st: CompiledStep<'_>) {
+    let d = st.dim;
+    let hess = st.hess;
+    let (zero, one) = (b.constant(0.0), b.constant(1.0));
+    let regularize = b.hyper(H_REGULARIZE);
+    let regularize = b.cmp(Cmp::Ne, regularize, zero);
+    let wd = b.hyper(H_WEIGHT_DECAY);
+    // Row lo of the upper triangle starts after the rows above it: lo·d − lo(lo−1)/2.
+    let hidx = |i: usize, j: usize| {
+        let (lo, hi) = (i.min(j), i.max(j));
+        lo * d - lo * lo.saturating_sub(1) / 2 + hi - lo
+    };
+    let diag: Vec<Val> = (0..d).map(|j| b.add(hess[hidx(j, j)], wd)).collect();
+    let a = |r: usize, c: usize| if r == c { diag[r] } else { hess[hidx(r, c)] };
+    let mut min_diag = diag[0];
+    let mut max_abs = b.abs(diag[0]);
+    for &dj in &diag[1..] {
+        min_diag = b.min(min_diag, dj);
+        let m = b.abs(dj);
+        max_abs = b.max(max_abs, m);
+    }
+    let beta_rel = b.constant(BETA_REL);
+    let scale = b.max(one, max_abs);
+    let beta = b.mul(beta_rel, scale);
+    let indefinite = b.cmp(Cmp::Le, min_diag, zero);
+    let shift = b.and(regularize, indefinite);
+    let lift = b.sub(beta, min_diag);
+    let tau = b.select(shift, lift, zero);
+    let two = b.constant(2.0);
+    let pure = b.not(regularize);
+    let mut carried = [tau, zero];
+    b.repeat(TRIES, &mut carried, &mut |b, c| {
+        let (nd, _) = factor(b, &a, d, c[0]);
+        let zero = b.constant(0.0);
+        let (mut positive, mut nonzero) = (Vec::with_capacity(d), Vec::with_capacity(d));
+        for &v in &nd {
+            let finite = b.finite(v);
+            let gt = b.cmp(Cmp::Gt, v, zero);
+            positive.push(b.and(gt, finite));
+            let ne = b.cmp(Cmp::Ne, v, zero);
+            nonzero.push(b.and(ne, finite));
+        }
+        let (pd, nonsingular) = (b.all(&positive), b.all(&nonzero));
+        let (regularized, plain) = (b.and(regularize, pd), b.and(pure, nonsingular));
+        let ok = b.or(regularized, plain);
+        let done = b.or(pure, pd);
+        let one = b.constant(1.0);
+        c[1] = b.select(ok, one, zero);
+        let doubled = b.mul(two, c[0]);
+        let next = b.max(doubled, beta);
+        c[0] = b.select(done, c[0], next);
+        done
+    });
+    let [tau, ok] = carried;
+    let (nd, nl) = factor(b, &a, d, tau);
+    let failed = b.cmp(Cmp::Eq, ok, zero);
+    // L z = gd, w = z / D, Lᵀ p = w.
+    let mut nz: Vec<Val> = Vec::with_capacity(d);
+    for r in 0..d {
+        let mut z = st.gd[r];
+        for k in 0..r {
+            let t = b.mul(nl[r][k], nz[k]);
+            z = b.sub(z, t);
+        }
+        nz.push(z);
+    }
+    let mut np: Vec<Val> = vec![zero; d];
+    for r in (0..d).rev() {
+        let mut p = b.div(nz[r], nd[r]);
+        for k in r + 1..d {
+            let t = b.mul(nl[k][r], np[k]);
+            p = b.sub(p, t);
+        }
+        np[r] = p;
+    }
+    for j in 0..d {
+        let step = b.mul(st.lrj[j], np[j]);
+        let moved = b.sub(st.x[j], step);
+        st.x[j] = b.select(failed, st.x[j], moved);
+    }
+    *st.stop = Some((StopReason::HessianSingular, failed));
 }

@@ -27,10 +27,9 @@
 //! (optax relies on NaN comparisons being false; WGSL does not promise NaN, so both twins test
 //! it explicitly).
 
-use super::lanes::{LANES, V};
-use super::linesearch::{at_lsd, at_lsx, at_scalar, measure_accepted, CpuSearch, Verdicts};
+use super::lanes::{Build, Cmp, Val};
+use super::linesearch::{at_lsd, at_lsx, at_scalar, measure_accepted, Judge, Verdict};
 use super::{Hyper, KnobParam, Slot, SlotInit, IND};
-use crate::problem::real::Real;
 
 
 /// optax.lbfgs's zoom: slope_rtol, curv_rtol, max_linesearch_steps, increase_factor,
@@ -182,76 +181,118 @@ fn zoom_middle(low: real, flow: real, slow: real, high: real, fhigh: real, cref:
     )
 }
 
-/// CPU twin of `zoom_decrease_error`.
+/// The description of `zoom_decrease_error` (compiled step loop and CPU twin).
 #[allow(clippy::too_many_arguments)]
-fn decrease_error<F: Real>(t: F, v: F, sl: F, f0: F, s0: F, c: F, approx: F, big: F) -> F {
-    if !(v.is_finite() && sl.is_finite()) {
-        return big;
-    }
-    let (one, two) = (F::from_f64(1.0), F::from_f64(2.0));
-    let armijo = v - f0 - c * t * s0;
-    let approximate = (sl - (two * c - one) * s0).max(v - f0 - approx * f0.abs());
-    approximate.min(armijo).max(F::default())
+fn decrease_error(b: &mut dyn Build, t: Val, v: Val, sl: Val, f0: Val, s0: Val, c: Val, approx: Val, big: Val) -> Val {
+    let (one, two, zero) = (b.constant(1.0), b.constant(2.0), b.constant(0.0));
+    let (v_ok, sl_ok) = (b.finite(v), b.finite(sl));
+    let finite = b.and(v_ok, sl_ok);
+    let rise = b.sub(v, f0);
+    let ct = b.mul(c, t);
+    let expected = b.mul(ct, s0);
+    let armijo = b.sub(rise, expected);
+    let two_c = b.mul(two, c);
+    let factor = b.sub(two_c, one);
+    let scaled = b.mul(factor, s0);
+    let by_slope = b.sub(sl, scaled);
+    let f0_abs = b.abs(f0);
+    let allowance = b.mul(approx, f0_abs);
+    let by_value = b.sub(rise, allowance);
+    let approximate = b.max(by_slope, by_value);
+    let error = b.min(approximate, armijo);
+    let error = b.max(error, zero);
+    b.select(finite, error, big)
 }
 
-/// CPU twin of `zoom_curvature_error`.
-fn curvature_error<F: Real>(sl: F, s0: F, curvature: F, big: F) -> F {
-    if !sl.is_finite() {
-        return big;
-    }
-    (sl.abs() - curvature * s0.abs()).max(F::default())
+/// The description of `zoom_curvature_error`.
+fn curvature_error(b: &mut dyn Build, sl: Val, s0: Val, curvature: Val, big: Val) -> Val {
+    let zero = b.constant(0.0);
+    let finite = b.finite(sl);
+    let (sl_abs, s0_abs) = (b.abs(sl), b.abs(s0));
+    let allowed = b.mul(curvature, s0_abs);
+    let excess = b.sub(sl_abs, allowed);
+    let error = b.max(excess, zero);
+    b.select(finite, error, big)
 }
 
-/// CPU twin of `zoom_cubicmin`.
+/// The description of `zoom_cubicmin`.
 #[allow(clippy::too_many_arguments)]
-fn cubicmin<F: Real>(a: F, fa: F, fpa: F, b: F, fb: F, c: F, fc: F, big: F) -> F {
-    let zero = F::default();
-    let db = b - a;
-    let dc = c - a;
-    let denom = (db * dc) * (db * dc) * (db - dc);
-    let r0 = fb - fa - fpa * db;
-    let r1 = fc - fa - fpa * dc;
-    let ca = (dc * dc * r0 - db * db * r1) / denom;
-    let cb = (db * db * db * r1 - dc * dc * dc * r0) / denom;
-    let radical = cb * cb - F::from_f64(3.0) * ca * fpa;
-    if !(denom != zero && ca.is_finite() && cb.is_finite() && ca != zero && radical >= zero) {
-        return big;
-    }
-    let x = a + (-cb + radical.sqrt()) / (F::from_f64(3.0) * ca);
-    if x.is_finite() {
-        x
-    } else {
-        big
-    }
+fn cubicmin(b: &mut dyn Build, a: Val, fa: Val, fpa: Val, bb: Val, fb: Val, c: Val, fc: Val, big: Val) -> Val {
+    let (zero, three) = (b.constant(0.0), b.constant(3.0));
+    let db = b.sub(bb, a);
+    let dc = b.sub(c, a);
+    let dbdc = b.mul(db, dc);
+    let square = b.mul(dbdc, dbdc);
+    let gap = b.sub(db, dc);
+    let denom = b.mul(square, gap);
+    let (rise_b, rise_c) = (b.sub(fb, fa), b.sub(fc, fa));
+    let (lin_b, lin_c) = (b.mul(fpa, db), b.mul(fpa, dc));
+    let r0 = b.sub(rise_b, lin_b);
+    let r1 = b.sub(rise_c, lin_c);
+    let (dc2, db2) = (b.mul(dc, dc), b.mul(db, db));
+    let (t0, t1) = (b.mul(dc2, r0), b.mul(db2, r1));
+    let ca = b.sub(t0, t1);
+    let ca = b.div(ca, denom);
+    let (db3, dc3) = (b.mul(db2, db), b.mul(dc2, dc));
+    let (t2, t3) = (b.mul(db3, r1), b.mul(dc3, r0));
+    let cb = b.sub(t2, t3);
+    let cb = b.div(cb, denom);
+    let cb2 = b.mul(cb, cb);
+    let three_ca = b.mul(three, ca);
+    let t4 = b.mul(three_ca, fpa);
+    let radical = b.sub(cb2, t4);
+    let valid = [b.cmp(Cmp::Ne, denom, zero), b.finite(ca), b.finite(cb), b.cmp(Cmp::Ne, ca, zero), b.cmp(Cmp::Ge, radical, zero)];
+    let root = b.sqrt(radical);
+    let minus_cb = b.neg(cb);
+    let top = b.add(minus_cb, root);
+    let offset = b.div(top, three_ca);
+    let x = b.add(a, offset);
+    let x_finite = b.finite(x);
+    let valid = b.all(&valid);
+    let valid = b.and(valid, x_finite);
+    b.select(valid, x, big)
 }
 
-/// CPU twin of `zoom_quadmin`.
-fn quadmin<F: Real>(a: F, fa: F, fpa: F, b: F, fb: F, big: F) -> F {
-    let db = b - a;
-    let cb = (fb - fa - fpa * db) / (db * db);
-    let x = a - fpa / (F::from_f64(2.0) * cb);
-    if x.is_finite() && cb != F::default() {
-        x
-    } else {
-        big
-    }
+/// The description of `zoom_quadmin`.
+fn quadmin(b: &mut dyn Build, a: Val, fa: Val, fpa: Val, bb: Val, fb: Val, big: Val) -> Val {
+    let (zero, two) = (b.constant(0.0), b.constant(2.0));
+    let db = b.sub(bb, a);
+    let rise = b.sub(fb, fa);
+    let lin = b.mul(fpa, db);
+    let top = b.sub(rise, lin);
+    let db2 = b.mul(db, db);
+    let cb = b.div(top, db2);
+    let two_cb = b.mul(two, cb);
+    let offset = b.div(fpa, two_cb);
+    let x = b.sub(a, offset);
+    let x_finite = b.finite(x);
+    let curved = b.cmp(Cmp::Ne, cb, zero);
+    let valid = b.and(x_finite, curved);
+    b.select(valid, x, big)
 }
 
-/// CPU twin of `zoom_middle`.
+/// The description of `zoom_middle`.
 #[allow(clippy::too_many_arguments)]
-fn middle<F: Real>(low: F, flow: F, slow: F, high: F, fhigh: F, cref: F, fcref: F, big: F) -> F {
-    let delta = (high - low).abs();
-    let (left, right) = (high.min(low), high.max(low));
-    let cubic = cubicmin(low, flow, slow, high, fhigh, cref, fcref, big);
-    let (c2, c1) = (F::from_f64(0.2), F::from_f64(0.1));
-    if cubic > left + c2 * delta && cubic < right - c2 * delta {
-        return cubic;
-    }
-    let quad = quadmin(low, flow, slow, high, fhigh, big);
-    if quad > left + c1 * delta && quad < right - c1 * delta {
-        return quad;
-    }
-    (low + high) / F::from_f64(2.0)
+fn middle(b: &mut dyn Build, low: Val, flow: Val, slow: Val, high: Val, fhigh: Val, cref: Val, fcref: Val, big: Val) -> Val {
+    let span = b.sub(high, low);
+    let delta = b.abs(span);
+    let (left, right) = (b.min(high, low), b.max(high, low));
+    let cubic = cubicmin(b, low, flow, slow, high, fhigh, cref, fcref, big);
+    let inside = |b: &mut dyn Build, x: Val, guard: f64| {
+        let g = b.constant(guard);
+        let margin = b.mul(g, delta);
+        let (lo, hi) = (b.add(left, margin), b.sub(right, margin));
+        let (above, below) = (b.cmp(Cmp::Gt, x, lo), b.cmp(Cmp::Lt, x, hi));
+        b.and(above, below)
+    };
+    let cubic_inside = inside(b, cubic, 0.2);
+    let quad = quadmin(b, low, flow, slow, high, fhigh, big);
+    let quad_inside = inside(b, quad, 0.1);
+    let two = b.constant(2.0);
+    let sum = b.add(low, high);
+    let half = b.div(sum, two);
+    let chosen = b.select(quad_inside, quad, half);
+    b.select(cubic_inside, cubic, chosen)
 }
 
 /// WGSL right after the evaluation: judge the trial (see the module docs); `continue` to the
@@ -380,149 +421,153 @@ impl Params {
     }
 }
 
-/// CPU twin of [`wgsl_judge`] for lane `i`: the trial's loss `v` and slope `sl` given, the
-/// search's scalars `z` (in [`SCALARS`] order) updated. Returns the next trial's η, or None
-/// where the search ends at the point just evaluated.
-#[allow(clippy::too_many_arguments)]
-fn cpu_judge_lane<F: Real>(z: &mut [F; 18], v: F, sl: F, hyper: &[V<F>], q: Params, i: usize, big: F) -> Option<F> {
-    let zero = F::default();
-    let one = F::from_f64(1.0);
-    if z[PHASE] == F::from_f64(3.0) {
-        return None;
-    }
-    let cur = z[T];
-    let de = decrease_error(cur, v, sl, z[F0], z[S0], hyper[q.c][i], hyper[q.approx][i], big);
-    let done = de.max(curvature_error(sl, z[S0], hyper[q.curvature][i], big)) <= zero;
-    let max_steps = hyper[q.max_steps][i];
-    let failed;
-    if z[PHASE] == one {
-        if de <= zero {
-            (z[SAFE_T], z[SAFE_F]) = (cur, v);
-        }
-        let high_new = de > zero || (v >= z[PREV_F] && z[COUNT] > zero);
-        let low_new = sl >= zero && !high_new;
-        if low_new {
-            (z[LOW], z[F_LOW], z[S_LOW], z[HIGH], z[F_HIGH], z[S_HIGH]) = (cur, v, sl, z[PREV_T], z[PREV_F], z[PREV_S]);
-        } else {
-            (z[LOW], z[F_LOW], z[S_LOW], z[HIGH], z[F_HIGH], z[S_HIGH]) = (z[PREV_T], z[PREV_F], z[PREV_S], cur, v, sl);
-        }
-        (z[CREF], z[F_CREF]) = (z[LOW], z[F_LOW]);
-        if high_new || low_new || done {
-            z[PHASE] = F::from_f64(2.0);
-        }
-        failed = z[COUNT] + one >= max_steps && !done;
-    } else {
-        let too_small = (z[HIGH] - z[LOW]).abs() <= hyper[q.interval][i];
-        if de <= zero && v < z[SAFE_F] {
-            (z[SAFE_T], z[SAFE_F]) = (cur, v);
-        }
-        let high_mid = de > zero || v >= z[F_LOW];
-        let high_low = sl * (z[HIGH] - z[LOW]) >= zero && !high_mid;
-        let cref = if high_mid || high_low { (z[HIGH], z[F_HIGH]) } else { (z[LOW], z[F_LOW]) };
-        if high_mid {
-            (z[HIGH], z[F_HIGH], z[S_HIGH]) = (cur, v, sl);
-        } else {
-            if high_low {
-                (z[HIGH], z[F_HIGH], z[S_HIGH]) = (z[LOW], z[F_LOW], z[S_LOW]);
-            }
-            (z[LOW], z[F_LOW], z[S_LOW]) = (cur, v, sl);
-        }
-        (z[CREF], z[F_CREF]) = cref;
-        failed = (z[COUNT] + one >= max_steps || (too_small && z[SAFE_T] > zero)) && !done;
-    }
-    (z[PREV_T], z[PREV_F], z[PREV_S]) = (cur, v, sl);
-    z[COUNT] = z[COUNT] + one;
-    if failed {
-        if (z[SAFE_T] > zero || de >= big) && z[SAFE_T] != cur {
-            z[PHASE] = F::from_f64(3.0);
-            return Some(z[SAFE_T]);
-        }
-        None
-    } else if !done {
-        if z[PHASE] == one {
-            Some(hyper[q.increase][i] * cur)
-        } else {
-            Some(middle(z[LOW], z[F_LOW], z[S_LOW], z[HIGH], z[F_HIGH], z[CREF], z[F_CREF], big))
-        }
-    } else {
-        None
-    }
-}
-
-/// The search's scalars of lane `i` from its slots (`first` = the slot of `ls_t`), and back.
-fn load<F: Real>(slots: &[V<F>], first: usize, i: usize) -> [F; 18] {
-    std::array::from_fn(|k| slots[first + k][i])
-}
-
-fn store<F: Real>(slots: &mut [V<F>], first: usize, i: usize, z: &[F; 18]) {
-    for (k, v) in z.iter().enumerate() {
-        slots[first + k][i] = *v;
-    }
-}
-
-/// CPU twin of [`wgsl_start`]'s scalars for lane `i` (`f0`, `s0` computed by the caller).
-fn start_lane<F: Real>(f0: F, s0: F) -> [F; 18] {
-    let (zero, one) = (F::default(), F::from_f64(1.0));
-    let mut z = [zero; 18];
-    z[F0] = f0;
-    z[S0] = s0;
-    (z[PREV_F], z[PREV_S]) = (f0, s0);
-    (z[F_LOW], z[S_LOW]) = (f0, s0);
-    (z[F_HIGH], z[S_HIGH]) = (f0, s0);
-    z[F_CREF] = f0;
-    z[SAFE_F] = f0;
-    z[PHASE] = one;
-    z[T] = one;
-    z
-}
-
-/// CPU twin of [`wgsl_judge`] for every lane not held, lane by lane as the shader's
-/// invocations.
-pub fn cpu_judge<F: Real>(s: CpuSearch<'_, F>, v: Verdicts<'_, F>, step_tol: F) {
-    let Verdicts { hold, retry, evals, last_step, step_res, .. } = v;
-    let d = s.dim;
-    let q = Params::new(&s.place.at);
+/// The description of [`wgsl_judge`] (compiled step loop and CPU twin; see
+/// linesearch::judge): both of the shader's branches computed per lane, then chosen. The
+/// zoom never fails a run: a failed search takes its fallback step.
+pub(super) fn judge(b: &mut dyn Build, mut j: Judge<'_>) -> Verdict {
+    let d = j.dim;
+    let q = Params::new(&j.at);
     let first = at_scalar(d, 0);
-    let big = F::MAX; // the CPU's ZOOM_BIG
-    let zero = F::default();
-    let loss = s.regs[s.loss as usize];
-    for i in 0..LANES {
-        retry[i] = false;
-        if hold[i] || s.slots[first + PHASE][i] <= zero {
-            continue;
-        }
-        let mut sl = zero;
-        for (j, &g) in s.grad.iter().enumerate() {
-            let t = s.regs[g as usize][i] * s.slots[at_lsd(d, j)][i];
-            sl = if j == 0 { t } else { sl + t };
-        }
-        let mut z = load(s.slots, first, i);
-        match cpu_judge_lane(&mut z, loss[i], sl, s.hyper, q, i, big) {
-            Some(next) => {
-                z[T] = next;
-                store(s.slots, first, i, &z);
-                for (j, &r) in s.vars.iter().enumerate() {
-                    s.regs[r as usize][i] = s.slots[at_lsx(j)][i] + next * s.slots[at_lsd(d, j)][i];
-                }
-                evals[i] += 1;
-                retry[i] = true;
-                hold[i] = true;
-            }
-            None => {
-                (z[PHASE], z[T]) = (zero, zero);
-                store(s.slots, first, i, &z);
-                measure_accepted(s.vars, s.regs, s.slots, s.lr, s.unit_step, i, last_step, step_res, step_tol);
-            }
-        }
+    let mut z: [Val; 18] = std::array::from_fn(|k| j.slots[first + k]);
+    let (zero, one, two, three) = (b.constant(0.0), b.constant(1.0), b.constant(2.0), b.constant(3.0));
+    let big = b.constant(j.big);
+    let searching = b.cmp(Cmp::Gt, z[PHASE], zero);
+    let fallback = b.cmp(Cmp::Eq, z[PHASE], three);
+    let not_fallback = b.not(fallback);
+    let judging = b.and(searching, not_fallback);
+    let (v, cur) = (j.loss, z[T]);
+    let sl = b.dot(d, &|k| j.grad[k], &|k| j.slots[at_lsd(d, k)]);
+    let (c, approx, curvature) = (b.hyper(q.c), b.hyper(q.approx), b.hyper(q.curvature));
+    let de = decrease_error(b, cur, v, sl, z[F0], z[S0], c, approx, big);
+    let ce = curvature_error(b, sl, z[S0], curvature, big);
+    let worst = b.max(de, ce);
+    let done = b.cmp(Cmp::Le, worst, zero);
+    let not_done = b.not(done);
+    let max_steps = b.hyper(q.max_steps);
+    let counted = b.add(z[COUNT], one);
+    let out_of_trials = b.cmp(Cmp::Ge, counted, max_steps);
+    let decreased = b.cmp(Cmp::Le, de, zero);
+    let no_decrease = b.cmp(Cmp::Gt, de, zero);
+
+    // The interval search (phase 1).
+    let mut z1 = z;
+    z1[SAFE_T] = b.select(decreased, cur, z[SAFE_T]);
+    z1[SAFE_F] = b.select(decreased, v, z[SAFE_F]);
+    let not_lower = b.cmp(Cmp::Ge, v, z[PREV_F]);
+    let counted_before = b.cmp(Cmp::Gt, z[COUNT], zero);
+    let rose = b.and(not_lower, counted_before);
+    let high_new = b.or(no_decrease, rose);
+    let not_high = b.not(high_new);
+    let climbing = b.cmp(Cmp::Ge, sl, zero);
+    let low_new = b.and(climbing, not_high);
+    for (end, own, prev) in [(LOW, cur, PREV_T), (F_LOW, v, PREV_F), (S_LOW, sl, PREV_S)] {
+        z1[end] = b.select(low_new, own, z[prev]);
     }
+    for (end, own, prev) in [(HIGH, cur, PREV_T), (F_HIGH, v, PREV_F), (S_HIGH, sl, PREV_S)] {
+        z1[end] = b.select(low_new, z[prev], own);
+    }
+    (z1[CREF], z1[F_CREF]) = (z1[LOW], z1[F_LOW]);
+    let found = b.or(high_new, low_new);
+    let found = b.or(found, done);
+    z1[PHASE] = b.select(found, two, z[PHASE]);
+    let failed1 = b.and(out_of_trials, not_done);
+
+    // The zoom (phase 2).
+    let mut z2 = z;
+    let width = b.sub(z[HIGH], z[LOW]);
+    let width_abs = b.abs(width);
+    let interval = b.hyper(q.interval);
+    let too_small = b.cmp(Cmp::Le, width_abs, interval);
+    let lowest = b.cmp(Cmp::Lt, v, z[SAFE_F]);
+    let safer = b.and(decreased, lowest);
+    z2[SAFE_T] = b.select(safer, cur, z[SAFE_T]);
+    z2[SAFE_F] = b.select(safer, v, z[SAFE_F]);
+    let above_low = b.cmp(Cmp::Ge, v, z[F_LOW]);
+    let high_mid = b.or(no_decrease, above_low);
+    let not_high_mid = b.not(high_mid);
+    let turn = b.mul(sl, width);
+    let turned = b.cmp(Cmp::Ge, turn, zero);
+    let high_low = b.and(turned, not_high_mid);
+    let from_high = b.or(high_mid, high_low);
+    z2[CREF] = b.select(from_high, z[HIGH], z[LOW]);
+    z2[F_CREF] = b.select(from_high, z[F_HIGH], z[F_LOW]);
+    for ((high, low), own) in [(HIGH, LOW), (F_HIGH, F_LOW), (S_HIGH, S_LOW)].into_iter().zip([cur, v, sl]) {
+        let moved = b.select(high_low, z[low], z[high]);
+        z2[high] = b.select(high_mid, own, moved);
+        z2[low] = b.select(high_mid, z[low], own);
+    }
+    let safe_known = b.cmp(Cmp::Gt, z2[SAFE_T], zero);
+    let narrow = b.and(too_small, safe_known);
+    let stuck = b.or(out_of_trials, narrow);
+    let failed2 = b.and(stuck, not_done);
+
+    // Per lane the branch of its phase, then what both share.
+    let in_phase1 = b.cmp(Cmp::Eq, z[PHASE], one);
+    for k in 0..18 {
+        z[k] = b.select(in_phase1, z1[k], z2[k]);
+    }
+    let not_phase1 = b.not(in_phase1);
+    let (f1, f2) = (b.and(in_phase1, failed1), b.and(not_phase1, failed2));
+    let failed = b.or(f1, f2);
+    (z[PREV_T], z[PREV_F], z[PREV_S]) = (cur, v, sl);
+    z[COUNT] = counted;
+    // optax's _try_safe_step: the safe step where there is one (or the search left the domain).
+    let safe_exists = b.cmp(Cmp::Gt, z[SAFE_T], zero);
+    let left_domain = b.cmp(Cmp::Ge, de, big);
+    let usable = b.or(safe_exists, left_domain);
+    let elsewhere = b.cmp(Cmp::Ne, z[SAFE_T], cur);
+    let go_safe = b.and(failed, usable);
+    let go_safe = b.and(go_safe, elsewhere);
+    z[PHASE] = b.select(go_safe, three, z[PHASE]);
+    let not_failed = b.not(failed);
+    let go_on = b.and(not_failed, not_done);
+    let still_growing = b.cmp(Cmp::Eq, z[PHASE], one);
+    let increase = b.hyper(q.increase);
+    let grown = b.mul(increase, cur);
+    // (the interpolation only where a judged lane goes on inside the interval)
+    let zooming = b.not(still_growing);
+    let zooming = b.and(zooming, go_on);
+    let zooming = b.and(zooming, judging);
+    let inner = b.if_any(zooming, &[grown], &mut |b| vec![middle(b, z[LOW], z[F_LOW], z[S_LOW], z[HIGH], z[F_HIGH], z[CREF], z[F_CREF], big)])[0];
+    let next = b.select(still_growing, grown, inner);
+    let next = b.select(go_safe, z[SAFE_T], next);
+    let go = b.or(go_safe, go_on);
+    let retry = b.and(judging, go);
+
+    // The judged lanes take the new scalars; the lanes whose search ends (judged or falling
+    // back) leave it, the others try `next`.
+    let not_retry = b.not(retry);
+    let accepted = b.and(searching, not_retry);
+    for k in 0..18 {
+        let judged = b.select(judging, z[k], j.slots[first + k]);
+        j.slots[first + k] = match k {
+            T => {
+                let ended = b.select(accepted, zero, judged);
+                b.select(retry, next, ended)
+            }
+            PHASE => b.select(accepted, zero, judged),
+            _ => judged,
+        };
+    }
+    for k in 0..d {
+        let step = b.mul(next, j.slots[at_lsd(d, k)]);
+        let trial = b.add(j.slots[at_lsx(k)], step);
+        j.x[k] = b.select(retry, trial, j.x[k]);
+    }
+    measure_accepted(b, &mut j, accepted);
+    let fail = b.cmp(Cmp::Ne, zero, zero);
+    Verdict { retry, fail }
 }
 
-/// CPU twin of [`wgsl_start`]'s scalars for every lane not held (x_k, d, f₀ and s₀ set by
-/// linesearch::cpu_start).
-pub fn cpu_start<F: Real, const MASKED: bool>(slots: &mut [V<F>], dim: usize, loss: &V<F>, slope: &V<F>, hold: &[bool; LANES]) {
-    for i in 0..LANES {
-        if !(MASKED && hold[i]) {
-            store(slots, at_scalar(dim, 0), i, &start_lane(loss[i], slope[i]));
-        }
+/// The description of [`wgsl_start`]'s scalars (`z`, in [`SCALARS`] order) from f₀ and s₀.
+pub(super) fn start(b: &mut dyn Build, z: &mut [Val], f0: Val, s0: Val) {
+    let (zero, one) = (b.constant(0.0), b.constant(1.0));
+    for (k, v) in z.iter_mut().enumerate().take(SCALARS.len()) {
+        *v = match k {
+            F0 | PREV_F | F_LOW | F_HIGH | F_CREF | SAFE_F => f0,
+            S0 | PREV_S | S_LOW | S_HIGH => s0,
+            PHASE | T => one,
+            _ => zero,
+        };
     }
 }

@@ -4,14 +4,16 @@
 //!   over every lane of the interpreter's register file (`Jit::run`), [`VECTORS`] independent
 //!   128-bit vectors interleaved, intermediate values in registers (the interpreter stores and
 //!   reloads every one).
-//! - The step loops ([`StepLoop`]): for a group of lanes, evaluate, test every outcome, apply
-//!   the knobs, the schedule and the method's compiled update (`Method::compiled`), measure the
-//!   step, and in the window pool's loop keep the window record (its cycle search too: returns
-//!   to the anchor, candidate periods), again and again, until a lane of the group has
-//!   something to settle, or reaches the window's first point or a segment's end
-//!   (`Jit::step_loop`). The state lives in two scratch copies and is
-//!   worked one vector at a time (see `compile_loop`). The sweep's Rust code then settles,
-//!   parks and refills exactly as with the interpreter (backend::cpu::sweep).
+//! - The step loops ([`StepLoop`]): for a group of lanes, evaluate, judge a line search's trial
+//!   (method::linesearch's description: a rejected trial takes the next one, in its lane
+//!   only), test every outcome, apply the knobs, the schedule and the method's compiled update
+//!   (`Method::compiled`), start the next search, measure the step, and in the window pool's
+//!   loop keep the window record (its cycle search too: returns to the anchor, candidate
+//!   periods), again and again, until a lane of the group has something to settle (a failed
+//!   search and an update that ends its run included), or reaches the window's first point or
+//!   a segment's end (`Jit::step_loop`). The state lives in two scratch copies and is worked
+//!   one vector at a time (see `compile_loop`). The sweep's Rust code then settles, parks and
+//!   refills exactly as with the interpreter (backend::cpu::sweep).
 //!
 //! Vectors are f32x4 or f64x2: Cranelift's x64 backend has no wider ones.
 //!
@@ -30,9 +32,10 @@
 //! one vector at a time and holds its constants in registers instead (see `compile_loop`).
 
 use super::tape::{Instr, Op, Tape};
-use crate::method::lanes::{Build, CompiledStep, Val, LANES};
+use crate::method::lanes::{Build, Cmp, CompiledStep, Mask, Val, LANES};
+use crate::method::linesearch::{self, CpuPlace, Judge};
 use crate::method::{schedule, OptimizerKind, ScheduleKind, WeightDecay};
-use crate::problem::elementary::{self, Arith as ElementaryArith, Cmp, Machine};
+use crate::problem::elementary::{self, Arith as ElementaryArith, Cmp as ElementaryCmp, Machine};
 use crate::problem::expr::Phase;
 use crate::problem::real::Func;
 use crate::problem::real::Real;
@@ -44,7 +47,8 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module};
 use std::collections::{HashMap, HashSet};
 
-/// Independent vectors per pass of a lane loop: 4 × 128 bits = 16 f32 lanes (8 f64).
+/// Independent vectors per pass of a lane loop: 4 × 128 bits = 16 f32 lanes (8 f64); a step
+/// loop's group of lanes is as many, but where its body is long (see [`StepLoop::vectors`]).
 pub const VECTORS: usize = 4;
 const VECTOR_BYTES: usize = 16;
 
@@ -65,15 +69,19 @@ struct Loop {
     pool: Vec<u8>,
 }
 
-/// What the step loop compiles in besides the tape: the block's method, knobs, schedule and
-/// rules. Blocks with anything else (a line search, mini-batches, a data table, the
-/// trainability record, a method without a compiled update) run the loop in Rust.
+/// What the step loop compiles in besides the tape: the block's method, knobs, schedule, line
+/// search and rules. Blocks with anything else (mini-batches, a data table, the trainability
+/// record) run the loop in Rust.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepLoop {
     pub dim: usize,
     pub method: OptimizerKind,
-    /// The state's slots (the method's, then the schedule's `lr_now`).
+    /// The state's slots (the method's, then the schedule's `lr_now`, then the line search's).
     pub slots: usize,
+    /// The method's own slots, first among them.
+    pub method_slots: usize,
+    /// Memory entries the method's slots hold room for (`plan::Block::memory`).
+    pub memory: usize,
     /// Each coordinate's `lr_scale_<var>` position among the hyperparameters, where the
     /// block sets lr_scale.
     pub lr_scale: Option<Vec<usize>>,
@@ -86,12 +94,31 @@ pub struct StepLoop {
     pub clip_norm: Option<usize>,
     /// `weight_decay`'s position and form, where it is not the single value 0.
     pub weight_decay: Option<(usize, WeightDecay)>,
+    /// The line search, where the block has one: where its slots and parameters are, the
+    /// method's slot holding its displacement (`Method::direction`), and the rounding allowance
+    /// of its tests (rounded to the run precision here).
+    pub linesearch: Option<(CpuPlace, Option<usize>, f64)>,
     /// grad_tol_abs² and step_tol, as the kernel has them (rounded to the run precision here).
     pub grad_tol_abs2: f64,
     pub step_tol: f64,
     /// Where the block has an outcome window: a second loop is compiled for the window pool,
     /// with the window record (see backend::cpu::sweep's `record_window_lanes`).
     pub window: Option<WindowLoop>,
+}
+
+impl StepLoop {
+    /// Vectors per group of lanes: [`VECTORS`], but one where the body is long (a line
+    /// search, or a method that takes dot products over the whole vector: L-BFGS, CG,
+    /// Newton). Such a body has independent work enough within a vector; four copies of it
+    /// took 4× the compile time (L-BFGS with the zoom: 47–68 ms, against 50 ms allowed), and
+    /// its runs' frequent events (trials, short runs) stop a smaller group less often.
+    pub fn vectors(&self) -> usize {
+        if self.linesearch.is_some() || !self.method.method().coordinatewise {
+            1
+        } else {
+            VECTORS
+        }
+    }
 }
 
 /// The window record's rules the window loop compiles in: the cycle search's (see
@@ -125,6 +152,17 @@ pub struct LoopLanes {
     pub scratch: *mut u8,
     /// steps_done per lane as a real, on entry (for the updates that read it).
     pub steps: *const u8,
+    /// With a line search: per lane, the evaluations made here that were rejected trials (no
+    /// step), as a real; 0 on entry.
+    pub retried: *mut u8,
+    /// Per lane, as an integer as wide as a real: all ones where the lane holds no run. Such a
+    /// lane is stepped with the others, but has no event, and whatever its state becomes is
+    /// overwritten when a run is put into it.
+    pub idle: *const u8,
+    /// With a line search: per lane, as a real, the step at which its run has an event (the
+    /// window in the main pool, `steps` in the window pool). Its loop counts evaluations, which
+    /// outnumber the steps by the trials: the budget bounds them, this the steps.
+    pub until: *const u8,
     /// The window record (window loop only): the anchor per coordinate, its tolerance, the
     /// previous gradient per coordinate, the segment's largest ‖g‖², the previous loss, the
     /// turn count and loss-rose flag as integers as wide as a real (`turns`, then
@@ -164,16 +202,19 @@ mod field {
     pub const STEP_RES: usize = 9;
     pub const SCRATCH: usize = 10;
     pub const STEPS: usize = 11;
+    pub const RETRIED: usize = 12;
+    pub const IDLE: usize = 13;
+    pub const UNTIL: usize = 14;
     /// The fields before this one are every loop's, the rest the window loop's.
-    pub const WINDOW: usize = 12;
-    pub const ANCHOR: usize = 12;
-    pub const ANCHOR_TOL: usize = 13;
-    pub const GPREV: usize = 14;
-    pub const GCUR: usize = 15;
-    pub const LAST_LOSS: usize = 16;
-    pub const COUNTS: usize = 17;
-    pub const CYCLE: usize = 18;
-    pub const COUNT: usize = 19;
+    pub const WINDOW: usize = 15;
+    pub const ANCHOR: usize = 15;
+    pub const ANCHOR_TOL: usize = 16;
+    pub const GPREV: usize = 17;
+    pub const GCUR: usize = 18;
+    pub const LAST_LOSS: usize = 19;
+    pub const COUNTS: usize = 20;
+    pub const CYCLE: usize = 21;
+    pub const COUNT: usize = 22;
 }
 
 /// A tape compiled: its three instruction lists (one per [`Phase`]: the point's, the per-row
@@ -258,8 +299,9 @@ impl Jit {
             // SAFETY: `code` was compiled from the signature (pointer, pointer, i64, i64) -> i64.
             Loop { f: unsafe { std::mem::transmute::<*const u8, unsafe extern "C" fn(*const LoopLanes, *const u8, i64, i64) -> i64>(code) }, pool }
         };
-        let (step, window) = (step_id.map(made), window_id.map(made));
-        Ok(Jit { lists, step, window, group: VECTORS * VECTOR_BYTES / size, _module: module })
+        let (step_loop, window) = (step_id.map(made), window_id.map(made));
+        let group = step.map_or(VECTORS, StepLoop::vectors) * VECTOR_BYTES / size;
+        Ok(Jit { lists, step: step_loop, window, group, _module: module })
     }
 
     /// Whether the instruction lists are compiled (else `run` must not be called).
@@ -511,13 +553,26 @@ impl<F: Real> Cx<'_, '_, F> {
     }
 
     /// steps_done of vector `v`'s lanes as reals: on entry (the lane array `entry`) plus the
-    /// updates `made` since. Exact while below 2²⁴ in f32 (the caller's budget keeps it
-    /// there), 2⁵³ in f64.
-    fn steps(&mut self, entry: Value, made: Value, v: usize) -> Value {
+    /// evaluations `made` since, less the rejected trials among them (`retried`, with a line
+    /// search). Exact while below 2²⁴ in f32 (the caller's budget keeps it there), 2⁵³ in f64.
+    fn steps(&mut self, entry: Value, made: Value, v: usize, retried: Option<Value>) -> Value {
         let at_entry = self.load(entry, 0, v);
         let made = self.b.ins().fcvt_from_sint(self.vector.lane_type(), made);
         let made = self.b.ins().splat(self.vector, made);
-        self.b.ins().fadd(at_entry, made)
+        let steps = self.b.ins().fadd(at_entry, made);
+        match retried {
+            Some(r) => self.b.ins().fsub(steps, r),
+            None => steps,
+        }
+    }
+
+    /// The type of a comparison's result on this function's vectors: a lane mask.
+    fn mask_type(&self) -> Type {
+        if std::mem::size_of::<F>() == 4 {
+            types::I32X4
+        } else {
+            types::I64X2
+        }
     }
 
     fn load(&mut self, base: Value, q: usize, v: usize) -> Value {
@@ -676,11 +731,11 @@ impl<F: Real> ElementaryArith for Cx<'_, '_, F> {
     fn max(&mut self, a: Value, b: Value) -> Value {
         self.max_num(a, b)
     }
-    fn cmp(&mut self, cmp: Cmp, a: Value, b: Value) -> Value {
+    fn cmp(&mut self, cmp: ElementaryCmp, a: Value, b: Value) -> Value {
         let cc = match cmp {
-            Cmp::Lt => FloatCC::LessThan,
-            Cmp::Gt => FloatCC::GreaterThan,
-            Cmp::Eq => FloatCC::Equal,
+            ElementaryCmp::Lt => FloatCC::LessThan,
+            ElementaryCmp::Gt => FloatCC::GreaterThan,
+            ElementaryCmp::Eq => FloatCC::Equal,
         };
         self.b.ins().fcmp(cc, a, b)
     }
@@ -716,7 +771,7 @@ impl<F: Real> Machine for Cx<'_, '_, F> {
         };
         let as_ty = |cx: &mut Self, ty: Type, v: Value| cx.b.ins().bitcast(ty, MemFlagsData::new(), v);
         let smallest = self.c(elementary::SMALLEST_NORMAL);
-        let tiny = self.cmp(Cmp::Lt, x, smallest);
+        let tiny = self.cmp(ElementaryCmp::Lt, x, smallest);
         let scale = self.c(elementary::SUBNORMAL_SCALE);
         let scaled = self.mul(x, scale);
         let xs = ElementaryArith::select(self, tiny, scaled, x);
@@ -802,8 +857,11 @@ struct Emit<'c, 'a, 'f, F: Real> {
     vals: Vec<Value>,
     hyper: Value,
     v: usize,
-    /// steps_done on entry as reals (a lane array), and the updates made since (an i64).
-    steps: (Value, Value),
+    /// steps_done of the vector's lanes as reals (see `Cx::steps`).
+    steps: Value,
+    /// The vector's idle lanes (a mask, see `LoopLanes::idle`): done from the start in
+    /// [`Build::repeat`].
+    idle: Value,
 }
 
 impl<F: Real> Emit<'_, '_, '_, F> {
@@ -816,17 +874,25 @@ impl<F: Real> Emit<'_, '_, '_, F> {
         self.vals[v.0 as usize]
     }
 
+    /// A mask (an fcmp's lanes), kept among the values.
+    fn mask(&mut self, m: Value) -> Mask {
+        self.vals.push(m);
+        Mask(self.vals.len() as u32 - 1)
+    }
+
+    fn get_mask(&self, m: Mask) -> Value {
+        self.vals[m.0 as usize]
+    }
+
     fn binary(&mut self, op: Arith, a: Val, b: Val) -> Val {
-        let out = self.cx.arith(op, self.get(a), self.get(b));
+        let (a, b) = (self.get(a), self.get(b));
+        let out = self.cx.arith(op, a, b);
         self.val(out)
     }
 
-    /// `a` where `cond <test> 0`, else `b`.
-    fn select_where(&mut self, test: FloatCC, cond: Val, a: Val, b: Val) -> Val {
-        let zero = self.cx.constant(0.0);
-        let cond = self.get(cond);
-        let mask = self.cx.b.ins().fcmp(test, cond, zero);
-        let out = self.cx.select(mask, self.get(a), self.get(b));
+    fn unary(&mut self, a: Val, f: impl FnOnce(&mut Cx<'_, '_, F>, Value) -> Value) -> Val {
+        let a = self.get(a);
+        let out = f(self.cx, a);
         self.val(out)
     }
 }
@@ -848,56 +914,158 @@ impl<F: Real> Build for Emit<'_, '_, '_, F> {
     fn div(&mut self, a: Val, b: Val) -> Val {
         self.binary(Arith::Div, a, b)
     }
+    fn neg(&mut self, a: Val) -> Val {
+        self.unary(a, |cx, a| cx.b.ins().fneg(a))
+    }
     fn sqrt(&mut self, a: Val) -> Val {
-        let a = self.get(a);
-        let out = self.cx.b.ins().sqrt(a);
+        self.unary(a, |cx, a| cx.b.ins().sqrt(a))
+    }
+    fn abs(&mut self, a: Val) -> Val {
+        self.unary(a, |cx, a| cx.abs(a))
+    }
+    fn max(&mut self, a: Val, b: Val) -> Val {
+        let (a, b) = (self.get(a), self.get(b));
+        let out = self.cx.max_num(a, b);
         self.val(out)
+    }
+    fn min(&mut self, a: Val, b: Val) -> Val {
+        let (a, b) = (self.get(a), self.get(b));
+        let out = self.cx.min_num(a, b);
+        self.val(out)
+    }
+    fn floor(&mut self, a: Val) -> Val {
+        self.unary(a, |cx, a| cx.b.ins().floor(a))
+    }
+    fn func(&mut self, f: Func, a: Val) -> Val {
+        self.unary(a, |cx, a| cx.func(f, a))
     }
     fn hyper(&mut self, q: usize) -> Val {
         let out = self.cx.load(self.hyper, q, self.v);
         self.val(out)
     }
-    fn select_positive(&mut self, cond: Val, a: Val, b: Val) -> Val {
-        self.select_where(FloatCC::GreaterThan, cond, a, b)
-    }
     fn steps(&mut self) -> Val {
-        let (entry, made) = self.steps;
-        let out = self.cx.steps(entry, made, self.v);
-        self.val(out)
+        self.val(self.steps)
     }
-    fn select_nonzero(&mut self, cond: Val, a: Val, b: Val) -> Val {
-        self.select_where(FloatCC::NotEqual, cond, a, b)
+    fn cmp(&mut self, c: Cmp, a: Val, b: Val) -> Mask {
+        let cc = match c {
+            Cmp::Lt => FloatCC::LessThan,
+            Cmp::Le => FloatCC::LessThanOrEqual,
+            Cmp::Gt => FloatCC::GreaterThan,
+            Cmp::Ge => FloatCC::GreaterThanOrEqual,
+            Cmp::Eq => FloatCC::Equal,
+            // (unordered or unequal: true with a NaN, as Rust's `!=`)
+            Cmp::Ne => FloatCC::NotEqual,
+        };
+        let (a, b) = (self.get(a), self.get(b));
+        let out = self.cx.b.ins().fcmp(cc, a, b);
+        self.mask(out)
     }
-    fn select_le(&mut self, p: Val, q: Val, a: Val, b: Val) -> Val {
-        let (p, q) = (self.get(p), self.get(q));
-        let mask = self.cx.b.ins().fcmp(FloatCC::LessThanOrEqual, p, q);
-        let out = self.cx.select(mask, self.get(a), self.get(b));
-        self.val(out)
-    }
-    fn floor(&mut self, a: Val) -> Val {
+    fn finite(&mut self, a: Val) -> Mask {
+        // a − a is 0 where a is finite, NaN elsewhere.
         let a = self.get(a);
-        let out = self.cx.b.ins().floor(a);
+        let zero = self.cx.b.ins().fsub(a, a);
+        let out = self.cx.b.ins().fcmp(FloatCC::Ordered, zero, zero);
+        self.mask(out)
+    }
+    fn and(&mut self, a: Mask, b: Mask) -> Mask {
+        let (a, b) = (self.get_mask(a), self.get_mask(b));
+        let out = self.cx.b.ins().band(a, b);
+        self.mask(out)
+    }
+    fn or(&mut self, a: Mask, b: Mask) -> Mask {
+        let (a, b) = (self.get_mask(a), self.get_mask(b));
+        let out = self.cx.b.ins().bor(a, b);
+        self.mask(out)
+    }
+    fn not(&mut self, a: Mask) -> Mask {
+        let a = self.get_mask(a);
+        let out = self.cx.b.ins().bnot(a);
+        self.mask(out)
+    }
+    fn select(&mut self, m: Mask, a: Val, b: Val) -> Val {
+        let (m, a, b) = (self.get_mask(m), self.get(a), self.get(b));
+        let out = self.cx.select(m, a, b);
         self.val(out)
     }
-    fn func(&mut self, f: Func, a: Val) -> Val {
-        let a = self.get(a);
-        let out = self.cx.func(f, a);
-        self.val(out)
+    /// A branch on the vector: `body` where a lane of `m` holds, `otherwise` where none does.
+    fn if_any(&mut self, m: Mask, otherwise: &[Val], body: &mut dyn FnMut(&mut dyn Build) -> Vec<Val>) -> Vec<Val> {
+        let vector = self.cx.vector;
+        let (then, join) = (self.cx.b.create_block(), self.cx.b.create_block());
+        let results: Vec<Value> = otherwise.iter().map(|_| self.cx.b.append_block_param(join, vector)).collect();
+        let m = self.get_mask(m);
+        let any = self.cx.b.ins().vany_true(m);
+        let skipped: Vec<cranelift_codegen::ir::BlockArg> = otherwise.iter().map(|&o| self.get(o).into()).collect();
+        self.cx.b.ins().brif(any, then, &[], join, &skipped);
+        self.cx.b.switch_to_block(then);
+        let made = body(self);
+        let made: Vec<cranelift_codegen::ir::BlockArg> = made.iter().map(|&v| self.get(v).into()).collect();
+        self.cx.b.ins().jump(join, &made);
+        self.cx.b.switch_to_block(join);
+        results.into_iter().map(|r| self.val(r)).collect()
     }
+    /// A loop of the lanes in step: each round runs `body` on every lane of the vector, and a
+    /// lane done in an earlier round keeps its values; it ends when every lane is done or
+    /// after `times` rounds.
+    fn repeat(&mut self, times: u32, carried: &mut [Val], body: &mut dyn FnMut(&mut dyn Build, &mut [Val]) -> Mask) {
+        let (vector, mask_type) = (self.cx.vector, self.cx.mask_type());
+        let n = carried.len();
+        let (round_block, after) = (self.cx.b.create_block(), self.cx.b.create_block());
+        for _ in 0..n {
+            self.cx.b.append_block_param(round_block, vector);
+            self.cx.b.append_block_param(after, vector);
+        }
+        self.cx.b.append_block_param(round_block, mask_type);
+        self.cx.b.append_block_param(round_block, types::I64);
+        let first_round = self.cx.b.ins().iconst(types::I64, 0);
+        let enter: Vec<cranelift_codegen::ir::BlockArg> = carried.iter().map(|&c| self.get(c).into()).chain([self.idle.into(), first_round.into()]).collect();
+        self.cx.b.ins().jump(round_block, &enter);
+        self.cx.b.switch_to_block(round_block);
+        let params = self.cx.b.block_params(round_block).to_vec();
+        let (done_before, round) = (params[n], params[n + 1]);
+        let mut now: Vec<Val> = params[..n].iter().map(|&p| self.val(p)).collect();
+        let finished = body(self, &mut now);
+        let kept: Vec<Value> = now.iter().zip(&params[..n]).map(|(&v, &old)| self.cx.select(done_before, old, self.get(v))).collect();
+        let finished = self.get_mask(finished);
+        let done = self.cx.b.ins().bor(done_before, finished);
+        let next_round = self.cx.b.ins().iadd_imm_s(round, 1);
+        let all_done = self.cx.b.ins().vall_true(done);
+        let last = self.cx.b.ins().icmp_imm_s(IntCC::Equal, next_round, times as i64);
+        let leave = self.cx.b.ins().bor(all_done, last);
+        let again: Vec<cranelift_codegen::ir::BlockArg> = kept.iter().map(|&v| v.into()).chain([done.into(), next_round.into()]).collect();
+        let out: Vec<cranelift_codegen::ir::BlockArg> = kept.iter().map(|&v| v.into()).collect();
+        self.cx.b.ins().brif(leave, after, &out, round_block, &again);
+        self.cx.b.switch_to_block(after);
+        let results = self.cx.b.block_params(after).to_vec();
+        for (c, r) in carried.iter_mut().zip(results) {
+            *c = self.val(r);
+        }
+    }
+}
+
+/// What the line search's judge left on one vector of the step loop (see `compile_loop`):
+/// where the trial was rejected and where the search failed (masks), the next trial, the
+/// search's slots, and the measure of an accepted step.
+struct Judged {
+    retry: Value,
+    fail: Value,
+    x: Vec<Value>,
+    slots: Vec<Value>,
+    last_step: Value,
+    step_res: Value,
 }
 
 /// Bytes of scratch the step loops of `spec` need (`LoopLanes::scratch`): two copies of the
 /// group's state.
 pub fn scratch_bytes(spec: &StepLoop) -> usize {
-    2 * state_quantities(spec, spec.window.is_some()) * VECTORS * VECTOR_BYTES
+    2 * state_quantities(spec, spec.window.is_some()) * spec.vectors() * VECTOR_BYTES
 }
 
-/// The quantities of the step loop's state: x, the slots, last_step, step_res; in the window
-/// pool's loop then the record's gprev (per coordinate), gcur, last_loss, turns, loss_rose,
-/// the anchor (per coordinate), anchor_tol, and the cycle search's anchor step, period and
-/// returns.
+/// The quantities of the step loop's state: x, the slots, last_step, step_res, with a line
+/// search the rejected trials; in the window pool's loop then the record's gprev (per
+/// coordinate), gcur, last_loss, turns, loss_rose, the anchor (per coordinate), anchor_tol,
+/// and the cycle search's anchor step, period and returns.
 fn state_quantities(spec: &StepLoop, window: bool) -> usize {
-    spec.dim + spec.slots + 2 + if window { 2 * spec.dim + 8 } else { 0 }
+    spec.dim + spec.slots + 2 + spec.linesearch.map_or(0, |_| 1) + if window { 2 * spec.dim + 8 } else { 0 }
 }
 
 /// Compile the step loop of `spec` over `tape`'s point list (see [`Jit::step_loop`]); returns
@@ -924,17 +1092,18 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
     let frontend = module.isa().frontend_config();
     let (dim, n_slots) = (spec.dim, spec.slots);
     let (q_last_step, q_step_res) = (dim + n_slots, dim + n_slots + 1);
-    // fcmp's result type: a lane mask.
-    let mask = if std::mem::size_of::<F>() == 4 { types::I32X4 } else { types::I64X2 };
-    let copy_bytes = (state_quantities(spec, window) * VECTORS * VECTOR_BYTES) as i64;
+    // With a line search, the rejected trials per lane (see `LoopLanes::retried`).
+    let q_retried = spec.linesearch.map(|_| dim + n_slots + 2);
+    let vectors = spec.vectors();
+    let copy_bytes = (state_quantities(spec, window) * vectors * VECTOR_BYTES) as i64;
     // The window record's quantities in the state (window loop only).
-    let q_gprev = dim + n_slots + 2;
+    let q_gprev = dim + n_slots + 2 + q_retried.map_or(0, |_| 1);
     let (q_gcur, q_last_loss, q_turns, q_rose) = (q_gprev + dim, q_gprev + dim + 1, q_gprev + dim + 2, q_gprev + dim + 3);
     let q_anchor = q_gprev + dim + 4;
     let q_anchor_tol = q_anchor + dim;
     let q_cycle = q_anchor_tol + 1;
     // Quantity q's vector v in a copy of the state.
-    let state_at = |q: usize, v: usize| ((q * VECTORS + v) * VECTOR_BYTES) as i32;
+    let state_at = |q: usize, v: usize| ((q * vectors + v) * VECTOR_BYTES) as i32;
     let pool = {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
         let calls = callouts(module, &mut b, list, std::mem::size_of::<F>(), matches!(spec.schedule, Some((ScheduleKind::Cosine, ..))))?;
@@ -954,9 +1123,12 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             *base = if i == field::SCRATCH { array } else { b.ins().iadd(array, offset) };
         }
         let mut cx = Cx::<F> { b: &mut b, pool: Pool::new(), pool_ptr, vector, ptr, calls, hoist: None };
+        // fcmp's result type: a lane mask.
+        let mask = cx.mask_type();
         let mem = MemFlagsData::trusted();
         // Where each quantity of the state lives in the lane arrays.
         let mut homes: Vec<(usize, usize)> = tape.vars.iter().map(|&r| (field::REGS, r as usize)).chain((0..n_slots).map(|s| (field::SLOTS, s))).chain([(field::LAST_STEP, 0), (field::STEP_RES, 0)]).collect();
+        homes.extend(q_retried.map(|_| (field::RETRIED, 0)));
         if window {
             homes.extend((0..dim).map(|j| (field::GPREV, j)).chain([(field::GCUR, 0), (field::LAST_LOSS, 0), (field::COUNTS, 0), (field::COUNTS, 1)]));
             homes.extend((0..dim).map(|j| (field::ANCHOR, j)).chain([(field::ANCHOR_TOL, 0)]));
@@ -964,7 +1136,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
         }
         let scratch = bases[field::SCRATCH];
         for (q, &(array, at)) in homes.iter().enumerate() {
-            for v in 0..VECTORS {
+            for v in 0..vectors {
                 let value = cx.load(bases[array], at, v);
                 cx.b.ins().store(mem, value, scratch, state_at(q, v));
             }
@@ -978,12 +1150,14 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
         // Per vector: whether the current and the next copy hold last_step = 1 and
         // step_res = −1 in every lane (nothing measured); not known on entry.
         let (yes, no) = (cx.b.ins().iconst(types::I8, 1), cx.b.ins().iconst(types::I8, 0));
-        let flags = |cx: &mut Cx<F>| -> [cranelift_frontend::Variable; VECTORS] {
-            std::array::from_fn(|_| {
-                let var = cx.b.declare_var(types::I8);
-                cx.b.def_var(var, no);
-                var
-            })
+        let flags = |cx: &mut Cx<F>| -> Vec<cranelift_frontend::Variable> {
+            (0..vectors)
+                .map(|_| {
+                    let var = cx.b.declare_var(types::I8);
+                    cx.b.def_var(var, no);
+                    var
+                })
+                .collect()
         };
         let (cur_plain, next_plain) = (flags(&mut cx), flags(&mut cx));
         // Per vector (window loop): whether both copies hold the same anchor, tolerance and
@@ -995,8 +1169,9 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
         let enter = cx.b.ins().jump(header, &[]);
         cx.hoist = Some((enter, HashMap::new()));
 
-        // The point list on vector v at x from the state copy `cur`: loss, gradient, gn2.
-        let eval = |cx: &mut Cx<F>, cur: Value, v: usize| -> (Value, Vec<Value>, Value, Vec<Value>) {
+        // The point list on vector v at x from the state copy `cur`: loss, gradient, gn2, x and
+        // the Hessian (where the method reads it).
+        let eval = |cx: &mut Cx<F>, cur: Value, v: usize| -> (Value, Vec<Value>, Value, Vec<Value>, Vec<Value>) {
             let x: Vec<Value> = (0..dim).map(|j| cx.b.ins().load(vector, mem, cur, state_at(j, v))).collect();
             let mut values: HashMap<u32, Value> = tape.vars.iter().zip(&x).map(|(&r, &val)| (r, val)).collect();
             for ins in list {
@@ -1009,20 +1184,69 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             };
             let loss = reg(cx, tape.loss);
             let grad: Vec<Value> = tape.grad.iter().map(|&g| reg(cx, g)).collect();
+            let hess: Vec<Value> = tape.hess.iter().map(|&h| reg(cx, h)).collect();
             // gn2 = g0*g0 + g1*g1 + …, left to right as in `grad_norm2`.
             let mut gn2 = cx.b.ins().fmul(grad[0], grad[0]);
             for &g in &grad[1..] {
                 let sq = cx.b.ins().fmul(g, g);
                 gn2 = cx.b.ins().fadd(gn2, sq);
             }
-            (loss, grad, gn2, x)
+            (loss, grad, gn2, x, hess)
         };
 
         cx.b.switch_to_block(header);
         let (cur, next) = (cx.b.use_var(cur_var), cx.b.use_var(next_var));
         let mut any_event: Option<Value> = None;
-        for v in 0..VECTORS {
-            let (loss, grad, gn2, x) = eval(&mut cx, cur, v);
+        for v in 0..vectors {
+            let (loss, grad, gn2, x, hess) = eval(&mut cx, cur, v);
+            let retried = q_retried.map(|q| cx.b.ins().load(vector, mem, cur, state_at(q, v)));
+            let idle = cx.b.ins().load(mask, mem, bases[field::IDLE], lane_at::<F>(0, v));
+            let made = cx.b.use_var(count_var);
+            let steps = cx.steps(bases[field::STEPS], made, v, retried);
+            let hyper = bases[field::HYPER];
+            let mut slots: Vec<Value> = (0..n_slots).map(|s| cx.b.ins().load(vector, mem, cur, state_at(dim + s, v))).collect();
+            // (the state as it was, for the lanes whose trial is rejected)
+            let slots_before = slots.clone();
+
+            // judge (with a line search): a lane whose trial is rejected takes the next trial
+            // (`retry`) and is no point of its run: it has no event, no window record and no
+            // update. The judge measures an accepted step into last_step, step_res.
+            let judged = spec.linesearch.map(|(place, _, rounding)| {
+                let first = place.first_slot;
+                let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v, steps, idle };
+                let lr = emit.cx.load(bases[field::LR], 0, v);
+                let lr = emit.val(lr);
+                let (last_step, step_res) = (emit.cx.b.ins().load(vector, mem, cur, state_at(q_last_step, v)), emit.cx.b.ins().load(vector, mem, cur, state_at(q_step_res, v)));
+                let (mut last_step, mut step_res) = (emit.val(last_step), emit.val(step_res));
+                let mut search: Vec<Val> = slots[first..].iter().map(|&s| emit.val(s)).collect();
+                let mut trial: Vec<Val> = x.iter().map(|&s| emit.val(s)).collect();
+                let g: Vec<Val> = grad.iter().map(|&s| emit.val(s)).collect();
+                let loss = emit.val(loss);
+                let judge = Judge {
+                    dim,
+                    slots: &mut search,
+                    x: &mut trial,
+                    grad: &g,
+                    loss,
+                    last_step: &mut last_step,
+                    step_res: &mut step_res,
+                    lr,
+                    unit_step: spec.unit_step,
+                    at: place.at,
+                    step_tol: spec.step_tol,
+                    rounding,
+                    big: F::MAX.to_f64(),
+                };
+                let verdict = linesearch::judge(place.kind, &mut emit, judge);
+                Judged {
+                    retry: emit.get_mask(verdict.retry),
+                    fail: emit.get_mask(verdict.fail),
+                    x: trial.iter().map(|&t| emit.get(t)).collect(),
+                    slots: search.iter().map(|&t| emit.get(t)).collect(),
+                    last_step: emit.get(last_step),
+                    step_res: emit.get(step_res),
+                }
+            });
 
             // any_event: x not finite (x − x is 0 for a finite x, NaN otherwise), the loss
             // not finite or past the blow-up bound (|loss| ≤ min(bound, largest real) fails for
@@ -1041,21 +1265,38 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             let gtol2 = cx.load(bases[field::GTOL2], 0, v);
             let small = cx.b.ins().fcmp(FloatCC::LessThanOrEqual, gn2, abs2);
             let relative = cx.b.ins().fcmp(FloatCC::LessThanOrEqual, gn2, gtol2);
-            // The step test, where the last step measured anything (else last_step = 1 >
-            // −1 = step_res in every lane: no lane passes it).
-            let (full, join_test) = (cx.b.create_block(), cx.b.create_block());
-            let converged = cx.b.append_block_param(join_test, mask);
-            let plain_now = cx.b.use_var(cur_plain[v]);
-            cx.b.ins().brif(plain_now, join_test, &[small.into()], full, &[]);
-            cx.b.switch_to_block(full);
-            let last_step = cx.b.ins().load(vector, mem, cur, state_at(q_last_step, v));
-            let step_res = cx.b.ins().load(vector, mem, cur, state_at(q_step_res, v));
-            let still = cx.b.ins().fcmp(FloatCC::LessThanOrEqual, last_step, step_res);
-            let stalled = cx.b.ins().band(relative, still);
-            let either = cx.b.ins().bor(small, stalled);
-            cx.b.ins().jump(join_test, &[either.into()]);
-            cx.b.switch_to_block(join_test);
-            let mut event = cx.b.ins().bor(bad, converged);
+            let mut event = match &judged {
+                // (the judge measured the accepted steps; a rejected trial has no event, but
+                // a failed search ends its run)
+                Some(j) => {
+                    let still = cx.b.ins().fcmp(FloatCC::LessThanOrEqual, j.last_step, j.step_res);
+                    let stalled = cx.b.ins().band(relative, still);
+                    let converged = cx.b.ins().bor(small, stalled);
+                    let event = cx.b.ins().bor(bad, converged);
+                    let event = cx.b.ins().band_not(event, j.retry);
+                    let until = cx.load(bases[field::UNTIL], 0, v);
+                    let due = cx.b.ins().fcmp(FloatCC::GreaterThanOrEqual, steps, until);
+                    let event = cx.b.ins().bor(event, due);
+                    cx.b.ins().bor(event, j.fail)
+                }
+                None => {
+                    // The step test, where the last step measured anything (else
+                    // last_step = 1 > −1 = step_res in every lane: no lane passes it).
+                    let (full, join_test) = (cx.b.create_block(), cx.b.create_block());
+                    let converged = cx.b.append_block_param(join_test, mask);
+                    let plain_now = cx.b.use_var(cur_plain[v]);
+                    cx.b.ins().brif(plain_now, join_test, &[small.into()], full, &[]);
+                    cx.b.switch_to_block(full);
+                    let last_step = cx.b.ins().load(vector, mem, cur, state_at(q_last_step, v));
+                    let step_res = cx.b.ins().load(vector, mem, cur, state_at(q_step_res, v));
+                    let still = cx.b.ins().fcmp(FloatCC::LessThanOrEqual, last_step, step_res);
+                    let stalled = cx.b.ins().band(relative, still);
+                    let either = cx.b.ins().bor(small, stalled);
+                    cx.b.ins().jump(join_test, &[either.into()]);
+                    cx.b.switch_to_block(join_test);
+                    cx.b.ins().bor(bad, converged)
+                }
+            };
             if let Some(rules) = spec.window.filter(|_| window) {
                 // record_window_lanes, into the next copy (kept only where no lane has an
                 // event: else the Rust pass records this point): its every-step part, and
@@ -1075,8 +1316,6 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 }
                 let anchor_tol = cx.b.ins().load(vector, mem, cur, state_at(q_anchor_tol, v));
                 let back = cx.b.ins().fcmp(FloatCC::LessThanOrEqual, dist, anchor_tol);
-                let made = cx.b.use_var(count_var);
-                let steps = cx.steps(bases[field::STEPS], made, v);
                 let exit_at = cx.load(bases[field::CYCLE], cycle::EXIT_AT, v);
                 let handed = cx.b.ins().fcmp(FloatCC::GreaterThanOrEqual, steps, exit_at);
                 event = cx.b.ins().bor(event, handed);
@@ -1153,12 +1392,44 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 let gcur = cx.max_num(gcur, gn2);
                 cx.b.ins().store(mem, gcur, next, state_at(q_gcur, v));
                 cx.b.ins().store(mem, loss, next, state_at(q_last_loss, v));
+                if let Some(j) = &judged {
+                    // A rejected trial is not recorded: its lanes keep the record as it was.
+                    for q in q_gprev..q_cycle + 3 {
+                        let (was, now) = (cx.b.ins().load(vector, mem, cur, state_at(q, v)), cx.b.ins().load(vector, mem, next, state_at(q, v)));
+                        let kept = cx.select(j.retry, was, now);
+                        cx.b.ins().store(mem, kept, next, state_at(q, v));
+                    }
+                }
             }
-            any_event = Some(match any_event {
-                None => event,
-                Some(a) => cx.b.ins().bor(a, event),
+            // With a line search the update runs only where a lane of the vector steps: with
+            // several trials a step, most evaluations only try the next point. Where every lane
+            // tries another, the next copy takes the judge's trial, the search's slots and the
+            // rest of the state as it was, and one more rejected trial per lane.
+            let tried_only = judged.as_ref().map(|j| {
+                let (update_block, retry_block, join) = (cx.b.create_block(), cx.b.create_block(), cx.b.create_block());
+                let joined_event = cx.b.append_block_param(join, mask);
+                let stepping = cx.b.ins().bnot(j.retry);
+                let any_steps = cx.b.ins().vany_true(stepping);
+                cx.b.ins().brif(any_steps, update_block, &[], retry_block, &[]);
+                cx.b.switch_to_block(retry_block);
+                let first = spec.linesearch.map_or(n_slots, |(place, _, _)| place.first_slot);
+                for (q, &value) in j.x.iter().enumerate() {
+                    cx.b.ins().store(mem, value, next, state_at(q, v));
+                }
+                for (s, &was) in slots_before.iter().enumerate() {
+                    let value = if s >= first { j.slots[s - first] } else { was };
+                    cx.b.ins().store(mem, value, next, state_at(dim + s, v));
+                }
+                cx.b.ins().store(mem, j.last_step, next, state_at(q_last_step, v));
+                cx.b.ins().store(mem, j.step_res, next, state_at(q_step_res, v));
+                let retried = retried.expect("a line search counts its trials");
+                let one = cx.constant(1.0);
+                let counted = cx.b.ins().fadd(retried, one);
+                cx.b.ins().store(mem, counted, next, state_at(q_retried.expect("a line search counts its trials"), v));
+                cx.b.ins().jump(join, &[event.into()]);
+                cx.b.switch_to_block(update_block);
+                (join, joined_event)
             });
-
             // update_lanes, into the next copy: the knobs, the method, the step measure.
             let measure = relative;
             let clip_coef = spec.clip_norm.map(|q| {
@@ -1170,13 +1441,10 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 let one = cx.constant(1.0);
                 cx.min_num(ratio, one)
             });
-            let hyper = bases[field::HYPER];
-            let made = cx.b.use_var(count_var);
-            let mut slots: Vec<Value> = (0..n_slots).map(|s| cx.b.ins().load(vector, mem, cur, state_at(dim + s, v))).collect();
             // The schedule's lr_t (and next lr_now), and each coordinate's lr from it as
             // `cpu_lrj` has it; without a schedule the lane array's, fixed per run.
             let lr_t = spec.schedule.map(|(kind, params, lr_now)| {
-                let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v, steps: (bases[field::STEPS], made) };
+                let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v, steps, idle };
                 let lr = emit.cx.load(bases[field::LR], 0, v);
                 let lr = emit.val(lr);
                 let mut now = lr_now.map(|s| emit.val(slots[s]));
@@ -1215,41 +1483,107 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 }
                 lrj.push(lr_j);
             }
-            let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v, steps: (bases[field::STEPS], made) };
+            let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v, steps, idle };
             let mut x_vals: Vec<Val> = stepped.iter().map(|&val| emit.val(val)).collect();
             let mut slot_vals: Vec<Val> = slots.iter().map(|&val| emit.val(val)).collect();
-            // lr_now follows the method's slots, and the method does not see it.
-            let method_slots = spec.schedule.and_then(|(_, _, lr_now)| lr_now).unwrap_or(n_slots);
+            // (lr_now and the line search's slots follow the method's, which it does not see)
             let gd_vals: Vec<Val> = gd.iter().map(|&val| emit.val(val)).collect();
             let lrj_vals: Vec<Val> = lrj.iter().map(|&val| emit.val(val)).collect();
-            update(&mut emit, CompiledStep { dim, x: &mut x_vals, slots: &mut slot_vals[..method_slots], gd: &gd_vals, lrj: &lrj_vals, lr_scaled: spec.lr_scale.is_some() });
-            let stepped: Vec<Value> = x_vals.iter().map(|&val| emit.get(val)).collect();
-            let new_slots: Vec<Value> = slot_vals.iter().map(|&val| emit.get(val)).collect();
+            let hess_vals: Vec<Val> = hess.iter().map(|&val| emit.val(val)).collect();
+            let mut stop = None;
+            update(
+                &mut emit,
+                CompiledStep { dim, memory: spec.memory, x: &mut x_vals, slots: &mut slot_vals[..spec.method_slots], gd: &gd_vals, lrj: &lrj_vals, lr_scaled: spec.lr_scale.is_some(), hess: &hess_vals, stop: &mut stop },
+            );
+            // The line search's start from the point just evaluated, x_k (begin: lsx = x_k).
+            if let Some((place, direction, _)) = spec.linesearch {
+                let first = place.first_slot;
+                for j in 0..dim {
+                    slot_vals[first + j] = emit.val(x[j]);
+                }
+                let g: Vec<Val> = grad.iter().map(|&s| emit.val(s)).collect();
+                let loss = emit.val(loss);
+                let dir: Option<Vec<Val>> = direction.map(|at| slot_vals[at..at + dim].to_vec());
+                linesearch::start(place.kind, &mut emit, &mut slot_vals[first..], &x_vals, dir.as_deref(), &g, loss);
+            }
+            // An update that ends a run (Newton's singular system) is an event: the Rust pass
+            // takes that step again and ends the run.
+            if let Some((_, stopped)) = stop {
+                let stopped = emit.get_mask(stopped);
+                let stopped = match &judged {
+                    Some(j) => emit.cx.b.ins().band_not(stopped, j.retry),
+                    None => stopped,
+                };
+                event = emit.cx.b.ins().bor(event, stopped);
+            }
+            let mut stepped: Vec<Value> = x_vals.iter().map(|&val| emit.get(val)).collect();
+            let mut new_slots: Vec<Value> = slot_vals.iter().map(|&val| emit.get(val)).collect();
+            if let Some(j) = &judged {
+                // A rejected trial: x is the next trial, the search's slots are the judge's,
+                // the rest of the state stays.
+                let first = spec.linesearch.map_or(n_slots, |(place, _, _)| place.first_slot);
+                for (s, new) in new_slots.iter_mut().enumerate() {
+                    let was = if s >= first { j.slots[s - first] } else { slots_before[s] };
+                    *new = cx.select(j.retry, was, *new);
+                }
+                for (xj, &trial) in stepped.iter_mut().zip(&j.x) {
+                    *xj = cx.select(j.retry, trial, *xj);
+                }
+            }
             for (q, &value) in stepped.iter().chain(&new_slots).enumerate() {
                 cx.b.ins().store(mem, value, next, state_at(q, v));
             }
 
             // Where a lane measured its step: ‖x₊ − x‖∞ (÷ lr for a unit step) and
             // step_tol·‖x₊‖∞ there, 1 and −1 elsewhere.
+            let measure_step = |cx: &mut Cx<F>, stepped: &[Value]| {
+                let (mut step_inf, mut x_inf) = (zero, zero);
+                for j in 0..dim {
+                    let diff = cx.b.ins().fsub(stepped[j], x[j]);
+                    let mut d = cx.abs(diff);
+                    if spec.unit_step {
+                        let lr = cx.load(bases[field::LR], 0, v);
+                        d = cx.b.ins().fdiv(d, lr);
+                    }
+                    let m = cx.abs(stepped[j]);
+                    (step_inf, x_inf) = if j == 0 { (d, m) } else { (cx.max_num(step_inf, d), cx.max_num(x_inf, m)) };
+                }
+                let (one, minus_one, step_tol) = (cx.constant(1.0), cx.constant(-1.0), cx.constant(spec.step_tol));
+                let res = cx.b.ins().fmul(step_tol, x_inf);
+                (cx.select(measure, step_inf, one), cx.select(measure, res, minus_one))
+            };
+            if let Some(j) = &judged {
+                // (every lane: the stored values are chosen per lane, rejected trials keep
+                // the judge's, and each trial is one more evaluation that is no step)
+                let (ls, sr) = measure_step(&mut cx, &stepped);
+                let ls = cx.select(j.retry, j.last_step, ls);
+                let sr = cx.select(j.retry, j.step_res, sr);
+                cx.b.ins().store(mem, ls, next, state_at(q_last_step, v));
+                cx.b.ins().store(mem, sr, next, state_at(q_step_res, v));
+                let one = cx.constant(1.0);
+                let counted = cx.b.ins().fadd(retried.expect("a line search counts its trials"), one);
+                let counted = cx.select(j.retry, counted, retried.expect("a line search counts its trials"));
+                cx.b.ins().store(mem, counted, next, state_at(q_retried.expect("a line search counts its trials"), v));
+                let (join, joined_event) = tried_only.expect("a line search's update is branched to");
+                cx.b.ins().jump(join, &[event.into()]);
+                cx.b.switch_to_block(join);
+                let event = cx.b.ins().band_not(joined_event, idle);
+                any_event = Some(match any_event {
+                    None => event,
+                    Some(a) => cx.b.ins().bor(a, event),
+                });
+                continue;
+            }
+            let event = cx.b.ins().band_not(event, idle);
+            any_event = Some(match any_event {
+                None => event,
+                Some(a) => cx.b.ins().bor(a, event),
+            });
             let (measured, plain, join) = (cx.b.create_block(), cx.b.create_block(), cx.b.create_block());
             let any_measure = cx.b.ins().vany_true(measure);
             cx.b.ins().brif(any_measure, measured, &[], plain, &[]);
             cx.b.switch_to_block(measured);
-            let (mut step_inf, mut x_inf) = (zero, zero);
-            for j in 0..dim {
-                let diff = cx.b.ins().fsub(stepped[j], x[j]);
-                let mut d = cx.abs(diff);
-                if spec.unit_step {
-                    let lr = cx.load(bases[field::LR], 0, v);
-                    d = cx.b.ins().fdiv(d, lr);
-                }
-                let m = cx.abs(stepped[j]);
-                (step_inf, x_inf) = if j == 0 { (d, m) } else { (cx.max_num(step_inf, d), cx.max_num(x_inf, m)) };
-            }
-            let (one, minus_one, step_tol) = (cx.constant(1.0), cx.constant(-1.0), cx.constant(spec.step_tol));
-            let res = cx.b.ins().fmul(step_tol, x_inf);
-            let ls = cx.select(measure, step_inf, one);
-            let sr = cx.select(measure, res, minus_one);
+            let (ls, sr) = measure_step(&mut cx, &stepped);
             cx.b.ins().store(mem, ls, next, state_at(q_last_step, v));
             cx.b.ins().store(mem, sr, next, state_at(q_step_res, v));
             cx.b.def_var(next_plain[v], no);
@@ -1267,7 +1601,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             cx.b.ins().jump(join, &[]);
             cx.b.switch_to_block(join);
         }
-        let any_event = cx.b.ins().vany_true(any_event.expect("VECTORS > 0"));
+        let any_event = cx.b.ins().vany_true(any_event.expect("a vector or more"));
         cx.b.ins().brif(any_event, exit, &[], check_budget, &[]);
 
         cx.b.switch_to_block(check_budget);
@@ -1280,7 +1614,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
         let (cur, next) = (cx.b.use_var(cur_var), cx.b.use_var(next_var));
         cx.b.def_var(cur_var, next);
         cx.b.def_var(next_var, cur);
-        for v in 0..VECTORS {
+        for v in 0..vectors {
             let (now, then) = (cx.b.use_var(cur_plain[v]), cx.b.use_var(next_plain[v]));
             cx.b.def_var(cur_plain[v], then);
             cx.b.def_var(next_plain[v], now);
@@ -1293,15 +1627,15 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
         // Leave the lanes as `eval` would: the state, the loss, the gradient, gn2.
         cx.b.switch_to_block(exit);
         let cur = cx.b.use_var(cur_var);
-        for v in 0..VECTORS {
+        for v in 0..vectors {
             for (q, &(array, at)) in homes.iter().enumerate() {
                 let value = cx.b.ins().load(vector, mem, cur, state_at(q, v));
                 cx.store(value, bases[array], at, v);
             }
-            let (loss, grad, gn2, _) = eval(&mut cx, cur, v);
+            let (loss, grad, gn2, _, hess) = eval(&mut cx, cur, v);
             cx.store(loss, bases[field::REGS], tape.loss as usize, v);
-            for (&g, &r) in grad.iter().zip(&tape.grad) {
-                cx.store(g, bases[field::REGS], r as usize, v);
+            for (&value, &r) in grad.iter().zip(&tape.grad).chain(hess.iter().zip(&tape.hess)) {
+                cx.store(value, bases[field::REGS], r as usize, v);
             }
             cx.store(gn2, bases[field::GN2], 0, v);
         }

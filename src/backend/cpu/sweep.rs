@@ -108,14 +108,12 @@ impl<'a, F: Real> Kernel<'a, F> {
 
     /// What the compiled step loop runs of this kernel's block, or why the block's steps stay
     /// in Rust: the loop has the main pool's eval, outcome checks and update of a method with
-    /// a compiled update, its knobs (clipping, weight decay, lr_scale) and its learning-rate
-    /// schedule.
+    /// a compiled update, its knobs (clipping, weight decay, lr_scale), its learning-rate
+    /// schedule and its line search.
     pub fn step_loop(&self) -> Result<StepLoop, String> {
         let method = self.block.optimizer.method();
         let why = if method.compiled.is_none() {
             Some(format!("{} has no compiled update", method.name))
-        } else if self.knobs.linesearch.is_some() {
-            Some("a line search".into())
         } else if self.sampling.is_some() || !self.tape.means.is_empty() {
             Some("a data table".into())
         } else if self.layout.trained {
@@ -129,6 +127,9 @@ impl<'a, F: Real> Kernel<'a, F> {
                 dim: self.dim,
                 method: self.block.optimizer,
                 slots: self.layout.slots.len(),
+                method_slots: crate::method::lanes::slot_reals(method.slots, self.dim, self.block.memory()),
+                memory: self.block.memory(),
+                linesearch: self.linesearch.map(|place| (place, self.direction, self.loss_rounding.to_f64())),
                 lr_scale: self.knobs.lr_scale.as_ref().map(|scales| scales.iter().map(|&(q, _)| q).collect()),
                 // (a one-parameter schedule reads only the first, as knobs::cpu)
                 schedule: self.knobs.schedule.as_ref().map(|(kind, at)| (*kind, [at[0], *at.last().unwrap_or(&at[0])], self.lr_now)),
@@ -158,10 +159,16 @@ struct Lanes<F: Real> {
     lrj: Vec<V<F>>,
     hyper: Vec<V<F>>,
     bound: V<F>,
-    /// min(bound, largest real), set with `bound`, and steps_done as a real, set per call, for
-    /// the compiled step loop (see `jit::LoopLanes`).
+    /// min(bound, largest real), set with `bound`, steps_done as a real, set per call, and the
+    /// rejected line-search trials of a call, for the compiled step loop (see
+    /// `jit::LoopLanes`).
     ceiling: V<F>,
     steps_real: V<F>,
+    retried: V<F>,
+    /// All ones where the lane is idle (see `jit::LoopLanes::idle`), and the step at which a
+    /// searching lane's run has an event (`jit::LoopLanes::until`), set per call.
+    idle_bits: V<F>,
+    until: V<F>,
     gtol2: V<F>,
     gn2: V<F>,
     /// The last step's ‖Δx‖∞ and step_tol·‖x‖∞ after it (the shader's `last_step`, `step_res`).
@@ -267,6 +274,9 @@ impl<F: Real> Lanes<F> {
             bound: z,
             ceiling: z,
             steps_real: z,
+            retried: z,
+            idle_bits: z,
+            until: z,
             gtol2: z,
             gn2: z,
             last_step: z,
@@ -472,6 +482,14 @@ impl<F: Real> Lanes<F> {
         for i in 0..LANES {
             self.steps_real[i] = F::from_f64(self.steps_done[i] as f64);
         }
+        self.retried = [F::default(); LANES];
+        for i in 0..LANES {
+            self.until[i] = F::from_f64(if window { until.min(exit_at[i]) } else { until } as f64);
+        }
+        let idle_bits: &mut [u8] = bytemuck::cast_slice_mut(&mut self.idle_bits);
+        for (i, lane) in idle_bits.chunks_exact_mut(size).enumerate() {
+            lane.fill(if self.slot_of[i] == usize::MAX { 0xff } else { 0 });
+        }
         // steps_done counted as a real stays exact below 2^24 in f32 (see Build::steps).
         let exact_steps: u32 = if size == 4 { 1 << 24 } else { u32::MAX };
         let lanes = LoopLanes {
@@ -487,6 +505,9 @@ impl<F: Real> Lanes<F> {
             step_res: self.step_res.as_mut_ptr() as *mut u8,
             scratch: self.scratch.as_mut_ptr() as *mut u8,
             steps: self.steps_real.as_ptr() as *const u8,
+            retried: self.retried.as_mut_ptr() as *mut u8,
+            idle: self.idle_bits.as_ptr() as *const u8,
+            until: self.until.as_ptr() as *const u8,
             anchor: self.anchor.as_mut_ptr() as *mut u8,
             anchor_tol: self.anchor_tol.as_mut_ptr() as *mut u8,
             gprev: self.gprev.as_mut_ptr() as *mut u8,
@@ -497,17 +518,29 @@ impl<F: Real> Lanes<F> {
         };
         for first in (0..LANES).step_by(jit.group()) {
             let group = first..first + jit.group();
-            let budget = if group.clone().any(|i| self.slot_of[i] == usize::MAX || self.steps_done[i] == 0) {
+            // Idle lanes are stepped along without events (see `LoopLanes::idle`); a lane at its
+            // first point, or one the last update or search ended, is this pass's to settle.
+            let active = || group.clone().filter(|&i| self.slot_of[i] != usize::MAX);
+            if active().next().is_none() {
+                // (nothing to evaluate: the pass's settle and update pass over idle lanes)
+                continue;
+            }
+            let budget = if active().any(|i| self.steps_done[i] == 0 || self.stop[i] != 0) {
                 0
+            } else if k.linesearch.is_some() {
+                // (evaluations: the loop stops each lane at its `until` itself)
+                active().map(|i| exact_steps.saturating_sub(self.steps_done[i])).min().unwrap_or(0)
             } else {
                 let end = |i: usize| if window { until.min(exit_at[i]) } else { until }.min(exact_steps);
-                group.clone().map(|i| end(i).saturating_sub(self.steps_done[i])).min().unwrap_or(0)
+                active().map(|i| end(i).saturating_sub(self.steps_done[i])).min().unwrap_or(0)
             };
             // SAFETY: the lane arrays are this kernel's (Lanes::new sizes them from its tape and
             // block), and the kernel's jit was compiled for them (see Kernel::step_loop).
             let made = unsafe { jit.step_loop::<F>(&lanes, first, budget, window) };
-            for i in group {
-                self.steps_done[i] += made;
+            for i in group.filter(|&i| self.slot_of[i] != usize::MAX) {
+                // (each evaluation is a step but for the rejected trials, whole numbers below
+                // the budget: exact as reals)
+                self.steps_done[i] += made - self.retried[i].to_f64() as u32;
                 self.evals[i] += made;
             }
         }
@@ -1139,7 +1172,8 @@ impl<F: Real> Parked<F> {
 
 /// The path of one run (block-local index `run_local`): its point after every step `s` with
 /// `record(s)`, and its last point, as (steps, x flattened). The same eval and update as the
-/// sweep, in lane 0 with the others idle; no window record (a path needs no classification).
+/// sweep (the compiled loop between recorded steps, where the kernel has one), in lane 0 with
+/// the others idle; no window record (a path needs no classification).
 pub fn trace_run<F: Real>(k: &Kernel<F>, run_local: u64, record: impl Fn(u32) -> bool) -> crate::backend::Path {
     let mut l = Lanes::<F>::new(k);
     l.fill(k, 0, 0, run_local);
@@ -1148,7 +1182,16 @@ pub fn trace_run<F: Real>(k: &Kernel<F>, run_local: u64, record: impl Fn(u32) ->
     }
     let mut path = crate::backend::Path::default();
     loop {
-        l.eval(k);
+        match k.jit {
+            // The compiled loop up to the next step recorded (a trial pending there is judged
+            // here: budget 0), as the sweep's main pool.
+            Some(jit) if jit.has_step_loop() => {
+                let s = l.steps_done[0];
+                let next = (s..k.max_steps).find(|&t| record(t)).unwrap_or(k.max_steps);
+                l.step_loop(k, jit, next, false)
+            }
+            _ => l.eval(k),
+        }
         l.judge(k);
         if l.retry[0] {
             // A rejected trial point: not on the path.
