@@ -15,6 +15,7 @@
 //! and result decoding included), the measure the peers print.
 
 use crate::config::{parse, Overrides};
+use crate::backend::cpu::{jit::Jit, sweep::Kernel, tape::Tape};
 use crate::backend::Backend;
 use crate::engine::execute;
 use crate::error::Result;
@@ -67,6 +68,49 @@ pub fn w4(side: u64, steps: u32) -> String {
     format!(
         "name = \"W4\"\n[objective]\n{data}\nmodel = {{ mlp = {{ hidden = [16], activation = \"tanh\", bias = false, scaling = \"mean_field\" }} }}\n[sweep]\nlr = 1.0\n[sweep.init]\nscheme = \"normal\"\n[[optimizer]]\nkind = \"gd\"\nlr_scale = {{ l1 = {{ log = [0.1, 10.0], n = {side} }}, l2 = {{ log = [0.1, 10.0], n = {side} }} }}\n[run]\nsteps = {steps}\nwindow = 0\n"
     )
+}
+
+/// The CPU kernel's compile time (backend::cpu::jit: the instruction lists, the step loop and
+/// the window loop) for every catalogue objective × method × line search (none, backtracking,
+/// zoom) × precision, with clipping, weight decay and lr_scale compiled in: milliseconds and
+/// what, fastest first.
+pub fn compile_times() -> Result<Vec<(f64, String)>> {
+    use crate::method::OptimizerKind;
+    use crate::plan::Precision;
+    let mut times = Vec::new();
+    for entry in crate::problem::catalogue::CATALOGUE {
+        for kind in OptimizerKind::ALL {
+            for search in ["none", "backtracking", "zoom"] {
+                let src = format!(
+                    "[objective]\nbuiltin = \"{}\"\n[sweep]\nlr = 0.01\n[[optimizer]]\nkind = \"{}\"\nlinesearch = \"{search}\"\nclip_norm = 1.0\nweight_decay = 0.1\nlr_scale = {{ {} = 2.0 }}\n",
+                    entry.name,
+                    kind.name(),
+                    entry.vars[0]
+                );
+                for precision in [Precision::F32, Precision::F64] {
+                    let plan = parse("bench", &src, "bench", Overrides { precision: Some(precision), ..Default::default() })?;
+                    let ms = match precision {
+                        Precision::F32 => compile_time::<f32>(&plan)?,
+                        Precision::F64 => compile_time::<f64>(&plan)?,
+                    };
+                    times.push((ms, format!("{} / {} / {search} / {}", entry.name, kind.name(), precision.name())));
+                }
+            }
+        }
+    }
+    times.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(times)
+}
+
+/// Milliseconds to compile the kernel of `plan`'s first block, as the CPU backend does.
+fn compile_time<F: crate::problem::real::Real>(plan: &crate::plan::Plan) -> Result<f64> {
+    let block = &plan.blocks[0];
+    let obj = plan.step_objective(block);
+    let tape = Tape::new(obj, block.optimizer.method().hessian);
+    let spec = Kernel::<F>::new(&tape, obj, block, plan.steps, &plan.rules).step_loop().ok();
+    let start = std::time::Instant::now();
+    Jit::new::<F>(&tape, true, spec.as_ref()).map_err(|e| crate::error::Error::Other(format!("compiling {}: {}", plan.name, e.0)))?;
+    Ok(start.elapsed().as_secs_f64() * 1e3)
 }
 
 /// W3 (`runs`) and W4 (`side`²) on each backend, best of `repeat`.

@@ -215,6 +215,11 @@ enum Cmd {
         /// Side of W4's grid of per-layer learning rates (the size is 256).
         #[arg(long, default_value_t = 256)]
         w4_side: u64,
+        /// Time the CPU kernel's compilation instead: every catalogue objective × method × line
+        /// search (none, backtracking, zoom) × precision, with clipping, weight decay and
+        /// lr_scale compiled in.
+        #[arg(long, conflicts_with = "models")]
+        compile: bool,
     },
 }
 
@@ -269,7 +274,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Init { path, force } => init(&path, force),
         Cmd::Devices => devices(),
         Cmd::Objectives => objectives(),
-        Cmd::Bench { n, side, steps, backend, peers, python, peer_list, repeat, models, w3_runs, w4_side } => {
+        Cmd::Bench { compile: true, .. } => bench_compile(),
+        Cmd::Bench { n, side, steps, backend, peers, python, peer_list, repeat, models, w3_runs, w4_side, .. } => {
             bench(n, side, steps, overrides(backend, None).backend, peers, &python, &peer_list, repeat, models.then_some((w3_runs, w4_side)))
         }
     }
@@ -520,6 +526,22 @@ fn objectives() -> Result<ExitCode> {
 
 /// `gdsweep bench`: W1, W1c, W2 on each backend (app::bench), then the peers on W1.
 #[allow(clippy::too_many_arguments)]
+/// `bench --compile`: the compile times, their spread and the slowest.
+fn bench_compile() -> Result<ExitCode> {
+    let times = bench::compile_times()?;
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize].0;
+    outln!("| compiled (catalogue objective × method × search × precision) | min ms | median ms | max ms |");
+    outln!("|---|---|---|---|");
+    outln!("| {} | {:.1} | {:.1} | {:.1} |", times.len(), at(0.0), at(0.5), at(1.0));
+    outln!();
+    outln!("| slowest | ms |");
+    outln!("|---|---|");
+    for (ms, what) in times.iter().rev().take(5) {
+        outln!("| {what} | {ms:.1} |");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn bench(
     n: u64,
     side: u64,
