@@ -155,10 +155,10 @@ pub struct LoopLanes {
     /// With a line search: per lane, the evaluations made here that were rejected trials (no
     /// step), as a real; 0 on entry.
     pub retried: *mut u8,
-    /// Per lane, as an integer as wide as a real: all ones where the lane holds no run. Such a
-    /// lane is stepped with the others, but has no event, and whatever its state becomes is
-    /// overwritten when a run is put into it.
-    pub idle: *const u8,
+    /// Per lane, as an integer as wide as a real: all ones where the lane holds a run, 0 where
+    /// it is idle. An idle lane is stepped with the others, but has no event, and whatever its
+    /// state becomes is overwritten when a run is put into it.
+    pub active: *const u8,
     /// With a line search: per lane, as a real, the step at which its run has an event (the
     /// window in the main pool, `steps` in the window pool). Its loop counts evaluations, which
     /// outnumber the steps by the trials: the budget bounds them, this the steps.
@@ -203,7 +203,7 @@ mod field {
     pub const SCRATCH: usize = 10;
     pub const STEPS: usize = 11;
     pub const RETRIED: usize = 12;
-    pub const IDLE: usize = 13;
+    pub const ACTIVE: usize = 13;
     pub const UNTIL: usize = 14;
     /// The fields before this one are every loop's, the rest the window loop's.
     pub const WINDOW: usize = 15;
@@ -857,11 +857,12 @@ struct Emit<'c, 'a, 'f, F: Real> {
     vals: Vec<Value>,
     hyper: Value,
     v: usize,
-    /// steps_done of the vector's lanes as reals (see `Cx::steps`).
-    steps: Value,
-    /// The vector's idle lanes (a mask, see `LoopLanes::idle`): done from the start in
-    /// [`Build::repeat`].
-    idle: Value,
+    /// What steps_done of the vector's lanes is made of (see `Cx::steps`): computed where a
+    /// description reads it (each time: the read may be inside a branch).
+    steps: Steps,
+    /// Where the lanes that hold a run are marked (`LoopLanes::active`, at the group's first
+    /// lane); the others are done from the start in [`Build::repeat`].
+    active: Value,
 }
 
 impl<F: Real> Emit<'_, '_, '_, F> {
@@ -944,7 +945,9 @@ impl<F: Real> Build for Emit<'_, '_, '_, F> {
         self.val(out)
     }
     fn steps(&mut self) -> Val {
-        self.val(self.steps)
+        let Steps { entry, made, retried } = self.steps;
+        let out = self.cx.steps(entry, made, self.v, retried);
+        self.val(out)
     }
     fn cmp(&mut self, c: Cmp, a: Val, b: Val) -> Mask {
         let cc = match c {
@@ -1017,7 +1020,9 @@ impl<F: Real> Build for Emit<'_, '_, '_, F> {
         self.cx.b.append_block_param(round_block, mask_type);
         self.cx.b.append_block_param(round_block, types::I64);
         let first_round = self.cx.b.ins().iconst(types::I64, 0);
-        let enter: Vec<cranelift_codegen::ir::BlockArg> = carried.iter().map(|&c| self.get(c).into()).chain([self.idle.into(), first_round.into()]).collect();
+        let active = self.cx.b.ins().load(mask_type, MemFlagsData::trusted(), self.active, lane_at::<F>(0, self.v));
+        let idle = self.cx.b.ins().bnot(active);
+        let enter: Vec<cranelift_codegen::ir::BlockArg> = carried.iter().map(|&c| self.get(c).into()).chain([idle.into(), first_round.into()]).collect();
         self.cx.b.ins().jump(round_block, &enter);
         self.cx.b.switch_to_block(round_block);
         let params = self.cx.b.block_params(round_block).to_vec();
@@ -1040,6 +1045,15 @@ impl<F: Real> Build for Emit<'_, '_, '_, F> {
             *c = self.val(r);
         }
     }
+}
+
+/// steps_done of a vector's lanes, as `Cx::steps` reads it: the lane array on entry, the
+/// evaluations made since, the rejected trials among them.
+#[derive(Clone, Copy)]
+struct Steps {
+    entry: Value,
+    made: Value,
+    retried: Option<Value>,
 }
 
 /// What the line search's judge left on one vector of the step loop (see `compile_loop`):
@@ -1200,9 +1214,12 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
         for v in 0..vectors {
             let (loss, grad, gn2, x, hess) = eval(&mut cx, cur, v);
             let retried = q_retried.map(|q| cx.b.ins().load(vector, mem, cur, state_at(q, v)));
-            let idle = cx.b.ins().load(mask, mem, bases[field::IDLE], lane_at::<F>(0, v));
+            // (read where it is used: the event's `and` takes it from memory, no register held)
+            let active = |cx: &mut Cx<F>| cx.b.ins().load(mask, mem, bases[field::ACTIVE], lane_at::<F>(0, v));
             let made = cx.b.use_var(count_var);
-            let steps = cx.steps(bases[field::STEPS], made, v, retried);
+            let steps_of = Steps { entry: bases[field::STEPS], made, retried };
+            // (as a value where the loop itself reads it: the window and a search's `until`)
+            let steps = (window || spec.linesearch.is_some()).then(|| cx.steps(bases[field::STEPS], made, v, retried));
             let hyper = bases[field::HYPER];
             let mut slots: Vec<Value> = (0..n_slots).map(|s| cx.b.ins().load(vector, mem, cur, state_at(dim + s, v))).collect();
             // (the state as it was, for the lanes whose trial is rejected)
@@ -1213,7 +1230,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             // update. The judge measures an accepted step into last_step, step_res.
             let judged = spec.linesearch.map(|(place, _, rounding)| {
                 let first = place.first_slot;
-                let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v, steps, idle };
+                let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v, steps: steps_of, active: bases[field::ACTIVE] };
                 let lr = emit.cx.load(bases[field::LR], 0, v);
                 let lr = emit.val(lr);
                 let (last_step, step_res) = (emit.cx.b.ins().load(vector, mem, cur, state_at(q_last_step, v)), emit.cx.b.ins().load(vector, mem, cur, state_at(q_step_res, v)));
@@ -1275,7 +1292,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                     let event = cx.b.ins().bor(bad, converged);
                     let event = cx.b.ins().band_not(event, j.retry);
                     let until = cx.load(bases[field::UNTIL], 0, v);
-                    let due = cx.b.ins().fcmp(FloatCC::GreaterThanOrEqual, steps, until);
+                    let due = cx.b.ins().fcmp(FloatCC::GreaterThanOrEqual, steps.expect("a search's loop has steps"), until);
                     let event = cx.b.ins().bor(event, due);
                     cx.b.ins().bor(event, j.fail)
                 }
@@ -1316,6 +1333,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 }
                 let anchor_tol = cx.b.ins().load(vector, mem, cur, state_at(q_anchor_tol, v));
                 let back = cx.b.ins().fcmp(FloatCC::LessThanOrEqual, dist, anchor_tol);
+                let steps = steps.expect("the window loop has steps");
                 let exit_at = cx.load(bases[field::CYCLE], cycle::EXIT_AT, v);
                 let handed = cx.b.ins().fcmp(FloatCC::GreaterThanOrEqual, steps, exit_at);
                 event = cx.b.ins().bor(event, handed);
@@ -1444,7 +1462,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             // The schedule's lr_t (and next lr_now), and each coordinate's lr from it as
             // `cpu_lrj` has it; without a schedule the lane array's, fixed per run.
             let lr_t = spec.schedule.map(|(kind, params, lr_now)| {
-                let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v, steps, idle };
+                let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v, steps: steps_of, active: bases[field::ACTIVE] };
                 let lr = emit.cx.load(bases[field::LR], 0, v);
                 let lr = emit.val(lr);
                 let mut now = lr_now.map(|s| emit.val(slots[s]));
@@ -1483,7 +1501,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 }
                 lrj.push(lr_j);
             }
-            let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v, steps, idle };
+            let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v, steps: steps_of, active: bases[field::ACTIVE] };
             let mut x_vals: Vec<Val> = stepped.iter().map(|&val| emit.val(val)).collect();
             let mut slot_vals: Vec<Val> = slots.iter().map(|&val| emit.val(val)).collect();
             // (lr_now and the line search's slots follow the method's, which it does not see)
@@ -1567,14 +1585,16 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 let (join, joined_event) = tried_only.expect("a line search's update is branched to");
                 cx.b.ins().jump(join, &[event.into()]);
                 cx.b.switch_to_block(join);
-                let event = cx.b.ins().band_not(joined_event, idle);
+                let lanes = active(&mut cx);
+                let event = cx.b.ins().band(joined_event, lanes);
                 any_event = Some(match any_event {
                     None => event,
                     Some(a) => cx.b.ins().bor(a, event),
                 });
                 continue;
             }
-            let event = cx.b.ins().band_not(event, idle);
+            let lanes = active(&mut cx);
+            let event = cx.b.ins().band(event, lanes);
             any_event = Some(match any_event {
                 None => event,
                 Some(a) => cx.b.ins().bor(a, event),

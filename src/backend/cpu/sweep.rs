@@ -165,9 +165,9 @@ struct Lanes<F: Real> {
     ceiling: V<F>,
     steps_real: V<F>,
     retried: V<F>,
-    /// All ones where the lane is idle (see `jit::LoopLanes::idle`), and the step at which a
-    /// searching lane's run has an event (`jit::LoopLanes::until`), set per call.
-    idle_bits: V<F>,
+    /// All ones where the lane holds a run (see `jit::LoopLanes::active`), and the step at
+    /// which a searching lane's run has an event (`jit::LoopLanes::until`), set per call.
+    active_bits: V<F>,
     until: V<F>,
     gtol2: V<F>,
     gn2: V<F>,
@@ -275,7 +275,7 @@ impl<F: Real> Lanes<F> {
             ceiling: z,
             steps_real: z,
             retried: z,
-            idle_bits: z,
+            active_bits: z,
             until: z,
             gtol2: z,
             gn2: z,
@@ -486,9 +486,9 @@ impl<F: Real> Lanes<F> {
         for i in 0..LANES {
             self.until[i] = F::from_f64(if window { until.min(exit_at[i]) } else { until } as f64);
         }
-        let idle_bits: &mut [u8] = bytemuck::cast_slice_mut(&mut self.idle_bits);
-        for (i, lane) in idle_bits.chunks_exact_mut(size).enumerate() {
-            lane.fill(if self.slot_of[i] == usize::MAX { 0xff } else { 0 });
+        let active_bits: &mut [u8] = bytemuck::cast_slice_mut(&mut self.active_bits);
+        for (i, lane) in active_bits.chunks_exact_mut(size).enumerate() {
+            lane.fill(if self.slot_of[i] == usize::MAX { 0 } else { 0xff });
         }
         // steps_done counted as a real stays exact below 2^24 in f32 (see Build::steps).
         let exact_steps: u32 = if size == 4 { 1 << 24 } else { u32::MAX };
@@ -506,7 +506,7 @@ impl<F: Real> Lanes<F> {
             scratch: self.scratch.as_mut_ptr() as *mut u8,
             steps: self.steps_real.as_ptr() as *const u8,
             retried: self.retried.as_mut_ptr() as *mut u8,
-            idle: self.idle_bits.as_ptr() as *const u8,
+            active: self.active_bits.as_ptr() as *const u8,
             until: self.until.as_ptr() as *const u8,
             anchor: self.anchor.as_mut_ptr() as *mut u8,
             anchor_tol: self.anchor_tol.as_mut_ptr() as *mut u8,
