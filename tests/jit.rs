@@ -211,9 +211,10 @@ fn check_function<F: gdsweep::problem::real::Real>(tape: &Tape, name: &str, f: F
     }
 }
 
-/// Objectives over a data table: the point's list, the per-row body and the list after the
-/// means compiled separately, each storing what the others read; models and losses of several
-/// kinds, full batches and mini-batches.
+/// Objectives over a data table: the step loop with the rows in it (the point's list, the body
+/// on each row, the means, the list after them), with the trainability record, and for
+/// mini-batches the lists compiled separately, each storing what the others read; models and
+/// losses of several kinds, first-order methods and L-BFGS with its search.
 #[test]
 fn compiled_kernel_matches_the_interpreter_on_data_models() {
     let x: Vec<String> = (0..9).map(|i| format!("[{:.3}, {:.3}]", 0.4 * i as f64 - 1.3, ((i * 7) % 5) as f64 * 0.6 - 1.1)).collect();
@@ -229,9 +230,18 @@ fn compiled_kernel_matches_the_interpreter_on_data_models() {
     ];
     for precision in [Precision::F32, Precision::F64] {
         for (data, model, init, batch) in &cases {
-            for kind in [OptimizerKind::Gd, OptimizerKind::Adam] {
-                let src = format!("[objective]\n{data}\n{model}\n[sweep]\nlr = {{ log = [1e-3, 0.5], n = 6 }}\n{batch}{init}[[optimizer]]\nkind = \"{}\"\n[run]\nsteps = 200\n", kind.name());
-                same_on_both(&src, precision, &format!("{model} {batch}/ {} / {}", kind.name(), precision.name()));
+            for kind in [OptimizerKind::Gd, OptimizerKind::Adam, OptimizerKind::Lbfgs] {
+                // (the trainability record sums full-batch losses only)
+                let records: &[&str] = if batch.is_empty() { &["", "[analysis.trainability]\n"] } else { &[""] };
+                for record in records {
+                    let src = format!("[objective]\n{data}\n{model}\n[sweep]\nlr = {{ log = [1e-3, 0.5], n = 6 }}\n{batch}{init}[[optimizer]]\nkind = \"{}\"\n[run]\nsteps = 200\n{record}", kind.name());
+                    let what = format!("{model} {batch}{record}/ {} / {}", kind.name(), precision.name());
+                    // Full batches run the compiled step loop, rows and all; mini-batches draw
+                    // their rows per lane in Rust.
+                    let kernel = Cpu.kernel(&plan(&src, precision)).unwrap();
+                    assert_eq!(kernel.contains("steps in Rust (mini-batches)"), !batch.is_empty(), "{what}: {kernel}");
+                    same_on_both(&src, precision, &what);
+                }
             }
         }
     }
@@ -250,14 +260,8 @@ fn every_catalogue_tape_compiles() {
             Jit::new::<f64>(&tape, true, None).unwrap_or_else(|e| panic!("{} f64: {}", entry.name, e.0));
         }
         for kind in OptimizerKind::ALL {
-            for search in ["none", "backtracking", "zoom"] {
-                let src = format!(
-                    "[objective]\nbuiltin = \"{}\"\n[sweep]\nlr = 0.01\n[[optimizer]]\nkind = \"{}\"\nlinesearch = \"{search}\"\nclip_norm = 1.0\nweight_decay = 0.1\nlr_scale = {{ {} = 2.0 }}\n",
-                    entry.name,
-                    kind.name(),
-                    entry.vars[0]
-                );
-                let p = plan(&src, Precision::F32);
+            for search in gdsweep::app::bench::SEARCHES {
+                let p = plan(&gdsweep::app::bench::kernel_case(entry, kind, search), Precision::F32);
                 let block = &p.blocks[0];
                 let obj = p.step_objective(block);
                 let tape = Tape::new(obj, kind.method().hessian);
@@ -294,5 +298,5 @@ fn backends_say_how_their_kernel_ran() {
     assert_eq!(Cpu.kernel(&searched).as_deref(), Some("compiled (Cranelift): step loop and objective"));
     // Mini-batches over a data table keep the Rust step loop, and the manifest says why.
     let batched = plan("[objective]\ndata = { x = [[1.0], [2.0], [3.0]], y = [1.0, 2.0, 2.5] }\nmodel = \"linear\"\nloss = \"mse\"\n[sweep]\nlr = 0.1\nbatch_size = 2\n", Precision::F32);
-    assert_eq!(Cpu.kernel(&batched).as_deref(), Some("tape interpreter (7 instructions per point, faster interpreted (fewer than 8); steps in Rust: a data table)"));
+    assert_eq!(Cpu.kernel(&batched).as_deref(), Some("tape interpreter (7 instructions per point, faster interpreted (fewer than 8); steps in Rust: mini-batches)"));
 }

@@ -80,13 +80,8 @@ pub fn compile_times() -> Result<Vec<(f64, String)>> {
     let mut times = Vec::new();
     for entry in crate::problem::catalogue::CATALOGUE {
         for kind in OptimizerKind::ALL {
-            for search in ["none", "backtracking", "zoom"] {
-                let src = format!(
-                    "[objective]\nbuiltin = \"{}\"\n[sweep]\nlr = 0.01\n[[optimizer]]\nkind = \"{}\"\nlinesearch = \"{search}\"\nclip_norm = 1.0\nweight_decay = 0.1\nlr_scale = {{ {} = 2.0 }}\n",
-                    entry.name,
-                    kind.name(),
-                    entry.vars[0]
-                );
+            for search in SEARCHES {
+                let src = kernel_case(entry, kind, search);
                 for precision in [Precision::F32, Precision::F64] {
                     let plan = parse("bench", &src, "bench", Overrides { precision: Some(precision), ..Default::default() })?;
                     let ms = match precision {
@@ -100,6 +95,20 @@ pub fn compile_times() -> Result<Vec<(f64, String)>> {
     }
     times.sort_by(|a, b| a.0.total_cmp(&b.0));
     Ok(times)
+}
+
+/// Each line search a block can have, and none (`linesearch = "…"`).
+pub const SEARCHES: [&str; 3] = ["none", "backtracking", "zoom"];
+
+/// A one-run config of catalogue objective `entry` with method `kind`, line search `search`
+/// and every knob the compiled step loop takes (clipping, weight decay, lr_scale).
+pub fn kernel_case(entry: &crate::problem::catalogue::Entry, kind: crate::method::OptimizerKind, search: &str) -> String {
+    format!(
+        "[objective]\nbuiltin = \"{}\"\n[sweep]\nlr = 0.01\n[[optimizer]]\nkind = \"{}\"\nlinesearch = \"{search}\"\nclip_norm = 1.0\nweight_decay = 0.1\nlr_scale = {{ {} = 2.0 }}\n",
+        entry.name,
+        kind.name(),
+        entry.vars[0]
+    )
 }
 
 /// Milliseconds to compile the kernel of `plan`'s first block, as the CPU backend does.

@@ -70,8 +70,8 @@ struct Loop {
 }
 
 /// What the step loop compiles in besides the tape: the block's method, knobs, schedule, line
-/// search and rules. Blocks with anything else (mini-batches, a data table, the trainability
-/// record) run the loop in Rust.
+/// search, data table, trainability record and rules. Blocks of mini-batches (each lane draws
+/// its own rows) run the loop in Rust.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepLoop {
     pub dim: usize,
@@ -98,6 +98,13 @@ pub struct StepLoop {
     /// method's slot holding its displacement (`Method::direction`), and the rounding allowance
     /// of its tests (rounded to the run precision here).
     pub linesearch: Option<(CpuPlace, Option<usize>, f64)>,
+    /// The objective's data table, where it has one: its rows and columns (the values are
+    /// `LoopLanes::rows`). Every step evaluates the point's list, the body on each row in
+    /// order with each mean's running sum, the means and the list after them.
+    pub rows: Option<(usize, usize)>,
+    /// The trainability record (outcome::Trainability), where the block keeps it: `steps` and
+    /// the record's cap and tail length.
+    pub trainability: Option<(u32, f64, u32)>,
     /// grad_tol_abs² and step_tol, as the kernel has them (rounded to the run precision here).
     pub grad_tol_abs2: f64,
     pub step_tol: f64,
@@ -108,12 +115,12 @@ pub struct StepLoop {
 
 impl StepLoop {
     /// Vectors per group of lanes: [`VECTORS`], but one where the body is long (a line
-    /// search, or a method that takes dot products over the whole vector: L-BFGS, CG,
-    /// Newton). Such a body has independent work enough within a vector; four copies of it
+    /// search, a loop over a data table's rows, or a method that takes dot products over the
+    /// whole vector: L-BFGS, CG, Newton). Such a body has independent work enough within a vector; four copies of it
     /// took 4× the compile time (L-BFGS with the zoom: 47–68 ms, against 50 ms allowed), and
     /// its runs' frequent events (trials, short runs) stop a smaller group less often.
     pub fn vectors(&self) -> usize {
-        if self.linesearch.is_some() || !self.method.method().coordinatewise {
+        if self.linesearch.is_some() || self.rows.is_some() || !self.method.method().coordinatewise {
             1
         } else {
             VECTORS
@@ -163,6 +170,14 @@ pub struct LoopLanes {
     /// window in the main pool, `steps` in the window pool). Its loop counts evaluations, which
     /// outnumber the steps by the trials: the budget bounds them, this the steps.
     pub until: *const u8,
+    /// The objective's data table at the run precision, row-major (`StepLoop::rows`).
+    pub rows: *const u8,
+    /// The trainability record (`StepLoop::trainability`): the loss at the run's first point,
+    /// and the sums of v, 1/v and the last steps' v.
+    pub train_loss0: *const u8,
+    pub train_sum: *mut u8,
+    pub train_inv: *mut u8,
+    pub train_tail: *mut u8,
     /// The window record (window loop only): the anchor per coordinate, its tolerance, the
     /// previous gradient per coordinate, the segment's largest ‖g‖², the previous loss, the
     /// turn count and loss-rose flag as integers as wide as a real (`turns`, then
@@ -205,16 +220,21 @@ mod field {
     pub const RETRIED: usize = 12;
     pub const ACTIVE: usize = 13;
     pub const UNTIL: usize = 14;
+    pub const ROWS: usize = 15;
+    pub const TRAIN_LOSS0: usize = 16;
+    pub const TRAIN_SUM: usize = 17;
+    pub const TRAIN_INV: usize = 18;
+    pub const TRAIN_TAIL: usize = 19;
     /// The fields before this one are every loop's, the rest the window loop's.
-    pub const WINDOW: usize = 15;
-    pub const ANCHOR: usize = 15;
-    pub const ANCHOR_TOL: usize = 16;
-    pub const GPREV: usize = 17;
-    pub const GCUR: usize = 18;
-    pub const LAST_LOSS: usize = 19;
-    pub const COUNTS: usize = 20;
-    pub const CYCLE: usize = 21;
-    pub const COUNT: usize = 22;
+    pub const WINDOW: usize = 20;
+    pub const ANCHOR: usize = 20;
+    pub const ANCHOR_TOL: usize = 21;
+    pub const GPREV: usize = 22;
+    pub const GCUR: usize = 23;
+    pub const LAST_LOSS: usize = 24;
+    pub const COUNTS: usize = 25;
+    pub const CYCLE: usize = 26;
+    pub const COUNT: usize = 27;
 }
 
 /// A tape compiled: its three instruction lists (one per [`Phase`]: the point's, the per-row
@@ -1057,8 +1077,9 @@ struct Steps {
 }
 
 /// What the line search's judge left on one vector of the step loop (see `compile_loop`):
-/// where the trial was rejected and where the search failed (masks), the next trial, the
-/// search's slots, and the measure of an accepted step.
+/// where the trial was rejected and where the search failed (masks), and what a lane whose
+/// trial was rejected goes on with: the next trial, the state's slots (the search's as the
+/// judge left them, the others as they were), the measure of the last accepted step.
 struct Judged {
     retry: Value,
     fail: Value,
@@ -1075,11 +1096,12 @@ pub fn scratch_bytes(spec: &StepLoop) -> usize {
 }
 
 /// The quantities of the step loop's state: x, the slots, last_step, step_res, with a line
-/// search the rejected trials; in the window pool's loop then the record's gprev (per
+/// search the rejected trials, with the trainability record its three sums; in the window
+/// pool's loop then the record's gprev (per
 /// coordinate), gcur, last_loss, turns, loss_rose, the anchor (per coordinate), anchor_tol,
 /// and the cycle search's anchor step, period and returns.
 fn state_quantities(spec: &StepLoop, window: bool) -> usize {
-    spec.dim + spec.slots + 2 + spec.linesearch.map_or(0, |_| 1) + if window { 2 * spec.dim + 8 } else { 0 }
+    spec.dim + spec.slots + 2 + spec.linesearch.map_or(0, |_| 1) + spec.trainability.map_or(0, |_| 3) + if window { 2 * spec.dim + 8 } else { 0 }
 }
 
 /// Compile the step loop of `spec` over `tape`'s point list (see [`Jit::step_loop`]); returns
@@ -1108,10 +1130,12 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
     let (q_last_step, q_step_res) = (dim + n_slots, dim + n_slots + 1);
     // With a line search, the rejected trials per lane (see `LoopLanes::retried`).
     let q_retried = spec.linesearch.map(|_| dim + n_slots + 2);
+    // With the trainability record, its sums of v, 1/v and the tail's v.
+    let q_train = spec.trainability.map(|_| dim + n_slots + 2 + q_retried.map_or(0, |_| 1));
     let vectors = spec.vectors();
     let copy_bytes = (state_quantities(spec, window) * vectors * VECTOR_BYTES) as i64;
     // The window record's quantities in the state (window loop only).
-    let q_gprev = dim + n_slots + 2 + q_retried.map_or(0, |_| 1);
+    let q_gprev = dim + n_slots + 2 + q_retried.map_or(0, |_| 1) + q_train.map_or(0, |_| 3);
     let (q_gcur, q_last_loss, q_turns, q_rose) = (q_gprev + dim, q_gprev + dim + 1, q_gprev + dim + 2, q_gprev + dim + 3);
     let q_anchor = q_gprev + dim + 4;
     let q_anchor_tol = q_anchor + dim;
@@ -1120,7 +1144,9 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
     let state_at = |q: usize, v: usize| ((q * vectors + v) * VECTOR_BYTES) as i32;
     let pool = {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let calls = callouts(module, &mut b, list, std::mem::size_of::<F>(), matches!(spec.schedule, Some((ScheduleKind::Cosine, ..))))?;
+        // (every list the loop evaluates: with a data table, the body and the list after too)
+        let evaluated: Vec<Instr> = if spec.rows.is_some() { [list, &tape.body, &tape.post].concat() } else { list.to_vec() };
+        let calls = callouts(module, &mut b, &evaluated, std::mem::size_of::<F>(), matches!(spec.schedule, Some((ScheduleKind::Cosine, ..))))?;
         let entry = b.create_block();
         let header = b.create_block();
         let check_budget = b.create_block();
@@ -1134,7 +1160,8 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
         let mut bases = [pool_ptr; field::COUNT];
         for (i, base) in bases.iter_mut().enumerate().take(if window { field::COUNT } else { field::WINDOW }) {
             let array = b.ins().load(ptr, MemFlagsData::trusted(), lanes, i as i32 * ptr_bytes);
-            *base = if i == field::SCRATCH { array } else { b.ins().iadd(array, offset) };
+            // (the scratch and the data table are not lane arrays: no group offset)
+            *base = if i == field::SCRATCH || i == field::ROWS { array } else { b.ins().iadd(array, offset) };
         }
         let mut cx = Cx::<F> { b: &mut b, pool: Pool::new(), pool_ptr, vector, ptr, calls, hoist: None };
         // fcmp's result type: a lane mask.
@@ -1143,6 +1170,9 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
         // Where each quantity of the state lives in the lane arrays.
         let mut homes: Vec<(usize, usize)> = tape.vars.iter().map(|&r| (field::REGS, r as usize)).chain((0..n_slots).map(|s| (field::SLOTS, s))).chain([(field::LAST_STEP, 0), (field::STEP_RES, 0)]).collect();
         homes.extend(q_retried.map(|_| (field::RETRIED, 0)));
+        if q_train.is_some() {
+            homes.extend([(field::TRAIN_SUM, 0), (field::TRAIN_INV, 0), (field::TRAIN_TAIL, 0)]);
+        }
         if window {
             homes.extend((0..dim).map(|j| (field::GPREV, j)).chain([(field::GCUR, 0), (field::LAST_LOSS, 0), (field::COUNTS, 0), (field::COUNTS, 1)]));
             homes.extend((0..dim).map(|j| (field::ANCHOR, j)).chain([(field::ANCHOR_TOL, 0)]));
@@ -1192,6 +1222,46 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 let out = cx.instr(ins, v, &values, bases[field::REGS]);
                 values.insert(ins.out, out);
             }
+            if let Some((n_rows, cols)) = spec.rows {
+                // Each row in order: its columns into the data registers (one value, every
+                // lane), the body, each mean's running sum (`eval`'s loop); then the means
+                // and the list after them.
+                let (row_block, after) = (cx.b.create_block(), cx.b.create_block());
+                let row = cx.b.append_block_param(row_block, types::I64);
+                let sums: Vec<Value> = tape.means.iter().map(|_| cx.b.append_block_param(row_block, vector)).collect();
+                let totals: Vec<Value> = tape.means.iter().map(|_| cx.b.append_block_param(after, vector)).collect();
+                let first_row = cx.b.ins().iconst(types::I64, 0);
+                let zero = cx.constant(0.0);
+                let enter: Vec<cranelift_codegen::ir::BlockArg> = std::iter::once(first_row.into()).chain(tape.means.iter().map(|_| zero.into())).collect();
+                cx.b.ins().jump(row_block, &enter);
+                cx.b.switch_to_block(row_block);
+                let size = std::mem::size_of::<F>();
+                let row_at = cx.b.ins().imul_imm_s(row, (cols * size) as i64);
+                let row_ptr = cx.b.ins().iadd(bases[field::ROWS], row_at);
+                let mut per_row = values.clone();
+                for &(reg, c) in &tape.data {
+                    let one = cx.b.ins().load(vector.lane_type(), mem, row_ptr, (c as usize * size) as i32);
+                    per_row.insert(reg, cx.b.ins().splat(vector, one));
+                }
+                for ins in &tape.body {
+                    let out = cx.instr(ins, v, &per_row, bases[field::REGS]);
+                    per_row.insert(ins.out, out);
+                }
+                let added: Vec<cranelift_codegen::ir::BlockArg> = sums.iter().zip(&tape.means).map(|(&sum, &(_, arg))| cx.b.ins().fadd(sum, per_row[&arg]).into()).collect();
+                let next_row = cx.b.ins().iadd_imm_s(row, 1);
+                let more = cx.b.ins().icmp_imm_s(IntCC::SignedLessThan, next_row, n_rows as i64);
+                let again: Vec<cranelift_codegen::ir::BlockArg> = std::iter::once(next_row.into()).chain(added.iter().cloned()).collect();
+                cx.b.ins().brif(more, row_block, &again, after, &added);
+                cx.b.switch_to_block(after);
+                let count = cx.constant(n_rows as f64);
+                for (&total, &(out, _)) in totals.iter().zip(&tape.means) {
+                    values.insert(out, cx.b.ins().fdiv(total, count));
+                }
+                for ins in &tape.post {
+                    let out = cx.instr(ins, v, &values, bases[field::REGS]);
+                    values.insert(ins.out, out);
+                }
+            }
             let reg = |cx: &mut Cx<F>, r: u32| match values.get(&r) {
                 Some(&val) => val,
                 None => cx.load(bases[field::REGS], r as usize, v),
@@ -1219,7 +1289,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             let made = cx.b.use_var(count_var);
             let steps_of = Steps { entry: bases[field::STEPS], made, retried };
             // (as a value where the loop itself reads it: the window and a search's `until`)
-            let steps = (window || spec.linesearch.is_some()).then(|| cx.steps(bases[field::STEPS], made, v, retried));
+            let steps = (window || spec.linesearch.is_some() || spec.trainability.is_some()).then(|| cx.steps(bases[field::STEPS], made, v, retried));
             let hyper = bases[field::HYPER];
             let mut slots: Vec<Value> = (0..n_slots).map(|s| cx.b.ins().load(vector, mem, cur, state_at(dim + s, v))).collect();
             // (the state as it was, for the lanes whose trial is rejected)
@@ -1259,7 +1329,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                     retry: emit.get_mask(verdict.retry),
                     fail: emit.get_mask(verdict.fail),
                     x: trial.iter().map(|&t| emit.get(t)).collect(),
-                    slots: search.iter().map(|&t| emit.get(t)).collect(),
+                    slots: slots_before[..first].iter().copied().chain(search.iter().map(|&t| emit.get(t))).collect(),
                     last_step: emit.get(last_step),
                     step_res: emit.get(step_res),
                 }
@@ -1314,6 +1384,34 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                     cx.b.ins().bor(bad, converged)
                 }
             };
+            if let (Some(q), Some((max_steps, cap, tail))) = (q_train, spec.trainability) {
+                // record_trainability, into the next copy: every point the loop steps from is
+                // before `steps` and not the window's first (those exit to Rust).
+                // v = min(L/L₀, cap), the cap where the ratio is not finite.
+                let loss0 = cx.load(bases[field::TRAIN_LOSS0], 0, v);
+                let ratio = cx.b.ins().fdiv(loss, loss0);
+                let cap = cx.constant(cap);
+                let smaller = cx.min_num(ratio, cap);
+                let zero_if_finite = cx.b.ins().fsub(ratio, ratio);
+                let finite = cx.b.ins().fcmp(FloatCC::Ordered, zero_if_finite, zero_if_finite);
+                let value = cx.select(finite, smaller, cap);
+                let [sum, inverse, tail_sum] = [q, q + 1, q + 2].map(|q| cx.b.ins().load(vector, mem, cur, state_at(q, v)));
+                let one = cx.constant(1.0);
+                let reciprocal = cx.b.ins().fdiv(one, value);
+                let (more, more_inverse, more_tail) = (cx.b.ins().fadd(sum, value), cx.b.ins().fadd(inverse, reciprocal), cx.b.ins().fadd(tail_sum, value));
+                // steps_done + TRAIN_TAIL ≥ steps, as reals (whole numbers, exact)
+                let tail_from = cx.constant(max_steps as f64 - tail as f64);
+                let in_tail = cx.b.ins().fcmp(FloatCC::GreaterThanOrEqual, steps.expect("the record's loop has steps"), tail_from);
+                let more_tail = cx.select(in_tail, more_tail, tail_sum);
+                for (k, (old, new)) in [(sum, more), (inverse, more_inverse), (tail_sum, more_tail)].into_iter().enumerate() {
+                    // (a rejected trial is no point of its run)
+                    let kept = match &judged {
+                        Some(j) => cx.select(j.retry, old, new),
+                        None => new,
+                    };
+                    cx.b.ins().store(mem, kept, next, state_at(q + k, v));
+                }
+            }
             if let Some(rules) = spec.window.filter(|_| window) {
                 // record_window_lanes, into the next copy (kept only where no lane has an
                 // event: else the Rust pass records this point): its every-step part, and
@@ -1430,13 +1528,8 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 let any_steps = cx.b.ins().vany_true(stepping);
                 cx.b.ins().brif(any_steps, update_block, &[], retry_block, &[]);
                 cx.b.switch_to_block(retry_block);
-                let first = spec.linesearch.map_or(n_slots, |(place, _, _)| place.first_slot);
-                for (q, &value) in j.x.iter().enumerate() {
+                for (q, &value) in j.x.iter().chain(&j.slots).enumerate() {
                     cx.b.ins().store(mem, value, next, state_at(q, v));
-                }
-                for (s, &was) in slots_before.iter().enumerate() {
-                    let value = if s >= first { j.slots[s - first] } else { was };
-                    cx.b.ins().store(mem, value, next, state_at(dim + s, v));
                 }
                 cx.b.ins().store(mem, j.last_step, next, state_at(q_last_step, v));
                 cx.b.ins().store(mem, j.step_res, next, state_at(q_step_res, v));
@@ -1539,9 +1632,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             if let Some(j) = &judged {
                 // A rejected trial: x is the next trial, the search's slots are the judge's,
                 // the rest of the state stays.
-                let first = spec.linesearch.map_or(n_slots, |(place, _, _)| place.first_slot);
-                for (s, new) in new_slots.iter_mut().enumerate() {
-                    let was = if s >= first { j.slots[s - first] } else { slots_before[s] };
+                for (new, &was) in new_slots.iter_mut().zip(&j.slots) {
                     *new = cx.select(j.retry, was, *new);
                 }
                 for (xj, &trial) in stepped.iter_mut().zip(&j.x) {

@@ -20,8 +20,8 @@ use tape::Tape;
 
 /// The CPU backend. It holds nothing: rayon's global pool is its device. Each block is
 /// compiled to native code ([`jit::Jit`]): its step loop (eval, line search, outcome checks,
-/// update) wherever the block's steps have a compiled form (`Kernel::step_loop`: all but data
-/// tables, mini-batches and the trainability record), and its tape's instruction lists, which
+/// update) wherever the block's steps have a compiled form (`Kernel::step_loop`: all but
+/// mini-batches), and its tape's instruction lists, which
 /// the Rust passes evaluate; what is too short to gain or cannot be compiled runs on the tape
 /// interpreter, and the manifest says so ([`Backend::kernel`]).
 pub struct Cpu;

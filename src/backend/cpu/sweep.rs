@@ -114,10 +114,8 @@ impl<'a, F: Real> Kernel<'a, F> {
         let method = self.block.optimizer.method();
         let why = if method.compiled.is_none() {
             Some(format!("{} has no compiled update", method.name))
-        } else if self.sampling.is_some() || !self.tape.means.is_empty() {
-            Some("a data table".into())
-        } else if self.layout.trained {
-            Some("the trainability record".into())
+        } else if self.sampling.is_some() {
+            Some("mini-batches".into())
         } else {
             None
         };
@@ -130,6 +128,8 @@ impl<'a, F: Real> Kernel<'a, F> {
                 method_slots: crate::method::lanes::slot_reals(method.slots, self.dim, self.block.memory()),
                 memory: self.block.memory(),
                 linesearch: self.linesearch.map(|place| (place, self.direction, self.loss_rounding.to_f64())),
+                rows: (!self.tape.means.is_empty()).then(|| (self.rows.len() / self.rows_cols, self.rows_cols)),
+                trainability: self.layout.trained.then_some((self.max_steps, TRAIN_CAP, TRAIN_TAIL)),
                 lr_scale: self.knobs.lr_scale.as_ref().map(|scales| scales.iter().map(|&(q, _)| q).collect()),
                 // (a one-parameter schedule reads only the first, as knobs::cpu)
                 schedule: self.knobs.schedule.as_ref().map(|(kind, at)| (*kind, [at[0], *at.last().unwrap_or(&at[0])], self.lr_now)),
@@ -508,6 +508,11 @@ impl<F: Real> Lanes<F> {
             retried: self.retried.as_mut_ptr() as *mut u8,
             active: self.active_bits.as_ptr() as *const u8,
             until: self.until.as_ptr() as *const u8,
+            rows: k.rows.as_ptr() as *const u8,
+            train_loss0: self.train_loss0.as_ptr() as *const u8,
+            train_sum: self.train_sum.as_mut_ptr() as *mut u8,
+            train_inv: self.train_inv.as_mut_ptr() as *mut u8,
+            train_tail: self.train_tail.as_mut_ptr() as *mut u8,
             anchor: self.anchor.as_mut_ptr() as *mut u8,
             anchor_tol: self.anchor_tol.as_mut_ptr() as *mut u8,
             gprev: self.gprev.as_mut_ptr() as *mut u8,
