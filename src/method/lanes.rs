@@ -76,21 +76,6 @@ pub enum Cmp {
     Ne,
 }
 
-impl Cmp {
-    /// The comparison on two reals, as Rust's operators.
-    #[inline(always)]
-    pub fn holds<F: Real>(self, a: F, b: F) -> bool {
-        match self {
-            Cmp::Lt => a < b,
-            Cmp::Le => a <= b,
-            Cmp::Gt => a > b,
-            Cmp::Ge => a >= b,
-            Cmp::Eq => a == b,
-            Cmp::Ne => a != b,
-        }
-    }
-}
-
 /// The arithmetic a method's compiled update is written in (`Method::compiled`), and the line
 /// searches' judge and start (method::linesearch): each call emits one IEEE operation on every
 /// lane of the group, the same operation the CPU twin does per lane, so that the two agree bit
@@ -208,9 +193,24 @@ pub struct LaneBuild<'a, F: Real> {
     hold: [bool; LANES],
 }
 
+/// The values and masks of a description, kept per thread between runs of one: a run makes
+/// hundreds of 64-lane values (256 KiB at f64, past malloc's threshold for mapping fresh
+/// pages), and the Rust passes run one or three per pass.
+type Arena<F> = (Vec<V<F>>, Vec<[bool; LANES]>);
+
+thread_local! {
+    static ARENAS: std::cell::RefCell<Vec<Box<dyn std::any::Any>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl<'a, F: Real> LaneBuild<'a, F> {
     pub fn new(hyper: &'a [V<F>], steps: &'a [u32; LANES], hold: &[bool; LANES]) -> Self {
-        LaneBuild { vals: Vec::with_capacity(512), masks: Vec::with_capacity(128), hyper, steps, hold: *hold }
+        let kept = ARENAS.with(|arenas| {
+            let mut arenas = arenas.borrow_mut();
+            let at = arenas.iter().position(|a| a.is::<Arena<F>>())?;
+            arenas.swap_remove(at).downcast::<Arena<F>>().ok()
+        });
+        let (vals, masks) = kept.map_or_else(|| (Vec::with_capacity(512), Vec::with_capacity(128)), |a| *a);
+        LaneBuild { vals, masks, hyper, steps, hold: *hold }
     }
 
     /// A value from the lanes' arrays.
@@ -245,26 +245,26 @@ impl<'a, F: Real> LaneBuild<'a, F> {
         Mask(self.masks.len() as u32 - 1)
     }
 
-    /// A new value from lanes of earlier ones, written in place (no copy of the operands: a
-    /// description runs hundreds of these per step).
-    fn from_values(&mut self, f: impl Fn(&[V<F>], usize) -> F) -> Val {
-        let n = self.vals.len();
-        self.vals.push([F::default(); LANES]);
-        let (earlier, new) = self.vals.split_at_mut(n);
-        for (i, out) in new[0].iter_mut().enumerate() {
-            *out = f(earlier, i);
-        }
-        Val(n as u32)
-    }
-
+    /// A new value, lane by lane from one or two earlier ones (no copy of the operands, no
+    /// bounds check in the lane loop, which vectorizes: a description runs hundreds of these
+    /// per step).
     fn unary(&mut self, a: Val, f: impl Fn(F) -> F) -> Val {
-        let a = a.0 as usize;
-        self.from_values(|v, i| f(v[a][i]))
+        let a = &self.vals[a.0 as usize];
+        let out: V<F> = std::array::from_fn(|i| f(a[i]));
+        self.val(out)
     }
 
     fn binary(&mut self, a: Val, b: Val, f: impl Fn(F, F) -> F) -> Val {
-        let (a, b) = (a.0 as usize, b.0 as usize);
-        self.from_values(|v, i| f(v[a][i], v[b][i]))
+        let (a, b) = (&self.vals[a.0 as usize], &self.vals[b.0 as usize]);
+        let out: V<F> = std::array::from_fn(|i| f(a[i], b[i]));
+        self.val(out)
+    }
+
+    fn compare(&mut self, a: Val, b: Val, f: impl Fn(F, F) -> bool) -> Mask {
+        let (a, b) = (&self.vals[a.0 as usize], &self.vals[b.0 as usize]);
+        let m = std::array::from_fn(|i| f(a[i], b[i]));
+        self.masks.push(m);
+        Mask(self.masks.len() as u32 - 1)
     }
 }
 
@@ -272,6 +272,15 @@ impl<'a, F: Real> LaneBuild<'a, F> {
 #[allow(clippy::eq_op)]
 fn is_nan<F: Real>(a: F) -> bool {
     a != a
+}
+
+impl<F: Real> Drop for LaneBuild<'_, F> {
+    fn drop(&mut self) {
+        let (mut vals, mut masks) = (std::mem::take(&mut self.vals), std::mem::take(&mut self.masks));
+        vals.clear();
+        masks.clear();
+        ARENAS.with(|arenas| arenas.borrow_mut().push(Box::new((vals, masks)) as Box<dyn std::any::Any>));
+    }
 }
 
 /// [`Build::max`]'s rule on two reals.
@@ -334,10 +343,15 @@ impl<F: Real> Build for LaneBuild<'_, F> {
         self.lanes(|i| F::from_f64(steps[i] as f64))
     }
     fn cmp(&mut self, c: Cmp, a: Val, b: Val) -> Mask {
-        let (a, b) = (a.0 as usize, b.0 as usize);
-        let m = std::array::from_fn(|i| c.holds(self.vals[a][i], self.vals[b][i]));
-        self.masks.push(m);
-        Mask(self.masks.len() as u32 - 1)
+        // (one loop per comparison, not a match in every lane)
+        match c {
+            Cmp::Lt => self.compare(a, b, |x, y| x < y),
+            Cmp::Le => self.compare(a, b, |x, y| x <= y),
+            Cmp::Gt => self.compare(a, b, |x, y| x > y),
+            Cmp::Ge => self.compare(a, b, |x, y| x >= y),
+            Cmp::Eq => self.compare(a, b, |x, y| x == y),
+            Cmp::Ne => self.compare(a, b, |x, y| x != y),
+        }
     }
     fn finite(&mut self, a: Val) -> Mask {
         let a = a.0 as usize;
@@ -358,8 +372,10 @@ impl<F: Real> Build for LaneBuild<'_, F> {
         self.mask_of(|i| !a[i])
     }
     fn select(&mut self, m: Mask, a: Val, b: Val) -> Val {
-        let (m, a, b) = (*self.mask(m), a.0 as usize, b.0 as usize);
-        self.from_values(|v, i| if m[i] { v[a][i] } else { v[b][i] })
+        let (m, a, b) = (&self.masks[m.0 as usize], &self.vals[a.0 as usize], &self.vals[b.0 as usize]);
+        // (both read, then chosen: a blend, where choosing which lane to read does not vectorize)
+        let out: V<F> = std::array::from_fn(|i| std::hint::select_unpredictable(m[i], a[i], b[i]));
+        self.val(out)
     }
     fn if_any(&mut self, m: Mask, otherwise: &[Val], body: &mut dyn FnMut(&mut dyn Build) -> Vec<Val>) -> Vec<Val> {
         if self.mask(m).iter().any(|&on| on) {
