@@ -102,6 +102,9 @@ pub struct StepLoop {
     /// `LoopLanes::rows`). Every step evaluates the point's list, the body on each row in
     /// order with each mean's running sum, the means and the list after them.
     pub rows: Option<(usize, usize)>,
+    /// Mini-batches over the data table, where the block takes them: the most rows a batch
+    /// holds, and the steps ahead whose batches each call is handed (`LoopLanes::batch_rows`).
+    pub batches: Option<Batches>,
     /// The trainability record (outcome::Trainability), where the block keeps it: `steps` and
     /// the record's cap and tail length.
     pub trainability: Option<(u32, f64, u32)>,
@@ -111,6 +114,22 @@ pub struct StepLoop {
     /// Where the block has an outcome window: a second loop is compiled for the window pool,
     /// with the window record (see backend::cpu::sweep's `record_window_lanes`).
     pub window: Option<WindowLoop>,
+}
+
+/// The mini-batches a step loop is handed (see `LoopLanes::batch_rows`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Batches {
+    /// The most rows of a batch (the block's largest batch_size; a shuffle's at most the rows).
+    pub most: usize,
+    /// Steps ahead whose batches a call is handed: a lane's run stops there until the next.
+    pub ahead: usize,
+}
+
+impl Batches {
+    /// Room for about 1 MiB of row offsets per pool of lanes, 4 to 64 steps ahead.
+    pub fn new(most: usize) -> Batches {
+        Batches { most, ahead: (4096 / most.max(1)).clamp(4, 64) }
+    }
 }
 
 impl StepLoop {
@@ -172,6 +191,14 @@ pub struct LoopLanes {
     pub until: *const u8,
     /// The objective's data table at the run precision, row-major (`StepLoop::rows`).
     pub rows: *const u8,
+    /// With mini-batches (`StepLoop::batches`): for each lane of the pool, each of the
+    /// `ahead` steps from its steps_done on entry and each slot up to `most`, the byte offset
+    /// in `rows` of the slot's row (u32; the slots past the batch point at row 0); the batch's
+    /// size per lane and step as a real; and all ones where the lane's run is noisy (the
+    /// gradient rule of `converged` is off).
+    pub batch_rows: *const u8,
+    pub batch_size: *const u8,
+    pub noisy: *const u8,
     /// The trainability record (`StepLoop::trainability`): the loss at the run's first point,
     /// and the sums of v, 1/v and the last steps' v.
     pub train_loss0: *const u8,
@@ -221,20 +248,23 @@ mod field {
     pub const ACTIVE: usize = 13;
     pub const UNTIL: usize = 14;
     pub const ROWS: usize = 15;
-    pub const TRAIN_LOSS0: usize = 16;
-    pub const TRAIN_SUM: usize = 17;
-    pub const TRAIN_INV: usize = 18;
-    pub const TRAIN_TAIL: usize = 19;
+    pub const BATCH_ROWS: usize = 16;
+    pub const BATCH_SIZE: usize = 17;
+    pub const NOISY: usize = 18;
+    pub const TRAIN_LOSS0: usize = 19;
+    pub const TRAIN_SUM: usize = 20;
+    pub const TRAIN_INV: usize = 21;
+    pub const TRAIN_TAIL: usize = 22;
     /// The fields before this one are every loop's, the rest the window loop's.
-    pub const WINDOW: usize = 20;
-    pub const ANCHOR: usize = 20;
-    pub const ANCHOR_TOL: usize = 21;
-    pub const GPREV: usize = 22;
-    pub const GCUR: usize = 23;
-    pub const LAST_LOSS: usize = 24;
-    pub const COUNTS: usize = 25;
-    pub const CYCLE: usize = 26;
-    pub const COUNT: usize = 27;
+    pub const WINDOW: usize = 23;
+    pub const ANCHOR: usize = 23;
+    pub const ANCHOR_TOL: usize = 24;
+    pub const GPREV: usize = 25;
+    pub const GCUR: usize = 26;
+    pub const LAST_LOSS: usize = 27;
+    pub const COUNTS: usize = 28;
+    pub const CYCLE: usize = 29;
+    pub const COUNT: usize = 30;
 }
 
 /// A tape compiled: its three instruction lists (one per [`Phase`]: the point's, the per-row
@@ -1160,8 +1190,9 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
         let mut bases = [pool_ptr; field::COUNT];
         for (i, base) in bases.iter_mut().enumerate().take(if window { field::COUNT } else { field::WINDOW }) {
             let array = b.ins().load(ptr, MemFlagsData::trusted(), lanes, i as i32 * ptr_bytes);
-            // (the scratch and the data table are not lane arrays: no group offset)
-            *base = if i == field::SCRATCH || i == field::ROWS { array } else { b.ins().iadd(array, offset) };
+            // (the scratch, the data table and the batches are not lane arrays of reals: no
+            // group offset)
+            *base = if [field::SCRATCH, field::ROWS, field::BATCH_ROWS, field::BATCH_SIZE].contains(&i) { array } else { b.ins().iadd(array, offset) };
         }
         let mut cx = Cx::<F> { b: &mut b, pool: Pool::new(), pool_ptr, vector, ptr, calls, hoist: None };
         // fcmp's result type: a lane mask.
@@ -1215,14 +1246,106 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
 
         // The point list on vector v at x from the state copy `cur`: loss, gradient, gn2, x and
         // the Hessian (where the method reads it).
-        let eval = |cx: &mut Cx<F>, cur: Value, v: usize| -> (Value, Vec<Value>, Value, Vec<Value>, Vec<Value>) {
+        // With mini-batches, `handed` is the steps made since entry per lane (a real vector),
+        // which picks each lane's batch among those it was handed.
+        let eval = |cx: &mut Cx<F>, cur: Value, v: usize, handed: Option<Value>| -> (Value, Vec<Value>, Value, Vec<Value>, Vec<Value>) {
             let x: Vec<Value> = (0..dim).map(|j| cx.b.ins().load(vector, mem, cur, state_at(j, v))).collect();
             let mut values: HashMap<u32, Value> = tape.vars.iter().zip(&x).map(|(&r, &val)| (r, val)).collect();
             for ins in list {
                 let out = cx.instr(ins, v, &values, bases[field::REGS]);
                 values.insert(ins.out, out);
             }
-            if let Some((n_rows, cols)) = spec.rows {
+            if let (Some(batches), Some(handed)) = (spec.batches, handed) {
+                // Each lane's batch, slot by slot (`batch_sums`): the slot's row of each lane
+                // gathered into the data registers, the body, each mean's running sum where
+                // the lane's batch has the slot; then the means over each batch's size and the
+                // list after them. The slots run to the largest batch of the vector's lanes.
+                let size = std::mem::size_of::<F>();
+                let lanes_here = VECTOR_BYTES / size;
+                let first_lane = cx.b.ins().ushr_imm_u(offset, size.trailing_zeros() as i64);
+                let first_lane = cx.b.ins().iadd_imm_s(first_lane, (v * lanes_here) as i64);
+                let mut slot_rows = Vec::with_capacity(lanes_here);
+                let (mut sizes, mut largest) = (None, None);
+                for l in 0..lanes_here {
+                    let made = cx.b.ins().extractlane(handed, l as u8);
+                    let made = cx.b.ins().fcvt_to_uint_sat(types::I64, made);
+                    let lane = cx.b.ins().iadd_imm_s(first_lane, l as i64);
+                    let at = cx.b.ins().imul_imm_s(lane, batches.ahead as i64);
+                    let at = cx.b.ins().iadd(at, made);
+                    let rows_at = cx.b.ins().imul_imm_s(at, (batches.most * 4) as i64);
+                    slot_rows.push(cx.b.ins().iadd(bases[field::BATCH_ROWS], rows_at));
+                    let size_at = cx.b.ins().imul_imm_s(at, size as i64);
+                    let size_at = cx.b.ins().iadd(bases[field::BATCH_SIZE], size_at);
+                    let lane_size = cx.b.ins().load(vector.lane_type(), mem, size_at, 0);
+                    sizes = Some(match sizes {
+                        None => cx.b.ins().scalar_to_vector(vector, lane_size),
+                        Some(all) => cx.b.ins().insertlane(all, lane_size, l as u8),
+                    });
+                    largest = Some(match largest {
+                        None => lane_size,
+                        Some(m) => cx.b.ins().fmax(m, lane_size),
+                    });
+                }
+                let (sizes, largest) = (sizes.expect("a lane"), largest.expect("a lane"));
+                let slots = cx.b.ins().fcvt_to_uint_sat(types::I64, largest);
+                let (slot_block, after) = (cx.b.create_block(), cx.b.create_block());
+                let slot = cx.b.append_block_param(slot_block, types::I64);
+                let sums: Vec<Value> = tape.means.iter().map(|_| cx.b.append_block_param(slot_block, vector)).collect();
+                let totals: Vec<Value> = tape.means.iter().map(|_| cx.b.append_block_param(after, vector)).collect();
+                let first_slot = cx.b.ins().iconst(types::I64, 0);
+                let zero = cx.constant(0.0);
+                let enter: Vec<cranelift_codegen::ir::BlockArg> = std::iter::once(first_slot.into()).chain(tape.means.iter().map(|_| zero.into())).collect();
+                cx.b.ins().jump(slot_block, &enter);
+                cx.b.switch_to_block(slot_block);
+                let slot_at = cx.b.ins().imul_imm_s(slot, 4);
+                let row_ptrs: Vec<Value> = slot_rows
+                    .iter()
+                    .map(|&lane_rows| {
+                        let at = cx.b.ins().iadd(lane_rows, slot_at);
+                        let row_offset = cx.b.ins().uload32(mem, at, 0);
+                        cx.b.ins().iadd(bases[field::ROWS], row_offset)
+                    })
+                    .collect();
+                let mut per_row = values.clone();
+                for &(reg, c) in &tape.data {
+                    let mut gathered = None;
+                    for (l, &row_ptr) in row_ptrs.iter().enumerate() {
+                        let one = cx.b.ins().load(vector.lane_type(), mem, row_ptr, (c as usize * size) as i32);
+                        gathered = Some(match gathered {
+                            None => cx.b.ins().scalar_to_vector(vector, one),
+                            Some(all) => cx.b.ins().insertlane(all, one, l as u8),
+                        });
+                    }
+                    per_row.insert(reg, gathered.expect("a lane"));
+                }
+                for ins in &tape.body {
+                    let out = cx.instr(ins, v, &per_row, bases[field::REGS]);
+                    per_row.insert(ins.out, out);
+                }
+                let slot_real = cx.b.ins().fcvt_from_uint(vector.lane_type(), slot);
+                let slot_real = cx.b.ins().splat(vector, slot_real);
+                let inside = cx.b.ins().fcmp(FloatCC::LessThan, slot_real, sizes);
+                let added: Vec<cranelift_codegen::ir::BlockArg> = sums
+                    .iter()
+                    .zip(&tape.means)
+                    .map(|(&sum, &(_, arg))| {
+                        let more = cx.b.ins().fadd(sum, per_row[&arg]);
+                        cx.select(inside, more, sum).into()
+                    })
+                    .collect();
+                let next_slot = cx.b.ins().iadd_imm_s(slot, 1);
+                let more = cx.b.ins().icmp(IntCC::UnsignedLessThan, next_slot, slots);
+                let again: Vec<cranelift_codegen::ir::BlockArg> = std::iter::once(next_slot.into()).chain(added.iter().cloned()).collect();
+                cx.b.ins().brif(more, slot_block, &again, after, &added);
+                cx.b.switch_to_block(after);
+                for (&total, &(out, _)) in totals.iter().zip(&tape.means) {
+                    values.insert(out, cx.b.ins().fdiv(total, sizes));
+                }
+                for ins in &tape.post {
+                    let out = cx.instr(ins, v, &values, bases[field::REGS]);
+                    values.insert(ins.out, out);
+                }
+            } else if let Some((n_rows, cols)) = spec.rows {
                 // Each row in order: its columns into the data registers (one value, every
                 // lane), the body, each mean's running sum (`eval`'s loop); then the means
                 // and the list after them.
@@ -1278,15 +1401,25 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             (loss, grad, gn2, x, hess)
         };
 
+        // Steps made since entry, per lane: the evaluations less the rejected trials.
+        let handed_steps = |cx: &mut Cx<F>, made: Value, retried: Option<Value>| {
+            let made = cx.b.ins().fcvt_from_sint(vector.lane_type(), made);
+            let made = cx.b.ins().splat(vector, made);
+            match retried {
+                Some(r) => cx.b.ins().fsub(made, r),
+                None => made,
+            }
+        };
         cx.b.switch_to_block(header);
         let (cur, next) = (cx.b.use_var(cur_var), cx.b.use_var(next_var));
         let mut any_event: Option<Value> = None;
         for v in 0..vectors {
-            let (loss, grad, gn2, x, hess) = eval(&mut cx, cur, v);
             let retried = q_retried.map(|q| cx.b.ins().load(vector, mem, cur, state_at(q, v)));
+            let made = cx.b.use_var(count_var);
+            let handed = spec.batches.map(|_| handed_steps(&mut cx, made, retried));
+            let (loss, grad, gn2, x, hess) = eval(&mut cx, cur, v, handed);
             // (read where it is used: the event's `and` takes it from memory, no register held)
             let active = |cx: &mut Cx<F>| cx.b.ins().load(mask, mem, bases[field::ACTIVE], lane_at::<F>(0, v));
-            let made = cx.b.use_var(count_var);
             let steps_of = Steps { entry: bases[field::STEPS], made, retried };
             // (as a value where the loop itself reads it: the window and a search's `until`)
             let steps = (window || spec.linesearch.is_some() || spec.trainability.is_some()).then(|| cx.steps(bases[field::STEPS], made, v, retried));
@@ -1350,6 +1483,16 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             let bad = cx.b.ins().bor(not_finite, past);
             let abs2 = cx.constant(spec.grad_tol_abs2);
             let gtol2 = cx.load(bases[field::GTOL2], 0, v);
+            // A noisy run (mini-batches) is never converged by the gradient rules (`outcome`):
+            // without this, one near its minimum would leave the loop at every step for a
+            // Rust pass that goes on with it.
+            let quiet = |cx: &mut Cx<F>, converged: Value| match spec.batches {
+                Some(_) => {
+                    let noisy = cx.b.ins().load(mask, mem, bases[field::NOISY], lane_at::<F>(0, v));
+                    cx.b.ins().band_not(converged, noisy)
+                }
+                None => converged,
+            };
             let small = cx.b.ins().fcmp(FloatCC::LessThanOrEqual, gn2, abs2);
             let relative = cx.b.ins().fcmp(FloatCC::LessThanOrEqual, gn2, gtol2);
             let mut event = match &judged {
@@ -1359,6 +1502,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                     let still = cx.b.ins().fcmp(FloatCC::LessThanOrEqual, j.last_step, j.step_res);
                     let stalled = cx.b.ins().band(relative, still);
                     let converged = cx.b.ins().bor(small, stalled);
+                    let converged = quiet(&mut cx, converged);
                     let event = cx.b.ins().bor(bad, converged);
                     let event = cx.b.ins().band_not(event, j.retry);
                     let until = cx.load(bases[field::UNTIL], 0, v);
@@ -1381,6 +1525,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                     let either = cx.b.ins().bor(small, stalled);
                     cx.b.ins().jump(join_test, &[either.into()]);
                     cx.b.switch_to_block(join_test);
+                    let converged = quiet(&mut cx, converged);
                     cx.b.ins().bor(bad, converged)
                 }
             };
@@ -1743,7 +1888,10 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 let value = cx.b.ins().load(vector, mem, cur, state_at(q, v));
                 cx.store(value, bases[array], at, v);
             }
-            let (loss, grad, gn2, _, hess) = eval(&mut cx, cur, v);
+            let retried = q_retried.map(|q| cx.b.ins().load(vector, mem, cur, state_at(q, v)));
+            let made = cx.b.use_var(count_var);
+            let handed = spec.batches.map(|_| handed_steps(&mut cx, made, retried));
+            let (loss, grad, gn2, _, hess) = eval(&mut cx, cur, v, handed);
             cx.store(loss, bases[field::REGS], tape.loss as usize, v);
             for (&value, &r) in grad.iter().zip(&tape.grad).chain(hess.iter().zip(&tape.hess)) {
                 cx.store(value, bases[field::REGS], r as usize, v);

@@ -14,7 +14,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::problem::real::Real;
-use super::jit::{cycle, Jit, LoopLanes, StepLoop, WindowLoop};
+use super::jit::{cycle, Batches, Jit, LoopLanes, StepLoop, WindowLoop};
 use super::tape::{Instr, Op, Tape};
 use crate::method::knobs::{self, CpuKnobStep, Knobs};
 use crate::method::lanes::{CpuStep, LANES, V};
@@ -100,6 +100,16 @@ impl<'a, F: Real> Kernel<'a, F> {
         }
     }
 
+    /// The mini-batches the compiled loop is handed, where the block takes them: as many slots
+    /// as its largest batch (a shuffle's holds at most the rows).
+    fn batches(&self) -> Option<Batches> {
+        self.sampling.map(|(sampling, q, _)| {
+            let largest = self.block.axes[1 + q].values.iter().fold(1.0f64, |m, &v| m.max(v)) as usize;
+            let rows = self.rows.len() / self.rows_cols;
+            Batches::new(if sampling == Sampling::Shuffle { largest.min(rows) } else { largest })
+        })
+    }
+
     /// Evaluate with `jit`, compiled from this kernel's tape (and step loop, from
     /// [`Kernel::step_loop`]), instead of the interpreter.
     pub fn with_jit(self, jit: Option<&'a Jit>) -> Self {
@@ -114,8 +124,6 @@ impl<'a, F: Real> Kernel<'a, F> {
         let method = self.block.optimizer.method();
         let why = if method.compiled.is_none() {
             Some(format!("{} has no compiled update", method.name))
-        } else if self.sampling.is_some() {
-            Some("mini-batches".into())
         } else {
             None
         };
@@ -129,6 +137,7 @@ impl<'a, F: Real> Kernel<'a, F> {
                 memory: self.block.memory(),
                 linesearch: self.linesearch.map(|place| (place, self.direction, self.loss_rounding.to_f64())),
                 rows: (!self.tape.means.is_empty()).then(|| (self.rows.len() / self.rows_cols, self.rows_cols)),
+                batches: self.batches(),
                 trainability: self.layout.trained.then_some((self.max_steps, TRAIN_CAP, TRAIN_TAIL)),
                 lr_scale: self.knobs.lr_scale.as_ref().map(|scales| scales.iter().map(|&(q, _)| q).collect()),
                 // (a one-parameter schedule reads only the first, as knobs::cpu)
@@ -169,6 +178,11 @@ struct Lanes<F: Real> {
     /// which a searching lane's run has an event (`jit::LoopLanes::until`), set per call.
     active_bits: V<F>,
     until: V<F>,
+    /// With mini-batches, the batches a call of the compiled loop is handed (see
+    /// `jit::LoopLanes::batch_rows`), and all ones where a lane's run is noisy.
+    batch_rows: Vec<u32>,
+    batch_size: Vec<F>,
+    noisy_bits: V<F>,
     gtol2: V<F>,
     gn2: V<F>,
     /// The last step's ‖Δx‖∞ and step_tol·‖x‖∞ after it (the shader's `last_step`, `step_res`).
@@ -277,6 +291,9 @@ impl<F: Real> Lanes<F> {
             retried: z,
             active_bits: z,
             until: z,
+            batch_rows: Vec::new(),
+            batch_size: Vec::new(),
+            noisy_bits: z,
             gtol2: z,
             gn2: z,
             last_step: z,
@@ -490,6 +507,15 @@ impl<F: Real> Lanes<F> {
         for (i, lane) in active_bits.chunks_exact_mut(size).enumerate() {
             lane.fill(if self.slot_of[i] == usize::MAX { 0 } else { 0xff });
         }
+        let batches = k.batches();
+        if let (Some(b), Some((sampling, q_batch, q_seed))) = (batches, k.sampling) {
+            let stop: [u32; LANES] = std::array::from_fn(|i| if window { until.min(exit_at[i]) } else { until });
+            self.hand_batches(k, b, sampling == Sampling::Shuffle, q_batch, q_seed, &stop);
+            for i in 0..LANES {
+                // (a searching lane stops at the last step it was handed)
+                self.until[i] = self.until[i].min(F::from_f64((self.steps_done[i] as u64 + b.ahead as u64 - 1).min(u32::MAX as u64) as f64));
+            }
+        }
         // steps_done counted as a real stays exact below 2^24 in f32 (see Build::steps).
         let exact_steps: u32 = if size == 4 { 1 << 24 } else { u32::MAX };
         let lanes = LoopLanes {
@@ -509,6 +535,9 @@ impl<F: Real> Lanes<F> {
             active: self.active_bits.as_ptr() as *const u8,
             until: self.until.as_ptr() as *const u8,
             rows: k.rows.as_ptr() as *const u8,
+            batch_rows: self.batch_rows.as_ptr() as *const u8,
+            batch_size: self.batch_size.as_ptr() as *const u8,
+            noisy: self.noisy_bits.as_ptr() as *const u8,
             train_loss0: self.train_loss0.as_ptr() as *const u8,
             train_sum: self.train_sum.as_mut_ptr() as *mut u8,
             train_inv: self.train_inv.as_mut_ptr() as *mut u8,
@@ -537,7 +566,10 @@ impl<F: Real> Lanes<F> {
                 active().map(|i| exact_steps.saturating_sub(self.steps_done[i])).min().unwrap_or(0)
             } else {
                 let end = |i: usize| if window { until.min(exit_at[i]) } else { until }.min(exact_steps);
-                active().map(|i| end(i).saturating_sub(self.steps_done[i])).min().unwrap_or(0)
+                // (with mini-batches, no further than the steps whose batches it was handed: the
+                // point at the last of them is evaluated once more on leaving)
+                let ahead = batches.map_or(u32::MAX, |b| b.ahead as u32);
+                active().map(|i| end(i).saturating_sub(self.steps_done[i]).min(ahead - 1)).min().unwrap_or(0)
             };
             // SAFETY: the lane arrays are this kernel's (Lanes::new sizes them from its tape and
             // block), and the kernel's jit was compiled for them (see Kernel::step_loop).
@@ -565,6 +597,39 @@ impl<F: Real> Lanes<F> {
                     self.next_event[i] = self.next_flush[i].min(self.cycle_step(k, i));
                 }
             }
+        }
+    }
+
+    /// The batches of the next `b.ahead` steps of every active lane from its steps_done (up to
+    /// the step where the loop stops it, `stop`), for the compiled loop
+    /// (`jit::LoopLanes::batch_rows`): the rows `batch_sums` would take, as byte offsets in the
+    /// table, and each batch's size; and which lanes are noisy.
+    fn hand_batches(&mut self, k: &Kernel<F>, b: Batches, shuffle: bool, q_batch: usize, q_seed: usize, stop: &[u32; LANES]) {
+        let size = std::mem::size_of::<F>();
+        let (cols, m) = (k.rows_cols, (k.rows.len() / k.rows_cols) as u32);
+        self.batch_rows.resize(LANES * b.ahead * b.most, 0);
+        self.batch_size.resize(LANES * b.ahead, F::default());
+        let mut rows = Vec::new();
+        for i in (0..LANES).filter(|&i| self.slot_of[i] != usize::MAX) {
+            let batch = (self.hyper[q_batch][i].to_f64() as u32).max(1);
+            let seed = self.hyper[q_seed][i].to_f64() as u32;
+            // (the point at the stop is evaluated too, on leaving)
+            let needed = (stop[i].saturating_sub(self.steps_done[i]) as usize + 1).min(b.ahead);
+            for ahead in 0..needed {
+                let at = i * b.ahead + ahead;
+                let t = self.steps_done[i].saturating_add(ahead as u32);
+                crate::problem::random::batch_rows_into(&mut rows, seed, t, batch, m, shuffle);
+                let slots = &mut self.batch_rows[at * b.most..(at + 1) * b.most];
+                slots.fill(0);
+                for (slot, &row) in slots.iter_mut().zip(&rows) {
+                    *slot = (row as usize * cols * size) as u32;
+                }
+                self.batch_size[at] = F::from_f64(rows.len() as f64);
+            }
+        }
+        let noisy_bits: &mut [u8] = bytemuck::cast_slice_mut(&mut self.noisy_bits);
+        for (i, lane) in noisy_bits.chunks_exact_mut(size).enumerate() {
+            lane.fill(if self.noisy[i] { 0xff } else { 0 });
         }
     }
 
