@@ -69,7 +69,8 @@ fn agreement(precision: Precision) {
                 Precision::F32 if plan.blocks[0].linesearch.is_some() => 0.2,
                 Precision::F32 => 5e-2,
             };
-            if !v.passed() || v.max_point_difference > tol {
+            let apart = apart_at_other_depths(&rg, &rc, tol);
+            if !v.passed() || apart.is_some() {
                 let dir = dump_both(&plan, &what, &rg, &rc);
                 eprintln!("{what}: both results written to {}", dir.display());
             }
@@ -104,8 +105,12 @@ fn agreement(precision: Precision) {
             }
             // Same status is not enough: where both converged, they converged to the same place
             // (relative to max(1, |x|); f32 runs stop at ‖g‖ ≈ 1e-4·‖g₀‖, so points may differ
-            // along flat directions by the tolerance over the curvature).
-            assert!(v.max_point_difference <= tol, "{what}: final points differ by {}", v.max_point_difference);
+            // along flat directions by the tolerance over the curvature), or to minima of the
+            // same depth: Newton on sin x + cos y from near an inflection takes a step of
+            // hundreds, and which of the periodic minima it lands on follows the last bits of
+            // sin and cos, which the GPU's f32 functions and the CPU's description round
+            // differently (x = −736.7 against −454.0 from x = 1.22 at lr 0.75, both loss −2).
+            assert!(apart.is_none(), "{what}: final points differ by {:?} (run, distance, losses)", apart);
         }
     }
     let overall = agreeing as f64 / judged as f64;
@@ -202,4 +207,15 @@ fn shipped_configs_agree_on_both_backends() {
         n += 1;
     }
     assert!(n >= 4, "expected the four shipped configs, found {n}");
+}
+
+/// The first run that converged on both backends to places more than `tol` apart (relative to
+/// max(1, |x|)) whose losses differ too (by more than 1e-3 relative to max(1, |f|)): (run,
+/// distance, the two losses).
+fn apart_at_other_depths(gpu: &gdsweep::outcome::Results, cpu: &gdsweep::outcome::Results, tol: f64) -> Option<(usize, f64, f64, f64)> {
+    let scaled = |a: f64, b: f64| (a - b).abs() / 1f64.max(a.abs()).max(b.abs());
+    (0..cpu.len()).filter(|&i| gpu.status[i] == Status::Converged && cpu.status[i] == Status::Converged).find_map(|i| {
+        let dx = gpu.point(i).iter().zip(cpu.point(i)).map(|(a, b)| scaled(*a, *b)).fold(0.0, f64::max);
+        (dx > tol && scaled(gpu.loss[i], cpu.loss[i]) > 1e-3).then_some((i, dx, gpu.loss[i], cpu.loss[i]))
+    })
 }

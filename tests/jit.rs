@@ -249,6 +249,56 @@ fn compiled_kernel_matches_the_interpreter_on_data_models() {
     }
 }
 
+/// Long objectives (past `jit::LONG_OBJECTIVE`) are compiled another way: one vector per group
+/// and per pass, no constants held in registers, long-lived values kept in the register file
+/// (`Tape::long_lived`). A sum of 30 sine and exponential terms, and a network of 30 tanh
+/// units over a data table, with and without the window: bit for bit the interpreter's.
+#[test]
+fn long_objectives_match_the_interpreter() {
+    let terms: Vec<String> = (1..=30).map(|i| if i % 3 == 0 { format!("exp(-0.0{i}*(x - {i}*y)^2)") } else { format!("sin({i}*x + {}*y)*{}", i % 7 + 1, 1 + i % 3) }).collect();
+    let sum = format!("[objective]\nexpr = \"{}\"\n[sweep]\nlr = {{ log = [1e-5, 1e-2], n = 3 }}\n[sweep.init]\nx = {{ lin = [-1.0, 1.0], n = 3 }}\ny = {{ lin = [-1.0, 1.0], n = 3 }}\n", terms.join(" + "));
+    let x: Vec<String> = (0..7).map(|i| format!("[{:.3}, {:.3}]", 0.3 * i as f64 - 1.0, ((i * 5) % 3) as f64 * 0.5 - 0.4)).collect();
+    let y: Vec<String> = (0..7).map(|i| format!("{:.3}", 0.8 * i as f64 - 2.0)).collect();
+    let network = format!("[objective]\ndata = {{ x = [{}], y = [{}] }}\nmodel = {{ mlp = {{ hidden = [30], activation = \"tanh\" }} }}\nloss = \"mse\"\n[sweep]\nlr = {{ log = [1e-3, 0.3], n = 4 }}\n[sweep.init]\nscheme = \"xavier_normal\"\nseed = 2\n", x.join(", "), y.join(", "));
+    for (name, head) in [("30 terms", &sum), ("30 tanh units", &network)] {
+        let tape = Tape::new(&plan(&format!("{head}[run]\nsteps = 10\n"), Precision::F64).objective, false);
+        assert!(tape.operations() > gdsweep::backend::cpu::jit::LONG_OBJECTIVE && !tape.long_lived().is_empty(), "{name}: {} operations", tape.operations());
+        for precision in [Precision::F32, Precision::F64] {
+            for kind in [OptimizerKind::Gd, OptimizerKind::Adam, OptimizerKind::Lbfgs] {
+                for window in ["window = 0", "window = 32"] {
+                    let src = format!("{head}[[optimizer]]\nkind = \"{}\"\n[run]\nsteps = 100\n{window}\n", kind.name());
+                    same_on_both(&src, precision, &format!("{name} / {} / {window} / {}", kind.name(), precision.name()));
+                }
+            }
+        }
+    }
+}
+
+/// A large method state is compiled another way: past `jit::LAZY_SLOTS` reals per run its
+/// slots stay in memory until the update reads them, past `jit::SINGLE_PASS_SLOTS` the code
+/// is register-allocated in one pass. L-BFGS (with and without a search) on six coordinates
+/// (the first) and on a network of 41 weights (both): bit for bit the interpreter's.
+#[test]
+fn large_method_states_match_the_interpreter() {
+    use gdsweep::backend::cpu::jit::{LAZY_SLOTS, SINGLE_PASS_SLOTS};
+    let six = "[objective]\nexpr = \"(a - 1)^2 + 3*(b - a^2)^2 + (c + b)^2 + 0.5*(d - c)^2 + (e*f - 1)^2 + 0.1*(a + f)^2\"\n[sweep]\nlr = { lin = [0.3, 1.0], n = 3 }\n[sweep.init]\na = { lin = [-1.0, 1.0], n = 3 }\nb = 0.5\nc = -0.2\nd = 0.1\ne = { lin = [0.5, 2.0], n = 3 }\nf = 1.0\n".to_string();
+    let x: Vec<String> = (0..7).map(|i| format!("[{:.3}, {:.3}]", 0.3 * i as f64 - 1.0, ((i * 5) % 3) as f64 * 0.5 - 0.4)).collect();
+    let y: Vec<String> = (0..7).map(|i| format!("{:.3}", 0.8 * i as f64 - 2.0)).collect();
+    let network = format!("[objective]\ndata = {{ x = [{}], y = [{}] }}\nmodel = {{ mlp = {{ hidden = [10], activation = \"tanh\" }} }}\nloss = \"mse\"\n[sweep]\nlr = {{ lin = [0.3, 1.0], n = 3 }}\n[sweep.init]\nscheme = \"xavier_normal\"\nseed = {{ lin = [1, 3], n = 3 }}\n", x.join(", "), y.join(", "));
+    for (name, head, single_pass) in [("six coordinates", &six, false), ("41 weights", &network, true)] {
+        for search in ["", "linesearch = \"backtracking\"\n"] {
+            let src = format!("{head}[[optimizer]]\nkind = \"lbfgs\"\n{search}[run]\nsteps = 120\nwindow = 32\n");
+            let p = plan(&src, Precision::F64);
+            let tape = Tape::new(p.step_objective(&p.blocks[0]), false);
+            let spec = Kernel::<f64>::new(&tape, p.step_objective(&p.blocks[0]), &p.blocks[0], p.steps, &p.rules).step_loop().unwrap();
+            assert!(spec.method_slots > LAZY_SLOTS && (spec.method_slots > SINGLE_PASS_SLOTS) == single_pass, "{name}: {} reals", spec.method_slots);
+            for precision in [Precision::F32, Precision::F64] {
+                same_on_both(&src, precision, &format!("{name} / lbfgs {search}/ {}", precision.name()));
+            }
+        }
+    }
+}
+
 /// A run of mini-batches is noisy: the gradient rules of `converged` never end it, with the
 /// compiled loop as with the interpreter. An exact fit, where every batch's gradient vanishes at
 /// the minimum: the runs of 2 rows go to `steps`, the full batches (5 rows) converge early.

@@ -3,7 +3,9 @@
 //! - The objective: each instruction list of a [`Tape`] becomes one function that evaluates it
 //!   over every lane of the interpreter's register file (`Jit::run`), [`VECTORS`] independent
 //!   128-bit vectors interleaved, intermediate values in registers (the interpreter stores and
-//!   reloads every one).
+//!   reloads every one) but those that live long (`Tape::long_lived`). A long objective
+//!   ([`LONG_OBJECTIVE`]) is compiled one vector at a time, so that its compile time stays
+//!   about linear in its length.
 //! - The step loops ([`StepLoop`]): for a group of lanes, evaluate, judge a line search's trial
 //!   (method::linesearch's description: a rejected trial takes the next one, in its lane
 //!   only), test every outcome, apply the knobs, the schedule and the method's compiled update
@@ -19,10 +21,10 @@
 //!
 //! Bit for bit the interpreter's results: every operation is the same IEEE operation in the
 //! same order (products and sums stay separate: Cranelift contracts nothing into an FMA), `max`
-//! and `min` are Rust's (the non-NaN operand wins), the built-in functions at f64 are
-//! problem::elementary's description as f64x2 vector code (the interpreter runs it on
-//! scalars), and at f32 they and `Pow` call the interpreter's own scalar code lane by lane
-//! ([`call_func`], [`call_pow`]).
+//! and `min` are Rust's (the non-NaN operand wins), the built-in functions are
+//! problem::elementary's description of the precision as f64x2 or f32x4 vector code (the
+//! interpreter runs it on scalars), and `Pow` calls the interpreter's own scalar code lane by
+//! lane ([`call_pow`]).
 //!
 //! Per-run inputs (lr, hyperparameters, the bound) are read from memory at each use, and so
 //! are the objective's constants in the instruction lists: Cranelift folds a load into the
@@ -51,6 +53,31 @@ use std::collections::{HashMap, HashSet};
 /// loop's group of lanes is as many, but where its body is long (see [`StepLoop::vectors`]).
 pub const VECTORS: usize = 4;
 const VECTOR_BYTES: usize = 16;
+
+/// The most constants a step loop holds in registers (see `Cx::hoist`), and the longest
+/// objective (`Tape::operations`) whose loop holds any: the others are loaded at each use.
+/// Every constant held is live across the whole loop, and regalloc2's time grows faster than
+/// the code with such ranges (a sum of 400 `sin(i·x + j·y)·k` holding its hundreds of
+/// constants took 40 s to compile).
+const HOISTED: usize = 16;
+
+/// A long objective (`Tape::operations` above this): its step loop holds no constants in
+/// registers and works one vector per group, and its lists one vector per pass. Such a body
+/// has independent work enough within a vector, and each copy of it adds to the compile
+/// time, which grows faster than the code (a sum of 1600 `sin(i·x + j·y)·k`: 12 s with four
+/// vectors, 3 s with one).
+pub const LONG_OBJECTIVE: usize = 1024;
+
+/// The most reals of a method's state per run that a step holds as values; a larger state
+/// stays in memory and is loaded where it is read (see `compile_loop`).
+pub const LAZY_SLOTS: usize = 64;
+
+/// Past this many reals of method state per run (L-BFGS on more than 10 coordinates), the
+/// code is register-allocated in one pass (Cranelift's `single_pass`) rather than by
+/// backtracking, whose time grows about as the square of such an update (L-BFGS on a network
+/// of 121 weights: 5.2 s, of 241: 22 s; in one pass 0.19 s and 0.47 s, whole runs). Such a
+/// step is bound by its memory traffic either way.
+pub const SINGLE_PASS_SLOTS: usize = 256;
 
 /// One compiled instruction list: `f(regs, pool)` evaluates it on every lane of `regs`, the
 /// interpreter's register file (register r's lanes at `r·LANES`), with `pool` the splatted
@@ -114,6 +141,8 @@ pub struct StepLoop {
     /// Where the block has an outcome window: a second loop is compiled for the window pool,
     /// with the window record (see backend::cpu::sweep's `record_window_lanes`).
     pub window: Option<WindowLoop>,
+    /// The objective's vector operations per evaluation (`Tape::operations`).
+    pub operations: usize,
 }
 
 /// The mini-batches a step loop is handed (see `LoopLanes::batch_rows`).
@@ -134,12 +163,13 @@ impl Batches {
 
 impl StepLoop {
     /// Vectors per group of lanes: [`VECTORS`], but one where the body is long (a line
-    /// search, a loop over a data table's rows, or a method that takes dot products over the
-    /// whole vector: L-BFGS, CG, Newton). Such a body has independent work enough within a vector; four copies of it
-    /// took 4× the compile time (L-BFGS with the zoom: 47–68 ms, against 50 ms allowed), and
-    /// its runs' frequent events (trials, short runs) stop a smaller group less often.
+    /// search, a loop over a data table's rows, a method that takes dot products over the
+    /// whole vector: L-BFGS, CG, Newton, or a long objective). Such a body has independent
+    /// work enough within a vector; four copies of it took 4× the compile time (L-BFGS with
+    /// the zoom: 47–68 ms, against 50 ms allowed), and its runs' frequent events (trials,
+    /// short runs) stop a smaller group less often.
     pub fn vectors(&self) -> usize {
-        if self.linesearch.is_some() || self.rows.is_some() || !self.method.method().coordinatewise {
+        if self.linesearch.is_some() || self.rows.is_some() || !self.method.method().coordinatewise || self.operations > LONG_OBJECTIVE {
             1
         } else {
             VECTORS
@@ -305,6 +335,9 @@ impl Jit {
         let mut flags = settings::builder();
         let set = |flags: &mut settings::Builder, k: &str, v: &str| flags.set(k, v).map_err(|e| Unsupported(format!("cranelift setting {k}: {e}")));
         set(&mut flags, "opt_level", "none")?;
+        if step.is_some_and(|spec| spec.method_slots > SINGLE_PASS_SLOTS) {
+            set(&mut flags, "regalloc_algorithm", "single_pass")?;
+        }
         set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
         let isa = cranelift_native::builder()
             .map_err(|e| Unsupported(format!("this machine: {e}")))?
@@ -312,10 +345,10 @@ impl Jit {
             .map_err(|e| Unsupported(format!("this machine: {e}")))?;
         let mut builder = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
         builder.symbol("gdsweep_pow", call_pow::<F> as *const u8);
-        builder.symbol("gdsweep_func", call_func::<F> as *const u8);
         let mut module = JITModule::new(builder);
 
         let phase_lists = PHASES.map(|phase| tape.list(phase));
+        let long_lived = tape.long_lived();
         let mut compiled = Vec::with_capacity(3);
         if lists {
             // Registers read outside each list: the kernel's roots, the means' per-row values,
@@ -328,11 +361,11 @@ impl Jit {
                         outside.extend(other.iter().flat_map(|ins| ins.op.inputs()));
                     }
                 }
-                compiled.push(compile_list::<F>(&mut module, list, &outside, vector, li)?);
+                compiled.push(compile_list::<F>(&mut module, list, &outside, &long_lived, tape.operations(), vector, li)?);
             }
         }
-        let step_id = step.map(|spec| compile_loop::<F>(&mut module, tape, spec, vector, false)).transpose()?;
-        let window_id = step.filter(|spec| spec.window.is_some()).map(|spec| compile_loop::<F>(&mut module, tape, spec, vector, true)).transpose()?;
+        let step_id = step.map(|spec| compile_loop::<F>(&mut module, tape, &long_lived, spec, vector, false)).transpose()?;
+        let window_id = step.filter(|spec| spec.window.is_some()).map(|spec| compile_loop::<F>(&mut module, tape, &long_lived, spec, vector, true)).transpose()?;
         module.finalize_definitions().map_err(|e| Unsupported(format!("finalizing: {e}")))?;
         let lists = if lists {
             let mut made = compiled.into_iter().zip(phase_lists).map(|((id, pool), list)| {
@@ -420,18 +453,6 @@ extern "C" fn call_pow<F: Real>(a: *mut F, b: *const F) {
     }
 }
 
-/// Built-in function number `f` (`Func::USER` order) on one vector of lanes in place: the
-/// interpreter's `Real::func`, lane by lane (at f32: see [`Cx::func`]).
-extern "C" fn call_func<F: Real>(f: u32, a: *mut F) {
-    let n = VECTOR_BYTES / std::mem::size_of::<F>();
-    // SAFETY: the compiled code passes a stack slot of one vector.
-    let a = unsafe { std::slice::from_raw_parts_mut(a, n) };
-    let f = Func::USER[f as usize].1;
-    for x in a.iter_mut() {
-        *x = F::func(f, *x);
-    }
-}
-
 /// The splatted scalar constants of a function, each distinct one once: values (keyed by
 /// their f64 bits) and bit patterns (masks, keyed by their bits).
 struct Pool<F: Real> {
@@ -489,31 +510,26 @@ enum Arith {
     Div,
 }
 
-/// The imported scalar callbacks of a function and the stack slot it passes them, where its
-/// code needs them: `Pow`, and at f32 the elementary functions (see [`Cx::func`]).
+/// The imported scalar callback of a function and the stack slot it passes it, where its code
+/// needs them: `Pow` with a non-integer exponent.
 struct Callouts {
     pow: Option<FuncRef>,
-    func: Option<FuncRef>,
     scratch: Option<StackSlot>,
 }
 
-/// Declare the callbacks `list` needs, in the function `b` builds of reals of `size` bytes,
-/// and the built-in function call where the code around it calls one (`more_funcs`).
-fn callouts(module: &mut JITModule, b: &mut FunctionBuilder, list: &[Instr], size: usize, more_funcs: bool) -> Result<Callouts, Unsupported> {
+/// Declare the callback `list` needs, in the function `b` builds.
+fn callouts(module: &mut JITModule, b: &mut FunctionBuilder, list: &[Instr]) -> Result<Callouts, Unsupported> {
     let err = |e: &dyn std::fmt::Display| Unsupported(format!("compiling: {e}"));
     let ptr = module.target_config().pointer_type();
-    let uses_pow = list.iter().any(|i| matches!(i.op, Op::Pow(..)));
-    let uses_func = size == 4 && (more_funcs || list.iter().any(|i| matches!(i.op, Op::Func(f, _) if elementary::has(f))));
-    let mut declare = |name: &str, params: &[Type]| -> Result<FuncRef, Unsupported> {
-        let mut sig = module.make_signature();
-        sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
-        let id = module.declare_function(name, Linkage::Import, &sig).map_err(|e| err(&e))?;
-        Ok(module.declare_func_in_func(id, b.func))
-    };
-    let pow = if uses_pow { Some(declare("gdsweep_pow", &[ptr, ptr])?) } else { None };
-    let func = if uses_func { Some(declare("gdsweep_func", &[types::I32, ptr])?) } else { None };
-    let scratch = (uses_pow || uses_func).then(|| b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 2 * VECTOR_BYTES as u32, 4)));
-    Ok(Callouts { pow, func, scratch })
+    if !list.iter().any(|i| matches!(i.op, Op::Pow(..))) {
+        return Ok(Callouts { pow: None, scratch: None });
+    }
+    let mut sig = module.make_signature();
+    sig.params.extend([AbiParam::new(ptr), AbiParam::new(ptr)]);
+    let id = module.declare_function("gdsweep_pow", Linkage::Import, &sig).map_err(|e| err(&e))?;
+    let pow = Some(module.declare_func_in_func(id, b.func));
+    let scratch = Some(b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 2 * VECTOR_BYTES as u32, 4)));
+    Ok(Callouts { pow, scratch })
 }
 
 /// Code generation for one function: the builder, its constant pool and callbacks.
@@ -540,13 +556,8 @@ impl<F: Real> Cx<'_, '_, F> {
     }
 
     /// Built-in function `f` on a vector: sqrt and |x| as IEEE operations, sign by
-    /// comparisons, the others at f64 by problem::elementary's description, inline, and at
-    /// f32 by the interpreter's scalar code (Rust's f32 functions: the description computes
-    /// in f64, and two f64x2 halves per f32x4 measured 1.27–1.43× slower, BENCHMARKS.md).
+    /// comparisons, the others by problem::elementary's description of the precision, inline.
     fn func(&mut self, f: Func, a: Value) -> Value {
-        if std::mem::size_of::<F>() == 4 && elementary::has(f) {
-            return self.call_func(f, a);
-        }
         match f {
             Func::Sqrt => self.b.ins().sqrt(a),
             Func::Abs => self.abs(a),
@@ -559,20 +570,8 @@ impl<F: Real> Cx<'_, '_, F> {
             }
             Func::Sigmoid => elementary::sigmoid(self, a, |cx, v| elementary::exp(cx, v)),
             Func::Softplus => elementary::softplus(self, a, |cx, v| elementary::exp(cx, v), |cx, v| elementary::log(cx, v)),
-            _ => elementary::wide(self, f, a).expect("an elementary f64 function"),
+            _ => elementary::wide(self, f, a).expect("an elementary function"),
         }
-    }
-
-    /// Built-in function `f` on a vector, by the interpreter's scalar code (`call_func`).
-    fn call_func(&mut self, f: Func, a: Value) -> Value {
-        let slot = self.calls.scratch.expect("a scratch slot where the code calls out");
-        let ptr = self.ptr;
-        self.b.ins().stack_store(ptr, a, slot, 0);
-        let pa = self.b.ins().stack_addr(ptr, slot, 0);
-        let fi = Func::USER.iter().position(|&(_, g)| g == f).expect("every Func is in Func::USER");
-        let fi = self.b.ins().iconst(types::I32, fi as i64);
-        self.b.ins().call(self.calls.func.expect("gdsweep_func declared"), &[fi, pa]);
-        self.b.ins().stack_load(ptr, self.vector, slot, 0)
     }
 
     fn constant(&mut self, c: f64) -> Value {
@@ -584,11 +583,11 @@ impl<F: Real> Cx<'_, '_, F> {
     fn pooled(&mut self, at: i32) -> Value {
         let (vector, pool_ptr) = (self.vector, self.pool_ptr);
         match &mut self.hoist {
-            None => self.b.ins().load(vector, Self::mem(), pool_ptr, at),
-            Some((before, held)) => *held.entry(at).or_insert_with(|| {
+            Some((before, held)) if held.contains_key(&at) || held.len() < HOISTED => *held.entry(at).or_insert_with(|| {
                 use cranelift_codegen::cursor::{Cursor, FuncCursor};
                 FuncCursor::new(self.b.func).at_inst(*before).ins().load(vector, Self::mem(), pool_ptr, at)
             }),
+            _ => self.b.ins().load(vector, Self::mem(), pool_ptr, at),
         }
     }
 
@@ -750,9 +749,9 @@ impl<F: Real> Cx<'_, '_, F> {
     }
 }
 
-/// problem::elementary's machine on f64x2 vectors (f64 runs only: at f32 `Cx::func` calls
-/// out). Its constants are loaded where they are used (a polynomial's fold into its
-/// arithmetic), never held across the step loop: there are too many for the registers.
+/// problem::elementary's machine on f64x2 or f32x4 vectors. Its constants are loaded where
+/// they are used (a polynomial's fold into its arithmetic), never held across the step loop:
+/// there are too many for the registers.
 impl<F: Real> ElementaryArith for Cx<'_, '_, F> {
     type V = Value;
     type M = Value;
@@ -798,53 +797,110 @@ impl<F: Real> ElementaryArith for Cx<'_, '_, F> {
 }
 
 impl<F: Real> Machine for Cx<'_, '_, F> {
+    fn consts(&self) -> &'static elementary::Consts {
+        if std::mem::size_of::<F>() == 4 {
+            &elementary::F32
+        } else {
+            &elementary::F64
+        }
+    }
     fn round(&mut self, a: Value) -> Value {
         self.b.ins().nearest(a)
     }
     fn floor(&mut self, a: Value) -> Value {
         self.b.ins().floor(a)
     }
-    /// As the scalar machine: the bits of k + 2⁵² + 1023 shifted up to the exponent.
+    /// As the scalar machine: the bits of k + 2⁵² + 1023 (f32: 2²³ + 127) shifted up to the
+    /// exponent.
     fn pow2(&mut self, k: Value) -> Value {
-        let magic = self.c(elementary::POW2_MAGIC);
+        let b = Bits::of::<F>();
+        let magic = self.c(b.magic);
         let biased = self.b.ins().fadd(k, magic);
-        let bits = self.b.ins().bitcast(types::I64X2, MemFlagsData::new(), biased);
-        let bits = self.b.ins().ishl_imm_u(bits, 52);
-        self.b.ins().bitcast(types::F64X2, MemFlagsData::new(), bits)
+        let bits = self.b.ins().bitcast(b.int, MemFlagsData::new(), biased);
+        let bits = self.b.ins().ishl_imm_u(bits, b.mantissa_bits);
+        self.b.ins().bitcast(self.vector, MemFlagsData::new(), bits)
     }
-    /// As the scalar machine: subnormals scaled by 2⁵⁴, then the mantissa's bits with 1.0's
-    /// exponent, and the exponent's bits as the low bits of 2⁵² (minus 2⁵² + 1023).
+    /// As the scalar machine: subnormals scaled by 2⁵⁴ (f32: 2²⁴), then the mantissa's bits
+    /// with 1.0's exponent, and the exponent's bits as the low bits of 2⁵² (2²³) minus the
+    /// magic number.
     fn split(&mut self, x: Value) -> (Value, Value) {
+        let b = Bits::of::<F>();
         let bits_of = |cx: &mut Self, bits: u64| {
             let at = cx.pool.bits(bits);
-            cx.b.ins().load(types::I64X2, Self::mem(), cx.pool_ptr, at)
+            cx.b.ins().load(b.int, Self::mem(), cx.pool_ptr, at)
         };
         let as_ty = |cx: &mut Self, ty: Type, v: Value| cx.b.ins().bitcast(ty, MemFlagsData::new(), v);
-        let smallest = self.c(elementary::SMALLEST_NORMAL);
+        let smallest = self.c(b.smallest_normal);
         let tiny = self.cmp(ElementaryCmp::Lt, x, smallest);
-        let scale = self.c(elementary::SUBNORMAL_SCALE);
+        let scale = self.c(b.subnormal_scale);
         let scaled = self.mul(x, scale);
         let xs = ElementaryArith::select(self, tiny, scaled, x);
-        let bits = as_ty(self, types::I64X2, xs);
-        let mantissa = bits_of(self, elementary::MANTISSA_BITS);
-        let one = bits_of(self, elementary::ONE_BITS);
+        let bits = as_ty(self, b.int, xs);
+        let mantissa = bits_of(self, b.mantissa);
+        let one = bits_of(self, b.one);
         let m = self.b.ins().band(bits, mantissa);
         let m = self.b.ins().bor(m, one);
-        let m = as_ty(self, types::F64X2, m);
-        let two52 = bits_of(self, elementary::TWO52_BITS);
-        let e = self.b.ins().ushr_imm_u(bits, 52);
-        let e = self.b.ins().bor(e, two52);
-        let e = as_ty(self, types::F64X2, e);
-        let magic = self.c(elementary::POW2_MAGIC);
+        let m = as_ty(self, self.vector, m);
+        let exponent_base = bits_of(self, b.exponent_base);
+        let e = self.b.ins().ushr_imm_u(bits, b.mantissa_bits);
+        let e = self.b.ins().bor(e, exponent_base);
+        let e = as_ty(self, self.vector, e);
+        let magic = self.c(b.magic);
         let e = self.sub(e, magic);
-        let (shift, zero) = (self.c(elementary::SUBNORMAL_SHIFT), self.c(0.0));
+        let (shift, zero) = (self.c(b.subnormal_shift), self.c(0.0));
         let shift = ElementaryArith::select(self, tiny, shift, zero);
         (m, self.sub(e, shift))
     }
 }
 
+/// The bit-level constants of `Machine::pow2` and `Machine::split` at a precision (those of
+/// problem::elementary), and its integer vector type.
+struct Bits {
+    int: Type,
+    mantissa_bits: i64,
+    magic: f64,
+    smallest_normal: f64,
+    subnormal_scale: f64,
+    subnormal_shift: f64,
+    mantissa: u64,
+    one: u64,
+    exponent_base: u64,
+}
+
+impl Bits {
+    fn of<F: Real>() -> Bits {
+        if std::mem::size_of::<F>() == 4 {
+            Bits {
+                int: types::I32X4,
+                mantissa_bits: 23,
+                magic: elementary::POW2_MAGIC_F32,
+                smallest_normal: elementary::SMALLEST_NORMAL_F32,
+                subnormal_scale: elementary::SUBNORMAL_SCALE_F32,
+                subnormal_shift: elementary::SUBNORMAL_SHIFT_F32,
+                mantissa: elementary::MANTISSA_BITS_F32 as u64,
+                one: elementary::ONE_BITS_F32 as u64,
+                exponent_base: elementary::TWO23_BITS_F32 as u64,
+            }
+        } else {
+            Bits {
+                int: types::I64X2,
+                mantissa_bits: 52,
+                magic: elementary::POW2_MAGIC,
+                smallest_normal: elementary::SMALLEST_NORMAL,
+                subnormal_scale: elementary::SUBNORMAL_SCALE,
+                subnormal_shift: elementary::SUBNORMAL_SHIFT,
+                mantissa: elementary::MANTISSA_BITS,
+                one: elementary::ONE_BITS,
+                exponent_base: elementary::TWO52_BITS,
+            }
+        }
+    }
+}
+
 /// Compile one list as function number `li`; returns its id and its constant pool.
-fn compile_list<F: Real>(module: &mut JITModule, list: &[Instr], outside: &HashSet<u32>, vector: Type, li: usize) -> Result<(FuncId, Vec<u8>), Unsupported> {
+/// Registers in `outside` are stored for the other lists and the kernel, and those in
+/// `long_lived` ([`Tape::long_lived`]) are stored and loaded again at each use.
+fn compile_list<F: Real>(module: &mut JITModule, list: &[Instr], outside: &HashSet<u32>, long_lived: &HashSet<u32>, operations: usize, vector: Type, li: usize) -> Result<(FuncId, Vec<u8>), Unsupported> {
     let err = |e: &dyn std::fmt::Display| Unsupported(format!("compiling: {e}"));
     let ptr = module.target_config().pointer_type();
     let mut ctx = module.make_context();
@@ -854,7 +910,7 @@ fn compile_list<F: Real>(module: &mut JITModule, list: &[Instr], outside: &HashS
     let frontend = module.isa().frontend_config();
     let pool = {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let calls = callouts(module, &mut b, list, std::mem::size_of::<F>(), false)?;
+        let calls = callouts(module, &mut b, list)?;
         let entry = b.create_block();
         let body = b.create_block();
         let exit = b.create_block();
@@ -870,19 +926,24 @@ fn compile_list<F: Real>(module: &mut JITModule, list: &[Instr], outside: &HashS
         let offset = b.block_params(body)[0];
         let base = b.ins().iadd(regs, offset);
         let mut cx = Cx::<F> { b: &mut b, pool: Pool::new(), pool_ptr, vector, ptr, calls, hoist: None };
-        // Instruction by instruction, each on every vector: the vectors' chains interleave.
-        let mut values: [HashMap<u32, Value>; VECTORS] = std::array::from_fn(|_| HashMap::new());
+        // Instruction by instruction, each on every vector of a pass: the vectors' chains
+        // interleave (one vector per pass for a long objective).
+        let per_pass = if operations > LONG_OBJECTIVE { 1 } else { VECTORS };
+        let mut values: Vec<HashMap<u32, Value>> = vec![HashMap::new(); per_pass];
         for ins in list {
             for (v, values) in values.iter_mut().enumerate() {
                 let out = cx.instr(ins, v, values, base);
-                if outside.contains(&ins.out) {
+                let far = long_lived.contains(&ins.out);
+                if far || outside.contains(&ins.out) {
                     cx.store(out, base, ins.out as usize, v);
                 }
-                values.insert(ins.out, out);
+                if !far {
+                    values.insert(ins.out, out);
+                }
             }
         }
         let pool = cx.pool.bytes();
-        let step = (VECTORS * VECTOR_BYTES) as i64;
+        let step = (per_pass * VECTOR_BYTES) as i64;
         let next = b.ins().iadd_imm_s(offset, step);
         let end = b.ins().iconst(ptr, (LANES * std::mem::size_of::<F>()) as i64);
         let more = b.ins().icmp(IntCC::UnsignedLessThan, next, end);
@@ -905,6 +966,8 @@ fn compile_list<F: Real>(module: &mut JITModule, list: &[Instr], outside: &HashS
 struct Emit<'c, 'a, 'f, F: Real> {
     cx: &'c mut Cx<'a, 'f, F>,
     vals: Vec<Value>,
+    /// The values left in memory (base, offset): loaded at each use (see [`Emit::home`]).
+    homes: HashMap<u32, (Value, i32)>,
     hyper: Value,
     v: usize,
     /// What steps_done of the vector's lanes is made of (see `Cx::steps`): computed where a
@@ -921,8 +984,20 @@ impl<F: Real> Emit<'_, '_, '_, F> {
         Val(self.vals.len() as u32 - 1)
     }
 
-    fn get(&self, v: Val) -> Value {
-        self.vals[v.0 as usize]
+    /// A value that stays in memory at `base + at` until the description reads it, and is
+    /// loaded again at each read, so that no register holds it in between.
+    fn home(&mut self, base: Value, at: i32) -> Val {
+        let placeholder = base;
+        let v = self.val(placeholder);
+        self.homes.insert(v.0, (base, at));
+        v
+    }
+
+    fn get(&mut self, v: Val) -> Value {
+        match self.homes.get(&v.0) {
+            Some(&(base, at)) => self.cx.b.ins().load(self.cx.vector, Cx::<F>::mem(), base, at),
+            None => self.vals[v.0 as usize],
+        }
     }
 
     /// A mask (an fcmp's lanes), kept among the values.
@@ -1079,7 +1154,11 @@ impl<F: Real> Build for Emit<'_, '_, '_, F> {
         let (done_before, round) = (params[n], params[n + 1]);
         let mut now: Vec<Val> = params[..n].iter().map(|&p| self.val(p)).collect();
         let finished = body(self, &mut now);
-        let kept: Vec<Value> = now.iter().zip(&params[..n]).map(|(&v, &old)| self.cx.select(done_before, old, self.get(v))).collect();
+        let kept: Vec<Value> = now.iter().zip(&params[..n]).map(|(&v, &old)| {
+            let now = self.get(v);
+            self.cx.select(done_before, old, now)
+        })
+        .collect();
         let finished = self.get_mask(finished);
         let done = self.cx.b.ins().bor(done_before, finished);
         let next_round = self.cx.b.ins().iadd_imm_s(round, 1);
@@ -1114,7 +1193,8 @@ struct Judged {
     retry: Value,
     fail: Value,
     x: Vec<Value>,
-    slots: Vec<Value>,
+    /// The state's slots after the judge (None: as they were, in memory).
+    slots: Vec<Option<Value>>,
     last_step: Value,
     step_res: Value,
 }
@@ -1145,7 +1225,7 @@ fn state_quantities(spec: &StepLoop, window: bool) -> usize {
 /// kept (the copies swap) only where no lane of the group has an event. On leaving, the
 /// current copy goes back to the lane arrays, and its point is evaluated once more for the
 /// loss, the gradient and gn2 that `eval` would leave.
-fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, vector: Type, window: bool) -> Result<(FuncId, Vec<u8>), Unsupported> {
+fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, long_lived: &HashSet<u32>, spec: &StepLoop, vector: Type, window: bool) -> Result<(FuncId, Vec<u8>), Unsupported> {
     let err = |e: &dyn std::fmt::Display| Unsupported(format!("compiling the step loop: {e}"));
     let update = spec.method.method().compiled.ok_or_else(|| Unsupported(format!("{} has no compiled update", spec.method.name())))?;
     let list = tape.list(Phase::Point);
@@ -1176,7 +1256,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
         // (every list the loop evaluates: with a data table, the body and the list after too)
         let evaluated: Vec<Instr> = if spec.rows.is_some() { [list, &tape.body, &tape.post].concat() } else { list.to_vec() };
-        let calls = callouts(module, &mut b, &evaluated, std::mem::size_of::<F>(), matches!(spec.schedule, Some((ScheduleKind::Cosine, ..))))?;
+        let calls = callouts(module, &mut b, &evaluated)?;
         let entry = b.create_block();
         let header = b.create_block();
         let check_budget = b.create_block();
@@ -1242,18 +1322,32 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
         // at a time leaves registers for them, and regalloc spills what does not fit (3 %
         // faster on W1 and W2 than a load at each use, farm-bench, 2026-12-04).
         let enter = cx.b.ins().jump(header, &[]);
-        cx.hoist = Some((enter, HashMap::new()));
+        if tape.operations() <= LONG_OBJECTIVE {
+            cx.hoist = Some((enter, HashMap::new()));
+        }
 
         // The point list on vector v at x from the state copy `cur`: loss, gradient, gn2, x and
         // the Hessian (where the method reads it).
         // With mini-batches, `handed` is the steps made since entry per lane (a real vector),
         // which picks each lane's batch among those it was handed.
+        // An instruction's value, kept as an SSA value or, where it lives long, in the
+        // register file (`Tape::long_lived`), where `cx.instr` and `reg` load it.
+        let keep = |cx: &mut Cx<F>, values: &mut HashMap<u32, Value>, r: u32, out: Value, v: usize| {
+            if long_lived.contains(&r) {
+                cx.store(out, bases[field::REGS], r as usize, v);
+            } else {
+                values.insert(r, out);
+            }
+        };
         let eval = |cx: &mut Cx<F>, cur: Value, v: usize, handed: Option<Value>| -> (Value, Vec<Value>, Value, Vec<Value>, Vec<Value>) {
             let x: Vec<Value> = (0..dim).map(|j| cx.b.ins().load(vector, mem, cur, state_at(j, v))).collect();
-            let mut values: HashMap<u32, Value> = tape.vars.iter().zip(&x).map(|(&r, &val)| (r, val)).collect();
+            let mut values = HashMap::new();
+            for (&r, &val) in tape.vars.iter().zip(&x) {
+                keep(cx, &mut values, r, val, v);
+            }
             for ins in list {
                 let out = cx.instr(ins, v, &values, bases[field::REGS]);
-                values.insert(ins.out, out);
+                keep(cx, &mut values, ins.out, out, v);
             }
             if let (Some(batches), Some(handed)) = (spec.batches, handed) {
                 // Each lane's batch, slot by slot (`batch_sums`): the slot's row of each lane
@@ -1320,7 +1414,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 }
                 for ins in &tape.body {
                     let out = cx.instr(ins, v, &per_row, bases[field::REGS]);
-                    per_row.insert(ins.out, out);
+                    keep(cx, &mut per_row, ins.out, out, v);
                 }
                 let slot_real = cx.b.ins().fcvt_from_uint(vector.lane_type(), slot);
                 let slot_real = cx.b.ins().splat(vector, slot_real);
@@ -1343,7 +1437,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 }
                 for ins in &tape.post {
                     let out = cx.instr(ins, v, &values, bases[field::REGS]);
-                    values.insert(ins.out, out);
+                    keep(cx, &mut values, ins.out, out, v);
                 }
             } else if let Some((n_rows, cols)) = spec.rows {
                 // Each row in order: its columns into the data registers (one value, every
@@ -1368,7 +1462,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 }
                 for ins in &tape.body {
                     let out = cx.instr(ins, v, &per_row, bases[field::REGS]);
-                    per_row.insert(ins.out, out);
+                    keep(cx, &mut per_row, ins.out, out, v);
                 }
                 let added: Vec<cranelift_codegen::ir::BlockArg> = sums.iter().zip(&tape.means).map(|(&sum, &(_, arg))| cx.b.ins().fadd(sum, per_row[&arg]).into()).collect();
                 let next_row = cx.b.ins().iadd_imm_s(row, 1);
@@ -1382,7 +1476,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 }
                 for ins in &tape.post {
                     let out = cx.instr(ins, v, &values, bases[field::REGS]);
-                    values.insert(ins.out, out);
+                    keep(cx, &mut values, ins.out, out, v);
                 }
             }
             let reg = |cx: &mut Cx<F>, r: u32| match values.get(&r) {
@@ -1424,7 +1518,13 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             // (as a value where the loop itself reads it: the window and a search's `until`)
             let steps = (window || spec.linesearch.is_some() || spec.trainability.is_some()).then(|| cx.steps(bases[field::STEPS], made, v, retried));
             let hyper = bases[field::HYPER];
-            let mut slots: Vec<Value> = (0..n_slots).map(|s| cx.b.ins().load(vector, mem, cur, state_at(dim + s, v))).collect();
+            // A large method state (L-BFGS's pairs over many coordinates) stays in memory, each
+            // slot loaded where it is read (None here): held from the top of the step to the
+            // update, thousands of values made regalloc2 take seconds (L-BFGS on a network of
+            // 121 weights: 10 s).
+            let lazy = spec.method_slots > LAZY_SLOTS;
+            let mut slots: Vec<Option<Value>> = (0..n_slots).map(|s| (!lazy || s >= spec.method_slots).then(|| cx.b.ins().load(vector, mem, cur, state_at(dim + s, v)))).collect();
+            let as_was = |cx: &mut Cx<F>, value: Option<Value>, q: usize| value.unwrap_or_else(|| cx.b.ins().load(vector, mem, cur, state_at(q, v)));
             // (the state as it was, for the lanes whose trial is rejected)
             let slots_before = slots.clone();
 
@@ -1433,12 +1533,12 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             // update. The judge measures an accepted step into last_step, step_res.
             let judged = spec.linesearch.map(|(place, _, rounding)| {
                 let first = place.first_slot;
-                let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v, steps: steps_of, active: bases[field::ACTIVE] };
+                let mut emit = Emit { cx: &mut cx, vals: Vec::new(), homes: HashMap::new(), hyper, v, steps: steps_of, active: bases[field::ACTIVE] };
                 let lr = emit.cx.load(bases[field::LR], 0, v);
                 let lr = emit.val(lr);
                 let (last_step, step_res) = (emit.cx.b.ins().load(vector, mem, cur, state_at(q_last_step, v)), emit.cx.b.ins().load(vector, mem, cur, state_at(q_step_res, v)));
                 let (mut last_step, mut step_res) = (emit.val(last_step), emit.val(step_res));
-                let mut search: Vec<Val> = slots[first..].iter().map(|&s| emit.val(s)).collect();
+                let mut search: Vec<Val> = slots[first..].iter().map(|&s| emit.val(s.expect("the search's slots are loaded"))).collect();
                 let mut trial: Vec<Val> = x.iter().map(|&s| emit.val(s)).collect();
                 let g: Vec<Val> = grad.iter().map(|&s| emit.val(s)).collect();
                 let loss = emit.val(loss);
@@ -1462,7 +1562,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                     retry: emit.get_mask(verdict.retry),
                     fail: emit.get_mask(verdict.fail),
                     x: trial.iter().map(|&t| emit.get(t)).collect(),
-                    slots: slots_before[..first].iter().copied().chain(search.iter().map(|&t| emit.get(t))).collect(),
+                    slots: slots_before[..first].iter().copied().chain(search.iter().map(|&t| Some(emit.get(t)))).collect(),
                     last_step: emit.get(last_step),
                     step_res: emit.get(step_res),
                 }
@@ -1673,7 +1773,8 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 let any_steps = cx.b.ins().vany_true(stepping);
                 cx.b.ins().brif(any_steps, update_block, &[], retry_block, &[]);
                 cx.b.switch_to_block(retry_block);
-                for (q, &value) in j.x.iter().chain(&j.slots).enumerate() {
+                for (q, value) in j.x.iter().map(|&x| Some(x)).chain(j.slots.iter().copied()).enumerate() {
+                    let value = as_was(&mut cx, value, q);
                     cx.b.ins().store(mem, value, next, state_at(q, v));
                 }
                 cx.b.ins().store(mem, j.last_step, next, state_at(q_last_step, v));
@@ -1700,13 +1801,13 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             // The schedule's lr_t (and next lr_now), and each coordinate's lr from it as
             // `cpu_lrj` has it; without a schedule the lane array's, fixed per run.
             let lr_t = spec.schedule.map(|(kind, params, lr_now)| {
-                let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v, steps: steps_of, active: bases[field::ACTIVE] };
+                let mut emit = Emit { cx: &mut cx, vals: Vec::new(), homes: HashMap::new(), hyper, v, steps: steps_of, active: bases[field::ACTIVE] };
                 let lr = emit.cx.load(bases[field::LR], 0, v);
                 let lr = emit.val(lr);
-                let mut now = lr_now.map(|s| emit.val(slots[s]));
+                let mut now = lr_now.map(|s| emit.val(slots[s].expect("lr_now is loaded")));
                 let lr_t = schedule::compiled(kind, &mut emit, params, lr, now.as_mut());
                 if let (Some(s), Some(now)) = (lr_now, now) {
-                    slots[s] = emit.get(now);
+                    slots[s] = Some(emit.get(now));
                 }
                 emit.get(lr_t)
             });
@@ -1739,9 +1840,13 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
                 }
                 lrj.push(lr_j);
             }
-            let mut emit = Emit { cx: &mut cx, vals: Vec::new(), hyper, v, steps: steps_of, active: bases[field::ACTIVE] };
+            let mut emit = Emit { cx: &mut cx, vals: Vec::new(), homes: HashMap::new(), hyper, v, steps: steps_of, active: bases[field::ACTIVE] };
             let mut x_vals: Vec<Val> = stepped.iter().map(|&val| emit.val(val)).collect();
-            let mut slot_vals: Vec<Val> = slots.iter().map(|&val| emit.val(val)).collect();
+            let mut slot_vals: Vec<Val> = slots.iter().enumerate().map(|(s, &val)| match val {
+                    Some(val) => emit.val(val),
+                    None => emit.home(cur, state_at(dim + s, v)),
+                })
+                .collect();
             // (lr_now and the line search's slots follow the method's, which it does not see)
             let gd_vals: Vec<Val> = gd.iter().map(|&val| emit.val(val)).collect();
             let lrj_vals: Vec<Val> = lrj.iter().map(|&val| emit.val(val)).collect();
@@ -1777,7 +1882,8 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, spec: &StepLoop, v
             if let Some(j) = &judged {
                 // A rejected trial: x is the next trial, the search's slots are the judge's,
                 // the rest of the state stays.
-                for (new, &was) in new_slots.iter_mut().zip(&j.slots) {
+                for (s, (new, &was)) in new_slots.iter_mut().zip(&j.slots).enumerate() {
+                    let was = as_was(&mut cx, was, dim + s);
                     *new = cx.select(j.retry, was, *new);
                 }
                 for (xj, &trial) in stepped.iter_mut().zip(&j.x) {

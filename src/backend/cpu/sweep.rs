@@ -148,6 +148,7 @@ impl<'a, F: Real> Kernel<'a, F> {
                 grad_tol_abs2: self.rules.grad_tol_abs * self.rules.grad_tol_abs,
                 step_tol: self.rules.step_tol,
                 window: (self.segment_len > 0).then(|| WindowLoop { max_period: self.rules.max_period, cycle_tol: self.cycle_tol.to_f64() }),
+                operations: self.tape.operations(),
             }),
         }
     }

@@ -313,7 +313,58 @@ fn exec_f64(instrs: &[Instr], v: &mut [f64]) {
     }
 }
 
+/// Operations (weighted: see [`Op::weight`]) a register's value may stay live across before
+/// the compiled code keeps it in the register file instead (see [`Tape::long_lived`]).
+const LONG_LIVED: usize = 256;
+
+impl Tape {
+    /// The vector operations of one evaluation, about: [`Op::weight`] summed over the lists.
+    pub fn operations(&self) -> usize {
+        self.instrs.iter().chain(&self.body).chain(&self.post).map(|i| i.op.weight()).sum()
+    }
+
+    /// The registers whose values live across more than [`LONG_LIVED`] operations (the
+    /// variables from the start): the compiled code stores them where they are made and loads
+    /// them at each use. Kept as SSA values, hundreds of them (a sum of 200 `sin(i·x + j·y)·k`,
+    /// whose gradient reads each argument again) made regalloc2 take seconds, superlinear in
+    /// their number (7.3 s at 200 terms, 42 s at 400); they would have been spilled anyway.
+    pub fn long_lived(&self) -> std::collections::HashSet<u32> {
+        let (mut made, mut last) = (vec![None; self.n_regs], vec![0usize; self.n_regs]);
+        for &r in &self.vars {
+            made[r as usize] = Some(0);
+        }
+        let mut at = 0;
+        for list in [&self.instrs, &self.body, &self.post] {
+            for ins in list {
+                at += ins.op.weight();
+                for r in ins.op.inputs() {
+                    last[r as usize] = at;
+                }
+                made[ins.out as usize] = Some(at);
+            }
+        }
+        // The kernel reads its roots after all of them.
+        for r in std::iter::once(self.loss).chain(self.grad.iter().copied()).chain(self.hess.iter().copied()) {
+            last[r as usize] = at + 1;
+        }
+        // (the per-row values of the means stay values: the kernel's row loops sum them)
+        let summed: Vec<u32> = self.means.iter().map(|m| m.1).collect();
+        (0..self.n_regs as u32).filter(|r| made[*r as usize].is_some_and(|m| last[*r as usize] > m + LONG_LIVED) && !summed.contains(r)).collect()
+    }
+}
+
 impl Op {
+    /// About how many vector operations the compiled code makes of this one: an elementary
+    /// function expands to about 40 (problem::elementary's description), `^` to a call.
+    pub fn weight(&self) -> usize {
+        match self {
+            Op::Func(Func::Sqrt | Func::Abs, _) => 1,
+            Op::Func(..) => 40,
+            Op::Pow(..) => 20,
+            _ => 1,
+        }
+    }
+
     /// The registers this operation reads.
     pub fn inputs(&self) -> Vec<u32> {
         match *self {
