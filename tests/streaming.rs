@@ -120,6 +120,28 @@ fn parameters_npy_resumes_and_merges_byte_identical() {
     }
 }
 
+/// A sweep killed before its first checkpoint leaves its partial files behind, parameters.npy's
+/// too: without --force the folder is refused as an interrupted sweep (exit 2), with it both
+/// are replaced and the run finishes (it failed with "File exists" on the parameters' file).
+#[test]
+fn force_replaces_the_partial_files_of_a_killed_sweep() {
+    let dir = setup_with("[objective]\nbuiltin = \"double_well\"\n[sweep]\nlr = { log = [1e-2, 1.5], n = 4 }\n[sweep.init]\nx = { lin = [-2.0, 2.0], n = 5 }\n[run]\nsteps = 60\n[output]\nparameters = \"npy\"\n");
+    for left in [&[".gdsweep-parameters.partial"][..], &[".gdsweep-runs.partial", ".gdsweep-parameters.partial"]] {
+        let out = dir.path().join("out");
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir(&out).unwrap();
+        for name in left {
+            std::fs::write(out.join(name), "cut short").unwrap();
+        }
+        let o = gdsweep(&["run", "c.toml", "-b", "cpu", "-q", "--out", "out"], dir.path());
+        assert_eq!(o.status.code(), Some(2), "{left:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--force"), "{left:?}: {}", stderr(&o));
+        let o = gdsweep(&["run", "c.toml", "-b", "cpu", "-q", "--out", "out", "--force"], dir.path());
+        assert_eq!(o.status.code(), Some(0), "{left:?}: {}", stderr(&o));
+        assert!(out.join("runs.csv").exists() && out.join("parameters.npy").exists() && !out.join(".gdsweep-parameters.partial").exists(), "{left:?}");
+    }
+}
+
 /// Kill -9 a `--resume` run of `dir`'s c.toml at random moments until `kills` have landed,
 /// resuming each time: every finished folder is `reference`, byte for byte.
 fn kill_and_resume(dir: &Path, reference: &Path, kill_target: u32) {

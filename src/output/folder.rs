@@ -112,7 +112,7 @@ impl ResultFolder {
         names.extend(listed.into_iter().filter(|n| !n.contains(['/', '\\']) && n != "." && n != ".." && !n.is_empty()));
         names.sort();
         names.dedup();
-        names.extend([super::partial::PARTIAL, super::partial::CHECKPOINT].map(String::from));
+        names.extend([super::partial::PARTIAL, super::partial::POINTS_PARTIAL, super::partial::CHECKPOINT].map(String::from));
         names.into_iter().map(|n| self.dir.join(n)).filter(|p| p.symlink_metadata().is_ok()).collect()
     }
 
