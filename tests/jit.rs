@@ -252,7 +252,8 @@ fn compiled_kernel_matches_the_interpreter_on_data_models() {
 /// Long objectives (past `jit::LONG_OBJECTIVE`) are compiled another way: one vector per group
 /// and per pass, no constants held in registers, long-lived values kept in the register file
 /// (`Tape::long_lived`). A sum of 30 sine and exponential terms, and a network of 30 tanh
-/// units over a data table, with and without the window: bit for bit the interpreter's.
+/// units over a data table (full and mini-batches), with and without the window: bit for bit
+/// the interpreter's.
 #[test]
 fn long_objectives_match_the_interpreter() {
     let terms: Vec<String> = (1..=30).map(|i| if i % 3 == 0 { format!("exp(-0.0{i}*(x - {i}*y)^2)") } else { format!("sin({i}*x + {}*y)*{}", i % 7 + 1, 1 + i % 3) }).collect();
@@ -260,7 +261,8 @@ fn long_objectives_match_the_interpreter() {
     let x: Vec<String> = (0..7).map(|i| format!("[{:.3}, {:.3}]", 0.3 * i as f64 - 1.0, ((i * 5) % 3) as f64 * 0.5 - 0.4)).collect();
     let y: Vec<String> = (0..7).map(|i| format!("{:.3}", 0.8 * i as f64 - 2.0)).collect();
     let network = format!("[objective]\ndata = {{ x = [{}], y = [{}] }}\nmodel = {{ mlp = {{ hidden = [30], activation = \"tanh\" }} }}\nloss = \"mse\"\n[sweep]\nlr = {{ log = [1e-3, 0.3], n = 4 }}\n[sweep.init]\nscheme = \"xavier_normal\"\nseed = 2\n", x.join(", "), y.join(", "));
-    for (name, head) in [("30 terms", &sum), ("30 tanh units", &network)] {
+    let batched = network.replace("[sweep]\n", "[sweep]\nbatch_size = 3\nseed = [0, 1]\n");
+    for (name, head) in [("30 terms", &sum), ("30 tanh units", &network), ("30 tanh units, mini-batches", &batched)] {
         let tape = Tape::new(&plan(&format!("{head}[run]\nsteps = 10\n"), Precision::F64).objective, false);
         assert!(tape.operations() > gdsweep::backend::cpu::jit::LONG_OBJECTIVE && !tape.long_lived().is_empty(), "{name}: {} operations", tape.operations());
         for precision in [Precision::F32, Precision::F64] {
