@@ -987,8 +987,8 @@ impl<F: Real> Emit<'_, '_, '_, F> {
     /// A value that stays in memory at `base + at` until the description reads it, and is
     /// loaded again at each read, so that no register holds it in between.
     fn home(&mut self, base: Value, at: i32) -> Val {
-        let placeholder = base;
-        let v = self.val(placeholder);
+        // (its entry in `vals` is never read: `get` loads instead)
+        let v = self.val(base);
         self.homes.insert(v.0, (base, at));
         v
     }
