@@ -55,6 +55,12 @@
 //
 // The TRAINABILITY{ … }TRAINABILITY blocks are kept in both pipelines where the plan records
 // trainability (plan::Rules::trainability), and cut out elsewhere.
+//
+// SETUP{ … }SETUP, STEP{ … }STEP and FINISH{ … }FINISH mark one run's own code: its setup,
+// its step in the loop, its stores. On a CPU driver kernel::several_runs makes of them a
+// kernel with several runs per invocation, each run's locals renamed; it finds the early
+// `return`s (NO_RUN, NOT_LEAD) and the exit's `break` (EXIT) by their comments. Elsewhere the
+// markers are dropped.
 
 alias real = {{REAL}};
 
@@ -101,15 +107,16 @@ fn next_window_event(anchor_step: u32, period: u32, next_flush: u32) -> u32 {
 
 {{HELPERS}}
 
-{{ENTRY}}    if (i >= params.run_count) {
-        return;
+{{ENTRY}}    // SETUP{
+    if (i >= params.run_count) {
+        return; // NO_RUN
     }
     let ii = INFO_STRIDE * i;
     var status = info[ii + INFO_STATUS];
     var steps_done = info[ii + INFO_STEPS];
     var evals = info[ii + INFO_EVALS];
     if (status != STATUS_RUNNING) {
-        return;
+        return; // NO_RUN
     }
     let run_local = params.run_offset + i * params.run_stride;
     let base = i * STRIDE;
@@ -185,10 +192,12 @@ fn next_window_event(anchor_step: u32, period: u32, next_flush: u32) -> u32 {
         train_tail = state[base + TRAIN_AT + 3u];
     }
     // }TRAINABILITY
+    // }SETUP
     var k = 0u;
     // Set where a line search ends without sufficient decrease (method/linesearch.rs).
     var ls_failed = false;
     loop {
+        // STEP{
 {{EVAL}}
         let gn2 = {{GRAD_NORM2}};
 {{LS_JUDGE}}
@@ -278,7 +287,7 @@ fn next_window_event(anchor_step: u32, period: u32, next_flush: u32) -> u32 {
         let at_max = steps_done >= p_max_steps;
         if (ls_failed || diverged || converged || at_max || k >= p_steps_this_dispatch || steps_done >= p_pause_at) {
             status = select(select(select(select(STATUS_RUNNING, STATUS_MAX_STEPS, at_max), STATUS_CONVERGED, converged), STATUS_DIVERGED, diverged), STATUS_LINE_SEARCH_FAILED, ls_failed);
-            break;
+            break; // EXIT
         }
         // The step is measured only from a point that passes the relative test (the only place
         // the measure is used), so runs pay for it near their end alone.
@@ -295,14 +304,16 @@ fn next_window_event(anchor_step: u32, period: u32, next_flush: u32) -> u32 {
 {{LS_START}}
         steps_done = steps_done + 1u;
         evals = evals + 1u;
+        // }STEP
         k = k + 1u;
     }
+    // FINISH{
 {{STORE}}
     // WINDOW{
 {{WINDOW_STORE}}
     // }WINDOW
     if (!lead) {
-        return;
+        return; // NOT_LEAD
     }
     // WINDOW{
     state[base + WIN + DIM] = anchor_tol;
@@ -329,4 +340,5 @@ fn next_window_event(anchor_step: u32, period: u32, next_flush: u32) -> u32 {
     info[ii + INFO_STATUS] = status;
     info[ii + INFO_STEPS] = steps_done;
     info[ii + INFO_EVALS] = evals;
+    // }FINISH
 }

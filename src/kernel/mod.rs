@@ -12,6 +12,7 @@ use crate::outcome::Status;
 use crate::plan::layout::Info;
 use crate::plan::{self, Block, Layout, Plan, Precision, Rules, Sampling, StateLayout, INFO_STRIDE, SEGMENTS};
 use crate::problem::real::literal;
+use std::collections::HashSet;
 use std::fmt::Write;
 
 mod workgroup;
@@ -293,7 +294,184 @@ fn decode_axes(block: &Block, spread: Option<&Spread>) -> String {
 /// `window` the window pipeline's (see shaders/sweep.wgsl).
 pub fn sweep_wgsl(plan: &Plan, block_index: usize, window: bool) -> String {
     let block = &plan.blocks[block_index];
-    kernel_wgsl(plan.objective_of(block), block, plan.precision, &plan.rules, &plan.layout(block), window)
+    let src = kernel_wgsl(plan.objective_of(block), block, plan.precision, &plan.rules, &plan.layout(block), window);
+    ["SETUP", "STEP", "FINISH"].iter().fold(src, |src, name| optional_blocks(&src, name, true))
+}
+
+/// The block's kernel with `runs` runs per invocation (see [`several_runs`]), where it can have
+/// them: the invocation layout, and a step without a `break`, `continue` or `return` of its own
+/// (no line search, not Newton's singular stop).
+pub fn sweep_wgsl_runs(plan: &Plan, block_index: usize, window: bool, runs: u32) -> Option<String> {
+    let block = &plan.blocks[block_index];
+    if block.layout != Layout::Invocation || runs < 2 {
+        return None;
+    }
+    several_runs(&kernel_wgsl(plan.objective_of(block), block, plan.precision, &plan.rules, &plan.layout(block), window), runs)
+}
+
+/// The kernel `src` (its SETUP, STEP and FINISH regions marked, one run per invocation) with
+/// `runs` runs per invocation: invocation i takes runs i·runs … i·runs + runs − 1, each with
+/// its own names (every local of the three regions gets `_r<k>`), set up one after the other;
+/// one loop steps every run still active, each run's step inside `if (active_r<k>)` with the
+/// exit's `break` turned into clearing that flag, and ends when none is; each run that was
+/// running stores its state. A run past the batch is never active and stores nothing. The
+/// runs' arithmetic is the one-run kernel's, so the results are the same bits; the point is
+/// independent chains for a CPU driver, whose SIMD lanes are invocations and whose FMA latency
+/// one chain leaves idle (lavapipe: BENCHMARKS.md, issue 13). None where a region holds
+/// control flow of its own (a line search's `continue`, Newton's `break`) or a local named
+/// like a module function.
+pub fn several_runs(src: &str, runs: u32) -> Option<String> {
+    let lines: Vec<&str> = src.lines().collect();
+    let at = |marker: &str| lines.iter().position(|l| l.trim() == marker);
+    let (setup_open, setup_close) = (at("// SETUP{")?, at("// }SETUP")?);
+    let (step_open, step_close) = (at("// STEP{")?, at("// }STEP")?);
+    let (finish_open, finish_close) = (at("// FINISH{")?, at("// }FINISH")?);
+    let text = |from: usize, to: usize| lines[from..to].iter().map(|l| format!("{l}\n")).collect::<String>();
+    let (head, gap, between, end) = (text(0, setup_open), text(setup_close + 1, step_open), text(step_close + 1, finish_open), text(finish_close + 1, lines.len()));
+    let (setup, step, finish) = (&lines[setup_open + 1..setup_close], &lines[step_open + 1..step_close], &lines[finish_open + 1..finish_close]);
+    if !head.contains("let lead = true;") {
+        return None;
+    }
+    // The step's own control flow: the exit's `break` alone.
+    let count = |w: &str| step.iter().filter(|l| identifiers(l).contains(&w)).count();
+    if count("break") != 1 || count("continue") + count("return") > 0 || !step.iter().any(|l| l.trim() == "break; // EXIT") {
+        return None;
+    }
+    // Every local of the regions, and the run index.
+    let mut locals: HashSet<String> = HashSet::from(["i".to_string()]);
+    for l in setup.iter().chain(step).chain(finish) {
+        let words = identifiers(l);
+        for pair in words.windows(2) {
+            if pair[0] == "let" || pair[0] == "var" {
+                locals.insert(pair[1].to_string());
+            }
+        }
+    }
+    // Not renamable: a local named like a module function or like a name the entry point
+    // declares outside the regions (but the run index), or whose new names are taken.
+    let functions: HashSet<&str> = lines.iter().filter_map(|l| l.trim().strip_prefix("fn ")).filter_map(|l| identifiers(l).first().copied()).collect();
+    // (the entry point's own: module functions have their own scopes)
+    let entry_head = head.find("@compute").map_or(head.as_str(), |at| &head[at..]);
+    let outside: HashSet<&str> = [entry_head, &gap, &between, &end]
+        .iter()
+        .flat_map(|t| t.lines())
+        .flat_map(|l| identifiers(l).windows(2).filter(|p| p[0] == "let" || p[0] == "var").map(|p| p[1]).collect::<Vec<_>>())
+        .collect();
+    let taken: HashSet<&str> = lines.iter().flat_map(|l| identifiers(l)).collect();
+    let fresh = |n: &str| (0..runs).all(|r| !taken.contains(format!("{n}_r{r}").as_str()));
+    if locals.iter().any(|n| functions.contains(n.as_str()) || (n != "i" && outside.contains(n.as_str())) || !fresh(n)) || !["active", "was"].iter().all(|n| fresh(n)) {
+        return None;
+    }
+    let mut out = head;
+    for r in 0..runs {
+        let _ = writeln!(out, "    let i_r{r} = min(i * {runs}u + {r}u, params.run_count - 1u);\n    var active_r{r} = i * {runs}u + {r}u < params.run_count;");
+        let mut k = 0;
+        while k < setup.len() {
+            // `if (c) { return; // NO_RUN }`: the run is not active.
+            if k + 2 < setup.len() && setup[k + 1].trim() == "return; // NO_RUN" && setup[k + 2].trim() == "}" {
+                let cond = setup[k].trim().strip_prefix("if ").and_then(|c| c.strip_suffix(" {"))?;
+                let _ = writeln!(out, "    active_r{r} = active_r{r} && !{};", renamed(cond, &locals, r));
+                k += 3;
+                continue;
+            }
+            let _ = writeln!(out, "{}", renamed(setup[k], &locals, r));
+            k += 1;
+        }
+        let _ = writeln!(out, "    let was_r{r} = active_r{r};");
+    }
+    out += &gap;
+    for r in 0..runs {
+        let _ = writeln!(out, "        if (active_r{r}) {{");
+        let mut k = 0;
+        while k < step.len() {
+            if step[k].trim() == "break; // EXIT" {
+                let indent = &step[k][..step[k].len() - step[k].trim_start().len()];
+                let _ = writeln!(out, "{indent}active_r{r} = false;\n{}}} else {{", &indent[4.min(indent.len())..]);
+                k += 2;
+                continue;
+            }
+            let _ = writeln!(out, "{}", renamed(step[k], &locals, r));
+            k += 1;
+        }
+        out += "        }\n        }\n";
+    }
+    let _ = writeln!(out, "        if ({}) {{\n            break;\n        }}", (0..runs).map(|r| format!("!active_r{r}")).collect::<Vec<_>>().join(" && "));
+    out += &between;
+    for r in 0..runs {
+        let _ = writeln!(out, "    if (was_r{r}) {{");
+        let mut k = 0;
+        while k < finish.len() {
+            // (every invocation is its runs' lead)
+            if k + 2 < finish.len() && finish[k + 1].trim() == "return; // NOT_LEAD" {
+                k += 3;
+                continue;
+            }
+            let _ = writeln!(out, "{}", renamed(finish[k], &locals, r));
+            k += 1;
+        }
+        out += "    }\n";
+    }
+    out += &end;
+    Some(out)
+}
+
+/// The identifiers of a line of WGSL, in order, its comment left out (numbers, such as `1e-5`
+/// or `0u`, are not identifiers).
+fn identifiers(line: &str) -> Vec<&str> {
+    let line = line.split("//").next().unwrap_or("");
+    let mut out = Vec::new();
+    let bytes = line.as_bytes();
+    let mut k = 0;
+    while k < bytes.len() {
+        let c = bytes[k];
+        if c.is_ascii_alphabetic() || c == b'_' {
+            let start = k;
+            while k < bytes.len() && (bytes[k].is_ascii_alphanumeric() || bytes[k] == b'_') {
+                k += 1;
+            }
+            out.push(&line[start..k]);
+        } else if c.is_ascii_digit() {
+            while k < bytes.len() && (bytes[k].is_ascii_alphanumeric() || bytes[k] == b'_' || bytes[k] == b'.') {
+                k += 1;
+            }
+        } else {
+            k += 1;
+        }
+    }
+    out
+}
+
+/// `line` with every identifier of `locals` not after a `.` (a member) suffixed `_r<run>`.
+fn renamed(line: &str, locals: &HashSet<String>, run: u32) -> String {
+    let bytes = line.as_bytes();
+    let mut out = String::with_capacity(line.len() + 16);
+    let mut k = 0;
+    while k < bytes.len() {
+        let c = bytes[k];
+        if c.is_ascii_alphabetic() || c == b'_' {
+            let start = k;
+            while k < bytes.len() && (bytes[k].is_ascii_alphanumeric() || bytes[k] == b'_') {
+                k += 1;
+            }
+            let word = &line[start..k];
+            out.push_str(word);
+            let member = line[..start].trim_end().ends_with('.');
+            if !member && locals.contains(word) {
+                let _ = write!(out, "_r{run}");
+            }
+        } else if c.is_ascii_digit() {
+            let start = k;
+            while k < bytes.len() && (bytes[k].is_ascii_alphanumeric() || bytes[k] == b'_' || bytes[k] == b'.') {
+                k += 1;
+            }
+            out.push_str(&line[start..k]);
+        } else {
+            let ch = line[k..].chars().next().expect("a char");
+            out.push(ch);
+            k += ch.len_utf8();
+        }
+    }
+    out
 }
 
 /// The template with its `// NAME{` … `// }NAME` blocks kept (markers dropped) or cut out.

@@ -10,7 +10,7 @@
 //! Batches of runs go through every phase in one submission.
 
 use super::Gpu;
-use crate::kernel::{read_only_table, runs_per_workgroup, sweep_wgsl};
+use crate::kernel::{read_only_table, runs_per_workgroup, sweep_wgsl, sweep_wgsl_runs};
 use crate::backend::Progress;
 use crate::error::{Error, Result};
 use crate::outcome::{finish, Results, RunEnd, Status, TrainSums, Trainability, WindowRecord};
@@ -172,11 +172,21 @@ struct Phase {
 }
 
 /// The main pipeline for steps [0, window_start) (all steps without a window), then the window
-/// pipeline for the rest, recording the classification window.
-fn phases(gpu: &Gpu, plan: &Plan, bi: usize) -> Result<Vec<Phase>> {
+/// pipeline for the rest, recording the classification window; and the runs each invocation
+/// takes.
+fn phases(gpu: &Gpu, plan: &Plan, bi: usize) -> Result<(Vec<Phase>, u32)> {
     let (window_start, segment_len) = plan.rules.window_of(plan.steps);
     let windowed = segment_len > 0;
-    let make = |window: bool| gpu.pipeline(if window { "sweep (window)" } else { "sweep" }, sweep_wgsl(plan, bi, window), "sweep");
+    let kinds: Vec<bool> = [(window_start > 0 || !windowed, false), (windowed, true)].into_iter().filter(|k| k.0).map(|k| k.1).collect();
+    // Several runs an invocation where both pipelines can have them, else one.
+    let runs = runs_per_invocation(gpu);
+    let several: Option<Vec<String>> = (runs > 1 && kinds.iter().all(|&w| sweep_wgsl(plan, bi, w).len() <= SEVERAL_RUNS_MOST_BYTES)).then(|| kinds.iter().map(|&w| sweep_wgsl_runs(plan, bi, w, runs)).collect()).flatten();
+    let runs = if several.is_some() { runs } else { 1 };
+    let source = |window: bool| match &several {
+        Some(sources) => sources[kinds.iter().position(|&w| w == window).expect("a phase of the block")].clone(),
+        None => sweep_wgsl(plan, bi, window),
+    };
+    let make = |window: bool| gpu.pipeline(if window { "sweep (window)" } else { "sweep" }, source(window), "sweep");
     let dispatches = |steps: u32| steps.div_ceil(plan.steps_per_dispatch).max(1);
     let mut out = Vec::new();
     if window_start > 0 || !windowed {
@@ -189,8 +199,25 @@ fn phases(gpu: &Gpu, plan: &Plan, bi: usize) -> Result<Vec<Phase>> {
         out.push(Phase { pipeline: make(true), slot: 1, dispatches: dispatches(steps), pause_at: u32::MAX, first_step: window_start, steps });
     }
     gpu.check("compiling the sweep shader")?;
-    Ok(out)
+    Ok((out, runs))
 }
+
+/// Runs per invocation on a CPU driver (lavapipe), whose SIMD lanes are invocations: one run's
+/// chain of dependent operations leaves its FMA pipes idle, two fill them (W1 1.33× faster,
+/// BENCHMARKS.md, issue 13). `GDSWEEP_RUNS_PER_INVOCATION` (1–4) sets it there; a GPU runs
+/// one per thread.
+fn runs_per_invocation(gpu: &Gpu) -> u32 {
+    if gpu.adapter.device_type != "Cpu" {
+        return 1;
+    }
+    std::env::var(RUNS_PER_INVOCATION).ok().and_then(|v| v.parse().ok()).filter(|r| (1..=4).contains(r)).unwrap_or(2)
+}
+
+pub const RUNS_PER_INVOCATION: &str = "GDSWEEP_RUNS_PER_INVOCATION";
+
+/// The largest one-run kernel given several runs: llvmpipe's compile time grows with the
+/// copies, and a long step has independent work enough of its own.
+const SEVERAL_RUNS_MOST_BYTES: usize = 48 * 1024;
 
 fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: Progress, mut trace: Option<&mut Paths>) -> Result<Results> {
     let block = &plan.blocks[bi];
@@ -209,7 +236,7 @@ fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: 
             crate::config::MAX_STEPS_PER_DISPATCH
         )));
     }
-    let phases = phases(gpu, plan, bi)?;
+    let (phases, runs) = phases(gpu, plan, bi)?;
 
     let axis_values = read_only_table(plan.objective_of(block), block);
     let axis_bytes: Vec<u8> = match p {
@@ -230,7 +257,7 @@ fn run_block_inner(gpu: &Gpu, plan: &Plan, bi: usize, sel: Selection, progress: 
     gpu.check("creating the sweep buffers")?;
 
     let mut out = Results::with_capacity(dim, sel.count as usize);
-    let per_group = runs_per_workgroup(block.layout);
+    let per_group = runs_per_workgroup(block.layout) * runs;
     let mut done = 0u64;
     while done < sel.count {
         let n = batch.min(sel.count - done);
