@@ -415,60 +415,41 @@ pub fn several_runs(src: &str, runs: u32) -> Option<String> {
     Some(out)
 }
 
-/// The identifiers of a line of WGSL, in order, its comment left out (numbers, such as `1e-5`
-/// or `0u`, are not identifiers).
-fn identifiers(line: &str) -> Vec<&str> {
-    let line = line.split("//").next().unwrap_or("");
-    let mut out = Vec::new();
+/// A line of WGSL cut into its pieces, in order: (whether the piece is an identifier, the
+/// piece). Numbers, such as `1e-5` or `0u`, are one piece each and no identifier.
+fn pieces(line: &str) -> Vec<(bool, &str)> {
     let bytes = line.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut out = Vec::new();
     let mut k = 0;
     while k < bytes.len() {
-        let c = bytes[k];
-        if c.is_ascii_alphabetic() || c == b'_' {
-            let start = k;
-            while k < bytes.len() && (bytes[k].is_ascii_alphanumeric() || bytes[k] == b'_') {
-                k += 1;
-            }
-            out.push(&line[start..k]);
-        } else if c.is_ascii_digit() {
-            while k < bytes.len() && (bytes[k].is_ascii_alphanumeric() || bytes[k] == b'_' || bytes[k] == b'.') {
+        let (start, c) = (k, bytes[k]);
+        let identifier = c.is_ascii_alphabetic() || c == b'_';
+        if identifier || c.is_ascii_digit() {
+            while k < bytes.len() && (word(bytes[k]) || (!identifier && bytes[k] == b'.')) {
                 k += 1;
             }
         } else {
-            k += 1;
+            k += line[k..].chars().next().map_or(1, char::len_utf8);
         }
+        out.push((identifier, &line[start..k]));
     }
     out
 }
 
+/// The identifiers of a line of WGSL, in order, its comment left out.
+fn identifiers(line: &str) -> Vec<&str> {
+    pieces(line.split("//").next().unwrap_or("")).into_iter().filter(|p| p.0).map(|p| p.1).collect()
+}
+
 /// `line` with every identifier of `locals` not after a `.` (a member) suffixed `_r<run>`.
 fn renamed(line: &str, locals: &HashSet<String>, run: u32) -> String {
-    let bytes = line.as_bytes();
     let mut out = String::with_capacity(line.len() + 16);
-    let mut k = 0;
-    while k < bytes.len() {
-        let c = bytes[k];
-        if c.is_ascii_alphabetic() || c == b'_' {
-            let start = k;
-            while k < bytes.len() && (bytes[k].is_ascii_alphanumeric() || bytes[k] == b'_') {
-                k += 1;
-            }
-            let word = &line[start..k];
-            out.push_str(word);
-            let member = line[..start].trim_end().ends_with('.');
-            if !member && locals.contains(word) {
-                let _ = write!(out, "_r{run}");
-            }
-        } else if c.is_ascii_digit() {
-            let start = k;
-            while k < bytes.len() && (bytes[k].is_ascii_alphanumeric() || bytes[k] == b'_' || bytes[k] == b'.') {
-                k += 1;
-            }
-            out.push_str(&line[start..k]);
-        } else {
-            let ch = line[k..].chars().next().expect("a char");
-            out.push(ch);
-            k += ch.len_utf8();
+    for (identifier, piece) in pieces(line) {
+        let member = out.trim_end().ends_with('.');
+        out.push_str(piece);
+        if identifier && !member && locals.contains(piece) {
+            let _ = write!(out, "_r{run}");
         }
     }
     out
