@@ -45,4 +45,12 @@ fn several_runs_per_invocation_give_the_one_run_bits() {
         std::env::remove_var("GDSWEEP_RUNS_PER_INVOCATION");
         assert!(results[1] == results[0] && results[2] == results[0], "{what}: results differ with several runs per invocation");
     }
+    // A value out of range is refused, not ignored (on a CPU driver, where it counts).
+    let p = plan(&cases[0].1, Precision::F32);
+    if let Some(gpu) = common::gpu(false).filter(|g| g.adapter().is_some_and(|a| a.device_type == "Cpu")) {
+        std::env::set_var("GDSWEEP_RUNS_PER_INVOCATION", "9");
+        let e = gdsweep::engine::execute(&p, gpu.as_ref(), &p.selections(None)).err().expect("9 runs per invocation is refused");
+        std::env::remove_var("GDSWEEP_RUNS_PER_INVOCATION");
+        assert!(matches!(e, gdsweep::error::Error::Usage(_)) && e.to_string().contains("1 to 4"), "{e}");
+    }
 }

@@ -550,9 +550,36 @@ fn lane_at<F: Real>(q: usize, v: usize) -> i32 {
     (q * LANES * std::mem::size_of::<F>() + v * VECTOR_BYTES) as i32
 }
 
+/// A loop that sums over a data table's rows or a batch's slots (see `Cx::sum_loop`).
+struct SumLoop {
+    block: cranelift_codegen::ir::Block,
+    /// The row or slot, from 0.
+    counter: Value,
+    /// Each mean's running sum, from 0.
+    sums: Vec<Value>,
+    /// The block after the loop, and the sums there.
+    after: cranelift_codegen::ir::Block,
+    totals: Vec<Value>,
+}
+
 impl<F: Real> Cx<'_, '_, F> {
     fn mem() -> MemFlagsData {
         MemFlagsData::trusted()
+    }
+
+    /// Enter a loop over a counter with `means` running sums, all from 0; the builder is left
+    /// at the top of its body.
+    fn sum_loop(&mut self, means: usize) -> SumLoop {
+        let (block, after) = (self.b.create_block(), self.b.create_block());
+        let counter = self.b.append_block_param(block, types::I64);
+        let sums: Vec<Value> = (0..means).map(|_| self.b.append_block_param(block, self.vector)).collect();
+        let totals: Vec<Value> = (0..means).map(|_| self.b.append_block_param(after, self.vector)).collect();
+        let first = self.b.ins().iconst(types::I64, 0);
+        let zero = self.constant(0.0);
+        let enter: Vec<cranelift_codegen::ir::BlockArg> = std::iter::once(first.into()).chain((0..means).map(|_| zero.into())).collect();
+        self.b.ins().jump(block, &enter);
+        self.b.switch_to_block(block);
+        SumLoop { block, counter, sums, after, totals }
     }
 
     /// Built-in function `f` on a vector: sqrt and |x| as IEEE operations, sign by
@@ -1382,15 +1409,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, long_lived: &HashS
                 }
                 let (sizes, largest) = (sizes.expect("a lane"), largest.expect("a lane"));
                 let slots = cx.b.ins().fcvt_to_uint_sat(types::I64, largest);
-                let (slot_block, after) = (cx.b.create_block(), cx.b.create_block());
-                let slot = cx.b.append_block_param(slot_block, types::I64);
-                let sums: Vec<Value> = tape.means.iter().map(|_| cx.b.append_block_param(slot_block, vector)).collect();
-                let totals: Vec<Value> = tape.means.iter().map(|_| cx.b.append_block_param(after, vector)).collect();
-                let first_slot = cx.b.ins().iconst(types::I64, 0);
-                let zero = cx.constant(0.0);
-                let enter: Vec<cranelift_codegen::ir::BlockArg> = std::iter::once(first_slot.into()).chain(tape.means.iter().map(|_| zero.into())).collect();
-                cx.b.ins().jump(slot_block, &enter);
-                cx.b.switch_to_block(slot_block);
+                let SumLoop { block: slot_block, counter: slot, sums, after, totals } = cx.sum_loop(tape.means.len());
                 let slot_at = cx.b.ins().imul_imm_s(slot, 4);
                 let row_ptrs: Vec<Value> = slot_rows
                     .iter()
@@ -1443,15 +1462,7 @@ fn compile_loop<F: Real>(module: &mut JITModule, tape: &Tape, long_lived: &HashS
                 // Each row in order: its columns into the data registers (one value, every
                 // lane), the body, each mean's running sum (`eval`'s loop); then the means
                 // and the list after them.
-                let (row_block, after) = (cx.b.create_block(), cx.b.create_block());
-                let row = cx.b.append_block_param(row_block, types::I64);
-                let sums: Vec<Value> = tape.means.iter().map(|_| cx.b.append_block_param(row_block, vector)).collect();
-                let totals: Vec<Value> = tape.means.iter().map(|_| cx.b.append_block_param(after, vector)).collect();
-                let first_row = cx.b.ins().iconst(types::I64, 0);
-                let zero = cx.constant(0.0);
-                let enter: Vec<cranelift_codegen::ir::BlockArg> = std::iter::once(first_row.into()).chain(tape.means.iter().map(|_| zero.into())).collect();
-                cx.b.ins().jump(row_block, &enter);
-                cx.b.switch_to_block(row_block);
+                let SumLoop { block: row_block, counter: row, sums, after, totals } = cx.sum_loop(tape.means.len());
                 let size = std::mem::size_of::<F>();
                 let row_at = cx.b.ins().imul_imm_s(row, (cols * size) as i64);
                 let row_ptr = cx.b.ins().iadd(bases[field::ROWS], row_at);

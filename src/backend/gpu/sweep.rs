@@ -179,7 +179,7 @@ fn phases(gpu: &Gpu, plan: &Plan, bi: usize) -> Result<(Vec<Phase>, u32)> {
     let windowed = segment_len > 0;
     let kinds: Vec<bool> = [(window_start > 0 || !windowed, false), (windowed, true)].into_iter().filter(|k| k.0).map(|k| k.1).collect();
     // Several runs an invocation where both pipelines can have them, else one.
-    let runs = runs_per_invocation(gpu);
+    let runs = runs_per_invocation(gpu)?;
     let several: Option<Vec<String>> = (runs > 1 && kinds.iter().all(|&w| sweep_wgsl(plan, bi, w).len() <= SEVERAL_RUNS_MOST_BYTES)).then(|| kinds.iter().map(|&w| sweep_wgsl_runs(plan, bi, w, runs)).collect()).flatten();
     let runs = if several.is_some() { runs } else { 1 };
     let source = |window: bool| match &several {
@@ -206,11 +206,14 @@ fn phases(gpu: &Gpu, plan: &Plan, bi: usize) -> Result<(Vec<Phase>, u32)> {
 /// chain of dependent operations leaves its FMA pipes idle, two fill them (W1 1.33× faster,
 /// BENCHMARKS.md, issue 13). `GDSWEEP_RUNS_PER_INVOCATION` (1–4) sets it there; a GPU runs
 /// one per thread.
-fn runs_per_invocation(gpu: &Gpu) -> u32 {
+fn runs_per_invocation(gpu: &Gpu) -> Result<u32> {
     if gpu.adapter.device_type != "Cpu" {
-        return 1;
+        return Ok(1);
     }
-    std::env::var(RUNS_PER_INVOCATION).ok().and_then(|v| v.parse().ok()).filter(|r| (1..=4).contains(r)).unwrap_or(2)
+    match std::env::var(RUNS_PER_INVOCATION) {
+        Err(_) => Ok(2),
+        Ok(v) => v.trim().parse().ok().filter(|r| (1..=4).contains(r)).ok_or_else(|| Error::Usage(format!("{RUNS_PER_INVOCATION}={v:?}: allowed are the whole numbers 1 to 4 (runs per invocation on a CPU Vulkan driver)"))),
+    }
 }
 
 pub const RUNS_PER_INVOCATION: &str = "GDSWEEP_RUNS_PER_INVOCATION";
