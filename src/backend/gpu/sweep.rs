@@ -177,19 +177,19 @@ struct Phase {
 fn phases(gpu: &Gpu, plan: &Plan, bi: usize) -> Result<(Vec<Phase>, u32)> {
     let (window_start, segment_len) = plan.rules.window_of(plan.steps);
     let windowed = segment_len > 0;
-    let kinds: Vec<bool> = [(window_start > 0 || !windowed, false), (windowed, true)].into_iter().filter(|k| k.0).map(|k| k.1).collect();
-    // Several runs an invocation where both pipelines can have them, else one.
-    let runs = runs_per_invocation(gpu)?;
-    let several: Option<Vec<String>> = (runs > 1 && kinds.iter().all(|&w| sweep_wgsl(plan, bi, w).len() <= SEVERAL_RUNS_MOST_BYTES)).then(|| kinds.iter().map(|&w| sweep_wgsl_runs(plan, bi, w, runs)).collect()).flatten();
-    let runs = if several.is_some() { runs } else { 1 };
-    let source = |window: bool| match &several {
-        Some(sources) => sources[kinds.iter().position(|&w| w == window).expect("a phase of the block")].clone(),
-        None => sweep_wgsl(plan, bi, window),
-    };
+    let main = window_start > 0 || !windowed;
+    let kinds: Vec<bool> = [(main, false), (windowed, true)].into_iter().filter(|k| k.0).map(|k| k.1).collect();
+    // Several runs an invocation where every pipeline of the block can have them, else one.
+    let one: Vec<String> = kinds.iter().map(|&w| sweep_wgsl(plan, bi, w)).collect();
+    let asked = runs_per_invocation(gpu)?;
+    let several = (asked > 1 && one.iter().all(|src| src.len() <= SEVERAL_RUNS_MOST_BYTES)).then(|| kinds.iter().map(|&w| sweep_wgsl_runs(plan, bi, w, asked)).collect::<Option<Vec<String>>>()).flatten();
+    let runs = if several.is_some() { asked } else { 1 };
+    let sources = several.unwrap_or(one);
+    let source = |window: bool| sources[kinds.iter().position(|&w| w == window).expect("a phase of the block")].clone();
     let make = |window: bool| gpu.pipeline(if window { "sweep (window)" } else { "sweep" }, source(window), "sweep");
     let dispatches = |steps: u32| steps.div_ceil(plan.steps_per_dispatch).max(1);
     let mut out = Vec::new();
-    if window_start > 0 || !windowed {
+    if main {
         let steps = if windowed { window_start } else { plan.steps };
         let pause_at = if windowed { window_start } else { u32::MAX };
         out.push(Phase { pipeline: make(false), slot: 0, dispatches: dispatches(steps), pause_at, first_step: 0, steps });
